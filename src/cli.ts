@@ -1,0 +1,48 @@
+// The `edge-agent` command line: dispatches to one command module each. Exit codes follow the
+// contract: 0 clean stop, 1 runtime failure, 2 invalid usage or configuration.
+import { runTunnelCommand } from './cli/tunnel-command.js';
+import { UsageError } from './cli/usage-error.js';
+import { VERSION } from './version.js';
+
+const USAGE = `Usage: edge-agent <command> [options]
+
+Commands:
+  tunnel [opts] [user@]host   hold remote forwards from OpenSSH-style flags (see: edge-agent tunnel --help)
+  version                     print the version
+
+Run 'edge-agent <command> --help' for a command's options.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'tunnel':
+      return runTunnelCommand(rest);
+    case 'version':
+    case '--version':
+    case '-V':
+      process.stdout.write(`edge-agent ${VERSION}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`edge-agent: ${err.message}\nTry 'edge-agent --help'.\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`edge-agent: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

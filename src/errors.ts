@@ -1,0 +1,93 @@
+// Every failure the agent reports carries a stable EDGE_ERR_* code, a retryable flag and a
+// message an operator can act on. The README lists every code (a test keeps the two in step).
+// Errors cross worker boundaries as plain objects (structured clone drops custom fields), so
+// toPlainError / fromPlainError are the only way they travel.
+
+export interface ErrorCodeInfo {
+  /** Whether the session/channel may try again and expect a different outcome. */
+  retryable: boolean;
+  /** One line for the README's table. */
+  summary: string;
+}
+
+export const ERROR_CODES = {
+  // --- reaching the SSH host
+  EDGE_ERR_CONNECT_TIMEOUT: { retryable: true, summary: 'The TCP connection to the SSH host did not complete within `connectTimeoutMs`.' },
+  EDGE_ERR_CONNECT_REFUSED: { retryable: true, summary: 'The SSH host refused the TCP connection (nothing listening on that port).' },
+  EDGE_ERR_HOST_NOT_FOUND: { retryable: true, summary: 'The SSH host name did not resolve.' },
+  EDGE_ERR_NETWORK: { retryable: true, summary: 'Another network error on the connection to the SSH host (reset, unreachable, …).' },
+  EDGE_ERR_HANDSHAKE_TIMEOUT: { retryable: true, summary: 'SSH version exchange, key exchange and authentication did not finish within `handshakeTimeoutMs`.' },
+  EDGE_ERR_PROTOCOL: { retryable: true, summary: 'The SSH handshake or protocol failed (no common algorithm, bad packet, server disconnect).' },
+  EDGE_ERR_CONNECTION_LOST: { retryable: true, summary: 'An established SSH session closed unexpectedly.' },
+  EDGE_ERR_KEEPALIVE_TIMEOUT: { retryable: true, summary: 'The SSH host stopped answering keepalives (`keepalive.intervalMs` × `keepalive.countMax`).' },
+  EDGE_ERR_RECONNECT_LIMIT: { retryable: false, summary: 'The session gave up after `reconnect.maxRetries` attempts.' },
+  EDGE_ERR_RECONNECT_CANCELLED: { retryable: false, summary: 'A `reconnectAttempt` listener cancelled further reconnects.' },
+  // --- trusting the SSH host
+  EDGE_ERR_HOST_KEY_MISMATCH: { retryable: false, summary: 'The host key the server offered is not the one known_hosts or the pinned fingerprints expect.' },
+  EDGE_ERR_HOST_KEY_UNKNOWN: { retryable: false, summary: 'No known_hosts entry or pinned fingerprint exists for this host, so its key cannot be verified.' },
+  EDGE_ERR_HOST_KEY_REVOKED: { retryable: false, summary: 'The server offered a key marked `@revoked` in known_hosts.' },
+  // --- proving who we are
+  EDGE_ERR_AUTH_FAILED: { retryable: false, summary: 'The SSH host rejected every configured authentication method.' },
+  EDGE_ERR_KEY_INVALID: { retryable: false, summary: 'A private key file could not be read or parsed.' },
+  EDGE_ERR_KEY_PASSPHRASE: { retryable: false, summary: 'A private key is encrypted and its passphrase is missing or wrong.' },
+  // --- forwards
+  EDGE_ERR_FORWARD_REFUSED: { retryable: true, summary: 'The SSH host refused a `tcpip-forward` request (port in use, or not permitted by its policy).' },
+  EDGE_ERR_FORWARD_CANCEL_FAILED: { retryable: false, summary: 'The SSH host refused to cancel a forward.' },
+  EDGE_ERR_UNKNOWN_FORWARD: { retryable: false, summary: 'No forward with that id or bind address/port exists on the session.' },
+  // --- channels and targets
+  EDGE_ERR_TARGET_REFUSED: { retryable: true, summary: 'The target service refused the connection; the channel was rejected.' },
+  EDGE_ERR_TARGET_TIMEOUT: { retryable: true, summary: 'The target service did not accept the connection within `targetConnectTimeoutMs`.' },
+  EDGE_ERR_TARGET_UNREACHABLE: { retryable: true, summary: 'The target could not be reached (unresolvable host, missing unix socket, network error).' },
+  EDGE_ERR_ORIGIN_REJECTED: { retryable: false, summary: 'A channel came from an address outside the forward\'s `allowOrigins`.' },
+  EDGE_ERR_MAX_CHANNELS: { retryable: true, summary: 'A channel arrived while the forward already had `maxChannels` open.' },
+  EDGE_ERR_CHANNEL_IDLE: { retryable: false, summary: 'A channel carried no bytes for `idleTimeoutMs` and was closed.' },
+  EDGE_ERR_UNKNOWN_CHANNEL: { retryable: false, summary: 'No open channel has that id (event mode `sendChannelData`/`closeChannel`).' },
+  // --- the caller's side
+  EDGE_ERR_INVALID_CONFIG: { retryable: false, summary: 'A configuration value is invalid; the message names the key.' },
+  EDGE_ERR_INVALID_SPEC: { retryable: false, summary: 'A command-line forward spec (`-R`) or flag is invalid; the message shows the accepted forms.' },
+  EDGE_ERR_NOT_CONNECTED: { retryable: true, summary: 'The operation needs an established SSH session and there is none right now.' },
+  EDGE_ERR_CLOSED: { retryable: false, summary: 'The session or tunnel was closed by its owner.' },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface PlainError {
+  name: 'EdgeError';
+  code: ErrorCode;
+  message: string;
+  retryable: boolean;
+  details?: Record<string, unknown>;
+}
+
+export class EdgeError extends Error {
+  override name = 'EdgeError' as const;
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  /** Machine-readable facts behind the message (never secrets). */
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: { details?: Record<string, unknown>; cause?: unknown; retryable?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? ERROR_CODES[code].retryable;
+    if (options.details) this.details = options.details;
+  }
+
+  toJSON(): PlainError {
+    return toPlainError(this);
+  }
+}
+
+export function isEdgeError(value: unknown, code?: ErrorCode): value is EdgeError {
+  return value instanceof EdgeError && (code === undefined || value.code === code);
+}
+
+export function toPlainError(err: EdgeError): PlainError {
+  const plain: PlainError = { name: 'EdgeError', code: err.code, message: err.message, retryable: err.retryable };
+  if (err.details) plain.details = { ...err.details };
+  return plain;
+}
+
+export function fromPlainError(plain: PlainError): EdgeError {
+  return new EdgeError(plain.code, plain.message, { details: plain.details, retryable: plain.retryable });
+}

@@ -1,0 +1,131 @@
+// Carries bytes between one SSH channel and its target socket, both ways, with backpressure
+// end to end: a full target pauses the channel (so its SSH window stops being re-opened and
+// the far client is slowed by the SSH host), a full channel window or an over-full SSH socket
+// pauses the target. Half-close travels both ways (FIN → EOF, EOF → FIN). No data is copied.
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { SshSocketGate } from './ssh-socket-gate.js';
+
+export type ChannelCloseReason = 'eof' | 'idle-timeout' | 'target-error' | 'channel-error' | 'drain' | 'destroyed';
+
+export interface PipeStats {
+  /** Bytes from the remote client into the target. */
+  bytesIn: number;
+  /** Bytes from the target back to the remote client. */
+  bytesOut: number;
+}
+
+export interface ChannelPipeOptions {
+  idleTimeoutMs: number;
+  gate: SshSocketGate;
+  onClose(reason: ChannelCloseReason, stats: PipeStats, error?: Error): void;
+}
+
+/** The channel as ssh2 hands it to us: a Duplex with close(). */
+export type SshChannel = Duplex & { close(): void };
+
+export interface ChannelPipe {
+  readonly stats: PipeStats;
+  /** Ends the channel now (both sides torn down) with the given reason. */
+  destroy(reason: ChannelCloseReason): void;
+}
+
+export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPipeOptions): ChannelPipe {
+  const stats: PipeStats = { bytesIn: 0, bytesOut: 0 };
+  let closed = false;
+  let channelClosed = false;
+  let targetClosed = false;
+  let closeReason: ChannelCloseReason = 'eof';
+  let closeError: Error | undefined;
+
+  const idleTimer = opts.idleTimeoutMs > 0
+    ? setTimeout(() => destroy('idle-timeout'), opts.idleTimeoutMs)
+    : undefined;
+  const touch = () => idleTimer?.refresh();
+
+  // channel → target
+  channel.on('data', (chunk: Buffer) => {
+    if (target.destroyed) return; // torn down: drain the channel so ssh2 can finish closing it
+    stats.bytesIn += chunk.length;
+    touch();
+    if (!target.write(chunk)) channel.pause();
+  });
+  target.on('drain', () => channel.resume());
+  channel.on('end', () => {
+    if (!target.destroyed) target.end();
+  });
+
+  // target → channel
+  let waitingForWindow = false;
+  let waitingForSshSocket = false;
+  const resumeTarget = () => {
+    waitingForSshSocket = false;
+    if (!waitingForWindow && !closed) target.resume();
+  };
+  target.on('data', (chunk: Buffer) => {
+    stats.bytesOut += chunk.length;
+    touch();
+    if (!channel.write(chunk)) {
+      waitingForWindow = true;
+      target.pause();
+    }
+    if (!waitingForSshSocket && opts.gate.overLimit) {
+      waitingForSshSocket = true;
+      target.pause();
+      opts.gate.waitForDrain(resumeTarget);
+    }
+  });
+  channel.on('drain', () => {
+    waitingForWindow = false;
+    if (!waitingForSshSocket && !closed) target.resume();
+  });
+  target.on('end', () => {
+    if (channel.writable) channel.end();
+  });
+
+  // teardown
+  target.on('error', (err) => {
+    closeReason = 'target-error';
+    closeError = err;
+    channelCloseNow();
+  });
+  channel.on('error', (err: Error) => {
+    closeReason = 'channel-error';
+    closeError = err;
+    target.destroy();
+  });
+  target.on('close', () => {
+    targetClosed = true;
+    channel.resume();
+    // Let queued bytes reach the remote side before CLOSE (EOF was sent by end()).
+    if (channel.writableFinished || !channel.writable) channelCloseNow();
+    else channel.once('finish', channelCloseNow);
+    finish();
+  });
+  channel.on('close', () => {
+    channelClosed = true;
+    if (!target.destroyed) target.destroy();
+    finish();
+  });
+
+  function channelCloseNow(): void {
+    if (!channelClosed) channel.close();
+  }
+
+  function finish(): void {
+    if (closed || !(channelClosed && targetClosed)) return;
+    closed = true;
+    clearTimeout(idleTimer);
+    opts.gate.cancel(resumeTarget);
+    opts.onClose(closeReason, stats, closeError);
+  }
+
+  function destroy(reason: ChannelCloseReason): void {
+    if (closed) return;
+    closeReason = reason;
+    target.destroy();
+    channelCloseNow();
+  }
+
+  return { stats, destroy };
+}

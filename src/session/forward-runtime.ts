@@ -1,0 +1,118 @@
+// The live state of one remote forward inside a session: what the server assigned, whether it
+// is up, and the counters status and telemetry report. Admission (origin allow-list, channel
+// cap) lives here because it is per forward.
+import { EdgeError } from '../errors.js';
+import { createOriginAllowList, type OriginAllowList } from './origin-allow-list.js';
+import type { ForwardConfig } from './session-config.js';
+import { parseTargetUrl, type ParsedTarget } from './target-url.js';
+
+export type ForwardState = 'pending' | 'up' | 'retrying' | 'refused' | 'stopped';
+
+export interface ForwardStatus {
+  id: string;
+  state: ForwardState;
+  bind: string;
+  port: number;
+  /** The port the SSH host listens on (differs from `port` when `port` is 0); null until up. */
+  remotePort: number | null;
+  target: string | null;
+  channels: { open: number; total: number; rejected: number };
+  bytesIn: number;
+  bytesOut: number;
+  lastError: { code: string; message: string } | null;
+}
+
+export type RejectReason = 'rejected-origin' | 'max-channels' | 'target-refused' | 'target-timeout' | 'target-unreachable' | 'forward-stopped' | 'application';
+
+export class ForwardRuntime {
+  config: ForwardConfig;
+  target: ParsedTarget | undefined;
+  private allowList: OriginAllowList;
+  state: ForwardState = 'pending';
+  remotePort: number | null = null;
+  lastError: EdgeError | null = null;
+  /** Consecutive refused requests since it was last up (drives its own backoff). */
+  retryAttempt = 0;
+  retryTimer: NodeJS.Timeout | undefined;
+  openChannels = 0;
+  totalChannels = 0;
+  rejectedChannels = 0;
+  /** Bytes of channels that have closed; live channels are added in status(). */
+  bytesIn = 0;
+  bytesOut = 0;
+  readonly liveStats = new Set<{ bytesIn: number; bytesOut: number }>();
+
+  constructor(config: ForwardConfig) {
+    const { target, allowList } = ForwardRuntime.compile(config);
+    this.config = config;
+    this.target = target;
+    this.allowList = allowList;
+  }
+
+  /** Validates a forward's settings; throws EDGE_ERR_INVALID_CONFIG naming the key. */
+  static compile(config: ForwardConfig): { target: ParsedTarget | undefined; allowList: OriginAllowList } {
+    const key = `forwards[${config.id}]`;
+    if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.port: ${config.port} is not a port number (0–65535, 0 lets the SSH host choose).`);
+    }
+    if (typeof config.bind !== 'string') {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.bind must be a string ("localhost", "127.0.0.1", "::1", "0.0.0.0", "::" or "" for all).`);
+    }
+    if (!Number.isInteger(config.maxChannels) || config.maxChannels < 1) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.maxChannels must be a positive integer, got ${config.maxChannels}.`);
+    }
+    if (!Number.isInteger(config.idleTimeoutMs) || config.idleTimeoutMs < 0) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.idleTimeoutMs must be 0 (off) or a positive number of milliseconds, got ${config.idleTimeoutMs}.`);
+    }
+    const target = config.target === undefined ? undefined : parseTargetUrl(config.target, `${key}.target`);
+    return { target, allowList: createOriginAllowList(config.allowOrigins, `${key}.allowOrigins`) };
+  }
+
+  /** Applies settings that do not need a new tcpip-forward (target, limits, allow-list). */
+  update(config: ForwardConfig): void {
+    const { target, allowList } = ForwardRuntime.compile(config);
+    this.config = config;
+    this.target = target;
+    this.allowList = allowList;
+  }
+
+  /** Same server-side listener? (If not, the forward must be cancelled and requested again.) */
+  sameListener(config: ForwardConfig): boolean {
+    return config.bind === this.config.bind && config.port === this.config.port;
+  }
+
+  /** Why a channel from `originAddress` must be refused, or undefined to admit it. */
+  admit(originAddress: string): RejectReason | undefined {
+    if (this.state === 'stopped') return 'forward-stopped';
+    if (!this.allowList.allows(originAddress)) return 'rejected-origin';
+    if (this.openChannels >= this.config.maxChannels) return 'max-channels';
+    return undefined;
+  }
+
+  /** Does a channel reported for destIP:destPort belong to this forward? */
+  matchesDestination(destIP: string, destPort: number): 'exact' | 'port' | undefined {
+    if (this.state !== 'up' || this.remotePort !== destPort) return undefined;
+    return destIP === this.config.bind ? 'exact' : 'port';
+  }
+
+  status(): ForwardStatus {
+    return {
+      id: this.config.id,
+      state: this.state,
+      bind: this.config.bind,
+      port: this.config.port,
+      remotePort: this.remotePort,
+      target: this.target?.url ?? null,
+      channels: { open: this.openChannels, total: this.totalChannels, rejected: this.rejectedChannels },
+      bytesIn: this.bytesIn + sum(this.liveStats, 'bytesIn'),
+      bytesOut: this.bytesOut + sum(this.liveStats, 'bytesOut'),
+      lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
+    };
+  }
+}
+
+function sum(stats: Iterable<{ bytesIn: number; bytesOut: number }>, key: 'bytesIn' | 'bytesOut'): number {
+  let total = 0;
+  for (const s of stats) total += s[key];
+  return total;
+}

@@ -1,0 +1,690 @@
+// One SSH session and all its remote forwards: connect → verify host key → authenticate →
+// request every forward → serve channels → on loss, reconnect with backoff and request every
+// forward again. This is the unit a worker thread runs; it knows nothing of config files,
+// supervisors or telemetry exporters, and reports everything through events and status().
+import { EventEmitter } from 'node:events';
+import { EdgeError, isEdgeError } from '../errors.js';
+import { parsePrivateKeys } from './auth.js';
+import { backoffDelayMs } from './backoff.js';
+import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
+import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
+import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
+import { forwardWithDefaults, sessionWithDefaults, type ForwardConfig, type ForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
+import { openSshConnection, socketError, type SshConnection } from './ssh-connect.js';
+import { installForwardRouting } from './ssh2-forward-routing.js';
+import { SshSocketGate } from './ssh-socket-gate.js';
+import { dialTarget } from './target-dialer.js';
+
+export type SessionState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'failed' | 'draining' | 'stopped';
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+export interface ChannelInfo {
+  id: number;
+  sessionId: string;
+  forwardId: string;
+  originAddress: string;
+  originPort: number;
+  /** The address/port on the SSH host the outside client connected to. */
+  connectedAddress: string;
+  connectedPort: number;
+  target: string | null;
+}
+
+export interface ChannelClosedInfo extends ChannelInfo {
+  reason: ChannelCloseReason;
+  bytesIn: number;
+  bytesOut: number;
+  durationMs: number;
+  error?: EdgeError | Error;
+}
+
+export interface ReconnectAttemptInfo {
+  /** 'ssh' = the session itself, 'forward' = one forward the server refused. */
+  kind: 'ssh' | 'forward';
+  host: string;
+  port: number;
+  forwardId?: string;
+  /** 1-based number of this retry. */
+  retryCount: number;
+  /** Retries left after this one; -1 = unlimited. */
+  retriesRemaining: number;
+  maxRetries: number;
+  delayMs: number;
+  lastError: EdgeError;
+  /** Stops all further retries of this kind. */
+  cancel(): void;
+}
+
+/** An incoming channel on an event-mode forward (no target): the application decides. */
+export interface IncomingChannel extends ChannelInfo {
+  accept(): SshChannel;
+  reject(): void;
+}
+
+export interface SessionStatus {
+  id: string;
+  state: SessionState;
+  host: string;
+  port: number;
+  attempt: number;
+  serverBanner: string | null;
+  hostKeyFingerprint: string | null;
+  lastError: { code: string; message: string } | null;
+  forwards: ForwardStatus[];
+}
+
+export interface TunnelSessionEvents {
+  state: [state: SessionState, error: EdgeError | null];
+  connected: [info: { attempt: number; serverBanner: string; hostKeyFingerprint: string; hostKeyType: string; hostKeyVerifiedBy: string }];
+  disconnected: [error: EdgeError];
+  connectFailed: [info: { attempt: number; error: EdgeError }];
+  reconnectAttempt: [info: ReconnectAttemptInfo];
+  forward: [status: ForwardStatus];
+  channelOpen: [info: ChannelInfo];
+  channelClose: [info: ChannelClosedInfo];
+  channelRejected: [info: ChannelInfo & { reason: RejectReason; error?: EdgeError }];
+  log: [level: LogLevel, message: string, fields?: Record<string, unknown>];
+}
+
+export interface TunnelSessionOptions {
+  /** Handles channels of forwards without a target (event mode). Default: reject them. */
+  onIncomingChannel?: (channel: IncomingChannel) => void;
+}
+
+interface LiveChannel {
+  info: ChannelInfo;
+  forward: ForwardRuntime;
+  openedAt: number;
+  stats: { bytesIn: number; bytesOut: number };
+  destroy(reason: ChannelCloseReason): void;
+}
+
+export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
+  readonly config: SessionConfig;
+  private readonly verifyHostKey: ReturnType<typeof createHostKeyVerifier>;
+  private readonly keys: ReturnType<typeof parsePrivateKeys>;
+  private readonly forwards = new Map<string, ForwardRuntime>();
+  private readonly channels = new Map<number, LiveChannel>();
+  private readonly stopController = new AbortController();
+  private readonly onIncomingChannel: TunnelSessionOptions['onIncomingChannel'];
+  private conn: (SshConnection & { gate: SshSocketGate }) | undefined;
+  private stateValue: SessionState = 'idle';
+  private lastError: EdgeError | null = null;
+  private attempt = 0;
+  private nextChannelId = 1;
+  private running: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly stateWaiters = new Set<() => void>();
+
+  /** Validates the whole configuration (throws EdgeError) before anything touches the network. */
+  constructor(input: SessionConfigInput | SessionConfig, options: TunnelSessionOptions = {}) {
+    super();
+    this.config = sessionWithDefaults(input);
+    this.onIncomingChannel = options.onIncomingChannel;
+    validateSession(this.config);
+    this.verifyHostKey = createHostKeyVerifier(this.config.hostKeys, this.config.host, this.config.port,
+      (level, message) => this.log(level, message));
+    this.keys = parsePrivateKeys(this.config.auth);
+    if (this.keys.length === 0 && !this.config.auth.agent && this.config.auth.password === undefined) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} has no credentials: configure a private key, an ssh-agent socket or a password.`);
+    }
+    for (const fwd of this.config.forwards) this.addForwardRuntime(fwd);
+    // An 'error'-less emitter would crash the process on emit('error'); we never emit it.
+  }
+
+  get state(): SessionState {
+    return this.stateValue;
+  }
+
+  /** Starts connecting (and reconnecting) in the background. Idempotent. */
+  start(): this {
+    if (!this.running) {
+      this.running = this.run().catch((err) => {
+        this.log('error', `session ${this.config.id} loop crashed: ${String(err)}`);
+        this.setState('failed', isEdgeError(err) ? err : new EdgeError('EDGE_ERR_CONNECTION_LOST', String(err)));
+      });
+    }
+    return this;
+  }
+
+  /** Resolves once connected; rejects when the session fails or is closed first. */
+  async waitUntilConnected(): Promise<void> {
+    await this.waitFor(() => {
+      if (this.stateValue === 'connected') return true;
+      if (this.stateValue === 'failed' || this.stateValue === 'stopped') {
+        throw this.lastError ?? new EdgeError('EDGE_ERR_CLOSED', `Session ${this.config.id} is ${this.stateValue}.`);
+      }
+      return false;
+    });
+  }
+
+  /** Resolves with the server-side port once the forward is up; rejects on its first refusal. */
+  waitForForward(id: string): Promise<number> {
+    return this.waitFor(() => {
+      const fwd = this.forwards.get(id);
+      if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
+      if (fwd.state === 'up') return fwd.remotePort!;
+      if (fwd.state === 'retrying' || fwd.state === 'refused') throw fwd.lastError!;
+      if (this.stateValue === 'failed' || this.stateValue === 'stopped') {
+        throw this.lastError ?? new EdgeError('EDGE_ERR_CLOSED', `Session ${this.config.id} is ${this.stateValue}.`);
+      }
+      return false;
+    });
+  }
+
+  /** Adds a forward; requested at once when connected, else on the next connect. */
+  addForward(input: ForwardConfigInput): ForwardStatus {
+    const config = forwardWithDefaults(input, this.forwards.size);
+    if (this.forwards.has(config.id)) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} already has a forward with id "${config.id}".`);
+    }
+    const fwd = this.addForwardRuntime(config);
+    if (this.conn) this.requestForward(fwd);
+    return fwd.status();
+  }
+
+  /** Cancels a forward on the SSH host. Its open channels keep running until they end. */
+  async removeForward(id: string): Promise<void> {
+    const fwd = this.forwards.get(id);
+    if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
+    this.forwards.delete(id);
+    await this.cancelOnServer(fwd);
+  }
+
+  /** Applies a new forward list in place: unchanged forwards and their channels are untouched. */
+  async setForwards(inputs: ForwardConfigInput[]): Promise<void> {
+    const desired = inputs.map((f, i) => forwardWithDefaults(f, i));
+    desired.forEach((f) => ForwardRuntime.compile(f)); // validate all before changing anything
+    const ids = new Set(desired.map((f) => f.id));
+    const removals = [...this.forwards.keys()].filter((id) => !ids.has(id)).map((id) => this.removeForward(id));
+    for (const config of desired) {
+      const existing = this.forwards.get(config.id);
+      if (!existing) {
+        this.addForward(config);
+      } else if (existing.sameListener(config)) {
+        existing.update(config);
+      } else {
+        removals.push(this.removeForward(config.id).then(() => { this.addForward(config); }));
+      }
+    }
+    await Promise.all(removals);
+  }
+
+  status(): SessionStatus {
+    return {
+      id: this.config.id,
+      state: this.stateValue,
+      host: this.config.host,
+      port: this.config.port,
+      attempt: this.attempt,
+      serverBanner: this.conn?.serverBanner ?? null,
+      hostKeyFingerprint: this.conn?.hostKey.fingerprint ?? null,
+      lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
+      forwards: [...this.forwards.values()].map((f) => f.status()),
+    };
+  }
+
+  /** Open channels right now (all forwards, including cancelled ones still finishing). */
+  get openChannelCount(): number {
+    return this.channels.size;
+  }
+
+  /**
+   * Graceful stop: cancel every forward on the SSH host (no new channels), let open channels
+   * finish for up to `drainTimeoutMs`, then end the rest and disconnect. Idempotent.
+   */
+  close(drainTimeoutMs = 10_000): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      this.stopController.abort();
+      this.setState('draining', null);
+      await Promise.allSettled([...this.forwards.values()].map((f) => this.cancelOnServer(f)));
+      if (this.channels.size > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => {
+            const check = () => { if (this.channels.size === 0) { this.off('channelClose', check); resolve(); } };
+            this.on('channelClose', check);
+          }),
+          delay(drainTimeoutMs),
+        ]);
+      }
+      this.teardown('drain');
+      this.setState('stopped', null);
+      await this.running;
+    })();
+    return this.closing;
+  }
+
+  /** Abrupt stop: every channel and the SSH connection end now. Idempotent. */
+  destroy(): void {
+    if (this.stateValue === 'stopped') return;
+    this.stopController.abort();
+    this.teardown('destroyed');
+    this.setState('stopped', null);
+    if (!this.closing) this.closing = Promise.resolve();
+  }
+
+  // ---------------------------------------------------------------- connection loop
+
+  private async run(): Promise<void> {
+    const { reconnect } = this.config;
+    let everConnected = false;
+    let retries = 0;
+    while (!this.stopping) {
+      this.attempt += 1;
+      this.setState('connecting', this.lastError);
+      let error: EdgeError;
+      try {
+        const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys: this.keys, signal: this.stopController.signal });
+        everConnected = true;
+        const connectedAt = Date.now();
+        error = await this.serve(conn);
+        if (Date.now() - connectedAt >= reconnect.stableAfterMs) retries = 0;
+      } catch (err) {
+        error = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_PROTOCOL', String(err), { cause: err });
+        if (this.stopping) break;
+        this.lastError = error;
+        this.log('warn', `session ${this.config.id}: attempt ${this.attempt} failed: ${error.message}`, { code: error.code });
+        this.emit('connectFailed', { attempt: this.attempt, error });
+      }
+      if (this.stopping) break;
+      this.lastError = error;
+
+      const giveUp = !error.retryable ? error
+        : reconnect.mode === 'never' ? error
+          : reconnect.mode === 'after-connect' && !everConnected ? error
+            : reconnect.maxRetries >= 0 && retries >= reconnect.maxRetries
+              ? new EdgeError('EDGE_ERR_RECONNECT_LIMIT', `Session ${this.config.id} gave up after ${retries} reconnect attempts (reconnect.maxRetries = ${reconnect.maxRetries}); last error: ${error.message}`, { details: { lastError: error.code } })
+              : undefined;
+      if (giveUp) {
+        this.lastError = giveUp;
+        this.setState('failed', giveUp);
+        return;
+      }
+
+      retries += 1;
+      const delayMs = backoffDelayMs(retries, reconnect);
+      let cancelled = false;
+      this.emit('reconnectAttempt', {
+        kind: 'ssh', host: this.config.host, port: this.config.port,
+        retryCount: retries,
+        retriesRemaining: reconnect.maxRetries < 0 ? -1 : reconnect.maxRetries - retries,
+        maxRetries: reconnect.maxRetries, delayMs, lastError: error,
+        cancel: () => { cancelled = true; },
+      });
+      if (cancelled) {
+        this.lastError = new EdgeError('EDGE_ERR_RECONNECT_CANCELLED', `Reconnecting session ${this.config.id} was cancelled by a reconnectAttempt listener; last error: ${error.message}`);
+        this.setState('failed', this.lastError);
+        return;
+      }
+      this.setState('backoff', error);
+      this.log('info', `session ${this.config.id}: retry ${retries} in ${delayMs} ms`, { code: error.code });
+      await delay(delayMs, this.stopController.signal);
+    }
+  }
+
+  private get stopping(): boolean {
+    return this.stopController.signal.aborted;
+  }
+
+  /** Serves one established connection; resolves with why it ended. */
+  private serve(conn: SshConnection): Promise<EdgeError> {
+    const { client } = conn;
+    const gate = new SshSocketGate(conn.socket, this.config.maxSshSocketBuffer);
+    this.conn = { ...conn, gate };
+    let endError: EdgeError | undefined;
+
+    installForwardRouting(client, (destIP, destPort) => {
+      const fwd = this.route(destIP, destPort);
+      if (!fwd) this.log('warn', `session ${this.config.id}: rejected a channel for ${destIP}:${destPort}, which matches no forward that is up`);
+      return fwd?.remotePort ?? undefined;
+    });
+    client.on('tcp connection', (details, accept, reject) => this.onChannel(details, accept, reject));
+    client.on('error', (err: Error & { level?: string; code?: string }) => {
+      if (err.level === 'client-timeout' && /keepalive/i.test(err.message)) {
+        endError = new EdgeError('EDGE_ERR_KEEPALIVE_TIMEOUT', `SSH host ${this.where} stopped answering: ${this.config.keepalive.countMax} keepalives sent every ${this.config.keepalive.intervalMs} ms went unanswered.`);
+      } else if (err.level === 'client-socket') {
+        endError = socketError(err, this.where);
+      } else {
+        endError = new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH session to ${this.where} failed: ${err.message}`, { cause: err });
+      }
+    });
+
+    this.lastError = null;
+    this.setState('connected', null);
+    this.emit('connected', {
+      attempt: this.attempt, serverBanner: conn.serverBanner,
+      hostKeyFingerprint: conn.hostKey.fingerprint, hostKeyType: conn.hostKey.keyType, hostKeyVerifiedBy: conn.hostKey.how,
+    });
+    this.log('info', `session ${this.config.id}: connected to ${this.where} (${conn.serverBanner || 'unknown server'}), host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint} verified by ${conn.hostKey.how}`);
+    for (const fwd of this.forwards.values()) this.requestForward(fwd);
+
+    return new Promise((resolve) => {
+      client.once('close', () => {
+        this.conn = undefined;
+        for (const fwd of this.forwards.values()) {
+          clearTimeout(fwd.retryTimer);
+          if (fwd.state !== 'refused' && fwd.state !== 'stopped') this.setForwardState(fwd, 'pending');
+          fwd.remotePort = null;
+        }
+        const error = endError ?? new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH host ${this.where} closed the session.`);
+        if (!this.stopping) {
+          this.log('warn', `session ${this.config.id}: disconnected: ${error.message}`, { code: error.code });
+          this.emit('disconnected', error);
+        }
+        resolve(error);
+      });
+    });
+  }
+
+  private get where(): string {
+    return `${this.config.host}:${this.config.port}`;
+  }
+
+  // ---------------------------------------------------------------- forwards
+
+  private addForwardRuntime(config: ForwardConfig): ForwardRuntime {
+    const fwd = new ForwardRuntime(config);
+    this.forwards.set(config.id, fwd);
+    return fwd;
+  }
+
+  private requestForward(fwd: ForwardRuntime): void {
+    const conn = this.conn;
+    if (!conn || fwd.state === 'refused') return;
+    clearTimeout(fwd.retryTimer);
+    const { bind, port } = fwd.config;
+    try {
+      conn.client.forwardIn(bind, port, (err, remotePort) => {
+        if (this.conn !== conn || this.forwards.get(fwd.config.id) !== fwd) {
+          // Session gone, or forward removed while the request was in flight.
+          if (!err && this.conn === conn) conn.client.unforwardIn(bind, remotePort, () => {});
+          return;
+        }
+        if (err) return this.forwardRefused(fwd, err);
+        fwd.remotePort = remotePort;
+        fwd.retryAttempt = 0;
+        fwd.lastError = null;
+        this.setForwardState(fwd, 'up');
+        this.log('info', `session ${this.config.id}: forward ${fwd.config.id} up: ${bind || '*'}:${remotePort} on ${this.config.host} -> ${fwd.target?.url ?? '(application)'}`);
+      });
+    } catch (err) {
+      this.forwardRefused(fwd, err as Error);
+    }
+  }
+
+  private forwardRefused(fwd: ForwardRuntime, cause: Error): void {
+    const { bind, port } = fwd.config;
+    const { reconnect } = this.config;
+    fwd.lastError = new EdgeError('EDGE_ERR_FORWARD_REFUSED', `SSH host ${this.where} refused to listen on ${bind || '*'}:${port} for forward ${fwd.config.id} (port in use, or not allowed by the server's policy, e.g. PermitListen/GatewayPorts).`, { details: { forward: fwd.config.id, bind, port }, cause });
+    fwd.retryAttempt += 1;
+    const exhausted = reconnect.mode === 'never' || (reconnect.maxRetries >= 0 && fwd.retryAttempt > reconnect.maxRetries);
+    let cancelled = false;
+    const delayMs = backoffDelayMs(fwd.retryAttempt, reconnect);
+    if (!exhausted) {
+      this.emit('reconnectAttempt', {
+        kind: 'forward', host: this.config.host, port: this.config.port, forwardId: fwd.config.id,
+        retryCount: fwd.retryAttempt,
+        retriesRemaining: reconnect.maxRetries < 0 ? -1 : reconnect.maxRetries - fwd.retryAttempt,
+        maxRetries: reconnect.maxRetries, delayMs, lastError: fwd.lastError,
+        cancel: () => { cancelled = true; },
+      });
+    }
+    if (exhausted || cancelled) {
+      this.setForwardState(fwd, 'refused');
+      this.log('error', fwd.lastError.message, { code: fwd.lastError.code });
+      return;
+    }
+    this.setForwardState(fwd, 'retrying');
+    this.log('warn', `${fwd.lastError.message} Retrying in ${delayMs} ms.`, { code: fwd.lastError.code });
+    fwd.retryTimer = setTimeout(() => this.requestForward(fwd), delayMs);
+  }
+
+  private async cancelOnServer(fwd: ForwardRuntime): Promise<void> {
+    clearTimeout(fwd.retryTimer);
+    const wasUp = fwd.state === 'up';
+    const remotePort = fwd.remotePort;
+    this.setForwardState(fwd, 'stopped');
+    const conn = this.conn;
+    if (!wasUp || !conn || remotePort === null) return;
+    await new Promise<void>((resolve) => {
+      try {
+        conn.client.unforwardIn(fwd.config.bind, remotePort, (err) => {
+          if (err) this.log('warn', `session ${this.config.id}: SSH host refused to cancel forward ${fwd.config.id} (${fwd.config.bind || '*'}:${remotePort}): ${err.message}`, { code: 'EDGE_ERR_FORWARD_CANCEL_FAILED' });
+          resolve();
+        });
+      } catch {
+        resolve(); // connection already gone: nothing to cancel
+      }
+    });
+  }
+
+  private setForwardState(fwd: ForwardRuntime, state: ForwardRuntime['state']): void {
+    if (fwd.state === state) return;
+    fwd.state = state;
+    this.emit('forward', fwd.status());
+    this.wakeWaiters();
+  }
+
+  /** Which forward does a channel reported for destIP:destPort belong to? (ssh2 #377) */
+  private route(destIP: string, destPort: number): ForwardRuntime | undefined {
+    let byPort: ForwardRuntime | undefined;
+    for (const fwd of this.forwards.values()) {
+      const match = fwd.matchesDestination(destIP, destPort);
+      if (match === 'exact') return fwd;
+      if (match === 'port') byPort ??= fwd;
+    }
+    return byPort;
+  }
+
+  // ---------------------------------------------------------------- channels
+
+  private onChannel(
+    details: { destIP: string; destPort: number; srcIP: string; srcPort: number },
+    accept: () => SshChannel,
+    reject: () => void,
+  ): void {
+    const fwd = this.route(details.destIP, details.destPort);
+    const info: ChannelInfo = {
+      id: this.nextChannelId++,
+      sessionId: this.config.id,
+      forwardId: fwd?.config.id ?? '',
+      originAddress: details.srcIP,
+      originPort: details.srcPort,
+      connectedAddress: details.destIP,
+      connectedPort: details.destPort,
+      target: fwd?.target?.url ?? null,
+    };
+    if (!fwd) return this.rejectChannel(undefined, info, reject, 'forward-stopped');
+    const refusal = fwd.admit(details.srcIP);
+    if (refusal) {
+      const error = refusal === 'rejected-origin'
+        ? new EdgeError('EDGE_ERR_ORIGIN_REJECTED', `Channel from ${details.srcIP}:${details.srcPort} on forward ${fwd.config.id} rejected: origin not in allowOrigins.`)
+        : refusal === 'max-channels'
+          ? new EdgeError('EDGE_ERR_MAX_CHANNELS', `Channel from ${details.srcIP}:${details.srcPort} on forward ${fwd.config.id} rejected: ${fwd.config.maxChannels} channels already open (maxChannels).`)
+          : undefined;
+      return this.rejectChannel(fwd, info, reject, refusal, error);
+    }
+
+    if (!fwd.target) return this.offerToApplication(fwd, info, accept, reject);
+
+    // Count it as open while the target is dialled, so maxChannels holds under bursts.
+    fwd.openChannels += 1;
+    const conn = this.conn!;
+    dialTarget(fwd.target, fwd.config.targetConnectTimeoutMs, fwd.config.id).then((socket) => {
+      fwd.openChannels -= 1;
+      if (this.conn !== conn || this.stateValue === 'stopped') {
+        socket.destroy();
+        return;
+      }
+      let channel: SshChannel;
+      try {
+        channel = accept();
+      } catch (err) {
+        socket.destroy();
+        return this.rejectChannel(fwd, info, () => {}, 'target-unreachable', new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH session ended before channel ${info.id} could be accepted.`, { cause: err }));
+      }
+      const live = this.trackChannel(fwd, info);
+      const pipe = pipeChannel(channel, socket, {
+        idleTimeoutMs: fwd.config.idleTimeoutMs,
+        gate: conn.gate,
+        onClose: (reason, stats, error) => this.untrackChannel(live, reason, stats, error),
+      });
+      live.stats = pipe.stats;
+      fwd.liveStats.add(pipe.stats);
+      live.destroy = pipe.destroy;
+    }, (error: EdgeError) => {
+      fwd.openChannels -= 1;
+      const reason: RejectReason = error.code === 'EDGE_ERR_TARGET_REFUSED' ? 'target-refused'
+        : error.code === 'EDGE_ERR_TARGET_TIMEOUT' ? 'target-timeout' : 'target-unreachable';
+      this.rejectChannel(fwd, info, reject, reason, error);
+    });
+  }
+
+  private offerToApplication(fwd: ForwardRuntime, info: ChannelInfo, accept: () => SshChannel, reject: () => void): void {
+    if (!this.onIncomingChannel) return this.rejectChannel(fwd, info, reject, 'application');
+    let decided = false;
+    const incoming: IncomingChannel = {
+      ...info,
+      accept: () => {
+        if (decided) throw new Error(`channel ${info.id} was already accepted or rejected`);
+        decided = true;
+        const channel = accept();
+        const live = this.trackChannel(fwd, info);
+        const stats = { bytesIn: 0, bytesOut: 0 };
+        let reason: ChannelCloseReason = 'eof';
+        channel.on('data', (chunk: Buffer) => { stats.bytesIn += chunk.length; });
+        const write = channel.write.bind(channel) as (chunk: Buffer, ...rest: unknown[]) => boolean;
+        channel.write = ((chunk: Buffer, ...rest: unknown[]) => {
+          stats.bytesOut += chunk.length;
+          return write(chunk, ...rest);
+        }) as typeof channel.write;
+        channel.on('error', () => { reason = 'channel-error'; });
+        live.stats = stats;
+        fwd.liveStats.add(stats);
+        channel.once('close', () => this.untrackChannel(live, reason, stats));
+        live.destroy = (why) => { reason = why; channel.close(); };
+        return channel;
+      },
+      reject: () => {
+        if (decided) return;
+        decided = true;
+        this.rejectChannel(fwd, info, reject, 'application');
+      },
+    };
+    this.onIncomingChannel(incoming);
+  }
+
+  private trackChannel(fwd: ForwardRuntime, info: ChannelInfo): LiveChannel {
+    const live: LiveChannel = { info, forward: fwd, openedAt: Date.now(), stats: { bytesIn: 0, bytesOut: 0 }, destroy: () => {} };
+    this.channels.set(info.id, live);
+    fwd.openChannels += 1;
+    fwd.totalChannels += 1;
+    this.emit('channelOpen', info);
+    return live;
+  }
+
+  private untrackChannel(live: LiveChannel, reason: ChannelCloseReason, stats: { bytesIn: number; bytesOut: number }, error?: Error): void {
+    if (!this.channels.delete(live.info.id)) return;
+    const fwd = live.forward;
+    fwd.openChannels -= 1;
+    fwd.liveStats.delete(live.stats);
+    fwd.bytesIn += stats.bytesIn;
+    fwd.bytesOut += stats.bytesOut;
+    this.emit('channelClose', { ...live.info, reason, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut, durationMs: Date.now() - live.openedAt, error });
+  }
+
+  private rejectChannel(fwd: ForwardRuntime | undefined, info: ChannelInfo, reject: () => void, reason: RejectReason, error?: EdgeError): void {
+    try {
+      reject();
+    } catch {
+      // The session is already gone; the channel died with it.
+    }
+    if (fwd) fwd.rejectedChannels += 1;
+    this.log('info', `session ${this.config.id}: rejected channel from ${info.originAddress}:${info.originPort} on forward ${info.forwardId || `${info.connectedAddress}:${info.connectedPort}`}: ${reason}${error ? ` (${error.message})` : ''}`, { code: error?.code });
+    this.emit('channelRejected', { ...info, reason, error });
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private teardown(reason: ChannelCloseReason): void {
+    for (const live of [...this.channels.values()]) live.destroy(reason);
+    for (const fwd of this.forwards.values()) {
+      clearTimeout(fwd.retryTimer);
+      this.setForwardState(fwd, 'stopped');
+    }
+    const conn = this.conn;
+    if (conn) {
+      conn.client.end();
+      // A server that does not answer our disconnect must not hold the process open.
+      setTimeout(() => conn.socket.destroy(), 1000).unref();
+    }
+  }
+
+  private setState(state: SessionState, error: EdgeError | null): void {
+    if (this.stateValue === 'stopped') return;
+    const changed = this.stateValue !== state;
+    this.stateValue = state;
+    if (changed) this.emit('state', state, error);
+    this.wakeWaiters();
+  }
+
+  private log(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
+    this.emit('log', level, message, fields);
+  }
+
+  private waitFor<T>(check: () => T | false): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const evaluate = () => {
+        try {
+          const value = check();
+          if (value === false) return;
+          this.stateWaiters.delete(evaluate);
+          resolve(value);
+        } catch (err) {
+          this.stateWaiters.delete(evaluate);
+          reject(err);
+        }
+      };
+      this.stateWaiters.add(evaluate);
+      evaluate();
+    });
+  }
+
+  private wakeWaiters(): void {
+    for (const waiter of [...this.stateWaiters]) waiter();
+  }
+}
+
+function validateSession(cfg: SessionConfig): void {
+  const bad = (key: string, msg: string) => new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: ${msg}`);
+  if (!cfg.host) throw bad('host', 'the SSH host is required.');
+  if (!Number.isInteger(cfg.port) || cfg.port < 1 || cfg.port > 65535) throw bad('port', `${cfg.port} is not a TCP port (1–65535).`);
+  if (!cfg.auth.username) throw bad('username', 'the SSH user name is required.');
+  if (!['never', 'after-connect', 'always'].includes(cfg.reconnect.mode)) throw bad('reconnect.mode', `"${cfg.reconnect.mode}" must be one of never, after-connect, always.`);
+  if (!(cfg.reconnect.retryIntervalMs > 0)) throw bad('reconnect.retryIntervalMs', 'must be a positive number of milliseconds.');
+  if (cfg.reconnect.maxRetryIntervalMs < cfg.reconnect.retryIntervalMs) throw bad('reconnect.maxRetryIntervalMs', 'must be at least reconnect.retryIntervalMs.');
+  if (!Number.isInteger(cfg.reconnect.maxRetries) || cfg.reconnect.maxRetries < -1) throw bad('reconnect.maxRetries', 'must be -1 (unlimited) or a non-negative integer.');
+  if (!(cfg.keepalive.intervalMs >= 0)) throw bad('keepalive.intervalMs', 'must be 0 (off) or a positive number of milliseconds.');
+  if (!Number.isInteger(cfg.keepalive.countMax) || cfg.keepalive.countMax < 1) throw bad('keepalive.countMax', 'must be a positive integer.');
+  const ids = new Set<string>();
+  for (const fwd of cfg.forwards) {
+    if (ids.has(fwd.id)) throw bad(`forwards[${fwd.id}].id`, 'forward ids must be unique within a session.');
+    ids.add(fwd.id);
+    ForwardRuntime.compile(fwd);
+  }
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+

@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { parseRemoteForwardSpec, type RemoteForwardSpec } from '../../src/cli/forward-spec.js';
+import { parseTargetUrl, type ParsedTarget } from '../../src/session/target-url.js';
+import { EdgeError } from '../../src/errors.js';
+
+function catchError(fn: () => unknown): EdgeError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(EdgeError);
+    return err as EdgeError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('parseRemoteForwardSpec: accepted specs', () => {
+  const good: Array<[string, Omit<RemoteForwardSpec, 'spec'>]> = [
+    ['8080:127.0.0.1:80', { bind: 'localhost', port: 8080, target: 'tcp://127.0.0.1:80' }],
+    ['0.0.0.0:9000:127.0.0.1:8000', { bind: '0.0.0.0', port: 9000, target: 'tcp://127.0.0.1:8000' }],
+    ['[::1]:8080:host:80', { bind: '::1', port: 8080, target: 'tcp://host:80' }],
+    ['localhost:0:[::1]:22', { bind: 'localhost', port: 0, target: 'tcp://[::1]:22' }],
+    [':8080:h:80', { bind: '', port: 8080, target: 'tcp://h:80' }],
+    ['*:8080:h:80', { bind: '', port: 8080, target: 'tcp://h:80' }],
+    ['[::]:8080:h:80', { bind: '::', port: 8080, target: 'tcp://h:80' }],
+    ['127.0.0.1:8080:h:80', { bind: '127.0.0.1', port: 8080, target: 'tcp://h:80' }],
+    ['gw.example.com:8080:h:80', { bind: 'gw.example.com', port: 8080, target: 'tcp://h:80' }],
+    ['8080:Example.COM:443', { bind: 'localhost', port: 8080, target: 'tcp://example.com:443' }],
+    ['65535:h:65535', { bind: 'localhost', port: 65535, target: 'tcp://h:65535' }],
+    ['  8080:h:80', { bind: 'localhost', port: 8080, target: 'tcp://h:80' }],
+    ['8080:[0:0::1]:22', { bind: 'localhost', port: 8080, target: 'tcp://[::1]:22' }],
+    ['8080:/run/app.sock', { bind: 'localhost', port: 8080, target: 'unix:/run/app.sock' }],
+    ['127.0.0.1:8080:/run/app.sock', { bind: '127.0.0.1', port: 8080, target: 'unix:/run/app.sock' }],
+    ['8080:/run/a\\:b.sock', { bind: 'localhost', port: 8080, target: 'unix:/run/a:b.sock' }],
+    ['8080:[/run/a:b.sock]', { bind: 'localhost', port: 8080, target: 'unix:/run/a:b.sock' }],
+    ['8080:http://127.0.0.1:3000', { bind: 'localhost', port: 8080, target: 'http://127.0.0.1:3000' }],
+    ['8080:http://127.0.0.1:3000/', { bind: 'localhost', port: 8080, target: 'http://127.0.0.1:3000' }],
+    ['8080:http://app.local', { bind: 'localhost', port: 8080, target: 'http://app.local' }],
+    ['8080:HTTP://App.Local:80/', { bind: 'localhost', port: 8080, target: 'http://app.local' }],
+    ['[::]:443:https://10.0.0.5:8443', { bind: '::', port: 443, target: 'https://10.0.0.5:8443' }],
+    ['443:https://[::1]', { bind: 'localhost', port: 443, target: 'https://[::1]' }],
+    ['0:tcp://127.0.0.1:22', { bind: 'localhost', port: 0, target: 'tcp://127.0.0.1:22' }],
+    ['*:2222:tcp://[::1]:22', { bind: '', port: 2222, target: 'tcp://[::1]:22' }],
+    ['9000:unix:/tmp/x.sock', { bind: 'localhost', port: 9000, target: 'unix:/tmp/x.sock' }],
+    ['0.0.0.0:9000:unix:///tmp/x.sock', { bind: '0.0.0.0', port: 9000, target: 'unix:/tmp/x.sock' }],
+    ['http:8080:h:80', { bind: 'http', port: 8080, target: 'tcp://h:80' }],
+    ['8080:[unix]:80', { bind: 'localhost', port: 8080, target: 'tcp://unix:80' }],
+  ];
+
+  it.each(good)('%s', (spec, expected) => {
+    expect(parseRemoteForwardSpec(spec)).toEqual({ ...expected, spec });
+  });
+});
+
+describe('parseRemoteForwardSpec: rejected specs', () => {
+  const bad: Array<[string, string]> = [
+    ['', 'the spec is empty'],
+    ['   ', 'the spec is empty'],
+    ['8080', 'reverse dynamic (SOCKS) forwarding is not supported; a target is required'],
+    ['localhost:8080', 'a target is required'],
+    ['/tmp/sock', 'listening on a remote unix socket'],
+    ['/tmp/sock:host:80', 'listening on a remote unix socket ("/tmp/sock") is not supported'],
+    ['/tmp/sock:/run/app.sock', 'listening on a remote unix socket'],
+    ['/tmp/sock:x:h:80', 'listening on a remote unix socket'],
+    ['/tmp/sock:http://h', 'listening on a remote unix socket'],
+    ['http:h:80', 'listen port "http" is not a number'],
+    ['ssh:h:80', 'listen port "ssh" is not a number'],
+    ['-1:h:80', 'listen port -1 is negative'],
+    ['65536:h:80', 'listen port 65536 is out of range'],
+    ['99999999999999999999:h:80', 'out of range'],
+    ['8080:h:http', 'target port "http" is not a number'],
+    ['8080:h:-5', 'target port -5 is negative'],
+    ['8080:h:70000', 'target port 70000 is out of range'],
+    ['8080:h:0', 'target port 0 is not allowed'],
+    ['8080::80', 'target host: the host is empty'],
+    ['8080:[]:80', 'target host: the host is empty'],
+    ['8080:bad host:80', 'target host'],
+    ['8080:/x:80', 'target host'],
+    ['[::1:8080:h:80', "unclosed '['"],
+    ['8080:[::1:22', "unclosed '['"],
+    ['[::1]x:8080:h:80', "after ']'"],
+    ['8080:h:80\\', 'trailing backslash'],
+    ['8080:h:80:', "trailing ':'"],
+    ['8080:', "trailing ':'"],
+    ['a:8080:h:80:extra', 'too many fields'],
+    ['::1:8080:h:80', 'write IPv6 addresses in brackets'],
+    ['bad host:8080:h:80', 'bind address'],
+    ['8080:relative/app.sock', 'must be absolute'],
+    ['http://127.0.0.1:3000', 'a listen port is required before the target URL'],
+    ['a:b:8080:http://h', 'only "port" or "bind_address:port" may come before the target URL'],
+    ['x:http://h', 'listen port "x" is not a number'],
+    ['8080:http://h/app', 'path ("/app") is not allowed'],
+    ['8080:http://h/?q=1', 'query'],
+    ['8080:http://h#frag', 'fragment'],
+    ['8080:http://user:secret@h', 'credentials'],
+    ['8080:http://:80', 'the host is missing'],
+    ['8080:https://h:0', 'port 0 is not allowed'],
+    ['8080:https://h:65536', 'out of range'],
+    ['8080:tcp://h', 'a port is required'],
+    ['8080:tcp://h:', 'port after'],
+    ['8080:tcp://::1:22', 'IPv6 address must be written in brackets'],
+    ['8080:unix:relative.sock', 'must be absolute'],
+    ['8080:unix://host/x.sock', 'must not name a host'],
+  ];
+
+  it.each(bad)('%j', (spec, fragment) => {
+    const err = catchError(() => parseRemoteForwardSpec(spec));
+    expect(err.code).toBe('EDGE_ERR_INVALID_SPEC');
+    expect(err.message).toContain(fragment);
+    expect(err.message).toContain(`"${spec.includes('@') ? spec.replace(/\/\/[^@]*@/, '//***@') : spec}"`);
+    expect(err.message).toContain('[bind_address:]port:host:hostport');
+    expect(err.message).toContain('[bind_address:]port:/local/socket');
+    expect(err.message).toContain('[bind_address:]port:URL');
+  });
+
+  it('never echoes URL credentials', () => {
+    const err = catchError(() => parseRemoteForwardSpec('8080:http://user:secret@h'));
+    expect(err.message).not.toContain('secret');
+    expect(JSON.stringify(err.details)).not.toContain('secret');
+  });
+});
+
+describe('parseTargetUrl', () => {
+  const good: Array<[string, ParsedTarget]> = [
+    ['tcp://127.0.0.1:22', { kind: 'tcp', host: '127.0.0.1', port: 22, url: 'tcp://127.0.0.1:22' }],
+    ['tcp://[::1]:80', { kind: 'tcp', host: '::1', port: 80, url: 'tcp://[::1]:80' }],
+    ['tcp://db.internal:5432/', { kind: 'tcp', host: 'db.internal', port: 5432, url: 'tcp://db.internal:5432' }],
+    ['unix:/run/app.sock', { kind: 'unix', path: '/run/app.sock', url: 'unix:/run/app.sock' }],
+    ['unix:///run/app.sock', { kind: 'unix', path: '/run/app.sock', url: 'unix:/run/app.sock' }],
+    ['http://127.0.0.1:3000/', { kind: 'http', host: '127.0.0.1', port: 3000, url: 'http://127.0.0.1:3000' }],
+    ['http://app', { kind: 'http', host: 'app', port: 80, url: 'http://app' }],
+    ['https://app', { kind: 'https', host: 'app', port: 443, url: 'https://app' }],
+    ['https://app:443', { kind: 'https', host: 'app', port: 443, url: 'https://app' }],
+    ['https://[::1]:8443', { kind: 'https', host: '::1', port: 8443, url: 'https://[::1]:8443' }],
+  ];
+
+  it.each(good)('%s', (text, expected) => {
+    expect(parseTargetUrl(text, 'forwards[0].target')).toEqual(expected);
+  });
+
+  const bad: Array<[string, string]> = [
+    ['', 'empty'],
+    ['127.0.0.1:22', 'did you mean "tcp://127.0.0.1:22"'],
+    ['/run/app.sock', 'did you mean "unix:/run/app.sock"'],
+    ['ftp://h:21', 'unsupported scheme'],
+    ['tcp://h', 'a port is required'],
+    ['tcp://h:0', 'port 0 is not allowed'],
+    ['tcp://:22', 'the host is missing'],
+    ['tcp://[::1:22', "unclosed '['"],
+    ['tcp://h:22/x', 'path'],
+    ['http://h/x', 'path'],
+    ['http://h?x', 'query'],
+    ['http://u@h', 'credentials'],
+    ['unix:x.sock', 'must be absolute'],
+    ['unix:/run/', 'directory'],
+    [`unix:/${'a'.repeat(200)}`, 'too long'],
+    ['http://h :80', 'whitespace'],
+  ];
+
+  it.each(bad)('%j', (text, fragment) => {
+    const err = catchError(() => parseTargetUrl(text, 'forwards[0].target'));
+    expect(err.code).toBe('EDGE_ERR_INVALID_CONFIG');
+    expect(err.message).toContain('forwards[0].target');
+    expect(err.message).toContain(fragment);
+  });
+});
