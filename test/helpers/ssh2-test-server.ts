@@ -1,0 +1,93 @@
+// An in-process SSH server (ssh2's Server) for faults OpenSSH cannot produce on demand, such
+// as reporting a forwarded channel's address differently from how it was requested (ssh2
+// issue #377). It authenticates one public key, honours tcpip-forward on loopback, and opens
+// a forwarded-tcpip channel to the client for each connection, piping bytes both ways.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import net from 'node:net';
+import { Server, utils, type Connection } from 'ssh2';
+
+export interface TestServerOptions {
+  /** Public key (OpenSSH line) allowed to log in. */
+  authorizedKey: string;
+  /** Rewrites the address reported in forwarded-tcpip opens (e.g. 'localhost' → '127.0.0.1'). */
+  reportAddress?: (requested: string) => string;
+}
+
+export interface TestServer {
+  port: number;
+  /** SHA256:… fingerprint of the server's host key, for pinning. */
+  fingerprint: string;
+  connections: number;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(opts: TestServerOptions): Promise<TestServer> {
+  const hostKey = utils.generateKeyPairSync('ed25519');
+  const hostPublic = utils.parseKey(hostKey.public);
+  if (hostPublic instanceof Error) throw hostPublic;
+  const fingerprint = 'SHA256:' + createHash('sha256').update(hostPublic.getPublicSSH()).digest('base64').replace(/=+$/, '');
+  const allowed = utils.parseKey(opts.authorizedKey);
+  if (allowed instanceof Error) throw allowed;
+  const listeners = new Set<net.Server>();
+  const clients = new Set<Connection>();
+  let connections = 0;
+
+  const server = new Server({ hostKeys: [hostKey.private] }, (client) => {
+    connections += 1;
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
+    client.on('error', () => {});
+    client.on('authentication', (ctx) => {
+      if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+      const blob = allowed.getPublicSSH();
+      const sameKey = ctx.key.data.length === blob.length && timingSafeEqual(ctx.key.data, blob);
+      if (!sameKey) return ctx.reject(['publickey']);
+      if (ctx.signature && ctx.blob && !allowed.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) return ctx.reject(['publickey']);
+      ctx.accept();
+    });
+    client.on('ready', () => {
+      const own = new Map<string, net.Server>();
+      client.on('close', () => { for (const l of own.values()) { l.close(); listeners.delete(l); } });
+      client.on('request', (accept, reject, name, info) => {
+        const { bindAddr, bindPort } = info as { bindAddr: string; bindPort: number };
+        if (name === 'cancel-tcpip-forward') {
+          const l = own.get(`${bindAddr}:${bindPort}`);
+          if (!l) return reject?.();
+          l.close();
+          own.delete(`${bindAddr}:${bindPort}`);
+          return accept?.();
+        }
+        if (name !== 'tcpip-forward') return reject?.();
+        const listener = net.createServer({ allowHalfOpen: true }, (sock) => {
+          const reported = opts.reportAddress ? opts.reportAddress(bindAddr) : bindAddr;
+          client.forwardOut(reported, actual, sock.remoteAddress ?? '127.0.0.1', sock.remotePort ?? 0, (err, channel) => {
+            if (err) return sock.destroy();
+            sock.pipe(channel).pipe(sock);
+            sock.on('error', () => channel.close());
+            channel.on('close', () => sock.destroy());
+          });
+        });
+        let actual = 0;
+        listener.on('error', () => reject?.());
+        listener.listen(bindPort, '127.0.0.1', () => {
+          actual = (listener.address() as net.AddressInfo).port;
+          listeners.add(listener);
+          own.set(`${bindAddr}:${actual}`, listener);
+          accept?.(actual);
+        });
+      });
+    });
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    fingerprint,
+    get connections() { return connections; },
+    close: async () => {
+      for (const l of listeners) l.close();
+      for (const c of clients) c.end();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
