@@ -5,13 +5,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { utils } from 'ssh2';
+import ssh2 from 'ssh2';
 import { isEdgeError } from '../errors.js';
 import { createLogger, isLogLevel, type LogFormat } from '../log.js';
 import type { AuthConfig, ReconnectMode, SessionConfigInput } from '../session/session-config.js';
 import { TunnelSession } from '../session/tunnel-session.js';
 import { parseRemoteForwardSpec } from './forward-spec.js';
 import { UsageError } from './usage-error.js';
+
+const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
 export const TUNNEL_USAGE = `Usage: edge-agent tunnel [options] [user@]host
 

@@ -2,8 +2,10 @@
 // a fixed order (public keys, agent, password, keyboard-interactive), skipping those the
 // server does not offer. Keys are parsed before connecting so that a bad key or passphrase is
 // a clear, non-retryable error instead of a silent "all methods failed".
-import { utils, type AuthenticationType, type AuthHandlerMiddleware, type KeyboardInteractiveCallback, type ParsedKey, type Prompt } from 'ssh2';
+import ssh2, { type AuthenticationType, type AuthHandlerMiddleware, type KeyboardInteractiveCallback, type ParsedKey, type Prompt } from 'ssh2';
 import { EdgeError } from '../errors.js';
+
+const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 import type { AuthConfig } from './session-config.js';
 
 type NextAuth = Parameters<Parameters<AuthHandlerMiddleware>[2]>[0];

@@ -98,7 +98,8 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
     targetClosed = true;
     channel.resume();
     // Let queued bytes reach the remote side before CLOSE (EOF was sent by end()).
-    if (channel.writableFinished || !channel.writable) channelCloseNow();
+    // (`writable` turns false at end(), while bytes may still wait for SSH window.)
+    if (channel.writableFinished || channel.destroyed) channelCloseNow();
     else channel.once('finish', channelCloseNow);
     finish();
   });

@@ -2,7 +2,10 @@
 // handshake with host key verification → authentication (handshake timeout). Every failure
 // comes back as an EdgeError with a code that says whether retrying can help.
 import net from 'node:net';
-import { Client, type ParsedKey } from 'ssh2';
+import ssh2, { type Client, type ParsedKey } from 'ssh2';
+
+// ssh2 is CommonJS: Node's ESM loader only sees its default export.
+const { Client: SshClient } = ssh2;
 import { EdgeError } from '../errors.js';
 import { createAuthPlan } from './auth.js';
 import type { HostKeyDecision } from './host-keys/host-key-verifier.js';
@@ -68,7 +71,7 @@ function connectTcp(cfg: SessionConfig, signal: AbortSignal): Promise<net.Socket
 
 function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): Promise<SshConnection> {
   const where = `${cfg.host}:${cfg.port}`;
-  const client = new Client();
+  const client = new SshClient();
   const auth = createAuthPlan(cfg.auth, deps.keys);
   let hostKeyError: EdgeError | undefined;
   let hostKey: HostKeyDecision | undefined;
