@@ -591,3 +591,44 @@ export async function startFreezableProxy(targetPort: number, opts: { targetHost
 }
 
 export { sleep };
+
+// ---------------------------------------------------------------------------
+// throttled proxy (a slow uplink)
+
+/**
+ * TCP proxy 127.0.0.1:0 -> 127.0.0.1:targetPort that passes the client→target direction at
+ * no more than `bytesPerSecond` per connection (a slow uplink from the device); the other
+ * direction is unthrottled.
+ */
+export async function startThrottledProxy(targetPort: number, bytesPerSecond: number): Promise<TcpService> {
+  const server = createServer({ allowHalfOpen: true });
+  const t = tracked(server, (client) => {
+    const upstream = connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    upstream.pipe(client);
+    // Pace the client's bytes: pause whenever we are ahead of the allowed rate. (The target
+    // is loopback and fast, so its own backpressure is not a concern here.)
+    const started = Date.now();
+    let passed = 0;
+    client.on('data', (chunk: Buffer) => {
+      passed += chunk.length;
+      upstream.write(chunk);
+      const wait = started + (passed / bytesPerSecond) * 1000 - Date.now();
+      if (wait > 0) {
+        client.pause();
+        setTimeout(() => client.resume(), wait);
+      }
+    });
+    client.on('end', () => upstream.end());
+  });
+  const port = await listen(server);
+  return {
+    port,
+    get connections() {
+      return t.connections;
+    },
+    close: t.close,
+  };
+}
