@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   EDGE_ERR_CONNECTION_LOST: { retryable: true, summary: 'An established SSH session closed unexpectedly.' },
   EDGE_ERR_KEEPALIVE_TIMEOUT: { retryable: true, summary: 'The SSH host stopped answering keepalives (`keepalive.intervalMs` × `keepalive.countMax`).' },
   EDGE_ERR_RECONNECT_LIMIT: { retryable: false, summary: 'The session gave up after `reconnect.maxRetries` attempts.' },
+  EDGE_ERR_WORKER_CRASHED: { retryable: true, summary: 'The worker thread running a session exited unexpectedly; the session is restarted with backoff.' },
   EDGE_ERR_RECONNECT_CANCELLED: { retryable: false, summary: 'A `reconnectAttempt` listener cancelled further reconnects.' },
   // --- trusting the SSH host
   EDGE_ERR_HOST_KEY_MISMATCH: { retryable: false, summary: 'The host key the server offered is not the one known_hosts or the pinned fingerprints expect.' },
@@ -40,12 +41,10 @@ export const ERROR_CODES = {
   EDGE_ERR_TARGET_UNREACHABLE: { retryable: true, summary: 'The target could not be reached (unresolvable host, missing unix socket, network error).' },
   EDGE_ERR_ORIGIN_REJECTED: { retryable: false, summary: 'A channel came from an address outside the forward\'s `allowOrigins`.' },
   EDGE_ERR_MAX_CHANNELS: { retryable: true, summary: 'A channel arrived while the forward already had `maxChannels` open.' },
-  EDGE_ERR_CHANNEL_IDLE: { retryable: false, summary: 'A channel carried no bytes for `idleTimeoutMs` and was closed.' },
   EDGE_ERR_UNKNOWN_CHANNEL: { retryable: false, summary: 'No open channel has that id (event mode `sendChannelData`/`closeChannel`).' },
   // --- the caller's side
   EDGE_ERR_INVALID_CONFIG: { retryable: false, summary: 'A configuration value is invalid; the message names the key.' },
   EDGE_ERR_INVALID_SPEC: { retryable: false, summary: 'A command-line forward spec (`-R`) or flag is invalid; the message shows the accepted forms.' },
-  EDGE_ERR_NOT_CONNECTED: { retryable: true, summary: 'The operation needs an established SSH session and there is none right now.' },
   EDGE_ERR_CLOSED: { retryable: false, summary: 'The session or tunnel was closed by its owner.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

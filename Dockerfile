@@ -1,0 +1,33 @@
+# ssh-edge-agent container image.
+# Build stage: the same commands CI runs (npm ci, then the TypeScript build).
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+# python3/make/g++ let npm build ssh2's optional native crypto binding (faster AES-GCM/ChaCha20).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY workers ./workers
+COPY config ./config
+COPY telemetry ./telemetry
+COPY bin ./bin
+RUN npm run build && npm prune --omit=dev
+
+# Runtime stage: only the built agent and its production dependencies, as a non-root user.
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/bin ./bin
+COPY --from=build /app/config ./config
+USER node
+# Mount a config at /etc/edge-agent/config.json, or pass it whole in EDGE_AGENT_CONFIG_JSON.
+ENV EDGE_AGENT_CONFIG=/etc/edge-agent/config.json
+EXPOSE 9480
+ENTRYPOINT ["node", "/app/bin/edge-agent.js"]
+CMD ["run"]

@@ -1,0 +1,198 @@
+// The local policy: which targets and bind addresses any session may use. It is read only from
+// the local config file/env; an assignment document has no way to carry or widen it (its JSON
+// Schema has no such key). The control plane can therefore never turn a device into an open
+// proxy into its LAN: every assigned forward is checked here before it runs.
+//
+// allowedTargets patterns:
+//   host:port        host: a name or IPv4 address, `*` wildcards allowed ("*", "*.lan", "10.0.0.*")
+//   [v6]:port        IPv6 literal in brackets ("[::1]:*"), or "[*]:port" for any IPv6 host
+//   port             a number, a range "8000-8999", or "*"
+//   unix:*           any unix socket; "unix:/run/app/*" a path glob (`*` matches any characters)
+// tcp:// targets are matched by host:port, http(s):// by host:port (default ports 80/443).
+// allowedBindAddresses: exact addresses ("localhost", "127.0.0.1", "::1", "0.0.0.0", "::",
+// "" for all interfaces), or "*" for any.
+import path from 'node:path';
+import { checkHost, formatHost, parseTargetUrl, type ParsedTarget } from '../src/session/target-url.js';
+import type { Policy } from './types.js';
+
+export const DEFAULT_ALLOWED_TARGETS = ['127.0.0.1:*', 'localhost:*', '[::1]:*', 'unix:*'];
+export const DEFAULT_ALLOWED_BIND_ADDRESSES = ['localhost', '127.0.0.1', '::1'];
+
+type TargetPattern =
+  | { kind: 'unix'; path: RegExp }
+  | { kind: 'host'; host: RegExp; v6: boolean | 'any'; portMin: number; portMax: number };
+
+const cache = new Map<string, TargetPattern>();
+
+function globToRegExp(glob: string, flags = ''): RegExp {
+  const body = glob.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^]*');
+  return new RegExp(`^${body}$`, flags);
+}
+
+/** Parses one allowedTargets entry; throws an Error whose message is the reason. */
+export function parseTargetPattern(pattern: string): TargetPattern {
+  const hit = cache.get(pattern);
+  if (hit) return hit;
+  const parsed = parsePattern(pattern);
+  cache.set(pattern, parsed);
+  return parsed;
+}
+
+function parsePattern(pattern: string): TargetPattern {
+  if (typeof pattern !== 'string' || pattern === '') throw new Error('the pattern is empty');
+  if (/[\s\x00-\x1f\x7f]/.test(pattern)) throw new Error('the pattern contains whitespace or control characters');
+  if (/^unix:/i.test(pattern)) {
+    const p = pattern.slice(5);
+    if (p === '*') return { kind: 'unix', path: /^[^]*$/ };
+    if (!p.startsWith('/')) throw new Error('a unix pattern is "unix:*" or an absolute path glob like "unix:/run/app/*"');
+    if (p.split('/').includes('..')) throw new Error('a unix pattern must not contain ".." segments');
+    return { kind: 'unix', path: globToRegExp(p) };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(pattern)) throw new Error('write a target pattern as host:port (no scheme); http(s) targets are matched by their host and port');
+
+  let rawHost: string;
+  let rawPort: string;
+  let v6: boolean | 'any' = false;
+  const bracket = /^\[([^\]]*)\]:(.*)$/.exec(pattern);
+  if (bracket) {
+    rawHost = bracket[1]!;
+    rawPort = bracket[2]!;
+    if (rawHost === '*') {
+      v6 = 'any';
+    } else {
+      if (rawHost.includes('*')) throw new Error('an IPv6 pattern is an exact address or "*"');
+      const checked = checkHost(rawHost);
+      if (checked.error !== undefined || !rawHost.includes(':')) throw new Error(`"${rawHost}" is not an IPv6 address`);
+      rawHost = checked.host;
+      v6 = true;
+    }
+  } else {
+    const colon = pattern.lastIndexOf(':');
+    if (colon === -1) throw new Error('expected host:port (e.g. "127.0.0.1:*", "db.lan:5432", "[::1]:*") or "unix:*"');
+    rawHost = pattern.slice(0, colon);
+    rawPort = pattern.slice(colon + 1);
+    if (rawHost.includes(':')) throw new Error('write IPv6 addresses in brackets, e.g. "[::1]:*"');
+    if (rawHost === '') throw new Error('the host is empty (use "*" for any host)');
+    if (rawHost.includes('*')) {
+      if (!/^[A-Za-z0-9.*_-]+$/.test(rawHost)) throw new Error(`"${rawHost}" is not a host name pattern`);
+      rawHost = rawHost.toLowerCase();
+    } else {
+      const checked = checkHost(rawHost);
+      if (checked.error !== undefined) throw new Error(checked.error);
+      rawHost = checked.host;
+    }
+  }
+  let portMin: number;
+  let portMax: number;
+  const range = /^(\d{1,5})-(\d{1,5})$/.exec(rawPort);
+  if (rawPort === '*') {
+    portMin = 1;
+    portMax = 65535;
+  } else if (/^\d{1,5}$/.test(rawPort)) {
+    portMin = portMax = Number(rawPort);
+  } else if (range) {
+    portMin = Number(range[1]);
+    portMax = Number(range[2]);
+    if (portMin > portMax) throw new Error(`port range ${rawPort} is reversed`);
+  } else {
+    throw new Error(`port "${rawPort}" must be a number, a range like 8000-8999, or "*"`);
+  }
+  if (portMin < 1 || portMax > 65535) throw new Error(`port ${rawPort} is out of range (1-65535)`);
+  return { kind: 'host', host: v6 === 'any' ? /^[^]*$/ : globToRegExp(rawHost, 'i'), v6, portMin, portMax };
+}
+
+function matches(pattern: TargetPattern, target: ParsedTarget): boolean {
+  if (target.kind === 'unix') {
+    // Normalized so "unix:/run/app/../../etc/x" cannot slip past "unix:/run/app/*".
+    return pattern.kind === 'unix' && pattern.path.test(path.posix.normalize(target.path));
+  }
+  if (pattern.kind !== 'host') return false;
+  if (target.port < pattern.portMin || target.port > pattern.portMax) return false;
+  const isV6 = target.host.includes(':');
+  if (pattern.v6 === 'any') return isV6;
+  if (pattern.v6 !== isV6 && pattern.host.source !== '^[^]*$') return false;
+  return pattern.host.test(target.host);
+}
+
+/** Reason the target is outside policy, or undefined when allowed (or when it does not parse: that is reported elsewhere). */
+export function checkTargetPolicy(target: string, policy: Pick<Policy, 'allowedTargets'>): string | undefined {
+  let parsed: ParsedTarget;
+  try {
+    parsed = parseTargetUrl(target, 'target');
+  } catch {
+    return undefined;
+  }
+  const patterns = policy.allowedTargets ?? [];
+  for (const p of patterns) {
+    let pattern: TargetPattern;
+    try {
+      pattern = parseTargetPattern(p);
+    } catch {
+      continue; // an invalid pattern allows nothing; it is reported as policy.allowedTargets[i]
+    }
+    if (matches(pattern, parsed)) return undefined;
+  }
+  const what = parsed.kind === 'unix' ? `unix:${parsed.path}` : `${formatHost(parsed.host)}:${parsed.port}`;
+  return `target ${parsed.url} (${what}) is not allowed by the local policy.allowedTargets ${JSON.stringify(patterns)}; ` +
+    'add a matching pattern to policy.allowedTargets in the local config to allow it';
+}
+
+function normalizeBind(bind: string): string {
+  if (bind === '' || bind === '*') return bind;
+  if (bind.includes(':')) {
+    const checked = checkHost(bind.replace(/^\[(.*)\]$/, '$1'));
+    return checked.host ?? bind.toLowerCase();
+  }
+  return bind.toLowerCase();
+}
+
+/** Reason the bind address is outside policy, or undefined when allowed. */
+export function checkBindPolicy(bind: string, policy: Pick<Policy, 'allowedBindAddresses'>): string | undefined {
+  const allowed = policy.allowedBindAddresses ?? [];
+  const wanted = normalizeBind(bind);
+  if (allowed.some((a) => a === '*' || (typeof a === 'string' && normalizeBind(a) === wanted))) return undefined;
+  const shown = bind === '' ? '"" (all interfaces)' : JSON.stringify(bind);
+  return `bind address ${shown} is not allowed by the local policy.allowedBindAddresses ${JSON.stringify(allowed)}; ` +
+    'add it to policy.allowedBindAddresses in the local config to allow it';
+}
+
+/**
+ * Checks one forward against the local policy: its target (host:port, or unix path) against
+ * `allowedTargets`, its bind address against `allowedBindAddresses`. Returns the reason(s) it is
+ * refused, or undefined when it is allowed. A missing bind means the default, "localhost".
+ */
+export function checkPolicy(forward: { bind?: string; target?: string }, policy: Policy): string | undefined {
+  const problems: string[] = [];
+  if (typeof forward.target === 'string') {
+    const t = checkTargetPolicy(forward.target, policy);
+    if (t) problems.push(t);
+  }
+  const b = checkBindPolicy(forward.bind ?? 'localhost', policy);
+  if (b) problems.push(b);
+  return problems.length ? problems.join('; ') : undefined;
+}
+
+/** Every problem with the policy's own entries, each naming its key. */
+export function validatePolicy(policy: unknown, key = 'policy'): string[] {
+  const errors: string[] = [];
+  if (policy === null || typeof policy !== 'object' || Array.isArray(policy)) return [`${key}: must be an object`];
+  const p = policy as Record<string, unknown>;
+  const targets = p.allowedTargets;
+  if (Array.isArray(targets)) {
+    targets.forEach((t, i) => {
+      try {
+        parseTargetPattern(t as string);
+      } catch (err) {
+        errors.push(`${key}.allowedTargets[${i}]: invalid pattern ${JSON.stringify(t)}: ${(err as Error).message}`);
+      }
+    });
+  }
+  const binds = p.allowedBindAddresses;
+  if (Array.isArray(binds)) {
+    binds.forEach((b, i) => {
+      if (typeof b !== 'string') errors.push(`${key}.allowedBindAddresses[${i}]: must be a string`);
+      else if (/[\s\x00-\x1f\x7f]/.test(b)) errors.push(`${key}.allowedBindAddresses[${i}]: ${JSON.stringify(b)} contains whitespace or control characters`);
+    });
+  }
+  return errors;
+}

@@ -1,0 +1,94 @@
+// The agent's configuration as the rest of the program sees it, after loading and validation.
+// Shapes follow /work/shared/design/contract.md ("Configuration", "Session and forward").
+import type { LogFormat, LogLevel } from '../src/log.js';
+import type { KeepaliveConfig, ReconnectConfig } from '../src/session/session-config.js';
+
+/** A named local credential. Secrets are never stored here: only where to find them. */
+export interface CredentialConfig {
+  /** Path of an OpenSSH or PEM private key. */
+  privateKeyFile?: string;
+  /** Name of the environment variable holding the key's passphrase. */
+  passphraseEnv?: string;
+  /** Name of the environment variable holding a password (password + keyboard-interactive auth). */
+  passwordEnv?: string;
+  /** `true` = the ssh-agent at $SSH_AUTH_SOCK; a string = that agent socket path. */
+  agent?: boolean | string;
+}
+
+/** Local bounds on what any session (static or remotely assigned) may ask for. */
+export interface Policy {
+  /** `host:port` patterns (`*` wildcards, `[v6]:port`, port ranges `8000-8999`), `unix:*`, `unix:/dir/*`. */
+  allowedTargets: string[];
+  /** Exact bind addresses; `*` allows any. */
+  allowedBindAddresses: string[];
+}
+
+export interface ForwardSpec {
+  id: string;
+  bind: string;
+  /** 0 asks the SSH host to choose. */
+  port: number;
+  /** tcp://host:port, unix:/path, http(s)://host[:port] */
+  target: string;
+  allowOrigins: string[];
+  maxChannels: number;
+  idleTimeoutMs: number;
+  /** 0 = no cap. */
+  maxBytesPerSecond: number;
+  targetConnectTimeoutMs: number;
+}
+
+export interface HostKeysSpec {
+  /** "" (or an empty list) = none. */
+  knownHostsFile?: string | string[];
+  fingerprints?: string[];
+  insecureAcceptAny?: boolean;
+}
+
+/** A validated session from config `sessions[]` or an assignment document, defaults filled in. */
+export interface SessionSpec {
+  id: string;
+  host: string;
+  port: number;
+  username: string;
+  /** Name of an entry in the local `credentials`. */
+  credential: string;
+  hostKeys: HostKeysSpec;
+  keepalive: KeepaliveConfig;
+  reconnect: ReconnectConfig;
+  connectTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  forwards: ForwardSpec[];
+}
+
+export interface AssignmentDocument {
+  revision: number;
+  sessions: SessionSpec[];
+}
+
+export type TelemetryExporter = 'otlp' | 'console' | 'none';
+
+export interface AgentConfig {
+  agent: { id: string; drainTimeoutMs: number; logLevel: LogLevel; logFormat: LogFormat };
+  /** `listen` is "host:port" or "" (admin server disabled). */
+  admin: { listen: string };
+  credentials: Record<string, CredentialConfig>;
+  policy: Policy;
+  sessions: SessionSpec[];
+  assignments: {
+    /** "" = static sessions only. */
+    url: string;
+    tokenEnv: string;
+    caFile: string;
+    pollIntervalMs: number;
+    cacheFile: string;
+    signingPublicKey: string;
+  };
+  telemetry: { exporter: TelemetryExporter };
+}
+
+/** What a session is validated against: both come from the local config only, never from a remote document. */
+export interface ValidationContext {
+  credentials: Record<string, CredentialConfig>;
+  policy: Policy;
+}

@@ -1,0 +1,84 @@
+// The agent's admin HTTP endpoint (default 127.0.0.1:9480): /healthz, /readyz, /status and
+// /metrics. Read-only, so nothing here can change what the agent does.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EdgeError } from '../errors.js';
+
+export interface AgentStatusDocument {
+  agentId: string;
+  version: string;
+  assignments: { source: 'static' | 'remote' | 'cache'; revision: number | null; lastError: { code: string; message: string } | null };
+  sessions: Array<{ forwards: Array<{ state: string }> } & Record<string, unknown>>;
+}
+
+export interface AdminSource {
+  status(): Promise<AgentStatusDocument>;
+  metrics(): Promise<string>;
+}
+
+export interface AdminServer {
+  host: string;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Parses "host:port" / "[v6]:port" as used by admin.listen and --admin. */
+export function parseListen(text: string, key: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: "${text}" is not HOST:PORT (e.g. "127.0.0.1:9480", "[::1]:9480"; "" disables it).`);
+  }
+  return { host: m[1] ?? m[2]!, port };
+}
+
+/** Ready means every assigned forward is up. */
+export function isReady(status: AgentStatusDocument): boolean {
+  return status.sessions.every((s) => s.forwards.every((f) => f.state === 'up'));
+}
+
+export async function startAdminServer(listen: { host: string; port: number }, source: AdminSource): Promise<AdminServer> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'only GET\n');
+    const answer = async () => {
+      switch (path) {
+        case '/healthz':
+          return send(res, 200, 'text/plain', 'ok\n');
+        case '/readyz': {
+          const status = await source.status();
+          const ready = isReady(status);
+          return send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ ready, sessions: status.sessions.map((s) => ({ id: s.id, state: s.state, forwards: s.forwards.map((f) => ({ id: (f as Record<string, unknown>).id, state: f.state })) })) }) + '\n');
+        }
+        case '/status':
+          return send(res, 200, 'application/json', JSON.stringify(await source.status(), null, 2) + '\n');
+        case '/metrics':
+          return send(res, 200, 'text/plain; version=0.0.4', await source.metrics());
+        default:
+          return send(res, 404, 'text/plain', 'not found: try /status, /readyz, /healthz, /metrics\n');
+      }
+    };
+    answer().catch((err: unknown) => send(res, 500, 'text/plain', `${err instanceof Error ? err.message : String(err)}\n`));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new EdgeError('EDGE_ERR_INVALID_CONFIG', `admin.listen: cannot listen on ${listen.host}:${listen.port} (${err.code ?? err.message}).`)));
+    server.listen(listen.port, listen.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = listen.host;
+  return {
+    host,
+    port,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+function send(res: http.ServerResponse, code: number, type: string, body: string): void {
+  res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
+  res.end(body);
+}

@@ -1,0 +1,42 @@
+// The main ⇄ worker protocol: one dedicated MessagePort per session carries these messages,
+// and nothing else crosses the thread boundary. Everything here must survive structured clone
+// (no class instances, no functions): errors travel as PlainError and are rebuilt on arrival.
+import type { MessagePort } from 'node:worker_threads';
+import type { PlainError } from './errors.js';
+import type { ChannelClosedInfo, ChannelInfo, LogLevel, SessionState, SessionStatus } from './session/tunnel-session.js';
+import type { ForwardConfigInput, SessionConfigInput } from './session/session-config.js';
+import type { ForwardStatus, RejectReason } from './session/forward-runtime.js';
+
+/** What the worker task receives once, at start. */
+export interface SessionTaskInput {
+  session: SessionConfigInput;
+  port: MessagePort;
+}
+
+/** What the worker task resolves with when the session has ended for good. */
+export interface SessionTaskResult {
+  state: 'stopped' | 'failed';
+  error: PlainError | null;
+}
+
+// ---------------------------------------------------------------- main → worker
+
+export type WorkerCommand =
+  | { type: 'setForwards'; requestId: number; forwards: ForwardConfigInput[] }
+  | { type: 'status'; requestId: number }
+  | { type: 'close'; drainTimeoutMs: number }
+  | { type: 'destroy' };
+
+// ---------------------------------------------------------------- worker → main
+
+export type WorkerEvent =
+  | { type: 'ready'; threadId: number }
+  | { type: 'state'; state: SessionState; error: PlainError | null }
+  | { type: 'forward'; status: ForwardStatus }
+  | { type: 'connected'; serverBanner: string; hostKeyFingerprint: string }
+  | { type: 'reconnectAttempt'; kind: 'ssh' | 'forward'; forwardId?: string; retryCount: number; delayMs: number; error: PlainError }
+  | { type: 'channelOpen'; info: ChannelInfo }
+  | { type: 'channelClose'; info: Omit<ChannelClosedInfo, 'error'> & { error: PlainError | null } }
+  | { type: 'channelRejected'; info: ChannelInfo & { reason: RejectReason; error: PlainError | null } }
+  | { type: 'log'; level: LogLevel; message: string; fields?: Record<string, unknown> }
+  | { type: 'reply'; requestId: number; status?: SessionStatus; error?: PlainError };

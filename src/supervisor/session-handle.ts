@@ -1,0 +1,239 @@
+// The main thread's handle on one session running in its own worker thread: starts the
+// piscina task, talks to it over the task's MessagePort, keeps a cached status for when the
+// worker is down, and restarts a crashed or terminated worker with backoff. A session that
+// ends as `failed` (host key, credentials, reconnect limit) is parked, never hammered.
+import { EventEmitter } from 'node:events';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { Piscina } from 'piscina';
+import { EdgeError, fromPlainError, type PlainError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } from '../protocol.js';
+import { backoffDelayMs } from '../session/backoff.js';
+import type { ForwardConfigInput, SessionConfigInput } from '../session/session-config.js';
+import type { SessionStatus } from '../session/tunnel-session.js';
+
+export interface HandleStatus extends SessionStatus {
+  /** The worker thread running the session (null while it is being restarted). */
+  threadId: number | null;
+  /** Times the worker thread died and was restarted. */
+  workerRestarts: number;
+}
+
+export interface SessionHandleEvents {
+  event: [event: WorkerEvent];
+  /** The session ended for good (stopped on request, or failed and parked). */
+  ended: [result: SessionTaskResult];
+}
+
+const RESTART_BACKOFF = { retryIntervalMs: 1_000, maxRetryIntervalMs: 30_000 };
+const STABLE_AFTER_MS = 60_000;
+
+export class SessionHandle extends EventEmitter<SessionHandleEvents> {
+  readonly id: string;
+  private input: SessionConfigInput;
+  private port: MessagePort | undefined;
+  private threadIdValue: number | null = null;
+  private cached: SessionStatus;
+  private requests = new Map<number, { resolve(status: SessionStatus): void; reject(err: Error): void }>();
+  private nextRequestId = 1;
+  private crashes = 0;
+  private restarts = 0;
+  private startedAt = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private done: Promise<SessionTaskResult> | undefined;
+  private finish!: (result: SessionTaskResult) => void;
+
+  constructor(private readonly pool: Piscina, input: SessionConfigInput, private readonly log: Logger) {
+    super();
+    this.id = input.id ?? input.host;
+    this.input = input;
+    this.cached = {
+      id: this.id, state: 'idle', host: input.host, port: input.port ?? 22, attempt: 0,
+      serverBanner: null, hostKeyFingerprint: null, lastError: null,
+      forwards: (input.forwards ?? []).map((f, i) => ({
+        id: f.id ?? `forward-${i}`, state: 'pending' as const, bind: f.bind ?? 'localhost', port: f.port, remotePort: null,
+        target: f.target ?? null, channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0, lastError: null,
+      })),
+    };
+  }
+
+  /** Starts the session's worker; resolves at once (the session connects in the background). */
+  start(): void {
+    this.done ??= new Promise((resolve) => { this.finish = resolve; });
+    this.launch();
+  }
+
+  get threadId(): number | null {
+    return this.threadIdValue;
+  }
+
+  get state(): SessionStatus['state'] {
+    return this.cached.state;
+  }
+
+  /** Live status from the worker, or the last known one while the worker is down. */
+  async status(): Promise<HandleStatus> {
+    let status = this.cached;
+    if (this.port) {
+      status = await this.request({ type: 'status', requestId: 0 }, 2_000).catch(() => this.cached);
+    }
+    return { ...status, threadId: this.threadIdValue, workerRestarts: this.restarts };
+  }
+
+  /** Applies a new forward list inside the running session (no reconnect). */
+  async setForwards(forwards: ForwardConfigInput[]): Promise<void> {
+    this.input = { ...this.input, forwards };
+    if (this.port) await this.request({ type: 'setForwards', requestId: 0, forwards }, 15_000);
+    // A worker that is down picks the new list up from `input` when it is relaunched.
+  }
+
+  /** Graceful stop; resolves when the session has ended. */
+  async close(drainTimeoutMs: number): Promise<SessionTaskResult> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    if (!this.port) return this.settle({ state: 'stopped', error: null });
+    this.post({ type: 'close', drainTimeoutMs });
+    // The worker enforces the deadline; this timer only guards against a wedged worker.
+    const guard = setTimeout(() => this.destroy(), drainTimeoutMs + 5_000);
+    const result = await this.done!;
+    clearTimeout(guard);
+    return result;
+  }
+
+  /** Abrupt stop. */
+  destroy(): void {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    if (this.port) this.post({ type: 'destroy' });
+    else this.settle({ state: 'stopped', error: null });
+  }
+
+  /** Test and diagnostic hook: kills the worker thread as a crash would. */
+  async terminateWorker(): Promise<void> {
+    const worker = this.pool.threads.find((t) => t.threadId === this.threadIdValue);
+    if (!worker) throw new EdgeError('EDGE_ERR_CLOSED', `Session ${this.id} has no running worker thread.`);
+    await worker.terminate();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private launch(): void {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.startedAt = Date.now();
+    port1.on('message', (event: WorkerEvent) => this.onEvent(event));
+    const task: SessionTaskInput = { session: this.input, port: port2 };
+    (this.pool.run(task, { transferList: [port2] as never }) as Promise<SessionTaskResult>).then(
+      (result) => this.onTaskEnded(port1, result),
+      (err: unknown) => this.onWorkerDied(port1, err),
+    );
+  }
+
+  private onEvent(event: WorkerEvent): void {
+    switch (event.type) {
+      case 'ready':
+        this.threadIdValue = event.threadId;
+        break;
+      case 'state':
+        this.cached = { ...this.cached, state: event.state, lastError: errorSummary(event.error) ?? (event.state === 'connected' ? null : this.cached.lastError) };
+        break;
+      case 'forward':
+        this.cached = { ...this.cached, forwards: upsert(this.cached.forwards, event.status) };
+        break;
+      case 'reply': {
+        const pending = this.requests.get(event.requestId);
+        this.requests.delete(event.requestId);
+        if (!pending) break;
+        if (event.error) pending.reject(fromPlainError(event.error));
+        else {
+          this.cached = event.status!;
+          pending.resolve(event.status!);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    this.emit('event', event);
+  }
+
+  private onTaskEnded(port: MessagePort, result: SessionTaskResult): void {
+    this.detach(port);
+    if (result.state === 'failed' && result.error) {
+      this.cached = { ...this.cached, state: 'failed', lastError: errorSummary(result.error) };
+      this.log('error', `session ${this.id} failed and is parked: ${result.error.message}`, { session: this.id, code: result.error.code });
+    } else {
+      this.cached = { ...this.cached, state: 'stopped' };
+    }
+    this.settle(result);
+  }
+
+  private onWorkerDied(port: MessagePort, err: unknown): void {
+    this.detach(port);
+    if (this.stopping) {
+      this.settle({ state: 'stopped', error: null });
+      return;
+    }
+    if (Date.now() - this.startedAt >= STABLE_AFTER_MS) this.crashes = 0;
+    this.crashes += 1;
+    this.restarts += 1;
+    const delayMs = backoffDelayMs(this.crashes, RESTART_BACKOFF);
+    const message = `The worker thread of session ${this.id} exited unexpectedly (${err instanceof Error ? err.message : String(err)}); restarting it in ${delayMs} ms.`;
+    this.cached = {
+      ...this.cached, state: 'backoff',
+      lastError: { code: 'EDGE_ERR_WORKER_CRASHED', message },
+      forwards: this.cached.forwards.map((f) => ({ ...f, state: f.state === 'stopped' ? f.state : 'pending', remotePort: null, channels: { ...f.channels, open: 0 } })),
+    };
+    this.log('error', message, { session: this.id, code: 'EDGE_ERR_WORKER_CRASHED' });
+    this.restartTimer = setTimeout(() => { if (!this.stopping) this.launch(); }, delayMs);
+  }
+
+  private detach(port: MessagePort): void {
+    if (this.port === port) {
+      this.port = undefined;
+      this.threadIdValue = null;
+    }
+    port.close();
+    for (const pending of this.requests.values()) pending.reject(new EdgeError('EDGE_ERR_CLOSED', `Session ${this.id}'s worker ended.`));
+    this.requests.clear();
+  }
+
+  private settle(result: SessionTaskResult): SessionTaskResult {
+    this.done ??= Promise.resolve(result);
+    this.finish?.(result);
+    this.emit('ended', result);
+    return result;
+  }
+
+  private post(command: WorkerCommand): void {
+    this.port?.postMessage(command);
+  }
+
+  private request(command: Extract<WorkerCommand, { requestId: number }>, timeoutMs: number): Promise<SessionStatus> {
+    const requestId = this.nextRequestId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.requests.delete(requestId);
+        reject(new EdgeError('EDGE_ERR_CLOSED', `Session ${this.id}'s worker did not answer within ${timeoutMs} ms.`));
+      }, timeoutMs);
+      this.requests.set(requestId, {
+        resolve: (s) => { clearTimeout(timer); resolve(s); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+      this.post({ ...command, requestId });
+    });
+  }
+}
+
+function errorSummary(error: PlainError | null): { code: string; message: string } | null {
+  return error ? { code: error.code, message: error.message } : null;
+}
+
+function upsert<T extends { id: string }>(list: T[], item: T): T[] {
+  const i = list.findIndex((x) => x.id === item.id);
+  if (i < 0) return [...list, item];
+  const copy = [...list];
+  copy[i] = item;
+  return copy;
+}

@@ -1,0 +1,103 @@
+// Holds the set of running sessions and makes it match each new assignment: a pure
+// reconcile() decides, the supervisor carries it out — new sessions start in their own worker,
+// removed ones drain, changed connection settings restart that session only, and a changed
+// forward list is applied inside the running session without reconnecting.
+import { EventEmitter } from 'node:events';
+import type { Piscina } from 'piscina';
+import type { Logger } from '../log.js';
+import type { WorkerEvent } from '../protocol.js';
+import type { SessionConfigInput } from '../session/session-config.js';
+import { reconcile, type SessionLike } from './reconcile.js';
+import { SessionHandle, type HandleStatus } from './session-handle.js';
+import { createSessionPool, MAX_SESSIONS } from './worker-pool.js';
+import { EdgeError } from '../errors.js';
+
+export interface SupervisorEvents {
+  /** Every worker event, tagged with its session (metrics and telemetry listen here). */
+  event: [sessionId: string, event: WorkerEvent];
+}
+
+export interface SupervisorOptions<S extends SessionLike> {
+  log: Logger;
+  /** Turns a session spec (config/assignment shape) into what the session core takes. */
+  resolve(spec: S): SessionConfigInput;
+  drainTimeoutMs: number;
+}
+
+export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEvents> {
+  private readonly pool: Piscina = createSessionPool();
+  private readonly handles = new Map<string, SessionHandle>();
+  private readonly specs = new Map<string, S>();
+  private closed = false;
+
+  constructor(private readonly options: SupervisorOptions<S>) {
+    super();
+  }
+
+  /** Makes the running sessions match `desired`. Resolves once every change was applied. */
+  async apply(desired: readonly S[]): Promise<void> {
+    if (this.closed) throw new EdgeError('EDGE_ERR_CLOSED', 'The agent is shutting down; assignments are no longer applied.');
+    if (desired.length > MAX_SESSIONS) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `sessions: ${desired.length} sessions exceed the limit of ${MAX_SESSIONS} per agent.`);
+    }
+    // Resolve everything first: a spec that cannot be resolved changes nothing at all.
+    const resolved = new Map(desired.map((spec) => [spec.id, this.options.resolve(spec)] as const));
+    const plan = reconcile(desired, this.specs);
+    const work: Array<Promise<unknown>> = [];
+    for (const id of plan.stop) work.push(this.stopSession(id));
+    for (const spec of plan.restart) work.push(this.stopSession(spec.id).then(() => this.startSession(spec, resolved.get(spec.id)!)));
+    for (const spec of plan.start) this.startSession(spec, resolved.get(spec.id)!);
+    for (const spec of plan.update) {
+      this.specs.set(spec.id, spec);
+      work.push(this.handles.get(spec.id)!.setForwards(resolved.get(spec.id)!.forwards ?? []));
+    }
+    await Promise.all(work);
+  }
+
+  handle(id: string): SessionHandle | undefined {
+    return this.handles.get(id);
+  }
+
+  async status(): Promise<HandleStatus[]> {
+    return Promise.all([...this.handles.values()].map((h) => h.status()));
+  }
+
+  /** Graceful stop of every session (each drains up to the deadline). Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.handles.keys()].map((id) => this.stopSession(id)));
+    await this.pool.destroy();
+  }
+
+  /** Abrupt stop. */
+  async destroy(): Promise<void> {
+    this.closed = true;
+    for (const h of this.handles.values()) h.destroy();
+    this.handles.clear();
+    this.specs.clear();
+    await this.pool.destroy();
+  }
+
+  private startSession(spec: S, input: SessionConfigInput): void {
+    const handle = new SessionHandle(this.pool, { ...input, id: spec.id }, this.options.log);
+    handle.on('event', (event) => this.onEvent(spec.id, event));
+    this.handles.set(spec.id, handle);
+    this.specs.set(spec.id, spec);
+    handle.start();
+  }
+
+  private async stopSession(id: string): Promise<void> {
+    const handle = this.handles.get(id);
+    if (!handle) return;
+    this.handles.delete(id);
+    this.specs.delete(id);
+    await handle.close(this.options.drainTimeoutMs);
+  }
+
+  private onEvent(sessionId: string, event: WorkerEvent): void {
+    if (event.type === 'log') {
+      this.options.log(event.level, event.message, { session: sessionId, ...event.fields });
+    }
+    this.emit('event', sessionId, event);
+  }
+}

@@ -1,0 +1,33 @@
+// The piscina pool that runs one session per worker thread. `atomics: 'disabled'` is what
+// lets a task stay pending for a session's whole life while the thread's event loop runs.
+// From a build (dist/) the compiled worker is used; from sources (tsx, vitest) the .ts
+// worker is loaded through tsx's loader.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+
+/** Sessions one agent can hold at once (one worker thread each). */
+export const MAX_SESSIONS = 64;
+
+export function workerEntry(): { filename: string; execArgv: string[] } {
+  const here = import.meta.url;
+  if (here.endsWith('.js')) {
+    const built = new URL('../../workers/session-worker.js', here);
+    if (existsSync(fileURLToPath(built))) return { filename: built.href, execArgv: [] };
+  }
+  return { filename: new URL('../../workers/session-worker.ts', here).href, execArgv: ['--import', 'tsx'] };
+}
+
+export function createSessionPool(): Piscina {
+  const { filename, execArgv } = workerEntry();
+  return new Piscina({
+    filename,
+    execArgv,
+    atomics: 'disabled',
+    minThreads: 0,
+    maxThreads: MAX_SESSIONS,
+    concurrentTasksPerWorker: 1,
+    // A thread whose session ended is let go soon; sessions are long-lived anyway.
+    idleTimeout: 1_000,
+  });
+}

@@ -1,0 +1,77 @@
+// The piscina worker entry: runs one SSH session for as long as it lives. The task stays
+// pending for the session's whole life (the pool uses atomics: 'disabled', so the thread's
+// event loop keeps running); commands and events travel on the task's own MessagePort.
+import { threadId } from 'node:worker_threads';
+import { EdgeError, isEdgeError, toPlainError, type PlainError } from '../src/errors.js';
+import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } from '../src/protocol.js';
+import { TunnelSession } from '../src/session/tunnel-session.js';
+
+export default async function runSession({ session: input, port }: SessionTaskInput): Promise<SessionTaskResult> {
+  const send = (event: WorkerEvent) => port.postMessage(event);
+  let session: TunnelSession;
+  try {
+    // Buffers arrive as Uint8Array after structured clone; ssh2 wants Buffers.
+    session = new TunnelSession({
+      ...input,
+      auth: {
+        ...input.auth,
+        privateKeys: input.auth.privateKeys?.map((k) => ({ ...k, key: typeof k.key === 'string' ? k.key : Buffer.from(k.key) })),
+      },
+    });
+  } catch (err) {
+    // Invalid configuration is not a crash: report it as a failed session, never restart it.
+    port.close();
+    return { state: 'failed', error: plainAny(err) };
+  }
+
+  session.on('state', (state, error) => send({ type: 'state', state, error: plain(error) }));
+  session.on('forward', (status) => send({ type: 'forward', status }));
+  session.on('connected', (info) => send({ type: 'connected', serverBanner: info.serverBanner, hostKeyFingerprint: info.hostKeyFingerprint }));
+  session.on('reconnectAttempt', (a) => send({ type: 'reconnectAttempt', kind: a.kind, forwardId: a.forwardId, retryCount: a.retryCount, delayMs: a.delayMs, error: toPlainError(a.lastError) }));
+  session.on('channelOpen', (info) => send({ type: 'channelOpen', info }));
+  session.on('channelClose', ({ error, ...info }) => send({ type: 'channelClose', info: { ...info, error: plainAny(error) } }));
+  session.on('channelRejected', ({ error, ...info }) => send({ type: 'channelRejected', info: { ...info, error: plain(error ?? null) } }));
+  session.on('log', (level, message, fields) => send({ type: 'log', level, message, fields }));
+
+  const ended = new Promise<SessionTaskResult>((resolve) => {
+    session.on('state', (state, error) => {
+      if (state === 'stopped' || state === 'failed') resolve({ state, error: plain(error) });
+    });
+  });
+
+  port.on('message', (command: WorkerCommand) => {
+    switch (command.type) {
+      case 'status':
+        send({ type: 'reply', requestId: command.requestId, status: session.status() });
+        break;
+      case 'setForwards':
+        session.setForwards(command.forwards).then(
+          () => send({ type: 'reply', requestId: command.requestId, status: session.status() }),
+          (err: unknown) => send({ type: 'reply', requestId: command.requestId, error: plainAny(err) ?? undefined }),
+        );
+        break;
+      case 'close':
+        void session.close(command.drainTimeoutMs);
+        break;
+      case 'destroy':
+        session.destroy();
+        break;
+    }
+  });
+
+  send({ type: 'ready', threadId });
+  session.start();
+  const result = await ended;
+  port.close();
+  return result;
+}
+
+function plain(error: EdgeError | null): PlainError | null {
+  return error ? toPlainError(error) : null;
+}
+
+function plainAny(error: unknown): PlainError | null {
+  if (error === undefined || error === null) return null;
+  if (isEdgeError(error)) return toPlainError(error);
+  return toPlainError(new EdgeError('EDGE_ERR_CONNECTION_LOST', error instanceof Error ? error.message : String(error)));
+}
