@@ -56,7 +56,8 @@ export function checkAssignmentsUrl(text: string): void {
   try {
     url = new URL(text);
   } catch {
-    throw new Error(`"${redactCredentials(text)}" is not a valid URL (expected https://host/path, or "" for static sessions only)`);
+    // The value is not echoed: a URL may carry a token.
+    throw new Error('is not a valid URL (expected https://host/path, or "" for static sessions only)');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new Error(`unsupported scheme "${url.protocol}" (expected https: or http:)`);

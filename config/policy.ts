@@ -20,7 +20,7 @@ export const DEFAULT_ALLOWED_BIND_ADDRESSES = ['localhost', '127.0.0.1', '::1'];
 
 type TargetPattern =
   | { kind: 'unix'; path: RegExp }
-  | { kind: 'host'; host: RegExp; v6: boolean | 'any'; portMin: number; portMax: number };
+  | { kind: 'host'; family: 'v6' | 'name' | 'any'; host: RegExp; portMin: number; portMax: number };
 
 const cache = new Map<string, TargetPattern>();
 
@@ -31,7 +31,7 @@ function globToRegExp(glob: string, flags = ''): RegExp {
 
 /** Parses one allowedTargets entry; throws an Error whose message is the reason. */
 export function parseTargetPattern(pattern: string): TargetPattern {
-  const hit = cache.get(pattern);
+  const hit = typeof pattern === 'string' ? cache.get(pattern) : undefined;
   if (hit) return hit;
   const parsed = parsePattern(pattern);
   cache.set(pattern, parsed);
@@ -39,7 +39,8 @@ export function parseTargetPattern(pattern: string): TargetPattern {
 }
 
 function parsePattern(pattern: string): TargetPattern {
-  if (typeof pattern !== 'string' || pattern === '') throw new Error('the pattern is empty');
+  if (typeof pattern !== 'string') throw new Error('a pattern must be a string');
+  if (pattern === '') throw new Error('the pattern is empty');
   if (/[\s\x00-\x1f\x7f]/.test(pattern)) throw new Error('the pattern contains whitespace or control characters');
   if (/^unix:/i.test(pattern)) {
     const p = pattern.slice(5);
@@ -52,19 +53,17 @@ function parsePattern(pattern: string): TargetPattern {
 
   let rawHost: string;
   let rawPort: string;
-  let v6: boolean | 'any' = false;
+  let family: 'v6' | 'name' | 'any' = 'name';
   const bracket = /^\[([^\]]*)\]:(.*)$/.exec(pattern);
   if (bracket) {
     rawHost = bracket[1]!;
     rawPort = bracket[2]!;
-    if (rawHost === '*') {
-      v6 = 'any';
-    } else {
+    family = 'v6';
+    if (rawHost !== '*') {
       if (rawHost.includes('*')) throw new Error('an IPv6 pattern is an exact address or "*"');
       const checked = checkHost(rawHost);
       if (checked.error !== undefined || !rawHost.includes(':')) throw new Error(`"${rawHost}" is not an IPv6 address`);
       rawHost = checked.host;
-      v6 = true;
     }
   } else {
     const colon = pattern.lastIndexOf(':');
@@ -73,7 +72,9 @@ function parsePattern(pattern: string): TargetPattern {
     rawPort = pattern.slice(colon + 1);
     if (rawHost.includes(':')) throw new Error('write IPv6 addresses in brackets, e.g. "[::1]:*"');
     if (rawHost === '') throw new Error('the host is empty (use "*" for any host)');
-    if (rawHost.includes('*')) {
+    if (rawHost === '*') {
+      family = 'any';
+    } else if (rawHost.includes('*')) {
       if (!/^[A-Za-z0-9.*_-]+$/.test(rawHost)) throw new Error(`"${rawHost}" is not a host name pattern`);
       rawHost = rawHost.toLowerCase();
     } else {
@@ -98,7 +99,7 @@ function parsePattern(pattern: string): TargetPattern {
     throw new Error(`port "${rawPort}" must be a number, a range like 8000-8999, or "*"`);
   }
   if (portMin < 1 || portMax > 65535) throw new Error(`port ${rawPort} is out of range (1-65535)`);
-  return { kind: 'host', host: v6 === 'any' ? /^[^]*$/ : globToRegExp(rawHost, 'i'), v6, portMin, portMax };
+  return { kind: 'host', family, host: globToRegExp(rawHost, 'i'), portMin, portMax };
 }
 
 function matches(pattern: TargetPattern, target: ParsedTarget): boolean {
@@ -108,9 +109,7 @@ function matches(pattern: TargetPattern, target: ParsedTarget): boolean {
   }
   if (pattern.kind !== 'host') return false;
   if (target.port < pattern.portMin || target.port > pattern.portMax) return false;
-  const isV6 = target.host.includes(':');
-  if (pattern.v6 === 'any') return isV6;
-  if (pattern.v6 !== isV6 && pattern.host.source !== '^[^]*$') return false;
+  if (pattern.family !== 'any' && (pattern.family === 'v6') !== target.host.includes(':')) return false;
   return pattern.host.test(target.host);
 }
 

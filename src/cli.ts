@@ -1,5 +1,8 @@
 // The `edge-agent` command line: dispatches to one command module each. Exit codes follow the
 // contract: 0 clean stop, 1 runtime failure, 2 invalid usage or configuration.
+import { runCheckCommand } from './cli/check-command.js';
+import { runRunCommand } from './cli/run-command.js';
+import { runStatusCommand } from './cli/status-command.js';
 import { runTunnelCommand } from './cli/tunnel-command.js';
 import { UsageError } from './cli/usage-error.js';
 import { VERSION } from './version.js';
@@ -7,7 +10,12 @@ import { VERSION } from './version.js';
 const USAGE = `Usage: edge-agent <command> [options]
 
 Commands:
-  tunnel [opts] [user@]host   hold remote forwards from OpenSSH-style flags (see: edge-agent tunnel --help)
+  run [--config FILE]         the agent: holds the configured sessions until SIGTERM/SIGINT, then drains
+  tunnel [opts] [user@]host   one session from OpenSSH-style flags (-R …), no config file
+  check [--config FILE] [--assignments FILE]
+                              validate a config file / assignment document (exit 0, or 2 listing every error)
+  status [--admin URL] [--json]
+                              print a running agent's /status
   version                     print the version
 
 Run 'edge-agent <command> --help' for a command's options.
@@ -16,8 +24,14 @@ Run 'edge-agent <command> --help' for a command's options.
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'run':
+      return runRunCommand(rest);
     case 'tunnel':
       return runTunnelCommand(rest);
+    case 'check':
+      return runCheckCommand(rest);
+    case 'status':
+      return runStatusCommand(rest);
     case 'version':
     case '--version':
     case '-V':
@@ -35,7 +49,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err: unknown) => {
     if (err instanceof UsageError) {
       process.stderr.write(`edge-agent: ${err.message}\nTry 'edge-agent --help'.\n`);

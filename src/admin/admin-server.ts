@@ -8,7 +8,7 @@ export interface AgentStatusDocument {
   agentId: string;
   version: string;
   assignments: { source: 'static' | 'remote' | 'cache'; revision: number | null; lastError: { code: string; message: string } | null };
-  sessions: Array<{ forwards: Array<{ state: string }> } & Record<string, unknown>>;
+  sessions: Array<{ id: string; state: string; forwards: Array<{ id: string; state: string }> }>;
 }
 
 export interface AdminSource {
@@ -49,7 +49,7 @@ export async function startAdminServer(listen: { host: string; port: number }, s
         case '/readyz': {
           const status = await source.status();
           const ready = isReady(status);
-          return send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ ready, sessions: status.sessions.map((s) => ({ id: s.id, state: s.state, forwards: s.forwards.map((f) => ({ id: (f as Record<string, unknown>).id, state: f.state })) })) }) + '\n');
+          return send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ ready, sessions: status.sessions.map((s) => ({ id: s.id, state: s.state, forwards: s.forwards.map((f) => ({ id: f.id, state: f.state })) })) }) + '\n');
         }
         case '/status':
           return send(res, 200, 'application/json', JSON.stringify(await source.status(), null, 2) + '\n');

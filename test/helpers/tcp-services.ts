@@ -490,6 +490,12 @@ export interface FreezableProxy extends TcpService {
   thaw(): void;
   /** Destroy all current connection pairs (abrupt reset), keep listening. */
   dropConnections(): void;
+  /**
+   * Reset only the client side of every current pair; the upstream connections stay open and
+   * silent (never read, never closed until close()). Seen from the target, the client vanished
+   * without a FIN — a dead link the target can only find out about by itself.
+   */
+  dropClientSide(): void;
 }
 
 /** TCP proxy 127.0.0.1:0 -> 127.0.0.1:targetPort with freeze()/thaw(). */
@@ -497,11 +503,12 @@ export async function startFreezableProxy(targetPort: number, opts: { targetHost
   const targetHost = opts.targetHost ?? '127.0.0.1';
   assertLoopback(targetHost);
   let frozen = false;
-  const pairs = new Set<{ client: Socket; upstream?: Socket; start(): void }>();
+  type Pair = { client: Socket; upstream?: Socket; orphaned?: boolean; start(): void };
+  const pairs = new Set<Pair>();
 
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
   const t = tracked(server, (client) => {
-    const pair: { client: Socket; upstream?: Socket; start(): void } = {
+    const pair: Pair = {
       client,
       start() {
         if (pair.upstream || client.destroyed) return;
@@ -510,7 +517,7 @@ export async function startFreezableProxy(targetPort: number, opts: { targetHost
         t.sockets.add(up);
         const kill = () => {
           client.destroy();
-          up.destroy();
+          if (!pair.orphaned) up.destroy();
           pairs.delete(pair);
         };
         up.on('error', kill);
@@ -521,7 +528,7 @@ export async function startFreezableProxy(targetPort: number, opts: { targetHost
           pairs.delete(pair);
         });
         client.on('close', () => {
-          if (!up.destroyed) up.destroy();
+          if (!pair.orphaned && !up.destroyed) up.destroy();
           pairs.delete(pair);
         });
         const forward = (from: Socket, to: Socket) => {
@@ -580,6 +587,18 @@ export async function startFreezableProxy(targetPort: number, opts: { targetHost
         p.client.resetAndDestroy?.();
         p.client.destroy();
         p.upstream?.destroy();
+      }
+      pairs.clear();
+    },
+    dropClientSide() {
+      for (const p of pairs) {
+        p.orphaned = true;
+        if (p.upstream) {
+          p.upstream.removeAllListeners('data');
+          p.upstream.pause();
+        }
+        p.client.resetAndDestroy?.();
+        p.client.destroy();
       }
       pairs.clear();
     },

@@ -1,0 +1,198 @@
+// Validation of sessions (config `sessions[]` and assignment documents): the JSON Schema first,
+// then what a schema cannot say — unique ids, known credential names, target/fingerprint/CIDR
+// syntax (the session core's own parsers), host keys configured, and the LOCAL policy. Every
+// problem is reported at once, each as `path: message`, e.g.
+//   sessions[1].forwards[0].port: must be <= 65535 (got 70000)
+// The context (credentials, policy) always comes from the local config: a remote document can
+// never widen the policy it is checked against.
+import { isEdgeError } from '../src/errors.js';
+import { parsePinnedFingerprint } from '../src/session/host-keys/fingerprint.js';
+import { createOriginAllowList } from '../src/session/origin-allow-list.js';
+import { checkHost, parseTargetUrl } from '../src/session/target-url.js';
+import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
+import { checkBindPolicy, checkTargetPolicy } from './policy.js';
+import type { AssignmentDocument, CredentialConfig, Policy, SessionSpec, ValidationContext } from './types.js';
+
+export { checkPolicy, checkTargetPolicy, checkBindPolicy, validatePolicy, parseTargetPattern } from './policy.js';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function messageOf(err: unknown): string {
+  if (isEdgeError(err)) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Host as written, brackets around an IPv6 literal tolerated. */
+export function sessionHost(host: string): string {
+  return /^\[.*\]$/.test(host) ? host.slice(1, -1) : host;
+}
+
+/**
+ * Validates `sessions` (an array) and returns them with defaults filled in, plus every problem.
+ * `sessions` is not modified.
+ */
+export function parseSessions(sessions: unknown, ctx: ValidationContext, path = 'sessions'): { sessions: SessionSpec[]; errors: string[] } {
+  const data: unknown = sessions === undefined ? undefined : structuredClone(sessions);
+  const validate = validators().sessions;
+  const errors: string[] = [];
+  if (!validate(data)) errors.push(...formatAjvErrors(validate.errors, path, data));
+  if (Array.isArray(data)) errors.push(...semanticErrors(data, ctx, path));
+  return { sessions: errors.length === 0 ? (data as SessionSpec[]) : [], errors };
+}
+
+/** Every problem with `sessions`, each naming its key (`sessions[0].forwards[1].target: …`). */
+export function validateSessions(sessions: unknown, ctx: { credentials: Record<string, CredentialConfig>; policy: Policy }, path = 'sessions'): string[] {
+  return parseSessions(sessions, ctx, path).errors;
+}
+
+/** Validates a whole assignment document `{ revision, sessions }` against the schema and the local context. */
+export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext): { document?: AssignmentDocument; errors: string[] } {
+  const data: unknown = structuredClone(doc);
+  const validate = validators().document;
+  const errors: string[] = [];
+  if (!validate(data)) {
+    errors.push(...formatAjvErrors(validate.errors, '', data).map((m) => (m.startsWith(':') ? `(document)${m}` : m)));
+  }
+  if (isObj(data) && Array.isArray(data.sessions)) errors.push(...semanticErrors(data.sessions, ctx, 'sessions'));
+  return errors.length === 0 ? { document: data as unknown as AssignmentDocument, errors } : { errors };
+}
+
+function semanticErrors(sessions: unknown[], ctx: ValidationContext, path: string): string[] {
+  const errors: string[] = [];
+  const sessionIds = new Map<string, number>();
+  const credentialNames = Object.keys(ctx.credentials ?? {});
+  sessions.forEach((s, i) => {
+    if (!isObj(s)) return;
+    const at = `${path}[${i}]`;
+
+    if (typeof s.id === 'string') {
+      const first = sessionIds.get(s.id);
+      if (first !== undefined) errors.push(`${at}.id: duplicate session id "${s.id}" (also ${path}[${first}].id); session ids must be unique`);
+      else sessionIds.set(s.id, i);
+    }
+
+    if (typeof s.host === 'string' && s.host !== '') {
+      const checked = checkHost(sessionHost(s.host));
+      if (checked.error !== undefined) errors.push(`${at}.host: ${checked.error}`);
+    }
+
+    if (typeof s.credential === 'string' && !Object.prototype.hasOwnProperty.call(ctx.credentials ?? {}, s.credential)) {
+      errors.push(`${at}.credential: unknown credential "${s.credential}" (known: ${credentialNames.length ? credentialNames.join(', ') : 'none; define it under credentials in the local config'})`);
+    }
+
+    errors.push(...hostKeyErrors(s.hostKeys, `${at}.hostKeys`));
+
+    const rc = s.reconnect;
+    if (isObj(rc) && typeof rc.retryIntervalMs === 'number' && typeof rc.maxRetryIntervalMs === 'number' && rc.maxRetryIntervalMs < rc.retryIntervalMs) {
+      errors.push(`${at}.reconnect.maxRetryIntervalMs: must be at least reconnect.retryIntervalMs (${rc.retryIntervalMs}), got ${rc.maxRetryIntervalMs}`);
+    }
+
+    if (Array.isArray(s.forwards)) errors.push(...forwardErrors(s.forwards, ctx.policy, `${at}.forwards`));
+  });
+  return errors;
+}
+
+function hostKeyErrors(hk: unknown, at: string): string[] {
+  if (hk === undefined) hk = {};
+  if (!isObj(hk)) return []; // type error already reported
+  const errors: string[] = [];
+  let configured = false;
+  const kh = hk.knownHostsFile;
+  if (typeof kh === 'string' && kh.trim() !== '') configured = true;
+  if (Array.isArray(kh) && kh.length > 0) configured = true;
+  if (Array.isArray(hk.fingerprints)) {
+    hk.fingerprints.forEach((fp, j) => {
+      if (typeof fp !== 'string') return;
+      configured = true;
+      try {
+        parsePinnedFingerprint(fp, `${at}.fingerprints[${j}]`);
+      } catch (err) {
+        errors.push(messageOf(err));
+      }
+    });
+  }
+  if (hk.insecureAcceptAny === true) configured = true;
+  if (!configured) {
+    errors.push(
+      `${at}: host keys must be configured: set hostKeys.knownHostsFile (a known_hosts file) and/or hostKeys.fingerprints ` +
+        '(e.g. "SHA256:…" from `ssh-keygen -lf`), or hostKeys.insecureAcceptAny: true (not recommended)',
+    );
+  }
+  return errors;
+}
+
+function forwardErrors(forwards: unknown[], policy: Policy, path: string): string[] {
+  const errors: string[] = [];
+  const ids = new Map<string, number>();
+  const listeners = new Map<string, number>();
+  forwards.forEach((f, j) => {
+    if (!isObj(f)) return;
+    const at = `${path}[${j}]`;
+    if (typeof f.id === 'string') {
+      const first = ids.get(f.id);
+      if (first !== undefined) errors.push(`${at}.id: duplicate forward id "${f.id}" (also ${path}[${first}].id); forward ids must be unique within a session`);
+      else ids.set(f.id, j);
+    }
+    const bind = typeof f.bind === 'string' ? f.bind : 'localhost';
+    if (typeof f.port === 'number' && f.port !== 0 && typeof f.bind === 'string') {
+      const key = `${bind.toLowerCase()}\0${f.port}`;
+      const first = listeners.get(key);
+      if (first !== undefined) errors.push(`${at}.port: ${bind || '*'}:${f.port} is already requested by ${path}[${first}] in this session`);
+      else listeners.set(key, j);
+    }
+    if (typeof f.target === 'string' && f.target !== '') {
+      let parsedOk = true;
+      try {
+        parseTargetUrl(f.target, `${at}.target`);
+      } catch (err) {
+        parsedOk = false;
+        errors.push(messageOf(err));
+      }
+      if (parsedOk && policy) {
+        const why = checkTargetPolicy(f.target, policy);
+        if (why) errors.push(`${at}.target: ${why}`);
+      }
+    }
+    if (typeof f.bind === 'string' && policy) {
+      const why = checkBindPolicy(f.bind, policy);
+      if (why) errors.push(`${at}.bind: ${why}`);
+    }
+    if (Array.isArray(f.allowOrigins) && f.allowOrigins.every((o) => typeof o === 'string')) {
+      // createOriginAllowList stops at the first bad entry; check each alone to report them all.
+      f.allowOrigins.forEach((entry, k) => {
+        try {
+          createOriginAllowList([entry as string], `${at}.allowOrigins`);
+        } catch (err) {
+          errors.push(messageOf(err).replace(`${at}.allowOrigins[0]`, `${at}.allowOrigins[${k}]`));
+        }
+      });
+    }
+  });
+  return errors;
+}
+
+/** Every problem with the local `credentials` map, each naming its key. Values are never echoed. */
+export function validateCredentials(credentials: unknown, path = 'credentials'): string[] {
+  const data: unknown = structuredClone(credentials);
+  const validate = validators().credentials;
+  const errors: string[] = [];
+  if (!validate(data)) errors.push(...formatAjvErrors(validate.errors, path, data, false));
+  if (isObj(data)) {
+    for (const [name, c] of Object.entries(data)) {
+      if (!isObj(c)) continue;
+      const at = pointerToPath(path, `/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`, data);
+      if (c.privateKeyFile === undefined && c.agent === undefined && c.passwordEnv === undefined) {
+        errors.push(`${at}: no authentication method: set privateKeyFile, agent or passwordEnv`);
+      }
+      if (c.agent === false && c.privateKeyFile === undefined && c.passwordEnv === undefined) {
+        // already reported above only when agent is absent; agent:false alone is no method either
+        errors.push(`${at}: no authentication method: agent is false and neither privateKeyFile nor passwordEnv is set`);
+      }
+      if (c.passphraseEnv !== undefined && c.privateKeyFile === undefined) {
+        errors.push(`${at}.passphraseEnv: only applies to a privateKeyFile, and this credential has none`);
+      }
+    }
+  }
+  return errors;
+}

@@ -1,0 +1,202 @@
+// `edge-agent gateway [opts]`: the built-in SSH gateway that accepts agents' reverse forwards.
+// Prints "gateway listening on HOST:PORT, host key SHA256:…" once up; the first SIGINT/SIGTERM
+// stops listening, lets open forwarded connections finish (--drain-timeout-ms) and exits 0; a
+// second signal stops at once (exit 0 too: stopping was asked for).
+import { parseArgs } from 'node:util';
+import { isEdgeError } from '../errors.js';
+import { formatHostPort, Gateway, type GatewayOptions } from '../gateway/gateway.js';
+import { createLogger, isLogLevel, type LogFormat, type LogLevel } from '../log.js';
+import { UsageError } from './usage-error.js';
+
+export const GATEWAY_USAGE = `Usage: edge-agent gateway --host-key FILE --authorized-keys FILE [options]
+
+A small SSH server that accepts agents' reverse forwards (ssh -R / tcpip-forward), for demos,
+tests, labs and small deployments. Production gateways usually run OpenSSH sshd.
+
+Options:
+  --listen HOST:PORT           SSH address (default 127.0.0.1:2222; [::1]:2222 for IPv6;
+                               port 0 = pick a free one)
+  --host-key FILE              host private key; generated (ed25519, mode 0600) when missing
+  --authorized-keys FILE       OpenSSH authorized_keys, re-read on every login; one file for
+                               all user names; honours permitlisten="host:port", from="…",
+                               restrict, no-port-forwarding, permitopen, expiry-time.
+                               Keys without permitlisten may listen on loopback only
+                               (localhost, 127.0.0.1, ::1), ports above 1024 or 0
+  --password-env USER=NAME     let USER log in with the password in environment variable
+                               NAME (repeatable; password logins are off otherwise)
+  --max-connections N          simultaneous connections (default 1000)
+  --allowed-clients CIDR,...   addresses allowed to connect at all (default: any)
+  --max-auth-attempts N        failed logins before the connection is closed (default 6)
+  --login-grace-ms MS          time allowed to log in (default 30000; 0 = no limit)
+  --keepalive-interval-ms MS   keepalive to clients (default 15000; 0 = off)
+  --keepalive-count N          unanswered keepalives before a client is dropped (default 3)
+  --idle-timeout-ms MS         close forwarded connections idle this long (default 0 = never)
+  --allow-direct-tcpip         allow local forwards (ssh -L) within each key's permitopen
+  --admin HOST:PORT            serve GET /status (JSON) and GET /healthz there
+  --drain-timeout-ms MS        how long open connections may finish on SIGINT/SIGTERM
+                               (default 5000)
+  --log-level LEVEL            error | warn | info | debug (default info)
+  --log-format FORMAT          text | json (default text)
+  -h, --help                   this help
+`;
+
+const OPTIONS = {
+  listen: { type: 'string' },
+  'host-key': { type: 'string' },
+  'authorized-keys': { type: 'string' },
+  'password-env': { type: 'string', multiple: true },
+  'max-connections': { type: 'string' },
+  'allowed-clients': { type: 'string', multiple: true },
+  'max-auth-attempts': { type: 'string' },
+  'login-grace-ms': { type: 'string' },
+  'keepalive-interval-ms': { type: 'string' },
+  'keepalive-count': { type: 'string' },
+  'idle-timeout-ms': { type: 'string' },
+  'allow-direct-tcpip': { type: 'boolean' },
+  admin: { type: 'string' },
+  'drain-timeout-ms': { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface GatewayCommand {
+  options: Omit<GatewayOptions, 'log'>;
+  drainTimeoutMs: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+/** Turns argv into gateway options; throws UsageError (exit 2) on bad input. */
+export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): GatewayCommand | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true }));
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, '.'));
+  }
+  if (values.help) return 'help';
+  const hostKeyFile = values['host-key'];
+  const authorizedKeysFile = values['authorized-keys'];
+  if (!hostKeyFile) throw new UsageError('--host-key FILE is required (the file is created with a new ed25519 key when missing)');
+  if (!authorizedKeysFile) throw new UsageError('--authorized-keys FILE is required (OpenSSH authorized_keys format)');
+
+  let allowPassword: Record<string, string> | undefined;
+  for (const spec of values['password-env'] ?? []) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0 || eq === spec.length - 1) throw new UsageError(`--password-env must be USER=ENV_NAME (got "${spec}")`);
+    const user = spec.slice(0, eq);
+    const name = spec.slice(eq + 1);
+    const password = env[name];
+    if (!password) throw new UsageError(`--password-env ${user}=${name}: environment variable ${name} is not set or empty`);
+    (allowPassword ??= {})[user] = password;
+  }
+
+  const allowedClients = (values['allowed-clients'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const logLevel = values['log-level'] ?? 'info';
+  if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be one of error, warn, info, debug (got "${logLevel}")`);
+  const logFormat = values['log-format'] ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json (got "${logFormat}")`);
+
+  return {
+    options: {
+      listen: parseHostPort(values.listen ?? '127.0.0.1:2222', '--listen'),
+      hostKeyFile,
+      authorizedKeysFile,
+      ...(allowPassword ? { allowPassword } : {}),
+      maxConnections: intFlag(values['max-connections'], '--max-connections', 1),
+      allowedClients,
+      maxAuthAttempts: intFlag(values['max-auth-attempts'], '--max-auth-attempts', 1),
+      loginGraceTimeoutMs: intFlag(values['login-grace-ms'], '--login-grace-ms', 0),
+      keepaliveIntervalMs: intFlag(values['keepalive-interval-ms'], '--keepalive-interval-ms', 0, 2 ** 31 - 1),
+      keepaliveCountMax: intFlag(values['keepalive-count'], '--keepalive-count', 0),
+      idleTimeoutMs: intFlag(values['idle-timeout-ms'], '--idle-timeout-ms', 0),
+      allowDirectTcpip: values['allow-direct-tcpip'] ?? false,
+      ...(values.admin !== undefined ? { adminListen: parseHostPort(values.admin, '--admin') } : {}),
+    },
+    drainTimeoutMs: intFlag(values['drain-timeout-ms'], '--drain-timeout-ms', 0) ?? 5_000,
+    logLevel,
+    logFormat,
+  };
+}
+
+/** Runs the gateway until a signal; resolves with the process exit code. */
+export async function runGatewayCommand(argv: string[]): Promise<number> {
+  const cmd = parseGatewayArgs(argv);
+  if (cmd === 'help') {
+    process.stdout.write(GATEWAY_USAGE);
+    return 0;
+  }
+  const log = createLogger({ level: cmd.logLevel, format: cmd.logFormat });
+  let gateway: Gateway;
+  try {
+    gateway = new Gateway({ ...cmd.options, log });
+  } catch (err) {
+    if (isEdgeError(err)) throw new UsageError(flagNames(err.message), err.code);
+    throw err;
+  }
+
+  let info;
+  try {
+    info = await gateway.start();
+  } catch (err) {
+    await gateway.destroy();
+    if (isEdgeError(err) && ['EDGE_ERR_INVALID_CONFIG', 'EDGE_ERR_KEY_INVALID', 'EDGE_ERR_KEY_PASSPHRASE'].includes(err.code)) {
+      throw new UsageError(flagNames(err.message), err.code);
+    }
+    if (isEdgeError(err)) throw new Error(flagNames(err.message), { cause: err });
+    throw err;
+  }
+  process.stdout.write(`gateway listening on ${formatHostPort(cmd.options.listen.host, info.port)}, host key ${info.fingerprint}\n`);
+  if (info.adminPort !== undefined) process.stdout.write(`gateway status at http://${formatHostPort(cmd.options.adminListen!.host, info.adminPort)}/status\n`);
+
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const finish = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(0);
+    };
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals += 1;
+      if (signals === 1) {
+        log('info', `${signal}: stopping the gateway (open connections have ${cmd.drainTimeoutMs} ms; send again to stop now)`);
+        void gateway.close(cmd.drainTimeoutMs).then(finish);
+      } else {
+        void gateway.destroy().then(finish);
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+/** 'HOST:PORT', '[v6]:PORT' or a bare 'PORT' (= 127.0.0.1:PORT). */
+export function parseHostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:[\]]*):(\d+)$/.exec(text) ?? /^()(\d+)$/.exec(text);
+  const host = m ? (m[1] || '127.0.0.1') : '';
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) {
+    throw new UsageError(`${flag} must be HOST:PORT, [IPv6]:PORT or PORT with a port from 0 to 65535 (got "${text}")`);
+  }
+  return { host, port };
+}
+
+function intFlag(value: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new UsageError(`${flag} must be an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`} (got "${value}")`);
+  }
+  return Number(value);
+}
+
+/** Gateway messages name option keys; on the command line the flags are what the user typed. */
+function flagNames(message: string): string {
+  const flags: Array<[RegExp, string]> = [
+    [/^authorizedKeysFile\b/, '--authorized-keys'], [/^hostKeyFile\b/, '--host-key'], [/^adminListen(\.\w+)?\b/, '--admin'],
+    [/^listen(\.\w+)?\b/, '--listen'], [/^allowedClients(\[\d+\])?/, '--allowed-clients'], [/^maxConnections\b/, '--max-connections'],
+    [/^maxAuthAttempts\b/, '--max-auth-attempts'], [/^loginGraceTimeoutMs\b/, '--login-grace-ms'], [/^idleTimeoutMs\b/, '--idle-timeout-ms'],
+  ];
+  for (const [re, flag] of flags) if (re.test(message)) return message.replace(re, flag);
+  return message;
+}

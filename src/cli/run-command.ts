@@ -1,0 +1,51 @@
+// `edge-agent run [--config FILE]`: the long-running agent. First SIGTERM/SIGINT drains
+// (forwards cancelled, open channels get agent.drainTimeoutMs), then exit 0; a second signal
+// stops at once with exit 1.
+import { parseArgs } from 'node:util';
+import { startAgent, type AgentHandle } from '../agent.js';
+import { isEdgeError } from '../errors.js';
+import { UsageError } from './usage-error.js';
+
+export const RUN_USAGE = `Usage: edge-agent run [--config FILE]
+
+Runs the agent: holds every configured session (one worker thread each) and serves the admin
+endpoint, until SIGTERM/SIGINT. The config file may also be named by EDGE_AGENT_CONFIG, or the
+whole config given as JSON in EDGE_AGENT_CONFIG_JSON; EDGE_AGENT_<KEY> variables override it.
+`;
+
+export async function runRunCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(RUN_USAGE);
+    return 0;
+  }
+  if (values.config) process.env.EDGE_AGENT_CONFIG = values.config;
+
+  let agent: AgentHandle;
+  try {
+    agent = await startAgent({});
+  } catch (err) {
+    if (isEdgeError(err) && err.code === 'EDGE_ERR_INVALID_CONFIG') throw new UsageError(err.message, err.code);
+    throw err;
+  }
+  if (agent.adminUrl) process.stdout.write(`edge-agent running; status at ${agent.adminUrl}/status\n`);
+
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = () => {
+      signals += 1;
+      if (signals === 1) {
+        void agent.close().then(() => resolve(0));
+      } else {
+        void agent.destroy().then(() => resolve(1));
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

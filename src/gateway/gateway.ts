@@ -1,0 +1,772 @@
+// The built-in gateway: a small SSH server (ssh2's Server) that accepts agents' reverse
+// forwards. For demos, tests, labs and small deployments; production keeps OpenSSH sshd.
+//
+// What it does, in the order a connection meets it:
+//   TCP accept   allowedClients (CIDR) and maxConnections are checked before any SSH byte;
+//                TCP_NODELAY on; the login grace timer starts
+//   SSH          host key (loaded or generated), keepalive to clients after login
+//   auth         publickey against authorized_keys (re-read each time; options honoured:
+//                from=, restrict, no-port-forwarding, permitlisten, permitopen, expiry-time),
+//                optional passwords per user; maxAuthAttempts failures end the connection
+//   forwards     tcpip-forward / cancel-tcpip-forward under the listen policy; one
+//                forwarded-tcpip channel per incoming connection; a user's new session takes a
+//                port over from its own old (presumably dead) session
+//   refusals     session channels (shell, exec, subsystem, pty), direct-tcpip unless enabled,
+//                streamlocal: administratively prohibited, with a reason, logged
+import { timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import ssh2, { type AuthContext, type Connection, type ClientInfo, type TcpipBindInfo, type TcpipRequestInfo } from 'ssh2';
+import { EdgeError } from '../errors.js';
+import { pipeChannel, type SshChannel } from '../session/channel-pipe.js';
+import { createOriginAllowList, type OriginAllowList } from '../session/origin-allow-list.js';
+import { SshSocketGate } from '../session/ssh-socket-gate.js';
+import { VERSION } from '../version.js';
+import { startAdminServer, type AdminServer } from './admin-status.js';
+import { AuthorizedKeysFile, matchFrom, sha256Fingerprint, unmapAddress, type AuthorizedKey } from './authorized-keys.js';
+import { ForwardListener, ListenError, type ForwardChannelInfo, type ForwardListenerStatus, type GatewayLog, type GatewayLogLevel } from './forward-listener.js';
+import { loadOrCreateHostKey, type HostKey } from './host-key.js';
+import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
+import { installChannelOpenPolicy, type ChannelOpenRequest } from './ssh2-channel-policy.js';
+
+const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
+
+/** Our SSH identification string (ssh2 prefixes "SSH-2.0-"). */
+export const GATEWAY_IDENT = `ssh-edge-agent-gateway_${VERSION}`;
+
+export interface GatewayOptions {
+  /** SSH listen address; port 0 = pick a free one. */
+  listen: { host: string; port: number };
+  /** Private host key; generated (ed25519, mode 0600, plus FILE.pub) when missing. */
+  hostKeyFile: string;
+  /** OpenSSH authorized_keys (one file for every user name); re-read on each authentication. */
+  authorizedKeysFile: string;
+  /** Password logins per user name; password auth is off unless given. Never logged. */
+  allowPassword?: { [user: string]: string };
+  /** Simultaneous TCP connections (authenticated or not); extra ones are closed at accept. Default 1000. */
+  maxConnections?: number;
+  /** CIDR ranges / addresses allowed to connect at all; empty = everyone. */
+  allowedClients?: string[];
+  /** Failed authentication attempts before the connection is closed. Default 6. */
+  maxAuthAttempts?: number;
+  /** Unauthenticated connections are closed after this long; 0 = no limit. Default 30000. */
+  loginGraceTimeoutMs?: number;
+  /** Keepalive to logged-in clients; 0 = off. Default 15000. */
+  keepaliveIntervalMs?: number;
+  /** Unanswered keepalives before a client is dropped. Default 3. */
+  keepaliveCountMax?: number;
+  /** Forwarded connections with no bytes either way for this long are closed; 0 = off (default). */
+  idleTimeoutMs?: number;
+  /** Allow direct-tcpip (ssh -L) channels, within each key's permitopen. Default false. */
+  allowDirectTcpip?: boolean;
+  /** Optional admin HTTP server: GET /status (JSON), GET /healthz. */
+  adminListen?: { host: string; port: number };
+  log?: (level: 'error' | 'warn' | 'info' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface GatewayStartInfo {
+  port: number;
+  /** 'SHA256:…' of the host key. */
+  fingerprint: string;
+  /** 'ssh-ed25519 AAAA…' (for a known_hosts line). */
+  hostPublicKey: string;
+  adminPort?: number;
+}
+
+export interface GatewayConnectionStatus {
+  id: number;
+  /** The logged-in user; null before authentication. */
+  user: string | null;
+  authenticated: boolean;
+  authMethod: 'publickey' | 'password' | null;
+  keyFingerprint: string | null;
+  remoteAddress: string;
+  remotePort: number;
+  /** ISO time the TCP connection was accepted. */
+  since: string;
+  clientVersion: string | null;
+  forwards: ForwardListenerStatus[];
+}
+
+export interface GatewayStatus {
+  version: string;
+  listen: { host: string; port: number } | null;
+  hostKeyFingerprint: string | null;
+  startedAt: string | null;
+  totals: { accepted: number; refused: number; authFailures: number; takeovers: number; channels: number };
+  connections: GatewayConnectionStatus[];
+}
+
+export type RefusalStage = 'accept' | 'auth' | 'forward' | 'channel';
+
+export interface GatewayEvents {
+  connection: [info: { id: number; remoteAddress: string; remotePort: number }];
+  authenticated: [info: { id: number; user: string; method: 'publickey' | 'password'; keyFingerprint: string | null; remoteAddress: string; remotePort: number }];
+  refused: [info: { stage: RefusalStage; reason: string; id?: number; user?: string; remoteAddress: string }];
+  forward: [info: { id: number; user: string; bind: string; port: number; requestedPort: number }];
+  forwardClosed: [info: { id: number; user: string; bind: string; port: number; reason: 'cancel' | 'disconnect' | 'takeover' | 'shutdown' }];
+  takeover: [info: { user: string; bind: string; port: number; from: number; to: number }];
+  channelOpen: [info: Omit<ForwardChannelInfo, 'bytesIn' | 'bytesOut' | 'durationMs' | 'reason'>];
+  channelClose: [info: ForwardChannelInfo];
+  disconnect: [info: { id: number; user: string | null; remoteAddress: string; reason: string; durationMs: number }];
+}
+
+interface Conn {
+  id: number;
+  socket: net.Socket;
+  socketKey: string;
+  remoteAddress: string;
+  remotePort: number;
+  since: Date;
+  client?: Connection;
+  clientVersion?: string;
+  /** Set just before the accepting ctx.accept(), so 'ready' sees it. */
+  user?: string;
+  authMethod?: 'publickey' | 'password';
+  key?: AuthorizedKey;
+  authenticated: boolean;
+  authFailures: number;
+  graceTimer?: NodeJS.Timeout;
+  gate?: SshSocketGate;
+  forwards: Set<ForwardListener>;
+  closed: boolean;
+  endReason?: string;
+}
+
+interface Registered { conn: Conn; fwd: ForwardListener }
+
+/** Bytes queued on one client's SSH socket above which forwarded sockets stop being read. */
+const MAX_SSH_SOCKET_BUFFER = 4 * 1024 * 1024;
+/** How long a connection we ended may take to close before we destroy it. */
+const END_GRACE_MS = 1_000;
+const KEEPALIVE_OFF = 2 ** 31 - 1; // ssh2 has no "off": an interval of ~24.8 days is never reached
+
+export class Gateway extends EventEmitter<GatewayEvents> {
+  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
+  private readonly log: GatewayLog;
+  private readonly allowedClients: OriginAllowList;
+  private readonly authorizedKeys: AuthorizedKeysFile;
+  private readonly conns = new Map<number, Conn>();
+  private readonly bySocket = new Map<string, Conn>();
+  private readonly registry = new Set<Registered>();
+  private readonly totals = { accepted: 0, refused: 0, authFailures: 0, takeovers: 0, channels: 0 };
+  private hostKey: HostKey | undefined;
+  private server: net.Server | undefined;
+  private ssh: InstanceType<typeof SshServer> | undefined;
+  private admin: AdminServer | undefined;
+  private listenAddress: { host: string; port: number } | null = null;
+  private startedAt: Date | null = null;
+  private nextId = 1;
+  private starting: Promise<GatewayStartInfo> | undefined;
+  private closing: Promise<void> | undefined;
+  private warnedInternals = false;
+  private destroyed = false;
+
+  constructor(options: GatewayOptions) {
+    super();
+    const bad = (key: string, msg: string) => new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: ${msg}`);
+    const int = (key: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+      const v = value ?? fallback;
+      if (!Number.isInteger(v) || v < min || v > max) throw bad(key, `must be an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`} (got ${String(value)}).`);
+      return v;
+    };
+    if (!options.listen || typeof options.listen.host !== 'string' || options.listen.host === '') throw bad('listen.host', 'an address to listen on is required (e.g. 127.0.0.1).');
+    int('listen.port', options.listen.port, 0, 0, 65535);
+    if (!options.hostKeyFile) throw bad('hostKeyFile', 'a host key file is required (it is generated when missing).');
+    if (!options.authorizedKeysFile) throw bad('authorizedKeysFile', 'an authorized_keys file is required.');
+    if (options.adminListen) int('adminListen.port', options.adminListen.port, 0, 0, 65535);
+    for (const [user, pw] of Object.entries(options.allowPassword ?? {})) {
+      if (typeof pw !== 'string' || pw === '') throw bad(`allowPassword.${user}`, 'must be a non-empty string.');
+    }
+    this.opts = {
+      listen: { ...options.listen },
+      hostKeyFile: options.hostKeyFile,
+      authorizedKeysFile: options.authorizedKeysFile,
+      allowPassword: options.allowPassword ? { ...options.allowPassword } : undefined,
+      maxConnections: int('maxConnections', options.maxConnections, 1000, 1),
+      allowedClients: [...(options.allowedClients ?? [])],
+      maxAuthAttempts: int('maxAuthAttempts', options.maxAuthAttempts, 6, 1),
+      loginGraceTimeoutMs: int('loginGraceTimeoutMs', options.loginGraceTimeoutMs, 30_000, 0),
+      keepaliveIntervalMs: int('keepaliveIntervalMs', options.keepaliveIntervalMs, 15_000, 0, KEEPALIVE_OFF),
+      keepaliveCountMax: int('keepaliveCountMax', options.keepaliveCountMax, 3, 0),
+      idleTimeoutMs: int('idleTimeoutMs', options.idleTimeoutMs, 0, 0),
+      allowDirectTcpip: options.allowDirectTcpip ?? false,
+      adminListen: options.adminListen ? { ...options.adminListen } : undefined,
+    };
+    this.allowedClients = createOriginAllowList(this.opts.allowedClients, 'allowedClients');
+    const log = options.log;
+    this.log = log ? (level, msg, fields) => { try { log(level, msg, fields); } catch { /* a logger must not break the gateway */ } } : () => {};
+    this.authorizedKeys = new AuthorizedKeysFile(this.opts.authorizedKeysFile, (errors) => {
+      for (const e of errors) this.log('warn', `gateway: ${this.opts.authorizedKeysFile} line ${e.line} skipped: ${e.message}`, { event: 'authorized-keys', line: e.line });
+    });
+  }
+
+  /** Loads the host key and authorized_keys, then listens. Idempotent. */
+  start(): Promise<GatewayStartInfo> {
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<GatewayStartInfo> {
+    if (this.closing) throw new EdgeError('EDGE_ERR_CLOSED', 'The gateway was closed before it started.');
+    const hostKey = await loadOrCreateHostKey(this.opts.hostKeyFile);
+    this.hostKey = hostKey;
+    if (hostKey.generated) this.log('info', `gateway: generated a new ${hostKey.keyType} host key in ${this.opts.hostKeyFile} (${hostKey.fingerprint})`, { event: 'host-key', fingerprint: hostKey.fingerprint });
+    if (hostKey.warning) this.log('warn', `gateway: ${hostKey.warning}`, { event: 'host-key' });
+    const keys = await this.authorizedKeys.load();
+    if (keys.length === 0) this.log('warn', `gateway: ${this.opts.authorizedKeysFile} holds no usable key yet; no key can log in until one is added`, { event: 'authorized-keys' });
+
+    const keepalive = this.opts.keepaliveIntervalMs === 0 ? KEEPALIVE_OFF : this.opts.keepaliveIntervalMs;
+    const ssh = new SshServer({
+      hostKeys: [hostKey.privateKey],
+      ident: GATEWAY_IDENT,
+      keepaliveInterval: keepalive,
+      keepaliveCountMax: this.opts.keepaliveCountMax,
+    });
+    ssh.on('connection', (client: Connection, info: ClientInfo) => this.onSshClient(client, info));
+    ssh.on('error', (err: Error) => this.log('error', `gateway: SSH server error: ${err.message}`));
+    this.ssh = ssh;
+
+    const server = net.createServer({ noDelay: true }, (socket) => this.onSocket(socket));
+    const { host, port } = this.opts.listen;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, backlog: 1024 }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    }).catch((err: NodeJS.ErrnoException) => {
+      throw new EdgeError('EDGE_ERR_NETWORK', `listen: the gateway cannot listen on ${formatHostPort(host, port)} (${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': the port is in use' : err.code === 'EACCES' ? ': ports below 1024 need privileges' : ''}).`, { cause: err, details: { host, port } });
+    });
+    server.on('error', (err) => this.log('error', `gateway: listener error: ${err.message}`));
+    this.server = server;
+    const bound = (server.address() as net.AddressInfo).port;
+    this.listenAddress = { host, port: bound };
+    this.startedAt = new Date();
+
+    if (this.opts.adminListen) {
+      try {
+        this.admin = await startAdminServer(this.opts.adminListen, () => this.status());
+      } catch (err) {
+        server.close();
+        const e = err as NodeJS.ErrnoException;
+        throw new EdgeError('EDGE_ERR_NETWORK', `adminListen: cannot listen on ${formatHostPort(this.opts.adminListen.host, this.opts.adminListen.port)} (${e.code ?? e.message}).`, { cause: err });
+      }
+    }
+    this.log('info', `gateway: listening on ${formatHostPort(host, bound)}, host key ${hostKey.fingerprint}${this.admin ? `, admin on ${formatHostPort(this.opts.adminListen!.host, this.admin.port)}` : ''}`, {
+      event: 'listening', host, port: bound, fingerprint: hostKey.fingerprint, ...(this.admin ? { adminPort: this.admin.port } : {}),
+    });
+    return { port: bound, fingerprint: hostKey.fingerprint, hostPublicKey: hostKey.publicKey, ...(this.admin ? { adminPort: this.admin.port } : {}) };
+  }
+
+  status(): GatewayStatus {
+    return {
+      version: VERSION,
+      listen: this.listenAddress ? { ...this.listenAddress } : null,
+      hostKeyFingerprint: this.hostKey?.fingerprint ?? null,
+      startedAt: this.startedAt?.toISOString() ?? null,
+      totals: { ...this.totals },
+      connections: [...this.conns.values()].map((c) => ({
+        id: c.id,
+        user: c.authenticated ? c.user ?? null : null,
+        authenticated: c.authenticated,
+        authMethod: c.authenticated ? c.authMethod ?? null : null,
+        keyFingerprint: c.authenticated ? c.key?.fingerprint ?? null : null,
+        remoteAddress: c.remoteAddress,
+        remotePort: c.remotePort,
+        since: c.since.toISOString(),
+        clientVersion: c.clientVersion ?? null,
+        forwards: [...c.forwards].map((f) => f.status()),
+      })),
+    };
+  }
+
+  /**
+   * Stops listening (SSH and every forward), lets open forwarded connections finish for up to
+   * `drainTimeoutMs` (default 0), then ends every client. Idempotent.
+   */
+  close(drainTimeoutMs = 0): Promise<void> {
+    this.closing ??= this.doClose(drainTimeoutMs);
+    return this.closing;
+  }
+
+  /** Abrupt stop: listeners, forwarded connections and clients end now. Idempotent. */
+  destroy(): Promise<void> {
+    this.destroyed = true;
+    const closing = this.close();
+    if (this.server) {
+      for (const entry of [...this.registry]) this.removeForward(entry, 'shutdown');
+      for (const conn of [...this.conns.values()]) {
+        conn.endReason ??= 'the gateway was stopped';
+        conn.socket.destroy();
+      }
+    }
+    return closing;
+  }
+
+  private async doClose(drainTimeoutMs: number): Promise<void> {
+    await this.starting?.catch(() => {});
+    const server = this.server;
+    const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    if (server) this.log('info', 'gateway: shutting down', { event: 'shutdown', connections: this.conns.size });
+    for (const entry of [...this.registry]) entry.fwd.stopListening();
+    if (drainTimeoutMs > 0 && this.openChannels() > 0) {
+      this.log('info', `gateway: letting ${this.openChannels()} open connections finish (up to ${drainTimeoutMs} ms)`, { event: 'drain' });
+      const deadline = Date.now() + drainTimeoutMs;
+      while (!this.destroyed && this.openChannels() > 0 && Date.now() < deadline) await sleep(50);
+    }
+    for (const entry of [...this.registry]) this.removeForward(entry, 'shutdown');
+    for (const conn of [...this.conns.values()]) this.dropConnection(conn, 'the gateway is shutting down');
+    const deadline = Date.now() + END_GRACE_MS + 500;
+    while (!this.destroyed && this.conns.size > 0 && Date.now() < deadline) await sleep(20);
+    for (const conn of [...this.conns.values()]) conn.socket.destroy();
+    await Promise.all([serverClosed, this.admin?.close()]);
+  }
+
+  private openChannels(): number {
+    let n = 0;
+    for (const { fwd } of this.registry) n += fwd.channelsOpen;
+    return n;
+  }
+
+  // ---------------------------------------------------------------- accept
+
+  private onSocket(socket: net.Socket): void {
+    socket.on('error', () => {}); // ssh2 reports socket errors on the client; nothing to add
+    socket.setNoDelay(true);
+    const remoteAddress = unmapAddress(socket.remoteAddress ?? '');
+    const remotePort = socket.remotePort ?? 0;
+    if (this.closing || !this.ssh) {
+      socket.destroy();
+      return;
+    }
+    if (!this.allowedClients.allows(remoteAddress)) {
+      this.refuse('accept', `connection from ${remoteAddress}:${remotePort} refused: address not in allowedClients`, { remoteAddress }, 'warn');
+      socket.destroy();
+      return;
+    }
+    if (this.conns.size >= this.opts.maxConnections) {
+      this.refuse('accept', `connection from ${remoteAddress}:${remotePort} closed: maxConnections (${this.opts.maxConnections}) reached`, { remoteAddress }, 'warn');
+      closeGently(socket);
+      return;
+    }
+    const conn: Conn = {
+      id: this.nextId++,
+      socket,
+      socketKey: `${socket.remoteAddress}|${socket.remotePort}`,
+      remoteAddress,
+      remotePort,
+      since: new Date(),
+      authenticated: false,
+      authFailures: 0,
+      forwards: new Set(),
+      closed: false,
+    };
+    this.totals.accepted += 1;
+    this.conns.set(conn.id, conn);
+    this.bySocket.set(conn.socketKey, conn);
+    if (this.opts.loginGraceTimeoutMs > 0) {
+      conn.graceTimer = setTimeout(() => {
+        this.refuse('auth', `connection #${conn.id} from ${remoteAddress}:${remotePort} closed: not authenticated within the login grace time (${this.opts.loginGraceTimeoutMs} ms)`, { id: conn.id, remoteAddress }, 'info');
+        conn.endReason = 'login grace time exceeded';
+        socket.destroy();
+      }, this.opts.loginGraceTimeoutMs);
+    }
+    socket.once('close', () => this.onSocketClose(conn));
+    // Once our side has ended, a peer that never closes its side must not hold the slot.
+    socket.once('finish', () => setTimeout(() => socket.destroy(), END_GRACE_MS * 2).unref());
+    this.log('debug', `gateway: connection #${conn.id} from ${remoteAddress}:${remotePort}`, { event: 'accept', id: conn.id, remoteAddress, remotePort });
+    this.emit('connection', { id: conn.id, remoteAddress, remotePort });
+    this.ssh.injectSocket(socket);
+  }
+
+  private onSshClient(client: Connection, info: ClientInfo): void {
+    const conn = this.bySocket.get(`${info.ip}|${info.port}`);
+    if (!conn || conn.closed) {
+      client.on('error', () => {});
+      client.end();
+      return;
+    }
+    conn.client = client;
+    conn.clientVersion = info.header?.identRaw;
+    client.on('error', (err: Error & { level?: string }) => this.onClientError(conn, err));
+    client.on('authentication', (ctx: AuthContext) => {
+      this.authenticate(conn, ctx).catch((err: unknown) => {
+        this.log('error', `gateway: authentication of connection #${conn.id} crashed: ${String(err)}`, { id: conn.id });
+        try { ctx.reject(); } catch { /* connection gone */ }
+      });
+    });
+    client.on('ready', () => this.onReady(conn));
+  }
+
+  private onClientError(conn: Conn, err: Error & { level?: string }): void {
+    if (err.level === 'client-timeout') {
+      conn.endReason = `keepalive timeout (${this.opts.keepaliveCountMax} keepalives every ${this.opts.keepaliveIntervalMs} ms unanswered)`;
+      this.log('warn', `gateway: ${this.who(conn)} stopped answering keepalives; closing the connection`, { event: 'keepalive-timeout', id: conn.id, user: conn.user });
+      conn.socket.destroy();
+    } else if (err.level === 'socket') {
+      conn.endReason ??= `socket error: ${(err as NodeJS.ErrnoException).code ?? err.message}`;
+    } else {
+      conn.endReason ??= `protocol error: ${err.message}`;
+      this.log('info', `gateway: ${this.who(conn)}: SSH protocol error: ${err.message}`, { event: 'protocol-error', id: conn.id });
+    }
+  }
+
+  private onSocketClose(conn: Conn): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    clearTimeout(conn.graceTimer);
+    this.conns.delete(conn.id);
+    if (this.bySocket.get(conn.socketKey) === conn) this.bySocket.delete(conn.socketKey);
+    for (const entry of [...this.registry]) if (entry.conn === conn) this.removeForward(entry, 'disconnect');
+    const durationMs = Date.now() - conn.since.getTime();
+    const reason = conn.endReason ?? (conn.client ? 'closed by the client' : conn.socket.bytesRead > 0 ? 'no valid SSH identification (not an SSH client?)' : 'closed before the SSH handshake');
+    if (conn.authenticated) {
+      this.log('info', `gateway: ${this.who(conn)} disconnected (${reason}) after ${durationMs} ms`, { event: 'disconnect', id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress, reason, durationMs });
+    } else {
+      this.log(conn.client ? 'info' : 'debug', `gateway: connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort} closed without logging in (${reason})`, { event: 'disconnect', id: conn.id, remoteAddress: conn.remoteAddress, reason, durationMs });
+    }
+    this.emit('disconnect', { id: conn.id, user: conn.authenticated ? conn.user ?? null : null, remoteAddress: conn.remoteAddress, reason, durationMs });
+  }
+
+  /** Ends a connection: SSH disconnect now, socket destroyed shortly after if still open. */
+  private dropConnection(conn: Conn, reason: string): void {
+    if (conn.closed) return;
+    conn.endReason ??= reason;
+    try {
+      conn.client?.end();
+    } catch { /* already gone */ }
+    if (!conn.client) conn.socket.destroy();
+    setTimeout(() => conn.socket.destroy(), END_GRACE_MS).unref();
+  }
+
+  // ---------------------------------------------------------------- authentication
+
+  private authMethods(): Array<'publickey' | 'password'> {
+    return this.opts.allowPassword && Object.keys(this.opts.allowPassword).length > 0 ? ['publickey', 'password'] : ['publickey'];
+  }
+
+  private async authenticate(conn: Conn, ctx: AuthContext): Promise<void> {
+    if (conn.closed) return;
+    const user = ctx.username;
+    switch (ctx.method) {
+      case 'none':
+        ctx.reject(this.authMethods()); // a query for the methods, not an attempt
+        return;
+      case 'password': {
+        const expected = this.opts.allowPassword?.[user];
+        if (expected === undefined) return this.authFailed(conn, ctx, `password authentication is not enabled for user "${user}"`);
+        if (!safeEqual(ctx.password, expected)) return this.authFailed(conn, ctx, 'wrong password');
+        conn.user = user;
+        conn.authMethod = 'password';
+        conn.key = undefined;
+        ctx.accept();
+        return;
+      }
+      case 'publickey': {
+        let keys: AuthorizedKey[];
+        try {
+          keys = await this.authorizedKeys.load();
+        } catch (err) {
+          this.log('error', `gateway: ${(err as Error).message}`, { event: 'authorized-keys', code: (err as EdgeError).code });
+          keys = [];
+        }
+        if (conn.closed) return;
+        const fingerprint = sha256Fingerprint(ctx.key.data);
+        const candidates = keys.filter((k) => k.blob.equals(ctx.key.data));
+        if (candidates.length === 0) return this.authFailed(conn, ctx, `key ${ctx.key.algo} ${fingerprint} is not in authorized_keys`, fingerprint);
+        if (ctx.key.algo === 'ssh-rsa' && ctx.hashAlgo === undefined) {
+          return this.authFailed(conn, ctx, `key ${fingerprint}: ssh-rsa (SHA-1) signatures are not accepted; the client must use rsa-sha2-256 or rsa-sha2-512`, fingerprint);
+        }
+        // Like sshd, the first line with this key whose restrictions allow the login wins.
+        const now = Date.now();
+        let why = '';
+        const match = candidates.find((k) => {
+          if (k.options.expiryTime && k.options.expiryTime.getTime() <= now) {
+            why ||= `key ${fingerprint} (authorized_keys line ${k.line}) expired at ${k.options.expiryTime.toISOString()} (expiry-time)`;
+            return false;
+          }
+          if (k.options.from !== undefined && !matchFrom(conn.remoteAddress, k.options.from)) {
+            why ||= `key ${fingerprint} (authorized_keys line ${k.line}) may not log in from ${conn.remoteAddress} (from="${k.options.from}")`;
+            return false;
+          }
+          return true;
+        });
+        if (!match) return this.authFailed(conn, ctx, why, fingerprint);
+        if (!ctx.signature || !ctx.blob) {
+          ctx.accept(); // "this key would do": the client signs next (not a login yet)
+          return;
+        }
+        if (!match.key.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) {
+          return this.authFailed(conn, ctx, `key ${fingerprint}: the signature does not verify`, fingerprint);
+        }
+        conn.user = user;
+        conn.authMethod = 'publickey';
+        conn.key = match;
+        ctx.accept();
+        return;
+      }
+      default:
+        return this.authFailed(conn, ctx, `authentication method ${ctx.method} is not supported`);
+    }
+  }
+
+  private authFailed(conn: Conn, ctx: AuthContext, reason: string, fingerprint?: string): void {
+    conn.authFailures += 1;
+    this.totals.authFailures += 1;
+    this.refuse('auth', `authentication failed for user "${ctx.username}" from ${conn.remoteAddress}:${conn.remotePort} (attempt ${conn.authFailures} of ${this.opts.maxAuthAttempts}, ${ctx.method}): ${reason}`, {
+      id: conn.id, user: ctx.username, remoteAddress: conn.remoteAddress, ...(fingerprint ? { fingerprint } : {}),
+    }, 'info');
+    ctx.reject(this.authMethods());
+    if (conn.authFailures >= this.opts.maxAuthAttempts) {
+      this.log('warn', `gateway: connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort} closed: too many authentication failures (${conn.authFailures}, maxAuthAttempts ${this.opts.maxAuthAttempts})`, {
+        event: 'auth-max-attempts', id: conn.id, user: ctx.username, remoteAddress: conn.remoteAddress,
+      });
+      this.dropConnection(conn, `too many authentication failures (${conn.authFailures})`);
+    }
+  }
+
+  private onReady(conn: Conn): void {
+    const client = conn.client!;
+    clearTimeout(conn.graceTimer);
+    conn.authenticated = true;
+    conn.gate = new SshSocketGate(conn.socket, MAX_SSH_SOCKET_BUFFER);
+    const keyText = conn.key ? ` (publickey ${conn.key.keyType} ${conn.key.fingerprint}, authorized_keys line ${conn.key.line}${conn.key.comment ? ` "${conn.key.comment}"` : ''})` : ' (password)';
+    this.log('info', `gateway: user "${conn.user}" logged in from ${conn.remoteAddress}:${conn.remotePort}${keyText}, connection #${conn.id}`, {
+      event: 'login', id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, method: conn.authMethod,
+      ...(conn.key ? { fingerprint: conn.key.fingerprint, keyLine: conn.key.line } : {}), clientVersion: conn.clientVersion,
+    });
+    this.emit('authenticated', { id: conn.id, user: conn.user!, method: conn.authMethod!, keyFingerprint: conn.key?.fingerprint ?? null, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort });
+
+    if (!installChannelOpenPolicy(client, (req) => this.channelPolicy(conn, req)) && !this.warnedInternals) {
+      this.warnedInternals = true;
+      this.log('warn', 'gateway: ssh2 internals changed: refused channels (session, direct-tcpip) are refused without a reason or a log line; see src/gateway/ssh2-channel-policy.ts');
+    }
+    client.on('request', (accept, reject, name, info) => {
+      if (name === 'tcpip-forward') {
+        void this.requestForward(conn, info as TcpipBindInfo, accept as ((port?: number) => void) | undefined, reject);
+      } else if (name === 'cancel-tcpip-forward') {
+        this.cancelForward(conn, info as TcpipBindInfo, accept, reject);
+      } else {
+        this.refuse('forward', `${this.who(conn)}: ${name} refused: unix socket forwarding is not supported`, { id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress }, 'info');
+        reject?.();
+      }
+    });
+    if (this.opts.allowDirectTcpip) {
+      client.on('tcpip', (accept, reject, info) => this.directTcpip(conn, accept as () => SshChannel, reject, info));
+    }
+  }
+
+  // ---------------------------------------------------------------- channels the client opens
+
+  /** Refusal reason for a channel the client wants to open, or undefined to let it through. */
+  private channelPolicy(conn: Conn, req: ChannelOpenRequest): string | undefined {
+    const refuse = (reason: string) => {
+      this.refuse('channel', `${this.who(conn)}: ${req.type} channel refused: ${reason}`, { id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress }, 'info');
+      return reason;
+    };
+    switch (req.type) {
+      case 'session':
+        return refuse('this gateway only accepts port forwarding (ssh -N -R …): no shell, exec, subsystem or pty');
+      case 'direct-tcpip': {
+        if (!this.opts.allowDirectTcpip) return refuse('direct-tcpip (local forwarding, ssh -L) is disabled on this gateway');
+        const options = conn.key?.options;
+        if (options && !options.localForwarding) return refuse(`port forwarding is disabled for this key (${options.restrict ? 'restrict' : 'no-port-forwarding'})`);
+        const host = String(req.data.destIP ?? '').toLowerCase();
+        const port = Number(req.data.destPort);
+        if (options && options.permitOpen.length > 0 && !options.permitOpen.some((p) => (p.host === '*' || p.host === host) && (p.port === '*' || p.port === port))) {
+          return refuse(`${host}:${port} is not in this key's permitopen`);
+        }
+        return undefined;
+      }
+      default:
+        return refuse(`channel type ${req.type} is not supported`);
+    }
+  }
+
+  private directTcpip(conn: Conn, accept: () => SshChannel, reject: () => void, info: TcpipRequestInfo): void {
+    const dest = `${info.destIP}:${info.destPort}`;
+    const socket = net.connect({ host: info.destIP, port: info.destPort, allowHalfOpen: true, noDelay: true });
+    const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), 10_000);
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      if (socket.connecting || !socket.remoteAddress) {
+        this.log('info', `gateway: ${this.who(conn)}: direct-tcpip to ${dest} failed: ${err.message}`, { event: 'direct-tcpip-failed', id: conn.id, user: conn.user, dest });
+        reject();
+      }
+    });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      if (conn.closed) return void socket.destroy();
+      let channel: SshChannel;
+      try {
+        channel = accept();
+      } catch {
+        return void socket.destroy();
+      }
+      const openedAt = Date.now();
+      this.log('debug', `gateway: ${this.who(conn)}: direct-tcpip to ${dest}`, { event: 'direct-tcpip', id: conn.id, user: conn.user, dest });
+      pipeChannel(channel, socket, {
+        idleTimeoutMs: this.opts.idleTimeoutMs,
+        gate: conn.gate!,
+        onClose: (reason, stats) => this.log('info', `gateway: ${this.who(conn)}: direct-tcpip to ${dest} closed (${reason}), ${stats.bytesIn} bytes sent, ${stats.bytesOut} bytes received, ${Date.now() - openedAt} ms`, {
+          event: 'direct-tcpip-close', id: conn.id, user: conn.user, dest, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut, durationMs: Date.now() - openedAt, reason,
+        }),
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- forwards
+
+  private async requestForward(conn: Conn, info: TcpipBindInfo, accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined): Promise<void> {
+    const bind = String(info.bindAddr ?? '');
+    const port = Number(info.bindPort);
+    const where = formatHostPort(bind === '' ? '*' : bind, port);
+    const user = conn.user!;
+    const refuse = (reason: string, level: GatewayLogLevel = 'warn') => {
+      this.refuse('forward', `${this.who(conn)}: forward ${where} refused: ${reason}`, { id: conn.id, user, remoteAddress: conn.remoteAddress, bind, port }, level);
+      reject?.();
+    };
+    if (this.closing) return refuse('the gateway is shutting down', 'info');
+    if (!Number.isInteger(port) || port < 0 || port > 65535) return refuse(`${port} is not a TCP port`);
+    const decision = checkListenPolicy(conn.key?.options, { bind, port });
+    if (!decision.allowed) return refuse(decision.reason);
+    if (!bindSockets(bind)) return refuse(`bind address "${bind}" is not supported (use "", 0.0.0.0, ::, localhost or an IP address)`);
+
+    let tookOver = false;
+    if (port !== 0) {
+      const clashing = [...this.registry].filter((e) => e.fwd.port === port && bindsOverlap(e.fwd.bind, bind));
+      if (clashing.some((e) => e.conn === conn)) return refuse('this session already forwards that port', 'info');
+      const foreign = clashing.find((e) => e.conn.user !== user);
+      if (foreign) return refuse(`the port is held by another user's session (connection #${foreign.conn.id})`);
+      for (const entry of clashing) {
+        const old = entry.conn;
+        tookOver = true;
+        this.totals.takeovers += 1;
+        this.log('warn', `gateway: user "${user}" reconnected: connection #${conn.id} takes ${formatHostPort(entry.fwd.bind === '' ? '*' : entry.fwd.bind, port)} over from its older connection #${old.id} (from ${old.remoteAddress}:${old.remotePort}, since ${old.since.toISOString()}), which is closed`, {
+          event: 'takeover', user, bind: entry.fwd.bind, port, from: old.id, to: conn.id,
+        });
+        this.emit('takeover', { user, bind: entry.fwd.bind, port, from: old.id, to: conn.id });
+        this.removeForward(entry, 'takeover');
+        this.dropConnection(old, `replaced by connection #${conn.id} of the same user (forward takeover)`);
+      }
+    }
+
+    const fwd = new ForwardListener({
+      bind,
+      requestedPort: port,
+      connection: conn.id,
+      user,
+      idleTimeoutMs: this.opts.idleTimeoutMs,
+      gate: conn.gate!,
+      openChannel: (boundAddr, boundPort, originAddr, originPort, cb) => {
+        if (conn.closed || !conn.client) return cb(new Error('the SSH session is gone'));
+        try {
+          conn.client.forwardOut(boundAddr, boundPort, originAddr, originPort, (err, channel) => cb(err ?? undefined, channel as unknown as SshChannel));
+        } catch (err) {
+          cb(err as Error);
+        }
+      },
+      log: this.log,
+      onChannelOpen: (i) => { this.totals.channels += 1; this.emit('channelOpen', i); },
+      onChannelClose: (i) => this.emit('channelClose', i),
+    });
+    fwd.port = port;
+    const entry: Registered = { conn, fwd };
+    this.registry.add(entry); // reserve the port against concurrent requests while binding
+    let actual: number | undefined;
+    for (let attempt = 0; actual === undefined; attempt++) {
+      try {
+        actual = await fwd.listen();
+      } catch (err) {
+        // Just taken over: the old listener's socket may need a moment to let go.
+        if (tookOver && err instanceof ListenError && err.code === 'EADDRINUSE' && attempt < 20 && !conn.closed) {
+          await sleep(50);
+          continue;
+        }
+        this.registry.delete(entry);
+        return refuse(err instanceof Error ? err.message : String(err));
+      }
+    }
+    if (conn.closed || this.closing || !this.registry.has(entry)) {
+      fwd.destroy();
+      this.registry.delete(entry);
+      return reject?.();
+    }
+    conn.forwards.add(fwd);
+    accept?.(actual);
+    this.log('info', `gateway: user "${user}" (connection #${conn.id}) forwards ${formatHostPort(bind === '' ? '*' : bind, actual)}${port === 0 ? ' (port chosen by the gateway)' : ''}`, {
+      event: 'forward', id: conn.id, user, bind, port: actual, requestedPort: port,
+    });
+    this.emit('forward', { id: conn.id, user, bind, port: actual, requestedPort: port });
+  }
+
+  private cancelForward(conn: Conn, info: TcpipBindInfo, accept: (() => void) | undefined, reject: (() => void) | undefined): void {
+    const bind = String(info.bindAddr ?? '');
+    const port = Number(info.bindPort);
+    const norm = (b: string) => (b === '*' ? '' : b.toLowerCase());
+    const mine = [...this.registry].filter((e) => e.conn === conn && conn.forwards.has(e.fwd));
+    const entry = mine.find((e) => e.fwd.bind === bind && e.fwd.port === port)
+      ?? mine.find((e) => norm(e.fwd.bind) === norm(bind) && (e.fwd.port === port || (port === 0 && e.fwd.requestedPort === 0)));
+    if (!entry) {
+      this.log('info', `gateway: ${this.who(conn)}: cancel-tcpip-forward for ${formatHostPort(bind === '' ? '*' : bind, port)} refused: no such forward on this session`, { event: 'cancel-refused', id: conn.id, user: conn.user, bind, port });
+      reject?.();
+      return;
+    }
+    this.removeForward(entry, 'cancel');
+    accept?.();
+  }
+
+  /** Unregisters a forward. 'cancel' keeps its open channels running (as sshd does). */
+  private removeForward(entry: Registered, reason: 'cancel' | 'disconnect' | 'takeover' | 'shutdown'): void {
+    if (!this.registry.delete(entry)) return;
+    const { conn, fwd } = entry;
+    conn.forwards.delete(fwd);
+    if (reason === 'cancel') fwd.stopListening();
+    else fwd.destroy(reason === 'shutdown' ? 'drain' : 'destroyed');
+    const s = fwd.status();
+    this.log('info', `gateway: forward ${formatHostPort(fwd.bind === '' ? '*' : fwd.bind, fwd.port)} of user "${conn.user}" (connection #${conn.id}) closed (${reason}): ${s.channelsTotal} channels, ${s.bytesIn} bytes in, ${s.bytesOut} bytes out`, {
+      event: 'forward-closed', id: conn.id, user: conn.user, bind: fwd.bind, port: fwd.port, reason, channelsTotal: s.channelsTotal, bytesIn: s.bytesIn, bytesOut: s.bytesOut,
+    });
+    this.emit('forwardClosed', { id: conn.id, user: conn.user!, bind: fwd.bind, port: fwd.port, reason });
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private refuse(stage: RefusalStage, message: string, info: { id?: number; user?: string; remoteAddress: string; [k: string]: unknown }, level: GatewayLogLevel): void {
+    this.totals.refused += 1;
+    this.log(level, `gateway: ${message}`, { event: 'refused', stage, ...info });
+    this.emit('refused', { stage, reason: message, remoteAddress: info.remoteAddress, ...(info.id !== undefined ? { id: info.id } : {}), ...(info.user !== undefined ? { user: info.user } : {}) });
+  }
+
+  private who(conn: Conn): string {
+    return conn.user !== undefined && conn.authenticated
+      ? `user "${conn.user}" (connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort})`
+      : `connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort}`;
+  }
+}
+
+/** 'host:port', IPv6 in brackets. */
+export function formatHostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function safeEqual(given: string, expected: string): boolean {
+  const a = Buffer.from(given, 'utf8');
+  const b = Buffer.from(expected, 'utf8');
+  // Compare equal-length buffers always, so the time does not reveal the expected length.
+  const padded = Buffer.alloc(b.length);
+  a.copy(padded, 0, 0, Math.min(a.length, b.length));
+  return timingSafeEqual(padded, b) && a.length === b.length;
+}
+
+/** Closes a socket we will not serve: FIN after discarding whatever it sent, reset if it lingers. */
+function closeGently(socket: net.Socket): void {
+  socket.resume();
+  socket.end();
+  setTimeout(() => socket.destroy(), END_GRACE_MS).unref();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
