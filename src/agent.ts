@@ -25,8 +25,11 @@ export interface AgentHandle {
   applyAssignments(doc: unknown): Promise<{ applied: boolean; revision: number | null }>;
   /** Test and diagnostic hook: kills a session's worker thread as a crash would. */
   terminateWorker(sessionId: string): Promise<void>;
-  /** Graceful: every session drains up to agent.drainTimeoutMs. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Graceful: every session drains up to agent.drainTimeoutMs. Idempotent. Resolves false when
+   * channels still open at the deadline had to be cut.
+   */
+  close(): Promise<boolean>;
   /** Abrupt. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -75,7 +78,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     }
   }
 
-  let closing: Promise<void> | undefined;
+  let closing: Promise<boolean> | undefined;
   return {
     adminUrl: admin?.url ?? null,
     status,
@@ -115,13 +118,14 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     },
     close() {
       closing ??= (async () => {
-        await supervisor.close();
+        const drained = await supervisor.close();
         await admin?.close();
+        return drained;
       })();
       return closing;
     },
     async destroy() {
-      closing ??= Promise.resolve();
+      closing ??= Promise.resolve(false);
       await supervisor.destroy();
       await admin?.close();
     },

@@ -17,6 +17,8 @@ export interface SessionTaskInput {
 export interface SessionTaskResult {
   state: 'stopped' | 'failed';
   error: PlainError | null;
+  /** On a graceful stop: false when open channels had to be cut at the drain deadline. */
+  drained?: boolean;
 }
 
 // ---------------------------------------------------------------- main → worker

@@ -161,8 +161,8 @@ export class ReverseTunnel extends EventEmitter<ReverseTunnelEvents> {
     return this.session.status();
   }
 
-  /** Graceful: cancels forwards, lets channels finish up to the deadline, disconnects. */
-  logoff(drainTimeoutMs = 10_000): Promise<void> {
+  /** Graceful: cancels forwards, lets channels finish up to the deadline, disconnects (false = some were cut). */
+  logoff(drainTimeoutMs = 10_000): Promise<boolean> {
     return this.session.close(drainTimeoutMs);
   }
 

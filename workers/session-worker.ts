@@ -33,9 +33,11 @@ export default async function runSession({ session: input, port }: SessionTaskIn
   session.on('channelRejected', ({ error, ...info }) => send({ type: 'channelRejected', info: { ...info, error: plain(error ?? null) } }));
   session.on('log', (level, message, fields) => send({ type: 'log', level, message, fields }));
 
+  let drained: Promise<boolean> | undefined;
   const ended = new Promise<SessionTaskResult>((resolve) => {
     session.on('state', (state, error) => {
-      if (state === 'stopped' || state === 'failed') resolve({ state, error: plain(error) });
+      if (state === 'failed') resolve({ state, error: plain(error) });
+      if (state === 'stopped') void (drained ?? Promise.resolve(true)).then((d) => resolve({ state, error: null, drained: d }));
     });
   });
 
@@ -51,7 +53,7 @@ export default async function runSession({ session: input, port }: SessionTaskIn
         );
         break;
       case 'close':
-        void session.close(command.drainTimeoutMs);
+        drained = session.close(command.drainTimeoutMs);
         break;
       case 'destroy':
         session.destroy();

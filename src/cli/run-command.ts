@@ -1,6 +1,6 @@
 // `edge-agent run [--config FILE]`: the long-running agent. First SIGTERM/SIGINT drains
-// (forwards cancelled, open channels get agent.drainTimeoutMs), then exit 0; a second signal
-// stops at once with exit 1.
+// (forwards cancelled, open channels get agent.drainTimeoutMs), then exit 0; a second signal,
+// or channels still open at the deadline, make it exit 1.
 import { parseArgs } from 'node:util';
 import { startAgent, type AgentHandle } from '../agent.js';
 import { isEdgeError } from '../errors.js';
@@ -37,11 +37,17 @@ export async function runRunCommand(argv: string[]): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let signals = 0;
-    const onSignal = () => {
+    const onSignal = (signal: NodeJS.Signals) => {
       signals += 1;
       if (signals === 1) {
-        void agent.close().then(() => resolve(0));
-      } else {
+        process.stderr.write(`edge-agent: ${signal}: draining (open channels have agent.drainTimeoutMs; send it again to stop at once)\n`);
+        // Whichever way the stop ends, a second signal makes it an abort (exit 1).
+        void agent.close().then((drained) => {
+          if (!drained) process.stderr.write('edge-agent: drain deadline reached: open channels were cut\n');
+          resolve(signals > 1 || !drained ? 1 : 0);
+        });
+      } else if (signals === 2) {
+        process.stderr.write(`edge-agent: ${signal} again: stopping now\n`);
         void agent.destroy().then(() => resolve(1));
       }
     };

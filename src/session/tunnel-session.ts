@@ -113,7 +113,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private attempt = 0;
   private nextChannelId = 1;
   private running: Promise<void> | undefined;
-  private closing: Promise<void> | undefined;
+  private closing: Promise<boolean> | undefined;
   private readonly stateWaiters = new Set<() => void>();
 
   /** Validates the whole configuration (throws EdgeError) before anything touches the network. */
@@ -231,26 +231,31 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /**
    * Graceful stop: cancel every forward on the SSH host (no new channels), let open channels
-   * finish for up to `drainTimeoutMs`, then end the rest and disconnect. Idempotent.
+   * finish for up to `drainTimeoutMs`, then end the rest and disconnect. Idempotent. Resolves
+   * true when every channel finished in time, false when some had to be cut at the deadline.
    */
-  close(drainTimeoutMs = 10_000): Promise<void> {
+  close(drainTimeoutMs = 10_000): Promise<boolean> {
     if (this.closing) return this.closing;
     this.closing = (async () => {
       this.stopController.abort();
       this.setState('draining', null);
       await Promise.allSettled([...this.forwards.values()].map((f) => this.cancelOnServer(f)));
       if (this.channels.size > 0) {
+        const deadline = new AbortController();
         await Promise.race([
           new Promise<void>((resolve) => {
             const check = () => { if (this.channels.size === 0) { this.off('channelClose', check); resolve(); } };
             this.on('channelClose', check);
           }),
-          delay(drainTimeoutMs),
+          delay(drainTimeoutMs, deadline.signal),
         ]);
+        deadline.abort();
       }
+      const drained = this.channels.size === 0;
       this.teardown('drain');
       this.setState('stopped', null);
       await this.running;
+      return drained;
     })();
     return this.closing;
   }
@@ -261,7 +266,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.stopController.abort();
     this.teardown('destroyed');
     this.setState('stopped', null);
-    if (!this.closing) this.closing = Promise.resolve();
+    if (!this.closing) this.closing = Promise.resolve(this.channels.size === 0);
   }
 
   // ---------------------------------------------------------------- connection loop

@@ -62,11 +62,15 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
     return Promise.all([...this.handles.values()].map((h) => h.status()));
   }
 
-  /** Graceful stop of every session (each drains up to the deadline). Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Graceful stop of every session (each drains up to the deadline). Resolves false when some
+   * channel had to be cut at the deadline.
+   */
+  async close(): Promise<boolean> {
     this.closed = true;
-    await Promise.all([...this.handles.keys()].map((id) => this.stopSession(id)));
+    const drained = await Promise.all([...this.handles.keys()].map((id) => this.stopSession(id)));
     await this.pool.destroy();
+    return drained.every(Boolean);
   }
 
   /** Abrupt stop. */
@@ -86,12 +90,14 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
     handle.start();
   }
 
-  private async stopSession(id: string): Promise<void> {
+  /** Resolves whether the session's channels all finished within the drain deadline. */
+  private async stopSession(id: string): Promise<boolean> {
     const handle = this.handles.get(id);
-    if (!handle) return;
+    if (!handle) return true;
     this.handles.delete(id);
     this.specs.delete(id);
-    await handle.close(this.options.drainTimeoutMs);
+    const result = await handle.close(this.options.drainTimeoutMs);
+    return result.drained !== false;
   }
 
   private onEvent(sessionId: string, event: WorkerEvent): void {
