@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when the package has been built (npm run build), else the TypeScript
-// sources through tsx, so `npx edge-agent` works straight after `npm install` from a checkout.
+// In a checkout (src/ present) the TypeScript sources run through tsx, so what runs is always
+// what you are editing; an installed package or the container image (no src/) runs the build.
 import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
-const built = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
-if (existsSync(built)) {
-  await import(pathToFileURL(built).href);
-} else {
+const sources = new URL('../src/cli.ts', import.meta.url);
+if (existsSync(fileURLToPath(sources))) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(new URL('../src/cli.ts', import.meta.url).href);
+  await import(sources.href);
+} else {
+  await import(new URL('../dist/src/cli.js', import.meta.url).href);
 }

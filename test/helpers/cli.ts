@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+/** The CLI from sources (what bin/edge-agent.js runs in a checkout). */
 export const BIN = fileURLToPath(new URL('../../bin/edge-agent.js', import.meta.url));
 
 export interface CliProcess {
