@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   EDGE_ERR_RECONNECT_LIMIT: { retryable: false, summary: 'The session gave up after `reconnect.maxRetries` attempts.' },
   EDGE_ERR_WORKER_CRASHED: { retryable: true, summary: 'The worker thread running a session exited unexpectedly; the session is restarted with backoff.' },
   EDGE_ERR_RECONNECT_CANCELLED: { retryable: false, summary: 'A `reconnectAttempt` listener cancelled further reconnects.' },
+  EDGE_ERR_LISTEN_FAILED: { retryable: true, summary: 'The gateway could not open a listening socket (its SSH or admin address): in use, not permitted, or not available.' },
   // --- trusting the SSH host
   EDGE_ERR_HOST_KEY_MISMATCH: { retryable: false, summary: 'The host key the server offered is not the one known_hosts or the pinned fingerprints expect.' },
   EDGE_ERR_HOST_KEY_UNKNOWN: { retryable: false, summary: 'No known_hosts entry or pinned fingerprint exists for this host, so its key cannot be verified.' },

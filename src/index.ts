@@ -9,3 +9,7 @@ export type { HostKeyPolicy } from './session/host-keys/host-key-verifier.js';
 export { EdgeError, ERROR_CODES, isEdgeError } from './errors.js';
 export type { ErrorCode, PlainError } from './errors.js';
 export { VERSION } from './version.js';
+export { startAgent } from './agent.js';
+export type { AgentHandle, StartAgentOptions } from './agent.js';
+export { Gateway } from './gateway/gateway.js';
+export type { GatewayOptions, GatewayStatus, GatewayStartInfo } from './gateway/gateway.js';

@@ -7,6 +7,7 @@ import { pipeChannel, type ChannelCloseReason, type SshChannel } from '../sessio
 import type { SshSocketGate } from '../session/ssh-socket-gate.js';
 import { unmapAddress } from './authorized-keys.js';
 import { bindSockets, type ListenSocketSpec } from './listen-policy.js';
+import { enableHalfClose } from './ssh2-internals.js';
 
 export type GatewayLogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type GatewayLog = (level: GatewayLogLevel, msg: string, fields?: Record<string, unknown>) => void;
@@ -130,7 +131,7 @@ export class ForwardListener {
       const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (sock) => this.onConnection(sock));
       const onError = (err: Error) => reject(err);
       server.once('error', onError);
-      server.listen({ host, port, ...(ipv6Only === undefined ? {} : { ipv6Only }), exclusive: true }, () => {
+      server.listen({ host, port, ...(ipv6Only === undefined ? {} : { ipv6Only }) }, () => {
         server.off('error', onError);
         server.on('error', (err) => this.opts.log('warn', `gateway: listener ${this.where} failed: ${err.message}`, { bind: this.bind, port: this.port }));
         this.servers.push(server);
@@ -167,6 +168,7 @@ export class ForwardListener {
         sock.destroy();
         return;
       }
+      enableHalfClose(channel);
       const openedAt = Date.now();
       this.channelsOpen += 1;
       this.channelsTotal += 1;

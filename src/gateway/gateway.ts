@@ -27,7 +27,7 @@ import { AuthorizedKeysFile, matchFrom, sha256Fingerprint, unmapAddress, type Au
 import { ForwardListener, ListenError, type ForwardChannelInfo, type ForwardListenerStatus, type GatewayLog, type GatewayLogLevel } from './forward-listener.js';
 import { loadOrCreateHostKey, type HostKey } from './host-key.js';
 import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
-import { installChannelOpenPolicy, type ChannelOpenRequest } from './ssh2-channel-policy.js';
+import { enableHalfClose, installChannelOpenPolicy, type ChannelOpenRequest } from './ssh2-internals.js';
 
 const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
@@ -236,7 +236,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         resolve();
       });
     }).catch((err: NodeJS.ErrnoException) => {
-      throw new EdgeError('EDGE_ERR_NETWORK', `listen: the gateway cannot listen on ${formatHostPort(host, port)} (${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': the port is in use' : err.code === 'EACCES' ? ': ports below 1024 need privileges' : ''}).`, { cause: err, details: { host, port } });
+      throw new EdgeError('EDGE_ERR_LISTEN_FAILED', `listen: the gateway cannot listen on ${formatHostPort(host, port)} (${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': the port is in use' : err.code === 'EACCES' ? ': ports below 1024 need privileges' : ''}).`, { cause: err, details: { host, port } });
     });
     server.on('error', (err) => this.log('error', `gateway: listener error: ${err.message}`));
     this.server = server;
@@ -250,7 +250,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       } catch (err) {
         server.close();
         const e = err as NodeJS.ErrnoException;
-        throw new EdgeError('EDGE_ERR_NETWORK', `adminListen: cannot listen on ${formatHostPort(this.opts.adminListen.host, this.opts.adminListen.port)} (${e.code ?? e.message}).`, { cause: err });
+        throw new EdgeError('EDGE_ERR_LISTEN_FAILED', `adminListen: cannot listen on ${formatHostPort(this.opts.adminListen.host, this.opts.adminListen.port)} (${e.code ?? e.message}).`, { cause: err });
       }
     }
     this.log('info', `gateway: listening on ${formatHostPort(host, bound)}, host key ${hostKey.fingerprint}${this.admin ? `, admin on ${formatHostPort(this.opts.adminListen!.host, this.admin.port)}` : ''}`, {
@@ -447,7 +447,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private async authenticate(conn: Conn, ctx: AuthContext): Promise<void> {
-    if (conn.closed) return;
+    // A connection being dropped (too many failures) answers nothing more.
+    if (conn.closed || conn.endReason !== undefined) return;
     const user = ctx.username;
     switch (ctx.method) {
       case 'none':
@@ -471,7 +472,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
           this.log('error', `gateway: ${(err as Error).message}`, { event: 'authorized-keys', code: (err as EdgeError).code });
           keys = [];
         }
-        if (conn.closed) return;
+        if (conn.closed || conn.endReason !== undefined) return;
         const fingerprint = sha256Fingerprint(ctx.key.data);
         const candidates = keys.filter((k) => k.blob.equals(ctx.key.data));
         if (candidates.length === 0) return this.authFailed(conn, ctx, `key ${ctx.key.algo} ${fingerprint} is not in authorized_keys`, fingerprint);
@@ -540,7 +541,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
     if (!installChannelOpenPolicy(client, (req) => this.channelPolicy(conn, req)) && !this.warnedInternals) {
       this.warnedInternals = true;
-      this.log('warn', 'gateway: ssh2 internals changed: refused channels (session, direct-tcpip) are refused without a reason or a log line; see src/gateway/ssh2-channel-policy.ts');
+      this.log('warn', 'gateway: ssh2 internals changed: refused channels (session, direct-tcpip) are refused without a reason or a log line; see src/gateway/ssh2-internals.ts');
     }
     client.on('request', (accept, reject, name, info) => {
       if (name === 'tcpip-forward') {
@@ -604,6 +605,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       } catch {
         return void socket.destroy();
       }
+      enableHalfClose(channel);
       const openedAt = Date.now();
       this.log('debug', `gateway: ${this.who(conn)}: direct-tcpip to ${dest}`, { event: 'direct-tcpip', id: conn.id, user: conn.user, dest });
       pipeChannel(channel, socket, {

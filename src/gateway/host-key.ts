@@ -1,7 +1,7 @@
 // The gateway's SSH host key: loaded from a file, or generated (ed25519, OpenSSH format, mode
 // 0600, plus a FILE.pub next to it) the first time the gateway starts.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import { EdgeError } from '../errors.js';
@@ -60,7 +60,7 @@ export async function loadOrCreateHostKey(file: string): Promise<HostKey> {
 
 /** Writes a new ed25519 key; undefined if the file appeared meanwhile (exclusive create). */
 function generate(file: string): Buffer | undefined {
-  const pair = utils.generateKeyPairSync('ed25519', { comment: 'edge-agent-gateway' });
+  const pair = generateEd25519();
   try {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(file, pair.private, { mode: 0o600, flag: 'wx' });
@@ -69,7 +69,21 @@ function generate(file: string): Buffer | undefined {
     throw new EdgeError('EDGE_ERR_KEY_INVALID', `hostKeyFile: cannot create ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}).`, { cause: err });
   }
   // The .pub is a convenience for known_hosts; failing to write it is not fatal.
-  void writeFile(`${file}.pub`, pair.public.trim() + '\n', { mode: 0o644, flag: 'wx' }).catch(() => {});
-  void chmod(file, 0o600).catch(() => {}); // umask cannot widen 0600, but be explicit
+  try {
+    writeFileSync(`${file}.pub`, pair.public.trim() + '\n', { mode: 0o644, flag: 'wx' });
+  } catch { /* an old .pub of another key stays: ssh-keygen -y -f FILE rebuilds it */ }
   return Buffer.from(pair.private);
+}
+
+/**
+ * ssh2 1.17's generateKeyPairSync('ed25519') drops a leading zero byte of the public key
+ * (1 key in 256), writing a file nothing can parse; keep only keys that read back whole.
+ */
+export function generateEd25519(comment = 'edge-agent-gateway'): { private: string; public: string } {
+  for (let attempt = 0; ; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    const parsed = utils.parseKey(pair.private);
+    if (!(parsed instanceof Error) && (Array.isArray(parsed) ? parsed[0]! : parsed).getPublicSSH().length === 51) return pair;
+    if (attempt >= 20) throw new EdgeError('EDGE_ERR_KEY_INVALID', 'hostKeyFile: could not generate a valid ed25519 host key.');
+  }
 }

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import { Gateway, type GatewayOptions, type GatewayStartInfo } from '../../src/gateway/gateway.js';
+import { generateEd25519 } from '../../src/gateway/host-key.js';
 
 export interface UserKey {
   /** Private key file (OpenSSH format, mode 0600). */
@@ -27,8 +28,8 @@ export interface TestGateway extends GatewayStartInfo {
   logs: Array<{ level: string; msg: string; fields?: Record<string, unknown> }>;
   /** Log lines matching `re` so far. */
   logged(re: RegExp): string[];
-  /** A new ed25519 user key in the gateway's temp dir (not authorized until written). */
-  newKey(name: string): UserKey;
+  /** A new user key (ed25519 unless asked) in the gateway's temp dir (not authorized until written). */
+  newKey(name: string, type?: 'ed25519' | 'rsa' | 'ecdsa'): UserKey;
   writeAuthorizedKeys(lines: string[]): void;
   close(): Promise<void>;
 }
@@ -59,9 +60,9 @@ export async function startTestGateway(options: Partial<GatewayOptions> = {}, au
     knownHostsPath,
     logs,
     logged: (re) => logs.map((l) => l.msg).filter((m) => re.test(m)),
-    newKey(name) {
+    newKey(name, type = 'ed25519') {
       const file = path.join(dir, name);
-      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@test`, '-f', file], { stdio: 'ignore' });
+      execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', `${name}@test`, '-f', file], { stdio: 'ignore' });
       chmodSync(file, 0o600);
       return { path: file, publicLine: readFileSync(`${file}.pub`, 'utf8').trim(), privateKey: readFileSync(file) };
     },
@@ -77,7 +78,7 @@ export async function startTestGateway(options: Partial<GatewayOptions> = {}, au
 
 /** A throwaway ed25519 key that no authorized_keys lists. */
 export function randomKey(): Buffer {
-  return Buffer.from(ssh2.utils.generateKeyPairSync('ed25519').private);
+  return Buffer.from(generateEd25519('random').private);
 }
 
 /** Logs in with ssh2's Client; resolves once ready (rejects on error / close first). */
@@ -85,7 +86,7 @@ export function sshLogin(port: number, fingerprint: string, opts: { username?: s
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
     client.once('ready', () => resolve(client));
-    client.once('error', reject);
+    client.on('error', reject); // later errors (a reset after a refusal) must not go unhandled
     client.once('close', () => reject(new Error('closed before ready')));
     client.connect({
       host: '127.0.0.1',

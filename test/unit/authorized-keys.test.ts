@@ -5,9 +5,10 @@ import { describe, expect, it } from 'vitest';
 import {
   matchFrom, matchPattern, parseAuthorizedKeyLine, parseAuthorizedKeys, parseKeyOptions, parsePermitListen, splitKeyOptions,
 } from '../../src/gateway/authorized-keys.js';
-import { bindsOverlap, checkListenPolicy, defaultListenAllowed, permitListenMatches } from '../../src/gateway/listen-policy.js';
+import { generateEd25519 } from '../../src/gateway/host-key.js';
+import { bindSockets, bindsOverlap, checkListenPolicy, defaultListenAllowed, permitListenMatches } from '../../src/gateway/listen-policy.js';
 
-const ed = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'dev@host' }).public.trim();
+const ed = generateEd25519('dev@host').public.trim();
 const rsa = ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 }).public.trim();
 const edBody = ed.split(' ').slice(0, 2).join(' ');
 
@@ -191,6 +192,17 @@ describe('listen policy', () => {
     const o = parseKeyOptions('restrict,permitlisten="localhost:8080"');
     expect(checkListenPolicy(o, { bind: 'localhost', port: 8080 }).allowed).toBe(true);
     expect(checkListenPolicy(o, { bind: 'localhost', port: 8081 }).allowed).toBe(false);
+  });
+
+  it("maps bind addresses to sockets with the seed's address-family semantics", () => {
+    expect(bindSockets('')).toEqual([{ host: '::', ipv6Only: false, fallbackHost: '0.0.0.0' }]);
+    expect(bindSockets('*')).toEqual(bindSockets(''));
+    expect(bindSockets('0.0.0.0')).toEqual([{ host: '0.0.0.0' }]);
+    expect(bindSockets('::')).toEqual([{ host: '::', ipv6Only: true }]);
+    expect(bindSockets('localhost')).toEqual([{ host: '127.0.0.1' }, { host: '::1', optional: true }]);
+    expect(bindSockets('127.0.0.1')).toEqual([{ host: '127.0.0.1' }]);
+    expect(bindSockets('::1')).toEqual([{ host: '::1', ipv6Only: true }]);
+    expect(bindSockets('gateway.example.com')).toBeUndefined();
   });
 
   it('knows which binds collide on the same port', () => {
