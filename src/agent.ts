@@ -8,6 +8,8 @@ import { createLogger, type Logger } from './log.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import type { HandleStatus } from './supervisor/session-handle.js';
 import { VERSION } from './version.js';
+import type { WorkerEvent } from './protocol.js';
+import { startTelemetry } from '../telemetry/agent-telemetry.js';
 import { loadConfig, resolveSession } from '../config/load-config.js';
 import { parseAssignmentDocument } from '../config/validate-sessions.js';
 import type { AgentConfig, SessionSpec } from '../config/types.js';
@@ -37,6 +39,10 @@ export interface AgentHandle {
 export interface StartAgentOptions {
   /** Receives every log line; default: JSON or text lines on stderr per agent.logFormat. */
   log?: Logger;
+  /** Where telemetry.exporter "console" prints its one line per span (default stdout). */
+  consoleSpans?: (line: string) => void;
+  /** Every event from every session's worker (channel opens and closes, forward states, …). */
+  onEvent?: (sessionId: string, event: WorkerEvent) => void;
 }
 
 /**
@@ -47,12 +53,18 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   const cfg = loadConfig({ argsJson: JSON.stringify(config), env: process.env });
   const log = options.log ?? createLogger({ level: cfg.agent.logLevel, format: cfg.agent.logFormat });
   const metrics = new AgentMetrics();
+  const telemetry = startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans });
   const supervisor = new Supervisor<SessionSpec>({
     log,
     resolve: (spec) => resolveSession(spec, cfg, process.env),
     drainTimeoutMs: cfg.agent.drainTimeoutMs,
+    tracing: telemetry.enabled,
   });
-  supervisor.on('event', (sessionId, event) => metrics.record(sessionId, event));
+  supervisor.on('event', (sessionId, event) => {
+    if (event.type === 'spans') telemetry.ingest(event.spans);
+    else metrics.record(sessionId, event);
+    options.onEvent?.(sessionId, event);
+  });
 
   const assignments: AgentStatusDocument['assignments'] = { source: 'static', revision: null, lastError: null };
   const staticSessions = cfg.sessions;
@@ -120,6 +132,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
       closing ??= (async () => {
         const drained = await supervisor.close();
         await admin?.close();
+        await telemetry.shutdown(); // flush spans before the process exits
         return drained;
       })();
       return closing;
@@ -128,6 +141,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
       closing ??= Promise.resolve(false);
       await supervisor.destroy();
       await admin?.close();
+      await telemetry.shutdown();
     },
   };
 }

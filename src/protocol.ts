@@ -6,11 +6,14 @@ import type { PlainError } from './errors.js';
 import type { ChannelClosedInfo, ChannelInfo, LogLevel, SessionState, SessionStatus } from './session/tunnel-session.js';
 import type { ForwardConfigInput, SessionConfigInput } from './session/session-config.js';
 import type { ForwardStatus, RejectReason } from './session/forward-runtime.js';
+import type { PlainSpan } from '../telemetry/plain-span.js';
 
 /** What the worker task receives once, at start. */
 export interface SessionTaskInput {
   session: SessionConfigInput;
   port: MessagePort;
+  /** Whether the worker records spans (sent back as `spans` events). */
+  tracing: boolean;
 }
 
 /** What the worker task resolves with when the session has ended for good. */
@@ -41,4 +44,8 @@ export type WorkerEvent =
   | { type: 'channelClose'; info: Omit<ChannelClosedInfo, 'error'> & { error: PlainError | null } }
   | { type: 'channelRejected'; info: ChannelInfo & { reason: RejectReason; error: PlainError | null } }
   | { type: 'log'; level: LogLevel; message: string; fields?: Record<string, unknown> }
-  | { type: 'reply'; requestId: number; status?: SessionStatus; error?: PlainError };
+  | { type: 'reply'; requestId: number; status?: SessionStatus; error?: PlainError }
+  /** A batch of finished spans for the main thread's exporter. */
+  | { type: 'spans'; spans: PlainSpan[] }
+  /** The last message a worker sends for a session: everything before it has been delivered. */
+  | { type: 'final' };

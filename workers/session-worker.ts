@@ -5,9 +5,12 @@ import { threadId } from 'node:worker_threads';
 import { EdgeError, isEdgeError, toPlainError, type PlainError } from '../src/errors.js';
 import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } from '../src/protocol.js';
 import { TunnelSession } from '../src/session/tunnel-session.js';
+import { SessionTracing } from '../src/session/session-tracing.js';
+import { installWorkerTracing } from '../telemetry/worker-tracing.js';
 
-export default async function runSession({ session: input, port }: SessionTaskInput): Promise<SessionTaskResult> {
+export default async function runSession({ session: input, port, tracing: tracingEnabled }: SessionTaskInput): Promise<SessionTaskResult> {
   const send = (event: WorkerEvent) => port.postMessage(event);
+  const tracing = installWorkerTracing(tracingEnabled, (spans) => send({ type: 'spans', spans }));
   let session: TunnelSession;
   try {
     // Buffers arrive as Uint8Array after structured clone; ssh2 wants Buffers.
@@ -20,6 +23,7 @@ export default async function runSession({ session: input, port }: SessionTaskIn
     });
   } catch (err) {
     // Invalid configuration is not a crash: report it as a failed session, never restart it.
+    send({ type: 'final' });
     port.close();
     return { state: 'failed', error: plainAny(err) };
   }
@@ -61,9 +65,12 @@ export default async function runSession({ session: input, port }: SessionTaskIn
     }
   });
 
+  new SessionTracing(session);
   send({ type: 'ready', threadId });
   session.start();
   const result = await ended;
+  await tracing.flush(); // spans of the session's last moments reach the exporter too
+  send({ type: 'final' });
   port.close();
   return result;
 }

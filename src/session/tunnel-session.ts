@@ -27,6 +27,9 @@ export interface ChannelInfo {
   /** The address/port on the SSH host the outside client connected to. */
   connectedAddress: string;
   connectedPort: number;
+  /** The forward's bind address and the port it asked for (0 = server's choice). */
+  bind: string;
+  requestedPort: number;
   target: string | null;
 }
 
@@ -80,6 +83,8 @@ export interface TunnelSessionEvents {
   connectFailed: [info: { attempt: number; error: EdgeError }];
   reconnectAttempt: [info: ReconnectAttemptInfo];
   forward: [status: ForwardStatus];
+  /** A tcpip-forward request is being sent; its outcome arrives as a `forward` status. */
+  forwardRequest: [info: { forwardId: string; bind: string; port: number }];
   channelOpen: [info: ChannelInfo];
   channelClose: [info: ChannelClosedInfo];
   channelRejected: [info: ChannelInfo & { reason: RejectReason; error?: EdgeError }];
@@ -399,6 +404,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     if (!conn || fwd.state === 'refused') return;
     clearTimeout(fwd.retryTimer);
     const { bind, port } = fwd.config;
+    this.emit('forwardRequest', { forwardId: fwd.config.id, bind, port });
     try {
       conn.client.forwardIn(bind, port, (err, remotePort) => {
         if (this.conn !== conn || this.forwards.get(fwd.config.id) !== fwd) {
@@ -498,6 +504,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       originPort: details.srcPort,
       connectedAddress: details.destIP,
       connectedPort: details.destPort,
+      bind: fwd?.config.bind ?? details.destIP,
+      requestedPort: fwd?.config.port ?? details.destPort,
       target: fwd?.target?.url ?? null,
     };
     if (!fwd) return this.rejectChannel(undefined, info, reject, 'forward-stopped');

@@ -44,7 +44,10 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
   private done: Promise<SessionTaskResult> | undefined;
   private finish!: (result: SessionTaskResult) => void;
 
-  constructor(private readonly pool: Piscina, input: SessionConfigInput, private readonly log: Logger) {
+  private finalReceived: (() => void) | undefined;
+  private finalSeen = false;
+
+  constructor(private readonly pool: Piscina, input: SessionConfigInput, private readonly log: Logger, private readonly tracing = false) {
     super();
     this.id = input.id ?? input.host;
     this.input = input;
@@ -121,9 +124,10 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
   private launch(): void {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
+    this.finalSeen = false;
     this.startedAt = Date.now();
     port1.on('message', (event: WorkerEvent) => this.onEvent(event));
-    const task: SessionTaskInput = { session: this.input, port: port2 };
+    const task: SessionTaskInput = { session: this.input, port: port2, tracing: this.tracing };
     (this.pool.run(task, { transferList: [port2] as never }) as Promise<SessionTaskResult>).then(
       (result) => this.onTaskEnded(port1, result),
       (err: unknown) => this.onWorkerDied(port1, err),
@@ -140,6 +144,10 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
         break;
       case 'forward':
         this.cached = { ...this.cached, forwards: upsert(this.cached.forwards, event.status) };
+        break;
+      case 'final':
+        this.finalSeen = true;
+        this.finalReceived?.();
         break;
       case 'reply': {
         const pending = this.requests.get(event.requestId);
@@ -158,7 +166,10 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
     this.emit('event', event);
   }
 
-  private onTaskEnded(port: MessagePort, result: SessionTaskResult): void {
+  private async onTaskEnded(port: MessagePort, result: SessionTaskResult): Promise<void> {
+    // The result travels on piscina's channel, the session's last events (final spans) on
+    // ours: wait briefly for the worker's `final` marker so none of them is cut off.
+    await this.waitForFinal(port);
     this.detach(port);
     if (result.state === 'failed' && result.error) {
       this.cached = { ...this.cached, state: 'failed', lastError: errorSummary(result.error) };
@@ -167,6 +178,18 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
       this.cached = { ...this.cached, state: 'stopped' };
     }
     this.settle(result);
+  }
+
+  private waitForFinal(port: MessagePort): Promise<void> {
+    if (this.port !== port || this.finalSeen) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, 1_000);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.finalReceived = done;
+    });
   }
 
   private onWorkerDied(port: MessagePort, err: unknown): void {

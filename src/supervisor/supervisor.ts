@@ -22,6 +22,8 @@ export interface SupervisorOptions<S extends SessionLike> {
   /** Turns a session spec (config/assignment shape) into what the session core takes. */
   resolve(spec: S): SessionConfigInput;
   drainTimeoutMs: number;
+  /** Whether session workers record spans (they arrive as `spans` events). */
+  tracing?: boolean;
 }
 
 export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEvents> {
@@ -83,7 +85,7 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
   }
 
   private startSession(spec: S, input: SessionConfigInput): void {
-    const handle = new SessionHandle(this.pool, { ...input, id: spec.id }, this.options.log);
+    const handle = new SessionHandle(this.pool, { ...input, id: spec.id }, this.options.log, this.options.tracing ?? false);
     handle.on('event', (event) => this.onEvent(spec.id, event));
     this.handles.set(spec.id, handle);
     this.specs.set(spec.id, spec);

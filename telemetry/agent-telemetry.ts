@@ -1,0 +1,108 @@
+// The main thread's telemetry: the resource that names this agent, the exporter chosen by
+// `telemetry.exporter` (OTLP over HTTP with the standard OTEL_* variables, a one-line-per-span
+// console printer for the demo, or none), a bounded batch processor fed with the spans every
+// session worker sends over, and the metrics pipeline behind the OTel metrics API.
+import os from 'node:os';
+import { metrics } from '@opentelemetry/api';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { fromPlainSpan, type PlainSpan } from './plain-span.js';
+import { ATTR, SPAN } from './semconv.js';
+
+export type TelemetryExporterKind = 'otlp' | 'console' | 'none';
+
+export interface AgentTelemetry {
+  /** Whether session workers should record spans at all. */
+  readonly enabled: boolean;
+  /** Spans finished in a worker thread, handed to the exporter's batch. */
+  ingest(spans: PlainSpan[]): void;
+  /** Exports everything still buffered, then stops. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+export interface TelemetryOptions {
+  exporter: TelemetryExporterKind;
+  agentId: string;
+  version: string;
+  /** Where the console exporter writes (default stdout). */
+  write?: (line: string) => void;
+}
+
+export function startTelemetry(options: TelemetryOptions): AgentTelemetry {
+  if (options.exporter === 'none') {
+    return { enabled: false, ingest: () => {}, shutdown: async () => {} };
+  }
+  const resource = agentResource(options);
+  const exporter: SpanExporter = options.exporter === 'console'
+    ? new OneLineSpanExporter(options.write ?? ((line) => process.stdout.write(line + '\n')))
+    : new OTLPTraceExporter();
+  // Bounded queue: with the collector down the agent drops spans instead of growing.
+  const processor = new BatchSpanProcessor(exporter, { maxQueueSize: 4096, maxExportBatchSize: 512, scheduledDelayMillis: options.exporter === 'console' ? 100 : 1000 });
+
+  let meterProvider: MeterProvider | undefined;
+  if (options.exporter === 'otlp') {
+    meterProvider = new MeterProvider({
+      resource,
+      readers: [new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis: 30_000 })],
+    });
+    metrics.setGlobalMeterProvider(meterProvider);
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    enabled: true,
+    ingest(spans: PlainSpan[]) {
+      for (const span of spans) processor.onEnd(fromPlainSpan(span, resource));
+    },
+    shutdown() {
+      stopped ??= (async () => {
+        await processor.shutdown().catch(() => {});
+        await meterProvider?.shutdown().catch(() => {});
+      })();
+      return stopped;
+    },
+  };
+}
+
+function agentResource(options: TelemetryOptions): Resource {
+  // OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME (envDetector) win over our defaults.
+  const defaults = resourceFromAttributes({
+    'service.name': 'edge-agent',
+    'service.version': options.version,
+    'service.instance.id': options.agentId,
+    'host.name': os.hostname(),
+  });
+  return defaults.merge(detectResources({ detectors: [envDetector] }));
+}
+
+/** The demo's exporter: one readable line per finished span. */
+class OneLineSpanExporter implements SpanExporter {
+  constructor(private readonly write: (line: string) => void) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    for (const span of spans) this.write(describeSpan(span));
+    done({ code: ExportResultCode.SUCCESS });
+  }
+
+  async shutdown(): Promise<void> {}
+}
+
+export function describeSpan(span: ReadableSpan): string {
+  const a = span.attributes;
+  const ms = Math.round(span.duration[0] * 1e3 + span.duration[1] / 1e6);
+  const error = span.status.code === 2 ? ` ERROR ${a[ATTR.errorType] ?? span.status.message ?? ''}` : '';
+  switch (span.name) {
+    case SPAN.channel:
+      return `[span] ${span.name} ${a[ATTR.sessionId]}/${a[ATTR.forwardId]} from ${a[ATTR.networkPeerAddress]}:${a[ATTR.networkPeerPort]} -> ${a[ATTR.target]} in=${a[ATTR.bytesIn] ?? 0}B out=${a[ATTR.bytesOut] ?? 0}B ${ms}ms ${a[ATTR.closeReason] ?? a[ATTR.rejectReason] ?? ''}${error}`.trimEnd();
+    case SPAN.connect:
+      return `[span] ${span.name} ${a[ATTR.sessionId]} ${a[ATTR.serverAddress]}:${a[ATTR.serverPort]} attempt ${a[ATTR.attempt]} ${a[ATTR.outcome]} ${ms}ms${error}`;
+    case SPAN.forwardRequest:
+      return `[span] ${span.name} ${a[ATTR.sessionId]}/${a[ATTR.forwardId]} ${a[ATTR.bindAddress] || '*'}:${a[ATTR.requestedPort]} -> port ${a[ATTR.remotePort] ?? '-'} ${a[ATTR.outcome]} ${ms}ms${error}`;
+    default:
+      return `[span] ${span.name} ${ms}ms trace ${span.spanContext().traceId}${error}`;
+  }
+}
