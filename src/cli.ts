@@ -1,6 +1,7 @@
 // The `edge-agent` command line: dispatches to one command module each. Exit codes follow the
 // contract: 0 clean stop, 1 runtime failure, 2 invalid usage or configuration.
 import { runCheckCommand } from './cli/check-command.js';
+import { runDemoCommand } from './cli/demo-command.js';
 import { runGatewayCommand } from './cli/gateway-command.js';
 import { runRunCommand } from './cli/run-command.js';
 import { runStatusCommand } from './cli/status-command.js';
@@ -14,6 +15,7 @@ Commands:
   run [--config FILE]         the agent: holds the configured sessions until SIGTERM/SIGINT, then drains
   tunnel [opts] [user@]host   one session from OpenSSH-style flags (-R …), no config file
   gateway [opts]              the built-in SSH gateway that accepts agents' reverse forwards
+  demo                        gateway + sample web service + agent on loopback; prints a URL to try
   check [--config FILE] [--assignments FILE]
                               validate a config file / assignment document (exit 0, or 2 listing every error)
   status [--admin URL] [--json]
@@ -30,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       return runRunCommand(rest);
     case 'tunnel':
       return runTunnelCommand(rest);
+    case 'demo':
+      return runDemoCommand(rest);
     case 'gateway':
       return runGatewayCommand(rest);
     case 'check':

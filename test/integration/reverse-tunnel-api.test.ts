@@ -1,7 +1,7 @@
 // The library API (ReverseTunnel) in both seed modes, and channel routing when the SSH host
 // reports a channel's address differently from how the forward was requested (ssh2 #377).
 import { afterEach, describe, expect, it } from 'vitest';
-import { utils } from 'ssh2';
+import { generateEd25519 } from '../../src/gateway/host-key.js';
 import { readFileSync } from 'node:fs';
 import { ReverseTunnel } from '../../src/reverse-tunnel.js';
 import { startSshd } from '../helpers/sshd.js';
@@ -75,7 +75,7 @@ describe('ReverseTunnel', () => {
   });
 
   it('routes channels the server reports under a different address than requested (ssh2 #377)', async () => {
-    const key = utils.generateKeyPairSync('ed25519');
+    const key = generateEd25519();
     // Asked for "localhost", the server reports "127.0.0.1" — stock ssh2 would silently reject.
     const server = await startTestServer({ authorizedKey: key.public, reportAddress: (requested) => (requested === 'localhost' ? '127.0.0.1' : requested) });
     const echo = await startEchoServer();

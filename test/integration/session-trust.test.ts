@@ -1,7 +1,7 @@
 // Trusting the SSH host and proving who we are, against a real OpenSSH sshd.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { utils } from 'ssh2';
+import { generateEd25519 } from '../../src/gateway/host-key.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TunnelSession } from '../../src/session/tunnel-session.js';
 import { EdgeError } from '../../src/errors.js';
@@ -29,7 +29,7 @@ describe('host key verification and authentication', () => {
 
   beforeAll(async () => {
     sshd = await startSshd();
-    const other = utils.generateKeyPairSync('ed25519');
+    const other = generateEd25519();
     otherKeyLine = other.public.split(' ').slice(0, 2).join(' ');
   });
   afterAll(async () => { await sshd?.dispose(); });
@@ -82,7 +82,7 @@ describe('host key verification and authentication', () => {
   });
 
   it('wrong credentials: a coded, non-retryable auth error naming the user and what was tried', async () => {
-    const stranger = utils.generateKeyPairSync('ed25519');
+    const stranger = generateEd25519();
     const session = new TunnelSession(sessionConfigFor(sshd, {
       auth: { username: sshd.username, privateKeys: [{ key: stranger.private, source: 'stranger-key' }] },
     }));
@@ -122,7 +122,7 @@ describe('host key verification and authentication', () => {
   });
 
   it('tries each configured key in turn until one is accepted', async () => {
-    const stranger = utils.generateKeyPairSync('ed25519');
+    const stranger = generateEd25519();
     const result = await outcome(new TunnelSession(sessionConfigFor(sshd, {
       auth: { username: sshd.username, privateKeys: [
         { key: stranger.private, source: 'stranger' },
