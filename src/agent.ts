@@ -1,9 +1,14 @@
 // The agent's composition root: configuration in, a supervisor holding every session in its
 // own worker thread, the admin server, and the lifecycle (graceful close, abrupt destroy).
-// `edge-agent run` and the library's startAgent() are the same code.
+// `edge-agent run` and the library's startAgent() are the same code. With assignments.url set,
+// the assignment controller polls the fleet endpoint and applies what it serves (src/assignments/).
 import { AgentMetrics } from './admin/agent-metrics.js';
 import { parseListen, startAdminServer, type AdminServer, type AgentStatusDocument } from './admin/admin-server.js';
-import { EdgeError, isEdgeError } from './errors.js';
+import { AssignmentApplier, type ApplyAssignmentsResult } from './assignments/assignment-applier.js';
+import { AssignmentController } from './assignments/assignment-controller.js';
+import type { RemoteSourceTuning } from './assignments/remote-source.js';
+import type { AssignmentsStatus } from './assignments/status.js';
+import { EdgeError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import type { HandleStatus } from './supervisor/session-handle.js';
@@ -11,20 +16,34 @@ import { VERSION } from './version.js';
 import type { WorkerEvent } from './protocol.js';
 import { startTelemetry } from '../telemetry/agent-telemetry.js';
 import { loadConfig, resolveSession } from '../config/load-config.js';
-import { parseAssignmentDocument } from '../config/validate-sessions.js';
 import type { AgentConfig, SessionSpec } from '../config/types.js';
+
+export type { ApplyAssignmentsResult } from './assignments/assignment-applier.js';
+export type { AssignmentsStatus } from './assignments/status.js';
+
+/** /status: the admin document, with the full assignments status and the sessions' live status. */
+export type AgentStatus = Omit<AgentStatusDocument, 'assignments' | 'sessions'> & { assignments: AssignmentsStatus; sessions: HandleStatus[] };
 
 export interface AgentHandle {
   /** Base URL of the admin server, or null when it is disabled. */
   readonly adminUrl: string | null;
-  status(): Promise<AgentStatusDocument & { sessions: HandleStatus[] }>;
+  status(): Promise<AgentStatus>;
   metrics(): Promise<string>;
   /**
    * Applies an assignment document (`{ revision, sessions }`). A document that fails
-   * validation is rejected whole (EDGE_ERR_INVALID_CONFIG listing every error) and the running
-   * sessions are untouched; a revision not above the running one is ignored.
+   * validation is rejected whole (EDGE_ERR_INVALID_CONFIG, details.errors listing every error
+   * with its JSON path) and the running sessions are untouched. A forward the local policy
+   * forbids is refused (listed in `refusedForwards` and /status) while the rest applies. A
+   * revision not above the running one is ignored (outcome `stale`, or `unchanged` for the same
+   * revision and content). `source` is what /status reports (default `remote`).
    */
-  applyAssignments(doc: unknown): Promise<{ applied: boolean; revision: number | null }>;
+  applyAssignments(doc: unknown, options?: { source?: 'remote' | 'cache' }): Promise<ApplyAssignmentsResult>;
+  /**
+   * Fetches the fleet endpoint now (as POST /assignments/refresh and SIGHUP do) and resolves with
+   * the `assignments` status once the answer was handled. Throws EDGE_ERR_INVALID_CONFIG when
+   * assignments.url is not set.
+   */
+  refreshAssignments(): Promise<AssignmentsStatus>;
   /** Test and diagnostic hook: kills a session's worker thread as a crash would. */
   terminateWorker(sessionId: string): Promise<void>;
   /**
@@ -43,6 +62,8 @@ export interface StartAgentOptions {
   consoleSpans?: (line: string) => void;
   /** Every event from every session's worker (channel opens and closes, forward states, …). */
   onEvent?: (sessionId: string, event: WorkerEvent) => void;
+  /** Library-only tuning of the fleet endpoint polling (timeouts, backoff, jitter source, proxy). */
+  assignments?: RemoteSourceTuning;
 }
 
 /**
@@ -66,63 +87,50 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     options.onEvent?.(sessionId, event);
   });
 
-  const assignments: AgentStatusDocument['assignments'] = { source: 'static', revision: null, lastError: null };
   const staticSessions = cfg.sessions;
+  const applier = new AssignmentApplier({ applySessions: (desired) => supervisor.apply(desired), staticSessions, validation: { credentials: cfg.credentials, policy: cfg.policy }, log });
+  // Built before anything starts, so an unreadable caFile or a bad signing key fails fast.
+  const controller = cfg.assignments.url
+    ? new AssignmentController({
+      settings: cfg.assignments, agentId: cfg.agent.id, state: applier.state, log, tuning: options.assignments,
+      validate: (doc) => applier.validate(doc),
+      apply: (doc, source) => applier.apply(doc, source),
+    })
+    : undefined;
   await supervisor.apply(staticSessions);
   log('info', `agent ${cfg.agent.id} started with ${staticSessions.length} session(s)`, { agent: cfg.agent.id });
 
-  const status = async () => ({
+  const status = async (): Promise<AgentStatus> => ({
     agentId: cfg.agent.id,
     version: VERSION,
-    assignments: { ...assignments },
-    sessions: await supervisor.status(),
+    assignments: structuredClone(controller ? controller.status() : applier.state),
+    sessions: applier.addRefusedForwards(await supervisor.status()),
   });
   const renderMetrics = async () => metrics.render(await supervisor.status());
+  const refreshAssignments = async (): Promise<AssignmentsStatus> => {
+    if (!controller) throw new EdgeError('EDGE_ERR_INVALID_CONFIG', 'assignments.url is not set: there is no fleet endpoint to fetch from (static sessions only).');
+    return structuredClone(await controller.refresh());
+  };
 
   let admin: AdminServer | undefined;
   if (cfg.admin.listen) {
     try {
-      admin = await startAdminServer(parseListen(cfg.admin.listen, 'admin.listen'), { status, metrics: renderMetrics });
-      log('info', `admin server on ${admin.url} (/status, /readyz, /healthz, /metrics)`);
+      admin = await startAdminServer(parseListen(cfg.admin.listen, 'admin.listen'), { status, metrics: renderMetrics, ...(controller ? { refreshAssignments } : {}) });
+      log('info', `admin server on ${admin.url} (/status, /readyz, /healthz, /metrics${controller ? ', POST /assignments/refresh' : ''})`);
     } catch (err) {
       await supervisor.destroy();
       throw err;
     }
   }
+  await controller?.start();
 
   let closing: Promise<boolean> | undefined;
   return {
     adminUrl: admin?.url ?? null,
     status,
     metrics: renderMetrics,
-    async applyAssignments(doc: unknown) {
-      const { document, errors } = parseAssignmentDocument(doc, { credentials: cfg.credentials, policy: cfg.policy });
-      if (!document || errors.length > 0) {
-        const error = new EdgeError('EDGE_ERR_INVALID_CONFIG', `Assignment rejected, the running sessions are unchanged: ${errors.join('; ')}`, { details: { errors } });
-        assignments.lastError = { code: error.code, message: error.message };
-        log('error', error.message, { code: error.code });
-        throw error;
-      }
-      if (assignments.revision !== null && document.revision <= assignments.revision) {
-        log('info', `assignment revision ${document.revision} ignored: revision ${assignments.revision} is running`);
-        return { applied: false, revision: assignments.revision };
-      }
-      // Remote sessions win over static ones with the same id.
-      const remoteIds = new Set(document.sessions.map((s) => s.id));
-      const desired = [...staticSessions.filter((s) => !remoteIds.has(s.id)), ...document.sessions];
-      try {
-        await supervisor.apply(desired);
-      } catch (err) {
-        const error = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_INVALID_CONFIG', String(err));
-        assignments.lastError = { code: error.code, message: error.message };
-        throw error;
-      }
-      assignments.source = 'remote';
-      assignments.revision = document.revision;
-      assignments.lastError = null;
-      log('info', `assignment revision ${document.revision} applied: ${document.sessions.length} session(s)`);
-      return { applied: true, revision: document.revision };
-    },
+    applyAssignments: (doc: unknown, opts: { source?: 'remote' | 'cache' } = {}) => applier.apply(doc, opts.source ?? 'remote'),
+    refreshAssignments,
     async terminateWorker(sessionId: string) {
       const handle = supervisor.handle(sessionId);
       if (!handle) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No session "${sessionId}".`);
@@ -130,6 +138,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     },
     close() {
       closing ??= (async () => {
+        await controller?.close();
         const drained = await supervisor.close();
         await admin?.close();
         await telemetry.shutdown(); // flush spans before the process exits
@@ -139,9 +148,10 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     },
     async destroy() {
       closing ??= Promise.resolve(false);
+      await controller?.close();
       await supervisor.destroy();
       await admin?.close();
-      await telemetry.shutdown();
+      await telemetry.shutdown(250); // abrupt: a last, short chance to export
     },
   };
 }

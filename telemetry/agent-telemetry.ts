@@ -20,8 +20,11 @@ export interface AgentTelemetry {
   readonly enabled: boolean;
   /** Spans finished in a worker thread, handed to the exporter's batch. */
   ingest(spans: PlainSpan[]): void;
-  /** Exports everything still buffered, then stops. Idempotent. */
-  shutdown(): Promise<void>;
+  /**
+   * Exports everything still buffered, then stops; gives up after `timeoutMs` so that an
+   * unreachable collector never holds the agent's exit. Idempotent.
+   */
+  shutdown(timeoutMs?: number): Promise<void>;
 }
 
 export interface TelemetryOptions {
@@ -58,10 +61,12 @@ export function startTelemetry(options: TelemetryOptions): AgentTelemetry {
     ingest(spans: PlainSpan[]) {
       for (const span of spans) processor.onEnd(fromPlainSpan(span, resource));
     },
-    shutdown() {
+    shutdown(timeoutMs = 3_000) {
       stopped ??= (async () => {
-        await processor.shutdown().catch(() => {});
-        await meterProvider?.shutdown().catch(() => {});
+        const flushing = Promise.all([processor.shutdown().catch(() => {}), meterProvider?.shutdown().catch(() => {})]);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([flushing, new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
+        clearTimeout(timer);
       })();
       return stopped;
     },
