@@ -362,6 +362,7 @@ function resolveForward(f: ForwardSpec): ResolvedForward {
     targetConnectTimeoutMs: f.targetConnectTimeoutMs ?? 10_000,
   };
   if (f.maxBytesPerSecond) forward.maxBytesPerSecond = f.maxBytesPerSecond;
+  if (f.http) forward.http = { ...f.http };
   return forward;
 }
 

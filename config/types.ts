@@ -1,7 +1,7 @@
 // The agent's configuration as the rest of the program sees it, after loading and validation.
 // Shapes follow /work/shared/design/contract.md ("Configuration", "Session and forward").
 import type { LogFormat, LogLevel } from '../src/log.js';
-import type { KeepaliveConfig, ReconnectConfig } from '../src/session/session-config.js';
+import type { HttpForwardConfig, KeepaliveConfig, ReconnectConfig } from '../src/session/session-config.js';
 
 /** A named local credential. Secrets are never stored here: only where to find them. */
 export interface CredentialConfig {
@@ -36,6 +36,8 @@ export interface ForwardSpec {
   /** 0 = no cap. */
   maxBytesPerSecond: number;
   targetConnectTimeoutMs: number;
+  /** HTTP-aware settings for http(s):// and http+unix: targets. */
+  http?: Partial<HttpForwardConfig>;
 }
 
 export interface HostKeysSpec {

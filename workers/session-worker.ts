@@ -12,6 +12,7 @@ export default async function runSession({ session: input, port, tracing: tracin
   const send = (event: WorkerEvent) => port.postMessage(event);
   const tracing = installWorkerTracing(tracingEnabled, (spans) => send({ type: 'spans', spans }));
   let session: TunnelSession;
+  let tracer: SessionTracing | undefined;
   try {
     // Buffers arrive as Uint8Array after structured clone; ssh2 wants Buffers.
     session = new TunnelSession({
@@ -20,6 +21,9 @@ export default async function runSession({ session: input, port, tracing: tracin
         ...input.auth,
         privateKeys: input.auth.privateKeys?.map((k) => ({ ...k, key: typeof k.key === 'string' ? k.key : Buffer.from(k.key) })),
       },
+    }, {
+      // HTTP request spans become children of their channel's span.
+      channelTraceContext: (info) => tracer?.contextFor(info.id),
     });
   } catch (err) {
     // Invalid configuration is not a crash: report it as a failed session, never restart it.
@@ -65,7 +69,7 @@ export default async function runSession({ session: input, port, tracing: tracin
     }
   });
 
-  new SessionTracing(session);
+  tracer = new SessionTracing(session);
   send({ type: 'ready', threadId });
   session.start();
   const result = await ended;

@@ -10,10 +10,10 @@
 //   [bind_address:]port:host:hostport   tcp target (3 or 4 fields)
 //   [bind_address:]port:/local/socket   unix socket target (the last field contains '/')
 //   [bind_address:]port:URL             URL = http://host[:port], https://host[:port],
-//                                       tcp://host:port or unix:/path
+//                                       tcp://host:port, unix:/path or http+unix:/path
 // The URL form is detected when, at a field boundary after the listen part (`port` or
-// `bind_address:port`), the rest of the spec starts with 'http://', 'https://', 'tcp://' or
-// 'unix:'; that rest is one URL (its ':' do not split fields). A host literally named "unix"
+// `bind_address:port`), the rest of the spec starts with 'http://', 'https://', 'tcp://',
+// 'unix:' or 'http+unix:'; that rest is one URL (its ':' do not split fields). A host literally named "unix"
 // can be written [unix].
 // bind_address: none → 'localhost' (our secure default; OpenSSH does the same for -R);
 // empty (':8080:h:80') or '*' → '' (all addresses, every family); otherwise the address as
@@ -33,7 +33,7 @@ export interface RemoteForwardSpec {
   bind: string;
   /** Listen port on the server, 0..65535 (0 = let the server pick). */
   port: number;
-  /** Normalized target URL: 'tcp://host:port', 'unix:/path', or an http(s) origin. */
+  /** Normalized target URL: 'tcp://host:port', 'unix:/path', 'http+unix:/path' or an http(s) origin. */
   target: string;
   /** The original text, for messages. */
   spec: string;
@@ -41,9 +41,9 @@ export interface RemoteForwardSpec {
 
 export const REMOTE_FORWARD_FORMS =
   '[bind_address:]port:host:hostport, [bind_address:]port:/local/socket, ' +
-  '[bind_address:]port:URL (URL = http://host[:port], https://host[:port], tcp://host:port or unix:/path)';
+  '[bind_address:]port:URL (URL = http://host[:port], https://host[:port], tcp://host:port, unix:/path or http+unix:/path)';
 
-const URL_SCHEME = /^(?:https?:\/\/|tcp:\/\/|unix:)/i;
+const URL_SCHEME = /^(?:https?:\/\/|tcp:\/\/|unix:|http\+unix:)/i;
 
 interface Field {
   arg: string;

@@ -2,9 +2,11 @@
 // is up, and the counters status and telemetry report. Admission (origin allow-list, channel
 // cap) lives here because it is per forward.
 import { EdgeError } from '../errors.js';
+import { compileHttpSettings, type CompiledHttpSettings } from './http-target/http-settings.js';
+import { newHttpStats, snapshotHttpStats, type HttpStats } from './http-target/http-stats.js';
 import { createOriginAllowList, type OriginAllowList } from './origin-allow-list.js';
 import type { ForwardConfig } from './session-config.js';
-import { parseTargetUrl, type ParsedTarget } from './target-url.js';
+import { isHttpTarget, parseTargetUrl, type ParsedTarget } from './target-url.js';
 
 export type ForwardState = 'pending' | 'up' | 'retrying' | 'refused' | 'stopped';
 
@@ -20,6 +22,8 @@ export interface ForwardStatus {
   bytesIn: number;
   bytesOut: number;
   lastError: { code: string; message: string } | null;
+  /** HTTP targets only: requests and responses (by class) since the forward was added. */
+  http?: HttpStats;
 }
 
 export type RejectReason = 'rejected-origin' | 'max-channels' | 'target-refused' | 'target-timeout' | 'target-unreachable' | 'forward-stopped' | 'application';
@@ -27,6 +31,10 @@ export type RejectReason = 'rejected-origin' | 'max-channels' | 'target-refused'
 export class ForwardRuntime {
   config: ForwardConfig;
   target: ParsedTarget | undefined;
+  /** Validated HTTP settings; set when the target is HTTP-aware (isHttpTarget). */
+  http: CompiledHttpSettings | undefined;
+  /** HTTP counters, kept across target/setting changes. */
+  readonly httpStats: HttpStats = newHttpStats();
   private allowList: OriginAllowList;
   state: ForwardState = 'pending';
   remotePort: number | null = null;
@@ -43,14 +51,15 @@ export class ForwardRuntime {
   readonly liveStats = new Set<{ bytesIn: number; bytesOut: number }>();
 
   constructor(config: ForwardConfig) {
-    const { target, allowList } = ForwardRuntime.compile(config);
+    const { target, allowList, http } = ForwardRuntime.compile(config);
     this.config = config;
     this.target = target;
     this.allowList = allowList;
+    this.http = http;
   }
 
   /** Validates a forward's settings; throws EDGE_ERR_INVALID_CONFIG naming the key. */
-  static compile(config: ForwardConfig): { target: ParsedTarget | undefined; allowList: OriginAllowList } {
+  static compile(config: ForwardConfig): { target: ParsedTarget | undefined; allowList: OriginAllowList; http: CompiledHttpSettings | undefined } {
     const key = `forwards[${config.id}]`;
     if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.port: ${config.port} is not a port number (0–65535, 0 lets the SSH host choose).`);
@@ -65,15 +74,18 @@ export class ForwardRuntime {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.idleTimeoutMs must be 0 (off) or a positive number of milliseconds, got ${config.idleTimeoutMs}.`);
     }
     const target = config.target === undefined ? undefined : parseTargetUrl(config.target, `${key}.target`);
-    return { target, allowList: createOriginAllowList(config.allowOrigins, `${key}.allowOrigins`) };
+    // Checked whatever the target (a typo must not wait for the day the target becomes HTTP).
+    const http = compileHttpSettings(config.http, `${key}.http`, target);
+    return { target, allowList: createOriginAllowList(config.allowOrigins, `${key}.allowOrigins`), http: target && isHttpTarget(target) ? http : undefined };
   }
 
-  /** Applies settings that do not need a new tcpip-forward (target, limits, allow-list). */
+  /** Applies settings that do not need a new tcpip-forward (target, limits, allow-list, HTTP settings). */
   update(config: ForwardConfig): void {
-    const { target, allowList } = ForwardRuntime.compile(config);
+    const { target, allowList, http } = ForwardRuntime.compile(config);
     this.config = config;
     this.target = target;
     this.allowList = allowList;
+    this.http = http;
   }
 
   /** Same server-side listener? (If not, the forward must be cancelled and requested again.) */
@@ -107,6 +119,7 @@ export class ForwardRuntime {
       bytesIn: this.bytesIn + sum(this.liveStats, 'bytesIn'),
       bytesOut: this.bytesOut + sum(this.liveStats, 'bytesOut'),
       lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
+      ...(this.http ? { http: snapshotHttpStats(this.httpStats) } : {}),
     };
   }
 }

@@ -36,6 +36,39 @@ export interface AuthConfig {
   keyboardInteractive?: boolean;
 }
 
+/**
+ * How an HTTP-aware forward (target http://, https:// or http+unix:) talks HTTP. Ignored for
+ * tcp:// and unix: targets. Every key has a default (DEFAULT_HTTP).
+ */
+export interface HttpForwardConfig {
+  /** Time the service may take to send the response head after the request went out; then 504. 0 = no limit. */
+  headersTimeoutMs: number;
+  /** Longest silence between two chunks of a response body; then 504 (or a cut connection once the head was sent). 0 = no limit. */
+  bodyTimeoutMs: number;
+  /** An idle keep-alive connection from the outside client is closed after this long (default 5 s, as Node's own servers). 0 = never (idleTimeoutMs still applies). */
+  keepAliveTimeoutMs: number;
+  /** Connections to the service the forward's pool may open (undici Pool `connections`). */
+  maxConnections: number;
+  /** Requests in flight per connection to the service (undici `pipelining`; 1 = keep-alive without pipelining). */
+  pipelining: number;
+  /** Requests of this forward being served at once; more are answered 503. */
+  maxConcurrentRequests: number;
+  /** Largest request body in bytes; larger ones are answered 413. 0 = no limit. */
+  maxRequestBodyBytes: number;
+  /** Largest request head (request line + headers) in bytes; larger ones are answered 431. */
+  maxRequestHeaderBytes: number;
+  /** Keep (and append to) X-Forwarded-For/-Proto/-Host and Forwarded sent by the outside client. Default false: replace them. */
+  trustForwardedHeaders: boolean;
+  /** Continue an incoming traceparent/tracestate. Default false: the agent starts a new trace. */
+  trustTraceparent: boolean;
+  /** Host header sent to the service; '' (default) = the client's Host unchanged. */
+  hostHeader: string;
+  /** PEM file of CA certificates trusted for an https:// service (added to nothing: replaces Node's default roots). '' = Node's default roots. */
+  caFile: string;
+  /** Do not verify the https:// service's certificate (logs a warning). */
+  insecureSkipVerify: boolean;
+}
+
 export interface ForwardConfig {
   /** Unique within the session; stable across reconfiguration. */
   id: string;
@@ -51,6 +84,8 @@ export interface ForwardConfig {
   /** 0 = no idle timeout. */
   idleTimeoutMs: number;
   targetConnectTimeoutMs: number;
+  /** HTTP settings of http://, https:// and http+unix: targets. */
+  http: HttpForwardConfig;
 }
 
 export interface SessionConfig {
@@ -67,8 +102,20 @@ export interface SessionConfig {
   handshakeTimeoutMs: number;
   /** Bytes queued on the SSH socket above which target sockets stop being read (ssh2 ignores socket backpressure). */
   maxSshSocketBuffer: number;
-  /** Cipher preference list passed to ssh2; undefined = ssh2's defaults. */
+  /**
+   * Cipher preference list passed to ssh2. undefined = the order decided in the main thread
+   * (src/session/cipher-order.ts: AES-GCM first on CPUs with AES instructions, chacha20-poly1305
+   * first otherwise); in a worker thread the supervisor passes that decision down.
+   */
   ciphers?: string[];
+  /**
+   * Right after connecting, open one session channel and exec `true` on the SSH host, so that
+   * OpenSSH's sshd (≤ 10.0) turns on TCP_NODELAY for the connection: without it a forward-only
+   * session sees ~40 ms request/response tails through sshd. Opt-in (default false): it runs a
+   * command on the host, which some operators audit or forbid. Failures are ignored (logged at
+   * debug). Config key `sshdNoDelayExec`, CLI `--sshd-nodelay-exec`.
+   */
+  sshdNoDelayExec: boolean;
   forwards: ForwardConfig[];
 }
 
@@ -80,12 +127,28 @@ export const DEFAULT_RECONNECT: ReconnectConfig = {
   maxRetries: -1,
   stableAfterMs: 60_000,
 };
+export const DEFAULT_HTTP: HttpForwardConfig = {
+  headersTimeoutMs: 60_000,
+  bodyTimeoutMs: 300_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 64,
+  pipelining: 1,
+  maxConcurrentRequests: 512,
+  maxRequestBodyBytes: 0,
+  maxRequestHeaderBytes: 16 * 1024,
+  trustForwardedHeaders: false,
+  trustTraceparent: false,
+  hostHeader: '',
+  caFile: '',
+  insecureSkipVerify: false,
+};
 export const DEFAULT_FORWARD: Omit<ForwardConfig, 'id' | 'port'> = {
   bind: 'localhost',
   allowOrigins: [],
   maxChannels: 1024,
   idleTimeoutMs: 0,
   targetConnectTimeoutMs: 10_000,
+  http: DEFAULT_HTTP,
 };
 
 export type SessionConfigInput = Partial<Omit<SessionConfig, 'keepalive' | 'reconnect' | 'forwards' | 'auth'>> & {
@@ -96,7 +159,7 @@ export type SessionConfigInput = Partial<Omit<SessionConfig, 'keepalive' | 'reco
   forwards?: ForwardConfigInput[];
 };
 
-export type ForwardConfigInput = Partial<ForwardConfig> & { port: number };
+export type ForwardConfigInput = Partial<Omit<ForwardConfig, 'http'>> & { port: number; http?: Partial<HttpForwardConfig> };
 
 export function forwardWithDefaults(input: ForwardConfigInput, index: number): ForwardConfig {
   return {
@@ -104,6 +167,10 @@ export function forwardWithDefaults(input: ForwardConfigInput, index: number): F
     ...stripUndefined(input),
     port: input.port,
     id: input.id ?? `forward-${index}`,
+    // Kept as given when it is not an object, so that compile() can name the bad key.
+    http: input.http === undefined || input.http === null ? DEFAULT_HTTP
+      : typeof input.http === 'object' && !Array.isArray(input.http) ? { ...DEFAULT_HTTP, ...stripUndefined(input.http) }
+        : input.http as HttpForwardConfig,
   };
 }
 
@@ -120,6 +187,7 @@ export function sessionWithDefaults(input: SessionConfigInput): SessionConfig {
     handshakeTimeoutMs: input.handshakeTimeoutMs ?? 30_000,
     maxSshSocketBuffer: input.maxSshSocketBuffer ?? 4 * 1024 * 1024,
     ciphers: input.ciphers,
+    sshdNoDelayExec: input.sshdNoDelayExec ?? false,
     forwards: (input.forwards ?? []).map(forwardWithDefaults),
   };
 }

@@ -1,6 +1,8 @@
-// Opens the connection to a forward's target (tcp://, unix:, http://, https://) before the SSH
-// channel is accepted, so that a dead service turns into a rejected channel with a reason
-// instead of an accepted channel that closes at once.
+// Opens the connection to a byte-pipe target (tcp://, unix:) before the SSH channel is
+// accepted, so that a dead service turns into a rejected channel with a reason instead of an
+// accepted channel that closes at once. HTTP targets (http://, https://, http+unix:) do not
+// come here: their channels are accepted at once and served by http-target/ (a dead service is
+// a 502 there); the http(s) branches below remain for callers that want a raw connection.
 import net from 'node:net';
 import tls from 'node:tls';
 import { EdgeError } from '../errors.js';
@@ -8,8 +10,7 @@ import type { ParsedTarget } from './target-url.js';
 
 export function dialTarget(target: ParsedTarget, timeoutMs: number, forwardId: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    // http:// targets are carried as a byte pipe to host:port (HTTP passes through untouched);
-    // https:// ones through a verified TLS connection to the service.
+    // A raw connection: TCP to host:port for http://, a verified TLS connection for https://.
     const socket = target.kind === 'unix'
       ? net.connect({ path: target.path, allowHalfOpen: true })
       : target.kind === 'https'

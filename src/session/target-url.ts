@@ -5,21 +5,33 @@
 //   unix:/abs/path           also unix:///abs/path (empty host); the path is taken literally
 //   http://host[:port]       port defaults to 80
 //   https://host[:port]      port defaults to 443
+//   http+unix:/abs/path      HTTP spoken over a unix socket (container runtimes and the like);
+//                            also http+unix:///abs/path and http+unix://%2Fabs%2Fpath
 // http(s) URLs name an origin only: no path other than '/', no query, fragment or credentials.
 //
-// Normalized `url` values: 'tcp://host:port' (IPv6 host bracketed), 'unix:/path', and for
-// http(s) the WHATWG URL origin ('http://127.0.0.1:3000/' → 'http://127.0.0.1:3000',
-// 'https://h:443' → 'https://h'). `host` is never bracketed (ready for net.connect).
+// Normalized `url` values: 'tcp://host:port' (IPv6 host bracketed), 'unix:/path',
+// 'http+unix:/path', and for http(s) the WHATWG URL origin ('http://127.0.0.1:3000/' →
+// 'http://127.0.0.1:3000', 'https://h:443' → 'https://h'). `host` is never bracketed (ready
+// for net.connect).
+//
+// An http+unix target parses as kind 'unix' with protocol 'http': it is a unix socket for
+// everything that decides *where* the agent may connect (the local policy matches it by path),
+// and HTTP-aware for how channels are carried (isHttpTarget()).
 
 import { isIPv6 } from 'node:net';
 import { EdgeError } from '../errors.js';
 
 export type ParsedTarget =
   | { kind: 'tcp'; host: string; port: number; url: string }
-  | { kind: 'unix'; path: string; url: string }
+  | { kind: 'unix'; path: string; url: string; /** 'http' for http+unix: targets; absent = byte pipe. */ protocol?: 'http' }
   | { kind: 'http' | 'https'; host: string; port: number; url: string };
 
-export const TARGET_URL_FORMS = 'tcp://host:port, unix:/absolute/path, http://host[:port], https://host[:port]';
+export const TARGET_URL_FORMS = 'tcp://host:port, unix:/absolute/path, http://host[:port], https://host[:port], http+unix:/absolute/path';
+
+/** Is the target carried as HTTP (each request through the agent's HTTP client) rather than bytes? */
+export function isHttpTarget(target: ParsedTarget): boolean {
+  return target.kind === 'http' || target.kind === 'https' || (target.kind === 'unix' && target.protocol === 'http');
+}
 
 /** OpenSSH refuses host names of NI_MAXHOST (1025) bytes or more. */
 const NI_MAXHOST = 1025;
@@ -105,12 +117,14 @@ function parse(text: string): ParsedTarget {
   switch (scheme) {
     case 'unix':
       return parseUnix(rest);
+    case 'http+unix':
+      return parseHttpUnix(rest);
     case 'tcp':
     case 'http':
     case 'https':
       return parseHostPort(scheme, rest, text);
     default:
-      return fail(`unsupported scheme "${m[1]}:" (use tcp:, unix:, http: or https:)`);
+      return fail(`unsupported scheme "${m[1]}:" (use tcp:, unix:, http:, https: or http+unix:)`);
   }
 }
 
@@ -132,6 +146,24 @@ function parseUnix(rest: string): ParsedTarget {
     fail(`"${url}" is not a valid URL`);
   }
   return { kind: 'unix', path, url };
+}
+
+function parseHttpUnix(rest: string): ParsedTarget {
+  let raw = rest;
+  // http+unix://%2Fvar%2Frun%2Fapp.sock (the socket path percent-encoded as the host)
+  if (/^\/\/%2f/i.test(rest)) {
+    const encoded = rest.slice(2);
+    if (/[/?#]/.test(encoded.replace(/\/$/, ''))) fail('after an encoded socket path (http+unix://%2F…) no path, query or fragment may follow');
+    try {
+      raw = decodeURIComponent(encoded.replace(/\/$/, ''));
+    } catch {
+      fail(`"${encoded}" is not a valid percent-encoded socket path`);
+    }
+    if (raw.includes('\0')) fail('the unix socket path contains a NUL byte');
+  }
+  const parsed = parseUnix(raw);
+  if (parsed.kind !== 'unix') return fail('not a unix socket path');
+  return { kind: 'unix', path: parsed.path, url: `http+unix:${parsed.path}`, protocol: 'http' };
 }
 
 function parseHostPort(scheme: 'tcp' | 'http' | 'https', rest: string, text: string): ParsedTarget {

@@ -3,14 +3,16 @@
 // forward again. This is the unit a worker thread runs; it knows nothing of config files,
 // supervisors or telemetry exporters, and reports everything through events and status().
 import { EventEmitter } from 'node:events';
+import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
 import { parsePrivateKeys } from './auth.js';
 import { backoffDelayMs } from './backoff.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
+import { HttpForward, httpForwardKey } from './http-target/http-forward.js';
 import { forwardWithDefaults, sessionWithDefaults, type ForwardConfig, type ForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
-import { openSshConnection, socketError, type SshConnection } from './ssh-connect.js';
+import { openSshConnection, socketError, type ConnectionCrypto, type SshConnection } from './ssh-connect.js';
 import { installForwardRouting } from './ssh2-forward-routing.js';
 import { SshSocketGate } from './ssh-socket-gate.js';
 import { dialTarget } from './target-dialer.js';
@@ -74,6 +76,8 @@ export interface SessionStatus {
   hostKeyFingerprint: string | null;
   lastError: { code: string; message: string } | null;
   forwards: ForwardStatus[];
+  /** Negotiated cipher, whether ssh2's native crypto binding is in use, levers (null while not connected). */
+  crypto?: ConnectionCrypto | null;
 }
 
 export interface TunnelSessionEvents {
@@ -94,6 +98,11 @@ export interface TunnelSessionEvents {
 export interface TunnelSessionOptions {
   /** Handles channels of forwards without a target (event mode). Default: reject them. */
   onIncomingChannel?: (channel: IncomingChannel) => void;
+  /**
+   * The trace context a channel of an HTTP target runs in (e.g. the channel's own span): each
+   * request's CLIENT span becomes its child. Default: none (requests start their own traces).
+   */
+  channelTraceContext?: (channel: ChannelInfo) => Context | undefined;
 }
 
 interface LiveChannel {
@@ -112,6 +121,11 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private readonly channels = new Map<number, LiveChannel>();
   private readonly stopController = new AbortController();
   private readonly onIncomingChannel: TunnelSessionOptions['onIncomingChannel'];
+  private readonly channelTraceContext: TunnelSessionOptions['channelTraceContext'];
+  /** The HTTP side of each forward with an HTTP target (pool + server), created on first use. */
+  private readonly httpForwards = new Map<ForwardRuntime, HttpForward>();
+  /** HttpForwards replaced or removed, finishing their channels before their pools close. */
+  private readonly retiredHttp = new Set<HttpForward>();
   private conn: (SshConnection & { gate: SshSocketGate }) | undefined;
   private stateValue: SessionState = 'idle';
   private lastError: EdgeError | null = null;
@@ -126,6 +140,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     super();
     this.config = sessionWithDefaults(input);
     this.onIncomingChannel = options.onIncomingChannel;
+    this.channelTraceContext = options.channelTraceContext;
     validateSession(this.config);
     this.verifyHostKey = createHostKeyVerifier(this.config.hostKeys, this.config.host, this.config.port,
       (level, message) => this.log(level, message));
@@ -193,6 +208,11 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const fwd = this.forwards.get(id);
     if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
     this.forwards.delete(id);
+    const http = this.httpForwards.get(fwd);
+    if (http) {
+      this.httpForwards.delete(fwd);
+      this.retireHttp(http); // its pool closes once its channels have ended
+    }
     await this.cancelOnServer(fwd);
   }
 
@@ -208,6 +228,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         this.addForward(config);
       } else if (existing.sameListener(config)) {
         existing.update(config);
+        this.refreshHttpForward(existing);
       } else {
         removals.push(this.removeForward(config.id).then(() => { this.addForward(config); }));
       }
@@ -226,6 +247,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       hostKeyFingerprint: this.conn?.hostKey.fingerprint ?? null,
       lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
       forwards: [...this.forwards.values()].map((f) => f.status()),
+      crypto: this.conn ? { ...this.conn.crypto } : null,
     };
   }
 
@@ -245,6 +267,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       this.stopController.abort();
       this.setState('draining', null);
       await Promise.allSettled([...this.forwards.values()].map((f) => this.cancelOnServer(f)));
+      // HTTP keep-alive connections never end by themselves: end them between requests.
+      for (const http of this.httpForwards.values()) http.drain();
       if (this.channels.size > 0) {
         const deadline = new AbortController();
         await Promise.race([
@@ -285,7 +309,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       this.setState('connecting', this.lastError);
       let error: EdgeError;
       try {
-        const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys: this.keys, signal: this.stopController.signal });
+        const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys: this.keys, signal: this.stopController.signal, log: (level, message) => this.log(level, message) });
         everConnected = true;
         const connectedAt = Date.now();
         error = await this.serve(conn);
@@ -417,6 +441,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         fwd.retryAttempt = 0;
         fwd.lastError = null;
         this.setForwardState(fwd, 'up');
+        if (fwd.http) this.httpForwardFor(fwd); // ready (and any TLS warning logged) before traffic
         this.log('info', `session ${this.config.id}: forward ${fwd.config.id} up: ${bind || '*'}:${remotePort} on ${this.config.host} -> ${fwd.target?.url ?? '(application)'}`);
       });
     } catch (err) {
@@ -520,6 +545,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     }
 
     if (!fwd.target) return this.offerToApplication(fwd, info, accept, reject);
+    if (fwd.http) return this.serveHttpChannel(fwd, info, accept, reject);
 
     // Count it as open while the target is dialled, so maxChannels holds under bursts.
     fwd.openChannels += 1;
@@ -552,6 +578,73 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         : error.code === 'EDGE_ERR_TARGET_TIMEOUT' ? 'target-timeout' : 'target-unreachable';
       this.rejectChannel(fwd, info, reject, reason, error);
     });
+  }
+
+  /**
+   * A channel of an HTTP target is accepted at once (a service that is down becomes a 502 for
+   * each request, not a rejected channel) and served by the forward's HttpForward.
+   */
+  private serveHttpChannel(fwd: ForwardRuntime, info: ChannelInfo, accept: () => SshChannel, reject: () => void): void {
+    const conn = this.conn;
+    if (!conn || this.stateValue === 'stopped') return this.rejectChannel(fwd, info, reject, 'forward-stopped');
+    let channel: SshChannel;
+    try {
+      channel = accept();
+    } catch (err) {
+      return this.rejectChannel(fwd, info, () => {}, 'target-unreachable', new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH session ended before channel ${info.id} could be accepted.`, { cause: err }));
+    }
+    const http = this.httpForwardFor(fwd);
+    const live = this.trackChannel(fwd, info);
+    let parentContext: Context | undefined;
+    try {
+      parentContext = this.channelTraceContext?.(info);
+    } catch (err) {
+      this.log('debug', `session ${this.config.id}: channelTraceContext failed for channel ${info.id}: ${String(err)}`);
+    }
+    const handle = http.serveChannel(channel, {
+      info: { id: info.id, originAddress: info.originAddress, originPort: info.originPort, connectedAddress: info.connectedAddress, connectedPort: info.connectedPort },
+      gate: conn.gate,
+      idleTimeoutMs: fwd.config.idleTimeoutMs,
+      parentContext,
+      onClose: (reason, stats, error) => this.untrackChannel(live, reason, stats, error),
+    });
+    live.stats = handle.stats;
+    fwd.liveStats.add(handle.stats);
+    live.destroy = handle.destroy;
+  }
+
+  /** The forward's current HttpForward, replacing (and retiring) one built from older settings. */
+  private httpForwardFor(fwd: ForwardRuntime): HttpForward {
+    const key = httpForwardKey(fwd.target!, fwd.config);
+    const current = this.httpForwards.get(fwd);
+    if (current && current.key === key) return current;
+    if (current) this.retireHttp(current);
+    const created = new HttpForward({
+      key,
+      sessionId: this.config.id,
+      forwardId: fwd.config.id,
+      target: fwd.target!,
+      settings: fwd.http!,
+      connectTimeoutMs: fwd.config.targetConnectTimeoutMs,
+      stats: fwd.httpStats,
+      log: (level, message, fields) => this.log(level, message, fields),
+    });
+    this.httpForwards.set(fwd, created);
+    return created;
+  }
+
+  /** After a forward's settings changed in place: retire its HttpForward if it no longer fits. */
+  private refreshHttpForward(fwd: ForwardRuntime): void {
+    const current = this.httpForwards.get(fwd);
+    if (!current) return;
+    if (fwd.http && fwd.target && current.key === httpForwardKey(fwd.target, fwd.config)) return;
+    this.httpForwards.delete(fwd);
+    this.retireHttp(current);
+  }
+
+  private retireHttp(http: HttpForward): void {
+    this.retiredHttp.add(http);
+    void http.retire().then(() => this.retiredHttp.delete(http));
   }
 
   private offerToApplication(fwd: ForwardRuntime, info: ChannelInfo, accept: () => SshChannel, reject: () => void): void {
@@ -622,6 +715,10 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   private teardown(reason: ChannelCloseReason): void {
     for (const live of [...this.channels.values()]) live.destroy(reason);
+    // Every pool closes with the session (their channels were just ended).
+    for (const http of [...this.httpForwards.values(), ...this.retiredHttp]) void http.destroy(reason);
+    this.httpForwards.clear();
+    this.retiredHttp.clear();
     for (const fwd of this.forwards.values()) {
       clearTimeout(fwd.retryTimer);
       this.setForwardState(fwd, 'stopped');

@@ -136,4 +136,53 @@ describe('telemetry', () => {
       cli.child.kill('SIGKILL');
     }
   });
+
+  it('HTTP target: the request span (child of the channel span) carries the trace id the service received in traceparent', async () => {
+    const seen: string[] = [];
+    const http = await import('node:http');
+    const service = http.createServer((req, res) => {
+      seen.push(String(req.headers.traceparent ?? ''));
+      res.end('ok');
+    });
+    await new Promise<void>((r) => service.listen(0, '127.0.0.1', r));
+    const servicePort = (service.address() as net.AddressInfo).port;
+    const file = path.join(dir, 'http-config.json');
+    writeFileSync(file, JSON.stringify({
+      agent: { id: 'otel-http', logFormat: 'text' },
+      admin: { listen: '127.0.0.1:0' },
+      credentials: { a: { privateKeyFile: a.userKeyPath } },
+      sessions: [{ id: 'a', host: '127.0.0.1', port: a.port, username: a.username, credential: 'a', hostKeys: { knownHostsFile: a.knownHostsPath },
+        forwards: [{ id: 'web', bind: '127.0.0.1', port: 0, target: `http://127.0.0.1:${servicePort}` }] }],
+      telemetry: { exporter: 'otlp' },
+    }));
+    const before = receiver.spans.length;
+    const cli = runCli(['run', '--config', file], { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint });
+    try {
+      const admin = (await cli.waitForLine(/status at (http:\/\/\S+)\/status/))[1]!;
+      const port = await waitUntil(async () => {
+        const doc = JSON.parse(await (await request(`${admin}/status`)).body.text()) as { sessions: Array<{ forwards: Array<{ state: string; remotePort: number }> }> };
+        const f = doc.sessions[0]?.forwards[0];
+        return f?.state === 'up' ? f.remotePort : undefined;
+      }, 20_000, 'forward up');
+      const res = await request(`http://127.0.0.1:${port}/hello`);
+      expect(await res.body.text()).toBe('ok');
+      cli.child.kill('SIGTERM');
+      expect((await cli.exit).code).toBe(0);
+    } finally {
+      cli.child.kill('SIGKILL');
+      service.close();
+    }
+    const traceparent = seen[0]!;
+    expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+    const [, traceId, spanId] = traceparent.split('-');
+    const spans = receiver.spans.slice(before).filter((s) => s.resource['service.instance.id'] === 'otel-http');
+    const requestSpan = spans.find((s) => s.spanId === spanId);
+    expect(requestSpan, 'the span named in traceparent').toBeDefined();
+    expect(requestSpan!.traceId).toBe(traceId);
+    expect(requestSpan!.kind).toBe(3); // CLIENT
+    const channelSpan = spans.find((s) => s.name === 'tunnel.channel');
+    expect(channelSpan).toBeDefined();
+    expect(requestSpan!.parentSpanId).toBe(channelSpan!.spanId);
+    expect(channelSpan!.traceId).toBe(traceId);
+  });
 });
