@@ -10,7 +10,7 @@ import { parsePinnedFingerprint } from '../src/session/host-keys/fingerprint.js'
 import { createOriginAllowList } from '../src/session/origin-allow-list.js';
 import { checkHost, parseTargetUrl } from '../src/session/target-url.js';
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
-import { checkBindPolicy, checkTargetPolicy } from './policy.js';
+import { checkBindPolicy, checkPolicy, checkTargetPolicy } from './policy.js';
 import type { AssignmentDocument, CredentialConfig, Policy, SessionSpec, ValidationContext } from './types.js';
 
 export { checkPolicy, checkTargetPolicy, checkBindPolicy, validatePolicy, parseTargetPattern } from './policy.js';
@@ -46,19 +46,63 @@ export function validateSessions(sessions: unknown, ctx: { credentials: Record<s
   return parseSessions(sessions, ctx, path).errors;
 }
 
+/** A forward of an assignment document that the local policy does not allow (dropped, the rest applies). */
+export interface RefusedForward {
+  session: string;
+  forward: string;
+  /** JSON path in the document, e.g. `sessions[0].forwards[2]`. */
+  path: string;
+  /** Why, naming the policy key that forbids it. */
+  reason: string;
+  bind: string;
+  port: number;
+  target: string;
+}
+
+export interface ParseAssignmentOptions {
+  /**
+   * What a forward outside the local policy does: `reject` (default) reports it as an error,
+   * which rejects the whole document (`edge-agent check`); `refuse-forwards` drops only that
+   * forward and lists it in `refusedForwards` (documents from the fleet endpoint). Either way a
+   * document can never widen the local policy.
+   */
+  policy?: 'reject' | 'refuse-forwards';
+}
+
+export interface ParsedAssignment {
+  /** The document with defaults filled in (and, with `refuse-forwards`, without refused forwards); absent when there are errors. */
+  document?: AssignmentDocument;
+  errors: string[];
+  /** Only with `policy: 'refuse-forwards'`. */
+  refusedForwards: RefusedForward[];
+}
+
 /** Validates a whole assignment document `{ revision, sessions }` against the schema and the local context. */
-export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext): { document?: AssignmentDocument; errors: string[] } {
+export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, options: ParseAssignmentOptions = {}): ParsedAssignment {
+  const refuse = options.policy === 'refuse-forwards';
   const data: unknown = structuredClone(doc);
   const validate = validators().document;
   const errors: string[] = [];
   if (!validate(data)) {
     errors.push(...formatAjvErrors(validate.errors, '', data).map((m) => (m.startsWith(':') ? `(document)${m}` : m)));
   }
-  if (isObj(data) && Array.isArray(data.sessions)) errors.push(...semanticErrors(data.sessions, ctx, 'sessions'));
-  return errors.length === 0 ? { document: data as unknown as AssignmentDocument, errors } : { errors };
+  if (isObj(data) && Array.isArray(data.sessions)) errors.push(...semanticErrors(data.sessions, ctx, 'sessions', !refuse));
+  if (errors.length > 0) return { errors, refusedForwards: [] };
+  const document = data as unknown as AssignmentDocument;
+  const refusedForwards: RefusedForward[] = [];
+  if (refuse) {
+    document.sessions.forEach((session, i) => {
+      session.forwards = session.forwards.filter((forward, j) => {
+        const reason = checkPolicy(forward, ctx.policy);
+        if (reason) refusedForwards.push({ session: session.id, forward: forward.id, path: `sessions[${i}].forwards[${j}]`, reason, bind: forward.bind, port: forward.port, target: forward.target });
+        return !reason;
+      });
+    });
+  }
+  return { document, errors, refusedForwards };
 }
 
-function semanticErrors(sessions: unknown[], ctx: ValidationContext, path: string): string[] {
+function semanticErrors(sessions: unknown[], ctx: ValidationContext, path: string, withPolicy = true): string[] {
   const errors: string[] = [];
   const sessionIds = new Map<string, number>();
   const credentialNames = Object.keys(ctx.credentials ?? {});
@@ -88,7 +132,7 @@ function semanticErrors(sessions: unknown[], ctx: ValidationContext, path: strin
       errors.push(`${at}.reconnect.maxRetryIntervalMs: must be at least reconnect.retryIntervalMs (${rc.retryIntervalMs}), got ${rc.maxRetryIntervalMs}`);
     }
 
-    if (Array.isArray(s.forwards)) errors.push(...forwardErrors(s.forwards, ctx.policy, `${at}.forwards`));
+    if (Array.isArray(s.forwards)) errors.push(...forwardErrors(s.forwards, withPolicy ? ctx.policy : undefined, `${at}.forwards`));
   });
   return errors;
 }
@@ -122,7 +166,7 @@ function hostKeyErrors(hk: unknown, at: string): string[] {
   return errors;
 }
 
-function forwardErrors(forwards: unknown[], policy: Policy, path: string): string[] {
+function forwardErrors(forwards: unknown[], policy: Policy | undefined, path: string): string[] {
   const errors: string[] = [];
   const ids = new Map<string, number>();
   const listeners = new Map<string, number>();

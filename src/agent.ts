@@ -118,6 +118,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
       admin = await startAdminServer(parseListen(cfg.admin.listen, 'admin.listen'), { status, metrics: renderMetrics, ...(controller ? { refreshAssignments } : {}) });
       log('info', `admin server on ${admin.url} (/status, /readyz, /healthz, /metrics${controller ? ', POST /assignments/refresh' : ''})`);
     } catch (err) {
+      await controller?.close();
       await supervisor.destroy();
       throw err;
     }
@@ -148,8 +149,9 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     },
     async destroy() {
       closing ??= Promise.resolve(false);
-      await controller?.close();
+      const stopping = controller?.close(); // not awaited first: an apply in flight may be draining
       await supervisor.destroy();
+      await stopping;
       await admin?.close();
       await telemetry.shutdown(250); // abrupt: a last, short chance to export
     },

@@ -4,6 +4,7 @@ import { runCheckCommand } from './cli/check-command.js';
 import { runDemoCommand } from './cli/demo-command.js';
 import { runGatewayCommand } from './cli/gateway-command.js';
 import { runRunCommand } from './cli/run-command.js';
+import { runSignCommand } from './cli/sign-command.js';
 import { runStatusCommand } from './cli/status-command.js';
 import { runTunnelCommand } from './cli/tunnel-command.js';
 import { UsageError } from './cli/usage-error.js';
@@ -20,6 +21,9 @@ Commands:
                               validate a config file / assignment document (exit 0, or 2 listing every error)
   status [--admin URL] [--json]
                               print a running agent's /status
+  sign --key FILE DOCUMENT.json
+                              print the X-Edge-Signature header value for an assignment document
+                              (fleet side; --keygen makes a key pair)
   version                     print the version
 
 Run 'edge-agent <command> --help' for a command's options.
@@ -40,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
       return runCheckCommand(rest);
     case 'status':
       return runStatusCommand(rest);
+    case 'sign':
+      return runSignCommand(rest);
     case 'version':
     case '--version':
     case '-V':

@@ -1,5 +1,6 @@
 // The agent's admin HTTP endpoint (default 127.0.0.1:9480): /healthz, /readyz, /status and
-// /metrics. Read-only, so nothing here can change what the agent does.
+// /metrics. Read-only, so nothing here can change what the agent does — except
+// POST /assignments/refresh, which only makes the agent fetch its fleet endpoint now.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EdgeError } from '../errors.js';
@@ -8,12 +9,14 @@ export interface AgentStatusDocument {
   agentId: string;
   version: string;
   assignments: { source: 'static' | 'remote' | 'cache'; revision: number | null; lastError: { code: string; message: string } | null };
-  sessions: Array<{ id: string; state: string; forwards: Array<{ id: string; state: string }> }>;
+  sessions: Array<{ id: string; state: string; forwards: Array<{ id: string; state: string }>; localForwards?: Array<{ id: string; state: string }>; dynamicForwards?: Array<{ id: string; state: string }> }>;
 }
 
 export interface AdminSource {
   status(): Promise<AgentStatusDocument>;
   metrics(): Promise<string>;
+  /** POST /assignments/refresh: fetch the fleet endpoint now; resolves with the assignments status. Absent = no endpoint configured. */
+  refreshAssignments?(): Promise<unknown>;
 }
 
 export interface AdminServer {
@@ -33,14 +36,22 @@ export function parseListen(text: string, key: string): { host: string; port: nu
   return { host: m[1] ?? m[2]!, port };
 }
 
-/** Ready means every assigned forward is up. */
+/**
+ * Ready means every assigned forward is up: remote forwards listening on the SSH host, and
+ * local/dynamic ones listening on the device with their session connected (their connections
+ * only go anywhere then).
+ */
 export function isReady(status: AgentStatusDocument): boolean {
-  return status.sessions.every((s) => s.forwards.every((f) => f.state === 'up'));
+  return status.sessions.every((s) => {
+    const listeners = [...(s.localForwards ?? []), ...(s.dynamicForwards ?? [])];
+    return s.forwards.every((f) => f.state === 'up') && listeners.every((f) => f.state === 'up') && (listeners.length === 0 || s.state === 'connected');
+  });
 }
 
 export async function startAdminServer(listen: { host: string; port: number }, source: AdminSource): Promise<AdminServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/assignments/refresh') return refresh(req, res, source);
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'only GET\n');
     const answer = async () => {
       switch (path) {
@@ -76,6 +87,19 @@ export async function startAdminServer(listen: { host: string; port: number }, s
       server.closeAllConnections();
     }),
   };
+}
+
+function refresh(req: http.IncomingMessage, res: http.ServerResponse, source: AdminSource): void {
+  req.resume();
+  if (req.method !== 'POST') {
+    res.setHeader('allow', 'POST');
+    return send(res, 405, 'text/plain', 'POST /assignments/refresh fetches the fleet endpoint now\n');
+  }
+  if (!source.refreshAssignments) return send(res, 409, 'application/json', JSON.stringify({ error: 'assignments.url is not set: there is no fleet endpoint to fetch from' }) + '\n');
+  source.refreshAssignments().then(
+    (assignments) => send(res, 200, 'application/json', JSON.stringify(assignments, null, 2) + '\n'),
+    (err: unknown) => send(res, 500, 'application/json', JSON.stringify({ error: err instanceof Error ? err.message : String(err) }) + '\n'),
+  );
 }
 
 function send(res: http.ServerResponse, code: number, type: string, body: string): void {

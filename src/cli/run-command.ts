@@ -1,6 +1,7 @@
 // `edge-agent run [--config FILE]`: the long-running agent. First SIGTERM/SIGINT drains
 // (forwards cancelled, open channels get agent.drainTimeoutMs), then exit 0; a second signal,
-// or channels still open at the deadline, make it exit 1.
+// or channels still open at the deadline, make it exit 1. SIGHUP fetches the fleet endpoint
+// (assignments.url) at once, like POST /assignments/refresh on the admin server.
 import { parseArgs } from 'node:util';
 import { startAgent, type AgentHandle } from '../agent.js';
 import { isEdgeError } from '../errors.js';
@@ -11,6 +12,8 @@ export const RUN_USAGE = `Usage: edge-agent run [--config FILE]
 Runs the agent: holds every configured session (one worker thread each) and serves the admin
 endpoint, until SIGTERM/SIGINT. The config file may also be named by EDGE_AGENT_CONFIG, or the
 whole config given as JSON in EDGE_AGENT_CONFIG_JSON; EDGE_AGENT_<KEY> variables override it.
+With assignments.url set, the agent polls that fleet endpoint; SIGHUP (or POST
+/assignments/refresh on the admin server) fetches it at once.
 `;
 
 export async function runRunCommand(argv: string[]): Promise<number> {
@@ -33,6 +36,12 @@ export async function runRunCommand(argv: string[]): Promise<number> {
     if (isEdgeError(err) && err.code === 'EDGE_ERR_INVALID_CONFIG') throw new UsageError(err.message, err.code);
     throw err;
   }
+  process.on('SIGHUP', () => {
+    agent.refreshAssignments().then(
+      (a) => process.stderr.write(`edge-agent: SIGHUP: fetched the fleet endpoint: ${a.lastFetch?.outcome ?? 'no answer'}; revision ${a.revision ?? 'none'} running${a.lastError ? ` (${a.lastError.message})` : ''}\n`),
+      (err: unknown) => process.stderr.write(`edge-agent: SIGHUP: ${err instanceof Error ? err.message : String(err)}\n`),
+    );
+  });
   if (agent.adminUrl) process.stdout.write(`edge-agent running; status at ${agent.adminUrl}/status\n`);
 
   return new Promise<number>((resolve) => {

@@ -1,0 +1,220 @@
+// Fleet assignments, the parts without a network: detached ed25519 signatures (and the keys
+// `edge-agent sign` reads and makes), jitter/backoff/Retry-After arithmetic, the atomic cache
+// file, and policy refusal of single forwards in remote documents.
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseSigningPublicKey } from '../../config/formats.js';
+import { parseAssignmentDocument } from '../../config/validate-sessions.js';
+import { CACHE_FORMAT, readAssignmentCache, writeAssignmentCache } from '../../src/assignments/cache.js';
+import { describeEndpoint, errorBackoffMs, jitteredIntervalMs, parseRetryAfterMs } from '../../src/assignments/remote-source.js';
+import { loadSigningPrivateKey, parseSignatureHeader, signAssignmentBody, verifyAssignmentSignature } from '../../src/assignments/signature.js';
+import { runSignCommand, SIGN_USAGE } from '../../src/cli/sign-command.js';
+import { UsageError } from '../../src/cli/usage-error.js';
+
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'edge-assign-unit-'));
+
+describe('signatures', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const other = generateKeyPairSync('ed25519');
+  const body = Buffer.from('{"revision":3,"sessions":[]}');
+
+  it('verifies ed25519=<base64> over the exact body bytes', () => {
+    const header = signAssignmentBody(body, privateKey);
+    expect(header).toMatch(/^ed25519=[A-Za-z0-9+/]{86}==$/);
+    expect(verifyAssignmentSignature(body, header, publicKey)).toEqual({ ok: true });
+    // one byte more (even whitespace) breaks it
+    expect(verifyAssignmentSignature(Buffer.concat([body, Buffer.from('\n')]), header, publicKey)).toMatchObject({ ok: false, missing: false });
+  });
+
+  it('rejects unsigned, malformed and other-key signatures with a reason', () => {
+    expect(verifyAssignmentSignature(body, undefined, publicKey)).toMatchObject({ ok: false, missing: true, reason: expect.stringContaining('unsigned') });
+    expect(verifyAssignmentSignature(body, '  ', publicKey)).toMatchObject({ ok: false, missing: true });
+    expect(verifyAssignmentSignature(body, 'ed25519=abc', publicKey)).toMatchObject({ ok: false, missing: false, reason: expect.stringContaining('no "ed25519=') });
+    expect(verifyAssignmentSignature(body, 'rsa=AAAA', publicKey)).toMatchObject({ ok: false, missing: false });
+    expect(verifyAssignmentSignature(body, signAssignmentBody(body, other.privateKey), publicKey)).toMatchObject({ ok: false, reason: expect.stringContaining('does not verify') });
+  });
+
+  it('accepts any one valid entry among several (key rotation), base64url, and several headers', () => {
+    const good = signAssignmentBody(body, privateKey);
+    const bad = signAssignmentBody(body, other.privateKey);
+    expect(verifyAssignmentSignature(body, `${bad}, ${good}`, publicKey)).toEqual({ ok: true });
+    expect(verifyAssignmentSignature(body, [bad, good], publicKey)).toEqual({ ok: true });
+    const url = good.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    expect(verifyAssignmentSignature(body, url, publicKey)).toEqual({ ok: true });
+    expect(parseSignatureHeader(`hmac=xyz, ${good}`)).toHaveLength(1);
+  });
+
+  it('reads PEM and OpenSSH ed25519 private keys; refuses other key types', () => {
+    const dir = tmp();
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'ossh')]);
+    const ossh = loadSigningPrivateKey(readFileSync(path.join(dir, 'ossh')));
+    const pub = parseSigningPublicKey(readFileSync(path.join(dir, 'ossh.pub'), 'utf8'));
+    expect(verifyAssignmentSignature(body, signAssignmentBody(body, ossh), pub)).toEqual({ ok: true });
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'pw', '-f', path.join(dir, 'enc')]);
+    expect(() => loadSigningPrivateKey(readFileSync(path.join(dir, 'enc')))).toThrow();
+    expect(loadSigningPrivateKey(readFileSync(path.join(dir, 'enc')), 'pw').asymmetricKeyType).toBe('ed25519');
+    const pem = loadSigningPrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    expect(verifyAssignmentSignature(body, signAssignmentBody(body, pem), publicKey)).toEqual({ ok: true });
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    expect(() => loadSigningPrivateKey(rsa)).toThrow(/ed25519/);
+  });
+});
+
+describe('edge-agent sign', () => {
+  async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
+    let stdout = '';
+    let stderr = '';
+    const code = await runSignCommand(argv, { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, env, stdin: async () => Buffer.from('{"revision":1,"sessions":[]}') });
+    return { code, stdout, stderr };
+  }
+
+  it('--keygen writes a key pair and prints the public key the agent accepts; sign prints a header value that verifies', async () => {
+    const dir = tmp();
+    const key = path.join(dir, 'fleet.key');
+    const gen = await run(['--keygen', '--key', key]);
+    expect(gen.code).toBe(0);
+    expect(statSync(key).mode & 0o777).toBe(0o600);
+    const publicKey = parseSigningPublicKey(gen.stdout.trim());
+    expect(parseSigningPublicKey(readFileSync(`${key}.pub`, 'utf8')).export({ format: 'jwk' })).toEqual(publicKey.export({ format: 'jwk' }));
+    await expect(run(['--keygen', '--key', key])).rejects.toThrow(/already exists/);
+
+    const doc = path.join(dir, 'doc.json');
+    writeFileSync(doc, '{ "revision": 4, "sessions": [] }\n');
+    const signed = await run(['--key', key, doc]);
+    expect(signed.code).toBe(0);
+    expect(verifyAssignmentSignature(readFileSync(doc), signed.stdout.trim(), publicKey)).toEqual({ ok: true });
+    const header = await run(['--key', key, '--header', doc]);
+    expect(header.stdout).toMatch(/^X-Edge-Signature: ed25519=/);
+    const stdin = await run(['--key', key, '-']);
+    expect(verifyAssignmentSignature(Buffer.from('{"revision":1,"sessions":[]}'), stdin.stdout.trim(), publicKey)).toEqual({ ok: true });
+  });
+
+  it('signs with an encrypted OpenSSH key (--passphrase-env) and rejects bad input with usage errors', async () => {
+    const dir = tmp();
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'secret', '-f', path.join(dir, 'k')]);
+    const doc = path.join(dir, 'doc.json');
+    writeFileSync(doc, '{"revision":9,"sessions":[]}');
+    const r = await run(['--key', path.join(dir, 'k'), '--passphrase-env', 'PW', doc], { PW: 'secret' });
+    expect(verifyAssignmentSignature(readFileSync(doc), r.stdout.trim(), parseSigningPublicKey(readFileSync(path.join(dir, 'k.pub'), 'utf8')))).toEqual({ ok: true });
+    await expect(run([doc])).rejects.toBeInstanceOf(UsageError);
+    await expect(run(['--key', path.join(dir, 'k'), '--passphrase-env', 'NOPE', doc])).rejects.toThrow(/NOPE/);
+    writeFileSync(path.join(dir, 'bad.json'), '{"revision":');
+    await expect(run(['--key', path.join(dir, 'k'), '--passphrase-env', 'PW', path.join(dir, 'bad.json')], { PW: 'secret' })).rejects.toThrow(/not JSON/);
+    const help = await run(['--help']);
+    expect(help.stdout).toBe(SIGN_USAGE);
+  });
+});
+
+describe('poll timing arithmetic', () => {
+  it('jitters each wait uniformly in [0.5, 1.5] × interval', () => {
+    expect(jitteredIntervalMs(1000, () => 0)).toBe(500);
+    expect(jitteredIntervalMs(1000, () => 0.999999)).toBe(1500);
+    const samples = Array.from({ length: 2000 }, () => jitteredIntervalMs(1000));
+    expect(Math.min(...samples)).toBeGreaterThanOrEqual(500);
+    expect(Math.max(...samples)).toBeLessThanOrEqual(1500);
+    const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
+    expect(mean).toBeGreaterThan(950);
+    expect(mean).toBeLessThan(1050);
+  });
+
+  it('backs off exponentially with equal jitter, up to the cap', () => {
+    const lo = (n: number) => errorBackoffMs(n, 1000, 10_000, () => 0);
+    const hi = (n: number) => errorBackoffMs(n, 1000, 10_000, () => 0.999999);
+    expect([lo(1), lo(2), lo(3), lo(4), lo(5), lo(10)]).toEqual([500, 1000, 2000, 4000, 5000, 5000]);
+    expect([hi(1), hi(2), hi(3), hi(4), hi(5), hi(50)]).toEqual([1000, 2000, 4000, 8000, 10000, 10000]);
+  });
+
+  it('reads Retry-After as seconds or an HTTP date', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfterMs('120', now)).toBe(120_000);
+    expect(parseRetryAfterMs(' 0 ', now)).toBe(0);
+    expect(parseRetryAfterMs('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfterMs('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfterMs(['5', '9'], now)).toBe(5000);
+    expect(parseRetryAfterMs(undefined, now)).toBeNull();
+    expect(parseRetryAfterMs('-3', now)).toBeNull();
+    expect(parseRetryAfterMs('soon', now)).toBeNull();
+  });
+
+  it('shows the endpoint without credentials or query', () => {
+    expect(describeEndpoint('https://user:secret@fleet.example.com:8443/v1/a?token=abc')).toBe('https://fleet.example.com:8443/v1/a');
+  });
+});
+
+describe('assignment cache file', () => {
+  it('round-trips, atomically (no temp file left), mode 0600, creating the directory', async () => {
+    const dir = tmp();
+    const file = path.join(dir, 'sub', 'assignments.json');
+    await writeAssignmentCache(file, { revision: 3, etag: '"e3"', signature: null, body: '{"revision":3,"sessions":[]}' });
+    await writeAssignmentCache(file, { revision: 4, etag: null, signature: 'ed25519=x', body: '{"revision":4,"sessions":[]}' });
+    const read = await readAssignmentCache(file);
+    expect(read).toMatchObject({ status: 'ok', entry: { format: CACHE_FORMAT, revision: 4, etag: null, signature: 'ed25519=x', body: '{"revision":4,"sessions":[]}' } });
+    expect(readdirSync(path.dirname(file))).toEqual(['assignments.json']);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('reports a missing file as missing and anything unusable as invalid, never throwing', async () => {
+    const dir = tmp();
+    const file = path.join(dir, 'c.json');
+    expect(await readAssignmentCache(file)).toEqual({ status: 'missing' });
+    for (const [content, why] of [
+      ['garbage \u0000\u0001', /not JSON/],
+      ['{"format":"ssh-edge-agent/assignment-cache/v1","revision":1', /not JSON/],
+      ['[1,2]', /not a JSON object/],
+      ['{"format":"other"}', /unknown format/],
+      [JSON.stringify({ format: CACHE_FORMAT, revision: 1 }), /body/],
+      [JSON.stringify({ format: CACHE_FORMAT, revision: 'x', body: '' }), /revision/],
+    ] as const) {
+      writeFileSync(file, content);
+      expect(await readAssignmentCache(file)).toEqual({ status: 'invalid', reason: expect.stringMatching(why) });
+    }
+    expect(await readAssignmentCache(dir)).toMatchObject({ status: 'invalid', reason: expect.stringContaining('EISDIR') });
+  });
+});
+
+describe('remote documents and the local policy', () => {
+  const ctx = { credentials: { default: { agent: true } }, policy: { allowedTargets: ['127.0.0.1:*'], allowedBindAddresses: ['localhost', '127.0.0.1'] } };
+  const doc = {
+    revision: 5,
+    sessions: [{
+      id: 'gw', host: 'gw.example.com', username: 'u', credential: 'default', hostKeys: { insecureAcceptAny: true },
+      forwards: [
+        { id: 'ok', port: 80, target: 'tcp://127.0.0.1:80' },
+        { id: 'lan', port: 81, target: 'tcp://192.168.1.10:80' },
+        { id: 'open', bind: '0.0.0.0', port: 82, target: 'tcp://127.0.0.1:82' },
+      ],
+    }],
+  };
+
+  it('refuse-forwards drops only the forbidden forwards and says why; the default rejects the document', () => {
+    const r = parseAssignmentDocument(doc, ctx, { policy: 'refuse-forwards' });
+    expect(r.errors).toEqual([]);
+    expect(r.document!.sessions[0]!.forwards.map((f) => f.id)).toEqual(['ok']);
+    expect(r.refusedForwards).toEqual([
+      expect.objectContaining({ session: 'gw', forward: 'lan', path: 'sessions[0].forwards[1]', target: 'tcp://192.168.1.10:80', reason: expect.stringContaining('policy.allowedTargets') }),
+      expect.objectContaining({ session: 'gw', forward: 'open', path: 'sessions[0].forwards[2]', bind: '0.0.0.0', reason: expect.stringContaining('policy.allowedBindAddresses') }),
+    ]);
+    const strict = parseAssignmentDocument(doc, ctx);
+    expect(strict.document).toBeUndefined();
+    expect(strict.errors).toHaveLength(2);
+  });
+
+  it('cannot widen the policy: a policy key in the document is a schema error either way', () => {
+    const r = parseAssignmentDocument({ ...doc, policy: { allowedTargets: ['*:*'] } }, ctx, { policy: 'refuse-forwards' });
+    expect(r.document).toBeUndefined();
+    expect(r.errors).toContainEqual(expect.stringMatching(/^policy: unknown key/));
+  });
+
+  it('other errors still reject the whole document, each with its JSON path', () => {
+    const bad = structuredClone(doc) as { sessions: Array<Record<string, unknown> & { forwards: Array<Record<string, unknown>> }> };
+    bad.sessions[0]!.forwards[0]!.port = 70000;
+    delete bad.sessions[0]!.username;
+    const r = parseAssignmentDocument(bad, ctx, { policy: 'refuse-forwards' });
+    expect(r.document).toBeUndefined();
+    expect(r.errors).toEqual(expect.arrayContaining(['sessions[0].username: is required', 'sessions[0].forwards[0].port: must be <= 65535 (got 70000)']));
+  });
+});
