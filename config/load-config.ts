@@ -8,15 +8,16 @@
 import { readFileSync } from 'node:fs';
 import { EdgeError } from '../src/errors.js';
 import type { LogFormat, LogLevel } from '../src/log.js';
-import type { AuthConfig, ForwardConfigInput, SessionConfigInput } from '../src/session/session-config.js';
+import type { AuthConfig, DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from '../src/session/session-config.js';
+import { proxyEnvFrom } from '../src/session/proxy-connect.js';
 import { redactCredentials } from '../src/session/target-url.js';
 import { describeValue } from './formats.js';
 import { appendKey } from './json-schema.js';
 import { buildConfigSchema, createConvictConfig, schemaLeaves, type RawAgentConfig, type SchemaLeaf } from './schema.js';
-import type { AgentConfig, CredentialConfig, ForwardSpec, Policy, SessionSpec, TelemetryExporter } from './types.js';
+import type { AgentConfig, CredentialConfig, DynamicForwardSpec, ForwardSpec, LocalForwardSpec, Policy, SessionSpec, TelemetryExporter } from './types.js';
 import { parseSessions, sessionHost, validateCredentials, validatePolicy } from './validate-sessions.js';
 
-export type { AgentConfig, AssignmentDocument, CredentialConfig, ForwardSpec, HostKeysSpec, Policy, SessionSpec, TelemetryExporter, ValidationContext } from './types.js';
+export type { AgentConfig, AssignmentDocument, CredentialConfig, DynamicForwardSpec, ForwardSpec, HostKeysSpec, LocalForwardSpec, Policy, SessionSpec, TelemetryExporter, ValidationContext } from './types.js';
 
 /** Names the config file. */
 export const CONFIG_FILE_ENV = 'EDGE_AGENT_CONFIG';
@@ -114,7 +115,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   if (raw) {
     const credErrors = isObj(raw.credentials) ? validateCredentials(raw.credentials) : [];
     errors.push(...credErrors.map((m) => withSource(m, 'credentials', fromEnv)));
-    errors.push(...validatePolicy(raw.policy).map((m) => withSource(m, m.startsWith('policy.allowedTargets') ? 'policy.allowedTargets' : 'policy.allowedBindAddresses', fromEnv)));
+    errors.push(...validatePolicy(raw.policy).map((m) => withSource(m, m.startsWith('policy.allowedTargets') ? 'policy.allowedTargets' : m.startsWith('policy.allowedLocalBindAddresses') ? 'policy.allowedLocalBindAddresses' : 'policy.allowedBindAddresses', fromEnv)));
     if (Array.isArray(raw.sessions)) {
       const credentials = isObj(raw.credentials) ? (raw.credentials as Record<string, CredentialConfig>) : {};
       const parsed = parseSessions(raw.sessions, { credentials, policy: raw.policy as Policy });
@@ -144,7 +145,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     },
     admin: { listen: raw.admin.listen },
     credentials: raw.credentials as Record<string, CredentialConfig>,
-    policy: { allowedTargets: raw.policy.allowedTargets, allowedBindAddresses: raw.policy.allowedBindAddresses },
+    policy: { allowedTargets: raw.policy.allowedTargets, allowedBindAddresses: raw.policy.allowedBindAddresses, allowedLocalBindAddresses: raw.policy.allowedLocalBindAddresses },
     sessions,
     assignments: { ...raw.assignments },
     telemetry: { exporter: raw.telemetry.exporter as TelemetryExporter },
@@ -347,7 +348,40 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
     connectTimeoutMs: spec.connectTimeoutMs,
     handshakeTimeoutMs: spec.handshakeTimeoutMs,
     forwards: (spec.forwards ?? []).map(resolveForward),
+    localForwards: (spec.localForwards ?? []).map(resolveLocalForward),
+    dynamicForwards: (spec.dynamicForwards ?? []).map((f) => resolveDynamicForward(f, spec.id, env)),
+    ...(spec.proxy ? { proxy: spec.proxy } : {}),
+    // "env" is read here, in the main thread: the session's worker gets the values themselves.
+    ...(spec.proxy === 'env' ? { proxyEnv: proxyEnvFrom(env) } : {}),
+    ...(spec.exitOnForwardFailure ? { exitOnForwardFailure: true } : {}),
   };
+}
+
+function listenerSettings(f: LocalForwardSpec | DynamicForwardSpec) {
+  return {
+    id: f.id,
+    bind: f.bind ?? 'localhost',
+    port: f.port,
+    allowRelay: f.allowRelay ?? false,
+    maxChannels: f.maxChannels ?? 1024,
+    idleTimeoutMs: f.idleTimeoutMs ?? 0,
+    sessionWaitMs: f.sessionWaitMs ?? 10_000,
+    openTimeoutMs: f.openTimeoutMs ?? 15_000,
+  };
+}
+
+function resolveLocalForward(f: LocalForwardSpec): LocalForwardConfigInput {
+  return { ...listenerSettings(f), host: f.host, hostPort: f.hostPort };
+}
+
+/** The SOCKS password is looked up here; a missing variable names its key. */
+function resolveDynamicForward(f: DynamicForwardSpec, session: string, env: NodeJS.ProcessEnv): DynamicForwardConfigInput {
+  const out: DynamicForwardConfigInput = { ...listenerSettings(f), allowDestinations: [...(f.allowDestinations ?? [])] };
+  if (f.username !== undefined && f.passwordEnv !== undefined) {
+    out.username = f.username;
+    out.password = requireEnv(env, f.passwordEnv, `dynamicForwards[${f.id}].passwordEnv`, session);
+  }
+  return out;
 }
 
 function resolveForward(f: ForwardSpec): ResolvedForward {

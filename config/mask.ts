@@ -1,6 +1,7 @@
 // A printable copy of the configuration: credentials show only which fields are set
 // (environment variable NAMES are shown: they are not secrets), and the assignment endpoint's
 // userinfo and query values are masked.
+import { maskProxyUrl } from '../src/session/proxy-connect.js';
 import type { AgentConfig, CredentialConfig } from './types.js';
 
 export const MASK = '***';
@@ -44,6 +45,10 @@ export function maskConfig(config: AgentConfig | Obj): unknown {
   }
   if (isObj(copy.assignments) && typeof copy.assignments.url === 'string') {
     copy.assignments = { ...copy.assignments, url: maskUrl(copy.assignments.url) };
+  }
+  // A session's proxy URL may carry credentials (http://user:pass@proxy:3128).
+  if (Array.isArray(copy.sessions)) {
+    copy.sessions = copy.sessions.map((s) => (isObj(s) && typeof s.proxy === 'string' ? { ...s, proxy: maskProxyUrl(s.proxy) } : s));
   }
   return copy;
 }

@@ -11,12 +11,16 @@
 // tcp:// targets are matched by host:port, http(s):// by host:port (default ports 80/443).
 // allowedBindAddresses: exact addresses ("localhost", "127.0.0.1", "::1", "0.0.0.0", "::",
 // "" for all interfaces), or "*" for any.
+// allowedLocalBindAddresses: the same, for listeners ON THE DEVICE (localForwards,
+// dynamicForwards). Default loopback only, so no document can expose the SSH host's network to
+// the device's LAN: a relay needs the device owner's entry here AND the forward's allowRelay.
 import path from 'node:path';
 import { checkHost, formatHost, parseTargetUrl, type ParsedTarget } from '../src/session/target-url.js';
 import type { Policy } from './types.js';
 
 export const DEFAULT_ALLOWED_TARGETS = ['127.0.0.1:*', 'localhost:*', '[::1]:*', 'unix:*'];
 export const DEFAULT_ALLOWED_BIND_ADDRESSES = ['localhost', '127.0.0.1', '::1'];
+export const DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES = ['localhost', '127.0.0.1', '::1'];
 
 type TargetPattern =
   | { kind: 'unix'; path: RegExp }
@@ -155,6 +159,16 @@ export function checkBindPolicy(bind: string, policy: Pick<Policy, 'allowedBindA
     'add it to policy.allowedBindAddresses in the local config to allow it';
 }
 
+/** Reason a local/dynamic forward's device bind address is outside policy, or undefined when allowed. */
+export function checkLocalBindPolicy(bind: string, policy: Pick<Policy, 'allowedLocalBindAddresses'>): string | undefined {
+  const allowed = policy.allowedLocalBindAddresses ?? DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES;
+  const wanted = normalizeBind(bind);
+  if (allowed.some((a) => a === '*' || (typeof a === 'string' && normalizeBind(a) === wanted))) return undefined;
+  const shown = bind === '' || bind === '*' ? '"" (all interfaces)' : JSON.stringify(bind);
+  return `device bind address ${shown} is not allowed by the local policy.allowedLocalBindAddresses ${JSON.stringify(allowed)}; ` +
+    'add it to policy.allowedLocalBindAddresses in the local config to allow it';
+}
+
 /**
  * Checks one forward against the local policy: its target (host:port, or unix path) against
  * `allowedTargets`, its bind address against `allowedBindAddresses`. Returns the reason(s) it is
@@ -186,11 +200,12 @@ export function validatePolicy(policy: unknown, key = 'policy'): string[] {
       }
     });
   }
-  const binds = p.allowedBindAddresses;
-  if (Array.isArray(binds)) {
+  for (const name of ['allowedBindAddresses', 'allowedLocalBindAddresses'] as const) {
+    const binds = p[name];
+    if (!Array.isArray(binds)) continue;
     binds.forEach((b, i) => {
-      if (typeof b !== 'string') errors.push(`${key}.allowedBindAddresses[${i}]: must be a string`);
-      else if (/[\s\x00-\x1f\x7f]/.test(b)) errors.push(`${key}.allowedBindAddresses[${i}]: ${JSON.stringify(b)} contains whitespace or control characters`);
+      if (typeof b !== 'string') errors.push(`${key}.${name}[${i}]: must be a string`);
+      else if (/[\s\x00-\x1f\x7f]/.test(b)) errors.push(`${key}.${name}[${i}]: ${JSON.stringify(b)} contains whitespace or control characters`);
     });
   }
   return errors;

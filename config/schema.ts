@@ -6,14 +6,14 @@
 import os from 'node:os';
 import convict from 'convict';
 import { checkAssignmentsUrl, ENV_NAME_PATTERN, MAX_TIMER_MS, parseListenAddress, parseSigningPublicKey } from './formats.js';
-import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_TARGETS } from './policy.js';
+import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES, DEFAULT_ALLOWED_TARGETS } from './policy.js';
 
 /** The config as convict holds it, before the JSON-Schema checks of `credentials` and `sessions`. */
 export interface RawAgentConfig {
   agent: { id: string; drainTimeoutMs: number; logLevel: string; logFormat: string };
   admin: { listen: string };
   credentials: Record<string, unknown>;
-  policy: { allowedTargets: string[]; allowedBindAddresses: string[] };
+  policy: { allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[] };
   sessions: unknown[];
   assignments: { url: string; tokenEnv: string; caFile: string; pollIntervalMs: number; cacheFile: string; signingPublicKey: string };
   telemetry: { exporter: string };
@@ -196,6 +196,12 @@ export function buildConfigSchema(): convict.Schema<RawAgentConfig> {
         format: 'edge-string-list',
         default: DEFAULT_ALLOWED_BIND_ADDRESSES,
         env: 'EDGE_AGENT_POLICY_ALLOWED_BIND_ADDRESSES',
+      },
+      allowedLocalBindAddresses: {
+        doc: 'Device addresses local (-L) and dynamic (-D) forwards may listen on ("*" = any, "" = all interfaces); default loopback only. A non-loopback one also needs the forward\'s allowRelay. Local only. Env var: comma-separated or a JSON array.',
+        format: 'edge-string-list',
+        default: DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES,
+        env: 'EDGE_AGENT_POLICY_ALLOWED_LOCAL_BIND_ADDRESSES',
       },
     },
     sessions: {

@@ -21,6 +21,11 @@ export interface Policy {
   allowedTargets: string[];
   /** Exact bind addresses; `*` allows any. */
   allowedBindAddresses: string[];
+  /**
+   * Device addresses local (-L) and dynamic (-D) forwards may listen on; exact addresses, `*`
+   * allows any. Absent = loopback only (DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES).
+   */
+  allowedLocalBindAddresses?: string[];
 }
 
 export interface ForwardSpec {
@@ -38,6 +43,33 @@ export interface ForwardSpec {
   targetConnectTimeoutMs: number;
   /** HTTP-aware settings for http(s):// and http+unix: targets. */
   http?: Partial<HttpForwardConfig>;
+}
+
+/** Settings shared by local and dynamic forwards (listeners on the device). */
+export interface ListenerSpecBase {
+  id: string;
+  bind: string;
+  /** 0 = any free port. */
+  port: number;
+  allowRelay: boolean;
+  maxChannels: number;
+  idleTimeoutMs: number;
+  sessionWaitMs: number;
+  openTimeoutMs: number;
+}
+
+/** A local forward (ssh -L). */
+export interface LocalForwardSpec extends ListenerSpecBase {
+  host: string;
+  hostPort: number;
+}
+
+/** A dynamic forward (ssh -D): SOCKS4/4a/5. */
+export interface DynamicForwardSpec extends ListenerSpecBase {
+  allowDestinations: string[];
+  username?: string;
+  /** Name of the environment variable holding the SOCKS password. */
+  passwordEnv?: string;
 }
 
 export interface HostKeysSpec {
@@ -61,6 +93,12 @@ export interface SessionSpec {
   connectTimeoutMs: number;
   handshakeTimeoutMs: number;
   forwards: ForwardSpec[];
+  /** Filled in ([]) by validation; optional for code that builds specs by hand. */
+  localForwards?: LocalForwardSpec[];
+  dynamicForwards?: DynamicForwardSpec[];
+  /** '' (direct), 'env', or a proxy URL (may carry credentials: mask before showing). */
+  proxy?: string;
+  exitOnForwardFailure?: boolean;
 }
 
 export interface AssignmentDocument {

@@ -7,13 +7,16 @@
 // never widen the policy it is checked against.
 import { isEdgeError } from '../src/errors.js';
 import { parsePinnedFingerprint } from '../src/session/host-keys/fingerprint.js';
+import { parseDestinationPattern } from '../src/session/destination-allow-list.js';
+import { isLoopbackBind } from '../src/session/local-forwarding.js';
 import { createOriginAllowList } from '../src/session/origin-allow-list.js';
-import { checkHost, parseTargetUrl } from '../src/session/target-url.js';
+import { checkProxySetting } from '../src/session/proxy-connect.js';
+import { checkHost, formatHost, parseTargetUrl } from '../src/session/target-url.js';
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
-import { checkBindPolicy, checkPolicy, checkTargetPolicy } from './policy.js';
+import { checkBindPolicy, checkLocalBindPolicy, checkPolicy, checkTargetPolicy } from './policy.js';
 import type { AssignmentDocument, CredentialConfig, Policy, SessionSpec, ValidationContext } from './types.js';
 
-export { checkPolicy, checkTargetPolicy, checkBindPolicy, validatePolicy, parseTargetPattern } from './policy.js';
+export { checkPolicy, checkTargetPolicy, checkBindPolicy, checkLocalBindPolicy, validatePolicy, parseTargetPattern } from './policy.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -56,7 +59,10 @@ export interface RefusedForward {
   reason: string;
   bind: string;
   port: number;
+  /** Remote forwards: the target; local forwards: tcp://host:hostPort; dynamic forwards: "socks". */
   target: string;
+  /** Which list it was in; absent = `forwards` (remote). */
+  kind?: 'local' | 'dynamic';
 }
 
 export interface ParseAssignmentOptions {
@@ -97,6 +103,17 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
         if (reason) refusedForwards.push({ session: session.id, forward: forward.id, path: `sessions[${i}].forwards[${j}]`, reason, bind: forward.bind, port: forward.port, target: forward.target });
         return !reason;
       });
+      // Listeners on the device: their bind address against policy.allowedLocalBindAddresses.
+      session.localForwards = (session.localForwards ?? []).filter((forward, j) => {
+        const reason = checkLocalBindPolicy(forward.bind, ctx.policy);
+        if (reason) refusedForwards.push({ session: session.id, forward: forward.id, path: `sessions[${i}].localForwards[${j}]`, reason, bind: forward.bind, port: forward.port, target: `tcp://${formatHost(forward.host)}:${forward.hostPort}`, kind: 'local' });
+        return !reason;
+      });
+      session.dynamicForwards = (session.dynamicForwards ?? []).filter((forward, j) => {
+        const reason = checkLocalBindPolicy(forward.bind, ctx.policy);
+        if (reason) refusedForwards.push({ session: session.id, forward: forward.id, path: `sessions[${i}].dynamicForwards[${j}]`, reason, bind: forward.bind, port: forward.port, target: 'socks', kind: 'dynamic' });
+        return !reason;
+      });
     });
   }
   return { document, errors, refusedForwards };
@@ -133,7 +150,86 @@ function semanticErrors(sessions: unknown[], ctx: ValidationContext, path: strin
     }
 
     if (Array.isArray(s.forwards)) errors.push(...forwardErrors(s.forwards, withPolicy ? ctx.policy : undefined, `${at}.forwards`));
+    errors.push(...listenerErrors(s, withPolicy ? ctx.policy : undefined, at));
+
+    if (typeof s.proxy === 'string') {
+      try {
+        checkProxySetting(s.proxy, `${at}.proxy`);
+      } catch (err) {
+        errors.push(messageOf(err));
+      }
+    }
   });
+  return errors;
+}
+
+/**
+ * localForwards and dynamicForwards of one session: ids unique across all three lists, bind
+ * syntax, allowRelay for a bind that is not loopback, destination syntax, SOCKS auth pairs,
+ * one listener per device address/port, and the local policy.allowedLocalBindAddresses.
+ */
+function listenerErrors(s: Obj, policy: Policy | undefined, at: string): string[] {
+  const errors: string[] = [];
+  const ids = new Map<string, string>();
+  if (Array.isArray(s.forwards)) {
+    s.forwards.forEach((f, j) => { if (isObj(f) && typeof f.id === 'string' && !ids.has(f.id)) ids.set(f.id, `${at}.forwards[${j}]`); });
+  }
+  const listeners = new Map<string, string>();
+  for (const list of ['localForwards', 'dynamicForwards'] as const) {
+    const entries = s[list];
+    if (!Array.isArray(entries)) continue;
+    entries.forEach((f, j) => {
+      if (!isObj(f)) return;
+      const fat = `${at}.${list}[${j}]`;
+      if (typeof f.id === 'string') {
+        const first = ids.get(f.id);
+        if (first !== undefined) errors.push(`${fat}.id: duplicate forward id "${f.id}" (also ${first}.id); forward ids must be unique within a session, across forwards, localForwards and dynamicForwards`);
+        else ids.set(f.id, fat);
+      }
+      const bind = typeof f.bind === 'string' ? f.bind : 'localhost';
+      const bindHost = bind.replace(/^\[(.*)\]$/, '$1');
+      let bindOk = true;
+      if (bindHost !== '' && bindHost !== '*') {
+        const checked = checkHost(bindHost);
+        if (checked.error !== undefined) {
+          bindOk = false;
+          errors.push(`${fat}.bind: ${checked.error}`);
+        }
+      }
+      if (bindOk && !isLoopbackBind(bind) && f.allowRelay !== true) {
+        errors.push(`${fat}.allowRelay: bind address ${bindHost === '' || bindHost === '*' ? '"" (all interfaces)' : JSON.stringify(bind)} is not loopback, so other machines could use this tunnel; set allowRelay: true to allow that (ssh -g, Tectia allow-relay), or bind "localhost"`);
+      }
+      if (bindOk && policy) {
+        const why = checkLocalBindPolicy(bind, policy);
+        if (why) errors.push(`${fat}.bind: ${why}`);
+      }
+      if (typeof f.port === 'number' && f.port !== 0) {
+        const key = `${bindHost.toLowerCase()}\0${f.port}`;
+        const first = listeners.get(key);
+        if (first !== undefined) errors.push(`${fat}.port: ${bindHost || '*'}:${f.port} is already a listener of ${first} in this session`);
+        else listeners.set(key, fat);
+      }
+      if (list === 'localForwards' && typeof f.host === 'string' && f.host !== '') {
+        const checked = checkHost(f.host.replace(/^\[(.*)\]$/, '$1'));
+        if (checked.error !== undefined) errors.push(`${fat}.host: ${checked.error}`);
+      }
+      if (list === 'dynamicForwards') {
+        if (Array.isArray(f.allowDestinations)) {
+          f.allowDestinations.forEach((p, k) => {
+            if (typeof p !== 'string') return;
+            try {
+              parseDestinationPattern(p);
+            } catch (err) {
+              errors.push(`${fat}.allowDestinations[${k}]: invalid destination pattern ${JSON.stringify(p)}: ${messageOf(err)}`);
+            }
+          });
+        }
+        if ((f.username === undefined) !== (f.passwordEnv === undefined)) {
+          errors.push(`${fat}.${f.username === undefined ? 'username' : 'passwordEnv'}: SOCKS authentication needs both username and passwordEnv`);
+        }
+      }
+    });
+  }
   return errors;
 }
 

@@ -24,6 +24,11 @@ export const ERROR_CODES = {
   EDGE_ERR_WORKER_CRASHED: { retryable: true, summary: 'The worker thread running a session exited unexpectedly; the session is restarted with backoff.' },
   EDGE_ERR_RECONNECT_CANCELLED: { retryable: false, summary: 'A `reconnectAttempt` listener cancelled further reconnects.' },
   EDGE_ERR_LISTEN_FAILED: { retryable: true, summary: 'The gateway could not open a listening socket (its SSH or admin address): in use, not permitted, or not available.' },
+  EDGE_ERR_PROXY_UNREACHABLE: { retryable: true, summary: 'The proxy in `proxy` (or HTTPS_PROXY/ALL_PROXY) could not be reached (refused, unresolvable, timed out); the SSH host was not contacted.' },
+  EDGE_ERR_PROXY_AUTH_FAILED: { retryable: false, summary: 'The proxy rejected the credentials of the proxy URL, or requires credentials that were not given (HTTP 407, SOCKS authentication).' },
+  EDGE_ERR_PROXY_REFUSED: { retryable: true, summary: 'The proxy itself refused to connect to the SSH host (its policy: HTTP 403 and other 4xx, SOCKS "not allowed by ruleset", SOCKS4 "rejected").' },
+  EDGE_ERR_PROXY_TARGET_REFUSED: { retryable: true, summary: 'The proxy tried, but the SSH host refused or could not be reached from the proxy (HTTP 502/503/504, SOCKS "connection refused", "host unreachable").' },
+  EDGE_ERR_PROXY_PROTOCOL: { retryable: true, summary: 'The proxy answered with something that is not a valid HTTP CONNECT or SOCKS reply.' },
   // --- trusting the SSH host
   EDGE_ERR_HOST_KEY_MISMATCH: { retryable: false, summary: 'The host key the server offered is not the one known_hosts or the pinned fingerprints expect.' },
   EDGE_ERR_HOST_KEY_UNKNOWN: { retryable: false, summary: 'No known_hosts entry or pinned fingerprint exists for this host, so its key cannot be verified.' },
@@ -36,6 +41,7 @@ export const ERROR_CODES = {
   EDGE_ERR_FORWARD_REFUSED: { retryable: true, summary: 'The SSH host refused a `tcpip-forward` request (port in use, or not permitted by its policy).' },
   EDGE_ERR_FORWARD_CANCEL_FAILED: { retryable: false, summary: 'The SSH host refused to cancel a forward.' },
   EDGE_ERR_UNKNOWN_FORWARD: { retryable: false, summary: 'No forward with that id or bind address/port exists on the session.' },
+  EDGE_ERR_LOCAL_LISTEN_FAILED: { retryable: true, summary: 'A local (`-L`) or dynamic (`-D`) forward could not open its listener on the device (address in use, not permitted, not available); retried with backoff, fatal with `exitOnForwardFailure`.' },
   // --- channels and targets
   EDGE_ERR_TARGET_REFUSED: { retryable: true, summary: 'The target service refused the connection; the channel was rejected.' },
   EDGE_ERR_TARGET_TIMEOUT: { retryable: true, summary: 'The target service did not accept the connection within `targetConnectTimeoutMs`.' },
@@ -43,9 +49,14 @@ export const ERROR_CODES = {
   EDGE_ERR_ORIGIN_REJECTED: { retryable: false, summary: 'A channel came from an address outside the forward\'s `allowOrigins`.' },
   EDGE_ERR_MAX_CHANNELS: { retryable: true, summary: 'A channel arrived while the forward already had `maxChannels` open.' },
   EDGE_ERR_UNKNOWN_CHANNEL: { retryable: false, summary: 'No open channel has that id (event mode `sendChannelData`/`closeChannel`).' },
+  EDGE_ERR_CHANNEL_OPEN_FAILED: { retryable: true, summary: 'The SSH host refused or did not confirm (`openTimeoutMs`) a direct-tcpip channel of a local or dynamic forward (destination unreachable from the SSH host, or forwarding not permitted there).' },
+  EDGE_ERR_SESSION_UNAVAILABLE: { retryable: true, summary: 'A connection to a local or dynamic forward arrived while the SSH session was down, and the session did not come back within `sessionWaitMs`.' },
+  EDGE_ERR_DESTINATION_DENIED: { retryable: false, summary: 'A SOCKS request asked for a destination outside the dynamic forward\'s `allowDestinations`.' },
+  EDGE_ERR_SOCKS_AUTH_FAILED: { retryable: false, summary: 'A SOCKS client did not authenticate: wrong username/password, no acceptable method, or SOCKS4 on a forward that requires a password.' },
+  EDGE_ERR_SOCKS_PROTOCOL: { retryable: false, summary: 'A SOCKS client sent a malformed or unsupported request (not SOCKS4/4a/5, a command other than CONNECT, a bad address), or did not finish its handshake in time.' },
   // --- the caller's side
   EDGE_ERR_INVALID_CONFIG: { retryable: false, summary: 'A configuration value is invalid; the message names the key.' },
-  EDGE_ERR_INVALID_SPEC: { retryable: false, summary: 'A command-line forward spec (`-R`) or flag is invalid; the message shows the accepted forms.' },
+  EDGE_ERR_INVALID_SPEC: { retryable: false, summary: 'A command-line forward spec (`-R`, `-L`, `-D`) or flag is invalid; the message shows the accepted forms.' },
   EDGE_ERR_CLOSED: { retryable: false, summary: 'The session or tunnel was closed by its owner.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -4,8 +4,9 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { PlainError } from './errors.js';
 import type { ChannelClosedInfo, ChannelInfo, LogLevel, SessionState, SessionStatus } from './session/tunnel-session.js';
-import type { ForwardConfigInput, SessionConfigInput } from './session/session-config.js';
+import type { DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from './session/session-config.js';
 import type { ForwardStatus, RejectReason } from './session/forward-runtime.js';
+import type { ListenerStatus, LocalRejectReason } from './session/local-forwarding.js';
 import type { PlainSpan } from '../telemetry/plain-span.js';
 
 /** What the worker task receives once, at start. */
@@ -27,7 +28,8 @@ export interface SessionTaskResult {
 // ---------------------------------------------------------------- main → worker
 
 export type WorkerCommand =
-  | { type: 'setForwards'; requestId: number; forwards: ForwardConfigInput[] }
+  /** New forward lists, applied in place; an absent local/dynamic list is left as it is. */
+  | { type: 'setForwards'; requestId: number; forwards: ForwardConfigInput[]; localForwards?: LocalForwardConfigInput[]; dynamicForwards?: DynamicForwardConfigInput[] }
   | { type: 'status'; requestId: number }
   | { type: 'close'; drainTimeoutMs: number }
   | { type: 'destroy' };
@@ -38,11 +40,13 @@ export type WorkerEvent =
   | { type: 'ready'; threadId: number }
   | { type: 'state'; state: SessionState; error: PlainError | null }
   | { type: 'forward'; status: ForwardStatus }
+  /** A local (-L) or dynamic (-D) forward's listener status. */
+  | { type: 'localForward'; status: ListenerStatus }
   | { type: 'connected'; serverBanner: string; hostKeyFingerprint: string }
   | { type: 'reconnectAttempt'; kind: 'ssh' | 'forward'; forwardId?: string; retryCount: number; delayMs: number; error: PlainError }
   | { type: 'channelOpen'; info: ChannelInfo }
   | { type: 'channelClose'; info: Omit<ChannelClosedInfo, 'error'> & { error: PlainError | null } }
-  | { type: 'channelRejected'; info: ChannelInfo & { reason: RejectReason; error: PlainError | null } }
+  | { type: 'channelRejected'; info: ChannelInfo & { reason: RejectReason | LocalRejectReason; error: PlainError | null } }
   | { type: 'log'; level: LogLevel; message: string; fields?: Record<string, unknown> }
   | { type: 'reply'; requestId: number; status?: SessionStatus; error?: PlainError }
   /** A batch of finished spans for the main thread's exporter. */

@@ -102,7 +102,7 @@ export function describeSpan(span: ReadableSpan): string {
   const error = span.status.code === 2 ? ` ERROR ${a[ATTR.errorType] ?? span.status.message ?? ''}` : '';
   switch (span.name) {
     case SPAN.channel:
-      return `[span] ${span.name} ${a[ATTR.sessionId]}/${a[ATTR.forwardId]} from ${a[ATTR.networkPeerAddress]}:${a[ATTR.networkPeerPort]} -> ${a[ATTR.target]} in=${a[ATTR.bytesIn] ?? 0}B out=${a[ATTR.bytesOut] ?? 0}B ${ms}ms ${a[ATTR.closeReason] ?? a[ATTR.rejectReason] ?? ''}${error}`.trimEnd();
+      return `[span] ${span.name} ${a[ATTR.sessionId]}/${a[ATTR.forwardId]}${a[ATTR.direction] && a[ATTR.direction] !== 'remote' ? ` (${a[ATTR.direction]})` : ''} from ${a[ATTR.networkPeerAddress]}:${a[ATTR.networkPeerPort]} -> ${a[ATTR.target]} in=${a[ATTR.bytesIn] ?? 0}B out=${a[ATTR.bytesOut] ?? 0}B ${ms}ms ${a[ATTR.closeReason] ?? a[ATTR.rejectReason] ?? ''}${error}`.trimEnd();
     case SPAN.connect:
       return `[span] ${span.name} ${a[ATTR.sessionId]} ${a[ATTR.serverAddress]}:${a[ATTR.serverPort]} attempt ${a[ATTR.attempt]} ${a[ATTR.outcome]} ${ms}ms${error}`;
     case SPAN.forwardRequest:

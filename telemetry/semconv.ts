@@ -30,6 +30,10 @@ export const ATTR = {
   bytesOut: 'edge_agent.bytes_out',
   closeReason: 'edge_agent.close_reason',
   rejectReason: 'edge_agent.reject_reason',
+  /** remote (-R: the SSH host opened the channel), local (-L) or dynamic (-D: SOCKS). */
+  direction: 'edge_agent.direction',
+  /** How the SSH host is reached: a masked proxy URL, or "direct (NO_PROXY)". */
+  proxy: 'edge_agent.ssh.proxy',
   attempt: 'edge_agent.ssh.attempt',
   outcome: 'edge_agent.outcome',
   serverBanner: 'edge_agent.ssh.server_banner',

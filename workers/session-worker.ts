@@ -34,6 +34,7 @@ export default async function runSession({ session: input, port, tracing: tracin
 
   session.on('state', (state, error) => send({ type: 'state', state, error: plain(error) }));
   session.on('forward', (status) => send({ type: 'forward', status }));
+  session.on('localForward', (status) => send({ type: 'localForward', status }));
   session.on('connected', (info) => send({ type: 'connected', serverBanner: info.serverBanner, hostKeyFingerprint: info.hostKeyFingerprint }));
   session.on('reconnectAttempt', (a) => send({ type: 'reconnectAttempt', kind: a.kind, forwardId: a.forwardId, retryCount: a.retryCount, delayMs: a.delayMs, error: toPlainError(a.lastError) }));
   session.on('channelOpen', (info) => send({ type: 'channelOpen', info }));
@@ -55,7 +56,12 @@ export default async function runSession({ session: input, port, tracing: tracin
         send({ type: 'reply', requestId: command.requestId, status: session.status() });
         break;
       case 'setForwards':
-        session.setForwards(command.forwards).then(
+        (async () => {
+          await session.setForwards(command.forwards);
+          if (command.localForwards || command.dynamicForwards) {
+            await session.setListenerForwards({ localForwards: command.localForwards, dynamicForwards: command.dynamicForwards });
+          }
+        })().then(
           () => send({ type: 'reply', requestId: command.requestId, status: session.status() }),
           (err: unknown) => send({ type: 'reply', requestId: command.requestId, error: plainAny(err) ?? undefined }),
         );

@@ -57,6 +57,15 @@ export class AgentMetrics {
       }));
     metric('edge_agent_bytes_in_total', 'counter', 'Bytes from outside clients into targets.', fwdRows('edge_agent_bytes_in_total', (f) => f.bytesIn));
     metric('edge_agent_bytes_out_total', 'counter', 'Bytes from targets back to outside clients.', fwdRows('edge_agent_bytes_out_total', (f) => f.bytesOut));
+    // Local (-L) and dynamic (-D) forwards: listeners on the device (direction="local"|"dynamic").
+    const listenerRows = (name: string, value: (f: HandleStatus['localForwards'][number] | HandleStatus['dynamicForwards'][number]) => number) =>
+      sessions.flatMap((s) => [...(s.localForwards ?? []), ...(s.dynamicForwards ?? [])].map((f) => `${name}${labels({ session: s.id, forward: f.id, direction: f.kind })} ${value(f)}`));
+    metric('edge_agent_local_forward_up', 'gauge', 'Whether a local or dynamic forward is listening on the device (1) or not (0).', listenerRows('edge_agent_local_forward_up', (f) => (f.state === 'up' ? 1 : 0)));
+    metric('edge_agent_local_forward_channels_open', 'gauge', 'Connections to local/dynamic forwards open now (including those waiting for their channel).', listenerRows('edge_agent_local_forward_channels_open', (f) => f.channels.open));
+    metric('edge_agent_local_forward_channels_total', 'counter', 'Connections to local/dynamic forwards carried over a channel.', listenerRows('edge_agent_local_forward_channels_total', (f) => f.channels.total));
+    metric('edge_agent_local_forward_channels_rejected_total', 'counter', 'Connections to local/dynamic forwards closed without a channel.', listenerRows('edge_agent_local_forward_channels_rejected_total', (f) => f.channels.rejected));
+    metric('edge_agent_local_forward_bytes_in_total', 'counter', 'Bytes from device clients toward destinations.', listenerRows('edge_agent_local_forward_bytes_in_total', (f) => f.bytesIn));
+    metric('edge_agent_local_forward_bytes_out_total', 'counter', 'Bytes from destinations back to device clients.', listenerRows('edge_agent_local_forward_bytes_out_total', (f) => f.bytesOut));
     metric('edge_agent_channel_duration_seconds', 'histogram', 'How long tunnelled channels stayed open.',
       [...this.durations.entries()].flatMap(([key, h]) => {
         const [session, forward] = key.split('\0') as [string, string];

@@ -61,6 +61,17 @@ export class AssignmentApplier {
     for (const r of this.state.refusedForwards) {
       const session = sessions.find((s) => s.id === r.session);
       if (!session || session.forwards.some((f) => f.id === r.forward)) continue;
+      if (r.kind) {
+        const lastError = { code: 'EDGE_ERR_INVALID_CONFIG', message: `refused by the local policy: ${r.reason}` };
+        const base = { id: r.forward, state: 'refused' as const, bind: r.bind, port: r.port, localPort: null, allowRelay: false, channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0, lastError };
+        if (r.kind === 'local' && !session.localForwards.some((f) => f.id === r.forward)) {
+          const m = /^tcp:\/\/\[?(.*?)\]?:(\d+)$/.exec(r.target);
+          session.localForwards.push({ ...base, kind: 'local', host: m?.[1] ?? r.target, hostPort: Number(m?.[2] ?? 0), target: r.target });
+        } else if (r.kind === 'dynamic' && !session.dynamicForwards.some((f) => f.id === r.forward)) {
+          session.dynamicForwards.push({ ...base, kind: 'dynamic', allowDestinations: [], auth: false });
+        }
+        continue;
+      }
       session.forwards.push({
         id: r.forward, state: 'refused', bind: r.bind, port: r.port, remotePort: null, target: r.target,
         channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0,

@@ -28,8 +28,9 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function countForwards(sessions: Array<{ forwards: unknown[] }>): number {
-  return sessions.reduce((n, s) => n + s.forwards.length, 0);
+/** Remote, local and dynamic forwards together. */
+function countForwards(sessions: Array<{ forwards: unknown[]; localForwards?: unknown[]; dynamicForwards?: unknown[] }>): number {
+  return sessions.reduce((n, s) => n + s.forwards.length + (s.localForwards?.length ?? 0) + (s.dynamicForwards?.length ?? 0), 0);
 }
 
 export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {

@@ -244,3 +244,109 @@ export function parseRemoteForwardSpec(spec: string): RemoteForwardSpec {
     );
   }
 }
+
+// ---------------------------------------------------------------- -L and -D
+//
+// Same field splitting (parse_fwd_field). OpenSSH's parse_forward() for a local forward:
+//   [bind_address:]port:host:hostport        (3 or 4 fields)
+// and for a dynamic forward:
+//   [bind_address:]port                      (1 or 2 fields)
+// bind_address (channel_fwd_bind_addr on the client side): none → 'localhost', or all
+// interfaces ('') when -g was given; '' or '*' → all interfaces; anything else as given
+// (brackets removed). Unlike OpenSSH, every bind that is not loopback needs -g (allowRelay):
+// checked by the caller, which knows whether -g was given. Listen port 0-65535 (0 = any free
+// port); destination port 1-65535. Unix socket paths (local listener or destination) are not
+// supported.
+
+export interface LocalForwardSpec {
+  /** 'localhost' when the spec gives none (or '' with -g), '' = all interfaces. */
+  bind: string;
+  port: number;
+  /** Destination host (brackets removed, normalized as in -R: lower case, IPv6 compressed), resolved by the SSH host. */
+  host: string;
+  hostPort: number;
+  spec: string;
+}
+
+export interface DynamicForwardSpec {
+  bind: string;
+  port: number;
+  spec: string;
+}
+
+export const LOCAL_FORWARD_FORMS = '[bind_address:]port:host:hostport';
+export const DYNAMIC_FORWARD_FORMS = '[bind_address:]port';
+
+export interface ListenSpecOptions {
+  /** -g: with no bind address, listen on all interfaces (as ssh -g). */
+  gatewayPorts?: boolean;
+}
+
+function localBind(field: Field | undefined, opts: ListenSpecOptions): string {
+  if (field === undefined) return opts.gatewayPorts ? '' : 'localhost';
+  if (field.isPath) fail(`listening on a unix socket ("${field.arg}") is not supported; give a listen port`);
+  const bind = field.arg;
+  if (bind === '' || bind === '*') return '';
+  const checked = checkHost(bind);
+  if (checked.error !== undefined) fail(`bind address: ${checked.error}`);
+  return bind;
+}
+
+function splitFields(spec: string): Field[] {
+  let pos = 0;
+  while (pos < spec.length && /\s/.test(spec[pos]!)) pos++;
+  if (pos >= spec.length) fail('the spec is empty');
+  const fields: Field[] = [];
+  while (pos < spec.length) {
+    if (fields.length === 4) fail(`too many fields (more than 4; trailing "${spec.slice(pos)}"); write IPv6 addresses in brackets, e.g. [::1]`);
+    const { field, next, colon } = parseField(spec, pos);
+    fields.push(field);
+    pos = next;
+    if (colon && pos >= spec.length) fail("trailing ':' (the last field is empty)");
+  }
+  return fields;
+}
+
+function wrapSpecError(flag: '-L' | '-D', what: string, forms: string, spec: string, err: unknown): never {
+  if (!(err instanceof SpecError)) throw err;
+  throw new EdgeError('EDGE_ERR_INVALID_SPEC', `invalid ${what} (${flag}) "${spec}": ${err.message}. Accepted form: ${forms}`, { details: { spec, reason: err.message } });
+}
+
+/** Parse one `-L` spec. Every failure is an EdgeError('EDGE_ERR_INVALID_SPEC'). */
+export function parseLocalForwardSpec(spec: string, opts: ListenSpecOptions = {}): LocalForwardSpec {
+  if (typeof spec !== 'string') throw new EdgeError('EDGE_ERR_INVALID_SPEC', `invalid local forward (-L): expected a string. Accepted form: ${LOCAL_FORWARD_FORMS}`);
+  try {
+    const fields = splitFields(spec);
+    if (fields.length < 3) {
+      if (fields.some((f) => f.isPath)) fail('unix socket forwarding is not supported');
+      fail(fields.length === 1 ? 'a destination host:hostport is required (for a SOCKS proxy use -D)' : 'expected port:host:hostport (the destination is missing its port, or the listen port is missing)');
+    }
+    const [bindField, portField, hostField, hostPortField] = fields.length === 4 ? fields : [undefined, ...fields];
+    if (portField!.isPath || bindField?.isPath) fail(`listening on a unix socket ("${(bindField?.isPath ? bindField : portField)!.arg}") is not supported; give a listen port`);
+    if (hostField!.isPath || hostPortField!.isPath) fail(`forwarding to a unix socket ("${(hostField!.isPath ? hostField : hostPortField)!.arg}") is not supported`);
+    const port = listenPort(portField!.arg);
+    const bind = localBind(bindField, opts);
+    const checked = checkHost(hostField!.arg);
+    if (checked.error !== undefined) fail(`destination host: ${checked.error}`);
+    const hostPort = targetPort(hostPortField!.arg);
+    return { bind, port, host: checked.host, hostPort, spec };
+  } catch (err) {
+    return wrapSpecError('-L', 'local forward', LOCAL_FORWARD_FORMS, spec, err);
+  }
+}
+
+/** Parse one `-D` spec. Every failure is an EdgeError('EDGE_ERR_INVALID_SPEC'). */
+export function parseDynamicForwardSpec(spec: string, opts: ListenSpecOptions = {}): DynamicForwardSpec {
+  if (typeof spec !== 'string') throw new EdgeError('EDGE_ERR_INVALID_SPEC', `invalid dynamic forward (-D): expected a string. Accepted form: ${DYNAMIC_FORWARD_FORMS}`);
+  try {
+    const fields = splitFields(spec);
+    if (fields.length > 2) fail('a dynamic (SOCKS) forward takes no destination; for a fixed destination use -L');
+    const [bindField, portField] = fields.length === 2 ? fields : [undefined, fields[0]];
+    if (portField!.isPath || bindField?.isPath) fail('a SOCKS listener on a unix socket is not supported; give a listen port');
+    const port = listenPort(portField!.arg);
+    const bind = localBind(bindField, opts);
+    return { bind, port, spec };
+  } catch (err) {
+    return wrapSpecError('-D', 'dynamic forward', DYNAMIC_FORWARD_FORMS, spec, err);
+  }
+}

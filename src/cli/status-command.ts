@@ -16,7 +16,14 @@ interface StatusDoc {
   sessions: Array<{
     id: string; state: string; host: string; port: number; threadId: number | null; lastError: { code: string; message: string } | null;
     forwards: Array<{ id: string; state: string; bind: string; port: number; remotePort: number | null; target: string | null; channels: { open: number; total: number; rejected: number }; bytesIn: number; bytesOut: number }>;
+    localForwards?: Array<ListenerRow & { target: string }>;
+    dynamicForwards?: Array<ListenerRow & { allowDestinations: string[] }>;
   }>;
+}
+
+interface ListenerRow {
+  id: string; state: string; bind: string; port: number; localPort: number | null;
+  channels: { open: number; total: number; rejected: number }; bytesIn: number; bytesOut: number;
 }
 
 export async function runStatusCommand(argv: string[]): Promise<number> {
@@ -54,12 +61,20 @@ export function renderStatus(doc: StatusDoc): string {
     `agent ${doc.agentId} ${doc.version}  assignments: ${doc.assignments.source}${doc.assignments.revision !== null ? ` rev ${doc.assignments.revision}` : ''}${doc.assignments.lastError ? `  last error: ${doc.assignments.lastError.code}` : ''}`,
     '',
   ];
-  const rows: string[][] = [['SESSION', 'STATE', 'HOST', 'FORWARD', 'FWD STATE', 'REMOTE', 'TARGET', 'OPEN', 'TOTAL', 'REJ', 'IN', 'OUT']];
+  // LISTEN: where the forward listens — host:port on the SSH host (remote forwards), or
+  // "-L host:port" / "-D host:port" on the device (local and dynamic forwards).
+  const rows: string[][] = [['SESSION', 'STATE', 'HOST', 'FORWARD', 'FWD STATE', 'LISTEN', 'TARGET', 'OPEN', 'TOTAL', 'REJ', 'IN', 'OUT']];
   for (const s of doc.sessions) {
     const host = `${s.host}:${s.port}`;
-    if (s.forwards.length === 0) rows.push([s.id, s.state, host, '-', '-', '-', '-', '', '', '', '', '']);
+    const local = s.localForwards ?? [];
+    const dynamic = s.dynamicForwards ?? [];
+    if (s.forwards.length + local.length + dynamic.length === 0) rows.push([s.id, s.state, host, '-', '-', '-', '-', '', '', '', '', '']);
     for (const f of s.forwards) {
       rows.push([s.id, s.state, host, f.id, f.state, `${f.bind || '*'}:${f.remotePort ?? f.port}`, f.target ?? '(app)', String(f.channels.open), String(f.channels.total), String(f.channels.rejected), bytes(f.bytesIn), bytes(f.bytesOut)]);
+    }
+    for (const f of [...local, ...dynamic]) {
+      const target = 'target' in f ? f.target : `SOCKS ${f.allowDestinations.length ? f.allowDestinations.join(',') : '(nothing allowed)'}`;
+      rows.push([s.id, s.state, host, f.id, f.state, `${'target' in f ? '-L' : '-D'} ${f.bind || '*'}:${f.localPort ?? f.port}`, target, String(f.channels.open), String(f.channels.total), String(f.channels.rejected), bytes(f.bytesIn), bytes(f.bytesOut)]);
     }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

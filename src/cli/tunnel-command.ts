@@ -9,22 +9,51 @@ import ssh2 from 'ssh2';
 import { isEdgeError } from '../errors.js';
 import { createLogger, isLogLevel, type LogFormat } from '../log.js';
 import type { AuthConfig, ReconnectMode, SessionConfigInput } from '../session/session-config.js';
+import { supportedCiphers } from '../session/cipher-order.js';
 import { TunnelSession } from '../session/tunnel-session.js';
-import { parseRemoteForwardSpec } from './forward-spec.js';
+import { parseDynamicForwardSpec, parseLocalForwardSpec, parseRemoteForwardSpec } from './forward-spec.js';
+import { parseDestinationPattern } from '../session/destination-allow-list.js';
+import { isLoopbackBind } from '../session/local-forwarding.js';
+import { checkProxySetting } from '../session/proxy-connect.js';
 import { UsageError } from './usage-error.js';
 
 const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
 export const TUNNEL_USAGE = `Usage: edge-agent tunnel [options] [user@]host
 
-Holds remote forwards (like ssh -N -R) with keepalive, reconnect and host key checks.
+Holds remote, local and SOCKS forwards (like ssh -N -R/-L/-D) with keepalive, reconnect
+and host key checks.
 
 Options:
   -R SPEC                      remote forward, repeatable:
                                  [bind_address:]port:host:hostport
                                  [bind_address:]port:/local/unix.sock
-                                 [bind_address:]port:URL   (tcp://h:p, unix:/path, http(s)://h:p)
+                                 [bind_address:]port:URL   (tcp://h:p, unix:/path, http(s)://h:p,
+                                                            http+unix:/path)
+                               http(s):// and http+unix: targets are relayed request by request
+                               (X-Forwarded-For, WebSockets, traceparent); the others byte for byte
                                no bind_address = localhost on the SSH host; port 0 = server picks
+  -L SPEC                      local forward, repeatable: [bind_address:]port:host:hostport
+                               listens on this device; host:hostport is reached from the SSH host
+                               no bind_address = localhost (127.0.0.1 and ::1); port 0 = any free
+  -D SPEC                      dynamic forward (SOCKS4/4a/5 server on this device), repeatable:
+                               [bind_address:]port; every destination allowed unless --socks-allow
+  -g                           allow other machines to use -L/-D listeners: needed for any bind
+                               address that is not loopback; with no bind_address, listen on all
+                               interfaces (as ssh -g)
+  --socks-allow PATTERN        destinations -D may reach, repeatable: host:port patterns with *
+                               wildcards, CIDR ranges, port ranges ("*.lan:443", "10.0.0.0/8:*",
+                               "[::1]:22"); default "*:*"
+  --socks-user USER            require SOCKS5 username/password on -D listeners (with
+  --socks-password-env NAME    the password in that environment variable)
+  --exit-on-forward-failure    a forward that cannot be set up (a -L/-D listener, a -R refused by
+                               the SSH host) ends the command with exit 1 instead of retrying
+  --session-wait-ms MS         a -L/-D connection arriving while the SSH session is down waits
+                               this long for it, then is closed (default 10000; 0 = close at once)
+  --proxy URL|env              reach the SSH host through a proxy: http://[user:pass@]host:port
+                               (HTTP CONNECT), socks5://…, socks5h://… (proxy resolves the name),
+                               socks4://…, socks4a://…; "env" = HTTPS_PROXY / ALL_PROXY, hosts in
+                               NO_PROXY reached directly
   -p PORT                      SSH port (default 22)
   -l USER                      SSH user (default: user@ in host, else the local user)
   -i FILE                      private key, repeatable (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)
@@ -41,6 +70,13 @@ Options:
   --retry-interval-ms MS       first reconnect delay ceiling (default 5000)
   --max-retry-interval-ms MS   reconnect delay cap (default 60000)
   --max-retries N              -1 = unlimited (default)
+  -c, --ciphers LIST           SSH ciphers to offer, in order, comma-separated (as ssh -c),
+                               e.g. aes128-gcm@openssh.com,chacha20-poly1305@openssh.com
+                               (default: AES-GCM first on CPUs with AES instructions,
+                               chacha20-poly1305 first otherwise)
+  --sshd-nodelay-exec          after connecting, exec \`true\` once on the SSH host so that
+                               OpenSSH's sshd turns on TCP_NODELAY (removes ~40 ms request
+                               tails of forward-only sessions; runs a command on the host)
   --drain-timeout-ms MS        how long open channels may finish on SIGINT/SIGTERM (default 10000)
   --log-level LEVEL            error | warn | info | debug (default info)
   --log-format FORMAT          text | json (default text)
@@ -52,6 +88,13 @@ const OPTIONS = {
   R: { type: 'string', short: 'R', multiple: true },
   L: { type: 'string', short: 'L', multiple: true },
   D: { type: 'string', short: 'D', multiple: true },
+  g: { type: 'boolean', short: 'g' },
+  'socks-allow': { type: 'string', multiple: true },
+  'socks-user': { type: 'string' },
+  'socks-password-env': { type: 'string' },
+  'exit-on-forward-failure': { type: 'boolean' },
+  'session-wait-ms': { type: 'string' },
+  proxy: { type: 'string' },
   p: { type: 'string', short: 'p' },
   l: { type: 'string', short: 'l' },
   i: { type: 'string', short: 'i', multiple: true },
@@ -69,6 +112,8 @@ const OPTIONS = {
   'max-retry-interval-ms': { type: 'string' },
   'max-retries': { type: 'string' },
   'drain-timeout-ms': { type: 'string' },
+  ciphers: { type: 'string', short: 'c' },
+  'sshd-nodelay-exec': { type: 'boolean' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   admin: { type: 'string' },
@@ -93,13 +138,13 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';
-  if (values.L?.length) throw new UsageError('-L (local forwards) is not supported by this version of edge-agent tunnel; use ssh -L, or hold remote forwards with -R.');
-  if (values.D?.length) throw new UsageError('-D (SOCKS forwards) is not supported by this version of edge-agent tunnel.');
   if (values.admin !== undefined) throw new UsageError('--admin is not supported by edge-agent tunnel yet; use edge-agent run with admin.listen in the config file.');
   if (positionals.length !== 1) {
     throw new UsageError(positionals.length === 0 ? 'the SSH host is missing: edge-agent tunnel [options] [user@]host' : `expected one host, got: ${positionals.join(' ')} (a remote command is not supported: the agent only forwards)`);
   }
-  if (!values.R?.length) throw new UsageError('give at least one remote forward with -R [bind_address:]port:host:hostport');
+  if (!values.R?.length && !values.L?.length && !values.D?.length) {
+    throw new UsageError('give at least one remote forward with -R [bind_address:]port:host:hostport, local forward with -L [bind_address:]port:host:hostport or SOCKS forward with -D [bind_address:]port');
+  }
 
   const destination = positionals[0]!;
   const at = destination.lastIndexOf('@');
@@ -107,7 +152,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const username = values.l ?? (at >= 0 ? destination.slice(0, at) : os.userInfo().username);
   if (!host) throw new UsageError(`"${destination}" has no host name`);
 
-  const forwards = values.R.map((spec, i) => {
+  const forwards = (values.R ?? []).map((spec, i) => {
     try {
       const fwd = parseRemoteForwardSpec(spec);
       return { id: `R${i + 1}`, bind: fwd.bind, port: fwd.port, target: fwd.target };
@@ -115,6 +160,55 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
       throw new UsageError(isEdgeError(err) ? err.message : String(err));
     }
   });
+  const relay = values.g ?? false;
+  const sessionWaitMs = intFlag(values['session-wait-ms'], '--session-wait-ms', 0);
+  const needRelay = (flag: '-L' | '-D', spec: string, bind: string) => {
+    if (!relay && !isLoopbackBind(bind)) {
+      throw new UsageError(`${flag} ${spec}: bind address ${bind === '' ? '"*" (all interfaces)' : `"${bind}"`} is not loopback, so other machines could use this tunnel; add -g to allow that (or bind localhost)`);
+    }
+  };
+  const localForwards = (values.L ?? []).map((spec, i) => {
+    let fwd;
+    try {
+      fwd = parseLocalForwardSpec(spec, { gatewayPorts: relay });
+    } catch (err) {
+      throw new UsageError(isEdgeError(err) ? err.message : String(err));
+    }
+    needRelay('-L', spec, fwd.bind);
+    return { id: `L${i + 1}`, bind: fwd.bind, port: fwd.port, host: fwd.host, hostPort: fwd.hostPort, allowRelay: relay, ...(sessionWaitMs !== undefined ? { sessionWaitMs } : {}) };
+  });
+  const socksUser = values['socks-user'];
+  const socksPassword = envValue(env, values['socks-password-env'], '--socks-password-env');
+  if ((socksUser === undefined) !== (socksPassword === undefined)) throw new UsageError('--socks-user and --socks-password-env go together (SOCKS5 username/password authentication)');
+  if ((socksUser !== undefined || values['socks-allow']?.length) && !values.D?.length) throw new UsageError('--socks-allow, --socks-user and --socks-password-env apply to -D forwards, and there is none');
+  const allowDestinations = values['socks-allow']?.length ? values['socks-allow'] : ['*:*'];
+  allowDestinations.forEach((p) => {
+    try {
+      parseDestinationPattern(p);
+    } catch (err) {
+      throw new UsageError(`--socks-allow ${p}: ${(err as Error).message}`);
+    }
+  });
+  const dynamicForwards = (values.D ?? []).map((spec, i) => {
+    let fwd;
+    try {
+      fwd = parseDynamicForwardSpec(spec, { gatewayPorts: relay });
+    } catch (err) {
+      throw new UsageError(isEdgeError(err) ? err.message : String(err));
+    }
+    needRelay('-D', spec, fwd.bind);
+    return {
+      id: `D${i + 1}`, bind: fwd.bind, port: fwd.port, allowRelay: relay, allowDestinations: [...allowDestinations],
+      ...(socksUser !== undefined ? { username: socksUser, password: socksPassword } : {}),
+      ...(sessionWaitMs !== undefined ? { sessionWaitMs } : {}),
+    };
+  });
+  const proxy = values.proxy ?? '';
+  try {
+    checkProxySetting(proxy, '--proxy');
+  } catch (err) {
+    throw new UsageError(isEdgeError(err) ? err.message : String(err));
+  }
 
   const home = os.homedir();
   const passphrase = envValue(env, values['passphrase-env'], '--passphrase-env');
@@ -154,6 +248,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json (got "${logFormat}")`);
   const mode = values.reconnect ?? 'always';
   if (!['never', 'after-connect', 'always'].includes(mode)) throw new UsageError(`--reconnect must be never, after-connect or always (got "${mode}")`);
+  const ciphers = values.ciphers === undefined ? undefined : parseCipherList(values.ciphers);
 
   return {
     session: {
@@ -172,7 +267,13 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
         maxRetryIntervalMs: intFlag(values['max-retry-interval-ms'], '--max-retry-interval-ms', 1),
         maxRetries: intFlag(values['max-retries'], '--max-retries', -1),
       },
+      ...(ciphers ? { ciphers } : {}),
+      ...(values['sshd-nodelay-exec'] ? { sshdNoDelayExec: true } : {}),
       forwards,
+      localForwards,
+      dynamicForwards,
+      ...(proxy ? { proxy } : {}),
+      ...(values['exit-on-forward-failure'] ? { exitOnForwardFailure: true } : {}),
     },
     drainTimeoutMs: intFlag(values['drain-timeout-ms'], '--drain-timeout-ms', 0) ?? 10_000,
     logLevel,
@@ -203,6 +304,14 @@ export async function runTunnelCommand(argv: string[]): Promise<number> {
     if (fwd.state === 'up') {
       process.stdout.write(`forward ${fwd.id} up: ${fwd.bind || '*'}:${fwd.remotePort} on ${cmd.session.host} -> ${fwd.target}\n`);
     }
+  });
+  // One line each time a -L/-D listener opens, with the real local port (port 0 = any free port).
+  session.on('localForward', (fwd) => {
+    if (fwd.state !== 'up' || fwd.localPort === null) return;
+    const listen = `${fwd.bind === '' ? '*' : fwd.bind.includes(':') ? `[${fwd.bind}]` : fwd.bind}:${fwd.localPort}`;
+    process.stdout.write(fwd.kind === 'local'
+      ? `local forward ${fwd.id} listening: ${listen} -> ${fwd.target.replace(/^tcp:\/\//, '')} via ${cmd.session.host}\n`
+      : `dynamic forward ${fwd.id} listening: ${listen} (SOCKS4/4a/5) via ${cmd.session.host}\n`);
   });
 
   return new Promise<number>((resolve) => {
@@ -257,3 +366,13 @@ function intFlag(value: string | undefined, flag: string, min: number, max = Num
   return Number(value);
 }
 
+
+/** `-c a,b,c`: every name must be a cipher ssh2 supports. */
+function parseCipherList(list: string): string[] {
+  const names = list.split(',').map((c) => c.trim()).filter(Boolean);
+  if (names.length === 0) throw new UsageError('--ciphers needs at least one cipher name');
+  const supported = supportedCiphers();
+  const unknown = names.filter((c) => !supported.includes(c));
+  if (unknown.length) throw new UsageError(`--ciphers: unsupported cipher ${unknown.join(', ')} (supported: ${supported.join(', ')})`);
+  return names;
+}

@@ -88,6 +88,58 @@ export interface ForwardConfig {
   http: HttpForwardConfig;
 }
 
+/** Settings shared by local (-L) and dynamic (-D) forwards: a listener on the device. */
+export interface LocalListenerConfig {
+  /** Unique within the session (across forwards, localForwards and dynamicForwards). */
+  id: string;
+  /**
+   * Device address to listen on: 'localhost' (default: 127.0.0.1 and ::1), an IP address, or
+   * '' / '*' for all interfaces. Anything but loopback needs `allowRelay: true`.
+   */
+  bind: string;
+  /** Device port; 0 = any free port (reported as `localPort` in status). */
+  port: number;
+  /** Let other machines use the listener (Tectia allow-relay, ssh -g). Default false. */
+  allowRelay: boolean;
+  /** Connections open (or waiting for their channel) at once; more are closed at once. */
+  maxChannels: number;
+  /** 0 = no idle timeout. */
+  idleTimeoutMs: number;
+  /**
+   * A connection arriving while the SSH session is down waits this long for it, then is
+   * closed (SOCKS: after a "general failure" reply). 0 = closed at once.
+   */
+  sessionWaitMs: number;
+  /** The SSH host must confirm the direct-tcpip channel within this, else the connection is closed. */
+  openTimeoutMs: number;
+}
+
+/** A local forward (ssh -L): each connection to the device listener goes to host:hostPort as seen from the SSH host. */
+export interface LocalForwardConfig extends LocalListenerConfig {
+  /** Destination host, resolved by the SSH host ("localhost" is the SSH host itself). */
+  host: string;
+  hostPort: number;
+}
+
+/** A dynamic forward (ssh -D): a SOCKS4/4a/5 server on the device; connections go out from the SSH host. */
+export interface DynamicForwardConfig extends LocalListenerConfig {
+  /**
+   * Destinations SOCKS clients may ask for: host:port patterns ("*.lan:443", "10.0.0.0/8:*",
+   * "[::1]:22", "*:*"). Empty (the default) = every request is refused.
+   */
+  allowDestinations: string[];
+  /** With `password`: SOCKS5 username/password authentication is required (SOCKS4 is then refused). */
+  username?: string;
+  password?: string;
+}
+
+/** Proxy settings from the environment, for `proxy: "env"` (default: the thread's process.env). */
+export interface ProxyEnv {
+  httpsProxy?: string;
+  allProxy?: string;
+  noProxy?: string;
+}
+
 export interface SessionConfig {
   id: string;
   host: string;
@@ -117,6 +169,20 @@ export interface SessionConfig {
    */
   sshdNoDelayExec: boolean;
   forwards: ForwardConfig[];
+  /** Local forwards (ssh -L). */
+  localForwards: LocalForwardConfig[];
+  /** Dynamic forwards (ssh -D, SOCKS). */
+  dynamicForwards: DynamicForwardConfig[];
+  /**
+   * How the SSH host is reached: '' = directly; 'http://[user:pass@]host:port' (HTTP CONNECT),
+   * 'socks5://…', 'socks5h://…', 'socks4://…', 'socks4a://…'; 'env' = HTTPS_PROXY / ALL_PROXY,
+   * bypassed for hosts in NO_PROXY.
+   */
+  proxy: string;
+  /** For `proxy: "env"`: the variables to use instead of the thread's environment. */
+  proxyEnv?: ProxyEnv;
+  /** A forward that cannot be set up (a local listener, a refused remote forward) fails the whole session. */
+  exitOnForwardFailure: boolean;
 }
 
 export const DEFAULT_KEEPALIVE: KeepaliveConfig = { intervalMs: 30_000, countMax: 5 };
@@ -151,13 +217,35 @@ export const DEFAULT_FORWARD: Omit<ForwardConfig, 'id' | 'port'> = {
   http: DEFAULT_HTTP,
 };
 
-export type SessionConfigInput = Partial<Omit<SessionConfig, 'keepalive' | 'reconnect' | 'forwards' | 'auth'>> & {
+export const DEFAULT_LOCAL_LISTENER: Omit<LocalListenerConfig, 'id' | 'port'> = {
+  bind: 'localhost',
+  allowRelay: false,
+  maxChannels: 1024,
+  idleTimeoutMs: 0,
+  sessionWaitMs: 10_000,
+  openTimeoutMs: 15_000,
+};
+
+export type SessionConfigInput = Partial<Omit<SessionConfig, 'keepalive' | 'reconnect' | 'forwards' | 'auth' | 'localForwards' | 'dynamicForwards'>> & {
   host: string;
   auth: AuthConfig;
   keepalive?: Partial<KeepaliveConfig>;
   reconnect?: Partial<ReconnectConfig>;
   forwards?: ForwardConfigInput[];
+  localForwards?: LocalForwardConfigInput[];
+  dynamicForwards?: DynamicForwardConfigInput[];
 };
+
+export type LocalForwardConfigInput = Partial<LocalForwardConfig> & { port: number; host: string; hostPort: number };
+export type DynamicForwardConfigInput = Partial<DynamicForwardConfig> & { port: number };
+
+export function localForwardWithDefaults(input: LocalForwardConfigInput, index: number): LocalForwardConfig {
+  return { ...DEFAULT_LOCAL_LISTENER, ...stripUndefined(input), id: input.id ?? `local-${index}` } as LocalForwardConfig;
+}
+
+export function dynamicForwardWithDefaults(input: DynamicForwardConfigInput, index: number): DynamicForwardConfig {
+  return { ...DEFAULT_LOCAL_LISTENER, allowDestinations: [], ...stripUndefined(input), id: input.id ?? `dynamic-${index}` } as DynamicForwardConfig;
+}
 
 export type ForwardConfigInput = Partial<Omit<ForwardConfig, 'http'>> & { port: number; http?: Partial<HttpForwardConfig> };
 
@@ -189,6 +277,11 @@ export function sessionWithDefaults(input: SessionConfigInput): SessionConfig {
     ciphers: input.ciphers,
     sshdNoDelayExec: input.sshdNoDelayExec ?? false,
     forwards: (input.forwards ?? []).map(forwardWithDefaults),
+    localForwards: (input.localForwards ?? []).map(localForwardWithDefaults),
+    dynamicForwards: (input.dynamicForwards ?? []).map(dynamicForwardWithDefaults),
+    proxy: input.proxy ?? '',
+    ...(input.proxyEnv ? { proxyEnv: input.proxyEnv } : {}),
+    exitOnForwardFailure: input.exitOnForwardFailure ?? false,
   };
 }
 

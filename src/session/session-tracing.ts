@@ -1,7 +1,9 @@
 // Turns a session's lifecycle into OpenTelemetry spans, through @opentelemetry/api only (the
 // SDK and exporters are set up in telemetry/): one `ssh.connect` per connection attempt, one
 // `ssh.forward.request` per tcpip-forward request, one `tunnel.channel` (SERVER) per channel
-// from accept — or rejection — to close. With no SDK registered every call is a no-op.
+// from accept — or rejection — to close, for remote (-R) channels and for connections to local
+// (-L) and dynamic (-D) listeners alike (attribute edge_agent.direction). With no SDK
+// registered every call is a no-op.
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { ATTR, SPAN, TRACER_NAME } from '../../telemetry/semconv.js';
 import type { ChannelInfo, TunnelSession } from './tunnel-session.js';
@@ -21,7 +23,8 @@ export class SessionTracing {
     session.on('state', (state) => {
       if (state === 'connecting') {
         this.endConnect('aborted');
-        this.connectSpan = this.tracer.startSpan(SPAN.connect, { kind: SpanKind.CLIENT, attributes: { ...server, [ATTR.attempt]: session.status().attempt } });
+        const proxy = session.status().proxy;
+        this.connectSpan = this.tracer.startSpan(SPAN.connect, { kind: SpanKind.CLIENT, attributes: { ...server, [ATTR.attempt]: session.status().attempt, ...(proxy ? { [ATTR.proxy]: proxy.configured } : {}) } });
       } else if (state === 'stopped') {
         this.endConnect('aborted');
         for (const span of this.forwardRequests.values()) span.end();
@@ -29,6 +32,8 @@ export class SessionTracing {
       }
     });
     session.on('connected', (info) => {
+      const route = session.status().proxy?.route;
+      if (route) this.connectSpan?.setAttribute(ATTR.proxy, route);
       this.connectSpan?.setAttributes({
         [ATTR.serverBanner]: info.serverBanner,
         [ATTR.hostKeyFingerprint]: info.hostKeyFingerprint,
@@ -105,6 +110,7 @@ function channelAttributes(info: ChannelInfo) {
     [ATTR.sessionId]: info.sessionId,
     [ATTR.forwardId]: info.forwardId,
     [ATTR.channelId]: info.id,
+    [ATTR.direction]: info.direction ?? 'remote',
     [ATTR.networkPeerAddress]: info.originAddress,
     [ATTR.networkPeerPort]: info.originPort,
     [ATTR.networkTransport]: 'tcp',

@@ -1,6 +1,15 @@
 // One connection attempt to the SSH host: TCP connect (own timeout, TCP_NODELAY) → SSH
 // handshake with host key verification → authentication (handshake timeout). Every failure
 // comes back as an EdgeError with a code that says whether retrying can help.
+//
+// Performance levers installed on every connection (measured in bench/, see README):
+// - SSH socket writes batched per event-loop turn (ssh-write-batching.ts), where the server is
+//   known to send with TCP_NODELAY (else batching costs requests/s against sshd's Nagle);
+// - random padding from a pool instead of one randomFillSync per packet (ssh2-padding-pool.ts);
+// - the cipher order decided once in the main thread (cipher-order.ts);
+// - optionally (`sshdNoDelayExec`) one `exec true` so sshd turns on TCP_NODELAY (sshd-nodelay.ts).
+// EDGE_DIAG_DISABLE=write-batching,padding-pool turns the first two off (diagnostics and the
+// benchmark's before/after figures only).
 import net from 'node:net';
 import ssh2, { type Client, type ParsedKey } from 'ssh2';
 
@@ -11,24 +20,71 @@ import { createAuthPlan } from './auth.js';
 import type { HostKeyDecision } from './host-keys/host-key-verifier.js';
 import type { SessionConfig } from './session-config.js';
 import { AGENT_IDENT } from '../version.js';
+import { mainThreadCipherOrder, nativeBindingAvailable } from './cipher-order.js';
+import { installPaddingPool } from './ssh2-padding-pool.js';
+import { nudgeSshdNoDelay, type NudgeResult } from './sshd-nodelay.js';
+import { installWriteBatching, serverSendsNoDelay, type WriteBatching } from './ssh-write-batching.js';
+import { connectThroughProxy, resolveProxyRoute } from './proxy-connect.js';
 
 export interface SshConnection {
   client: Client;
   socket: net.Socket;
   serverBanner: string;
   hostKey: HostKeyDecision;
+  /** What carries the bytes: negotiated cipher, native binding, levers in effect. */
+  crypto: ConnectionCrypto;
+  /** The `exec true` of sshdNoDelayExec, when enabled (resolves, never rejects). */
+  noDelayNudge: Promise<NudgeResult> | null;
+  /** Write batching on the SSH socket (null when switched off by EDGE_DIAG_DISABLE). */
+  batching: WriteBatching | null;
+}
+
+export interface ConnectionCrypto {
+  /** Negotiated client-to-server cipher, e.g. aes128-gcm@openssh.com. */
+  cipher: string | null;
+  /** ssh2's native crypto addon is in use (OpenSSL AES-GCM/chacha20 instead of slower paths). */
+  nativeBinding: boolean;
+  /** The server sends with TCP_NODELAY (known from its version, or set by sshdNoDelayExec); null = unknown. */
+  serverNoDelay: boolean | null;
+  /** SSH socket writes are batched per event-loop turn (only while serverNoDelay is true). */
+  writeBatching: boolean;
+  /** Packet padding comes from the random pool. */
+  paddingPool: boolean;
 }
 
 export interface ConnectDeps {
   verifyHostKey(keyBlob: Buffer): HostKeyDecision;
   keys: Array<{ key: ParsedKey; source: string }>;
   signal: AbortSignal;
+  /** Debug lines (sshdNoDelayExec outcome). */
+  log?: (level: 'debug' | 'info' | 'warn', message: string) => void;
+}
+
+/** Levers switched off by EDGE_DIAG_DISABLE (comma-separated: write-batching, padding-pool). */
+export function disabledLevers(env: NodeJS.ProcessEnv = process.env): Set<string> {
+  return new Set((env.EDGE_DIAG_DISABLE ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 }
 
 export async function openSshConnection(cfg: SessionConfig, deps: ConnectDeps): Promise<SshConnection> {
   const socket = await connectTcp(cfg, deps.signal);
   try {
-    return await handshake(cfg, socket, deps);
+    const conn = await handshake(cfg, socket, deps);
+    conn.crypto.serverNoDelay = serverSendsNoDelay(conn.serverBanner);
+    const batchIfNoDelay = () => {
+      if (conn.crypto.serverNoDelay !== true || !conn.batching) return;
+      conn.batching.enable();
+      conn.crypto.writeBatching = true;
+    };
+    batchIfNoDelay();
+    if (cfg.sshdNoDelayExec && conn.crypto.serverNoDelay !== true) {
+      conn.noDelayNudge = nudgeSshdNoDelay(conn.client, deps.log);
+      void conn.noDelayNudge.then((result) => {
+        if (result.outcome !== 'exited') return;
+        conn.crypto.serverNoDelay = true;
+        batchIfNoDelay();
+      });
+    }
+    return conn;
   } catch (err) {
     socket.destroy();
     throw err;
@@ -36,6 +92,9 @@ export async function openSshConnection(cfg: SessionConfig, deps: ConnectDeps): 
 }
 
 function connectTcp(cfg: SessionConfig, signal: AbortSignal): Promise<net.Socket> {
+  // `proxy` (a URL, or "env" = HTTPS_PROXY/ALL_PROXY unless NO_PROXY matches): tunnel through it (proxy-connect.ts).
+  const route = cfg.proxy ? resolveProxyRoute(cfg, cfg.host, cfg.port) : undefined;
+  if (route?.proxy) return connectThroughProxy(route.proxy, cfg.host, cfg.port, { timeoutMs: cfg.connectTimeoutMs, signal });
   const where = `${cfg.host}:${cfg.port}`;
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(closedError());
@@ -76,6 +135,9 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
   let hostKeyError: EdgeError | undefined;
   let hostKey: HostKeyDecision | undefined;
   let serverBanner = '';
+  const off = disabledLevers();
+  const crypto: ConnectionCrypto = { cipher: null, nativeBinding: nativeBindingAvailable(), serverNoDelay: null, writeBatching: false, paddingPool: false };
+  let batching: WriteBatching | null = null;
 
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -91,8 +153,9 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
     const onAbort = () => fail(closedError());
     deps.signal.addEventListener('abort', onAbort, { once: true });
 
-    client.on('handshake', () => {
+    client.on('handshake', (negotiated: { cs?: { cipher?: string } }) => {
       serverBanner = (client as unknown as { _remoteVer?: string })._remoteVer ?? '';
+      crypto.cipher = negotiated?.cs?.cipher ?? crypto.cipher;
     });
     client.once('ready', () => {
       if (settled) return;
@@ -100,7 +163,7 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
       deps.signal.removeEventListener('abort', onAbort);
       client.removeAllListeners('error');
       client.removeAllListeners('close');
-      resolve({ client, socket, serverBanner, hostKey: hostKey!, });
+      resolve({ client, socket, serverBanner, hostKey: hostKey!, crypto, noDelayNudge: null, batching });
     });
     client.on('error', (err: Error & { level?: string; code?: string }) => {
       if (hostKeyError) return fail(hostKeyError);
@@ -119,6 +182,7 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
       fail(new EdgeError('EDGE_ERR_PROTOCOL', `SSH host ${where} closed the connection during the handshake${serverBanner ? ` (server ${serverBanner})` : ''}.`, { details: { host: cfg.host, port: cfg.port } }));
     });
 
+    const ciphers = cfg.ciphers ?? mainThreadCipherOrder();
     client.connect({
       sock: socket,
       username: cfg.auth.username,
@@ -126,7 +190,7 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
       readyTimeout: cfg.handshakeTimeoutMs,
       keepaliveInterval: cfg.keepalive.intervalMs,
       keepaliveCountMax: cfg.keepalive.countMax,
-      algorithms: cfg.ciphers ? { cipher: cfg.ciphers as never } : undefined,
+      algorithms: ciphers ? { cipher: ciphers as never } : undefined,
       authHandler: auth.handler,
       hostVerifier: (key: Buffer) => {
         try {
@@ -138,6 +202,10 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
         }
       },
     });
+    // After connect(): ssh2 has taken the socket and built the Protocol these hook into.
+    // disabled until the server is known to send with TCP_NODELAY (openSshConnection)
+    if (!off.has('write-batching')) batching = installWriteBatching(socket, { enabled: false });
+    if (!off.has('padding-pool')) crypto.paddingPool = installPaddingPool(client);
   });
 }
 

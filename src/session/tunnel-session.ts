@@ -11,7 +11,9 @@ import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
 import { HttpForward, httpForwardKey } from './http-target/http-forward.js';
-import { forwardWithDefaults, sessionWithDefaults, type ForwardConfig, type ForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
+import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type LocalForwardStatus, type LocalRejectReason } from './local-forwarding.js';
+import { checkProxySetting, maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
+import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { openSshConnection, socketError, type ConnectionCrypto, type SshConnection } from './ssh-connect.js';
 import { installForwardRouting } from './ssh2-forward-routing.js';
 import { SshSocketGate } from './ssh-socket-gate.js';
@@ -33,6 +35,8 @@ export interface ChannelInfo {
   bind: string;
   requestedPort: number;
   target: string | null;
+  /** remote = a channel the SSH host opened (-R); local/dynamic = a connection to a device listener (-L/-D). Absent = remote. */
+  direction?: 'remote' | 'local' | 'dynamic';
 }
 
 export interface ChannelClosedInfo extends ChannelInfo {
@@ -76,6 +80,12 @@ export interface SessionStatus {
   hostKeyFingerprint: string | null;
   lastError: { code: string; message: string } | null;
   forwards: ForwardStatus[];
+  /** Local forwards (-L): listeners on the device. */
+  localForwards: LocalForwardStatus[];
+  /** Dynamic forwards (-D): SOCKS listeners on the device. */
+  dynamicForwards: DynamicForwardStatus[];
+  /** How the SSH host is reached: null = directly (no proxy configured); else the masked proxy setting and, once tried, the route used. */
+  proxy: { configured: string; route: string | null } | null;
   /** Negotiated cipher, whether ssh2's native crypto binding is in use, levers (null while not connected). */
   crypto?: ConnectionCrypto | null;
 }
@@ -87,11 +97,13 @@ export interface TunnelSessionEvents {
   connectFailed: [info: { attempt: number; error: EdgeError }];
   reconnectAttempt: [info: ReconnectAttemptInfo];
   forward: [status: ForwardStatus];
+  /** A local or dynamic forward's listener changed state (or settings). */
+  localForward: [status: ListenerStatus];
   /** A tcpip-forward request is being sent; its outcome arrives as a `forward` status. */
   forwardRequest: [info: { forwardId: string; bind: string; port: number }];
   channelOpen: [info: ChannelInfo];
   channelClose: [info: ChannelClosedInfo];
-  channelRejected: [info: ChannelInfo & { reason: RejectReason; error?: EdgeError }];
+  channelRejected: [info: ChannelInfo & { reason: RejectReason | LocalRejectReason; error?: EdgeError }];
   log: [level: LogLevel, message: string, fields?: Record<string, unknown>];
 }
 
@@ -134,6 +146,10 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private running: Promise<void> | undefined;
   private closing: Promise<boolean> | undefined;
   private readonly stateWaiters = new Set<() => void>();
+  /** Local (-L) and dynamic (-D) forwards: listeners on the device. */
+  private readonly local: LocalForwarding;
+  /** The route of the last connection attempt (masked), for status. */
+  private proxyRoute: string | null = null;
 
   /** Validates the whole configuration (throws EdgeError) before anything touches the network. */
   constructor(input: SessionConfigInput | SessionConfig, options: TunnelSessionOptions = {}) {
@@ -149,6 +165,18 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} has no credentials: configure a private key, an ssh-agent socket or a password.`);
     }
     for (const fwd of this.config.forwards) this.addForwardRuntime(fwd);
+    this.local = new LocalForwarding({
+      sessionId: this.config.id,
+      reconnect: () => this.config.reconnect,
+      exitOnForwardFailure: () => this.config.exitOnForwardFailure,
+      nextChannelId: () => this.nextChannelId++,
+      channelOpen: (info) => this.emit('channelOpen', info),
+      channelClose: (info) => this.emit('channelClose', info),
+      channelRejected: (info) => this.emit('channelRejected', info),
+      status: (status) => { this.emit('localForward', status); this.wakeWaiters(); },
+      log: (level, message, fields) => this.log(level, message, fields),
+      fatal: (error) => this.fail(error),
+    }, this.config.localForwards, this.config.dynamicForwards);
     // An 'error'-less emitter would crash the process on emit('error'); we never emit it.
   }
 
@@ -159,6 +187,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   /** Starts connecting (and reconnecting) in the background. Idempotent. */
   start(): this {
     if (!this.running) {
+      this.local.start();
       this.running = this.run().catch((err) => {
         this.log('error', `session ${this.config.id} loop crashed: ${String(err)}`);
         this.setState('failed', isEdgeError(err) ? err : new EdgeError('EDGE_ERR_CONNECTION_LOST', String(err)));
@@ -236,7 +265,28 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     await Promise.all(removals);
   }
 
+  /** Applies a new local-forward (-L) list in place, like setForwards (listeners of unchanged forwards stay open). */
+  async setLocalForwards(inputs: LocalForwardConfigInput[]): Promise<void> {
+    await this.setListenerForwards({ localForwards: inputs });
+  }
+
+  /** Applies a new dynamic-forward (-D) list in place. */
+  async setDynamicForwards(inputs: DynamicForwardConfigInput[]): Promise<void> {
+    await this.setListenerForwards({ dynamicForwards: inputs });
+  }
+
+  /** Both device-listener lists at once (an absent one is kept); validated whole before anything changes. */
+  async setListenerForwards(lists: { localForwards?: LocalForwardConfigInput[]; dynamicForwards?: DynamicForwardConfigInput[] }): Promise<void> {
+    const local = lists.localForwards ? lists.localForwards.map(localForwardWithDefaults) : this.config.localForwards;
+    const dynamic = lists.dynamicForwards ? lists.dynamicForwards.map(dynamicForwardWithDefaults) : this.config.dynamicForwards;
+    checkUniqueIds([...this.forwards.keys()], local.map((f) => f.id), dynamic.map((f) => f.id));
+    await this.local.setAll(local, dynamic);
+    this.config.localForwards = local;
+    this.config.dynamicForwards = dynamic;
+  }
+
   status(): SessionStatus {
+    const listeners = this.local.status();
     return {
       id: this.config.id,
       state: this.stateValue,
@@ -247,13 +297,16 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       hostKeyFingerprint: this.conn?.hostKey.fingerprint ?? null,
       lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
       forwards: [...this.forwards.values()].map((f) => f.status()),
+      localForwards: listeners.localForwards,
+      dynamicForwards: listeners.dynamicForwards,
+      proxy: this.config.proxy === '' ? null : { configured: maskProxyUrl(this.config.proxy), route: this.proxyRoute },
       crypto: this.conn ? { ...this.conn.crypto } : null,
     };
   }
 
   /** Open channels right now (all forwards, including cancelled ones still finishing). */
   get openChannelCount(): number {
-    return this.channels.size;
+    return this.channels.size + this.local.openConnections;
   }
 
   /**
@@ -266,21 +319,28 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.closing = (async () => {
       this.stopController.abort();
       this.setState('draining', null);
+      this.local.stopListening(); // no new local connections; open ones drain like channels
       await Promise.allSettled([...this.forwards.values()].map((f) => this.cancelOnServer(f)));
       // HTTP keep-alive connections never end by themselves: end them between requests.
       for (const http of this.httpForwards.values()) http.drain();
-      if (this.channels.size > 0) {
+      if (this.openChannelCount > 0) {
         const deadline = new AbortController();
         await Promise.race([
           new Promise<void>((resolve) => {
-            const check = () => { if (this.channels.size === 0) { this.off('channelClose', check); resolve(); } };
+            const check = () => {
+              if (this.openChannelCount > 0) return;
+              this.off('channelClose', check);
+              this.off('channelRejected', check);
+              resolve();
+            };
             this.on('channelClose', check);
+            this.on('channelRejected', check);
           }),
           delay(drainTimeoutMs, deadline.signal),
         ]);
         deadline.abort();
       }
-      const drained = this.channels.size === 0;
+      const drained = this.openChannelCount === 0;
       this.teardown('drain');
       this.setState('stopped', null);
       await this.running;
@@ -298,6 +358,18 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     if (!this.closing) this.closing = Promise.resolve(this.channels.size === 0);
   }
 
+  /**
+   * Fails the session for good (exitOnForwardFailure): no more reconnects, every channel and
+   * listener ends, state `failed` with `error`.
+   */
+  private fail(error: EdgeError): void {
+    if (this.stateValue === 'failed' || this.stateValue === 'stopped' || this.stopping) return;
+    this.lastError = error;
+    this.stopController.abort();
+    this.teardown('destroyed');
+    this.setState('failed', error);
+  }
+
   // ---------------------------------------------------------------- connection loop
 
   private async run(): Promise<void> {
@@ -309,6 +381,10 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       this.setState('connecting', this.lastError);
       let error: EdgeError;
       try {
+        if (this.config.proxy !== '') {
+          this.proxyRoute = resolveProxyRoute(this.config, this.config.host, this.config.port).description;
+          this.log('debug', `session ${this.config.id}: reaching ${this.where} via ${this.proxyRoute}`);
+        }
         const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys: this.keys, signal: this.stopController.signal, log: (level, message) => this.log(level, message) });
         everConnected = true;
         const connectedAt = Date.now();
@@ -385,17 +461,19 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     });
 
     this.lastError = null;
+    this.local.setLink({ client, gate });
     this.setState('connected', null);
     this.emit('connected', {
       attempt: this.attempt, serverBanner: conn.serverBanner,
       hostKeyFingerprint: conn.hostKey.fingerprint, hostKeyType: conn.hostKey.keyType, hostKeyVerifiedBy: conn.hostKey.how,
     });
-    this.log('info', `session ${this.config.id}: connected to ${this.where} (${conn.serverBanner || 'unknown server'}), host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint} verified by ${conn.hostKey.how}`);
+    this.log('info', `session ${this.config.id}: connected to ${this.where}${this.proxyRoute !== null ? ` via ${this.proxyRoute}` : ''} (${conn.serverBanner || 'unknown server'}), host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint} verified by ${conn.hostKey.how}`);
     for (const fwd of this.forwards.values()) this.requestForward(fwd);
 
     return new Promise((resolve) => {
       client.once('close', () => {
         this.conn = undefined;
+        this.local.setLink(undefined);
         for (const fwd of this.forwards.values()) {
           clearTimeout(fwd.retryTimer);
           if (fwd.state !== 'refused' && fwd.state !== 'stopped') this.setForwardState(fwd, 'pending');
@@ -466,6 +544,12 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         cancel: () => { cancelled = true; },
       });
     }
+    if (this.config.exitOnForwardFailure) {
+      this.setForwardState(fwd, 'refused');
+      this.log('error', `${fwd.lastError.message} exitOnForwardFailure is set: the session fails.`, { code: fwd.lastError.code });
+      this.fail(new EdgeError('EDGE_ERR_FORWARD_REFUSED', `${fwd.lastError.message} (exitOnForwardFailure)`, { details: fwd.lastError.details, retryable: false }));
+      return;
+    }
     if (exhausted || cancelled) {
       this.setForwardState(fwd, 'refused');
       this.log('error', fwd.lastError.message, { code: fwd.lastError.code });
@@ -529,6 +613,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       originPort: details.srcPort,
       connectedAddress: details.destIP,
       connectedPort: details.destPort,
+      direction: 'remote',
       bind: fwd?.config.bind ?? details.destIP,
       requestedPort: fwd?.config.port ?? details.destPort,
       target: fwd?.target?.url ?? null,
@@ -715,6 +800,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   private teardown(reason: ChannelCloseReason): void {
     for (const live of [...this.channels.values()]) live.destroy(reason);
+    this.local.destroy(reason);
     // Every pool closes with the session (their channels were just ended).
     for (const http of [...this.httpForwards.values(), ...this.retiredHttp]) void http.destroy(reason);
     this.httpForwards.clear();
@@ -735,6 +821,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     if (this.stateValue === 'stopped') return;
     const changed = this.stateValue !== state;
     this.stateValue = state;
+    // A session that failed for good takes its device listeners (and waiting connections) with it.
+    if (state === 'failed') this.local.destroy('destroyed');
     if (changed) this.emit('state', state, error);
     this.wakeWaiters();
   }
@@ -782,6 +870,25 @@ function validateSession(cfg: SessionConfig): void {
     if (ids.has(fwd.id)) throw bad(`forwards[${fwd.id}].id`, 'forward ids must be unique within a session.');
     ids.add(fwd.id);
     ForwardRuntime.compile(fwd);
+  }
+  checkUniqueIds(cfg.forwards.map((f) => f.id), cfg.localForwards.map((f) => f.id), cfg.dynamicForwards.map((f) => f.id));
+  for (const f of cfg.localForwards) LocalForwarding.compile({ ...f, kind: 'local' });
+  for (const f of cfg.dynamicForwards) LocalForwarding.compile({ ...f, kind: 'dynamic' });
+  if (typeof cfg.proxy !== 'string') throw bad('proxy', 'must be a string: "", "env" or a proxy URL.');
+  checkProxySetting(cfg.proxy);
+}
+
+/** Forward ids are unique across a session's forwards, localForwards and dynamicForwards (status, metrics and spans name them). */
+function checkUniqueIds(remote: string[], local: string[], dynamic: string[]): void {
+  const seen = new Map<string, string>();
+  for (const [list, ids] of [['forwards', remote], ['localForwards', local], ['dynamicForwards', dynamic]] as const) {
+    for (const id of ids) {
+      const first = seen.get(id);
+      if (first !== undefined) {
+        throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${list}[${id}].id: forward ids must be unique within a session (across forwards, localForwards and dynamicForwards); "${id}" is also used in ${first}.`);
+      }
+      seen.set(id, list);
+    }
   }
 }
 

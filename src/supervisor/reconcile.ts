@@ -1,10 +1,13 @@
 // The pure heart of applying a new assignment: which sessions to start, stop, restart (their
-// connection settings changed) or update in place (only their forward list changed, applied
-// inside the running session without reconnecting). No I/O, so it is easy to test and reuse.
+// connection settings changed) or update in place (only their forward lists — forwards,
+// localForwards, dynamicForwards — changed, applied inside the running session without
+// reconnecting). No I/O, so it is easy to test and reuse.
 
 export interface SessionLike {
   id: string;
   forwards?: readonly unknown[];
+  localForwards?: readonly unknown[];
+  dynamicForwards?: readonly unknown[];
 }
 
 export interface ReconcilePlan<S extends SessionLike> {
@@ -25,7 +28,7 @@ export function reconcile<S extends SessionLike>(desired: readonly S[], running:
     const current = running.get(next.id);
     if (!current) plan.start.push(next);
     else if (!sameJson(withoutForwards(current), withoutForwards(next))) plan.restart.push(next);
-    else if (!sameJson(current.forwards ?? [], next.forwards ?? [])) plan.update.push(next);
+    else if (!sameJson(forwardLists(current), forwardLists(next))) plan.update.push(next);
     else plan.unchanged.push(next.id);
   }
   for (const id of running.keys()) if (!wanted.has(id)) plan.stop.push(id);
@@ -33,8 +36,12 @@ export function reconcile<S extends SessionLike>(desired: readonly S[], running:
 }
 
 function withoutForwards(session: SessionLike): unknown {
-  const { forwards: _ignored, ...rest } = session;
+  const { forwards: _f, localForwards: _l, dynamicForwards: _d, ...rest } = session;
   return rest;
+}
+
+function forwardLists(session: SessionLike): unknown {
+  return [session.forwards ?? [], session.localForwards ?? [], session.dynamicForwards ?? []];
 }
 
 /** Structural equality of JSON-like values, independent of key order. */

@@ -9,7 +9,8 @@ import { EdgeError, fromPlainError, type PlainError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } from '../protocol.js';
 import { backoffDelayMs } from '../session/backoff.js';
-import type { ForwardConfigInput, SessionConfigInput } from '../session/session-config.js';
+import type { DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from '../session/session-config.js';
+import { maskProxyUrl } from '../session/proxy-connect.js';
 import type { SessionStatus } from '../session/tunnel-session.js';
 
 export interface HandleStatus extends SessionStatus {
@@ -58,6 +59,17 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
         id: f.id ?? `forward-${i}`, state: 'pending' as const, bind: f.bind ?? 'localhost', port: f.port, remotePort: null,
         target: f.target ?? null, channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0, lastError: null,
       })),
+      localForwards: (input.localForwards ?? []).map((f, i) => ({
+        kind: 'local' as const, id: f.id ?? `local-${i}`, state: 'pending' as const, bind: f.bind ?? 'localhost', port: f.port, localPort: null,
+        allowRelay: f.allowRelay ?? false, host: f.host, hostPort: f.hostPort, target: `tcp://${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.hostPort}`,
+        channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0, lastError: null,
+      })),
+      dynamicForwards: (input.dynamicForwards ?? []).map((f, i) => ({
+        kind: 'dynamic' as const, id: f.id ?? `dynamic-${i}`, state: 'pending' as const, bind: f.bind ?? 'localhost', port: f.port, localPort: null,
+        allowRelay: f.allowRelay ?? false, allowDestinations: [...(f.allowDestinations ?? [])], auth: f.username !== undefined,
+        channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0, lastError: null,
+      })),
+      proxy: input.proxy ? { configured: maskProxyUrl(input.proxy), route: null } : null,
     };
   }
 
@@ -84,10 +96,10 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
     return { ...status, threadId: this.threadIdValue, workerRestarts: this.restarts };
   }
 
-  /** Applies a new forward list inside the running session (no reconnect). */
-  async setForwards(forwards: ForwardConfigInput[]): Promise<void> {
-    this.input = { ...this.input, forwards };
-    if (this.port) await this.request({ type: 'setForwards', requestId: 0, forwards }, 15_000);
+  /** Applies new forward lists inside the running session (no reconnect); absent local/dynamic lists are kept. */
+  async setForwards(forwards: ForwardConfigInput[], lists: { localForwards?: LocalForwardConfigInput[]; dynamicForwards?: DynamicForwardConfigInput[] } = {}): Promise<void> {
+    this.input = { ...this.input, forwards, ...(lists.localForwards ? { localForwards: lists.localForwards } : {}), ...(lists.dynamicForwards ? { dynamicForwards: lists.dynamicForwards } : {}) };
+    if (this.port) await this.request({ type: 'setForwards', requestId: 0, forwards, ...lists }, 15_000);
     // A worker that is down picks the new list up from `input` when it is relaunched.
   }
 
@@ -144,6 +156,11 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
         break;
       case 'forward':
         this.cached = { ...this.cached, forwards: upsert(this.cached.forwards, event.status) };
+        break;
+      case 'localForward':
+        this.cached = event.status.kind === 'local'
+          ? { ...this.cached, localForwards: upsert(this.cached.localForwards, event.status) }
+          : { ...this.cached, dynamicForwards: upsert(this.cached.dynamicForwards, event.status) };
         break;
       case 'final':
         this.finalSeen = true;
@@ -207,6 +224,8 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
       ...this.cached, state: 'backoff',
       lastError: { code: 'EDGE_ERR_WORKER_CRASHED', message },
       forwards: this.cached.forwards.map((f) => ({ ...f, state: f.state === 'stopped' ? f.state : 'pending', remotePort: null, channels: { ...f.channels, open: 0 } })),
+      localForwards: this.cached.localForwards.map((f) => ({ ...f, state: f.state === 'stopped' ? f.state : 'pending', localPort: null, channels: { ...f.channels, open: 0 } })),
+      dynamicForwards: this.cached.dynamicForwards.map((f) => ({ ...f, state: f.state === 'stopped' ? f.state : 'pending', localPort: null, channels: { ...f.channels, open: 0 } })),
     };
     this.log('error', message, { session: this.id, code: 'EDGE_ERR_WORKER_CRASHED' });
     this.restartTimer = setTimeout(() => { if (!this.stopping) this.launch(); }, delayMs);

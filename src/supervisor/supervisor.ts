@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
 import type { WorkerEvent } from '../protocol.js';
+import { mainThreadCipherOrder } from '../session/cipher-order.js';
 import type { SessionConfigInput } from '../session/session-config.js';
 import { reconcile, type SessionLike } from './reconcile.js';
 import { SessionHandle, type HandleStatus } from './session-handle.js';
@@ -51,7 +52,8 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
     for (const spec of plan.start) this.startSession(spec, resolved.get(spec.id)!);
     for (const spec of plan.update) {
       this.specs.set(spec.id, spec);
-      work.push(this.handles.get(spec.id)!.setForwards(resolved.get(spec.id)!.forwards ?? []));
+      const next = resolved.get(spec.id)!;
+      work.push(this.handles.get(spec.id)!.setForwards(next.forwards ?? [], { localForwards: next.localForwards ?? [], dynamicForwards: next.dynamicForwards ?? [] }));
     }
     await Promise.all(work);
   }
@@ -85,7 +87,10 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
   }
 
   private startSession(spec: S, input: SessionConfigInput): void {
-    const handle = new SessionHandle(this.pool, { ...input, id: spec.id }, this.options.log, this.options.tracing ?? false);
+    // The cipher order is decided here, in the main thread: ssh2's own CPU probe fails in all
+    // but the first worker thread (src/session/cipher-order.ts).
+    const session = { ...input, id: spec.id, ciphers: input.ciphers ?? mainThreadCipherOrder() };
+    const handle = new SessionHandle(this.pool, session, this.options.log, this.options.tracing ?? false);
     handle.on('event', (event) => this.onEvent(spec.id, event));
     this.handles.set(spec.id, handle);
     this.specs.set(spec.id, spec);

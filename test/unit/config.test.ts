@@ -78,7 +78,7 @@ describe('loadConfig', () => {
     expect(cfg.agent).toEqual({ id: os.hostname(), drainTimeoutMs: 10000, logLevel: 'info', logFormat: 'json' });
     expect(cfg.admin.listen).toBe('127.0.0.1:9480');
     expect(cfg.credentials).toEqual({});
-    expect(cfg.policy).toEqual({ allowedTargets: ['127.0.0.1:*', 'localhost:*', '[::1]:*', 'unix:*'], allowedBindAddresses: ['localhost', '127.0.0.1', '::1'] });
+    expect(cfg.policy).toEqual({ allowedTargets: ['127.0.0.1:*', 'localhost:*', '[::1]:*', 'unix:*'], allowedBindAddresses: ['localhost', '127.0.0.1', '::1'], allowedLocalBindAddresses: ['localhost', '127.0.0.1', '::1'] });
     expect(cfg.sessions).toEqual([]);
     expect(cfg.assignments).toEqual({ url: '', tokenEnv: 'EDGE_AGENT_TOKEN', caFile: '', pollIntervalMs: 30000, cacheFile: '', signingPublicKey: '' });
     expect(cfg.telemetry.exporter).toBe('otlp');
@@ -93,7 +93,7 @@ describe('loadConfig', () => {
     expect(leaves.map((l) => l.key).sort()).toEqual([
       'admin.listen', 'agent.drainTimeoutMs', 'agent.id', 'agent.logFormat', 'agent.logLevel',
       'assignments.cacheFile', 'assignments.caFile', 'assignments.pollIntervalMs', 'assignments.signingPublicKey', 'assignments.tokenEnv', 'assignments.url',
-      'credentials', 'policy.allowedBindAddresses', 'policy.allowedTargets', 'sessions', 'telemetry.exporter',
+      'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedTargets', 'sessions', 'telemetry.exporter',
     ].sort());
     for (const leaf of leaves) {
       expect(leaf.doc.length, leaf.key).toBeGreaterThan(10);
