@@ -1,7 +1,7 @@
 // The agent's configuration as the rest of the program sees it, after loading and validation.
 // Shapes follow /work/shared/design/contract.md ("Configuration", "Session and forward").
 import type { LogFormat, LogLevel } from '../src/log.js';
-import type { HttpForwardConfig, KeepaliveConfig, ReconnectConfig } from '../src/session/session-config.js';
+import type { HttpForwardConfig, KeepaliveConfig, LocalListenerConfig, ReconnectConfig } from '../src/session/session-config.js';
 
 /** A named local credential. Secrets are never stored here: only where to find them. */
 export interface CredentialConfig {
@@ -46,17 +46,7 @@ export interface ForwardSpec {
 }
 
 /** Settings shared by local and dynamic forwards (listeners on the device). */
-export interface ListenerSpecBase {
-  id: string;
-  bind: string;
-  /** 0 = any free port. */
-  port: number;
-  allowRelay: boolean;
-  maxChannels: number;
-  idleTimeoutMs: number;
-  sessionWaitMs: number;
-  openTimeoutMs: number;
-}
+export type ListenerSpecBase = LocalListenerConfig;
 
 /** A local forward (ssh -L). */
 export interface LocalForwardSpec extends ListenerSpecBase {

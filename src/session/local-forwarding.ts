@@ -17,6 +17,7 @@ import type { Client } from 'ssh2';
 import { EdgeError, isEdgeError } from '../errors.js';
 import { backoffDelayMs } from './backoff.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
+import type { ChannelInfo } from './tunnel-session.js';
 import { createDestinationAllowList, type DestinationAllowList } from './destination-allow-list.js';
 import type { ForwardState } from './forward-runtime.js';
 import type {
@@ -71,19 +72,7 @@ export interface DynamicForwardStatus extends ListenerStatusBase {
 export type ListenerStatus = LocalForwardStatus | DynamicForwardStatus;
 
 /** What a local/dynamic channel looks like to the session's events (a ChannelInfo with a direction). */
-export interface LocalChannelInfo {
-  id: number;
-  sessionId: string;
-  forwardId: string;
-  direction: ListenerKind;
-  originAddress: string;
-  originPort: number;
-  connectedAddress: string;
-  connectedPort: number;
-  bind: string;
-  requestedPort: number;
-  target: string | null;
-}
+export type LocalChannelInfo = ChannelInfo & { direction: ListenerKind };
 
 export interface LocalForwardingHost {
   sessionId: string;
