@@ -26,8 +26,10 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/config ./config
 USER node
-# Mount a config at /etc/edge-agent/config.json, or pass it whole in EDGE_AGENT_CONFIG_JSON.
-ENV EDGE_AGENT_CONFIG=/etc/edge-agent/config.json
+# Configuration: mount a file and name it (-e EDGE_AGENT_CONFIG=/etc/edge-agent/config.json),
+# or pass the whole document in EDGE_AGENT_CONFIG_JSON; EDGE_AGENT_<KEY> variables override it.
+# The admin endpoint listens on 127.0.0.1 by default; set EDGE_AGENT_ADMIN_LISTEN=0.0.0.0:9480
+# to reach it from outside the container.
 EXPOSE 9480
 ENTRYPOINT ["node", "/app/bin/edge-agent.js"]
 CMD ["run"]
