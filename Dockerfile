@@ -31,5 +31,5 @@ USER node
 # The admin endpoint listens on 127.0.0.1 by default; set EDGE_AGENT_ADMIN_LISTEN=0.0.0.0:9480
 # to reach it from outside the container.
 EXPOSE 9480
-ENTRYPOINT ["node", "/app/bin/edge-agent.js"]
+ENTRYPOINT ["node", "--single-threaded-gc", "/app/bin/edge-agent.js"]
 CMD ["run"]

@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
+// --single-threaded-gc: measured −45% CPU per GB tunnelled on 1–2 core machines (see README).
 // In a checkout (src/ present) the TypeScript sources run through tsx, so what runs is always
 // what you are editing; an installed package or the container image (no src/) runs the build.
 import { existsSync } from 'node:fs';

@@ -354,6 +354,8 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
     // "env" is read here, in the main thread: the session's worker gets the values themselves.
     ...(spec.proxy === 'env' ? { proxyEnv: proxyEnvFrom(env) } : {}),
     ...(spec.exitOnForwardFailure ? { exitOnForwardFailure: true } : {}),
+    ...(spec.sshdNoDelayExec ? { sshdNoDelayExec: true } : {}),
+    ...(spec.ciphers ? { ciphers: [...spec.ciphers] } : {}),
   };
 }
 

@@ -89,6 +89,10 @@ export interface SessionSpec {
   /** '' (direct), 'env', or a proxy URL (may carry credentials: mask before showing). */
   proxy?: string;
   exitOnForwardFailure?: boolean;
+  /** Run `true` on the SSH host after connecting so OpenSSH ≤ 10.0 sets TCP_NODELAY. */
+  sshdNoDelayExec?: boolean;
+  /** Ciphers to offer, in order (default: chosen once for this CPU). */
+  ciphers?: string[];
 }
 
 export interface AssignmentDocument {

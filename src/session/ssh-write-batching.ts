@@ -3,12 +3,13 @@
 // packet. Corking the SSH socket on the first write of an event-loop turn and uncorking in the
 // turn's check phase (setImmediate) hands every packet produced by that turn's I/O callbacks —
 // all channels together, like OpenSSH's select loop — to the kernel in one writev(): on channel
-// opens 5 writes per channel become ~1.2, and HTTP keep-alive at 32 connections gains ~50% req/s.
+// opens 5 write() calls per channel become ~1.2 (strace), and HTTP keep-alive at 32 connections
+// gains 10–50% req/s (`npm run bench`, noisy 2-core machine).
 //
 // Only where the SSH server sends with TCP_NODELAY. Against an sshd that still has Nagle on (a
 // forward-only session to OpenSSH ≤ 10.0), fewer, larger writes from us mean fewer segments to
-// carry our ACKs, sshd waits for delayed ACKs more often and requests/s drop by ~45% (measured
-// with `npm run bench`). So batching starts disabled and is switched on when the server is
+// carry our ACKs, sshd waits for delayed ACKs more often and keep-alive requests/s at 32
+// connections dropped by ~45% (10.4k → 5.9k, 3 interleaved rounds of `npm run bench`). So batching starts disabled and is switched on when the server is
 // known to send with TCP_NODELAY: OpenSSH ≥ 10.1, edge-agent's own gateway, or after the
 // `sshdNoDelayExec` command ran (see sshd-nodelay.ts).
 //

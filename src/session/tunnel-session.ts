@@ -7,6 +7,7 @@ import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
 import { parsePrivateKeys } from './auth.js';
 import { backoffDelayMs } from './backoff.js';
+import { supportedCiphers } from './cipher-order.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
@@ -859,6 +860,11 @@ function validateSession(cfg: SessionConfig): void {
   if (!cfg.host) throw bad('host', 'the SSH host is required.');
   if (!Number.isInteger(cfg.port) || cfg.port < 1 || cfg.port > 65535) throw bad('port', `${cfg.port} is not a TCP port (1–65535).`);
   if (!cfg.auth.username) throw bad('username', 'the SSH user name is required.');
+  if (cfg.ciphers) {
+    const supported = supportedCiphers();
+    const unknown = cfg.ciphers.filter((c) => !supported.includes(c));
+    if (unknown.length) throw bad('ciphers', `unsupported cipher ${unknown.join(', ')} (supported: ${supported.join(', ')}).`);
+  }
   if (!['never', 'after-connect', 'always'].includes(cfg.reconnect.mode)) throw bad('reconnect.mode', `"${cfg.reconnect.mode}" must be one of never, after-connect, always.`);
   if (!(cfg.reconnect.retryIntervalMs > 0)) throw bad('reconnect.retryIntervalMs', 'must be a positive number of milliseconds.');
   if (cfg.reconnect.maxRetryIntervalMs < cfg.reconnect.retryIntervalMs) throw bad('reconnect.maxRetryIntervalMs', 'must be at least reconnect.retryIntervalMs.');
