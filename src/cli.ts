@@ -1,12 +1,7 @@
-// The `edge-agent` command line: dispatches to one command module each. Exit codes follow the
-// contract: 0 clean stop, 1 runtime failure, 2 invalid usage or configuration.
-import { runCheckCommand } from './cli/check-command.js';
-import { runDemoCommand } from './cli/demo-command.js';
-import { runGatewayCommand } from './cli/gateway-command.js';
-import { runRunCommand } from './cli/run-command.js';
-import { runSignCommand } from './cli/sign-command.js';
-import { runStatusCommand } from './cli/status-command.js';
-import { runTunnelCommand } from './cli/tunnel-command.js';
+// The `edge-agent` command line: dispatches to one command module each, loaded on demand so
+// that a command pays only for the modules it uses (start time and memory on small devices).
+// Exit codes follow the contract: 0 clean stop, 1 runtime failure, 2 invalid usage or
+// configuration.
 import { UsageError } from './cli/usage-error.js';
 import { VERSION } from './version.js';
 
@@ -33,19 +28,19 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'run':
-      return runRunCommand(rest);
+      return (await import('./cli/run-command.js')).runRunCommand(rest);
     case 'tunnel':
-      return runTunnelCommand(rest);
+      return (await import('./cli/tunnel-command.js')).runTunnelCommand(rest);
     case 'demo':
-      return runDemoCommand(rest);
+      return (await import('./cli/demo-command.js')).runDemoCommand(rest);
     case 'gateway':
-      return runGatewayCommand(rest);
+      return (await import('./cli/gateway-command.js')).runGatewayCommand(rest);
     case 'check':
-      return runCheckCommand(rest);
+      return (await import('./cli/check-command.js')).runCheckCommand(rest);
     case 'status':
-      return runStatusCommand(rest);
+      return (await import('./cli/status-command.js')).runStatusCommand(rest);
     case 'sign':
-      return runSignCommand(rest);
+      return (await import('./cli/sign-command.js')).runSignCommand(rest);
     case 'version':
     case '--version':
     case '-V':
