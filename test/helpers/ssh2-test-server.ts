@@ -11,6 +11,12 @@ import { generateEd25519 } from '../../src/gateway/host-key.js';
 export interface TestServerOptions {
   /** Public key (OpenSSH line) allowed to log in. */
   authorizedKey: string;
+  /**
+   * A password accepted by the methods in `passwordMethods` (default: none), so that password
+   * and keyboard-interactive authentication can be tested; only those methods are then offered.
+   */
+  password?: string;
+  passwordMethods?: Array<'password' | 'keyboard-interactive'>;
   /** Rewrites the address reported in forwarded-tcpip opens (e.g. 'localhost' → '127.0.0.1'). */
   reportAddress?: (requested: string) => string;
 }
@@ -39,8 +45,14 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     clients.add(client);
     client.on('close', () => clients.delete(client));
     client.on('error', () => {});
+    const offered: Array<'publickey' | 'password' | 'keyboard-interactive'> = opts.password ? [...(opts.passwordMethods ?? ['password'])] : ['publickey'];
     client.on('authentication', (ctx) => {
-      if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+      if (!offered.includes(ctx.method as never)) return ctx.reject(offered);
+      if (ctx.method === 'password') return ctx.password === opts.password ? ctx.accept() : ctx.reject(offered);
+      if (ctx.method === 'keyboard-interactive') {
+        return ctx.prompt([{ prompt: 'Password: ', echo: false }], 'login', (answers) => (answers[0] === opts.password ? ctx.accept() : ctx.reject(offered)));
+      }
+      if (ctx.method !== 'publickey') return ctx.reject(offered);
       const blob = allowed.getPublicSSH();
       const sameKey = ctx.key.data.length === blob.length && timingSafeEqual(ctx.key.data, blob);
       if (!sameKey) return ctx.reject(['publickey']);
