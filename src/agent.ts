@@ -3,7 +3,7 @@
 // `edge-agent run` and the library's startAgent() are the same code. With assignments.url set,
 // the assignment controller polls the fleet endpoint and applies what it serves (src/assignments/).
 import { AgentMetrics } from './admin/agent-metrics.js';
-import { parseListen, startAdminServer, type AdminServer, type AgentStatusDocument } from './admin/admin-server.js';
+import { startAdminServer, type AdminServer, type AgentStatusDocument } from './admin/admin-server.js';
 import { AssignmentApplier, type ApplyAssignmentsResult } from './assignments/assignment-applier.js';
 import { AssignmentController } from './assignments/assignment-controller.js';
 import type { RemoteSourceTuning } from './assignments/remote-source.js';
@@ -15,6 +15,7 @@ import type { HandleStatus } from './supervisor/session-handle.js';
 import { VERSION } from './version.js';
 import type { WorkerEvent } from './protocol.js';
 import { startTelemetry } from '../telemetry/agent-telemetry.js';
+import { parseListenAddress } from '../config/formats.js';
 import { loadConfig, resolveSession } from '../config/load-config.js';
 import type { AgentConfig, SessionSpec } from '../config/types.js';
 
@@ -115,7 +116,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   let admin: AdminServer | undefined;
   if (cfg.admin.listen) {
     try {
-      admin = await startAdminServer(parseListen(cfg.admin.listen, 'admin.listen'), { status, metrics: renderMetrics, ...(controller ? { refreshAssignments } : {}) });
+      admin = await startAdminServer(parseListenAddress(cfg.admin.listen), { status, metrics: renderMetrics, ...(controller ? { refreshAssignments } : {}) });
       log('info', `admin server on ${admin.url} (/status, /readyz, /healthz, /metrics${controller ? ', POST /assignments/refresh' : ''})`);
     } catch (err) {
       await controller?.close();

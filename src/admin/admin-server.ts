@@ -26,16 +26,6 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-/** Parses "host:port" / "[v6]:port" as used by admin.listen and --admin. */
-export function parseListen(text: string, key: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) {
-    throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: "${text}" is not HOST:PORT (e.g. "127.0.0.1:9480", "[::1]:9480"; "" disables it).`);
-  }
-  return { host: m[1] ?? m[2]!, port };
-}
-
 /**
  * Ready means every assigned forward is up: remote forwards listening on the SSH host, and
  * local/dynamic ones listening on the device with their session connected (their connections

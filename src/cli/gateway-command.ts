@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { isEdgeError } from '../errors.js';
 import { formatHostPort, Gateway, type GatewayOptions } from '../gateway/gateway.js';
 import { createLogger, isLogLevel, type LogFormat, type LogLevel } from '../log.js';
+import { intFlag } from './int-flag.js';
 import { UsageError } from './usage-error.js';
 
 export const GATEWAY_USAGE = `Usage: edge-agent gateway --host-key FILE --authorized-keys FILE [options]
@@ -182,13 +183,6 @@ export function parseHostPort(text: string, flag: string): { host: string; port:
   return { host, port };
 }
 
-function intFlag(value: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new UsageError(`${flag} must be an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`} (got "${value}")`);
-  }
-  return Number(value);
-}
 
 /** Gateway messages name option keys; on the command line the flags are what the user typed. */
 function flagNames(message: string): string {

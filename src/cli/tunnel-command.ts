@@ -15,6 +15,7 @@ import { parseDynamicForwardSpec, parseLocalForwardSpec, parseRemoteForwardSpec 
 import { parseDestinationPattern } from '../session/destination-allow-list.js';
 import { isLoopbackBind } from '../session/local-forwarding.js';
 import { checkProxySetting } from '../session/proxy-connect.js';
+import { intFlag } from './int-flag.js';
 import { UsageError } from './usage-error.js';
 
 const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
@@ -358,13 +359,6 @@ function readKeyFile(file: string, flag: string): Buffer {
   }
 }
 
-function intFlag(value: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new UsageError(`${flag} must be an integer from ${min} to ${max === Number.MAX_SAFE_INTEGER ? 'any' : max} (got "${value}")`);
-  }
-  return Number(value);
-}
 
 
 /** `-c a,b,c`: every name must be a cipher ssh2 supports. */
