@@ -15,6 +15,7 @@ import { describeValue } from './formats.js';
 import { appendKey } from './json-schema.js';
 import { buildConfigSchema, createConvictConfig, schemaLeaves, type RawAgentConfig, type SchemaLeaf } from './schema.js';
 import type { AgentConfig, CredentialConfig, DynamicForwardSpec, ForwardSpec, LocalForwardSpec, Policy, SessionSpec, TelemetryExporter } from './types.js';
+import { checkBudget } from './policy.js';
 import { parseSessions, sessionHost, validateCredentials, validatePolicy } from './validate-sessions.js';
 
 export type { AgentConfig, AssignmentDocument, CredentialConfig, DynamicForwardSpec, ForwardSpec, HostKeysSpec, LocalForwardSpec, Policy, SessionSpec, TelemetryExporter, ValidationContext } from './types.js';
@@ -120,6 +121,8 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       const credentials = isObj(raw.credentials) ? (raw.credentials as Record<string, CredentialConfig>) : {};
       const parsed = parseSessions(raw.sessions, { credentials, policy: raw.policy as Policy });
       errors.push(...parsed.errors.map((m) => withSource(m, 'sessions', fromEnv)));
+      // The budget binds static sessions too: a config over it does not start.
+      if (parsed.errors.length === 0) errors.push(...checkBudget(parsed.sessions, raw.policy as Policy, 'sessions').map((m) => withSource(m, 'sessions', fromEnv)));
       sessions = parsed.sessions;
     }
   }
@@ -142,10 +145,16 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       drainTimeoutMs: raw.agent.drainTimeoutMs,
       logLevel: raw.agent.logLevel as LogLevel,
       logFormat: raw.agent.logFormat as LogFormat,
+      stateDir: raw.agent.stateDir,
+      workerMaxHeapMb: raw.agent.workerMaxHeapMb,
+      workerMaxYoungHeapMb: raw.agent.workerMaxYoungHeapMb,
     },
     admin: { listen: raw.admin.listen },
     credentials: raw.credentials as Record<string, CredentialConfig>,
-    policy: { allowedTargets: raw.policy.allowedTargets, allowedBindAddresses: raw.policy.allowedBindAddresses, allowedLocalBindAddresses: raw.policy.allowedLocalBindAddresses },
+    policy: {
+      allowedTargets: raw.policy.allowedTargets, allowedBindAddresses: raw.policy.allowedBindAddresses, allowedLocalBindAddresses: raw.policy.allowedLocalBindAddresses,
+      maxSessions: raw.policy.maxSessions, maxForwardsPerSession: raw.policy.maxForwardsPerSession,
+    },
     sessions,
     assignments: { ...raw.assignments },
     telemetry: { exporter: raw.telemetry.exporter as TelemetryExporter },

@@ -7,7 +7,12 @@
 //   host:port        host: a name or IPv4 address, `*` wildcards allowed ("*", "*.lan", "10.0.0.*")
 //   [v6]:port        IPv6 literal in brackets ("[::1]:*"), or "[*]:port" for any IPv6 host
 //   port             a number, a range "8000-8999", or "*"
-//   unix:*           any unix socket; "unix:/run/app/*" a path glob (`*` matches any characters)
+//   unix:/run/app.sock   that socket path exactly
+//   unix:/run/app/       a directory: any socket below it
+//   unix:/run/app/*.sock a path glob (`*` matches any characters)
+//   unix:*               any unix socket (not recommended: /var/run/docker.sock is a unix socket)
+// Unix targets are allowed only when listed: the default is loopback TCP. A target's path is
+// normalised (".." and "//" resolved) before it is matched, so "/run/app/../../etc/x" is /etc/x.
 // tcp:// targets are matched by host:port, http(s):// by host:port (default ports 80/443).
 // allowedBindAddresses: exact addresses ("localhost", "127.0.0.1", "::1", "0.0.0.0", "::",
 // "" for all interfaces), or "*" for any.
@@ -18,12 +23,17 @@ import path from 'node:path';
 import { checkHost, formatHost, parseTargetUrl, type ParsedTarget } from '../src/session/target-url.js';
 import type { Policy } from './types.js';
 
-export const DEFAULT_ALLOWED_TARGETS = ['127.0.0.1:*', 'localhost:*', '[::1]:*', 'unix:*'];
+export const DEFAULT_ALLOWED_TARGETS = ['127.0.0.1:*', 'localhost:*', '[::1]:*'];
+/** Default budget: what a document may size (each session is a worker thread with its own heap). */
+export const DEFAULT_MAX_SESSIONS = 4;
+export const DEFAULT_MAX_FORWARDS_PER_SESSION = 64;
+/** Upper bound of policy.maxSessions: the supervisor's worker pool size (worker-pool.ts MAX_SESSIONS). */
+export const MAX_SESSIONS_LIMIT = 64;
 export const DEFAULT_ALLOWED_BIND_ADDRESSES = ['localhost', '127.0.0.1', '::1'];
 export const DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES = ['localhost', '127.0.0.1', '::1'];
 
 type TargetPattern =
-  | { kind: 'unix'; path: RegExp }
+  | { kind: 'unix'; path: RegExp | string; directory: boolean }
   | { kind: 'host'; family: 'v6' | 'name' | 'any'; host: RegExp; portMin: number; portMax: number };
 
 const cache = new Map<string, TargetPattern>();
@@ -48,10 +58,12 @@ function parsePattern(pattern: string): TargetPattern {
   if (/[\s\x00-\x1f\x7f]/.test(pattern)) throw new Error('the pattern contains whitespace or control characters');
   if (/^unix:/i.test(pattern)) {
     const p = pattern.slice(5);
-    if (p === '*') return { kind: 'unix', path: /^[^]*$/ };
-    if (!p.startsWith('/')) throw new Error('a unix pattern is "unix:*" or an absolute path glob like "unix:/run/app/*"');
-    if (p.split('/').includes('..')) throw new Error('a unix pattern must not contain ".." segments');
-    return { kind: 'unix', path: globToRegExp(p) };
+    if (p === '*') return { kind: 'unix', path: /^[^]*$/, directory: false };
+    if (!p.startsWith('/')) throw new Error('a unix pattern is an absolute path ("unix:/run/app.sock"), a directory ("unix:/run/app/"), a glob ("unix:/run/app/*.sock") or "unix:*"');
+    if (p.split('/').includes('..') || p.split('/').includes('.')) throw new Error('a unix pattern must not contain "." or ".." segments');
+    if (p.includes('*')) return { kind: 'unix', path: globToRegExp(path.posix.normalize(p)), directory: false };
+    if (p.endsWith('/')) return { kind: 'unix', path: path.posix.normalize(p), directory: true };
+    return { kind: 'unix', path: path.posix.normalize(p), directory: false };
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(pattern)) throw new Error('write a target pattern as host:port (no scheme); http(s) targets are matched by their host and port');
 
@@ -108,13 +120,44 @@ function parsePattern(pattern: string): TargetPattern {
 
 function matches(pattern: TargetPattern, target: ParsedTarget): boolean {
   if (target.kind === 'unix') {
-    // Normalized so "unix:/run/app/../../etc/x" cannot slip past "unix:/run/app/*".
-    return pattern.kind === 'unix' && pattern.path.test(path.posix.normalize(target.path));
+    if (pattern.kind !== 'unix') return false;
+    // "unix:/run/app/../../etc/x" never matches a listed path: the kernel resolves ".." through
+    // symlinks, so a lexical match could be fooled. Repeated slashes are normalised away.
+    if (target.path.split('/').some((seg) => seg === '.' || seg === '..')) return pattern.path instanceof RegExp && pattern.path.source === '^[^]*$';
+    const wanted = normalizeSocketPath(target.path);
+    if (typeof pattern.path !== 'string') return pattern.path.test(wanted);
+    return pattern.directory ? wanted.startsWith(pattern.path) && wanted.length > pattern.path.length : wanted === pattern.path;
   }
   if (pattern.kind !== 'host') return false;
   if (target.port < pattern.portMin || target.port > pattern.portMax) return false;
   if (pattern.family !== 'any' && (pattern.family === 'v6') !== target.host.includes(':')) return false;
   return pattern.host.test(target.host);
+}
+
+/** An absolute socket path with "."/".." and repeated slashes resolved (no trailing slash). */
+export function normalizeSocketPath(socketPath: string): string {
+  return path.posix.resolve('/', socketPath);
+}
+
+/**
+ * The budget: at most policy.maxSessions sessions and policy.maxForwardsPerSession forwards
+ * (remote + local + dynamic, as asked, before any is refused) per session. Every overrun,
+ * naming its path; [] when within budget.
+ */
+export function checkBudget(sessions: ReadonlyArray<{ id: string; forwards?: unknown[]; localForwards?: unknown[]; dynamicForwards?: unknown[] }>, policy: Pick<Policy, 'maxSessions' | 'maxForwardsPerSession'>, at = 'sessions'): string[] {
+  const maxSessions = policy.maxSessions ?? DEFAULT_MAX_SESSIONS;
+  const maxForwards = policy.maxForwardsPerSession ?? DEFAULT_MAX_FORWARDS_PER_SESSION;
+  const errors: string[] = [];
+  if (sessions.length > maxSessions) {
+    errors.push(`${at}: ${sessions.length} sessions exceed the local policy.maxSessions ${maxSessions} (each session is a worker thread); raise policy.maxSessions in the local config to allow more`);
+  }
+  sessions.forEach((s, i) => {
+    const count = (s.forwards?.length ?? 0) + (s.localForwards?.length ?? 0) + (s.dynamicForwards?.length ?? 0);
+    if (count > maxForwards) {
+      errors.push(`${at}[${i}] (${s.id}): ${count} forwards (forwards + localForwards + dynamicForwards) exceed the local policy.maxForwardsPerSession ${maxForwards}; raise it in the local config to allow more`);
+    }
+  });
+  return errors;
 }
 
 /** Reason the target is outside policy, or undefined when allowed (or when it does not parse: that is reported elsewhere). */

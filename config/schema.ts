@@ -6,14 +6,15 @@
 import os from 'node:os';
 import convict from 'convict';
 import { checkAssignmentsUrl, ENV_NAME_PATTERN, MAX_TIMER_MS, parseListenAddress, parseSigningPublicKey } from './formats.js';
-import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES, DEFAULT_ALLOWED_TARGETS } from './policy.js';
+import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES, DEFAULT_ALLOWED_TARGETS, DEFAULT_MAX_FORWARDS_PER_SESSION, DEFAULT_MAX_SESSIONS, MAX_SESSIONS_LIMIT } from './policy.js';
+import { DEFAULT_WORKER_MAX_HEAP_MB, DEFAULT_WORKER_MAX_YOUNG_HEAP_MB } from '../src/supervisor/worker-limits.js';
 
 /** The config as convict holds it, before the JSON-Schema checks of `credentials` and `sessions`. */
 export interface RawAgentConfig {
-  agent: { id: string; drainTimeoutMs: number; logLevel: string; logFormat: string };
+  agent: { id: string; drainTimeoutMs: number; logLevel: string; logFormat: string; stateDir: string; workerMaxHeapMb: number; workerMaxYoungHeapMb: number };
   admin: { listen: string };
   credentials: Record<string, unknown>;
-  policy: { allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[] };
+  policy: { allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[]; maxSessions: number; maxForwardsPerSession: number };
   sessions: unknown[];
   assignments: { url: string; tokenEnv: string; caFile: string; pollIntervalMs: number; cacheFile: string; signingPublicKey: string };
   telemetry: { exporter: string };
@@ -60,6 +61,10 @@ export function addConfigFormats(): void {
     });
   intFormat('edge-ms', 0, MAX_TIMER_MS);
   intFormat('edge-positive-ms', 1, MAX_TIMER_MS);
+  intFormat('edge-max-sessions', 1, MAX_SESSIONS_LIMIT);
+  intFormat('edge-max-forwards', 1, 4096);
+  intFormat('edge-heap-mb', 16, 4096);
+  intFormat('edge-young-heap-mb', 1, 256);
 
   convict.addFormat({
     name: 'edge-agent-id',
@@ -168,6 +173,24 @@ export function buildConfigSchema(): convict.Schema<RawAgentConfig> {
         default: 'json',
         env: 'EDGE_AGENT_AGENT_LOG_FORMAT',
       },
+      stateDir: {
+        doc: 'Directory for the agent\'s state (the cached assignment document, which is also the revision floor that survives restarts); "" = $STATE_DIRECTORY (systemd StateDirectory=, first path), else /var/lib/edge-agent for root, else $XDG_STATE_HOME/edge-agent or ~/.local/state/edge-agent. Created 0700.',
+        format: 'edge-path',
+        default: '',
+        env: 'EDGE_AGENT_AGENT_STATE_DIR',
+      },
+      workerMaxHeapMb: {
+        doc: 'V8 old-generation heap limit of each session worker thread, in MB (16-4096). A worker that reaches it dies alone and is restarted with backoff (EDGE_ERR_WORKER_CRASHED).',
+        format: 'edge-heap-mb',
+        default: DEFAULT_WORKER_MAX_HEAP_MB,
+        env: 'EDGE_AGENT_AGENT_WORKER_MAX_HEAP_MB',
+      },
+      workerMaxYoungHeapMb: {
+        doc: 'V8 young-generation heap limit of each session worker thread, in MB (1-256).',
+        format: 'edge-young-heap-mb',
+        default: DEFAULT_WORKER_MAX_YOUNG_HEAP_MB,
+        env: 'EDGE_AGENT_AGENT_WORKER_MAX_YOUNG_HEAP_MB',
+      },
     },
     admin: {
       listen: {
@@ -186,7 +209,7 @@ export function buildConfigSchema(): convict.Schema<RawAgentConfig> {
     },
     policy: {
       allowedTargets: {
-        doc: 'Targets any session may use: host:port patterns with * wildcards ("127.0.0.1:*", "db.lan:5432", "[::1]:*", ports "8000-8999"), "unix:*" or "unix:/dir/*". Local only: assignments cannot widen it. Env var: comma-separated or a JSON array.',
+        doc: 'Targets any session may use: host:port patterns with * wildcards ("127.0.0.1:*", "db.lan:5432", "[::1]:*", ports "8000-8999"); unix sockets only when listed: "unix:/run/app.sock" (that path), "unix:/run/app/" (anything under that directory), "unix:/run/app/*.sock" (glob), "unix:*" (any, not recommended). Default: loopback TCP only. Local only: assignments cannot widen it. Env var: comma-separated or a JSON array.',
         format: 'edge-string-list',
         default: DEFAULT_ALLOWED_TARGETS,
         env: 'EDGE_AGENT_POLICY_ALLOWED_TARGETS',
@@ -202,6 +225,18 @@ export function buildConfigSchema(): convict.Schema<RawAgentConfig> {
         format: 'edge-string-list',
         default: DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES,
         env: 'EDGE_AGENT_POLICY_ALLOWED_LOCAL_BIND_ADDRESSES',
+      },
+      maxSessions: {
+        doc: `Most sessions (static and assigned together) the agent runs; each is a worker thread. A document asking for more is rejected whole (EDGE_ERR_POLICY_BUDGET). 1-${MAX_SESSIONS_LIMIT}. Local only.`,
+        format: 'edge-max-sessions',
+        default: DEFAULT_MAX_SESSIONS,
+        env: 'EDGE_AGENT_POLICY_MAX_SESSIONS',
+      },
+      maxForwardsPerSession: {
+        doc: 'Most forwards one session may have (forwards + localForwards + dynamicForwards). A document asking for more is rejected whole (EDGE_ERR_POLICY_BUDGET). Local only.',
+        format: 'edge-max-forwards',
+        default: DEFAULT_MAX_FORWARDS_PER_SESSION,
+        env: 'EDGE_AGENT_POLICY_MAX_FORWARDS_PER_SESSION',
       },
     },
     sessions: {

@@ -17,7 +17,7 @@ export interface CredentialConfig {
 
 /** Local bounds on what any session (static or remotely assigned) may ask for. */
 export interface Policy {
-  /** `host:port` patterns (`*` wildcards, `[v6]:port`, port ranges `8000-8999`), `unix:*`, `unix:/dir/*`. */
+  /** `host:port` patterns (`*` wildcards, `[v6]:port`, port ranges `8000-8999`), `unix:/path`, `unix:/dir/`, `unix:/dir/*`, `unix:*`. */
   allowedTargets: string[];
   /** Exact bind addresses; `*` allows any. */
   allowedBindAddresses: string[];
@@ -26,6 +26,10 @@ export interface Policy {
    * allows any. Absent = loopback only (DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES).
    */
   allowedLocalBindAddresses?: string[];
+  /** Most sessions (static + assigned). Absent = DEFAULT_MAX_SESSIONS. */
+  maxSessions?: number;
+  /** Most forwards + localForwards + dynamicForwards per session. Absent = DEFAULT_MAX_FORWARDS_PER_SESSION. */
+  maxForwardsPerSession?: number;
 }
 
 export interface ForwardSpec {
@@ -97,13 +101,22 @@ export interface SessionSpec {
 
 export interface AssignmentDocument {
   revision: number;
+  /** RFC 3339; a document past it is not applied. */
+  expires?: string;
   sessions: SessionSpec[];
 }
 
 export type TelemetryExporter = 'otlp' | 'console' | 'none';
 
 export interface AgentConfig {
-  agent: { id: string; drainTimeoutMs: number; logLevel: LogLevel; logFormat: LogFormat };
+  agent: {
+    id: string; drainTimeoutMs: number; logLevel: LogLevel; logFormat: LogFormat;
+    /** "" = the default state directory (see resolveStateDir). */
+    stateDir: string;
+    /** V8 heap limits of each session worker thread. */
+    workerMaxHeapMb: number;
+    workerMaxYoungHeapMb: number;
+  };
   /** `listen` is "host:port" or "" (admin server disabled). */
   admin: { listen: string };
   credentials: Record<string, CredentialConfig>;

@@ -13,7 +13,7 @@ import { createOriginAllowList } from '../src/session/origin-allow-list.js';
 import { checkProxySetting } from '../src/session/proxy-connect.js';
 import { checkHost, formatHost, parseTargetUrl } from '../src/session/target-url.js';
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
-import { checkBindPolicy, checkLocalBindPolicy, checkPolicy, checkTargetPolicy } from './policy.js';
+import { checkBindPolicy, checkBudget, checkLocalBindPolicy, checkPolicy, checkTargetPolicy } from './policy.js';
 import type { AssignmentDocument, CredentialConfig, Policy, SessionSpec, ValidationContext } from './types.js';
 
 export { checkPolicy, checkTargetPolicy, checkBindPolicy, checkLocalBindPolicy, validatePolicy, parseTargetPattern } from './policy.js';
@@ -93,6 +93,11 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
     errors.push(...formatAjvErrors(validate.errors, '', data).map((m) => (m.startsWith(':') ? `(document)${m}` : m)));
   }
   if (isObj(data) && Array.isArray(data.sessions)) errors.push(...semanticErrors(data.sessions, ctx, 'sessions', !refuse));
+  if (isObj(data) && typeof data.expires === 'string' && Number.isNaN(Date.parse(data.expires))) {
+    errors.push(`expires: ${JSON.stringify(data.expires)} is not a valid RFC 3339 time (e.g. 2026-12-31T00:00:00Z)`);
+  }
+  // `edge-agent check`: the budget too (the agent itself checks it on the merged sessions, with its own code).
+  if (!refuse && errors.length === 0 && isObj(data) && Array.isArray(data.sessions)) errors.push(...checkBudget(data.sessions as SessionSpec[], ctx.policy, 'sessions'));
   if (errors.length > 0) return { errors, refusedForwards: [] };
   const document = data as unknown as AssignmentDocument;
   const refusedForwards: RefusedForward[] = [];

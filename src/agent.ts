@@ -8,6 +8,7 @@ import { AssignmentApplier, type ApplyAssignmentsResult } from './assignments/as
 import { AssignmentController } from './assignments/assignment-controller.js';
 import type { RemoteSourceTuning } from './assignments/remote-source.js';
 import type { AssignmentsStatus } from './assignments/status.js';
+import { assignmentStateFile } from './assignments/state-dir.js';
 import { EdgeError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { Supervisor } from './supervisor/supervisor.js';
@@ -81,6 +82,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     resolve: (spec) => resolveSession(spec, cfg, process.env),
     drainTimeoutMs: cfg.agent.drainTimeoutMs,
     tracing: telemetry.enabled,
+    workerHeap: cfg.agent,
   });
   supervisor.on('event', (sessionId, event) => {
     if (event.type === 'spans') telemetry.ingest(event.spans);
@@ -91,19 +93,23 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   const staticSessions = cfg.sessions;
   const applier = new AssignmentApplier({ applySessions: (desired) => supervisor.apply(desired), staticSessions, validation: { credentials: cfg.credentials, policy: cfg.policy }, log });
   // Built before anything starts, so an unreadable caFile or a bad signing key fails fast.
+  // The cached document doubles as the revision floor, so it always lives somewhere (state dir).
   const controller = cfg.assignments.url
     ? new AssignmentController({
-      settings: cfg.assignments, agentId: cfg.agent.id, state: applier.state, log, tuning: options.assignments,
+      settings: { ...cfg.assignments, cacheFile: assignmentStateFile(cfg) }, agentId: cfg.agent.id, state: applier.state, log, tuning: options.assignments,
       validate: (doc) => applier.validate(doc),
       apply: (doc, source) => applier.apply(doc, source),
+      setFloor: (floor) => applier.setFloor(floor),
     })
     : undefined;
   await supervisor.apply(staticSessions);
   log('info', `agent ${cfg.agent.id} started with ${staticSessions.length} session(s)`, { agent: cfg.agent.id });
 
+  let closing: Promise<boolean> | undefined;
   const status = async (): Promise<AgentStatus> => ({
     agentId: cfg.agent.id,
     version: VERSION,
+    draining: closing !== undefined,
     assignments: structuredClone(controller ? controller.status() : applier.state),
     sessions: applier.addRefusedForwards(await supervisor.status()),
   });
@@ -126,7 +132,6 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   }
   await controller?.start();
 
-  let closing: Promise<boolean> | undefined;
   return {
     adminUrl: admin?.url ?? null,
     status,

@@ -16,6 +16,8 @@ Commands:
                               validate a config file / assignment document (exit 0, or 2 listing every error)
   status [--admin URL] [--json]
                               print a running agent's /status
+  assignments reset [--config FILE]
+                              forget the cached assignment document and revision floor (agent stopped)
   sign --key FILE DOCUMENT.json
                               print the X-Edge-Signature header value for an assignment document
                               (fleet side; --keygen makes a key pair)
@@ -39,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./cli/check-command.js')).runCheckCommand(rest);
     case 'status':
       return (await import('./cli/status-command.js')).runStatusCommand(rest);
+    case 'assignments':
+      return (await import('./cli/assignments-command.js')).runAssignmentsCommand(rest);
     case 'sign':
       return (await import('./cli/sign-command.js')).runSignCommand(rest);
     case 'version':

@@ -54,6 +54,13 @@ export const ERROR_CODES = {
   EDGE_ERR_DESTINATION_DENIED: { retryable: false, summary: 'A SOCKS request asked for a destination outside the dynamic forward\'s `allowDestinations`.' },
   EDGE_ERR_SOCKS_AUTH_FAILED: { retryable: false, summary: 'A SOCKS client did not authenticate: wrong username/password, no acceptable method, or SOCKS4 on a forward that requires a password.' },
   EDGE_ERR_SOCKS_PROTOCOL: { retryable: false, summary: 'A SOCKS client sent a malformed or unsupported request (not SOCKS4/4a/5, a command other than CONNECT, a bad address), or did not finish its handshake in time.' },
+  // --- assignment documents and the local policy
+  EDGE_ERR_ASSIGNMENT_REVISION: { retryable: false, summary: 'An assignment document\'s `revision` is not a safe integer (0 to 2^53−1), so it cannot be ordered; the document is rejected and the running one keeps running.' },
+  EDGE_ERR_ASSIGNMENT_STALE: { retryable: false, summary: 'An assignment document\'s revision is not above the revision floor (the running or last applied revision, kept in the state dir across restarts); it is ignored.' },
+  EDGE_ERR_ASSIGNMENT_SIGNATURE: { retryable: false, summary: 'An assignment document (or the cached one) is unsigned or its signature does not verify with `assignments.signingPublicKey`; it is rejected.' },
+  EDGE_ERR_ASSIGNMENT_EXPIRED: { retryable: false, summary: 'An assignment document\'s `expires` time has passed; it is not applied and the running one keeps running.' },
+  EDGE_ERR_POLICY_BUDGET: { retryable: false, summary: 'Sessions or forwards exceed `policy.maxSessions` / `policy.maxForwardsPerSession`; the whole document is rejected (a config file over budget does not start).' },
+  EDGE_ERR_POLICY_DENIED: { retryable: false, summary: 'A forward\'s target or bind address is outside the local policy (`policy.allowedTargets`, `allowedBindAddresses`, `allowedLocalBindAddresses`); that forward is refused.' },
   // --- the caller's side
   EDGE_ERR_INVALID_CONFIG: { retryable: false, summary: 'A configuration value is invalid; the message names the key.' },
   EDGE_ERR_INVALID_SPEC: { retryable: false, summary: 'A command-line forward spec (`-R`, `-L`, `-D`) or flag is invalid; the message shows the accepted forms.' },

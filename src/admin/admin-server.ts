@@ -8,7 +8,10 @@ import { EdgeError } from '../errors.js';
 export interface AgentStatusDocument {
   agentId: string;
   version: string;
-  assignments: { source: 'static' | 'remote' | 'cache'; revision: number | null; lastError: { code: string; message: string } | null };
+  /** True from the first stop signal (close()) until the agent has stopped. */
+  draining?: boolean;
+  /** `endpoint` is set when assignments.url is (the agent waits for a document then). */
+  assignments: { source: 'static' | 'remote' | 'cache'; revision: number | null; lastError: { code: string; message: string } | null; endpoint?: string };
   sessions: Array<{ id: string; state: string; forwards: Array<{ id: string; state: string }>; localForwards?: Array<{ id: string; state: string }>; dynamicForwards?: Array<{ id: string; state: string }> }>;
 }
 
@@ -27,15 +30,31 @@ export interface AdminServer {
 }
 
 /**
- * Ready means every assigned forward is up: remote forwards listening on the SSH host, and
- * local/dynamic ones listening on the device with their session connected (their connections
- * only go anywhere then).
+ * Ready means the agent is not draining, holds an assignment when it has a fleet endpoint (one
+ * was applied from the endpoint or the cache), and every assigned forward is up: remote forwards
+ * listening on the SSH host, and local/dynamic ones listening on the device with their session
+ * connected (their connections only go anywhere then). Sessions draining away after a new
+ * revision are no longer assigned and do not count.
  */
-export function isReady(status: AgentStatusDocument): boolean {
-  return status.sessions.every((s) => {
+export function readiness(status: AgentStatusDocument): { ready: boolean; reasons: string[] } {
+  const reasons: string[] = [];
+  if (status.draining) reasons.push('draining: the agent is stopping');
+  if (status.assignments.endpoint !== undefined && status.assignments.revision === null) {
+    const last = status.assignments.lastError;
+    reasons.push(`no assignment document applied yet from ${status.assignments.endpoint}${last ? ` (last error ${last.code}: ${last.message})` : ''}`);
+  }
+  for (const s of status.sessions) {
+    if (s.state === 'draining' && !status.draining) continue;
     const listeners = [...(s.localForwards ?? []), ...(s.dynamicForwards ?? [])];
-    return s.forwards.every((f) => f.state === 'up') && listeners.every((f) => f.state === 'up') && (listeners.length === 0 || s.state === 'connected');
-  });
+    const down = [...s.forwards, ...listeners].filter((f) => f.state !== 'up').map((f) => `${f.id} ${f.state}`);
+    if (down.length > 0) reasons.push(`session ${s.id}: forward(s) not up: ${down.join(', ')}`);
+    else if (listeners.length > 0 && s.state !== 'connected') reasons.push(`session ${s.id} is ${s.state}`);
+  }
+  return { ready: reasons.length === 0, reasons };
+}
+
+export function isReady(status: AgentStatusDocument): boolean {
+  return readiness(status).ready;
 }
 
 export async function startAdminServer(listen: { host: string; port: number }, source: AdminSource): Promise<AdminServer> {
@@ -49,8 +68,9 @@ export async function startAdminServer(listen: { host: string; port: number }, s
           return send(res, 200, 'text/plain', 'ok\n');
         case '/readyz': {
           const status = await source.status();
-          const ready = isReady(status);
-          return send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ ready, sessions: status.sessions.map((s) => ({ id: s.id, state: s.state, forwards: s.forwards.map((f) => ({ id: f.id, state: f.state })) })) }) + '\n');
+          const { ready, reasons } = readiness(status);
+          const body = { ready, reason: reasons[0] ?? null, reasons, draining: status.draining ?? false, sessions: status.sessions.map((s) => ({ id: s.id, state: s.state, forwards: s.forwards.map((f) => ({ id: f.id, state: f.state })) })) };
+          return send(res, ready ? 200 : 503, 'application/json', JSON.stringify(body) + '\n');
         }
         case '/status':
           return send(res, 200, 'application/json', JSON.stringify(await source.status(), null, 2) + '\n');

@@ -3,13 +3,20 @@
 // the revision rule (only a higher revision changes anything), the merge with static sessions
 // (remote wins per session id) and the live reconcile. Owns the `assignments` status fields
 // source, revision, lastError and refusedForwards. One document at a time.
+//
+// What a document can never do: run with a revision that is not a safe integer
+// (EDGE_ERR_ASSIGNMENT_REVISION), run after its `expires` (EDGE_ERR_ASSIGNMENT_EXPIRED), go
+// below the revision floor — the running revision, or the last applied one recorded in the state
+// dir before a restart (EDGE_ERR_ASSIGNMENT_STALE) — or ask for more sessions or forwards than
+// the local budget (EDGE_ERR_POLICY_BUDGET). Each leaves the running document running.
+import { checkBudget } from '../../config/policy.js';
 import { parseAssignmentDocument } from '../../config/validate-sessions.js';
 import type { AssignmentDocument, SessionSpec, ValidationContext } from '../../config/types.js';
-import { EdgeError, isEdgeError } from '../errors.js';
+import { EdgeError, isEdgeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { sameJson } from '../supervisor/reconcile.js';
 import type { HandleStatus } from '../supervisor/session-handle.js';
-import type { AssignmentsStatus, RefusedForward } from './status.js';
+import type { AssignmentErrorKind, AssignmentsStatus, RefusedForward } from './status.js';
 
 /** What applying one document did. */
 export interface ApplyAssignmentsResult {
@@ -29,6 +36,15 @@ export interface AssignmentApplierOptions {
   staticSessions: SessionSpec[];
   validation: ValidationContext;
   log: Logger;
+  /** Clock for `expires` (ms since the epoch). Default Date.now. */
+  now?: () => number;
+}
+
+/** The last applied document from before a restart: nothing below its revision is applied. */
+export interface RevisionFloor {
+  revision: number;
+  /** The document as served (parsed JSON), so the same revision with the same content is not "stale". */
+  json: unknown;
 }
 
 export class AssignmentApplier {
@@ -37,8 +53,14 @@ export class AssignmentApplier {
   /** The running document as parsed, and the forwards refused from it (for the "same content" check). */
   private running: { document: AssignmentDocument; refusedForwards: RefusedForward[] } | null = null;
   private chain: Promise<unknown> = Promise.resolve();
+  private floor: RevisionFloor | null = null;
 
   constructor(private readonly options: AssignmentApplierOptions) {}
+
+  /** Sets the revision floor read from the state dir at start (the controller does). */
+  setFloor(floor: RevisionFloor | null): void {
+    this.floor = floor;
+  }
 
   /** Validation only (schema, semantic, policy in refuse mode), for the cache file at start. */
   validate(doc: unknown) {
@@ -62,7 +84,7 @@ export class AssignmentApplier {
       const session = sessions.find((s) => s.id === r.session);
       if (!session || session.forwards.some((f) => f.id === r.forward)) continue;
       if (r.kind) {
-        const lastError = { code: 'EDGE_ERR_INVALID_CONFIG', message: `refused by the local policy: ${r.reason}` };
+        const lastError = { code: 'EDGE_ERR_POLICY_DENIED', message: `refused by the local policy: ${r.reason}` };
         const base = { id: r.forward, state: 'refused' as const, bind: r.bind, port: r.port, localPort: null, allowRelay: false, channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0, lastError };
         if (r.kind === 'local' && !session.localForwards.some((f) => f.id === r.forward)) {
           const m = /^tcp:\/\/\[?(.*?)\]?:(\d+)$/.exec(r.target);
@@ -75,7 +97,7 @@ export class AssignmentApplier {
       session.forwards.push({
         id: r.forward, state: 'refused', bind: r.bind, port: r.port, remotePort: null, target: r.target,
         channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0,
-        lastError: { code: 'EDGE_ERR_INVALID_CONFIG', message: `refused by the local policy: ${r.reason}` },
+        lastError: { code: 'EDGE_ERR_POLICY_DENIED', message: `refused by the local policy: ${r.reason}` },
       });
     }
     return sessions;
@@ -84,6 +106,19 @@ export class AssignmentApplier {
   private async applyNow(doc: unknown, source: 'remote' | 'cache'): Promise<ApplyAssignmentsResult> {
     const { log } = this.options;
     const state = this.state;
+    const reject = (code: ErrorCode, kind: AssignmentErrorKind, message: string, errors: string[], revision?: number): never => {
+      const error = new EdgeError(code, message, { details: { errors } });
+      state.lastError = { code, message, kind, errors, at: new Date().toISOString() };
+      if (revision !== undefined) state.lastError.revision = revision;
+      log('error', message, { code });
+      throw error;
+    };
+    // Before the schema: a revision that cannot be ordered would poison the floor for good.
+    const rawRevision = (doc as { revision?: unknown } | null)?.revision;
+    if (typeof rawRevision === 'number' && (!Number.isSafeInteger(rawRevision) || rawRevision < 0)) {
+      const why = `revision: ${rawRevision} is not a safe integer (0 to ${Number.MAX_SAFE_INTEGER})`;
+      reject('EDGE_ERR_ASSIGNMENT_REVISION', 'invalid', `Assignment rejected, the running sessions are unchanged: ${why}`, [why]);
+    }
     const { document, errors, refusedForwards } = this.validate(doc);
     if (!document || errors.length > 0) {
       const error = new EdgeError('EDGE_ERR_INVALID_CONFIG', `Assignment rejected, the running sessions are unchanged: ${errors.length} problem(s): ${errors.join('; ')}`, { details: { errors } });
@@ -96,6 +131,11 @@ export class AssignmentApplier {
     // What the endpoint meant: the document plus the forwards refused here.
     const meant = { document, refusedForwards };
 
+    if (document.expires !== undefined && Date.parse(document.expires) <= (this.options.now ?? Date.now)()) {
+      const why = `expires: ${document.expires} has passed`;
+      reject('EDGE_ERR_ASSIGNMENT_EXPIRED', 'expired', `Assignment revision ${document.revision} not applied, the running sessions are unchanged: it expired at ${document.expires}`, [why], document.revision);
+    }
+
     if (state.revision !== null && document.revision <= state.revision) {
       if (document.revision === state.revision && this.running && sameJson(meant, this.running)) {
         // E.g. the endpoint confirms what a cache boot started with.
@@ -107,6 +147,21 @@ export class AssignmentApplier {
         : `revision ${document.revision} ignored: revision ${state.revision} is running (revisions only move forward)`;
       log('warn', `assignment ${message}`);
       return { applied: false, revision: state.revision, outcome: 'stale', refusedForwards: state.refusedForwards, message };
+    }
+    // The floor from before a restart: only the very document recorded there may run again at its revision.
+    const floor = this.floor;
+    if (floor && (document.revision < floor.revision || (document.revision === floor.revision && !sameJson(doc, floor.json)))) {
+      const message = `revision ${document.revision} ignored: revision ${floor.revision} was applied before (the revision floor in the state dir; revisions only move forward, \`edge-agent assignments reset\` clears it)`;
+      log('warn', `assignment ${message}`);
+      return { applied: false, revision: state.revision, outcome: 'stale', refusedForwards: state.refusedForwards, message };
+    }
+
+    // The budget, on what the document asks for (before any forward is refused) merged with the static sessions.
+    const asked = structuredClone((doc as { sessions: Array<{ id: string }> }).sessions);
+    const askedIds = new Set(asked.map((s) => s.id));
+    const overBudget = checkBudget([...this.options.staticSessions.filter((s) => !askedIds.has(s.id)), ...asked], this.options.validation.policy, 'sessions');
+    if (overBudget.length > 0) {
+      reject('EDGE_ERR_POLICY_BUDGET', 'budget', `Assignment revision ${document.revision} rejected whole, the running sessions are unchanged: ${overBudget.join('; ')}`, overBudget, document.revision);
     }
 
     // Remote sessions win over static ones with the same id.

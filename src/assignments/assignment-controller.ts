@@ -21,7 +21,7 @@ import { sameJson } from '../supervisor/reconcile.js';
 import { readAssignmentCache, writeAssignmentCache, type CachedAssignment } from './cache.js';
 import { RemoteAssignmentSource, type FetchResult, type FetchTrigger, type RemoteSourceTuning } from './remote-source.js';
 import { verifyAssignmentSignature } from './signature.js';
-import type { ApplyAssignmentsResult } from './assignment-applier.js';
+import type { ApplyAssignmentsResult, RevisionFloor } from './assignment-applier.js';
 import type { AssignmentError, AssignmentsStatus, FetchCounters, FetchOutcome } from './status.js';
 
 export interface AssignmentControllerOptions {
@@ -33,6 +33,8 @@ export interface AssignmentControllerOptions {
   validate(doc: unknown): ParsedAssignment;
   /** agent.applyAssignments. Throws EdgeError (details.errors) when the document is rejected. */
   apply(doc: unknown, source: 'remote' | 'cache'): Promise<ApplyAssignmentsResult>;
+  /** Receives the revision floor found in the state file at start (AssignmentApplier.setFloor). */
+  setFloor?(floor: RevisionFloor | null): void;
   log: Logger;
   /** Where assignments.tokenEnv is looked up. Default process.env. */
   env?: NodeJS.ProcessEnv;
@@ -186,7 +188,7 @@ export class AssignmentController {
     }
 
     if (applied.outcome === 'stale') {
-      const error: AssignmentError = { code: 'EDGE_ERR_INVALID_CONFIG', message: `assignments: ${applied.message ?? 'stale revision ignored'}`, kind: 'stale', at: new Date().toISOString() };
+      const error: AssignmentError = { code: 'EDGE_ERR_ASSIGNMENT_STALE', message: `assignments: ${applied.message ?? 'stale revision ignored'}`, kind: 'stale', at: new Date().toISOString() };
       if (decoded.revision !== null) error.revision = decoded.revision;
       record('stale', error, decoded.revision);
       return false;
@@ -201,7 +203,7 @@ export class AssignmentController {
 
   private decode(result: Extract<FetchResult, { kind: 'document' }>): Decoded {
     const at = new Date().toISOString();
-    const fail = (kind: 'signature' | 'invalid', message: string): Decoded => ({ ok: false, revision: null, error: { code: 'EDGE_ERR_INVALID_CONFIG', message, kind, at } });
+    const fail = (kind: 'signature' | 'invalid', message: string): Decoded => ({ ok: false, revision: null, error: { code: kind === 'signature' ? 'EDGE_ERR_ASSIGNMENT_SIGNATURE' : 'EDGE_ERR_INVALID_CONFIG', message, kind, at } });
     if (this.signingKey) {
       const verdict = verifyAssignmentSignature(result.body, result.signature, this.signingKey);
       if (!verdict.ok) return fail('signature', `signature check failed: ${verdict.reason}`);
@@ -252,6 +254,9 @@ export class AssignmentController {
       return ignore(`the cached document is not JSON (${(err as Error).message})`);
     }
     if ((json as { revision?: unknown } | null)?.revision !== entry.revision) return ignore('the cached document\'s revision does not match the file\'s');
+    // The floor holds even when the document no longer validates here (changed local config):
+    // an older document is still a replay.
+    if (Number.isSafeInteger(entry.revision)) this.options.setFloor?.({ revision: entry.revision, json });
     const parsed = this.options.validate(json);
     if (!parsed.document || parsed.errors.length > 0) return ignore(`the cached document is not valid against the local config: ${parsed.errors.join('; ')}`);
     this.cached = { entry, json };

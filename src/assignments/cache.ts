@@ -53,7 +53,7 @@ export async function readAssignmentCache(file: string): Promise<CacheRead> {
   if (!isObj(data)) return { status: 'invalid', reason: 'not a JSON object' };
   if (data.format !== CACHE_FORMAT) return { status: 'invalid', reason: `unknown format ${JSON.stringify(String(data.format)).slice(0, 80)} (expected "${CACHE_FORMAT}")` };
   if (typeof data.body !== 'string') return { status: 'invalid', reason: '"body" is missing' };
-  if (!Number.isInteger(data.revision) || (data.revision as number) < 0) return { status: 'invalid', reason: '"revision" is missing or not an integer' };
+  if (!Number.isSafeInteger(data.revision) || (data.revision as number) < 0) return { status: 'invalid', reason: '"revision" is missing or not a safe integer' };
   if (data.etag !== null && typeof data.etag !== 'string') return { status: 'invalid', reason: '"etag" must be a string or null' };
   if (data.signature !== null && typeof data.signature !== 'string') return { status: 'invalid', reason: '"signature" must be a string or null' };
   return {

@@ -20,8 +20,12 @@ export type AssignmentErrorKind =
   | 'signature'
   /** Not UTF-8 JSON, schema or semantic errors (listed in `errors`), or a session that cannot start. The document is rejected. */
   | 'invalid'
-  /** A revision lower than (or equal to, with other content) the running one. Ignored. */
-  | 'stale';
+  /** A revision lower than (or equal to, with other content) the running one or the revision floor. Ignored. */
+  | 'stale'
+  /** Past its `expires` time. Not applied. */
+  | 'expired'
+  /** More sessions or forwards than policy.maxSessions / maxForwardsPerSession. Rejected whole. */
+  | 'budget';
 
 export interface AssignmentError {
   /** An EDGE_ERR_* code. */

@@ -11,6 +11,7 @@ import type { SessionConfigInput } from '../session/session-config.js';
 import { reconcile, type SessionLike } from './reconcile.js';
 import { SessionHandle, type HandleStatus } from './session-handle.js';
 import { createSessionPool, MAX_SESSIONS } from './worker-pool.js';
+import { workerResourceLimits, type WorkerHeapSettings } from './worker-limits.js';
 import { EdgeError } from '../errors.js';
 
 export interface SupervisorEvents {
@@ -25,16 +26,21 @@ export interface SupervisorOptions<S extends SessionLike> {
   drainTimeoutMs: number;
   /** Whether session workers record spans (they arrive as `spans` events). */
   tracing?: boolean;
+  /** V8 heap limits of each session worker (agent.workerMaxHeapMb / workerMaxYoungHeapMb). */
+  workerHeap?: WorkerHeapSettings;
 }
 
 export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEvents> {
-  private readonly pool: Piscina = createSessionPool();
+  private readonly pool: Piscina;
   private readonly handles = new Map<string, SessionHandle>();
+  /** Sessions that were stopped and are still draining: listed in status() until they end. */
+  private readonly draining = new Map<string, SessionHandle>();
   private readonly specs = new Map<string, S>();
   private closed = false;
 
   constructor(private readonly options: SupervisorOptions<S>) {
     super();
+    this.pool = createSessionPool(workerResourceLimits(options.workerHeap));
   }
 
   /** Makes the running sessions match `desired`. Resolves once every change was applied. */
@@ -62,8 +68,10 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
     return this.handles.get(id);
   }
 
+  /** Running sessions, then the ones still draining (removed, or the agent is stopping) until they end. */
   async status(): Promise<HandleStatus[]> {
-    return Promise.all([...this.handles.values()].map((h) => h.status()));
+    const draining = [...this.draining.values()].filter((h) => !this.handles.has(h.id));
+    return Promise.all([...this.handles.values(), ...draining].map((h) => h.status()));
   }
 
   /**
@@ -81,7 +89,9 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
   async destroy(): Promise<void> {
     this.closed = true;
     for (const h of this.handles.values()) h.destroy();
+    for (const h of this.draining.values()) h.destroy();
     this.handles.clear();
+    this.draining.clear();
     this.specs.clear();
     await this.pool.destroy();
   }
@@ -103,8 +113,13 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
     if (!handle) return true;
     this.handles.delete(id);
     this.specs.delete(id);
-    const result = await handle.close(this.options.drainTimeoutMs);
-    return result.drained !== false;
+    this.draining.set(id, handle);
+    try {
+      const result = await handle.close(this.options.drainTimeoutMs);
+      return result.drained !== false;
+    } finally {
+      if (this.draining.get(id) === handle) this.draining.delete(id);
+    }
   }
 
   private onEvent(sessionId: string, event: WorkerEvent): void {

@@ -4,7 +4,9 @@
 // worker is loaded through tsx's loader.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { workerResourceLimits } from './worker-limits.js';
 
 /** Sessions one agent can hold at once (one worker thread each). */
 export const MAX_SESSIONS = 64;
@@ -18,11 +20,13 @@ export function workerEntry(): { filename: string; execArgv: string[] } {
   return { filename: new URL('../../workers/session-worker.ts', here).href, execArgv: ['--import', 'tsx'] };
 }
 
-export function createSessionPool(): Piscina {
+/** `resourceLimits`: each worker's V8 heap limits (worker-limits.ts); default the built-in defaults. */
+export function createSessionPool(resourceLimits: ResourceLimits = workerResourceLimits()): Piscina {
   const { filename, execArgv } = workerEntry();
   return new Piscina({
     filename,
     execArgv,
+    resourceLimits,
     atomics: 'disabled',
     minThreads: 0,
     maxThreads: MAX_SESSIONS,

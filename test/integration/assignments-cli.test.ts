@@ -44,9 +44,10 @@ describe('edge-agent run: SIGHUP and POST /assignments/refresh', () => {
   });
 
   async function run(assignments: Record<string, unknown>): Promise<{ cli: CliProcess; admin: string }> {
-    const file = path.join(dir, `config-${Math.random().toString(16).slice(2)}.json`);
+    const name = Math.random().toString(16).slice(2);
+    const file = path.join(dir, `config-${name}.json`);
     writeFileSync(file, JSON.stringify({
-      agent: { id: 'device-cli', drainTimeoutMs: 2000, logFormat: 'text' },
+      agent: { id: 'device-cli', drainTimeoutMs: 2000, logFormat: 'text', stateDir: path.join(dir, `state-${name}`) },
       admin: { listen: '127.0.0.1:0' },
       credentials: { k: { privateKeyFile: sshd.userKeyPath } },
       telemetry: { exporter: 'none' },

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, resolveSession, type AgentConfig, type SessionSpec } from '../../config/load-config.js';
 import { maskConfig, maskUrl } from '../../config/mask.js';
 import { buildConfigSchema, envVarFor, schemaLeaves } from '../../config/schema.js';
-import { checkPolicy, parseAssignmentDocument, validateSessions } from '../../config/validate-sessions.js';
+import { checkPolicy, parseAssignmentDocument, parseTargetPattern, validateSessions } from '../../config/validate-sessions.js';
+import { checkBudget, DEFAULT_ALLOWED_TARGETS } from '../../config/policy.js';
 import { parseListenAddress, parseSigningPublicKey } from '../../config/formats.js';
 import { EdgeError } from '../../src/errors.js';
 import { sessionWithDefaults } from '../../src/session/session-config.js';
@@ -75,10 +76,14 @@ function configErrors(options: Parameters<typeof loadConfig>[0]): string[] {
 describe('loadConfig', () => {
   it('loads defaults with no file and no env', () => {
     const cfg = loadConfig({ env: {} });
-    expect(cfg.agent).toEqual({ id: os.hostname(), drainTimeoutMs: 10000, logLevel: 'info', logFormat: 'json' });
+    expect(cfg.agent).toEqual({ id: os.hostname(), drainTimeoutMs: 10000, logLevel: 'info', logFormat: 'json', stateDir: '', workerMaxHeapMb: 64, workerMaxYoungHeapMb: 8 });
     expect(cfg.admin.listen).toBe('127.0.0.1:9480');
     expect(cfg.credentials).toEqual({});
-    expect(cfg.policy).toEqual({ allowedTargets: ['127.0.0.1:*', 'localhost:*', '[::1]:*', 'unix:*'], allowedBindAddresses: ['localhost', '127.0.0.1', '::1'], allowedLocalBindAddresses: ['localhost', '127.0.0.1', '::1'] });
+    // Loopback TCP only: no unix socket (docker.sock!) unless the operator lists it.
+    expect(cfg.policy).toEqual({
+      allowedTargets: ['127.0.0.1:*', 'localhost:*', '[::1]:*'], allowedBindAddresses: ['localhost', '127.0.0.1', '::1'], allowedLocalBindAddresses: ['localhost', '127.0.0.1', '::1'],
+      maxSessions: 4, maxForwardsPerSession: 64,
+    });
     expect(cfg.sessions).toEqual([]);
     expect(cfg.assignments).toEqual({ url: '', tokenEnv: 'EDGE_AGENT_TOKEN', caFile: '', pollIntervalMs: 30000, cacheFile: '', signingPublicKey: '' });
     expect(cfg.telemetry.exporter).toBe('otlp');
@@ -91,9 +96,9 @@ describe('loadConfig', () => {
   it('every schema key has a doc, a default, a format and its EDGE_AGENT_<PATH> env var', () => {
     const leaves = schemaLeaves(buildConfigSchema());
     expect(leaves.map((l) => l.key).sort()).toEqual([
-      'admin.listen', 'agent.drainTimeoutMs', 'agent.id', 'agent.logFormat', 'agent.logLevel',
+      'admin.listen', 'agent.drainTimeoutMs', 'agent.id', 'agent.logFormat', 'agent.logLevel', 'agent.stateDir', 'agent.workerMaxHeapMb', 'agent.workerMaxYoungHeapMb',
       'assignments.cacheFile', 'assignments.caFile', 'assignments.pollIntervalMs', 'assignments.signingPublicKey', 'assignments.tokenEnv', 'assignments.url',
-      'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedTargets', 'sessions', 'telemetry.exporter',
+      'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedTargets', 'policy.maxForwardsPerSession', 'policy.maxSessions', 'sessions', 'telemetry.exporter',
     ].sort());
     for (const leaf of leaves) {
       expect(leaf.doc.length, leaf.key).toBeGreaterThan(10);
@@ -109,7 +114,7 @@ describe('loadConfig', () => {
     const file = writeConfig(fullConfig());
     const cfg = loadConfig({ file, env: {} });
     expect(cfg.origin.file).toBe(file);
-    expect(cfg.agent).toEqual({ id: 'device-42', drainTimeoutMs: 5000, logLevel: 'debug', logFormat: 'text' });
+    expect(cfg.agent).toMatchObject({ id: 'device-42', drainTimeoutMs: 5000, logLevel: 'debug', logFormat: 'text' });
     expect(cfg.admin.listen).toBe('[::1]:9481');
     expect(cfg.assignments.tokenEnv).toBe('FLEET_TOKEN');
     expect(cfg.telemetry.exporter).toBe('console');
@@ -313,6 +318,7 @@ describe('checkPolicy', () => {
     ['tcp://db.lan:5433', 'not allowed'],
     ['unix:/run/app/web.sock', undefined],
     ['unix:/run/app/../../etc/evil.sock', 'not allowed'],
+    ['unix:/run/app/../app/web.sock', 'not allowed'], // ".." never matches a listed path (symlinks)
     ['unix:/tmp/x.sock', 'not allowed'],
     ['tcp://10.0.0.1:22', 'not allowed'],
     ['tcp://0x7f.1:22', undefined], // normalized to 127.0.0.1
@@ -320,6 +326,43 @@ describe('checkPolicy', () => {
     const result = checkPolicy({ bind: 'localhost', target }, policy);
     if (expected === undefined) expect(result).toBeUndefined();
     else expect(result).toContain(expected);
+  });
+
+  it('allows no unix socket by default, and only the listed path or directory when listed', () => {
+    const defaults = { allowedTargets: DEFAULT_ALLOWED_TARGETS, allowedBindAddresses: ['localhost'] };
+    for (const target of ['unix:/var/run/docker.sock', 'http+unix:/var/run/docker.sock', 'unix:/run/app.sock']) {
+      expect(checkPolicy({ target }, defaults), target).toMatch(/not allowed by the local policy\.allowedTargets/);
+    }
+    expect(checkPolicy({ target: 'tcp://127.0.0.1:80' }, defaults)).toBeUndefined();
+    const listed = { allowedTargets: ['unix:/run/app.sock', 'unix:/allowed/dir/'], allowedBindAddresses: ['localhost'] };
+    expect(checkPolicy({ target: 'unix:/run/app.sock' }, listed)).toBeUndefined();
+    expect(checkPolicy({ target: 'http+unix:/run/app.sock' }, listed)).toBeUndefined();
+    expect(checkPolicy({ target: 'unix:/run//app.sock' }, listed)).toBeUndefined(); // "//" normalised
+    expect(checkPolicy({ target: 'unix:/run/app.sock2' }, listed)).toMatch(/not allowed/);
+    expect(checkPolicy({ target: 'unix:/allowed/dir/a.sock' }, listed)).toBeUndefined();
+    expect(checkPolicy({ target: 'unix:/allowed/dir/sub/a.sock' }, listed)).toBeUndefined();
+    expect(checkPolicy({ target: 'unix:/allowed/dir/../../etc/x' }, listed)).toMatch(/not allowed/);
+    expect(checkPolicy({ target: 'unix:/allowed/dir/./a.sock' }, listed)).toMatch(/not allowed/);
+    expect(checkPolicy({ target: 'unix:/allowed/dirx/a.sock' }, listed)).toMatch(/not allowed/);
+    expect(checkPolicy({ target: 'unix:/var/run/docker.sock' }, listed)).toMatch(/not allowed/);
+    expect(() => parseTargetPattern('unix:/allowed/../etc/')).toThrow(/"\." or "\.\." segments/);
+    expect(() => parseTargetPattern('unix:run/app.sock')).toThrow(/absolute path/);
+  });
+
+  it('budget: policy.maxSessions and policy.maxForwardsPerSession (remote + local + dynamic)', () => {
+    const s = (id: string, n: number) => ({ id, forwards: Array.from({ length: n }, (_, i) => i), localForwards: [1], dynamicForwards: [1] });
+    expect(checkBudget([s('a', 62), s('b', 1)], {})).toEqual([]);
+    expect(checkBudget([s('a', 63)], {})).toEqual([expect.stringMatching(/^sessions\[0\] \(a\): 65 forwards .* exceed the local policy\.maxForwardsPerSession 64/)]);
+    expect(checkBudget(['a', 'b', 'c', 'd', 'e'].map((id) => s(id, 0)), {})).toEqual([expect.stringMatching(/^sessions: 5 sessions exceed the local policy\.maxSessions 4/)]);
+    expect(checkBudget(['a', 'b', 'c', 'd', 'e'].map((id) => s(id, 0)), { maxSessions: 5 })).toEqual([]);
+  });
+
+  it('a static config over budget is a config error', () => {
+    const sessions = ['a', 'b', 'c', 'd', 'e'].map((id) => session({ id }));
+    const errors = configErrors({ file: writeConfig(fullConfig({ sessions })), env: {} });
+    expect(errors).toEqual([expect.stringMatching(/^sessions: 5 sessions exceed the local policy\.maxSessions 4/)]);
+    expect(loadConfig({ file: writeConfig(fullConfig({ sessions, policy: { maxSessions: 5 } })), env: {} }).sessions).toHaveLength(5);
+    expect(configErrors({ file: writeConfig(fullConfig({ policy: { maxSessions: 65 } })), env: {} })[0]).toMatch(/^policy\.maxSessions: must be an integer from 1 to 64/);
   });
 
   it('checks bind addresses exactly, "*" allows any', () => {
