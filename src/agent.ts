@@ -48,6 +48,8 @@ export interface AgentHandle {
   refreshAssignments(): Promise<AssignmentsStatus>;
   /** Test and diagnostic hook: kills a session's worker thread as a crash would. */
   terminateWorker(sessionId: string): Promise<void>;
+  /** Test hook (needs EDGE_AGENT_TEST_HOOKS=1): a session's worker grows its heap until agent.workerMaxHeapMb stops it. */
+  exhaustWorkerHeapForTest(sessionId: string): void;
   /**
    * Graceful: every session drains up to agent.drainTimeoutMs. Idempotent. Resolves false when
    * channels still open at the deadline had to be cut.
@@ -142,6 +144,9 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
       const handle = supervisor.handle(sessionId);
       if (!handle) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No session "${sessionId}".`);
       await handle.terminateWorker();
+    },
+    exhaustWorkerHeapForTest(sessionId: string) {
+      supervisor.handle(sessionId)?.exhaustWorkerHeapForTest();
     },
     close() {
       closing ??= (async () => {

@@ -32,7 +32,13 @@ export type WorkerCommand =
   | { type: 'setForwards'; requestId: number; forwards: ForwardConfigInput[]; localForwards?: LocalForwardConfigInput[]; dynamicForwards?: DynamicForwardConfigInput[] }
   | { type: 'status'; requestId: number }
   | { type: 'close'; drainTimeoutMs: number }
-  | { type: 'destroy' };
+  | { type: 'destroy' }
+  /**
+   * Test hook, honoured only when EDGE_AGENT_TEST_HOOKS=1 is in the worker's environment: the
+   * worker allocates live heap (up to 256 MB) as a leaking session would, so a test can show
+   * that agent.workerMaxHeapMb stops it and only that worker dies.
+   */
+  | { type: 'testExhaustHeap' };
 
 // ---------------------------------------------------------------- worker → main
 

@@ -72,6 +72,9 @@ export default async function runSession({ session: input, port, tracing: tracin
       case 'destroy':
         session.destroy();
         break;
+      case 'testExhaustHeap':
+        if (process.env.EDGE_AGENT_TEST_HOOKS === '1') exhaustHeap();
+        break;
     }
   });
 
@@ -83,6 +86,17 @@ export default async function runSession({ session: input, port, tracing: tracin
   send({ type: 'final' });
   port.close();
   return result;
+}
+
+/** Test hook (see protocol.ts): keeps up to 256 MB of small live objects, 1 MB per turn of the event loop. */
+function exhaustHeap(): void {
+  const hog: number[][] = [];
+  const grow = () => {
+    for (let i = 0; i < 16; i++) hog.push(new Array(8192).fill(hog.length + i + 0.5)); // ~64 KB each, doubles
+    if (hog.length < 256 * 16) setImmediate(grow);
+  };
+  grow();
+  (globalThis as { edgeAgentTestHog?: unknown }).edgeAgentTestHog = hog;
 }
 
 function plain(error: EdgeError | null): PlainError | null {

@@ -107,7 +107,7 @@ export class AssignmentApplier {
     const { log } = this.options;
     const state = this.state;
     const reject = (code: ErrorCode, kind: AssignmentErrorKind, message: string, errors: string[], revision?: number): never => {
-      const error = new EdgeError(code, message, { details: { errors } });
+      const error = new EdgeError(code, message, { details: { errors, kind } });
       state.lastError = { code, message, kind, errors, at: new Date().toISOString() };
       if (revision !== undefined) state.lastError.revision = revision;
       log('error', message, { code });

@@ -178,7 +178,8 @@ export class AssignmentController {
       this.rejected += 1;
       const edge = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_INVALID_CONFIG', String(err));
       const errors = Array.isArray(edge.details?.errors) ? (edge.details.errors as string[]) : undefined;
-      const error: AssignmentError = { code: edge.code, message: edge.message, kind: 'invalid', at: new Date().toISOString() };
+      const kind = typeof edge.details?.kind === 'string' ? (edge.details.kind as AssignmentError['kind']) : 'invalid';
+      const error: AssignmentError = { code: edge.code, message: edge.message, kind, at: new Date().toISOString() };
       if (errors) error.errors = errors;
       if (decoded.revision !== null) error.revision = decoded.revision;
       // applyAssignments logged it already.

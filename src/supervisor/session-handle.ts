@@ -131,6 +131,11 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
     await worker.terminate();
   }
 
+  /** Test hook (EDGE_AGENT_TEST_HOOKS=1 in the worker's environment): the worker grows its heap until its limit stops it. */
+  exhaustWorkerHeapForTest(): void {
+    this.post({ type: 'testExhaustHeap' });
+  }
+
   // ---------------------------------------------------------------- internals
 
   private launch(): void {
