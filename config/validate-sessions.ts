@@ -93,7 +93,8 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
     errors.push(...formatAjvErrors(validate.errors, '', data).map((m) => (m.startsWith(':') ? `(document)${m}` : m)));
   }
   if (isObj(data) && Array.isArray(data.sessions)) errors.push(...semanticErrors(data.sessions, ctx, 'sessions', !refuse));
-  if (isObj(data) && typeof data.expires === 'string' && Number.isNaN(Date.parse(data.expires))) {
+  // The schema checks the shape; a well-shaped but impossible date (month 13) is caught here.
+  if (isObj(data) && typeof data.expires === 'string' && /^\d{4}-\d{2}-\d{2}[Tt ]/.test(data.expires) && Number.isNaN(Date.parse(data.expires))) {
     errors.push(`expires: ${JSON.stringify(data.expires)} is not a valid RFC 3339 time (e.g. 2026-12-31T00:00:00Z)`);
   }
   // `edge-agent check`: the budget too (the agent itself checks it on the merged sessions, with its own code).

@@ -403,6 +403,18 @@ describe('assignment documents', () => {
     expect(parseAssignmentDocument({ sessions: [] }, ctx).errors).toEqual(['revision: is required']);
   });
 
+  it('revision is a safe integer; expires is an RFC 3339 time; edge-agent check applies the budget', () => {
+    const revisionErrors = parseAssignmentDocument({ revision: 1e308, sessions: [] }, ctx).errors;
+    expect(revisionErrors).toEqual([expect.stringMatching(/^revision: must be <= 9007199254740991/)]);
+    expect(parseAssignmentDocument({ revision: Number.MAX_SAFE_INTEGER, sessions: [] }, ctx).errors).toEqual([]);
+    expect(parseAssignmentDocument({ revision: 1, expires: '2026-12-31T00:00:00Z', sessions: [] }, ctx).document?.expires).toBe('2026-12-31T00:00:00Z');
+    expect(parseAssignmentDocument({ revision: 1, expires: 'tomorrow', sessions: [] }, ctx).errors).toEqual([expect.stringMatching(/^expires: must be matching /)]);
+    expect(parseAssignmentDocument({ revision: 1, expires: '2026-13-45T00:00:00Z', sessions: [] }, ctx).errors).toEqual([expect.stringMatching(/^expires: "2026-13-45T00:00:00Z" is not a valid RFC 3339 time/)]);
+    const five = ['a', 'b', 'c', 'd', 'e'].map((id) => session({ id }));
+    expect(parseAssignmentDocument({ revision: 1, sessions: five }, ctx).errors).toEqual([expect.stringMatching(/^sessions: 5 sessions exceed the local policy\.maxSessions 4/)]);
+    expect(parseAssignmentDocument({ revision: 1, sessions: five }, { ...ctx, policy: { ...ctx.policy, maxSessions: 5 } }).errors).toEqual([]);
+  });
+
   it('validateSessions uses the given path', () => {
     expect(validateSessions([session({ port: 70000 })], ctx, 'doc.sessions')).toEqual(['doc.sessions[0].port: must be <= 65535 (got 70000)']);
     expect(validateSessions('x', ctx)).toEqual(['sessions: must be an array (got "x")']);
