@@ -23,6 +23,10 @@ describe('agent.stateDir', () => {
     expect(resolveStateDir('', {})).toBe(path.join(os.homedir(), '.local', 'state', 'edge-agent'));
   });
 
+  it.runIf(asRoot)('as root without systemd: /var/lib/edge-agent', () => {
+    expect(resolveStateDir('', { XDG_STATE_HOME: '/root/.state', HOME: '/root' })).toBe('/var/lib/edge-agent');
+  });
+
   it('the state file: assignments.cacheFile when set, else assignment-cache.json in the state dir', () => {
     expect(assignmentStateFile({ agent: { stateDir: '/srv/edge' }, assignments: { cacheFile: '' } })).toBe('/srv/edge/assignment-cache.json');
     expect(assignmentStateFile({ agent: { stateDir: '/srv/edge' }, assignments: { cacheFile: '/etc/edge/cache.json' } })).toBe('/etc/edge/cache.json');
