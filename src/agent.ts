@@ -35,9 +35,12 @@ export interface AgentHandle {
    * Applies an assignment document (`{ revision, sessions }`). A document that fails
    * validation is rejected whole (EDGE_ERR_INVALID_CONFIG, details.errors listing every error
    * with its JSON path) and the running sessions are untouched. A forward the local policy
-   * forbids is refused (listed in `refusedForwards` and /status) while the rest applies. A
-   * revision not above the running one is ignored (outcome `stale`, or `unchanged` for the same
-   * revision and content). `source` is what /status reports (default `remote`).
+   * forbids is refused (listed in `refusedForwards` and /status, EDGE_ERR_POLICY_DENIED) while
+   * the rest applies. A revision not above the running one is ignored (outcome `stale`, or
+   * `unchanged` for the same revision and content). Rejected with their own codes: a revision
+   * that is not a safe integer (EDGE_ERR_ASSIGNMENT_REVISION), a past `expires`
+   * (EDGE_ERR_ASSIGNMENT_EXPIRED), more sessions/forwards than the policy budget
+   * (EDGE_ERR_POLICY_BUDGET). `source` is what /status reports (default `remote`).
    */
   applyAssignments(doc: unknown, options?: { source?: 'remote' | 'cache' }): Promise<ApplyAssignmentsResult>;
   /**
