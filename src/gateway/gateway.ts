@@ -9,8 +9,10 @@
 //                from=, restrict, no-port-forwarding, permitlisten, permitopen, expiry-time),
 //                optional passwords per user; maxAuthAttempts failures end the connection
 //   forwards     tcpip-forward / cancel-tcpip-forward under the listen policy; one
-//                forwarded-tcpip channel per incoming connection; a user's new session takes a
-//                port over from its own old (presumably dead) session
+//                forwarded-tcpip channel per incoming connection. A held port belongs to the
+//                identity that holds it (key fingerprint, src/gateway/client-identity.ts): a
+//                new connection of the same identity takes it over only if the old connection
+//                fails a keepalive probe (ping-before-takeover); anyone else is refused
 //   refusals     session channels (shell, exec, subsystem, pty), direct-tcpip unless enabled,
 //                streamlocal: administratively prohibited, with a reason, logged
 import { timingSafeEqual } from 'node:crypto';
@@ -26,7 +28,9 @@ import { startAdminServer, type AdminServer } from './admin-status.js';
 import { AuthorizedKeysFile, matchFrom, sha256Fingerprint, unmapAddress, type AuthorizedKey } from './authorized-keys.js';
 import { ForwardListener, ListenError, type ForwardChannelInfo, type ForwardListenerStatus, type GatewayLog, type GatewayLogLevel } from './forward-listener.js';
 import { loadOrCreateHostKey, type HostKey } from './host-key.js';
+import { describeIdentity, sameIdentity, type ClientIdentity } from './client-identity.js';
 import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
+import { probeClientAlive, type ProbeResult } from './liveness-probe.js';
 import { enableHalfClose, installChannelOpenPolicy, type ChannelOpenRequest } from './ssh2-internals.js';
 
 const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
@@ -57,6 +61,11 @@ export interface GatewayOptions {
   keepaliveCountMax?: number;
   /** Forwarded connections with no bytes either way for this long are closed; 0 = off (default). */
   idleTimeoutMs?: number;
+  /**
+   * Before a held port goes to a new connection of the same key, the old connection is probed
+   * with a keepalive; an answer within this long means it is alive and keeps the port. Default 3000.
+   */
+  takeoverProbeTimeoutMs?: number;
   /** Allow direct-tcpip (ssh -L) channels, within each key's permitopen. Default false. */
   allowDirectTcpip?: boolean;
   /** Optional admin HTTP server: GET /status (JSON), GET /healthz. */
@@ -80,6 +89,8 @@ export interface GatewayConnectionStatus {
   authenticated: boolean;
   authMethod: 'publickey' | 'password' | null;
   keyFingerprint: string | null;
+  /** The credential this connection proved (null before authentication). */
+  identity: ClientIdentity | null;
   remoteAddress: string;
   remotePort: number;
   /** ISO time the TCP connection was accepted. */
@@ -95,6 +106,8 @@ export interface GatewayStatus {
   startedAt: string | null;
   totals: { accepted: number; refused: number; authFailures: number; takeovers: number; channels: number };
   connections: GatewayConnectionStatus[];
+  /** Who holds which forwarded port. */
+  ports: Array<{ bind: string; port: number; connection: number; user: string; holder: ClientIdentity | null }>;
 }
 
 export type RefusalStage = 'accept' | 'auth' | 'forward' | 'channel';
@@ -124,6 +137,10 @@ interface Conn {
   user?: string;
   authMethod?: 'publickey' | 'password';
   key?: AuthorizedKey;
+  /** Set with user, just before the accepting ctx.accept(). */
+  identity?: ClientIdentity;
+  /** A liveness probe in flight (shared by concurrent takeover requests). */
+  probe?: Promise<ProbeResult>;
   authenticated: boolean;
   authFailures: number;
   graceTimer?: NodeJS.Timeout;
@@ -190,6 +207,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       keepaliveIntervalMs: int('keepaliveIntervalMs', options.keepaliveIntervalMs, 15_000, 0, KEEPALIVE_OFF),
       keepaliveCountMax: int('keepaliveCountMax', options.keepaliveCountMax, 3, 0),
       idleTimeoutMs: int('idleTimeoutMs', options.idleTimeoutMs, 0, 0),
+      takeoverProbeTimeoutMs: int('takeoverProbeTimeoutMs', options.takeoverProbeTimeoutMs, 3_000, 1, 60_000),
       allowDirectTcpip: options.allowDirectTcpip ?? false,
       adminListen: options.adminListen ? { ...options.adminListen } : undefined,
     };
@@ -272,11 +290,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         authenticated: c.authenticated,
         authMethod: c.authenticated ? c.authMethod ?? null : null,
         keyFingerprint: c.authenticated ? c.key?.fingerprint ?? null : null,
+        identity: c.authenticated ? c.identity ?? null : null,
         remoteAddress: c.remoteAddress,
         remotePort: c.remotePort,
         since: c.since.toISOString(),
         clientVersion: c.clientVersion ?? null,
         forwards: [...c.forwards].map((f) => f.status()),
+      })),
+      ports: [...this.registry].filter((e) => e.conn.forwards.has(e.fwd)).map(({ conn, fwd }) => ({
+        bind: fwd.bind, port: fwd.port, connection: conn.id, user: conn.user ?? '', holder: conn.identity ?? null,
       })),
     };
   }
@@ -461,6 +483,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         conn.user = user;
         conn.authMethod = 'password';
         conn.key = undefined;
+        conn.identity = { kind: 'password', user };
         ctx.accept();
         return;
       }
@@ -504,6 +527,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         conn.user = user;
         conn.authMethod = 'publickey';
         conn.key = match;
+        conn.identity = { kind: 'key', fingerprint: match.fingerprint, keyType: match.keyType, comment: match.comment };
         ctx.accept();
         return;
       }
@@ -636,22 +660,35 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (!bindSockets(bind)) return refuse(`bind address "${bind}" is not supported (use "", 0.0.0.0, ::, localhost or an IP address)`);
 
     let tookOver = false;
-    if (port !== 0) {
+    // A held port: the holder keeps it unless it is this very identity's dead connection.
+    for (;;) {
+      if (port === 0) break;
       const clashing = [...this.registry].filter((e) => e.fwd.port === port && bindsOverlap(e.fwd.bind, bind));
+      if (clashing.length === 0) break;
       if (clashing.some((e) => e.conn === conn)) return refuse('this session already forwards that port', 'info');
-      const foreign = clashing.find((e) => e.conn.user !== user);
-      if (foreign) return refuse(`the port is held by another user's session (connection #${foreign.conn.id})`);
-      for (const entry of clashing) {
-        const old = entry.conn;
-        tookOver = true;
+      const foreign = clashing.find((e) => !e.conn.identity || !conn.identity || !sameIdentity(e.conn.identity, conn.identity));
+      if (foreign) {
+        return refuse(`port in use by another client (held by connection #${foreign.conn.id}, ${this.holderText(foreign.conn)}; this connection: ${this.holderText(conn)})`);
+      }
+      const old = clashing[0]!.conn;
+      old.probe ??= probeClientAlive(old.client!, old.socket, this.opts.takeoverProbeTimeoutMs).finally(() => { old.probe = undefined; });
+      const probe = await old.probe;
+      if (conn.closed || this.closing) return refuse('the connection or the gateway closed while the holder was probed', 'info');
+      if (probe !== 'dead') {
+        if (probe === 'unsupported') this.log('warn', 'gateway: ssh2 internals changed: a port held by a connection of the same key cannot be probed, so it is never taken over; see src/ssh2/server-ping.ts');
+        return refuse(`port in use by another client: connection #${old.id} of the same ${this.holderText(old)} from ${old.remoteAddress}:${old.remotePort} ${probe === 'alive' ? `answered a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and keeps it` : 'could not be probed'}`);
+      }
+      if (old.closed && ![...this.registry].some((e) => e.conn === old)) { tookOver = true; continue; } // gone meanwhile: look again
+      tookOver = true;
+      for (const entry of [...this.registry].filter((e) => e.conn === old && e.fwd.port === port && bindsOverlap(e.fwd.bind, bind))) {
         this.totals.takeovers += 1;
-        this.log('warn', `gateway: user "${user}" reconnected: connection #${conn.id} takes ${formatHostPort(entry.fwd.bind === '' ? '*' : entry.fwd.bind, port)} over from its older connection #${old.id} (from ${old.remoteAddress}:${old.remotePort}, since ${old.since.toISOString()}), which is closed`, {
-          event: 'takeover', user, bind: entry.fwd.bind, port, from: old.id, to: conn.id,
+        this.log('warn', `gateway: ${this.holderText(conn)} reconnected: connection #${conn.id} (user "${user}") takes ${formatHostPort(entry.fwd.bind === '' ? '*' : entry.fwd.bind, port)} over from its older connection #${old.id} (from ${old.remoteAddress}:${old.remotePort}, since ${old.since.toISOString()}), which did not answer a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and is closed`, {
+          event: 'takeover', user, bind: entry.fwd.bind, port, from: old.id, to: conn.id, ...this.holderFields(conn),
         });
         this.emit('takeover', { user, bind: entry.fwd.bind, port, from: old.id, to: conn.id });
         this.removeForward(entry, 'takeover');
-        this.dropConnection(old, `replaced by connection #${conn.id} of the same user (forward takeover)`);
       }
+      this.dropConnection(old, `replaced by connection #${conn.id} of the same ${this.holderText(old)} (forward takeover after a failed keepalive probe)`);
     }
 
     const fwd = new ForwardListener({
@@ -697,8 +734,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     conn.forwards.add(fwd);
     accept?.(actual);
-    this.log('info', `gateway: user "${user}" (connection #${conn.id}) forwards ${formatHostPort(bind === '' ? '*' : bind, actual)}${port === 0 ? ' (port chosen by the gateway)' : ''}`, {
-      event: 'forward', id: conn.id, user, bind, port: actual, requestedPort: port,
+    this.log('info', `gateway: user "${user}" (connection #${conn.id}, ${this.holderText(conn)}) forwards ${formatHostPort(bind === '' ? '*' : bind, actual)}${port === 0 ? ' (port chosen by the gateway)' : ''}`, {
+      event: 'forward', id: conn.id, user, bind, port: actual, requestedPort: port, ...this.holderFields(conn),
     });
     this.emit('forward', { id: conn.id, user, bind, port: actual, requestedPort: port });
   }
@@ -739,6 +776,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.totals.refused += 1;
     this.log(level, `gateway: ${message}`, { event: 'refused', stage, ...info });
     this.emit('refused', { stage, reason: message, remoteAddress: info.remoteAddress, ...(info.id !== undefined ? { id: info.id } : {}), ...(info.user !== undefined ? { user: info.user } : {}) });
+  }
+
+  private holderText(conn: Conn): string {
+    return conn.identity ? describeIdentity(conn.identity) : 'unknown identity';
+  }
+
+  private holderFields(conn: Conn): Record<string, unknown> {
+    const id = conn.identity;
+    if (!id) return {};
+    return id.kind === 'key' ? { fingerprint: id.fingerprint, keyComment: id.comment } : { passwordUser: id.user };
   }
 
   private who(conn: Conn): string {

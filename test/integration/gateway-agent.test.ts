@@ -5,7 +5,7 @@ import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionConfigInput } from '../../src/session/session-config.js';
 import { TunnelSession } from '../../src/session/tunnel-session.js';
-import { startTestGateway, type TestGateway, type UserKey } from '../helpers/gateway-fixtures.js';
+import { sshLogin, startTestGateway, type TestGateway, type UserKey } from '../helpers/gateway-fixtures.js';
 import {
   connectAndCollect, freePort, pseudoRandomChunks, pseudoRandomSha256, startEchoServer, startFreezableProxy, startSinkServer, startSourceServer,
   type SinkServer, type SourceServer, type TcpService,
@@ -16,6 +16,7 @@ const MB = 1024 * 1024;
 
 let gw: TestGateway;
 let key: UserKey;
+let otherKey: UserKey;
 let echo: TcpService;
 let sink: SinkServer;
 let source: SourceServer;
@@ -45,9 +46,10 @@ async function startAgent(overrides: Partial<SessionConfigInput> = {}) {
 }
 
 beforeAll(async () => {
-  gw = await startTestGateway({ adminListen: { host: '127.0.0.1', port: 0 } });
+  gw = await startTestGateway({ adminListen: { host: '127.0.0.1', port: 0 }, takeoverProbeTimeoutMs: 1_000 });
   key = gw.newKey('device');
-  gw.writeAuthorizedKeys([key.publicLine]);
+  otherKey = gw.newKey('other-device');
+  gw.writeAuthorizedKeys([key.publicLine, otherKey.publicLine]);
   echo = await startEchoServer();
   sink = await startSinkServer();
   source = await startSourceServer(20 * MB, { seed: 3 });
@@ -178,8 +180,15 @@ describe('TunnelSession through the built-in gateway', () => {
   });
 });
 
+/** A raw ssh2 login asking for one remote forward; resolves with the bound port or rejects. */
+async function askForPort(port: number, privateKey: Buffer, username: string): Promise<number> {
+  const client = await sshLogin(gw.port, gw.fingerprint, { username, privateKey });
+  cleanups.push(() => client.end());
+  return new Promise((resolve, reject) => client.forwardIn('127.0.0.1', port, (err, bound) => (err ? reject(err) : resolve(bound))));
+}
+
 describe('reconnect takeover', () => {
-  it('an agent whose old connection died without FIN gets its fixed port back at once, not after the keepalive timeout', async () => {
+  it('an agent whose old connection died without FIN gets its fixed port back after a failed keepalive probe, not after the keepalive timeout', async () => {
     const proxy = await startFreezableProxy(gw.port);
     cleanups.push(() => proxy.close());
     const fixed = await freePort();
@@ -206,31 +215,53 @@ describe('reconnect takeover', () => {
     expect(backAfter).toBeLessThan(5_000);
     expect(session.status().forwards[0]!.remotePort).toBe(fixed);
     expect(takeovers).toEqual([expect.objectContaining({ user: 'device-7', port: fixed, from: oldConn.id })]);
-    expect(gw.logged(/user "device-7" reconnected: connection #\d+ takes 127\.0\.0\.1:\d+ over from its older connection/)).toHaveLength(1);
+    expect(gw.logged(/key SHA256:\S+ \("device@test"\) reconnected: connection #\d+ \(user "device-7"\) takes 127\.0\.0\.1:\d+ over from its older connection #\d+ .* did not answer a keepalive probe within 1000 ms/)).toHaveLength(1);
     expect((await connectAndCollect(fixed, Buffer.from('after'))).data.toString()).toBe('after');
     // The old, dead connection was ended by the takeover.
     await waitUntil(() => gw.gateway.status().connections.filter((c) => c.user === 'device-7').length === 1, 5_000, 'old connection gone');
     expect(gw.gateway.status().connections.find((c) => c.user === 'device-7')!.id).not.toBe(oldConn.id);
   });
 
-  it('another user cannot take a port over', async () => {
+  it('port hijack: another key logging in with the victim\'s user name is refused, and bytes still reach the victim\'s service', async () => {
     const fixed = await freePort();
-    await startAgent({
-      auth: { username: 'owner', privateKeys: [{ key: key.privateKey, source: key.path }] },
+    const { session } = await startAgent({
+      auth: { username: 'victim', privateKeys: [{ key: key.privateKey, source: key.path }] },
       forwards: [{ id: 'fixed', bind: 'localhost', port: fixed, target: `tcp://127.0.0.1:${echo.port}` }],
     });
-    const intruder = new TunnelSession(sessionConfig({
-      auth: { username: 'intruder', privateKeys: [{ key: key.privateKey, source: key.path }] },
-      reconnect: { mode: 'never' },
-      // An overlapping bind (127.0.0.1 is part of localhost) on the same port.
-      forwards: [{ id: 'fixed', bind: '127.0.0.1', port: fixed, target: `tcp://127.0.0.1:${echo.port}` }],
-    }));
-    cleanups.push(() => intruder.close(100));
-    intruder.start();
-    await expect(intruder.waitForForward('fixed')).rejects.toMatchObject({ code: 'EDGE_ERR_FORWARD_REFUSED' });
-    expect(gw.logged(/user "intruder".*refused: the port is held by another user's session/)).toHaveLength(1);
-    expect(gw.gateway.status().connections.find((c) => c.user === 'owner')!.forwards[0]!.port).toBe(fixed);
+    const victim = gw.gateway.status().connections.find((c) => c.user === 'victim')!;
+    const takeovers: unknown[] = [];
+    gw.gateway.on('takeover', (t) => takeovers.push(t));
+
+    // Same user name, another authorized key, the same port (and an overlapping bind).
+    for (const bind of ['127.0.0.1', 'localhost']) {
+      const client = await sshLogin(gw.port, gw.fingerprint, { username: 'victim', privateKey: otherKey.privateKey });
+      cleanups.push(() => client.end());
+      await expect(new Promise((resolve, reject) => client.forwardIn(bind, fixed, (err, p) => (err ? reject(err) : resolve(p))))).rejects.toThrow(/Unable to bind/);
+    }
+    expect(takeovers).toEqual([]);
+    expect(gw.logged(/user "victim".*forward 127\.0\.0\.1:\d+ refused: port in use by another client \(held by connection #\d+, key SHA256:\S+ \("device@test"\); this connection: key SHA256:\S+ \("other-device@test"\)\)/)).toHaveLength(1);
+    expect(session.status().forwards[0]!.state).toBe('up');
+    expect(gw.gateway.status().connections.find((c) => c.user === 'victim' && c.forwards.length > 0)!.id).toBe(victim.id);
     expect((await connectAndCollect(fixed, Buffer.from('still mine'))).data.toString()).toBe('still mine');
+
+    // /status says who holds the port.
+    const ports = gw.gateway.status().ports.filter((p) => p.port === fixed);
+    expect(ports).toEqual([{ bind: 'localhost', port: fixed, connection: victim.id, user: 'victim', holder: { kind: 'key', fingerprint: victim.keyFingerprint, keyType: 'ssh-ed25519', comment: 'device@test' } }]);
+  });
+
+  it('the same key cannot take a port from a connection that still answers keepalives', async () => {
+    const fixed = await freePort();
+    const { session } = await startAgent({
+      auth: { username: 'device-8', privateKeys: [{ key: key.privateKey, source: key.path }] },
+      forwards: [{ id: 'fixed', bind: '127.0.0.1', port: fixed, target: `tcp://127.0.0.1:${echo.port}` }],
+    });
+    const takeovers: unknown[] = [];
+    gw.gateway.on('takeover', (t) => takeovers.push(t));
+    await expect(askForPort(fixed, key.privateKey, 'device-8')).rejects.toThrow(/Unable to bind/);
+    expect(takeovers).toEqual([]);
+    expect(gw.logged(/forward 127\.0\.0\.1:\d+ refused: port in use by another client: connection #\d+ of the same key SHA256:\S+ \("device@test"\) .* answered a keepalive probe within 1000 ms and keeps it/)).toHaveLength(1);
+    expect(session.status().forwards[0]!.state).toBe('up');
+    expect((await connectAndCollect(fixed, Buffer.from('alive'))).data.toString()).toBe('alive');
   });
 });
 
