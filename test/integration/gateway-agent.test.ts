@@ -265,6 +265,46 @@ describe('reconnect takeover', () => {
   });
 });
 
+/** Connects to a forwarded port and uploads `bytes`; records how the connection ends. */
+async function startUpload(port: number, bytes: number) {
+  const client = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  const endings: string[] = [];
+  client.on('end', () => endings.push('end'));
+  client.on('error', (err: NodeJS.ErrnoException) => endings.push(`error:${err.code}`));
+  cleanups.push(() => void client.destroy());
+  const before = sink.bytesReceived;
+  client.write(Buffer.alloc(bytes, 7));
+  // The whole first part reached the service, so no bytes sit unread anywhere: a FIN now
+  // would look like the end of a complete upload.
+  await waitUntil(() => sink.bytesReceived - before >= bytes, 10_000, 'upload at the service');
+  return { client, endings };
+}
+
+describe('cut transfers reset the outside client', () => {
+  it('an upload whose agent connection dies ends with ECONNRESET, not a clean end', async () => {
+    const proxy = await startFreezableProxy(gw.port);
+    cleanups.push(() => proxy.close());
+    const { ports } = await startAgent({ port: proxy.port, reconnect: { mode: 'never' }, forwards: [{ id: 'sink', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${sink.port}` }] });
+    const upload = await startUpload(ports.sink!, MB);
+    proxy.dropConnections(); // the agent's SSH connection is gone, mid-upload
+    await waitUntil(() => upload.endings.length > 0, 5_000, 'the client to see the end');
+    expect(upload.endings[0]).toBe('error:ECONNRESET');
+    await waitUntil(() => gw.logged(/channel closed .*\(destroyed\)/).length > 0, 5_000, 'channel log');
+  });
+
+  it('an upload still open at the shutdown drain deadline ends with ECONNRESET', async () => {
+    const drainGw = await startTestGateway({}, [key.publicLine]);
+    cleanups.push(() => drainGw.close());
+    const session = new TunnelSession(sessionConfig({ port: drainGw.port, hostKeys: { fingerprints: [drainGw.fingerprint] }, reconnect: { mode: 'never' }, forwards: [{ id: 'sink', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${sink.port}` }] }));
+    cleanups.push(() => session.destroy());
+    session.start();
+    const upload = await startUpload(await session.waitForForward('sink'), 256 * 1024);
+    await drainGw.gateway.close(200);
+    await waitUntil(() => upload.endings.length > 0, 5_000, 'the client to see the end');
+    expect(upload.endings[0]).toBe('error:ECONNRESET');
+  });
+});
+
 describe('gateway timeouts', () => {
   it('closes forwarded connections idle for idleTimeoutMs', async () => {
     const idleGw = await startTestGateway({ idleTimeoutMs: 300 }, [key.publicLine]);
