@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { isEdgeError } from '../errors.js';
 import { formatHostPort, Gateway, type GatewayOptions } from '../gateway/gateway.js';
 import { createLogger, isLogLevel, type LogFormat, type LogLevel } from '../log.js';
+import { parseAlgorithmsSpec, resolveAlgorithms } from '../ssh-algorithms.js';
 import { intFlag } from './int-flag.js';
 import { UsageError } from './usage-error.js';
 
@@ -33,6 +34,11 @@ Options:
   --keepalive-count N          unanswered keepalives before a client is dropped (default 3)
   --idle-timeout-ms MS         close forwarded connections idle this long (default 0 = never)
   --allow-direct-tcpip         allow local forwards (ssh -L) within each key's permitopen
+  --algorithms SPEC            change the SSH algorithm offer, only to admit legacy clients:
+                               CATEGORY=LIST joined by ';', categories kex, hostkey, cipher,
+                               mac, compression; LIST as in sshd_config: "+a,b" appends to the
+                               default, "-a,b" removes, "^a,b" puts first, "a,b" replaces
+                               (e.g. 'kex=+diffie-hellman-group14-sha1;mac=+hmac-sha1')
   --admin HOST:PORT            serve GET /status (JSON) and GET /healthz there
   --drain-timeout-ms MS        how long open connections may finish on SIGINT/SIGTERM
                                (default 5000)
@@ -55,6 +61,7 @@ const OPTIONS = {
   'idle-timeout-ms': { type: 'string' },
   'allow-direct-tcpip': { type: 'boolean' },
   admin: { type: 'string' },
+  algorithms: { type: 'string' },
   'drain-timeout-ms': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
@@ -96,6 +103,15 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
   const allowedClients = (values['allowed-clients'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   const logLevel = values['log-level'] ?? 'info';
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be one of error, warn, info, debug (got "${logLevel}")`);
+  let algorithms;
+  if (values.algorithms !== undefined) {
+    try {
+      algorithms = parseAlgorithmsSpec(values.algorithms, '--algorithms');
+      resolveAlgorithms(algorithms, '--algorithms'); // unknown names are a usage error, now
+    } catch (err) {
+      throw new UsageError((err as Error).message, 'EDGE_ERR_INVALID_CONFIG');
+    }
+  }
   const logFormat = values['log-format'] ?? 'text';
   if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json (got "${logFormat}")`);
 
@@ -114,6 +130,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       idleTimeoutMs: intFlag(values['idle-timeout-ms'], '--idle-timeout-ms', 0),
       allowDirectTcpip: values['allow-direct-tcpip'] ?? false,
       ...(values.admin !== undefined ? { adminListen: parseHostPort(values.admin, '--admin') } : {}),
+      ...(algorithms ? { algorithms } : {}),
     },
     drainTimeoutMs: intFlag(values['drain-timeout-ms'], '--drain-timeout-ms', 0) ?? 5_000,
     logLevel,
@@ -190,6 +207,7 @@ function flagNames(message: string): string {
     [/^authorizedKeysFile\b/, '--authorized-keys'], [/^hostKeyFile\b/, '--host-key'], [/^adminListen(\.\w+)?\b/, '--admin'],
     [/^listen(\.\w+)?\b/, '--listen'], [/^allowedClients(\[\d+\])?/, '--allowed-clients'], [/^maxConnections\b/, '--max-connections'],
     [/^maxAuthAttempts\b/, '--max-auth-attempts'], [/^loginGraceTimeoutMs\b/, '--login-grace-ms'], [/^idleTimeoutMs\b/, '--idle-timeout-ms'],
+    [/^algorithms(\.\w+)?/, '--algorithms'],
   ];
   for (const [re, flag] of flags) if (re.test(message)) return message.replace(re, flag);
   return message;

@@ -4,7 +4,9 @@
 // What it does, in the order a connection meets it:
 //   TCP accept   allowedClients (CIDR) and maxConnections are checked before any SSH byte;
 //                TCP_NODELAY on; the login grace timer starts
-//   SSH          host key (loaded or generated), keepalive to clients after login
+//   SSH          host key (loaded or generated), keepalive to clients after login; the
+//                algorithm offer is src/ssh-algorithms.ts's (no SHA-1, no NIST kex, no
+//                pre-auth zlib, strict kex) unless `algorithms` widens it for legacy clients
 //   auth         publickey against authorized_keys (re-read each time; options honoured:
 //                from=, restrict, no-port-forwarding, permitlisten, permitopen, expiry-time),
 //                optional passwords per user; maxAuthAttempts failures end the connection
@@ -20,6 +22,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import ssh2, { type AuthContext, type Connection, type ClientInfo, type TcpipBindInfo, type TcpipRequestInfo } from 'ssh2';
 import { EdgeError } from '../errors.js';
+import { resolveAlgorithms, weakAlgorithmsIn, type AlgorithmChanges, type AlgorithmLists } from '../ssh-algorithms.js';
 import { pipeChannel, type SshChannel } from '../session/channel-pipe.js';
 import { createOriginAllowList, type OriginAllowList } from '../session/origin-allow-list.js';
 import { SshSocketGate } from '../session/ssh-socket-gate.js';
@@ -68,6 +71,11 @@ export interface GatewayOptions {
   takeoverProbeTimeoutMs?: number;
   /** Allow direct-tcpip (ssh -L) channels, within each key's permitopen. Default false. */
   allowDirectTcpip?: boolean;
+  /**
+   * Changes to the default SSH algorithm offer, OpenSSH list syntax per category ("+a,b"
+   * appends, "-a,b" removes, "^a,b" puts first, "a,b" replaces); only to admit legacy clients.
+   */
+  algorithms?: AlgorithmChanges;
   /** Optional admin HTTP server: GET /status (JSON), GET /healthz. */
   adminListen?: { host: string; port: number };
   log?: (level: 'error' | 'warn' | 'info' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
@@ -159,7 +167,8 @@ const END_GRACE_MS = 1_000;
 const KEEPALIVE_OFF = 2 ** 31 - 1; // ssh2 has no "off": an interval of ~24.8 days is never reached
 
 export class Gateway extends EventEmitter<GatewayEvents> {
-  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
+  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'algorithms'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
+  private readonly algorithms: AlgorithmLists;
   private readonly log: GatewayLog;
   private readonly allowedClients: OriginAllowList;
   private readonly authorizedKeys: AuthorizedKeysFile;
@@ -212,6 +221,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       adminListen: options.adminListen ? { ...options.adminListen } : undefined,
     };
     this.allowedClients = createOriginAllowList(this.opts.allowedClients, 'allowedClients');
+    this.algorithms = resolveAlgorithms(options.algorithms, 'algorithms');
     const log = options.log;
     this.log = log ? (level, msg, fields) => { try { log(level, msg, fields); } catch { /* a logger must not break the gateway */ } } : () => {};
     this.authorizedKeys = new AuthorizedKeysFile(this.opts.authorizedKeysFile, (errors) => {
@@ -234,9 +244,23 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const keys = await this.authorizedKeys.load();
     if (keys.length === 0) this.log('warn', `gateway: ${this.opts.authorizedKeysFile} holds no usable key yet; no key can log in until one is added`, { event: 'authorized-keys' });
 
+    const hostKeyAlgorithms = this.algorithms.serverHostKey.filter((a) => hostKeyCanSign(hostKey.keyType, a));
+    if (hostKeyAlgorithms.length === 0) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `algorithms.serverHostKey: none of ${this.algorithms.serverHostKey.join(', ')} can be used with the ${hostKey.keyType} host key in ${this.opts.hostKeyFile}.`);
+    }
+    const weak = weakAlgorithmsIn(this.algorithms);
+    if (weak.length > 0) this.log('warn', `gateway: algorithms widened for legacy clients; offering weak ${weak.join(', ')}`, { event: 'weak-algorithms', algorithms: weak });
     const keepalive = this.opts.keepaliveIntervalMs === 0 ? KEEPALIVE_OFF : this.opts.keepaliveIntervalMs;
     const ssh = new SshServer({
       hostKeys: [hostKey.privateKey],
+      // ssh2 appends kex-strict-s-v00@openssh.com itself (strict kex stays on).
+      algorithms: {
+        kex: this.algorithms.kex as never,
+        serverHostKey: hostKeyAlgorithms as never,
+        cipher: this.algorithms.cipher as never,
+        hmac: this.algorithms.hmac as never,
+        compress: this.algorithms.compress as never,
+      },
       ident: GATEWAY_IDENT,
       keepaliveInterval: keepalive,
       keepaliveCountMax: this.opts.keepaliveCountMax,
@@ -793,6 +817,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       ? `user "${conn.user}" (connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort})`
       : `connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort}`;
   }
+}
+
+/** Whether a host key of this type signs with that host-key algorithm (RSA: SHA-2 or, if asked, SHA-1). */
+function hostKeyCanSign(keyType: string, algorithm: string): boolean {
+  return keyType === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'].includes(algorithm) : keyType === algorithm;
 }
 
 /** 'host:port', IPv6 in brackets. */
