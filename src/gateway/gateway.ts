@@ -2,8 +2,10 @@
 // forwards. For demos, tests, labs and small deployments; production keeps OpenSSH sshd.
 //
 // What it does, in the order a connection meets it:
-//   TCP accept   allowedClients (CIDR) and maxConnections are checked before any SSH byte;
-//                TCP_NODELAY on; the login grace timer starts
+//   TCP accept   allowedClients (CIDR), perSourceMaxStartups, maxStartups (random early drop
+//                of unauthenticated connections, src/gateway/max-startups.ts) and
+//                maxConnections are checked before any SSH byte; TCP_NODELAY on; the login
+//                grace timer starts
 //   SSH          host key (loaded or generated), keepalive to clients after login; the
 //                algorithm offer is src/ssh-algorithms.ts's (no SHA-1, no NIST kex, no
 //                pre-auth zlib, strict kex) unless `algorithms` widens it for legacy clients
@@ -34,6 +36,7 @@ import { loadOrCreateHostKey, type HostKey } from './host-key.js';
 import { describeIdentity, sameIdentity, type ClientIdentity } from './client-identity.js';
 import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
 import { probeClientAlive, type ProbeResult } from './liveness-probe.js';
+import { DEFAULT_MAX_STARTUPS, dropStartup, formatMaxStartups, parseMaxStartups, type MaxStartups } from './max-startups.js';
 import { enableHalfClose, installChannelOpenPolicy, type ChannelOpenRequest } from './ssh2-internals.js';
 
 const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
@@ -56,7 +59,14 @@ export interface GatewayOptions {
   allowedClients?: string[];
   /** Failed authentication attempts before the connection is closed. Default 6. */
   maxAuthAttempts?: number;
-  /** Unauthenticated connections are closed after this long; 0 = no limit. Default 30000. */
+  /**
+   * Random early drop of unauthenticated connections, as sshd's MaxStartups: 'START:RATE:FULL'
+   * (or an object). Default '10:30:100'.
+   */
+  maxStartups?: string | MaxStartups;
+  /** Unauthenticated connections from one address at a time; 0 = no limit. Default 10. */
+  perSourceMaxStartups?: number;
+  /** Unauthenticated connections are closed after this long; 0 = no limit. Default 20000. */
   loginGraceTimeoutMs?: number;
   /** Keepalive to logged-in clients; 0 = off. Default 15000. */
   keepaliveIntervalMs?: number;
@@ -112,7 +122,11 @@ export interface GatewayStatus {
   listen: { host: string; port: number } | null;
   hostKeyFingerprint: string | null;
   startedAt: string | null;
-  totals: { accepted: number; refused: number; authFailures: number; takeovers: number; channels: number };
+  totals: { accepted: number; refused: number; authFailures: number; takeovers: number; channels: number; droppedStartups: number };
+  /** Connections accepted and not yet logged in. */
+  unauthenticated: number;
+  /** The pre-authentication limits in force. */
+  limits: { maxConnections: number; maxStartups: string; perSourceMaxStartups: number; loginGraceTimeoutMs: number };
   connections: GatewayConnectionStatus[];
   /** Who holds which forwarded port. */
   ports: Array<{ bind: string; port: number; connection: number; user: string; holder: ClientIdentity | null }>;
@@ -150,6 +164,8 @@ interface Conn {
   /** A liveness probe in flight (shared by concurrent takeover requests). */
   probe?: Promise<ProbeResult>;
   authenticated: boolean;
+  /** Counted in the unauthenticated (MaxStartups) totals until login or close. */
+  preAuth: boolean;
   authFailures: number;
   graceTimer?: NodeJS.Timeout;
   gate?: SshSocketGate;
@@ -167,7 +183,12 @@ const END_GRACE_MS = 1_000;
 const KEEPALIVE_OFF = 2 ** 31 - 1; // ssh2 has no "off": an interval of ~24.8 days is never reached
 
 export class Gateway extends EventEmitter<GatewayEvents> {
-  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'algorithms'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
+  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'algorithms' | 'maxStartups'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
+  private readonly maxStartups: MaxStartups;
+  private unauthenticated = 0;
+  private readonly unauthenticatedBySource = new Map<string, number>();
+  /** Drop log lines are throttled: a flood must not flood the log too. */
+  private readonly dropNotice = { lastAt: 0, suppressed: 0 };
   private readonly algorithms: AlgorithmLists;
   private readonly log: GatewayLog;
   private readonly allowedClients: OriginAllowList;
@@ -175,7 +196,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly conns = new Map<number, Conn>();
   private readonly bySocket = new Map<string, Conn>();
   private readonly registry = new Set<Registered>();
-  private readonly totals = { accepted: 0, refused: 0, authFailures: 0, takeovers: 0, channels: 0 };
+  private readonly totals = { accepted: 0, refused: 0, authFailures: 0, takeovers: 0, channels: 0, droppedStartups: 0 };
   private hostKey: HostKey | undefined;
   private server: net.Server | undefined;
   private ssh: InstanceType<typeof SshServer> | undefined;
@@ -212,7 +233,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       maxConnections: int('maxConnections', options.maxConnections, 1000, 1),
       allowedClients: [...(options.allowedClients ?? [])],
       maxAuthAttempts: int('maxAuthAttempts', options.maxAuthAttempts, 6, 1),
-      loginGraceTimeoutMs: int('loginGraceTimeoutMs', options.loginGraceTimeoutMs, 30_000, 0),
+      perSourceMaxStartups: int('perSourceMaxStartups', options.perSourceMaxStartups, 10, 0),
+      loginGraceTimeoutMs: int('loginGraceTimeoutMs', options.loginGraceTimeoutMs, 20_000, 0),
       keepaliveIntervalMs: int('keepaliveIntervalMs', options.keepaliveIntervalMs, 15_000, 0, KEEPALIVE_OFF),
       keepaliveCountMax: int('keepaliveCountMax', options.keepaliveCountMax, 3, 0),
       idleTimeoutMs: int('idleTimeoutMs', options.idleTimeoutMs, 0, 0),
@@ -222,6 +244,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     };
     this.allowedClients = createOriginAllowList(this.opts.allowedClients, 'allowedClients');
     this.algorithms = resolveAlgorithms(options.algorithms, 'algorithms');
+    this.maxStartups = options.maxStartups === undefined ? { ...DEFAULT_MAX_STARTUPS }
+      : typeof options.maxStartups === 'string' ? parseMaxStartups(options.maxStartups)
+        : parseMaxStartups(formatMaxStartups(options.maxStartups));
     const log = options.log;
     this.log = log ? (level, msg, fields) => { try { log(level, msg, fields); } catch { /* a logger must not break the gateway */ } } : () => {};
     this.authorizedKeys = new AuthorizedKeysFile(this.opts.authorizedKeysFile, (errors) => {
@@ -308,6 +333,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       hostKeyFingerprint: this.hostKey?.fingerprint ?? null,
       startedAt: this.startedAt?.toISOString() ?? null,
       totals: { ...this.totals },
+      unauthenticated: this.unauthenticated,
+      limits: {
+        maxConnections: this.opts.maxConnections,
+        maxStartups: formatMaxStartups(this.maxStartups),
+        perSourceMaxStartups: this.opts.perSourceMaxStartups,
+        loginGraceTimeoutMs: this.opts.loginGraceTimeoutMs,
+      },
       connections: [...this.conns.values()].map((c) => ({
         id: c.id,
         user: c.authenticated ? c.user ?? null : null,
@@ -391,6 +423,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       socket.destroy();
       return;
     }
+    const perSource = this.opts.perSourceMaxStartups;
+    const fromSource = this.unauthenticatedBySource.get(remoteAddress) ?? 0;
+    if (perSource > 0 && fromSource >= perSource) {
+      return this.dropStartup(socket, remoteAddress, remotePort, `${fromSource} unauthenticated connections from ${remoteAddress} already (perSourceMaxStartups ${perSource})`);
+    }
+    if (dropStartup(this.unauthenticated, this.maxStartups)) {
+      return this.dropStartup(socket, remoteAddress, remotePort, `past maxStartups ${formatMaxStartups(this.maxStartups)} (${this.unauthenticated} unauthenticated connections)`);
+    }
     if (this.conns.size >= this.opts.maxConnections) {
       this.refuse('accept', `connection from ${remoteAddress}:${remotePort} closed: maxConnections (${this.opts.maxConnections}) reached`, { remoteAddress }, 'warn');
       closeGently(socket);
@@ -404,11 +444,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       remotePort,
       since: new Date(),
       authenticated: false,
+      preAuth: true,
       authFailures: 0,
       forwards: new Set(),
       closed: false,
     };
     this.totals.accepted += 1;
+    this.unauthenticated += 1;
+    this.unauthenticatedBySource.set(remoteAddress, fromSource + 1);
     this.conns.set(conn.id, conn);
     this.bySocket.set(conn.socketKey, conn);
     if (this.opts.loginGraceTimeoutMs > 0) {
@@ -424,6 +467,33 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.log('debug', `gateway: connection #${conn.id} from ${remoteAddress}:${remotePort}`, { event: 'accept', id: conn.id, remoteAddress, remotePort });
     this.emit('connection', { id: conn.id, remoteAddress, remotePort });
     this.ssh.injectSocket(socket);
+  }
+
+  /** Closes a connection at accept because of the pre-authentication limits; logs throttled. */
+  private dropStartup(socket: net.Socket, remoteAddress: string, remotePort: number, why: string): void {
+    this.totals.droppedStartups += 1;
+    this.totals.refused += 1;
+    socket.destroy();
+    const now = Date.now();
+    if (now - this.dropNotice.lastAt < 5_000) {
+      this.dropNotice.suppressed += 1;
+    } else {
+      const more = this.dropNotice.suppressed > 0 ? ` (${this.dropNotice.suppressed} more dropped since the last such line)` : '';
+      this.dropNotice.lastAt = now;
+      this.dropNotice.suppressed = 0;
+      this.log('warn', `gateway: connection from ${remoteAddress}:${remotePort} dropped before login: ${why}${more}`, { event: 'refused', stage: 'accept', remoteAddress, reason: 'max-startups', droppedStartups: this.totals.droppedStartups });
+    }
+    this.emit('refused', { stage: 'accept', reason: why, remoteAddress });
+  }
+
+  /** The connection stops counting as unauthenticated (logged in, or gone). */
+  private leavePreAuth(conn: Conn): void {
+    if (!conn.preAuth) return;
+    conn.preAuth = false;
+    this.unauthenticated -= 1;
+    const left = (this.unauthenticatedBySource.get(conn.remoteAddress) ?? 1) - 1;
+    if (left > 0) this.unauthenticatedBySource.set(conn.remoteAddress, left);
+    else this.unauthenticatedBySource.delete(conn.remoteAddress);
   }
 
   private onSshClient(client: Connection, info: ClientInfo): void {
@@ -462,6 +532,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (conn.closed) return;
     conn.closed = true;
     clearTimeout(conn.graceTimer);
+    this.leavePreAuth(conn);
     this.conns.delete(conn.id);
     if (this.bySocket.get(conn.socketKey) === conn) this.bySocket.delete(conn.socketKey);
     for (const entry of [...this.registry]) if (entry.conn === conn) this.removeForward(entry, 'disconnect');
@@ -579,6 +650,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const client = conn.client!;
     clearTimeout(conn.graceTimer);
     conn.authenticated = true;
+    this.leavePreAuth(conn);
     conn.gate = new SshSocketGate(conn.socket, MAX_SSH_SOCKET_BUFFER);
     const keyText = conn.key ? ` (publickey ${conn.key.keyType} ${conn.key.fingerprint}, authorized_keys line ${conn.key.line}${conn.key.comment ? ` "${conn.key.comment}"` : ''})` : ' (password)';
     this.log('info', `gateway: user "${conn.user}" logged in from ${conn.remoteAddress}:${conn.remotePort}${keyText}, connection #${conn.id}`, {

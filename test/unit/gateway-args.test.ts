@@ -11,4 +11,11 @@ describe('gateway flags', () => {
     expect(() => parseGatewayArgs([...base, '--algorithms', 'kexes=+x'])).toThrow(/--algorithms: unknown category "kexes"/);
     expect(() => parseGatewayArgs([...base, '--algorithms', 'mac=+hmac-sha3'])).toThrow(/--algorithms\.hmac: "hmac-sha3" is not supported/);
   });
+
+  it('--max-startups and --per-source-max-startups', () => {
+    const cmd = parseGatewayArgs([...base, '--max-startups', '5:50:20', '--per-source-max-startups', '3']);
+    expect(cmd !== 'help' && cmd.options).toMatchObject({ maxStartups: '5:50:20', perSourceMaxStartups: 3 });
+    expect(() => parseGatewayArgs([...base, '--per-source-max-startups', 'x'])).toThrow(/--per-source-max-startups must be an integer from 0/);
+    expect(() => parseGatewayArgs([...base, '--max-startups', '10:30'])).toThrow(expect.objectContaining({ name: 'EdgeError', message: expect.stringMatching(/^--max-startups: must be START:RATE:FULL/) }));
+  });
 });
