@@ -115,6 +115,9 @@ export interface GatewayConnectionStatus {
   since: string;
   clientVersion: string | null;
   forwards: ForwardListenerStatus[];
+  /** Bytes through this connection's forwards, closed ones included: towards the agent (in) and back (out). */
+  bytesIn: number;
+  bytesOut: number;
 }
 
 export interface GatewayStatus {
@@ -170,6 +173,8 @@ interface Conn {
   graceTimer?: NodeJS.Timeout;
   gate?: SshSocketGate;
   forwards: Set<ForwardListener>;
+  /** Bytes of forwards already removed (the live ones count in their own status). */
+  closedBytes: { in: number; out: number };
   closed: boolean;
   endReason?: string;
 }
@@ -340,22 +345,35 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         perSourceMaxStartups: this.opts.perSourceMaxStartups,
         loginGraceTimeoutMs: this.opts.loginGraceTimeoutMs,
       },
-      connections: [...this.conns.values()].map((c) => ({
-        id: c.id,
-        user: c.authenticated ? c.user ?? null : null,
-        authenticated: c.authenticated,
-        authMethod: c.authenticated ? c.authMethod ?? null : null,
-        keyFingerprint: c.authenticated ? c.key?.fingerprint ?? null : null,
-        identity: c.authenticated ? c.identity ?? null : null,
-        remoteAddress: c.remoteAddress,
-        remotePort: c.remotePort,
-        since: c.since.toISOString(),
-        clientVersion: c.clientVersion ?? null,
-        forwards: [...c.forwards].map((f) => f.status()),
-      })),
+      connections: [...this.conns.values()].map((c) => this.connectionStatus(c)),
       ports: [...this.registry].filter((e) => e.conn.forwards.has(e.fwd)).map(({ conn, fwd }) => ({
         bind: fwd.bind, port: fwd.port, connection: conn.id, user: conn.user ?? '', holder: conn.identity ?? null,
       })),
+    };
+  }
+
+  private connectionStatus(c: Conn): GatewayConnectionStatus {
+    const forwards = [...c.forwards].map((f) => f.status());
+    let bytesIn = c.closedBytes.in;
+    let bytesOut = c.closedBytes.out;
+    for (const f of forwards) {
+      bytesIn += f.bytesIn;
+      bytesOut += f.bytesOut;
+    }
+    return {
+      id: c.id,
+      user: c.authenticated ? c.user ?? null : null,
+      authenticated: c.authenticated,
+      authMethod: c.authenticated ? c.authMethod ?? null : null,
+      keyFingerprint: c.authenticated ? c.key?.fingerprint ?? null : null,
+      identity: c.authenticated ? c.identity ?? null : null,
+      remoteAddress: c.remoteAddress,
+      remotePort: c.remotePort,
+      since: c.since.toISOString(),
+      clientVersion: c.clientVersion ?? null,
+      forwards,
+      bytesIn,
+      bytesOut,
     };
   }
 
@@ -447,6 +465,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       preAuth: true,
       authFailures: 0,
       forwards: new Set(),
+      closedBytes: { in: 0, out: 0 },
       closed: false,
     };
     this.totals.accepted += 1;
@@ -860,6 +879,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (reason === 'cancel') fwd.stopListening();
     else fwd.destroy(reason === 'shutdown' ? 'drain' : 'destroyed');
     const s = fwd.status();
+    conn.closedBytes.in += s.bytesIn;
+    conn.closedBytes.out += s.bytesOut;
     this.log('info', `gateway: forward ${formatHostPort(fwd.bind === '' ? '*' : fwd.bind, fwd.port)} of user "${conn.user}" (connection #${conn.id}) closed (${reason}): ${s.channelsTotal} channels, ${s.bytesIn} bytes in, ${s.bytesOut} bytes out`, {
       event: 'forward-closed', id: conn.id, user: conn.user, bind: fwd.bind, port: fwd.port, reason, channelsTotal: s.channelsTotal, bytesIn: s.bytesIn, bytesOut: s.bytesOut,
     });

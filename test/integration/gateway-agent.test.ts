@@ -180,6 +180,41 @@ describe('TunnelSession through the built-in gateway', () => {
   });
 });
 
+describe('the gateway\'s view of its fleet', () => {
+  it('/status lists every connected agent: user, key fingerprint and comment, source address, forwards, bytes', async () => {
+    const devices = [
+      { user: 'fleet-a', key: key, source: '127.0.0.1' },
+      { user: 'fleet-b', key: otherKey, source: '127.0.0.2' },
+      { user: 'fleet-c', key: gw.newKey('fleet-c'), source: '127.0.0.3' },
+    ];
+    gw.writeAuthorizedKeys([key.publicLine, otherKey.publicLine, devices[2]!.key.publicLine]);
+    const ports: number[] = [];
+    for (const d of devices) {
+      const sock = net.connect({ host: '127.0.0.1', port: gw.port, localAddress: d.source });
+      const client = await sshLogin(gw.port, gw.fingerprint, { username: d.user, privateKey: d.key.privateKey, sock });
+      cleanups.push(() => client.end());
+      client.on('tcp connection', (_info, accept) => {
+        const ch = accept();
+        const target = net.connect(echo.port, '127.0.0.1');
+        ch.pipe(target).pipe(ch);
+      });
+      ports.push(await new Promise<number>((resolve, reject) => client.forwardIn('127.0.0.1', 0, (err, p) => (err ? reject(err) : resolve(p)))));
+    }
+    expect((await connectAndCollect(ports[1]!, Buffer.from('twelve bytes'))).data.toString()).toBe('twelve bytes');
+    await waitUntil(() => gw.gateway.status().connections.some((c) => c.user === 'fleet-b' && c.bytesOut === 12), 5_000, 'bytes counted');
+
+    const body = await (await fetch(`http://127.0.0.1:${gw.adminPort}/status`)).json() as { connections: Array<Record<string, unknown> & { user: string; forwards: Array<{ port: number }> }> };
+    const fleet = body.connections.filter((c) => c.user?.startsWith('fleet-')).sort((a, b) => a.user.localeCompare(b.user));
+    expect(fleet.map((c) => ({ user: c.user, remoteAddress: c.remoteAddress, comment: (c.identity as { comment: string }).comment, ports: c.forwards.map((f) => f.port), bytesIn: c.bytesIn, bytesOut: c.bytesOut }))).toEqual([
+      { user: 'fleet-a', remoteAddress: '127.0.0.1', comment: 'device@test', ports: [ports[0]], bytesIn: 0, bytesOut: 0 },
+      { user: 'fleet-b', remoteAddress: '127.0.0.2', comment: 'other-device@test', ports: [ports[1]], bytesIn: 12, bytesOut: 12 },
+      { user: 'fleet-c', remoteAddress: '127.0.0.3', comment: 'fleet-c@test', ports: [ports[2]], bytesIn: 0, bytesOut: 0 },
+    ]);
+    for (const c of fleet) expect(c).toMatchObject({ authenticated: true, authMethod: 'publickey', keyFingerprint: expect.stringMatching(/^SHA256:/), identity: { kind: 'key', fingerprint: c.keyFingerprint } });
+    expect(new Set(fleet.map((c) => c.keyFingerprint)).size).toBe(3);
+  });
+});
+
 /** A raw ssh2 login asking for one remote forward; resolves with the bound port or rejects. */
 async function askForPort(port: number, privateKey: Buffer, username: string): Promise<number> {
   const client = await sshLogin(gw.port, gw.fingerprint, { username, privateKey });
