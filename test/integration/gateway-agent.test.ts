@@ -176,6 +176,9 @@ describe('TunnelSession through the built-in gateway', () => {
     const conn = body.connections.find((c) => c.forwards.some((f) => f.port === ports.echo));
     expect(conn).toMatchObject({ user: 'device-1', remoteAddress: '127.0.0.1', since: expect.any(String) });
     expect(conn!.forwards[0]).toEqual(expect.objectContaining({ bind: '127.0.0.1', port: ports.echo, channelsOpen: 0, channelsTotal: 0, bytesIn: 0, bytesOut: 0 }));
+    // Compact by default (a fleet makes it large), indented on request.
+    expect((await (await fetch(`${base}/status`)).text()).trimEnd()).not.toContain('\n');
+    expect(await (await fetch(`${base}/status?pretty`)).text()).toMatch(/^\{\n {2}"version": /);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
 });
