@@ -12,7 +12,7 @@ import { pipeChannel, type ChannelCloseReason, type SshChannel } from '../sessio
 import type { SshSocketGate } from '../session/ssh-socket-gate.js';
 import { unmapAddress } from './authorized-keys.js';
 import { bindSockets, type ListenSocketSpec } from './listen-policy.js';
-import { trackChannelEof } from '../ssh2/channel-eof.js';
+import { resetSocket, resetSocketWhenChannelCut } from './reset-on-cut.js';
 import { enableHalfClose } from './ssh2-internals.js';
 
 export type GatewayLogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -175,12 +175,7 @@ export class ForwardListener {
         return;
       }
       enableHalfClose(channel);
-      // Registered before the pump's own handlers, so a cut channel resets before it could FIN.
-      const endedByEof = trackChannelEof(channel);
-      channel.once('end', () => {
-        if (endedByEof() === false) resetSocket(sock);
-      });
-      channel.once('error', () => resetSocket(sock));
+      resetSocketWhenChannelCut(channel, sock);
       const openedAt = Date.now();
       this.channelsOpen += 1;
       this.channelsTotal += 1;
@@ -247,16 +242,6 @@ export class ForwardListener {
       bind: this.bind, port: this.port, requestedPort: this.requestedPort, since: this.since.toISOString(),
       channelsOpen: this.channelsOpen, channelsTotal: this.channelsTotal, bytesIn, bytesOut,
     };
-  }
-}
-
-/** Closes with RST instead of FIN (a socket that never connected is just destroyed). */
-function resetSocket(sock: net.Socket): void {
-  if (sock.destroyed) return;
-  try {
-    sock.resetAndDestroy();
-  } catch {
-    sock.destroy();
   }
 }
 

@@ -330,6 +330,30 @@ describe('cut transfers reset the outside client', () => {
     await waitUntil(() => gw.logged(/channel closed .*\(destroyed\)/).length > 0, 5_000, 'channel log');
   });
 
+  it('an agent closing the channel without EOF resets the outside client; a real EOF ends it cleanly', async () => {
+    const client = await sshLogin(gw.port, gw.fingerprint, { username: 'raw-agent', privateKey: key.privateKey });
+    cleanups.push(() => client.end());
+    let mode: 'cut' | 'eof' = 'cut';
+    client.on('tcp connection', (_info, accept) => {
+      const ch = accept();
+      ch.once('data', () => (mode === 'cut' ? ch.close() : ch.end())); // close() sends CLOSE only; end() sends EOF
+    });
+    const port = await new Promise<number>((resolve, reject) => client.forwardIn('127.0.0.1', 0, (err, p) => (err ? reject(err) : resolve(p))));
+    const outcome = async () => {
+      const sock = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+      cleanups.push(() => void sock.destroy());
+      const endings: string[] = [];
+      sock.on('end', () => endings.push('end'));
+      sock.on('error', (err: NodeJS.ErrnoException) => endings.push(`error:${err.code}`));
+      sock.write('part of a request');
+      await waitUntil(() => endings.length > 0, 5_000, 'the client to see the end');
+      return endings[0];
+    };
+    expect(await outcome()).toBe('error:ECONNRESET');
+    mode = 'eof';
+    expect(await outcome()).toBe('end');
+  });
+
   it('an upload still open at the shutdown drain deadline ends with ECONNRESET', async () => {
     const drainGw = await startTestGateway({}, [key.publicLine]);
     cleanups.push(() => drainGw.close());
