@@ -12,8 +12,9 @@ export interface AdminServer {
 export function startAdminServer(listen: { host: string; port: number }, getStatus: () => unknown): Promise<AdminServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    const send = (code: number, body: string, type = 'text/plain; charset=utf-8') => {
-      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+    const send = (code: number, text: string, type = 'text/plain; charset=utf-8') => {
+      const body = Buffer.from(text); // encoded once (a fleet's /status is large)
+      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'content-length': body.length });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
