@@ -6,6 +6,8 @@ import { parseArgs } from 'node:util';
 import { isEdgeError } from '../errors.js';
 import { formatHostPort, Gateway, type GatewayOptions } from '../gateway/gateway.js';
 import { createLogger, isLogLevel, type LogFormat, type LogLevel } from '../log.js';
+import { parseMaxStartups } from '../gateway/max-startups.js';
+import { parseAlgorithmsSpec, resolveAlgorithms } from '../ssh-algorithms.js';
 import { intFlag } from './int-flag.js';
 import { UsageError } from './usage-error.js';
 
@@ -28,11 +30,22 @@ Options:
   --max-connections N          simultaneous connections (default 1000)
   --allowed-clients CIDR,...   addresses allowed to connect at all (default: any)
   --max-auth-attempts N        failed logins before the connection is closed (default 6)
-  --login-grace-ms MS          time allowed to log in (default 30000; 0 = no limit)
+  --max-startups START:RATE:FULL
+                               random early drop of unauthenticated connections, as sshd's
+                               MaxStartups: from START on, drop new ones with RATE % chance,
+                               rising to 100 % at FULL (default 10:30:100)
+  --per-source-max-startups N  unauthenticated connections per client address (default 10;
+                               0 = no limit)
+  --login-grace-ms MS          time allowed to log in (default 20000; 0 = no limit)
   --keepalive-interval-ms MS   keepalive to clients (default 15000; 0 = off)
   --keepalive-count N          unanswered keepalives before a client is dropped (default 3)
   --idle-timeout-ms MS         close forwarded connections idle this long (default 0 = never)
   --allow-direct-tcpip         allow local forwards (ssh -L) within each key's permitopen
+  --algorithms SPEC            change the SSH algorithm offer, only to admit legacy clients:
+                               CATEGORY=LIST joined by ';', categories kex, hostkey, cipher,
+                               mac, compression; LIST as in sshd_config: "+a,b" appends to the
+                               default, "-a,b" removes, "^a,b" puts first, "a,b" replaces
+                               (e.g. 'kex=+diffie-hellman-group14-sha1;mac=+hmac-sha1')
   --admin HOST:PORT            serve GET /status (JSON) and GET /healthz there
   --drain-timeout-ms MS        how long open connections may finish on SIGINT/SIGTERM
                                (default 5000)
@@ -50,11 +63,14 @@ const OPTIONS = {
   'allowed-clients': { type: 'string', multiple: true },
   'max-auth-attempts': { type: 'string' },
   'login-grace-ms': { type: 'string' },
+  'max-startups': { type: 'string' },
+  'per-source-max-startups': { type: 'string' },
   'keepalive-interval-ms': { type: 'string' },
   'keepalive-count': { type: 'string' },
   'idle-timeout-ms': { type: 'string' },
   'allow-direct-tcpip': { type: 'boolean' },
   admin: { type: 'string' },
+  algorithms: { type: 'string' },
   'drain-timeout-ms': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
@@ -96,6 +112,15 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
   const allowedClients = (values['allowed-clients'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   const logLevel = values['log-level'] ?? 'info';
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be one of error, warn, info, debug (got "${logLevel}")`);
+  let algorithms;
+  if (values.algorithms !== undefined) {
+    try {
+      algorithms = parseAlgorithmsSpec(values.algorithms, '--algorithms');
+      resolveAlgorithms(algorithms, '--algorithms'); // unknown names are a usage error, now
+    } catch (err) {
+      throw new UsageError((err as Error).message, 'EDGE_ERR_INVALID_CONFIG');
+    }
+  }
   const logFormat = values['log-format'] ?? 'text';
   if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json (got "${logFormat}")`);
 
@@ -109,11 +134,14 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       allowedClients,
       maxAuthAttempts: intFlag(values['max-auth-attempts'], '--max-auth-attempts', 1),
       loginGraceTimeoutMs: intFlag(values['login-grace-ms'], '--login-grace-ms', 0),
+      ...(values['max-startups'] !== undefined ? { maxStartups: maxStartupsFlag(values['max-startups']) } : {}),
+      perSourceMaxStartups: intFlag(values['per-source-max-startups'], '--per-source-max-startups', 0),
       keepaliveIntervalMs: intFlag(values['keepalive-interval-ms'], '--keepalive-interval-ms', 0, 2 ** 31 - 1),
       keepaliveCountMax: intFlag(values['keepalive-count'], '--keepalive-count', 0),
       idleTimeoutMs: intFlag(values['idle-timeout-ms'], '--idle-timeout-ms', 0),
       allowDirectTcpip: values['allow-direct-tcpip'] ?? false,
       ...(values.admin !== undefined ? { adminListen: parseHostPort(values.admin, '--admin') } : {}),
+      ...(algorithms ? { algorithms } : {}),
     },
     drainTimeoutMs: intFlag(values['drain-timeout-ms'], '--drain-timeout-ms', 0) ?? 5_000,
     logLevel,
@@ -172,6 +200,15 @@ export async function runGatewayCommand(argv: string[]): Promise<number> {
   });
 }
 
+function maxStartupsFlag(text: string): string {
+  try {
+    parseMaxStartups(text, '--max-startups');
+  } catch (err) {
+    throw new UsageError((err as Error).message, 'EDGE_ERR_INVALID_CONFIG');
+  }
+  return text;
+}
+
 /** 'HOST:PORT', '[v6]:PORT' or a bare 'PORT' (= 127.0.0.1:PORT). */
 export function parseHostPort(text: string, flag: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:[\]]*):(\d+)$/.exec(text) ?? /^()(\d+)$/.exec(text);
@@ -190,6 +227,7 @@ function flagNames(message: string): string {
     [/^authorizedKeysFile\b/, '--authorized-keys'], [/^hostKeyFile\b/, '--host-key'], [/^adminListen(\.\w+)?\b/, '--admin'],
     [/^listen(\.\w+)?\b/, '--listen'], [/^allowedClients(\[\d+\])?/, '--allowed-clients'], [/^maxConnections\b/, '--max-connections'],
     [/^maxAuthAttempts\b/, '--max-auth-attempts'], [/^loginGraceTimeoutMs\b/, '--login-grace-ms'], [/^idleTimeoutMs\b/, '--idle-timeout-ms'],
+    [/^algorithms(\.\w+)?/, '--algorithms'], [/^maxStartups\b/, '--max-startups'], [/^perSourceMaxStartups\b/, '--per-source-max-startups'],
   ];
   for (const [re, flag] of flags) if (re.test(message)) return message.replace(re, flag);
   return message;

@@ -2,11 +2,17 @@
 // a forwarded-tcpip channel to the agent for every connection that arrives there. Bytes are
 // piped with backpressure both ways and half-close is propagated (the same pump the agent
 // uses, src/session/channel-pipe.ts); the SSH socket's send queue is bounded by a gate.
+//
+// Only a real CHANNEL_EOF from the agent becomes a FIN to the outside client. A channel that
+// dies any other way (the agent's connection lost, CLOSE without EOF, a takeover, the drain
+// deadline at shutdown) resets the client's TCP connection (RST), so a cut transfer never
+// looks complete to it. The idle timeout still ends with FIN: nothing was in flight.
 import net from 'node:net';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from '../session/channel-pipe.js';
 import type { SshSocketGate } from '../session/ssh-socket-gate.js';
 import { unmapAddress } from './authorized-keys.js';
 import { bindSockets, type ListenSocketSpec } from './listen-policy.js';
+import { resetSocket, resetSocketWhenChannelCut } from './reset-on-cut.js';
 import { enableHalfClose } from './ssh2-internals.js';
 
 export type GatewayLogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -77,7 +83,7 @@ export class ForwardListener {
   private closedBytesIn = 0;
   private closedBytesOut = 0;
   private readonly servers: net.Server[] = [];
-  private readonly live = new Set<{ stats: { bytesIn: number; bytesOut: number }; destroy(reason: ChannelCloseReason): void }>();
+  private readonly live = new Set<{ sock: net.Socket; stats: { bytesIn: number; bytesOut: number }; destroy(reason: ChannelCloseReason): void }>();
   private readonly pending = new Set<net.Socket>();
   private stopped = false;
 
@@ -169,12 +175,14 @@ export class ForwardListener {
         return;
       }
       enableHalfClose(channel);
+      resetSocketWhenChannelCut(channel, sock);
       const openedAt = Date.now();
       this.channelsOpen += 1;
       this.channelsTotal += 1;
       this.opts.onChannelOpen?.(base);
       this.opts.log('debug', `gateway: channel open ${originAddress}:${originPort} -> ${this.where}`, { ...base, event: 'channel-open' });
       const entry = {
+        sock,
         stats: { bytesIn: 0, bytesOut: 0 },
         destroy: (_reason: ChannelCloseReason) => {},
       };
@@ -205,12 +213,18 @@ export class ForwardListener {
     this.closeServers();
   }
 
-  /** Stops listening and tears down every open channel and connection still waiting for one. */
+  /**
+   * Stops listening and tears down every open channel and connection still waiting for one;
+   * the outside clients' connections are reset (their streams were cut, not finished).
+   */
   destroy(reason: ChannelCloseReason = 'destroyed'): void {
     this.stopListening();
-    for (const sock of this.pending) sock.destroy();
+    for (const sock of this.pending) resetSocket(sock);
     this.pending.clear();
-    for (const entry of [...this.live]) entry.destroy(reason);
+    for (const entry of [...this.live]) {
+      resetSocket(entry.sock);
+      entry.destroy(reason);
+    }
   }
 
   private closeServers(): void {

@@ -2,15 +2,21 @@
 // forwards. For demos, tests, labs and small deployments; production keeps OpenSSH sshd.
 //
 // What it does, in the order a connection meets it:
-//   TCP accept   allowedClients (CIDR) and maxConnections are checked before any SSH byte;
-//                TCP_NODELAY on; the login grace timer starts
-//   SSH          host key (loaded or generated), keepalive to clients after login
+//   TCP accept   allowedClients (CIDR), perSourceMaxStartups, maxStartups (random early drop
+//                of unauthenticated connections, src/gateway/max-startups.ts) and
+//                maxConnections are checked before any SSH byte; TCP_NODELAY on; the login
+//                grace timer starts
+//   SSH          host key (loaded or generated), keepalive to clients after login; the
+//                algorithm offer is src/ssh-algorithms.ts's (no SHA-1, no NIST kex, no
+//                pre-auth zlib, strict kex) unless `algorithms` widens it for legacy clients
 //   auth         publickey against authorized_keys (re-read each time; options honoured:
 //                from=, restrict, no-port-forwarding, permitlisten, permitopen, expiry-time),
 //                optional passwords per user; maxAuthAttempts failures end the connection
 //   forwards     tcpip-forward / cancel-tcpip-forward under the listen policy; one
-//                forwarded-tcpip channel per incoming connection; a user's new session takes a
-//                port over from its own old (presumably dead) session
+//                forwarded-tcpip channel per incoming connection. A held port belongs to the
+//                identity that holds it (key fingerprint, src/gateway/client-identity.ts): a
+//                new connection of the same identity takes it over only if the old connection
+//                fails a keepalive probe (ping-before-takeover); anyone else is refused
 //   refusals     session channels (shell, exec, subsystem, pty), direct-tcpip unless enabled,
 //                streamlocal: administratively prohibited, with a reason, logged
 import { timingSafeEqual } from 'node:crypto';
@@ -18,6 +24,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import ssh2, { type AuthContext, type Connection, type ClientInfo, type TcpipBindInfo, type TcpipRequestInfo } from 'ssh2';
 import { EdgeError } from '../errors.js';
+import { resolveAlgorithms, weakAlgorithmsIn, type AlgorithmChanges, type AlgorithmLists } from '../ssh-algorithms.js';
 import { pipeChannel, type SshChannel } from '../session/channel-pipe.js';
 import { createOriginAllowList, type OriginAllowList } from '../session/origin-allow-list.js';
 import { SshSocketGate } from '../session/ssh-socket-gate.js';
@@ -26,7 +33,11 @@ import { startAdminServer, type AdminServer } from './admin-status.js';
 import { AuthorizedKeysFile, matchFrom, sha256Fingerprint, unmapAddress, type AuthorizedKey } from './authorized-keys.js';
 import { ForwardListener, ListenError, type ForwardChannelInfo, type ForwardListenerStatus, type GatewayLog, type GatewayLogLevel } from './forward-listener.js';
 import { loadOrCreateHostKey, type HostKey } from './host-key.js';
+import { describeIdentity, sameIdentity, type ClientIdentity } from './client-identity.js';
 import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
+import { probeClientAlive, type ProbeResult } from './liveness-probe.js';
+import { resetSocketWhenChannelCut } from './reset-on-cut.js';
+import { DEFAULT_MAX_STARTUPS, dropStartup, formatMaxStartups, parseMaxStartups, type MaxStartups } from './max-startups.js';
 import { enableHalfClose, installChannelOpenPolicy, type ChannelOpenRequest } from './ssh2-internals.js';
 
 const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
@@ -49,7 +60,14 @@ export interface GatewayOptions {
   allowedClients?: string[];
   /** Failed authentication attempts before the connection is closed. Default 6. */
   maxAuthAttempts?: number;
-  /** Unauthenticated connections are closed after this long; 0 = no limit. Default 30000. */
+  /**
+   * Random early drop of unauthenticated connections, as sshd's MaxStartups: 'START:RATE:FULL'
+   * (or an object). Default '10:30:100'.
+   */
+  maxStartups?: string | MaxStartups;
+  /** Unauthenticated connections from one address at a time; 0 = no limit. Default 10. */
+  perSourceMaxStartups?: number;
+  /** Unauthenticated connections are closed after this long; 0 = no limit. Default 20000. */
   loginGraceTimeoutMs?: number;
   /** Keepalive to logged-in clients; 0 = off. Default 15000. */
   keepaliveIntervalMs?: number;
@@ -57,8 +75,18 @@ export interface GatewayOptions {
   keepaliveCountMax?: number;
   /** Forwarded connections with no bytes either way for this long are closed; 0 = off (default). */
   idleTimeoutMs?: number;
+  /**
+   * Before a held port goes to a new connection of the same key, the old connection is probed
+   * with a keepalive; an answer within this long means it is alive and keeps the port. Default 3000.
+   */
+  takeoverProbeTimeoutMs?: number;
   /** Allow direct-tcpip (ssh -L) channels, within each key's permitopen. Default false. */
   allowDirectTcpip?: boolean;
+  /**
+   * Changes to the default SSH algorithm offer, OpenSSH list syntax per category ("+a,b"
+   * appends, "-a,b" removes, "^a,b" puts first, "a,b" replaces); only to admit legacy clients.
+   */
+  algorithms?: AlgorithmChanges;
   /** Optional admin HTTP server: GET /status (JSON), GET /healthz. */
   adminListen?: { host: string; port: number };
   log?: (level: 'error' | 'warn' | 'info' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
@@ -80,12 +108,17 @@ export interface GatewayConnectionStatus {
   authenticated: boolean;
   authMethod: 'publickey' | 'password' | null;
   keyFingerprint: string | null;
+  /** The credential this connection proved (null before authentication). */
+  identity: ClientIdentity | null;
   remoteAddress: string;
   remotePort: number;
   /** ISO time the TCP connection was accepted. */
   since: string;
   clientVersion: string | null;
   forwards: ForwardListenerStatus[];
+  /** Bytes through this connection's forwards, closed ones included: towards the agent (in) and back (out). */
+  bytesIn: number;
+  bytesOut: number;
 }
 
 export interface GatewayStatus {
@@ -93,8 +126,14 @@ export interface GatewayStatus {
   listen: { host: string; port: number } | null;
   hostKeyFingerprint: string | null;
   startedAt: string | null;
-  totals: { accepted: number; refused: number; authFailures: number; takeovers: number; channels: number };
+  totals: { accepted: number; refused: number; authFailures: number; takeovers: number; channels: number; droppedStartups: number };
+  /** Connections accepted and not yet logged in. */
+  unauthenticated: number;
+  /** The pre-authentication limits in force. */
+  limits: { maxConnections: number; maxStartups: string; perSourceMaxStartups: number; loginGraceTimeoutMs: number };
   connections: GatewayConnectionStatus[];
+  /** Who holds which forwarded port. */
+  ports: Array<{ bind: string; port: number; connection: number; user: string; holder: ClientIdentity | null }>;
 }
 
 export type RefusalStage = 'accept' | 'auth' | 'forward' | 'channel';
@@ -124,11 +163,19 @@ interface Conn {
   user?: string;
   authMethod?: 'publickey' | 'password';
   key?: AuthorizedKey;
+  /** Set with user, just before the accepting ctx.accept(). */
+  identity?: ClientIdentity;
+  /** A liveness probe in flight (shared by concurrent takeover requests). */
+  probe?: Promise<ProbeResult>;
   authenticated: boolean;
+  /** Counted in the unauthenticated (MaxStartups) totals until login or close. */
+  preAuth: boolean;
   authFailures: number;
   graceTimer?: NodeJS.Timeout;
   gate?: SshSocketGate;
   forwards: Set<ForwardListener>;
+  /** Bytes of forwards already removed (the live ones count in their own status). */
+  closedBytes: { in: number; out: number };
   closed: boolean;
   endReason?: string;
 }
@@ -142,14 +189,20 @@ const END_GRACE_MS = 1_000;
 const KEEPALIVE_OFF = 2 ** 31 - 1; // ssh2 has no "off": an interval of ~24.8 days is never reached
 
 export class Gateway extends EventEmitter<GatewayEvents> {
-  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
+  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'algorithms' | 'maxStartups'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
+  private readonly maxStartups: MaxStartups;
+  private unauthenticated = 0;
+  private readonly unauthenticatedBySource = new Map<string, number>();
+  /** Drop log lines are throttled: a flood must not flood the log too. */
+  private readonly dropNotice = { lastAt: 0, suppressed: 0 };
+  private readonly algorithms: AlgorithmLists;
   private readonly log: GatewayLog;
   private readonly allowedClients: OriginAllowList;
   private readonly authorizedKeys: AuthorizedKeysFile;
   private readonly conns = new Map<number, Conn>();
   private readonly bySocket = new Map<string, Conn>();
   private readonly registry = new Set<Registered>();
-  private readonly totals = { accepted: 0, refused: 0, authFailures: 0, takeovers: 0, channels: 0 };
+  private readonly totals = { accepted: 0, refused: 0, authFailures: 0, takeovers: 0, channels: 0, droppedStartups: 0 };
   private hostKey: HostKey | undefined;
   private server: net.Server | undefined;
   private ssh: InstanceType<typeof SshServer> | undefined;
@@ -186,14 +239,20 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       maxConnections: int('maxConnections', options.maxConnections, 1000, 1),
       allowedClients: [...(options.allowedClients ?? [])],
       maxAuthAttempts: int('maxAuthAttempts', options.maxAuthAttempts, 6, 1),
-      loginGraceTimeoutMs: int('loginGraceTimeoutMs', options.loginGraceTimeoutMs, 30_000, 0),
+      perSourceMaxStartups: int('perSourceMaxStartups', options.perSourceMaxStartups, 10, 0),
+      loginGraceTimeoutMs: int('loginGraceTimeoutMs', options.loginGraceTimeoutMs, 20_000, 0),
       keepaliveIntervalMs: int('keepaliveIntervalMs', options.keepaliveIntervalMs, 15_000, 0, KEEPALIVE_OFF),
       keepaliveCountMax: int('keepaliveCountMax', options.keepaliveCountMax, 3, 0),
       idleTimeoutMs: int('idleTimeoutMs', options.idleTimeoutMs, 0, 0),
+      takeoverProbeTimeoutMs: int('takeoverProbeTimeoutMs', options.takeoverProbeTimeoutMs, 3_000, 1, 60_000),
       allowDirectTcpip: options.allowDirectTcpip ?? false,
       adminListen: options.adminListen ? { ...options.adminListen } : undefined,
     };
     this.allowedClients = createOriginAllowList(this.opts.allowedClients, 'allowedClients');
+    this.algorithms = resolveAlgorithms(options.algorithms, 'algorithms');
+    this.maxStartups = options.maxStartups === undefined ? { ...DEFAULT_MAX_STARTUPS }
+      : typeof options.maxStartups === 'string' ? parseMaxStartups(options.maxStartups)
+        : parseMaxStartups(formatMaxStartups(options.maxStartups));
     const log = options.log;
     this.log = log ? (level, msg, fields) => { try { log(level, msg, fields); } catch { /* a logger must not break the gateway */ } } : () => {};
     this.authorizedKeys = new AuthorizedKeysFile(this.opts.authorizedKeysFile, (errors) => {
@@ -216,9 +275,23 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const keys = await this.authorizedKeys.load();
     if (keys.length === 0) this.log('warn', `gateway: ${this.opts.authorizedKeysFile} holds no usable key yet; no key can log in until one is added`, { event: 'authorized-keys' });
 
+    const hostKeyAlgorithms = this.algorithms.serverHostKey.filter((a) => hostKeyCanSign(hostKey.keyType, a));
+    if (hostKeyAlgorithms.length === 0) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `algorithms.serverHostKey: none of ${this.algorithms.serverHostKey.join(', ')} can be used with the ${hostKey.keyType} host key in ${this.opts.hostKeyFile}.`);
+    }
+    const weak = weakAlgorithmsIn(this.algorithms);
+    if (weak.length > 0) this.log('warn', `gateway: algorithms widened for legacy clients; offering weak ${weak.join(', ')}`, { event: 'weak-algorithms', algorithms: weak });
     const keepalive = this.opts.keepaliveIntervalMs === 0 ? KEEPALIVE_OFF : this.opts.keepaliveIntervalMs;
     const ssh = new SshServer({
       hostKeys: [hostKey.privateKey],
+      // ssh2 appends kex-strict-s-v00@openssh.com itself (strict kex stays on).
+      algorithms: {
+        kex: this.algorithms.kex as never,
+        serverHostKey: hostKeyAlgorithms as never,
+        cipher: this.algorithms.cipher as never,
+        hmac: this.algorithms.hmac as never,
+        compress: this.algorithms.compress as never,
+      },
       ident: GATEWAY_IDENT,
       keepaliveInterval: keepalive,
       keepaliveCountMax: this.opts.keepaliveCountMax,
@@ -266,18 +339,42 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       hostKeyFingerprint: this.hostKey?.fingerprint ?? null,
       startedAt: this.startedAt?.toISOString() ?? null,
       totals: { ...this.totals },
-      connections: [...this.conns.values()].map((c) => ({
-        id: c.id,
-        user: c.authenticated ? c.user ?? null : null,
-        authenticated: c.authenticated,
-        authMethod: c.authenticated ? c.authMethod ?? null : null,
-        keyFingerprint: c.authenticated ? c.key?.fingerprint ?? null : null,
-        remoteAddress: c.remoteAddress,
-        remotePort: c.remotePort,
-        since: c.since.toISOString(),
-        clientVersion: c.clientVersion ?? null,
-        forwards: [...c.forwards].map((f) => f.status()),
+      unauthenticated: this.unauthenticated,
+      limits: {
+        maxConnections: this.opts.maxConnections,
+        maxStartups: formatMaxStartups(this.maxStartups),
+        perSourceMaxStartups: this.opts.perSourceMaxStartups,
+        loginGraceTimeoutMs: this.opts.loginGraceTimeoutMs,
+      },
+      connections: [...this.conns.values()].map((c) => this.connectionStatus(c)),
+      ports: [...this.registry].filter((e) => e.conn.forwards.has(e.fwd)).map(({ conn, fwd }) => ({
+        bind: fwd.bind, port: fwd.port, connection: conn.id, user: conn.user ?? '', holder: conn.identity ?? null,
       })),
+    };
+  }
+
+  private connectionStatus(c: Conn): GatewayConnectionStatus {
+    const forwards = [...c.forwards].map((f) => f.status());
+    let bytesIn = c.closedBytes.in;
+    let bytesOut = c.closedBytes.out;
+    for (const f of forwards) {
+      bytesIn += f.bytesIn;
+      bytesOut += f.bytesOut;
+    }
+    return {
+      id: c.id,
+      user: c.authenticated ? c.user ?? null : null,
+      authenticated: c.authenticated,
+      authMethod: c.authenticated ? c.authMethod ?? null : null,
+      keyFingerprint: c.authenticated ? c.key?.fingerprint ?? null : null,
+      identity: c.authenticated ? c.identity ?? null : null,
+      remoteAddress: c.remoteAddress,
+      remotePort: c.remotePort,
+      since: c.since.toISOString(),
+      clientVersion: c.clientVersion ?? null,
+      forwards,
+      bytesIn,
+      bytesOut,
     };
   }
 
@@ -345,6 +442,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       socket.destroy();
       return;
     }
+    const perSource = this.opts.perSourceMaxStartups;
+    const fromSource = this.unauthenticatedBySource.get(remoteAddress) ?? 0;
+    if (perSource > 0 && fromSource >= perSource) {
+      return this.dropStartup(socket, remoteAddress, remotePort, `${fromSource} unauthenticated connections from ${remoteAddress} already (perSourceMaxStartups ${perSource})`);
+    }
+    if (dropStartup(this.unauthenticated, this.maxStartups)) {
+      return this.dropStartup(socket, remoteAddress, remotePort, `past maxStartups ${formatMaxStartups(this.maxStartups)} (${this.unauthenticated} unauthenticated connections)`);
+    }
     if (this.conns.size >= this.opts.maxConnections) {
       this.refuse('accept', `connection from ${remoteAddress}:${remotePort} closed: maxConnections (${this.opts.maxConnections}) reached`, { remoteAddress }, 'warn');
       closeGently(socket);
@@ -358,11 +463,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       remotePort,
       since: new Date(),
       authenticated: false,
+      preAuth: true,
       authFailures: 0,
       forwards: new Set(),
+      closedBytes: { in: 0, out: 0 },
       closed: false,
     };
     this.totals.accepted += 1;
+    this.unauthenticated += 1;
+    this.unauthenticatedBySource.set(remoteAddress, fromSource + 1);
     this.conns.set(conn.id, conn);
     this.bySocket.set(conn.socketKey, conn);
     if (this.opts.loginGraceTimeoutMs > 0) {
@@ -378,6 +487,33 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.log('debug', `gateway: connection #${conn.id} from ${remoteAddress}:${remotePort}`, { event: 'accept', id: conn.id, remoteAddress, remotePort });
     this.emit('connection', { id: conn.id, remoteAddress, remotePort });
     this.ssh.injectSocket(socket);
+  }
+
+  /** Closes a connection at accept because of the pre-authentication limits; logs throttled. */
+  private dropStartup(socket: net.Socket, remoteAddress: string, remotePort: number, why: string): void {
+    this.totals.droppedStartups += 1;
+    this.totals.refused += 1;
+    socket.destroy();
+    const now = Date.now();
+    if (now - this.dropNotice.lastAt < 5_000) {
+      this.dropNotice.suppressed += 1;
+    } else {
+      const more = this.dropNotice.suppressed > 0 ? ` (${this.dropNotice.suppressed} more dropped since the last such line)` : '';
+      this.dropNotice.lastAt = now;
+      this.dropNotice.suppressed = 0;
+      this.log('warn', `gateway: connection from ${remoteAddress}:${remotePort} dropped before login: ${why}${more}`, { event: 'refused', stage: 'accept', remoteAddress, reason: 'max-startups', droppedStartups: this.totals.droppedStartups });
+    }
+    this.emit('refused', { stage: 'accept', reason: why, remoteAddress });
+  }
+
+  /** The connection stops counting as unauthenticated (logged in, or gone). */
+  private leavePreAuth(conn: Conn): void {
+    if (!conn.preAuth) return;
+    conn.preAuth = false;
+    this.unauthenticated -= 1;
+    const left = (this.unauthenticatedBySource.get(conn.remoteAddress) ?? 1) - 1;
+    if (left > 0) this.unauthenticatedBySource.set(conn.remoteAddress, left);
+    else this.unauthenticatedBySource.delete(conn.remoteAddress);
   }
 
   private onSshClient(client: Connection, info: ClientInfo): void {
@@ -416,6 +552,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (conn.closed) return;
     conn.closed = true;
     clearTimeout(conn.graceTimer);
+    this.leavePreAuth(conn);
     this.conns.delete(conn.id);
     if (this.bySocket.get(conn.socketKey) === conn) this.bySocket.delete(conn.socketKey);
     for (const entry of [...this.registry]) if (entry.conn === conn) this.removeForward(entry, 'disconnect');
@@ -461,6 +598,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         conn.user = user;
         conn.authMethod = 'password';
         conn.key = undefined;
+        conn.identity = { kind: 'password', user };
         ctx.accept();
         return;
       }
@@ -504,6 +642,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         conn.user = user;
         conn.authMethod = 'publickey';
         conn.key = match;
+        conn.identity = { kind: 'key', fingerprint: match.fingerprint, keyType: match.keyType, comment: match.comment };
         ctx.accept();
         return;
       }
@@ -531,6 +670,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const client = conn.client!;
     clearTimeout(conn.graceTimer);
     conn.authenticated = true;
+    this.leavePreAuth(conn);
     conn.gate = new SshSocketGate(conn.socket, MAX_SSH_SOCKET_BUFFER);
     const keyText = conn.key ? ` (publickey ${conn.key.keyType} ${conn.key.fingerprint}, authorized_keys line ${conn.key.line}${conn.key.comment ? ` "${conn.key.comment}"` : ''})` : ' (password)';
     this.log('info', `gateway: user "${conn.user}" logged in from ${conn.remoteAddress}:${conn.remotePort}${keyText}, connection #${conn.id}`, {
@@ -606,6 +746,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         return void socket.destroy();
       }
       enableHalfClose(channel);
+      resetSocketWhenChannelCut(channel, socket);
       const openedAt = Date.now();
       this.log('debug', `gateway: ${this.who(conn)}: direct-tcpip to ${dest}`, { event: 'direct-tcpip', id: conn.id, user: conn.user, dest });
       pipeChannel(channel, socket, {
@@ -636,22 +777,35 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (!bindSockets(bind)) return refuse(`bind address "${bind}" is not supported (use "", 0.0.0.0, ::, localhost or an IP address)`);
 
     let tookOver = false;
-    if (port !== 0) {
+    // A held port: the holder keeps it unless it is this very identity's dead connection.
+    for (;;) {
+      if (port === 0) break;
       const clashing = [...this.registry].filter((e) => e.fwd.port === port && bindsOverlap(e.fwd.bind, bind));
+      if (clashing.length === 0) break;
       if (clashing.some((e) => e.conn === conn)) return refuse('this session already forwards that port', 'info');
-      const foreign = clashing.find((e) => e.conn.user !== user);
-      if (foreign) return refuse(`the port is held by another user's session (connection #${foreign.conn.id})`);
-      for (const entry of clashing) {
-        const old = entry.conn;
-        tookOver = true;
+      const foreign = clashing.find((e) => !e.conn.identity || !conn.identity || !sameIdentity(e.conn.identity, conn.identity));
+      if (foreign) {
+        return refuse(`port in use by another client (held by connection #${foreign.conn.id}, ${this.holderText(foreign.conn)}; this connection: ${this.holderText(conn)})`);
+      }
+      const old = clashing[0]!.conn;
+      old.probe ??= probeClientAlive(old.client!, old.socket, this.opts.takeoverProbeTimeoutMs).finally(() => { old.probe = undefined; });
+      const probe = await old.probe;
+      if (conn.closed || this.closing) return refuse('the connection or the gateway closed while the holder was probed', 'info');
+      if (probe !== 'dead') {
+        if (probe === 'unsupported') this.log('warn', 'gateway: ssh2 internals changed: a port held by a connection of the same key cannot be probed, so it is never taken over; see src/ssh2/server-ping.ts');
+        return refuse(`port in use by another client: connection #${old.id} of the same ${this.holderText(old)} from ${old.remoteAddress}:${old.remotePort} ${probe === 'alive' ? `answered a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and keeps it` : 'could not be probed'}`);
+      }
+      if (old.closed && ![...this.registry].some((e) => e.conn === old)) { tookOver = true; continue; } // gone meanwhile: look again
+      tookOver = true;
+      for (const entry of [...this.registry].filter((e) => e.conn === old && e.fwd.port === port && bindsOverlap(e.fwd.bind, bind))) {
         this.totals.takeovers += 1;
-        this.log('warn', `gateway: user "${user}" reconnected: connection #${conn.id} takes ${formatHostPort(entry.fwd.bind === '' ? '*' : entry.fwd.bind, port)} over from its older connection #${old.id} (from ${old.remoteAddress}:${old.remotePort}, since ${old.since.toISOString()}), which is closed`, {
-          event: 'takeover', user, bind: entry.fwd.bind, port, from: old.id, to: conn.id,
+        this.log('warn', `gateway: ${this.holderText(conn)} reconnected: connection #${conn.id} (user "${user}") takes ${formatHostPort(entry.fwd.bind === '' ? '*' : entry.fwd.bind, port)} over from its older connection #${old.id} (from ${old.remoteAddress}:${old.remotePort}, since ${old.since.toISOString()}), which did not answer a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and is closed`, {
+          event: 'takeover', user, bind: entry.fwd.bind, port, from: old.id, to: conn.id, ...this.holderFields(conn),
         });
         this.emit('takeover', { user, bind: entry.fwd.bind, port, from: old.id, to: conn.id });
         this.removeForward(entry, 'takeover');
-        this.dropConnection(old, `replaced by connection #${conn.id} of the same user (forward takeover)`);
       }
+      this.dropConnection(old, `replaced by connection #${conn.id} of the same ${this.holderText(old)} (forward takeover after a failed keepalive probe)`);
     }
 
     const fwd = new ForwardListener({
@@ -697,8 +851,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     conn.forwards.add(fwd);
     accept?.(actual);
-    this.log('info', `gateway: user "${user}" (connection #${conn.id}) forwards ${formatHostPort(bind === '' ? '*' : bind, actual)}${port === 0 ? ' (port chosen by the gateway)' : ''}`, {
-      event: 'forward', id: conn.id, user, bind, port: actual, requestedPort: port,
+    this.log('info', `gateway: user "${user}" (connection #${conn.id}, ${this.holderText(conn)}) forwards ${formatHostPort(bind === '' ? '*' : bind, actual)}${port === 0 ? ' (port chosen by the gateway)' : ''}`, {
+      event: 'forward', id: conn.id, user, bind, port: actual, requestedPort: port, ...this.holderFields(conn),
     });
     this.emit('forward', { id: conn.id, user, bind, port: actual, requestedPort: port });
   }
@@ -727,6 +881,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (reason === 'cancel') fwd.stopListening();
     else fwd.destroy(reason === 'shutdown' ? 'drain' : 'destroyed');
     const s = fwd.status();
+    conn.closedBytes.in += s.bytesIn;
+    conn.closedBytes.out += s.bytesOut;
     this.log('info', `gateway: forward ${formatHostPort(fwd.bind === '' ? '*' : fwd.bind, fwd.port)} of user "${conn.user}" (connection #${conn.id}) closed (${reason}): ${s.channelsTotal} channels, ${s.bytesIn} bytes in, ${s.bytesOut} bytes out`, {
       event: 'forward-closed', id: conn.id, user: conn.user, bind: fwd.bind, port: fwd.port, reason, channelsTotal: s.channelsTotal, bytesIn: s.bytesIn, bytesOut: s.bytesOut,
     });
@@ -741,11 +897,26 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.emit('refused', { stage, reason: message, remoteAddress: info.remoteAddress, ...(info.id !== undefined ? { id: info.id } : {}), ...(info.user !== undefined ? { user: info.user } : {}) });
   }
 
+  private holderText(conn: Conn): string {
+    return conn.identity ? describeIdentity(conn.identity) : 'unknown identity';
+  }
+
+  private holderFields(conn: Conn): Record<string, unknown> {
+    const id = conn.identity;
+    if (!id) return {};
+    return id.kind === 'key' ? { fingerprint: id.fingerprint, keyComment: id.comment } : { passwordUser: id.user };
+  }
+
   private who(conn: Conn): string {
     return conn.user !== undefined && conn.authenticated
       ? `user "${conn.user}" (connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort})`
       : `connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort}`;
   }
+}
+
+/** Whether a host key of this type signs with that host-key algorithm (RSA: SHA-2 or, if asked, SHA-1). */
+function hostKeyCanSign(keyType: string, algorithm: string): boolean {
+  return keyType === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'].includes(algorithm) : keyType === algorithm;
 }
 
 /** 'host:port', IPv6 in brackets. */

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionConfigInput } from '../../src/session/session-config.js';
 import { TunnelSession } from '../../src/session/tunnel-session.js';
-import { startTestGateway, type TestGateway, type UserKey } from '../helpers/gateway-fixtures.js';
+import { sshLogin, startTestGateway, type TestGateway, type UserKey } from '../helpers/gateway-fixtures.js';
 import {
   connectAndCollect, freePort, pseudoRandomChunks, pseudoRandomSha256, startEchoServer, startFreezableProxy, startSinkServer, startSourceServer,
   type SinkServer, type SourceServer, type TcpService,
@@ -16,6 +16,7 @@ const MB = 1024 * 1024;
 
 let gw: TestGateway;
 let key: UserKey;
+let otherKey: UserKey;
 let echo: TcpService;
 let sink: SinkServer;
 let source: SourceServer;
@@ -45,9 +46,10 @@ async function startAgent(overrides: Partial<SessionConfigInput> = {}) {
 }
 
 beforeAll(async () => {
-  gw = await startTestGateway({ adminListen: { host: '127.0.0.1', port: 0 } });
+  gw = await startTestGateway({ adminListen: { host: '127.0.0.1', port: 0 }, takeoverProbeTimeoutMs: 1_000 });
   key = gw.newKey('device');
-  gw.writeAuthorizedKeys([key.publicLine]);
+  otherKey = gw.newKey('other-device');
+  gw.writeAuthorizedKeys([key.publicLine, otherKey.publicLine]);
   echo = await startEchoServer();
   sink = await startSinkServer();
   source = await startSourceServer(20 * MB, { seed: 3 });
@@ -174,12 +176,57 @@ describe('TunnelSession through the built-in gateway', () => {
     const conn = body.connections.find((c) => c.forwards.some((f) => f.port === ports.echo));
     expect(conn).toMatchObject({ user: 'device-1', remoteAddress: '127.0.0.1', since: expect.any(String) });
     expect(conn!.forwards[0]).toEqual(expect.objectContaining({ bind: '127.0.0.1', port: ports.echo, channelsOpen: 0, channelsTotal: 0, bytesIn: 0, bytesOut: 0 }));
+    // Compact by default (a fleet makes it large), indented on request.
+    expect((await (await fetch(`${base}/status`)).text()).trimEnd()).not.toContain('\n');
+    expect(await (await fetch(`${base}/status?pretty`)).text()).toMatch(/^\{\n {2}"version": /);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
 });
 
+describe('the gateway\'s view of its fleet', () => {
+  it('/status lists every connected agent: user, key fingerprint and comment, source address, forwards, bytes', async () => {
+    const devices = [
+      { user: 'fleet-a', key: key, source: '127.0.0.1' },
+      { user: 'fleet-b', key: otherKey, source: '127.0.0.2' },
+      { user: 'fleet-c', key: gw.newKey('fleet-c'), source: '127.0.0.3' },
+    ];
+    gw.writeAuthorizedKeys([key.publicLine, otherKey.publicLine, devices[2]!.key.publicLine]);
+    const ports: number[] = [];
+    for (const d of devices) {
+      const sock = net.connect({ host: '127.0.0.1', port: gw.port, localAddress: d.source });
+      const client = await sshLogin(gw.port, gw.fingerprint, { username: d.user, privateKey: d.key.privateKey, sock });
+      cleanups.push(() => client.end());
+      client.on('tcp connection', (_info, accept) => {
+        const ch = accept();
+        const target = net.connect(echo.port, '127.0.0.1');
+        ch.pipe(target).pipe(ch);
+      });
+      ports.push(await new Promise<number>((resolve, reject) => client.forwardIn('127.0.0.1', 0, (err, p) => (err ? reject(err) : resolve(p)))));
+    }
+    expect((await connectAndCollect(ports[1]!, Buffer.from('twelve bytes'))).data.toString()).toBe('twelve bytes');
+    await waitUntil(() => gw.gateway.status().connections.some((c) => c.user === 'fleet-b' && c.bytesOut === 12), 5_000, 'bytes counted');
+
+    const body = await (await fetch(`http://127.0.0.1:${gw.adminPort}/status`)).json() as { connections: Array<Record<string, unknown> & { user: string; forwards: Array<{ port: number }> }> };
+    const fleet = body.connections.filter((c) => c.user?.startsWith('fleet-')).sort((a, b) => a.user.localeCompare(b.user));
+    expect(fleet.map((c) => ({ user: c.user, remoteAddress: c.remoteAddress, comment: (c.identity as { comment: string }).comment, ports: c.forwards.map((f) => f.port), bytesIn: c.bytesIn, bytesOut: c.bytesOut }))).toEqual([
+      { user: 'fleet-a', remoteAddress: '127.0.0.1', comment: 'device@test', ports: [ports[0]], bytesIn: 0, bytesOut: 0 },
+      { user: 'fleet-b', remoteAddress: '127.0.0.2', comment: 'other-device@test', ports: [ports[1]], bytesIn: 12, bytesOut: 12 },
+      { user: 'fleet-c', remoteAddress: '127.0.0.3', comment: 'fleet-c@test', ports: [ports[2]], bytesIn: 0, bytesOut: 0 },
+    ]);
+    for (const c of fleet) expect(c).toMatchObject({ authenticated: true, authMethod: 'publickey', keyFingerprint: expect.stringMatching(/^SHA256:/), identity: { kind: 'key', fingerprint: c.keyFingerprint } });
+    expect(new Set(fleet.map((c) => c.keyFingerprint)).size).toBe(3);
+  });
+});
+
+/** A raw ssh2 login asking for one remote forward; resolves with the bound port or rejects. */
+async function askForPort(port: number, privateKey: Buffer, username: string): Promise<number> {
+  const client = await sshLogin(gw.port, gw.fingerprint, { username, privateKey });
+  cleanups.push(() => client.end());
+  return new Promise((resolve, reject) => client.forwardIn('127.0.0.1', port, (err, bound) => (err ? reject(err) : resolve(bound))));
+}
+
 describe('reconnect takeover', () => {
-  it('an agent whose old connection died without FIN gets its fixed port back at once, not after the keepalive timeout', async () => {
+  it('an agent whose old connection died without FIN gets its fixed port back after a failed keepalive probe, not after the keepalive timeout', async () => {
     const proxy = await startFreezableProxy(gw.port);
     cleanups.push(() => proxy.close());
     const fixed = await freePort();
@@ -206,31 +253,117 @@ describe('reconnect takeover', () => {
     expect(backAfter).toBeLessThan(5_000);
     expect(session.status().forwards[0]!.remotePort).toBe(fixed);
     expect(takeovers).toEqual([expect.objectContaining({ user: 'device-7', port: fixed, from: oldConn.id })]);
-    expect(gw.logged(/user "device-7" reconnected: connection #\d+ takes 127\.0\.0\.1:\d+ over from its older connection/)).toHaveLength(1);
+    expect(gw.logged(/key SHA256:\S+ \("device@test"\) reconnected: connection #\d+ \(user "device-7"\) takes 127\.0\.0\.1:\d+ over from its older connection #\d+ .* did not answer a keepalive probe within 1000 ms/)).toHaveLength(1);
     expect((await connectAndCollect(fixed, Buffer.from('after'))).data.toString()).toBe('after');
     // The old, dead connection was ended by the takeover.
     await waitUntil(() => gw.gateway.status().connections.filter((c) => c.user === 'device-7').length === 1, 5_000, 'old connection gone');
     expect(gw.gateway.status().connections.find((c) => c.user === 'device-7')!.id).not.toBe(oldConn.id);
   });
 
-  it('another user cannot take a port over', async () => {
+  it('port hijack: another key logging in with the victim\'s user name is refused, and bytes still reach the victim\'s service', async () => {
     const fixed = await freePort();
-    await startAgent({
-      auth: { username: 'owner', privateKeys: [{ key: key.privateKey, source: key.path }] },
+    const { session } = await startAgent({
+      auth: { username: 'victim', privateKeys: [{ key: key.privateKey, source: key.path }] },
       forwards: [{ id: 'fixed', bind: 'localhost', port: fixed, target: `tcp://127.0.0.1:${echo.port}` }],
     });
-    const intruder = new TunnelSession(sessionConfig({
-      auth: { username: 'intruder', privateKeys: [{ key: key.privateKey, source: key.path }] },
-      reconnect: { mode: 'never' },
-      // An overlapping bind (127.0.0.1 is part of localhost) on the same port.
-      forwards: [{ id: 'fixed', bind: '127.0.0.1', port: fixed, target: `tcp://127.0.0.1:${echo.port}` }],
-    }));
-    cleanups.push(() => intruder.close(100));
-    intruder.start();
-    await expect(intruder.waitForForward('fixed')).rejects.toMatchObject({ code: 'EDGE_ERR_FORWARD_REFUSED' });
-    expect(gw.logged(/user "intruder".*refused: the port is held by another user's session/)).toHaveLength(1);
-    expect(gw.gateway.status().connections.find((c) => c.user === 'owner')!.forwards[0]!.port).toBe(fixed);
+    const victim = gw.gateway.status().connections.find((c) => c.user === 'victim')!;
+    const takeovers: unknown[] = [];
+    gw.gateway.on('takeover', (t) => takeovers.push(t));
+
+    // Same user name, another authorized key, the same port (and an overlapping bind).
+    for (const bind of ['127.0.0.1', 'localhost']) {
+      const client = await sshLogin(gw.port, gw.fingerprint, { username: 'victim', privateKey: otherKey.privateKey });
+      cleanups.push(() => client.end());
+      await expect(new Promise((resolve, reject) => client.forwardIn(bind, fixed, (err, p) => (err ? reject(err) : resolve(p))))).rejects.toThrow(/Unable to bind/);
+    }
+    expect(takeovers).toEqual([]);
+    expect(gw.logged(/user "victim".*forward 127\.0\.0\.1:\d+ refused: port in use by another client \(held by connection #\d+, key SHA256:\S+ \("device@test"\); this connection: key SHA256:\S+ \("other-device@test"\)\)/)).toHaveLength(1);
+    expect(session.status().forwards[0]!.state).toBe('up');
+    expect(gw.gateway.status().connections.find((c) => c.user === 'victim' && c.forwards.length > 0)!.id).toBe(victim.id);
     expect((await connectAndCollect(fixed, Buffer.from('still mine'))).data.toString()).toBe('still mine');
+
+    // /status says who holds the port.
+    const ports = gw.gateway.status().ports.filter((p) => p.port === fixed);
+    expect(ports).toEqual([{ bind: 'localhost', port: fixed, connection: victim.id, user: 'victim', holder: { kind: 'key', fingerprint: victim.keyFingerprint, keyType: 'ssh-ed25519', comment: 'device@test' } }]);
+  });
+
+  it('the same key cannot take a port from a connection that still answers keepalives', async () => {
+    const fixed = await freePort();
+    const { session } = await startAgent({
+      auth: { username: 'device-8', privateKeys: [{ key: key.privateKey, source: key.path }] },
+      forwards: [{ id: 'fixed', bind: '127.0.0.1', port: fixed, target: `tcp://127.0.0.1:${echo.port}` }],
+    });
+    const takeovers: unknown[] = [];
+    gw.gateway.on('takeover', (t) => takeovers.push(t));
+    await expect(askForPort(fixed, key.privateKey, 'device-8')).rejects.toThrow(/Unable to bind/);
+    expect(takeovers).toEqual([]);
+    expect(gw.logged(/forward 127\.0\.0\.1:\d+ refused: port in use by another client: connection #\d+ of the same key SHA256:\S+ \("device@test"\) .* answered a keepalive probe within 1000 ms and keeps it/)).toHaveLength(1);
+    expect(session.status().forwards[0]!.state).toBe('up');
+    expect((await connectAndCollect(fixed, Buffer.from('alive'))).data.toString()).toBe('alive');
+  });
+});
+
+/** Connects to a forwarded port and uploads `bytes`; records how the connection ends. */
+async function startUpload(port: number, bytes: number) {
+  const client = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  const endings: string[] = [];
+  client.on('end', () => endings.push('end'));
+  client.on('error', (err: NodeJS.ErrnoException) => endings.push(`error:${err.code}`));
+  cleanups.push(() => void client.destroy());
+  const before = sink.bytesReceived;
+  client.write(Buffer.alloc(bytes, 7));
+  // The whole first part reached the service, so no bytes sit unread anywhere: a FIN now
+  // would look like the end of a complete upload.
+  await waitUntil(() => sink.bytesReceived - before >= bytes, 10_000, 'upload at the service');
+  return { client, endings };
+}
+
+describe('cut transfers reset the outside client', () => {
+  it('an upload whose agent connection dies ends with ECONNRESET, not a clean end', async () => {
+    const proxy = await startFreezableProxy(gw.port);
+    cleanups.push(() => proxy.close());
+    const { ports } = await startAgent({ port: proxy.port, reconnect: { mode: 'never' }, forwards: [{ id: 'sink', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${sink.port}` }] });
+    const upload = await startUpload(ports.sink!, MB);
+    proxy.dropConnections(); // the agent's SSH connection is gone, mid-upload
+    await waitUntil(() => upload.endings.length > 0, 5_000, 'the client to see the end');
+    expect(upload.endings[0]).toBe('error:ECONNRESET');
+    await waitUntil(() => gw.logged(/channel closed .*\(destroyed\)/).length > 0, 5_000, 'channel log');
+  });
+
+  it('an agent closing the channel without EOF resets the outside client; a real EOF ends it cleanly', async () => {
+    const client = await sshLogin(gw.port, gw.fingerprint, { username: 'raw-agent', privateKey: key.privateKey });
+    cleanups.push(() => client.end());
+    let mode: 'cut' | 'eof' = 'cut';
+    client.on('tcp connection', (_info, accept) => {
+      const ch = accept();
+      ch.once('data', () => (mode === 'cut' ? ch.close() : ch.end())); // close() sends CLOSE only; end() sends EOF
+    });
+    const port = await new Promise<number>((resolve, reject) => client.forwardIn('127.0.0.1', 0, (err, p) => (err ? reject(err) : resolve(p))));
+    const outcome = async () => {
+      const sock = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+      cleanups.push(() => void sock.destroy());
+      const endings: string[] = [];
+      sock.on('end', () => endings.push('end'));
+      sock.on('error', (err: NodeJS.ErrnoException) => endings.push(`error:${err.code}`));
+      sock.write('part of a request');
+      await waitUntil(() => endings.length > 0, 5_000, 'the client to see the end');
+      return endings[0];
+    };
+    expect(await outcome()).toBe('error:ECONNRESET');
+    mode = 'eof';
+    expect(await outcome()).toBe('end');
+  });
+
+  it('an upload still open at the shutdown drain deadline ends with ECONNRESET', async () => {
+    const drainGw = await startTestGateway({}, [key.publicLine]);
+    cleanups.push(() => drainGw.close());
+    const session = new TunnelSession(sessionConfig({ port: drainGw.port, hostKeys: { fingerprints: [drainGw.fingerprint] }, reconnect: { mode: 'never' }, forwards: [{ id: 'sink', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${sink.port}` }] }));
+    cleanups.push(() => session.destroy());
+    session.start();
+    const upload = await startUpload(await session.waitForForward('sink'), 256 * 1024);
+    await drainGw.gateway.close(200);
+    await waitUntil(() => upload.endings.length > 0, 5_000, 'the client to see the end');
+    expect(upload.endings[0]).toBe('error:ECONNRESET');
   });
 });
 

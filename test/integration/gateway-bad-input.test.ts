@@ -170,7 +170,8 @@ describe('connection limits', () => {
   });
 
   async function flood(max: number, total: number) {
-    const { gw, key } = await gatewayWithKey({ maxConnections: max });
+    // The pre-authentication limits (maxStartups, per source) are lifted: this is about maxConnections alone.
+    const { gw, key } = await gatewayWithKey({ maxConnections: max, maxStartups: String(total * 10), perSourceMaxStartups: 0 });
     const echo = await startEchoServer();
     cleanups.push(() => echo.close());
     // One real agent-like session first: it must keep working through the flood.

@@ -104,7 +104,7 @@ describe('OpenSSH ssh -N -R against the built-in gateway', () => {
 
     const conn = gw.gateway.status().connections.find((c) => c.forwards.some((f) => f.port === Number(port)));
     expect(conn).toMatchObject({ user: 'device', clientVersion: expect.stringMatching(/^SSH-2\.0-OpenSSH/) });
-    expect(gw.logged(new RegExp(`user "device" \\(connection #\\d+\\) forwards 127\\.0\\.0\\.1:${port} \\(port chosen by the gateway\\)`))).toHaveLength(1);
+    expect(gw.logged(new RegExp(`user "device" \\(connection #\\d+, key SHA256:[^)]*\\)\\) forwards 127\\.0\\.0\\.1:${port} \\(port chosen by the gateway\\)`))).toHaveLength(1);
     run.child.kill('SIGTERM');
     await run.exit;
   });
