@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   // --- the caller's side
   EDGE_ERR_INVALID_CONFIG: { retryable: false, summary: 'A configuration value is invalid; the message names the key.' },
   EDGE_ERR_INVALID_SPEC: { retryable: false, summary: 'A command-line forward spec (`-R`, `-L`, `-D`) or flag is invalid; the message shows the accepted forms.' },
+  EDGE_ERR_UNKNOWN_SESSION: { retryable: false, summary: 'No session with that id is running (admin `POST /sessions/<id>/reconnect`).' },
   EDGE_ERR_CLOSED: { retryable: false, summary: 'The session or tunnel was closed by its owner.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -9,6 +9,7 @@ import ssh2 from 'ssh2';
 import { isEdgeError } from '../errors.js';
 import { createLogger, isLogLevel, type LogFormat } from '../log.js';
 import type { AuthConfig, ReconnectMode, SessionConfigInput } from '../session/session-config.js';
+import { isCredentialFailure } from '../session/backoff.js';
 import { supportedCiphers } from '../session/cipher-order.js';
 import { TunnelSession } from '../session/tunnel-session.js';
 import { parseDynamicForwardSpec, parseLocalForwardSpec, parseRemoteForwardSpec } from './forward-spec.js';
@@ -71,6 +72,9 @@ Options:
   --retry-interval-ms MS       first reconnect delay ceiling (default 5000)
   --max-retry-interval-ms MS   reconnect delay cap (default 60000)
   --max-retries N              -1 = unlimited (default)
+  --auth-retry-interval-ms MS  once connected, authentication and host key failures are retried
+                               no sooner than this apart, re-reading keys and known_hosts
+                               (default 60000; the first connect fails at once, as ssh)
   -c, --ciphers LIST           SSH ciphers to offer, in order, comma-separated (as ssh -c),
                                e.g. aes128-gcm@openssh.com,chacha20-poly1305@openssh.com
                                (default: AES-GCM first on CPUs with AES instructions,
@@ -112,6 +116,7 @@ const OPTIONS = {
   'retry-interval-ms': { type: 'string' },
   'max-retry-interval-ms': { type: 'string' },
   'max-retries': { type: 'string' },
+  'auth-retry-interval-ms': { type: 'string' },
   'drain-timeout-ms': { type: 'string' },
   ciphers: { type: 'string', short: 'c' },
   'sshd-nodelay-exec': { type: 'boolean' },
@@ -217,7 +222,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const skippedKeys: string[] = [];
   const privateKeys: NonNullable<AuthConfig['privateKeys']> = [];
   if (values.i?.length) {
-    for (const file of values.i) privateKeys.push({ key: readKeyFile(file, '-i'), passphrase, source: file });
+    for (const file of values.i) privateKeys.push({ key: readKeyFile(file, '-i'), passphrase, source: file, file });
   } else {
     for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
       const file = path.join(home, '.ssh', name);
@@ -228,7 +233,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
         skippedKeys.push(file);
         continue;
       }
-      privateKeys.push({ key, passphrase, source: file });
+      privateKeys.push({ key, passphrase, source: file, file });
     }
   }
 
@@ -267,6 +272,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
         retryIntervalMs: intFlag(values['retry-interval-ms'], '--retry-interval-ms', 1),
         maxRetryIntervalMs: intFlag(values['max-retry-interval-ms'], '--max-retry-interval-ms', 1),
         maxRetries: intFlag(values['max-retries'], '--max-retries', -1),
+        authRetryIntervalMs: intFlag(values['auth-retry-interval-ms'], '--auth-retry-interval-ms', 1),
       },
       ...(ciphers ? { ciphers } : {}),
       ...(values['sshd-nodelay-exec'] ? { sshdNoDelayExec: true } : {}),
@@ -334,6 +340,17 @@ export async function runTunnelCommand(argv: string[]): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // As ssh: a host key or authentication failure on the first connect ends the command (exit 1,
+    // the message shows the offered fingerprint). Once connected, they are retried like `run` does
+    // (reconnect.authRetryIntervalMs), since the tunnel may be the only way back to the device.
+    let everConnected = false;
+    session.once('connected', () => { everConnected = true; });
+    session.on('connectFailed', ({ error }) => {
+      if (everConnected || !isCredentialFailure(error)) return;
+      log('error', `session failed: ${error.message}`, { code: error.code });
+      session.destroy();
+      finish(1);
+    });
     session.on('state', (state, error) => {
       if (state === 'failed') {
         log('error', `session failed: ${error?.message ?? 'unknown error'}`, { code: error?.code });

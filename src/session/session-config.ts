@@ -22,13 +22,23 @@ export interface ReconnectConfig {
   maxRetries: number;
   /** A link that stayed up this long resets the backoff to its first step. */
   stableAfterMs: number;
+  /**
+   * Mode `always` (and `after-connect` once connected): authentication and host key failures are
+   * retried too, each time re-reading keys and known_hosts, no sooner than this apart (plus up
+   * to 25 % jitter). Default 60 s.
+   */
+  authRetryIntervalMs: number;
 }
 
 /** Credentials as the session uses them (already resolved: files read, env vars looked up). */
 export interface AuthConfig {
   username: string;
-  /** Private keys, tried in order (OpenSSH or PEM; ed25519, ecdsa, rsa). */
-  privateKeys?: Array<{ key: Buffer | string; passphrase?: string; source: string }>;
+  /**
+   * Private keys, tried in order (OpenSSH or PEM; ed25519, ecdsa, rsa). With `file`, the key is
+   * read from that file again at every connection attempt (credentials.ts) and `key` is only the
+   * copy read at startup.
+   */
+  privateKeys?: Array<{ key: Buffer | string; passphrase?: string; source: string; file?: string }>;
   /** Path of an ssh-agent socket (usually $SSH_AUTH_SOCK). */
   agent?: string;
   password?: string;
@@ -192,6 +202,7 @@ export const DEFAULT_RECONNECT: ReconnectConfig = {
   maxRetryIntervalMs: 60_000,
   maxRetries: -1,
   stableAfterMs: 60_000,
+  authRetryIntervalMs: 60_000,
 };
 export const DEFAULT_HTTP: HttpForwardConfig = {
   headersTimeoutMs: 60_000,
