@@ -357,6 +357,7 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
     ...(spec.exitOnForwardFailure ? { exitOnForwardFailure: true } : {}),
     ...(spec.sshdNoDelayExec ? { sshdNoDelayExec: true } : {}),
     ...(spec.ciphers ? { ciphers: [...spec.ciphers] } : {}),
+    ...(spec.algorithms ? { algorithms: structuredClone(spec.algorithms) } : {}),
   };
 }
 

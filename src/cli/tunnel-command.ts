@@ -6,7 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import ssh2 from 'ssh2';
+import { isIP } from 'node:net';
 import { isEdgeError } from '../errors.js';
+import { checkSshHostName } from '../session/host-name.js';
+import { ALGORITHM_CATEGORIES, checkAlgorithmWidening, type AlgorithmWidening } from '../ssh-algorithms.js';
 import { createLogger, isLogLevel, type LogFormat } from '../log.js';
 import type { AuthConfig, ReconnectMode, SessionConfigInput } from '../session/session-config.js';
 import { isCredentialFailure } from '../session/backoff.js';
@@ -79,6 +82,10 @@ Options:
                                e.g. aes128-gcm@openssh.com,chacha20-poly1305@openssh.com
                                (default: AES-GCM first on CPUs with AES instructions,
                                chacha20-poly1305 first otherwise)
+  --algorithms CATEGORY=LIST   LEGACY HOSTS ONLY: also offer these SSH algorithms after the
+                               secure defaults, repeatable; CATEGORY is kex, serverHostKey,
+                               cipher, hmac or compress, e.g. --algorithms kex=diffie-hellman-group14-sha1
+                               --algorithms serverHostKey=ssh-rsa
   --sshd-nodelay-exec          after connecting, exec \`true\` once on the SSH host so that
                                OpenSSH's sshd turns on TCP_NODELAY (removes ~40 ms request
                                tails of forward-only sessions; runs a command on the host)
@@ -119,6 +126,7 @@ const OPTIONS = {
   'auth-retry-interval-ms': { type: 'string' },
   'drain-timeout-ms': { type: 'string' },
   ciphers: { type: 'string', short: 'c' },
+  algorithms: { type: 'string', multiple: true },
   'sshd-nodelay-exec': { type: 'boolean' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
@@ -154,9 +162,13 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
 
   const destination = positionals[0]!;
   const at = destination.lastIndexOf('@');
-  const host = at >= 0 ? destination.slice(at + 1) : destination;
+  const written = at >= 0 ? destination.slice(at + 1) : destination;
   const username = values.l ?? (at >= 0 ? destination.slice(0, at) : os.userInfo().username);
-  if (!host) throw new UsageError(`"${destination}" has no host name`);
+  if (!written) throw new UsageError(`"${destination}" has no host name`);
+  // An IPv6 address may be written in brackets; impossible names are a usage error, not retried.
+  const host = /^\[.*\]$/.test(written) && isIP(written.slice(1, -1)) === 6 ? written.slice(1, -1) : written;
+  const hostProblem = checkSshHostName(host, '-p');
+  if (hostProblem) throw new UsageError(hostProblem);
 
   const forwards = (values.R ?? []).map((spec, i) => {
     try {
@@ -255,6 +267,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const mode = values.reconnect ?? 'always';
   if (!['never', 'after-connect', 'always'].includes(mode)) throw new UsageError(`--reconnect must be never, after-connect or always (got "${mode}")`);
   const ciphers = values.ciphers === undefined ? undefined : parseCipherList(values.ciphers);
+  const algorithms = values.algorithms?.length ? parseAlgorithmFlags(values.algorithms) : undefined;
 
   return {
     session: {
@@ -275,6 +288,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
         authRetryIntervalMs: intFlag(values['auth-retry-interval-ms'], '--auth-retry-interval-ms', 1),
       },
       ...(ciphers ? { ciphers } : {}),
+      ...(algorithms ? { algorithms } : {}),
       ...(values['sshd-nodelay-exec'] ? { sshdNoDelayExec: true } : {}),
       forwards,
       localForwards,
@@ -377,6 +391,26 @@ function readKeyFile(file: string, flag: string): Buffer {
 }
 
 
+
+/** `--algorithms kex=a,b` (repeatable): names added after the defaults, per category. */
+function parseAlgorithmFlags(flags: string[]): AlgorithmWidening {
+  const widening: Record<string, string[]> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    const category = eq > 0 ? flag.slice(0, eq) : '';
+    if (!(ALGORITHM_CATEGORIES as readonly string[]).includes(category)) {
+      throw new UsageError(`--algorithms ${flag}: expected CATEGORY=NAME[,NAME…] with CATEGORY one of ${ALGORITHM_CATEGORIES.join(', ')}`);
+    }
+    const names = flag.slice(eq + 1).split(',').map((n) => n.trim()).filter(Boolean);
+    if (names.length === 0) throw new UsageError(`--algorithms ${flag}: no algorithm names`);
+    (widening[category] ??= []).push(...names);
+  }
+  try {
+    return checkAlgorithmWidening(widening, '--algorithms');
+  } catch (err) {
+    throw new UsageError(isEdgeError(err) ? err.message : String(err));
+  }
+}
 
 /** `-c a,b,c`: every name must be a cipher ssh2 supports. */
 function parseCipherList(list: string): string[] {

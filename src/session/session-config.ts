@@ -3,6 +3,7 @@
 // every 5 s, unlimited retries) except where the project chose safer ones (reconnect `always`,
 // bind `localhost`).
 import type { HostKeyPolicy } from './host-keys/host-key-verifier.js';
+import type { AlgorithmWidening } from '../ssh-algorithms.js';
 
 export type ReconnectMode = 'never' | 'after-connect' | 'always';
 
@@ -171,6 +172,12 @@ export interface SessionConfig {
    */
   ciphers?: string[];
   /**
+   * FOR LEGACY HOSTS ONLY: algorithm names offered in addition to (after) the secure defaults of
+   * src/ssh-algorithms.ts, per category (kex, serverHostKey, cipher, hmac, compress). Config key
+   * `algorithms` (local config only), CLI `--algorithms CATEGORY=NAME,…`.
+   */
+  algorithms?: AlgorithmWidening;
+  /**
    * Right after connecting, open one session channel and exec `true` on the SSH host, so that
    * OpenSSH's sshd (≤ 10.0) turns on TCP_NODELAY for the connection: without it a forward-only
    * session sees ~40 ms request/response tails through sshd. Opt-in (default false): it runs a
@@ -286,6 +293,7 @@ export function sessionWithDefaults(input: SessionConfigInput): SessionConfig {
     handshakeTimeoutMs: input.handshakeTimeoutMs ?? 30_000,
     maxSshSocketBuffer: input.maxSshSocketBuffer ?? 4 * 1024 * 1024,
     ciphers: input.ciphers,
+    ...(input.algorithms ? { algorithms: input.algorithms } : {}),
     sshdNoDelayExec: input.sshdNoDelayExec ?? false,
     forwards: (input.forwards ?? []).map(forwardWithDefaults),
     localForwards: (input.localForwards ?? []).map(localForwardWithDefaults),

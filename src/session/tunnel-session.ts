@@ -11,6 +11,8 @@ import { supportedCiphers } from './cipher-order.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
+import { checkSshHostName } from './host-name.js';
+import { checkAlgorithmWidening } from '../ssh-algorithms.js';
 import { HttpForward, httpForwardKey } from './http-target/http-forward.js';
 import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type LocalForwardStatus, type LocalRejectReason } from './local-forwarding.js';
 import { checkProxySetting, maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
@@ -880,8 +882,11 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 function validateSession(cfg: SessionConfig): void {
   const bad = (key: string, msg: string) => new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: ${msg}`);
   if (!cfg.host) throw bad('host', 'the SSH host is required.');
+  const hostProblem = typeof cfg.host === 'string' ? checkSshHostName(cfg.host, 'port') : 'must be a string';
+  if (hostProblem) throw bad('host', `${hostProblem}.`);
   if (!Number.isInteger(cfg.port) || cfg.port < 1 || cfg.port > 65535) throw bad('port', `${cfg.port} is not a TCP port (1–65535).`);
   if (!cfg.auth.username) throw bad('username', 'the SSH user name is required.');
+  checkAlgorithmWidening(cfg.algorithms);
   if (cfg.ciphers) {
     const supported = supportedCiphers();
     const unknown = cfg.ciphers.filter((c) => !supported.includes(c));
