@@ -9,11 +9,10 @@ import ssh2 from 'ssh2';
 import { isIP } from 'node:net';
 import { isEdgeError } from '../errors.js';
 import { checkSshHostName } from '../session/host-name.js';
-import { ALGORITHM_CATEGORIES, checkAlgorithmWidening, type AlgorithmWidening } from '../ssh-algorithms.js';
+import { ALGORITHM_CATEGORIES, checkAlgorithmWidening, DEFAULT_CIPHER, type AlgorithmWidening } from '../ssh-algorithms.js';
 import { createLogger, isLogLevel, type LogFormat } from '../log.js';
 import type { AuthConfig, ReconnectMode, SessionConfigInput } from '../session/session-config.js';
 import { isCredentialFailure } from '../session/backoff.js';
-import { supportedCiphers } from '../session/cipher-order.js';
 import { TunnelSession } from '../session/tunnel-session.js';
 import { parseDynamicForwardSpec, parseLocalForwardSpec, parseRemoteForwardSpec } from './forward-spec.js';
 import { parseDestinationPattern } from '../session/destination-allow-list.js';
@@ -266,8 +265,8 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json (got "${logFormat}")`);
   const mode = values.reconnect ?? 'always';
   if (!['never', 'after-connect', 'always'].includes(mode)) throw new UsageError(`--reconnect must be never, after-connect or always (got "${mode}")`);
-  const ciphers = values.ciphers === undefined ? undefined : parseCipherList(values.ciphers);
   const algorithms = values.algorithms?.length ? parseAlgorithmFlags(values.algorithms) : undefined;
+  const ciphers = values.ciphers === undefined ? undefined : parseCipherList(values.ciphers, algorithms?.cipher ?? []);
 
   return {
     session: {
@@ -412,12 +411,12 @@ function parseAlgorithmFlags(flags: string[]): AlgorithmWidening {
   }
 }
 
-/** `-c a,b,c`: every name must be a cipher ssh2 supports. */
-function parseCipherList(list: string): string[] {
+/** `-c a,b,c`: the order of the offered ciphers; weaker ones only with --algorithms cipher=…. */
+function parseCipherList(list: string, widened: string[]): string[] {
   const names = list.split(',').map((c) => c.trim()).filter(Boolean);
   if (names.length === 0) throw new UsageError('--ciphers needs at least one cipher name');
-  const supported = supportedCiphers();
-  const unknown = names.filter((c) => !supported.includes(c));
-  if (unknown.length) throw new UsageError(`--ciphers: unsupported cipher ${unknown.join(', ')} (supported: ${supported.join(', ')})`);
+  const allowed = [...DEFAULT_CIPHER, ...widened];
+  const unknown = names.filter((c) => !allowed.includes(c));
+  if (unknown.length) throw new UsageError(`--ciphers: cipher ${unknown.join(', ')} is not offered (offered: ${allowed.join(', ')}); for a legacy host add it with --algorithms cipher=NAME`);
   return names;
 }

@@ -7,12 +7,11 @@ import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
 import { backoffDelayMs, credentialRetryDelayMs, isCredentialFailure } from './backoff.js';
 import { loadCredentials } from './credentials.js';
-import { supportedCiphers } from './cipher-order.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
 import { checkSshHostName } from './host-name.js';
-import { checkAlgorithmWidening } from '../ssh-algorithms.js';
+import { checkAlgorithmWidening, DEFAULT_CIPHER } from '../ssh-algorithms.js';
 import { HttpForward, httpForwardKey } from './http-target/http-forward.js';
 import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type LocalForwardStatus, type LocalRejectReason } from './local-forwarding.js';
 import { checkProxySetting, maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
@@ -886,11 +885,12 @@ function validateSession(cfg: SessionConfig): void {
   if (hostProblem) throw bad('host', `${hostProblem}.`);
   if (!Number.isInteger(cfg.port) || cfg.port < 1 || cfg.port > 65535) throw bad('port', `${cfg.port} is not a TCP port (1–65535).`);
   if (!cfg.auth.username) throw bad('username', 'the SSH user name is required.');
-  checkAlgorithmWidening(cfg.algorithms);
+  const widening = checkAlgorithmWidening(cfg.algorithms);
   if (cfg.ciphers) {
-    const supported = supportedCiphers();
-    const unknown = cfg.ciphers.filter((c) => !supported.includes(c));
-    if (unknown.length) throw bad('ciphers', `unsupported cipher ${unknown.join(', ')} (supported: ${supported.join(', ')}).`);
+    // `ciphers` orders; it cannot weaken: anything beyond the defaults must be in algorithms.cipher (local config only).
+    const allowed = [...DEFAULT_CIPHER, ...(widening.cipher ?? [])];
+    const unknown = cfg.ciphers.filter((c) => !allowed.includes(c));
+    if (unknown.length) throw bad('ciphers', `cipher ${unknown.join(', ')} is not offered (offered: ${allowed.join(', ')}); for a legacy host, add it to algorithms.cipher.`);
   }
   if (!['never', 'after-connect', 'always'].includes(cfg.reconnect.mode)) throw bad('reconnect.mode', `"${cfg.reconnect.mode}" must be one of never, after-connect, always.`);
   if (!(cfg.reconnect.retryIntervalMs > 0)) throw bad('reconnect.retryIntervalMs', 'must be a positive number of milliseconds.');

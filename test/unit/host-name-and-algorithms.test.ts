@@ -50,6 +50,12 @@ describe('algorithm widening', () => {
     expect(lists.hmac).toEqual(DEFAULT_ALGORITHMS.hmac);
   });
 
+  it('`ciphers` orders the offer but cannot weaken it (an assignment document can set it)', () => {
+    const make = (extra: object) => new TunnelSession({ host: 'gw', auth: { username: 'x', password: 'y' }, hostKeys: { insecureAcceptAny: true }, ...extra });
+    expect(() => make({ ciphers: ['aes128-cbc'] })).toThrow(/ciphers: cipher aes128-cbc is not offered.*algorithms\.cipher/);
+    expect(() => make({ ciphers: ['aes128-cbc'], algorithms: { cipher: ['aes128-cbc'] } })).not.toThrow();
+  });
+
   it('local config accepts it; an assignment document may not widen it', () => {
     expect(validateSessions([session({ algorithms: { kex: ['diffie-hellman-group14-sha1'] } })], { credentials, policy: DEFAULT_POLICY_FOR_TESTS })).toEqual([]);
     expect(validateSessions([session({ algorithms: { kex: ['nope'] } })], { credentials, policy: DEFAULT_POLICY_FOR_TESTS }).join()).toMatch(/sessions\[0\]\.algorithms\.kex: unsupported nope/);
