@@ -67,6 +67,19 @@ describe('a channel that dies resets the target connection', () => {
     }
   });
 
+  it('a channel cut at the drain deadline resets the target connection too', async () => {
+    const { session, ports } = await startSession(sshd, [{ id: 'up', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${service.port}` }]);
+    const before = service.connections.length;
+    const client = net.connect(ports.up!, '127.0.0.1');
+    client.on('error', () => {});
+    client.write(Buffer.alloc(64 * 1024, 1)); // an upload that never finishes
+    await waitUntil(() => (service.connections[before]?.bytes ?? 0) > 0, 15_000, 'bytes at the service');
+    expect(await session.close(300)).toBe(false); // cut at the deadline
+    await waitUntil(() => service.connections[before]!.outcome !== null, 5_000, 'the service connection to end');
+    expect(service.connections[before]!.outcome).toBe('ECONNRESET');
+    client.destroy();
+  });
+
   it('a clean upload still ends with FIN after the last byte', async () => {
     const { session, ports } = await startSession(sshd, [{ id: 'up', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${service.port}` }]);
     try {
