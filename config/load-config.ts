@@ -320,7 +320,8 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
     }
     let passphrase: string | undefined;
     if (credential.passphraseEnv !== undefined) passphrase = requireEnv(env, credential.passphraseEnv, `${credKey}.passphraseEnv`, spec.id);
-    auth.privateKeys = [passphrase === undefined ? { key, source: file } : { key, passphrase, source: file }];
+    // `file`: the session reads the key again at every connection attempt (src/session/credentials.ts).
+    auth.privateKeys = [passphrase === undefined ? { key, source: file, file } : { key, passphrase, source: file, file }];
   }
 
   if (credential.agent === true) {
@@ -365,6 +366,7 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
     ...(spec.exitOnForwardFailure ? { exitOnForwardFailure: true } : {}),
     ...(spec.sshdNoDelayExec ? { sshdNoDelayExec: true } : {}),
     ...(spec.ciphers ? { ciphers: [...spec.ciphers] } : {}),
+    ...(spec.algorithms ? { algorithms: structuredClone(spec.algorithms) } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 // The agent's configuration as the rest of the program sees it, after loading and validation.
 // Shapes follow /work/shared/design/contract.md ("Configuration", "Session and forward").
 import type { LogFormat, LogLevel } from '../src/log.js';
+import type { AlgorithmWidening } from '../src/ssh-algorithms.js';
 import type { HttpForwardConfig, KeepaliveConfig, LocalListenerConfig, ReconnectConfig } from '../src/session/session-config.js';
 
 /** A named local credential. Secrets are never stored here: only where to find them. */
@@ -97,6 +98,8 @@ export interface SessionSpec {
   sshdNoDelayExec?: boolean;
   /** Ciphers to offer, in order (default: chosen once for this CPU). */
   ciphers?: string[];
+  /** Legacy hosts only, local config only: SSH algorithms added after the defaults (src/ssh-algorithms.ts). */
+  algorithms?: AlgorithmWidening;
 }
 
 export interface AssignmentDocument {

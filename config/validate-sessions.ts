@@ -12,6 +12,8 @@ import { isLoopbackBind } from '../src/session/local-forwarding.js';
 import { createOriginAllowList } from '../src/session/origin-allow-list.js';
 import { checkProxySetting } from '../src/session/proxy-connect.js';
 import { checkHost, formatHost, parseTargetUrl } from '../src/session/target-url.js';
+import { checkSshHostName } from '../src/session/host-name.js';
+import { checkAlgorithmWidening } from '../src/ssh-algorithms.js';
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
 import { checkBindPolicy, checkBudget, checkLocalBindPolicy, checkPolicy, checkTargetPolicy } from './policy.js';
 import type { AssignmentDocument, CredentialConfig, Policy, SessionSpec, ValidationContext } from './types.js';
@@ -92,7 +94,13 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
   if (!validate(data)) {
     errors.push(...formatAjvErrors(validate.errors, '', data).map((m) => (m.startsWith(':') ? `(document)${m}` : m)));
   }
-  if (isObj(data) && Array.isArray(data.sessions)) errors.push(...semanticErrors(data.sessions, ctx, 'sessions', !refuse));
+  if (isObj(data) && Array.isArray(data.sessions)) {
+    errors.push(...semanticErrors(data.sessions, ctx, 'sessions', !refuse));
+    // Weaker SSH algorithms are the operator's decision on the device, never a fleet document's.
+    data.sessions.forEach((s, i) => {
+      if (isObj(s) && s.algorithms !== undefined) errors.push(`sessions[${i}].algorithms: weaker SSH algorithms can only be allowed in the local config, not by an assignment document`);
+    });
+  }
   // The schema checks the shape; a well-shaped but impossible date (month 13) is caught here.
   if (isObj(data) && typeof data.expires === 'string' && /^\d{4}-\d{2}-\d{2}[Tt ]/.test(data.expires) && Number.isNaN(Date.parse(data.expires))) {
     errors.push(`expires: ${JSON.stringify(data.expires)} is not a valid RFC 3339 time (e.g. 2026-12-31T00:00:00Z)`);
@@ -140,8 +148,16 @@ function semanticErrors(sessions: unknown[], ctx: ValidationContext, path: strin
     }
 
     if (typeof s.host === 'string' && s.host !== '') {
-      const checked = checkHost(sessionHost(s.host));
-      if (checked.error !== undefined) errors.push(`${at}.host: ${checked.error}`);
+      const problem = checkSshHostName(sessionHost(s.host), 'port');
+      if (problem !== undefined) errors.push(`${at}.host: ${problem}`);
+    }
+
+    if (s.algorithms !== undefined) {
+      try {
+        checkAlgorithmWidening(s.algorithms, `${at}.algorithms`);
+      } catch (err) {
+        errors.push(messageOf(err));
+      }
     }
 
     if (typeof s.credential === 'string' && !Object.prototype.hasOwnProperty.call(ctx.credentials ?? {}, s.credential)) {

@@ -49,6 +49,8 @@ export interface AgentHandle {
    * assignments.url is not set.
    */
   refreshAssignments(): Promise<AssignmentsStatus>;
+  /** Makes a session retry now (as POST /sessions/<id>/reconnect); throws EDGE_ERR_UNKNOWN_SESSION. */
+  reconnectSession(sessionId: string): Promise<HandleStatus>;
   /** Test and diagnostic hook: kills a session's worker thread as a crash would. */
   terminateWorker(sessionId: string): Promise<void>;
   /** Test hook (needs EDGE_AGENT_TEST_HOOKS=1): a session's worker grows its heap until agent.workerMaxHeapMb stops it. */
@@ -119,6 +121,11 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     sessions: applier.addRefusedForwards(await supervisor.status()),
   });
   const renderMetrics = async () => metrics.render(await supervisor.status());
+  const reconnectSession = async (sessionId: string) => {
+    const handle = supervisor.handle(sessionId);
+    if (!handle) throw new EdgeError('EDGE_ERR_UNKNOWN_SESSION', `No session "${sessionId}".`);
+    return handle.reconnectNow();
+  };
   const refreshAssignments = async (): Promise<AssignmentsStatus> => {
     if (!controller) throw new EdgeError('EDGE_ERR_INVALID_CONFIG', 'assignments.url is not set: there is no fleet endpoint to fetch from (static sessions only).');
     return structuredClone(await controller.refresh());
@@ -127,8 +134,8 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   let admin: AdminServer | undefined;
   if (cfg.admin.listen) {
     try {
-      admin = await startAdminServer(parseListenAddress(cfg.admin.listen), { status, metrics: renderMetrics, ...(controller ? { refreshAssignments } : {}) });
-      log('info', `admin server on ${admin.url} (/status, /readyz, /healthz, /metrics${controller ? ', POST /assignments/refresh' : ''})`);
+      admin = await startAdminServer(parseListenAddress(cfg.admin.listen), { status, metrics: renderMetrics, reconnectSession, ...(controller ? { refreshAssignments } : {}) });
+      log('info', `admin server on ${admin.url} (/status, /readyz, /healthz, /metrics, POST /sessions/<id>/reconnect${controller ? ', POST /assignments/refresh' : ''})`);
     } catch (err) {
       await controller?.close();
       await supervisor.destroy();
@@ -143,9 +150,10 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     metrics: renderMetrics,
     applyAssignments: (doc: unknown, opts: { source?: 'remote' | 'cache' } = {}) => applier.apply(doc, opts.source ?? 'remote'),
     refreshAssignments,
+    reconnectSession,
     async terminateWorker(sessionId: string) {
       const handle = supervisor.handle(sessionId);
-      if (!handle) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No session "${sessionId}".`);
+      if (!handle) throw new EdgeError('EDGE_ERR_UNKNOWN_SESSION', `No session "${sessionId}".`);
       await handle.terminateWorker();
     },
     exhaustWorkerHeapForTest(sessionId: string) {

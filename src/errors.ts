@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   EDGE_ERR_NETWORK: { retryable: true, summary: 'Another network error on the connection to the SSH host (reset, unreachable, …).' },
   EDGE_ERR_HANDSHAKE_TIMEOUT: { retryable: true, summary: 'SSH version exchange, key exchange and authentication did not finish within `handshakeTimeoutMs`.' },
   EDGE_ERR_PROTOCOL: { retryable: true, summary: 'The SSH handshake or protocol failed (no common algorithm, bad packet, server disconnect).' },
+  EDGE_ERR_NO_COMMON_ALGORITHM: { retryable: true, summary: 'The SSH host accepts none of the algorithms the agent offers (legacy host): upgrade it, or widen the session\'s `algorithms` (`--algorithms`) for it.' },
   EDGE_ERR_CONNECTION_LOST: { retryable: true, summary: 'An established SSH session closed unexpectedly.' },
   EDGE_ERR_KEEPALIVE_TIMEOUT: { retryable: true, summary: 'The SSH host stopped answering keepalives (`keepalive.intervalMs` × `keepalive.countMax`).' },
   EDGE_ERR_RECONNECT_LIMIT: { retryable: false, summary: 'The session gave up after `reconnect.maxRetries` attempts.' },
@@ -64,6 +65,7 @@ export const ERROR_CODES = {
   // --- the caller's side
   EDGE_ERR_INVALID_CONFIG: { retryable: false, summary: 'A configuration value is invalid; the message names the key.' },
   EDGE_ERR_INVALID_SPEC: { retryable: false, summary: 'A command-line forward spec (`-R`, `-L`, `-D`) or flag is invalid; the message shows the accepted forms.' },
+  EDGE_ERR_UNKNOWN_SESSION: { retryable: false, summary: 'No session with that id is running (admin `POST /sessions/<id>/reconnect`).' },
   EDGE_ERR_CLOSED: { retryable: false, summary: 'The session or tunnel was closed by its owner.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

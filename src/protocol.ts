@@ -31,6 +31,8 @@ export type WorkerCommand =
   /** New forward lists, applied in place; an absent local/dynamic list is left as it is. */
   | { type: 'setForwards'; requestId: number; forwards: ForwardConfigInput[]; localForwards?: LocalForwardConfigInput[]; dynamicForwards?: DynamicForwardConfigInput[] }
   | { type: 'status'; requestId: number }
+  /** Retry now if the session is waiting in backoff (admin POST /sessions/<id>/reconnect); replies with the status. */
+  | { type: 'reconnect'; requestId: number }
   | { type: 'close'; drainTimeoutMs: number }
   | { type: 'destroy' }
   /**
@@ -48,7 +50,9 @@ export type WorkerEvent =
   | { type: 'forward'; status: ForwardStatus }
   /** A local (-L) or dynamic (-D) forward's listener status. */
   | { type: 'localForward'; status: ListenerStatus }
-  | { type: 'connected'; serverBanner: string; hostKeyFingerprint: string }
+  | { type: 'connected'; attempt: number; serverBanner: string; hostKeyFingerprint: string }
+  /** A connection attempt failed (TCP, handshake, host key, authentication). */
+  | { type: 'connectFailed'; attempt: number; error: PlainError }
   | { type: 'reconnectAttempt'; kind: 'ssh' | 'forward'; forwardId?: string; retryCount: number; delayMs: number; error: PlainError }
   | { type: 'channelOpen'; info: ChannelInfo }
   | { type: 'channelClose'; info: Omit<ChannelClosedInfo, 'error'> & { error: PlainError | null } }

@@ -212,7 +212,7 @@ function resolveAuth(options: ReverseTunnelOptions): AuthConfig {
     } catch (err) {
       throw new EdgeError('EDGE_ERR_KEY_INVALID', `privateKeyFile ${options.privateKeyFile} could not be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`);
     }
-    privateKeys.push({ key, passphrase: options.passphrase, source: options.privateKeyFile });
+    privateKeys.push({ key, passphrase: options.passphrase, source: options.privateKeyFile, file: options.privateKeyFile });
   }
   const agent = options.agent === true ? process.env.SSH_AUTH_SOCK : options.agent || undefined;
   if (options.agent === true && !agent) {

@@ -1,22 +1,25 @@
 // The SSH algorithms the agent and the built-in gateway offer by default, and the one way an
-// operator widens (or narrows) them. Shared by both sides so their offers cannot drift apart.
+// operator changes them. Shared by both sides so their offers cannot drift apart.
 //
 // Defaults are no weaker than OpenSSH 9.x and carry nothing ssh-audit marks [fail]:
 //   kex       curve25519 first; DH group16/group18 (sha512) for old servers. No NIST-curve
 //             ECDH, no SHA-1 (group1/group14-sha1, gex-sha1), no 2048-bit group14.
 //             (Strict kex, kex-strict-[cs]-v00@openssh.com, is appended by ssh2 itself on both
 //             sides, whatever the list — the Terrapin countermeasure stays on.)
-//   hostkey   ed25519, ECDSA, RSA with SHA-2 signatures only (never ssh-rsa = SHA-1, never DSA).
-//   cipher    AEAD ciphers and CTR; no CBC, no 3DES.
+//   hostkey   ed25519 and RSA with SHA-2 signatures only (never ssh-rsa = SHA-1, never DSA,
+//             no NIST curves).
+//   cipher    AEAD ciphers and CTR; no CBC, no 3DES. (The agent orders them per machine:
+//             src/session/cipher-order.ts.)
 //   mac       SHA-2 HMACs, encrypt-then-MAC first; no hmac-sha1, no MD5, no truncated MACs.
 //   compress  none, or zlib@openssh.com (delayed: only after authentication). Plain "zlib"
 //             (compression before authentication) is not offered.
 //
-// Widening for a legacy peer is explicit: `algorithms` (config) / `--algorithms` (gateway).
-// Syntax per category, as OpenSSH's ssh_config/sshd_config lists:
+// Changing them is explicit and meant for legacy peers only. Per category, OpenSSH's list
+// syntax (ssh_config/sshd_config):
 //   "a,b"   exactly this list        "+a,b"  append to the default
 //   "-a,b"  remove from the default  "^a,b"  put first
-// On the command line categories are joined with ';':  kex=+diffie-hellman-group14-sha1;mac=+hmac-sha1
+// The gateway flag joins categories with ';' (kex=+diffie-hellman-group14-sha1;mac=+hmac-sha1);
+// a session's `algorithms` config key lists names to append ({ "kex": ["…"] } = "+…").
 import { createRequire } from 'node:module';
 import { EdgeError } from './errors.js';
 
@@ -29,6 +32,8 @@ export const ALGORITHM_CATEGORIES: readonly AlgorithmCategory[] = ['kex', 'serve
 export type AlgorithmLists = Record<AlgorithmCategory, string[]>;
 /** Per category an OpenSSH-style list: "a,b", "+a,b", "-a,b" or "^a,b". */
 export type AlgorithmChanges = Partial<Record<AlgorithmCategory, string>>;
+/** A session's `algorithms` config key: names to append after the defaults, per category. */
+export type AlgorithmWidening = Partial<Record<AlgorithmCategory, string[]>>;
 
 export const DEFAULT_ALGORITHMS: Readonly<{ [K in AlgorithmCategory]: readonly string[] }> = Object.freeze({
   kex: Object.freeze([
@@ -37,18 +42,11 @@ export const DEFAULT_ALGORITHMS: Readonly<{ [K in AlgorithmCategory]: readonly s
     'diffie-hellman-group16-sha512',
     'diffie-hellman-group18-sha512',
   ]),
-  serverHostKey: Object.freeze([
-    'ssh-ed25519',
-    'ecdsa-sha2-nistp256',
-    'ecdsa-sha2-nistp384',
-    'ecdsa-sha2-nistp521',
-    'rsa-sha2-512',
-    'rsa-sha2-256',
-  ]),
+  serverHostKey: Object.freeze(['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256']),
   cipher: Object.freeze([
-    'chacha20-poly1305@openssh.com',
     'aes128-gcm@openssh.com',
     'aes256-gcm@openssh.com',
+    'chacha20-poly1305@openssh.com',
     'aes128-ctr',
     'aes192-ctr',
     'aes256-ctr',
@@ -61,11 +59,13 @@ export const DEFAULT_ALGORITHMS: Readonly<{ [K in AlgorithmCategory]: readonly s
   ]),
   compress: Object.freeze(['none', 'zlib@openssh.com']),
 });
+/** The secure cipher set; the agent only reorders it (src/session/cipher-order.ts). */
+export const DEFAULT_CIPHER = DEFAULT_ALGORITHMS.cipher;
 
 /**
  * Names that must never be in a default offer: SHA-1 anywhere, NIST-curve key exchange,
  * small or SHA-1 DH groups, CBC/3DES, MD5/SHA-1/RIPEMD/truncated MACs, DSA, pre-auth zlib.
- * An operator may still add them with `algorithms` (they are supported, just not offered).
+ * An operator may still add them (they are supported, just not offered).
  */
 export const WEAK_ALGORITHMS: ReadonlySet<string> = new Set([
   'diffie-hellman-group1-sha1', 'diffie-hellman-group14-sha1', 'diffie-hellman-group-exchange-sha1',
@@ -81,24 +81,19 @@ export const WEAK_ALGORITHMS: ReadonlySet<string> = new Set([
 export function supportedAlgorithms(): AlgorithmLists {
   const c = require('ssh2/lib/protocol/constants.js') as Record<string, string[]>;
   return {
-    kex: [...c.SUPPORTED_KEX],
-    // The client-side list also accepts ssh-dss; the server-side list is the same set.
-    serverHostKey: [...c.SUPPORTED_SERVER_HOST_KEY],
-    cipher: [...c.SUPPORTED_CIPHER],
-    hmac: [...c.SUPPORTED_MAC],
-    compress: [...c.SUPPORTED_COMPRESSION],
+    kex: [...c.SUPPORTED_KEX!],
+    serverHostKey: [...c.SUPPORTED_SERVER_HOST_KEY!],
+    cipher: [...c.SUPPORTED_CIPHER!],
+    hmac: [...c.SUPPORTED_MAC!],
+    compress: [...c.SUPPORTED_COMPRESSION!],
   };
 }
 
 /** A fresh, mutable copy of the defaults. */
 export function defaultAlgorithms(): AlgorithmLists {
-  return {
-    kex: [...DEFAULT_ALGORITHMS.kex],
-    serverHostKey: [...DEFAULT_ALGORITHMS.serverHostKey],
-    cipher: [...DEFAULT_ALGORITHMS.cipher],
-    hmac: [...DEFAULT_ALGORITHMS.hmac],
-    compress: [...DEFAULT_ALGORITHMS.compress],
-  };
+  const lists = {} as AlgorithmLists;
+  for (const c of ALGORITHM_CATEGORIES) lists[c] = [...DEFAULT_ALGORITHMS[c]];
+  return lists;
 }
 
 /**
@@ -120,7 +115,7 @@ export function resolveAlgorithms(changes: AlgorithmChanges | undefined, key = '
     if (spec === undefined) continue;
     const cat = category as AlgorithmCategory;
     if (typeof spec !== 'string' || spec.trim() === '') throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.${cat}: must be a non-empty list such as "+name1,name2".`);
-    const op = '+-^'.includes(spec[0]) ? spec[0] : '';
+    const op = '+-^'.includes(spec[0]!) ? spec[0]! : '';
     const names = spec.slice(op.length).split(',').map((n) => n.trim()).filter(Boolean);
     if (names.length === 0) throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.${cat}: "${spec}" names no algorithm.`);
     for (const name of names) {
@@ -140,6 +135,38 @@ export function resolveAlgorithms(changes: AlgorithmChanges | undefined, key = '
     result[cat] = next;
   }
   return result;
+}
+
+/**
+ * Checks a session's `algorithms` setting (lists of names to append; throws
+ * EDGE_ERR_INVALID_CONFIG naming `key`) and returns it in canonical form.
+ */
+export function checkAlgorithmWidening(value: unknown, key = 'algorithms'): AlgorithmWidening {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: must be an object with lists of algorithm names (${ALGORITHM_CATEGORIES.join(', ')}).`);
+  const out: AlgorithmWidening = {};
+  for (const [category, names] of Object.entries(value as Record<string, unknown>)) {
+    if (!(ALGORITHM_CATEGORIES as readonly string[]).includes(category)) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.${category} is not an algorithm category (expected ${ALGORITHM_CATEGORIES.join(', ')}).`);
+    }
+    if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string' || n === '' || n.includes(','))) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.${category}: must be a non-empty list of algorithm names.`);
+    }
+    out[category as AlgorithmCategory] = [...names as string[]];
+  }
+  resolveAlgorithms(wideningAsChanges(out), key); // validates categories and names
+  return out;
+}
+
+/** The lists to offer: `base` (the defaults) with a session's additions appended, each name once. */
+export function widenAlgorithms(widening: AlgorithmWidening | undefined, base: AlgorithmLists = defaultAlgorithms()): AlgorithmLists {
+  return resolveAlgorithms(wideningAsChanges(checkAlgorithmWidening(widening)), 'algorithms', base);
+}
+
+function wideningAsChanges(widening: AlgorithmWidening): AlgorithmChanges {
+  const changes: AlgorithmChanges = {};
+  for (const [cat, names] of Object.entries(widening)) changes[cat as AlgorithmCategory] = `+${names!.join(',')}`;
+  return changes;
 }
 
 /**

@@ -35,7 +35,8 @@ export default async function runSession({ session: input, port, tracing: tracin
   session.on('state', (state, error) => send({ type: 'state', state, error: plain(error) }));
   session.on('forward', (status) => send({ type: 'forward', status }));
   session.on('localForward', (status) => send({ type: 'localForward', status }));
-  session.on('connected', (info) => send({ type: 'connected', serverBanner: info.serverBanner, hostKeyFingerprint: info.hostKeyFingerprint }));
+  session.on('connected', (info) => send({ type: 'connected', attempt: info.attempt, serverBanner: info.serverBanner, hostKeyFingerprint: info.hostKeyFingerprint }));
+  session.on('connectFailed', (info) => send({ type: 'connectFailed', attempt: info.attempt, error: toPlainError(info.error) }));
   session.on('reconnectAttempt', (a) => send({ type: 'reconnectAttempt', kind: a.kind, forwardId: a.forwardId, retryCount: a.retryCount, delayMs: a.delayMs, error: toPlainError(a.lastError) }));
   session.on('channelOpen', (info) => send({ type: 'channelOpen', info }));
   session.on('channelClose', ({ error, ...info }) => send({ type: 'channelClose', info: { ...info, error: plainAny(error) } }));
@@ -53,6 +54,10 @@ export default async function runSession({ session: input, port, tracing: tracin
   port.on('message', (command: WorkerCommand) => {
     switch (command.type) {
       case 'status':
+        send({ type: 'reply', requestId: command.requestId, status: session.status() });
+        break;
+      case 'reconnect':
+        session.retryNow();
         send({ type: 'reply', requestId: command.requestId, status: session.status() });
         break;
       case 'setForwards':

@@ -1,9 +1,10 @@
 // The agent's admin HTTP endpoint (default 127.0.0.1:9480): /healthz, /readyz, /status and
 // /metrics. Read-only, so nothing here can change what the agent does — except
-// POST /assignments/refresh, which only makes the agent fetch its fleet endpoint now.
+// POST /assignments/refresh, which only makes the agent fetch its fleet endpoint now, and
+// POST /sessions/<id>/reconnect, which only makes a waiting session retry now.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EdgeError } from '../errors.js';
+import { EdgeError, isEdgeError } from '../errors.js';
 
 export interface AgentStatusDocument {
   agentId: string;
@@ -20,6 +21,8 @@ export interface AdminSource {
   metrics(): Promise<string>;
   /** POST /assignments/refresh: fetch the fleet endpoint now; resolves with the assignments status. Absent = no endpoint configured. */
   refreshAssignments?(): Promise<unknown>;
+  /** POST /sessions/<id>/reconnect: retry that session now; resolves with its status; throws EDGE_ERR_UNKNOWN_SESSION. */
+  reconnectSession?(id: string): Promise<unknown>;
 }
 
 export interface AdminServer {
@@ -61,6 +64,8 @@ export async function startAdminServer(listen: { host: string; port: number }, s
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/assignments/refresh') return refresh(req, res, source);
+    const reconnectPath = /^\/sessions\/([^/]+)\/reconnect$/.exec(path ?? '');
+    if (reconnectPath) return reconnect(req, res, source, reconnectPath[1]!);
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'only GET\n');
     const answer = async () => {
       switch (path) {
@@ -109,6 +114,29 @@ function refresh(req: http.IncomingMessage, res: http.ServerResponse, source: Ad
   source.refreshAssignments().then(
     (assignments) => send(res, 200, 'application/json', JSON.stringify(assignments, null, 2) + '\n'),
     (err: unknown) => send(res, 500, 'application/json', JSON.stringify({ error: err instanceof Error ? err.message : String(err) }) + '\n'),
+  );
+}
+
+function reconnect(req: http.IncomingMessage, res: http.ServerResponse, source: AdminSource, encodedId: string): void {
+  req.resume();
+  if (req.method !== 'POST') {
+    res.setHeader('allow', 'POST');
+    return send(res, 405, 'text/plain', 'POST /sessions/<id>/reconnect makes that session retry now\n');
+  }
+  let id: string;
+  try {
+    id = decodeURIComponent(encodedId);
+  } catch {
+    id = encodedId;
+  }
+  const unknown = () => send(res, 404, 'application/json', JSON.stringify({ code: 'EDGE_ERR_UNKNOWN_SESSION', error: `no session "${id}"` }) + '\n');
+  if (!source.reconnectSession) return unknown();
+  source.reconnectSession(id).then(
+    (status) => send(res, 200, 'application/json', JSON.stringify(status, null, 2) + '\n'),
+    (err: unknown) => {
+      if (isEdgeError(err, 'EDGE_ERR_UNKNOWN_SESSION')) return unknown();
+      send(res, isEdgeError(err, 'EDGE_ERR_CLOSED') ? 409 : 500, 'application/json', JSON.stringify({ code: isEdgeError(err) ? err.code : undefined, error: err instanceof Error ? err.message : String(err) }) + '\n');
+    },
   );
 }
 

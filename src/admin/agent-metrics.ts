@@ -11,11 +11,15 @@ interface Histogram { buckets: number[]; sum: number; count: number }
 
 export class AgentMetrics {
   private readonly reconnects = new Map<string, number>();
+  /** Finished connection attempts (connected or failed), counted here so that a parked or restarted worker cannot reset them. */
+  private readonly attempts = new Map<string, number>();
   private readonly rejected = new Map<string, number>(); // "session\0forward\0reason"
   private readonly durations = new Map<string, Histogram>(); // "session\0forward"
 
   record(sessionId: string, event: WorkerEvent): void {
-    if (event.type === 'reconnectAttempt' && event.kind === 'ssh') {
+    if (event.type === 'connected' || event.type === 'connectFailed') {
+      this.attempts.set(sessionId, (this.attempts.get(sessionId) ?? 0) + 1);
+    } else if (event.type === 'reconnectAttempt' && event.kind === 'ssh') {
       this.reconnects.set(sessionId, (this.reconnects.get(sessionId) ?? 0) + 1);
     } else if (event.type === 'channelRejected') {
       const key = [sessionId, event.info.forwardId, event.info.reason].join('\0');
@@ -41,8 +45,8 @@ export class AgentMetrics {
 
     metric('edge_agent_session_state', 'gauge', 'Session state (1 for the current state).',
       sessions.flatMap((s) => SESSION_STATES.map((st) => `edge_agent_session_state${labels({ session: s.id, state: st })} ${s.state === st ? 1 : 0}`)));
-    metric('edge_agent_connect_attempts_total', 'counter', 'SSH connection attempts.',
-      sessions.map((s) => `edge_agent_connect_attempts_total${labels({ session: s.id })} ${s.attempt}`));
+    metric('edge_agent_connect_attempts_total', 'counter', 'SSH connection attempts that finished, failed ones included.',
+      sessions.map((s) => `edge_agent_connect_attempts_total${labels({ session: s.id })} ${this.attempts.get(s.id) ?? 0}`));
     metric('edge_agent_reconnects_total', 'counter', 'Reconnect attempts after a failure or a lost link.',
       sessions.map((s) => `edge_agent_reconnects_total${labels({ session: s.id })} ${this.reconnects.get(s.id) ?? 0}`));
     metric('edge_agent_worker_restarts_total', 'counter', 'Worker threads restarted after a crash.',

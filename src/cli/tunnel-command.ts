@@ -6,10 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import ssh2 from 'ssh2';
+import { isIP } from 'node:net';
 import { isEdgeError } from '../errors.js';
+import { checkSshHostName } from '../session/host-name.js';
+import { ALGORITHM_CATEGORIES, checkAlgorithmWidening, DEFAULT_CIPHER, type AlgorithmWidening } from '../ssh-algorithms.js';
 import { createLogger, isLogLevel, type LogFormat } from '../log.js';
 import type { AuthConfig, ReconnectMode, SessionConfigInput } from '../session/session-config.js';
-import { supportedCiphers } from '../session/cipher-order.js';
+import { isCredentialFailure } from '../session/backoff.js';
 import { TunnelSession } from '../session/tunnel-session.js';
 import { parseDynamicForwardSpec, parseLocalForwardSpec, parseRemoteForwardSpec } from './forward-spec.js';
 import { parseDestinationPattern } from '../session/destination-allow-list.js';
@@ -71,10 +74,17 @@ Options:
   --retry-interval-ms MS       first reconnect delay ceiling (default 5000)
   --max-retry-interval-ms MS   reconnect delay cap (default 60000)
   --max-retries N              -1 = unlimited (default)
+  --auth-retry-interval-ms MS  once connected, authentication and host key failures are retried
+                               no sooner than this apart, re-reading keys and known_hosts
+                               (default 60000; the first connect fails at once, as ssh)
   -c, --ciphers LIST           SSH ciphers to offer, in order, comma-separated (as ssh -c),
                                e.g. aes128-gcm@openssh.com,chacha20-poly1305@openssh.com
                                (default: AES-GCM first on CPUs with AES instructions,
                                chacha20-poly1305 first otherwise)
+  --algorithms CATEGORY=LIST   LEGACY HOSTS ONLY: also offer these SSH algorithms after the
+                               secure defaults, repeatable; CATEGORY is kex, serverHostKey,
+                               cipher, hmac or compress, e.g. --algorithms kex=diffie-hellman-group14-sha1
+                               --algorithms serverHostKey=ssh-rsa
   --sshd-nodelay-exec          after connecting, exec \`true\` once on the SSH host so that
                                OpenSSH's sshd turns on TCP_NODELAY (removes ~40 ms request
                                tails of forward-only sessions; runs a command on the host)
@@ -112,8 +122,10 @@ const OPTIONS = {
   'retry-interval-ms': { type: 'string' },
   'max-retry-interval-ms': { type: 'string' },
   'max-retries': { type: 'string' },
+  'auth-retry-interval-ms': { type: 'string' },
   'drain-timeout-ms': { type: 'string' },
   ciphers: { type: 'string', short: 'c' },
+  algorithms: { type: 'string', multiple: true },
   'sshd-nodelay-exec': { type: 'boolean' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
@@ -149,9 +161,13 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
 
   const destination = positionals[0]!;
   const at = destination.lastIndexOf('@');
-  const host = at >= 0 ? destination.slice(at + 1) : destination;
+  const written = at >= 0 ? destination.slice(at + 1) : destination;
   const username = values.l ?? (at >= 0 ? destination.slice(0, at) : os.userInfo().username);
-  if (!host) throw new UsageError(`"${destination}" has no host name`);
+  if (!written) throw new UsageError(`"${destination}" has no host name`);
+  // An IPv6 address may be written in brackets; impossible names are a usage error, not retried.
+  const host = /^\[.*\]$/.test(written) && isIP(written.slice(1, -1)) === 6 ? written.slice(1, -1) : written;
+  const hostProblem = checkSshHostName(host, '-p');
+  if (hostProblem) throw new UsageError(hostProblem);
 
   const forwards = (values.R ?? []).map((spec, i) => {
     try {
@@ -217,7 +233,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const skippedKeys: string[] = [];
   const privateKeys: NonNullable<AuthConfig['privateKeys']> = [];
   if (values.i?.length) {
-    for (const file of values.i) privateKeys.push({ key: readKeyFile(file, '-i'), passphrase, source: file });
+    for (const file of values.i) privateKeys.push({ key: readKeyFile(file, '-i'), passphrase, source: file, file });
   } else {
     for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
       const file = path.join(home, '.ssh', name);
@@ -228,7 +244,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
         skippedKeys.push(file);
         continue;
       }
-      privateKeys.push({ key, passphrase, source: file });
+      privateKeys.push({ key, passphrase, source: file, file });
     }
   }
 
@@ -249,7 +265,8 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json (got "${logFormat}")`);
   const mode = values.reconnect ?? 'always';
   if (!['never', 'after-connect', 'always'].includes(mode)) throw new UsageError(`--reconnect must be never, after-connect or always (got "${mode}")`);
-  const ciphers = values.ciphers === undefined ? undefined : parseCipherList(values.ciphers);
+  const algorithms = values.algorithms?.length ? parseAlgorithmFlags(values.algorithms) : undefined;
+  const ciphers = values.ciphers === undefined ? undefined : parseCipherList(values.ciphers, algorithms?.cipher ?? []);
 
   return {
     session: {
@@ -267,8 +284,10 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
         retryIntervalMs: intFlag(values['retry-interval-ms'], '--retry-interval-ms', 1),
         maxRetryIntervalMs: intFlag(values['max-retry-interval-ms'], '--max-retry-interval-ms', 1),
         maxRetries: intFlag(values['max-retries'], '--max-retries', -1),
+        authRetryIntervalMs: intFlag(values['auth-retry-interval-ms'], '--auth-retry-interval-ms', 1),
       },
       ...(ciphers ? { ciphers } : {}),
+      ...(algorithms ? { algorithms } : {}),
       ...(values['sshd-nodelay-exec'] ? { sshdNoDelayExec: true } : {}),
       forwards,
       localForwards,
@@ -334,6 +353,17 @@ export async function runTunnelCommand(argv: string[]): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // As ssh: a host key or authentication failure on the first connect ends the command (exit 1,
+    // the message shows the offered fingerprint). Once connected, they are retried like `run` does
+    // (reconnect.authRetryIntervalMs), since the tunnel may be the only way back to the device.
+    let everConnected = false;
+    session.once('connected', () => { everConnected = true; });
+    session.on('connectFailed', ({ error }) => {
+      if (everConnected || !isCredentialFailure(error)) return;
+      log('error', `session failed: ${error.message}`, { code: error.code });
+      session.destroy();
+      finish(1);
+    });
     session.on('state', (state, error) => {
       if (state === 'failed') {
         log('error', `session failed: ${error?.message ?? 'unknown error'}`, { code: error?.code });
@@ -361,12 +391,32 @@ function readKeyFile(file: string, flag: string): Buffer {
 
 
 
-/** `-c a,b,c`: every name must be a cipher ssh2 supports. */
-function parseCipherList(list: string): string[] {
+/** `--algorithms kex=a,b` (repeatable): names added after the defaults, per category. */
+function parseAlgorithmFlags(flags: string[]): AlgorithmWidening {
+  const widening: Record<string, string[]> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    const category = eq > 0 ? flag.slice(0, eq) : '';
+    if (!(ALGORITHM_CATEGORIES as readonly string[]).includes(category)) {
+      throw new UsageError(`--algorithms ${flag}: expected CATEGORY=NAME[,NAME…] with CATEGORY one of ${ALGORITHM_CATEGORIES.join(', ')}`);
+    }
+    const names = flag.slice(eq + 1).split(',').map((n) => n.trim()).filter(Boolean);
+    if (names.length === 0) throw new UsageError(`--algorithms ${flag}: no algorithm names`);
+    (widening[category] ??= []).push(...names);
+  }
+  try {
+    return checkAlgorithmWidening(widening, '--algorithms');
+  } catch (err) {
+    throw new UsageError(isEdgeError(err) ? err.message : String(err));
+  }
+}
+
+/** `-c a,b,c`: the order of the offered ciphers; weaker ones only with --algorithms cipher=…. */
+function parseCipherList(list: string, widened: string[]): string[] {
   const names = list.split(',').map((c) => c.trim()).filter(Boolean);
   if (names.length === 0) throw new UsageError('--ciphers needs at least one cipher name');
-  const supported = supportedCiphers();
-  const unknown = names.filter((c) => !supported.includes(c));
-  if (unknown.length) throw new UsageError(`--ciphers: unsupported cipher ${unknown.join(', ')} (supported: ${supported.join(', ')})`);
+  const allowed = [...DEFAULT_CIPHER, ...widened];
+  const unknown = names.filter((c) => !allowed.includes(c));
+  if (unknown.length) throw new UsageError(`--ciphers: cipher ${unknown.join(', ')} is not offered (offered: ${allowed.join(', ')}); for a legacy host add it with --algorithms cipher=NAME`);
   return names;
 }

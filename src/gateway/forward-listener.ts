@@ -8,11 +8,10 @@
 // deadline at shutdown) resets the client's TCP connection (RST), so a cut transfer never
 // looks complete to it. The idle timeout still ends with FIN: nothing was in flight.
 import net from 'node:net';
-import { pipeChannel, type ChannelCloseReason, type SshChannel } from '../session/channel-pipe.js';
+import { pipeChannel, resetTarget, type ChannelCloseReason, type SshChannel } from '../session/channel-pipe.js';
 import type { SshSocketGate } from '../session/ssh-socket-gate.js';
 import { unmapAddress } from './authorized-keys.js';
 import { bindSockets, type ListenSocketSpec } from './listen-policy.js';
-import { resetSocket, resetSocketWhenChannelCut } from './reset-on-cut.js';
 import { enableHalfClose } from './ssh2-internals.js';
 
 export type GatewayLogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -175,7 +174,6 @@ export class ForwardListener {
         return;
       }
       enableHalfClose(channel);
-      resetSocketWhenChannelCut(channel, sock);
       const openedAt = Date.now();
       this.channelsOpen += 1;
       this.channelsTotal += 1;
@@ -219,10 +217,10 @@ export class ForwardListener {
    */
   destroy(reason: ChannelCloseReason = 'destroyed'): void {
     this.stopListening();
-    for (const sock of this.pending) resetSocket(sock);
+    for (const sock of this.pending) resetTarget(sock);
     this.pending.clear();
     for (const entry of [...this.live]) {
-      resetSocket(entry.sock);
+      resetTarget(entry.sock);
       entry.destroy(reason);
     }
   }

@@ -36,7 +36,6 @@ import { loadOrCreateHostKey, type HostKey } from './host-key.js';
 import { describeIdentity, sameIdentity, type ClientIdentity } from './client-identity.js';
 import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
 import { probeClientAlive, type ProbeResult } from './liveness-probe.js';
-import { resetSocketWhenChannelCut } from './reset-on-cut.js';
 import { DEFAULT_MAX_STARTUPS, dropStartup, formatMaxStartups, parseMaxStartups, type MaxStartups } from './max-startups.js';
 import { enableHalfClose, installChannelOpenPolicy, type ChannelOpenRequest } from './ssh2-internals.js';
 
@@ -746,7 +745,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         return void socket.destroy();
       }
       enableHalfClose(channel);
-      resetSocketWhenChannelCut(channel, socket);
       const openedAt = Date.now();
       this.log('debug', `gateway: ${this.who(conn)}: direct-tcpip to ${dest}`, { event: 'direct-tcpip', id: conn.id, user: conn.user, dest });
       pipeChannel(channel, socket, {

@@ -15,3 +15,23 @@ export function backoffDelayMs(
   const floor = Math.min(cfg.retryIntervalMs / 10, ceiling);
   return Math.round(floor + random() * (ceiling - floor));
 }
+
+/**
+ * The delay before retrying after an authentication or host key failure: never sooner than
+ * `authRetryIntervalMs` (a key rollout takes minutes, and a gateway should not see a fleet
+ * hammering it with bad keys), plus up to 25 % jitter so a fleet does not retry in lock-step.
+ */
+export function credentialRetryDelayMs(cfg: Pick<ReconnectConfig, 'authRetryIntervalMs'>, random: () => number = Math.random): number {
+  return Math.round(cfg.authRetryIntervalMs * (1 + 0.25 * random()));
+}
+
+const CREDENTIAL_FAILURES = new Set(['EDGE_ERR_AUTH_FAILED', 'EDGE_ERR_HOST_KEY_MISMATCH', 'EDGE_ERR_HOST_KEY_UNKNOWN', 'EDGE_ERR_HOST_KEY_REVOKED', 'EDGE_ERR_KEY_INVALID', 'EDGE_ERR_KEY_PASSPHRASE']);
+
+/**
+ * Failures that only a changed file can fix (authorized_keys on the server, our key, our
+ * known_hosts): not retryable in general, but retried at `authRetryIntervalMs` by a session in
+ * reconnect mode `always`, because the tunnel may be the only way to reach the device.
+ */
+export function isCredentialFailure(error: { code: string }): boolean {
+  return CREDENTIAL_FAILURES.has(error.code);
+}

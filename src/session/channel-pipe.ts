@@ -2,8 +2,12 @@
 // end to end: a full target pauses the channel (so its SSH window stops being re-opened and
 // the far client is slowed by the SSH host), a full channel window or an over-full SSH socket
 // pauses the target. Half-close travels both ways (FIN → EOF, EOF → FIN). No data is copied.
+// Only a real SSH channel EOF becomes a FIN on the target: a channel that ends any other way (SSH
+// session lost, closed without EOF, drain deadline, destroy) resets the target connection (RST),
+// so a service never mistakes a cut transfer for a complete one.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { watchChannelEof } from '../ssh2/channel-eof.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
 
 export type ChannelCloseReason = 'eof' | 'idle-timeout' | 'target-error' | 'channel-error' | 'drain' | 'destroyed';
@@ -42,6 +46,7 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
     ? setTimeout(() => destroy('idle-timeout'), opts.idleTimeoutMs)
     : undefined;
   const touch = () => idleTimer?.refresh();
+  const receivedEof = watchChannelEof(channel);
 
   // channel → target
   channel.on('data', (chunk: Buffer) => {
@@ -52,7 +57,9 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
   });
   target.on('drain', () => channel.resume());
   channel.on('end', () => {
-    if (!target.destroyed) target.end();
+    if (target.destroyed) return;
+    if (receivedEof()) target.end();
+    else resetTarget(target);
   });
 
   // target → channel
@@ -92,7 +99,7 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
   channel.on('error', (err: Error) => {
     closeReason = 'channel-error';
     closeError = err;
-    target.destroy();
+    resetTarget(target);
   });
   target.on('close', () => {
     targetClosed = true;
@@ -105,7 +112,13 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
   });
   channel.on('close', () => {
     channelClosed = true;
-    if (!target.destroyed) target.destroy();
+    if (!target.destroyed) {
+      // After a real EOF the target got end(): let the bytes still queued for it go out first
+      // (destroy() would drop them and the FIN would hide the loss). Otherwise: reset.
+      if (!receivedEof()) resetTarget(target);
+      else if (target.writableFinished) target.destroy();
+      else target.once('finish', () => target.destroy());
+    }
     finish();
   });
 
@@ -124,9 +137,19 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
   function destroy(reason: ChannelCloseReason): void {
     if (closed) return;
     closeReason = reason;
-    target.destroy();
+    resetTarget(target);
     channelCloseNow();
   }
 
   return { stats, destroy };
+}
+
+/** RST instead of FIN (TCP targets); unix sockets have no reset and are just destroyed. */
+export function resetTarget(target: Socket): void {
+  if (target.destroyed) return;
+  try {
+    target.resetAndDestroy();
+  } catch {
+    target.destroy(); // not a TCP handle (unix socket)
+  }
 }

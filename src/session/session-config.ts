@@ -3,6 +3,7 @@
 // every 5 s, unlimited retries) except where the project chose safer ones (reconnect `always`,
 // bind `localhost`).
 import type { HostKeyPolicy } from './host-keys/host-key-verifier.js';
+import type { AlgorithmWidening } from '../ssh-algorithms.js';
 
 export type ReconnectMode = 'never' | 'after-connect' | 'always';
 
@@ -22,13 +23,23 @@ export interface ReconnectConfig {
   maxRetries: number;
   /** A link that stayed up this long resets the backoff to its first step. */
   stableAfterMs: number;
+  /**
+   * Mode `always` (and `after-connect` once connected): authentication and host key failures are
+   * retried too, each time re-reading keys and known_hosts, no sooner than this apart (plus up
+   * to 25 % jitter). Default 60 s.
+   */
+  authRetryIntervalMs: number;
 }
 
 /** Credentials as the session uses them (already resolved: files read, env vars looked up). */
 export interface AuthConfig {
   username: string;
-  /** Private keys, tried in order (OpenSSH or PEM; ed25519, ecdsa, rsa). */
-  privateKeys?: Array<{ key: Buffer | string; passphrase?: string; source: string }>;
+  /**
+   * Private keys, tried in order (OpenSSH or PEM; ed25519, ecdsa, rsa). With `file`, the key is
+   * read from that file again at every connection attempt (credentials.ts) and `key` is only the
+   * copy read at startup.
+   */
+  privateKeys?: Array<{ key: Buffer | string; passphrase?: string; source: string; file?: string }>;
   /** Path of an ssh-agent socket (usually $SSH_AUTH_SOCK). */
   agent?: string;
   password?: string;
@@ -161,6 +172,12 @@ export interface SessionConfig {
    */
   ciphers?: string[];
   /**
+   * FOR LEGACY HOSTS ONLY: algorithm names offered in addition to (after) the secure defaults of
+   * src/ssh-algorithms.ts, per category (kex, serverHostKey, cipher, hmac, compress). Config key
+   * `algorithms` (local config only), CLI `--algorithms CATEGORY=NAME,…`.
+   */
+  algorithms?: AlgorithmWidening;
+  /**
    * Right after connecting, open one session channel and exec `true` on the SSH host, so that
    * OpenSSH's sshd (≤ 10.0) turns on TCP_NODELAY for the connection: without it a forward-only
    * session sees ~40 ms request/response tails through sshd. Opt-in (default false): it runs a
@@ -192,6 +209,7 @@ export const DEFAULT_RECONNECT: ReconnectConfig = {
   maxRetryIntervalMs: 60_000,
   maxRetries: -1,
   stableAfterMs: 60_000,
+  authRetryIntervalMs: 60_000,
 };
 export const DEFAULT_HTTP: HttpForwardConfig = {
   headersTimeoutMs: 60_000,
@@ -275,6 +293,7 @@ export function sessionWithDefaults(input: SessionConfigInput): SessionConfig {
     handshakeTimeoutMs: input.handshakeTimeoutMs ?? 30_000,
     maxSshSocketBuffer: input.maxSshSocketBuffer ?? 4 * 1024 * 1024,
     ciphers: input.ciphers,
+    ...(input.algorithms ? { algorithms: input.algorithms } : {}),
     sshdNoDelayExec: input.sshdNoDelayExec ?? false,
     forwards: (input.forwards ?? []).map(forwardWithDefaults),
     localForwards: (input.localForwards ?? []).map(localForwardWithDefaults),

@@ -21,6 +21,7 @@ import type { HostKeyDecision } from './host-keys/host-key-verifier.js';
 import type { SessionConfig } from './session-config.js';
 import { AGENT_IDENT } from '../version.js';
 import { mainThreadCipherOrder, nativeBindingAvailable } from './cipher-order.js';
+import { DEFAULT_ALGORITHMS, defaultAlgorithms, widenAlgorithms } from '../ssh-algorithms.js';
 import { installPaddingPool } from './ssh2-padding-pool.js';
 import { nudgeSshdNoDelay, type NudgeResult } from './sshd-nodelay.js';
 import { installWriteBatching, serverSendsNoDelay, type WriteBatching } from './ssh-write-batching.js';
@@ -175,6 +176,9 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
         return fail(new EdgeError('EDGE_ERR_HANDSHAKE_TIMEOUT', `SSH handshake with ${where} did not finish within ${cfg.handshakeTimeoutMs} ms (handshakeTimeoutMs).`, { details: { host: cfg.host, port: cfg.port } }));
       }
       if (err.level === 'client-socket') return fail(socketError(err, where));
+      if (/no matching/i.test(err.message)) {
+        return fail(new EdgeError('EDGE_ERR_NO_COMMON_ALGORITHM', `SSH host ${where} accepts none of the algorithms the agent offers (${err.message}); the agent offers only algorithms no weaker than OpenSSH 9's. Upgrade the host, or for a legacy host you trust add the names it needs to the session's \`algorithms\` (CLI --algorithms).`, { details: { host: cfg.host, port: cfg.port }, cause: err }));
+      }
       fail(new EdgeError('EDGE_ERR_PROTOCOL', `SSH handshake with ${where} failed: ${err.message}.`, { details: { host: cfg.host, port: cfg.port }, cause: err }));
     });
     client.on('close', () => {
@@ -182,7 +186,9 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
       fail(new EdgeError('EDGE_ERR_PROTOCOL', `SSH host ${where} closed the connection during the handshake${serverBanner ? ` (server ${serverBanner})` : ''}.`, { details: { host: cfg.host, port: cfg.port } }));
     });
 
-    const ciphers = cfg.ciphers ?? mainThreadCipherOrder();
+    // Secure defaults (src/ssh-algorithms.ts) plus the operator's widening; the cipher order is
+    // the one decided in the main thread (cipher-order.ts) unless `ciphers` lists them exactly.
+    const algorithms = widenAlgorithms(cfg.algorithms, { ...defaultAlgorithms(), cipher: cfg.ciphers ?? mainThreadCipherOrder() ?? [...DEFAULT_ALGORITHMS.cipher] });
     client.connect({
       sock: socket,
       username: cfg.auth.username,
@@ -190,7 +196,7 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
       readyTimeout: cfg.handshakeTimeoutMs,
       keepaliveInterval: cfg.keepalive.intervalMs,
       keepaliveCountMax: cfg.keepalive.countMax,
-      algorithms: ciphers ? { cipher: ciphers as never } : undefined,
+      algorithms: algorithms as never,
       authHandler: auth.handler,
       hostVerifier: (key: Buffer) => {
         try {

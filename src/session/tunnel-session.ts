@@ -5,12 +5,13 @@
 import { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
-import { parsePrivateKeys } from './auth.js';
-import { backoffDelayMs } from './backoff.js';
-import { supportedCiphers } from './cipher-order.js';
+import { backoffDelayMs, credentialRetryDelayMs, isCredentialFailure } from './backoff.js';
+import { loadCredentials } from './credentials.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
+import { checkSshHostName } from './host-name.js';
+import { checkAlgorithmWidening, DEFAULT_CIPHER } from '../ssh-algorithms.js';
 import { HttpForward, httpForwardKey } from './http-target/http-forward.js';
 import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type LocalForwardStatus, type LocalRejectReason } from './local-forwarding.js';
 import { checkProxySetting, maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
@@ -129,7 +130,6 @@ interface LiveChannel {
 export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   readonly config: SessionConfig;
   private readonly verifyHostKey: ReturnType<typeof createHostKeyVerifier>;
-  private readonly keys: ReturnType<typeof parsePrivateKeys>;
   private readonly forwards = new Map<string, ForwardRuntime>();
   private readonly channels = new Map<number, LiveChannel>();
   private readonly stopController = new AbortController();
@@ -147,6 +147,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private running: Promise<void> | undefined;
   private closing: Promise<boolean> | undefined;
   private readonly stateWaiters = new Set<() => void>();
+  /** Ends the current backoff wait early (retryNow). */
+  private wakeBackoff: (() => void) | undefined;
   /** Local (-L) and dynamic (-D) forwards: listeners on the device. */
   private readonly local: LocalForwarding;
   /** The route of the last connection attempt (masked), for status. */
@@ -161,8 +163,9 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     validateSession(this.config);
     this.verifyHostKey = createHostKeyVerifier(this.config.hostKeys, this.config.host, this.config.port,
       (level, message) => this.log(level, message));
-    this.keys = parsePrivateKeys(this.config.auth);
-    if (this.keys.length === 0 && !this.config.auth.agent && this.config.auth.password === undefined) {
+    // Loaded here once so a bad key fails at startup; every attempt loads them again (run()).
+    const { keys } = loadCredentials(this.config.auth);
+    if (keys.length === 0 && !this.config.auth.agent && this.config.auth.password === undefined) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} has no credentials: configure a private key, an ssh-agent socket or a password.`);
     }
     for (const fwd of this.config.forwards) this.addForwardRuntime(fwd);
@@ -195,6 +198,18 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       });
     }
     return this;
+  }
+
+  /**
+   * Ends a backoff wait now (admin `POST /sessions/<id>/reconnect`): the next attempt starts at
+   * once, with keys and known_hosts read again. Returns false when the session was not waiting
+   * (connecting, connected, failed or stopped), which changes nothing.
+   */
+  retryNow(): boolean {
+    if (this.stateValue !== 'backoff' || !this.wakeBackoff) return false;
+    this.log('info', `session ${this.config.id}: retrying now on request`);
+    this.wakeBackoff();
+    return true;
   }
 
   /** Resolves once connected; rejects when the session fails or is closed first. */
@@ -386,7 +401,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
           this.proxyRoute = resolveProxyRoute(this.config, this.config.host, this.config.port).description;
           this.log('debug', `session ${this.config.id}: reaching ${this.where} via ${this.proxyRoute}`);
         }
-        const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys: this.keys, signal: this.stopController.signal, log: (level, message) => this.log(level, message) });
+        const { keys } = loadCredentials(this.config.auth); // per attempt: a fixed key file is picked up
+        const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys, signal: this.stopController.signal, log: (level, message) => this.log(level, message) });
         everConnected = true;
         const connectedAt = Date.now();
         error = await this.serve(conn);
@@ -401,7 +417,11 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       if (this.stopping) break;
       this.lastError = error;
 
-      const giveUp = !error.retryable ? error
+      // Authentication and host key failures are retried (slowly) once the session may retry
+      // at all without having connected, or has connected before: see isCredentialFailure.
+      const credentialFailure = isCredentialFailure(error);
+      const retryCredentials = credentialFailure && (reconnect.mode === 'always' || (reconnect.mode === 'after-connect' && everConnected));
+      const giveUp = !error.retryable && !retryCredentials ? error
         : reconnect.mode === 'never' ? error
           : reconnect.mode === 'after-connect' && !everConnected ? error
             : reconnect.maxRetries >= 0 && retries >= reconnect.maxRetries
@@ -414,7 +434,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       }
 
       retries += 1;
-      const delayMs = backoffDelayMs(retries, reconnect);
+      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : backoffDelayMs(retries, reconnect);
       let cancelled = false;
       this.emit('reconnectAttempt', {
         kind: 'ssh', host: this.config.host, port: this.config.port,
@@ -429,8 +449,11 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         return;
       }
       this.setState('backoff', error);
-      this.log('info', `session ${this.config.id}: retry ${retries} in ${delayMs} ms`, { code: error.code });
-      await delay(delayMs, this.stopController.signal);
+      this.log('info', `session ${this.config.id}: retry ${retries} in ${delayMs} ms${credentialFailure ? ' (authentication/host key failure: reconnect.authRetryIntervalMs)' : ''}`, { code: error.code });
+      const wake = new AbortController();
+      this.wakeBackoff = () => wake.abort();
+      await delay(delayMs, AbortSignal.any([this.stopController.signal, wake.signal]));
+      this.wakeBackoff = undefined;
     }
   }
 
@@ -858,15 +881,20 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 function validateSession(cfg: SessionConfig): void {
   const bad = (key: string, msg: string) => new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: ${msg}`);
   if (!cfg.host) throw bad('host', 'the SSH host is required.');
+  const hostProblem = typeof cfg.host === 'string' ? checkSshHostName(cfg.host, 'port') : 'must be a string';
+  if (hostProblem) throw bad('host', `${hostProblem}.`);
   if (!Number.isInteger(cfg.port) || cfg.port < 1 || cfg.port > 65535) throw bad('port', `${cfg.port} is not a TCP port (1–65535).`);
   if (!cfg.auth.username) throw bad('username', 'the SSH user name is required.');
+  const widening = checkAlgorithmWidening(cfg.algorithms);
   if (cfg.ciphers) {
-    const supported = supportedCiphers();
-    const unknown = cfg.ciphers.filter((c) => !supported.includes(c));
-    if (unknown.length) throw bad('ciphers', `unsupported cipher ${unknown.join(', ')} (supported: ${supported.join(', ')}).`);
+    // `ciphers` orders; it cannot weaken: anything beyond the defaults must be in algorithms.cipher (local config only).
+    const allowed = [...DEFAULT_CIPHER, ...(widening.cipher ?? [])];
+    const unknown = cfg.ciphers.filter((c) => !allowed.includes(c));
+    if (unknown.length) throw bad('ciphers', `cipher ${unknown.join(', ')} is not offered (offered: ${allowed.join(', ')}); for a legacy host, add it to algorithms.cipher.`);
   }
   if (!['never', 'after-connect', 'always'].includes(cfg.reconnect.mode)) throw bad('reconnect.mode', `"${cfg.reconnect.mode}" must be one of never, after-connect, always.`);
   if (!(cfg.reconnect.retryIntervalMs > 0)) throw bad('reconnect.retryIntervalMs', 'must be a positive number of milliseconds.');
+  if (!(cfg.reconnect.authRetryIntervalMs > 0)) throw bad('reconnect.authRetryIntervalMs', 'must be a positive number of milliseconds.');
   if (cfg.reconnect.maxRetryIntervalMs < cfg.reconnect.retryIntervalMs) throw bad('reconnect.maxRetryIntervalMs', 'must be at least reconnect.retryIntervalMs.');
   if (!Number.isInteger(cfg.reconnect.maxRetries) || cfg.reconnect.maxRetries < -1) throw bad('reconnect.maxRetries', 'must be -1 (unlimited) or a non-negative integer.');
   if (!(cfg.keepalive.intervalMs >= 0)) throw bad('keepalive.intervalMs', 'must be 0 (off) or a positive number of milliseconds.');

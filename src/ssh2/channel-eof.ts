@@ -1,36 +1,31 @@
-// ssh2 hook: did a channel's readable side end because the peer sent CHANNEL_EOF?
+// Tells a real SSH_MSG_CHANNEL_EOF from a channel that merely died. ssh2 ends a channel's
+// readable side (push(null) → 'end') in both cases: when the peer sends EOF, and when the
+// channel is closed without EOF or the whole connection is lost (ChannelManager.cleanup). Only
+// the first may become a FIN on the target socket; the others must reset it, or a transfer cut
+// halfway looks complete to the service.
 //
-// ssh2 ends a channel's readable stream (push(null), then 'end') in three cases: the peer sent
-// CHANNEL_EOF, the peer sent CHANNEL_CLOSE without EOF, or the SSH connection died (its cleanup
-// closes every channel). Only the first is the far end finishing its data; the other two mean
-// the stream was cut, and passing them on as a TCP FIN makes a truncated transfer look
-// complete. ssh2 sets the private `incoming.state` ('eof' after a real CHANNEL_EOF, 'closed'
-// otherwise) right before push(null); the state is read at that moment (by 'end' a CLOSE that
-// followed the EOF has already overwritten it). Shared by the gateway's forwards
-// (src/gateway/forward-listener.ts) and usable by the agent's channel pump.
+// The hook: ssh2 sets `channel.incoming.state` to 'eof' (CHANNEL_EOF) or 'closed' (CHANNEL_CLOSE,
+// connection lost) right before it calls push(null). We wrap push on this one channel instance
+// and read the state at the first push(null). test/unit/ssh2-channel-eof.test.ts fails if an
+// ssh2 upgrade changes this.
 import type { Duplex } from 'node:stream';
 
-interface ChannelInternals {
+interface Ssh2ChannelInternals {
   incoming?: { state?: string };
-  push(chunk: unknown, encoding?: BufferEncoding): boolean;
 }
 
 /**
- * Install on a fresh channel, before its stream can end. The returned function answers, once
- * the channel's readable side has ended: true = a real CHANNEL_EOF, false = cut (CLOSE without
- * EOF, or the connection died), undefined = not ended yet, or ssh2's internals changed.
+ * Starts watching `channel`; the returned function says whether its readable side ended because
+ * the peer sent EOF. A stream that is not an ssh2 channel counts every end as an EOF.
  */
-export function trackChannelEof(channel: Duplex): () => boolean | undefined {
-  const ch = channel as unknown as ChannelInternals;
-  if (typeof ch.incoming !== 'object' || ch.incoming === null || typeof ch.incoming.state !== 'string') return () => undefined;
-  let endedByEof: boolean | undefined;
-  const push = ch.push;
-  ch.push = function pushTrackingEof(this: unknown, chunk: unknown, encoding?: BufferEncoding): boolean {
-    if (chunk === null && endedByEof === undefined) {
-      const state = ch.incoming?.state;
-      endedByEof = state === 'eof' ? true : state === 'closed' ? false : undefined;
-    }
+export function watchChannelEof(channel: Duplex): () => boolean {
+  const incoming = (channel as unknown as Ssh2ChannelInternals).incoming;
+  if (!incoming || typeof incoming.state !== 'string') return () => channel.readableEnded;
+  let ended: 'eof' | 'died' | undefined;
+  const push = channel.push;
+  channel.push = function pushWatchingEnd(this: Duplex, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk === null && ended === undefined) ended = incoming.state === 'eof' ? 'eof' : 'died';
     return push.call(this, chunk, encoding);
   };
-  return () => endedByEof;
+  return () => ended === 'eof';
 }

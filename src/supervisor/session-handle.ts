@@ -103,6 +103,31 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
     // A worker that is down picks the new list up from `input` when it is relaunched.
   }
 
+  /**
+   * Admin `POST /sessions/<id>/reconnect`: a session waiting in backoff retries now; a session
+   * parked as failed (reconnect mode never, retry limit, invalid settings) gets a new worker and
+   * starts over. Resolves with the status right after (a connecting or connected session is left alone).
+   */
+  async reconnectNow(): Promise<HandleStatus> {
+    if (this.stopping) throw new EdgeError('EDGE_ERR_CLOSED', `Session ${this.id} is stopping.`);
+    if (this.port) {
+      const status = await this.request({ type: 'reconnect', requestId: 0 }, 2_000);
+      return { ...status, threadId: this.threadIdValue, workerRestarts: this.restarts };
+    }
+    if (this.cached.state === 'failed' && !this.restartTimer) {
+      this.log('info', `session ${this.id}: restarting the parked session on request`, { session: this.id });
+      this.done = new Promise((resolve) => { this.finish = resolve; });
+      this.cached = { ...this.cached, state: 'idle' };
+      this.launch();
+    } else if (this.restartTimer && this.cached.state === 'backoff') {
+      // A crashed worker waiting for its restart: restart it now.
+      clearTimeout(this.restartTimer);
+      this.restartTimer = undefined;
+      this.launch();
+    }
+    return this.status();
+  }
+
   /** Graceful stop; resolves when the session has ended. */
   async close(drainTimeoutMs: number): Promise<SessionTaskResult> {
     this.stopping = true;
@@ -158,6 +183,11 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
         break;
       case 'state':
         this.cached = { ...this.cached, state: event.state, lastError: errorSummary(event.error) ?? (event.state === 'connected' ? null : this.cached.lastError) };
+        break;
+      case 'connected':
+      case 'connectFailed':
+        // Kept for /status while the worker is down (a parked session still shows its attempts).
+        this.cached = { ...this.cached, attempt: event.attempt };
         break;
       case 'forward':
         this.cached = { ...this.cached, forwards: upsert(this.cached.forwards, event.status) };
@@ -233,7 +263,10 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
       dynamicForwards: this.cached.dynamicForwards.map((f) => ({ ...f, state: f.state === 'stopped' ? f.state : 'pending', localPort: null, channels: { ...f.channels, open: 0 } })),
     };
     this.log('error', message, { session: this.id, code: 'EDGE_ERR_WORKER_CRASHED' });
-    this.restartTimer = setTimeout(() => { if (!this.stopping) this.launch(); }, delayMs);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (!this.stopping) this.launch();
+    }, delayMs);
   }
 
   private detach(port: MessagePort): void {

@@ -163,17 +163,17 @@ describe('edge-agent run', () => {
     }
   });
 
-  it('a session with a wrong host key shows failed with its code in /status and is not retried', async () => {
+  it('a session with a wrong host key shows backoff with its code in /status and is not retried before authRetryIntervalMs', async () => {
     const bad = path.join(dir, 'bad_known_hosts');
     writeFileSync(bad, `[127.0.0.1]:${a.port} ${b.hostPublicKeyLine}\n`);
     const config = baseConfig();
     config.sessions[0] = session(a, 'a', [{ id: 'echo', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${echo.port}` }], { hostKeys: { knownHostsFile: bad } });
     const { cli, admin } = await startRun(config);
     try {
-      await waitUntil(async () => (await status(admin)).sessions.find((s) => s.id === 'a')!.state === 'failed', 20_000, 'session a failed');
+      await waitUntil(async () => (await status(admin)).sessions.find((s) => s.id === 'a')!.lastError?.code === 'EDGE_ERR_HOST_KEY_MISMATCH', 20_000, 'session a failed its host key check');
       await new Promise((r) => setTimeout(r, 1_000));
       const a1 = (await status(admin)).sessions.find((s) => s.id === 'a')!;
-      expect(a1.state).toBe('failed');
+      expect(a1.state).toBe('backoff');
       expect(a1.lastError?.code).toBe('EDGE_ERR_HOST_KEY_MISMATCH');
       expect(a1.attempt).toBe(1);
       expect((await get(`${admin}/readyz`)).status).toBe(503);

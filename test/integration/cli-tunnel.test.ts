@@ -63,10 +63,27 @@ describe('edge-agent tunnel', () => {
     [['--bogus', '-R', '0:h:1', 'h'], 'bogus'],
     [['-p', 'abc', '-R', '0:h:1', 'h'], '-p'],
     [['--reconnect', 'sometimes', '-R', '0:h:1', 'h'], '--reconnect'],
+    [['-R', '0:h:1', 'root@127.0.0.1:2401'], 'port glued to it: give the host alone and the port separately (-p 2401)'],
+    [['-R', '0:h:1', 'root@gw example.com'], 'whitespace'],
+    [['-R', '0:h:1', 'root@gw\u0001x'], 'control characters'],
+    [['-R', '0:h:1', 'root@gw$(id)'], 'not a valid host name'],
+    [['--algorithms', 'kex=no-such-kex', '-R', '0:h:1', 'h'], '--algorithms.kex: unsupported no-such-kex'],
+    [['--algorithms', 'macs=hmac-sha1', '-R', '0:h:1', 'h'], 'CATEGORY one of kex'],
   ])('bad usage %j exits 2 and says what is wrong (%s)', async (args, expected) => {
     const r = await runCliToExit(['tunnel', '--known-hosts', sshd.knownHostsPath, '-i', sshd.userKeyPath, ...args]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(expected);
+  });
+
+  it('a well-formed name that does not resolve is retried, not a usage error', async () => {
+    const cli = runCli([...base(), '-R', `0:127.0.0.1:${echo.port}`, `${sshd.username}@no-such-host.invalid`]);
+    try {
+      await waitUntil(() => cli.stderr().includes('EDGE_ERR_HOST_NOT_FOUND') || cli.stderr().includes('did not resolve'), 20_000, 'a resolution failure');
+      await waitUntil(() => (cli.stderr().match(/did not resolve/g) ?? []).length >= 2, 20_000, 'a second attempt');
+      expect(cli.child.exitCode).toBeNull();
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
   });
 
   it('--help prints the usage and exits 0', async () => {

@@ -5,6 +5,7 @@ import { generateEd25519 } from '../../src/gateway/host-key.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TunnelSession } from '../../src/session/tunnel-session.js';
 import { EdgeError } from '../../src/errors.js';
+import { isCredentialFailure } from '../../src/session/backoff.js';
 import { startSshd, type SshdHandle } from '../helpers/sshd.js';
 import { sessionConfigFor } from '../helpers/tunnel-fixtures.js';
 
@@ -12,9 +13,14 @@ import { sessionConfigFor } from '../helpers/tunnel-fixtures.js';
 async function outcome(session: TunnelSession): Promise<{ error?: EdgeError; attempts: number }> {
   let attempts = 0;
   session.on('state', (s) => { if (s === 'connecting') attempts += 1; });
+  // Host key and authentication failures are retried only after reconnect.authRetryIntervalMs
+  // (default 60 s): the first one is the outcome.
+  const credentialFailure = new Promise<never>((_, reject) => session.on('connectFailed', ({ error }) => {
+    if (isCredentialFailure(error)) reject(error);
+  }));
   session.start();
   try {
-    await session.waitUntilConnected();
+    await Promise.race([session.waitUntilConnected(), credentialFailure]);
     return { attempts };
   } catch (err) {
     return { error: err as EdgeError, attempts };
@@ -39,7 +45,7 @@ describe('host key verification and authentication', () => {
     expect(result.error).toBeUndefined();
   });
 
-  it('wrong host key: refused with the offered fingerprint in the message, and never retried', async () => {
+  it('wrong host key: refused with the offered fingerprint in the message, not retried before authRetryIntervalMs', async () => {
     const file = path.join(sshd.dir, 'wrong_known_hosts');
     writeFileSync(file, `[127.0.0.1]:${sshd.port} ${otherKeyLine}\n`);
     const session = new TunnelSession(sessionConfigFor(sshd, { hostKeys: { knownHostsFile: file } }));

@@ -100,15 +100,15 @@ describe('supervisor', () => {
     expect((await connectAndCollect(await remotePort('b', 'echo2'), Buffer.from('new'))).data.toString()).toBe('new');
   });
 
-  it('a session whose host key is wrong is parked as failed with its code, and not retried', async () => {
+  it('a session whose host key is wrong waits in backoff with its code, not retried before authRetryIntervalMs', async () => {
     const file = path.join(a.dir, 'bad_known_hosts');
     writeFileSync(file, `[127.0.0.1]:${a.port} ${b.hostPublicKeyLine}\n`);
     const bad = { ...specA(), id: 'bad', hostKeys: { knownHostsFile: file } } as Spec;
     await supervisor.apply([specA(), specB(), bad]);
-    await waitUntil(async () => (await supervisor.status()).find((s) => s.id === 'bad')!.state === 'failed', 20_000, 'bad session to fail');
+    await waitUntil(async () => (await supervisor.status()).find((s) => s.id === 'bad')!.lastError?.code === 'EDGE_ERR_HOST_KEY_MISMATCH', 20_000, 'bad session to fail its host key check');
     await new Promise((r) => setTimeout(r, 1_000));
     const s = (await supervisor.status()).find((x) => x.id === 'bad')!;
-    expect(s.state).toBe('failed');
+    expect(s.state).toBe('backoff');
     expect(s.lastError?.code).toBe('EDGE_ERR_HOST_KEY_MISMATCH');
     expect(s.attempt).toBeLessThanOrEqual(1);
     expect(s.workerRestarts).toBe(0);

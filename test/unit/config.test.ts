@@ -122,7 +122,7 @@ describe('loadConfig', () => {
     const s = cfg.sessions[0]!;
     expect(s).toMatchObject({ id: 'gw', port: 22, connectTimeoutMs: 15000, handshakeTimeoutMs: 30000 });
     expect(s.keepalive).toEqual({ intervalMs: 30000, countMax: 5 });
-    expect(s.reconnect).toEqual({ mode: 'always', retryIntervalMs: 5000, maxRetryIntervalMs: 60000, maxRetries: -1, stableAfterMs: 60000 });
+    expect(s.reconnect).toEqual({ mode: 'always', retryIntervalMs: 5000, maxRetryIntervalMs: 60000, maxRetries: -1, stableAfterMs: 60000, authRetryIntervalMs: 60000 });
     expect(s.forwards[0]).toEqual({ id: 'web', bind: 'localhost', port: 8080, target: 'http://127.0.0.1:3000', allowOrigins: [], maxChannels: 1024, idleTimeoutMs: 0, maxBytesPerSecond: 0, targetConnectTimeoutMs: 10000 });
   });
 

@@ -4,7 +4,7 @@ import net from 'node:net';
 import ssh2, { type Connection } from 'ssh2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateEd25519 } from '../../src/gateway/host-key.js';
-import { trackChannelEof } from '../../src/ssh2/channel-eof.js';
+import { watchChannelEof } from '../../src/ssh2/channel-eof.js';
 import { pingClient } from '../../src/ssh2/server-ping.js';
 
 const hostKey = Buffer.from(generateEd25519('hooks-test').private);
@@ -37,10 +37,10 @@ async function connectPair(): Promise<Pair> {
 
 /** Opens a direct-tcpip channel from the client; resolves with the server's end, tracked. */
 async function openChannel(pair: Pair) {
-  const serverChannel = new Promise<{ ch: ssh2.ServerChannel; endedByEof: () => boolean | undefined }>((resolve) => {
+  const serverChannel = new Promise<{ ch: ssh2.ServerChannel; endedByEof: () => boolean }>((resolve) => {
     pair.server.once('tcpip', (accept) => {
       const ch = accept();
-      resolve({ ch, endedByEof: trackChannelEof(ch) });
+      resolve({ ch, endedByEof: watchChannelEof(ch) });
     });
   });
   const clientChannel = await new Promise<ssh2.ClientChannel>((resolve, reject) => pair.client.forwardOut('127.0.0.1', 1, '127.0.0.1', 2, (err, ch) => (err ? reject(err) : resolve(ch))));
@@ -58,16 +58,16 @@ describe('ssh2 server internals used by the gateway', () => {
     expect(await answered).toBeGreaterThan(0);
   });
 
-  it('trackChannelEof: true after a real CHANNEL_EOF (even with CLOSE right behind it)', async () => {
+  it('watchChannelEof: true after a real CHANNEL_EOF (even with CLOSE right behind it)', async () => {
     const pair = await connectPair();
     const c = await openChannel(pair);
-    expect(c.endedByEof()).toBeUndefined();
+    expect(c.endedByEof()).toBe(false); // not ended yet
     c.clientChannel.end(); // EOF (ssh2's client then closes as well)
     await c.ended;
     expect(c.endedByEof()).toBe(true);
   });
 
-  it('trackChannelEof: false after CHANNEL_CLOSE without EOF, and when the connection dies', async () => {
+  it('watchChannelEof: false after CHANNEL_CLOSE without EOF, and when the connection dies', async () => {
     const pair = await connectPair();
     const closed = await openChannel(pair);
     closed.clientChannel.close();

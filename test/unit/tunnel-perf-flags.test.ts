@@ -20,8 +20,15 @@ describe('edge-agent tunnel performance flags', () => {
 
   it('rejects a cipher ssh2 does not support', () => {
     expect(() => parse('--ciphers', 'aes128-gcm@openssh.com,rot13')).toThrow(UsageError);
-    expect(() => parse('--ciphers', 'aes128-gcm@openssh.com,rot13')).toThrow(/unsupported cipher rot13/);
+    expect(() => parse('--ciphers', 'aes128-gcm@openssh.com,rot13')).toThrow(/cipher rot13 is not offered/);
     expect(() => parse('--ciphers', ',')).toThrow(/at least one cipher/);
+  });
+
+  it('a weaker cipher only with --algorithms cipher=… (legacy hosts)', () => {
+    expect(() => parse('--ciphers', 'aes128-cbc')).toThrow(/cipher aes128-cbc is not offered.*--algorithms cipher=NAME/);
+    const cmd = parse('--algorithms', 'cipher=aes128-cbc', '--ciphers', 'aes128-gcm@openssh.com,aes128-cbc');
+    expect(cmd.session.ciphers).toEqual(['aes128-gcm@openssh.com', 'aes128-cbc']);
+    expect(cmd.session.algorithms).toEqual({ cipher: ['aes128-cbc'] });
   });
 
   it('--sshd-nodelay-exec turns the option on', () => {

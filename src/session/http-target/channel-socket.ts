@@ -16,6 +16,7 @@ import net from 'node:net';
 import { Duplex } from 'node:stream';
 import type { ChannelCloseReason, PipeStats, SshChannel } from '../channel-pipe.js';
 import type { SshSocketGate } from '../ssh-socket-gate.js';
+import { watchChannelEof } from '../../ssh2/channel-eof.js';
 
 export interface ChannelSocketInfo {
   /** The outside client, as the SSH host reported it. */
@@ -46,6 +47,8 @@ export class ChannelSocket extends Duplex {
   inFlight = 0;
   /** Set when the forward drains: the connection ends after the answers in flight. */
   draining = false;
+  /** The outside client sent EOF (a real channel EOF, also emitted as 'clientEnd'): it is gone or done sending. */
+  clientEnded = false;
 
   private readonly channel: SshChannel;
   private readonly gate: SshSocketGate;
@@ -87,7 +90,12 @@ export class ChannelSocket extends Duplex {
       if (this.destroyed) return; // torn down: keep draining so ssh2 can finish closing
       if (!this.push(chunk)) channel.pause();
     });
+    const receivedEof = watchChannelEof(channel);
     channel.on('end', () => {
+      if (receivedEof()) {
+        this.clientEnded = true;
+        this.emit('clientEnd');
+      }
       if (!this.destroyed) this.push(null);
     });
     channel.on('drain', () => {

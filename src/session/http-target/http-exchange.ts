@@ -10,6 +10,10 @@
 // i.e. once a connection to it exists; a final answer without a 100 closes the connection as
 // RFC 9110 §10.1.1 allows. Response trailers are relayed when the response goes out chunked.
 // 1xx answers other than 101 are not relayed (undici reports them only in part).
+// The response head goes out as soon as the service sent it, even with no body byte yet (SSE,
+// long poll). A client that closes its side (EOF) while its answer is pending is taken as gone,
+// as nginx does: the request to the service is aborted and the channel closed at once, instead of
+// holding both until the service answers (up to bodyTimeoutMs).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
@@ -125,7 +129,14 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
     uncount();
     if (socket.draining && socket.inFlight === 0) socket.destroySoon();
   });
+  const onClientEnd = () => {
+    if (finished) return;
+    abortUpstream(new Error('the client closed its connection before the response was complete'));
+    socket.destroy();
+  };
+  socket.on('clientEnd', onClientEnd);
   res.once('close', () => {
+    socket.off('clientEnd', onClientEnd);
     finished = true;
     uncount();
     if (!res.writableFinished) {
@@ -138,6 +149,7 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
   });
 
   let controller: Dispatcher.DispatchController | undefined;
+  let bodyStarted = false;
   let abortReason: Error | undefined;
   let body: RequestBodyStream | undefined;
   const abortUpstream = (reason: Error) => {
@@ -230,12 +242,20 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
         return;
       }
       countResponse(stats, statusCode);
+      // Node sends a head with the first body byte; a service that streams (SSE) or holds the
+      // body back must not keep the client waiting for it. Checked after this I/O turn, so a head
+      // and body that arrived together still leave in one packet.
+      setImmediate(() => {
+        if (!bodyStarted && !finished && !res.writableEnded) res.flushHeaders();
+      });
     },
     onResponseData(c, chunk) {
+      bodyStarted = true;
       if (finished) return;
       if (!res.write(chunk)) c.pause();
     },
     onResponseEnd(c, trailers) {
+      bodyStarted = true;
       if (finished) return;
       const rawTrailers = rawHeaderList(c.rawTrailers, trailers);
       if (rawTrailers.length > 0 && res.chunkedEncoding) {
