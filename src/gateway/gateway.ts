@@ -793,8 +793,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         if (probe === 'unsupported') this.log('warn', 'gateway: ssh2 internals changed: a port held by a connection of the same key cannot be probed, so it is never taken over; see src/ssh2/server-ping.ts');
         return refuse(`port in use by another client: connection #${old.id} of the same ${this.holderText(old)} from ${old.remoteAddress}:${old.remotePort} ${probe === 'alive' ? `answered a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and keeps it` : 'could not be probed'}`);
       }
-      if (old.closed && ![...this.registry].some((e) => e.conn === old)) { tookOver = true; continue; } // gone meanwhile: look again
-      tookOver = true;
+      tookOver = true; // (its listener may need a moment to let go of the port)
+      if (old.closed && ![...this.registry].some((e) => e.conn === old)) continue; // gone meanwhile: look again
       for (const entry of [...this.registry].filter((e) => e.conn === old && e.fwd.port === port && bindsOverlap(e.fwd.bind, bind))) {
         this.totals.takeovers += 1;
         this.log('warn', `gateway: ${this.holderText(conn)} reconnected: connection #${conn.id} (user "${user}") takes ${formatHostPort(entry.fwd.bind === '' ? '*' : entry.fwd.bind, port)} over from its older connection #${old.id} (from ${old.remoteAddress}:${old.remotePort}, since ${old.since.toISOString()}), which did not answer a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and is closed`, {
