@@ -74,14 +74,15 @@ export interface StartAgentOptions {
 export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}, options: StartAgentOptions = {}): Promise<AgentHandle> {
   const cfg = loadConfig({ argsJson: JSON.stringify(config), env: process.env });
   const log = options.log ?? createLogger({ level: cfg.agent.logLevel, format: cfg.agent.logFormat });
-  const metrics = new AgentMetrics();
-  const telemetry = startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans });
+  const telemetry = startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
   const supervisor = new Supervisor<SessionSpec>({
     log,
     resolve: (spec) => resolveSession(spec, cfg, process.env),
     drainTimeoutMs: cfg.agent.drainTimeoutMs,
     tracing: telemetry.enabled,
   });
+  const metrics = new AgentMetrics(telemetry.meter, () => supervisor.status());
+  telemetry.setSeriesFilter((name, attributes) => metrics.isCurrent(name, attributes));
   supervisor.on('event', (sessionId, event) => {
     if (event.type === 'spans') telemetry.ingest(event.spans);
     else metrics.record(sessionId, event);
@@ -107,7 +108,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     assignments: structuredClone(controller ? controller.status() : applier.state),
     sessions: applier.addRefusedForwards(await supervisor.status()),
   });
-  const renderMetrics = async () => metrics.render(await supervisor.status());
+  const renderMetrics = () => telemetry.renderMetrics();
   const refreshAssignments = async (): Promise<AssignmentsStatus> => {
     if (!controller) throw new EdgeError('EDGE_ERR_INVALID_CONFIG', 'assignments.url is not set: there is no fleet endpoint to fetch from (static sessions only).');
     return structuredClone(await controller.refresh());

@@ -31,8 +31,8 @@ import {
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { IncomingHttpHeaders } from 'node:http';
+import { TRACER_NAME } from '../../../telemetry/semconv.js';
 
-export const TRACER_NAME = 'ssh-edge-agent';
 /** Request headers the agent sets itself (and so removes from what the client sent). */
 export const TRACE_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'tracestate']);
 
