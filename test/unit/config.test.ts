@@ -80,7 +80,7 @@ describe('loadConfig', () => {
     expect(cfg.credentials).toEqual({});
     expect(cfg.policy).toEqual({ allowedTargets: ['127.0.0.1:*', 'localhost:*', '[::1]:*', 'unix:*'], allowedBindAddresses: ['localhost', '127.0.0.1', '::1'], allowedLocalBindAddresses: ['localhost', '127.0.0.1', '::1'] });
     expect(cfg.sessions).toEqual([]);
-    expect(cfg.assignments).toEqual({ url: '', tokenEnv: 'EDGE_AGENT_TOKEN', caFile: '', pollIntervalMs: 30000, cacheFile: '', signingPublicKey: '' });
+    expect(cfg.assignments).toEqual({ url: '', tokenEnv: 'EDGE_AGENT_TOKEN', caFile: '', pollIntervalMs: 30000, cacheFile: '', signingPublicKey: '', reportUrl: '', reportIntervalMs: 60000 });
     expect(cfg.telemetry.exporter).toBe('otlp');
     expect(cfg.origin.sources).toEqual(['defaults']);
     // The metadata is not part of the config: it can be fed back in as config JSON.
@@ -92,7 +92,7 @@ describe('loadConfig', () => {
     const leaves = schemaLeaves(buildConfigSchema());
     expect(leaves.map((l) => l.key).sort()).toEqual([
       'admin.listen', 'agent.drainTimeoutMs', 'agent.id', 'agent.logFormat', 'agent.logLevel',
-      'assignments.cacheFile', 'assignments.caFile', 'assignments.pollIntervalMs', 'assignments.signingPublicKey', 'assignments.tokenEnv', 'assignments.url',
+      'assignments.cacheFile', 'assignments.caFile', 'assignments.pollIntervalMs', 'assignments.reportIntervalMs', 'assignments.reportUrl', 'assignments.signingPublicKey', 'assignments.tokenEnv', 'assignments.url',
       'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedTargets', 'sessions', 'telemetry.exporter',
     ].sort());
     for (const leaf of leaves) {
