@@ -426,13 +426,14 @@ describe('maskConfig', () => {
       env: {},
       argsJson: JSON.stringify(fullConfig({
         credentials: { default: { privateKeyFile: '/secret/path/id_ed25519', passphraseEnv: 'KEY_PASS', passwordEnv: 'SSH_PASS', agent: '/secret/agent.sock' } },
-        assignments: { url: 'https://fleet:hunter2@fleet.example.com/v1/a?token=abc123' },
+        assignments: { url: 'https://fleet:hunter2@fleet.example.com/v1/a?token=abc123', reportUrl: 'https://fleet.example.com/v1/report?key=rep0rt' },
       })),
     });
     const masked = maskConfig(cfg) as AgentConfig;
+    expect(masked.assignments.reportUrl).toBe('https://fleet.example.com/v1/report?key=***');
     expect(masked.credentials.default).toEqual({ privateKeyFile: '[set]', passphraseEnv: 'KEY_PASS', passwordEnv: 'SSH_PASS', agent: '[set]' });
     const text = JSON.stringify(masked);
-    for (const secret of ['/secret/path', 'hunter2', 'abc123', '/secret/agent.sock']) expect(text).not.toContain(secret);
+    for (const secret of ['/secret/path', 'hunter2', 'abc123', 'rep0rt', '/secret/agent.sock']) expect(text).not.toContain(secret);
     expect(masked.assignments.url).toBe('https://***:***@fleet.example.com/v1/a?token=***');
     expect(masked.sessions[0]!.id).toBe('gw');
     // the original is untouched
