@@ -45,7 +45,10 @@ export class ExportFailureLog {
     s.unlogged += 1;
     const now = this.now();
     if (now - s.lastLogAt < this.intervalMs) return;
-    const why = redactCredentials(error?.message ?? 'unknown error').replace(/\s+/g, ' ').slice(0, 200);
+    // OTLPExporterError carries the HTTP status in `code`.
+    const code = (error as { code?: unknown } | undefined)?.code;
+    const status = typeof code === 'number' ? `HTTP ${code} ` : '';
+    const why = status + redactCredentials(error?.message ?? 'unknown error').replace(/\s+/g, ' ').slice(0, 200);
     const what = signal === 'traces' ? 'spans' : 'metrics';
     this.options.log?.('warn', `telemetry: OTLP ${signal} export failed ${s.unlogged} time(s) since the last report (${s.total} in total); latest: ${why}. The ${what} of those exports are dropped; the tunnels are not affected`, { signal, failures: s.unlogged });
     s.lastLogAt = now;
