@@ -85,6 +85,8 @@ export class StatusReporter {
   private changedDuringSend = false;
   private sequence = 0;
   private lastSentFingerprint: string | undefined;
+  /** When the next interval report is due (epoch ms). */
+  private intervalAt = 0;
   private lastFailureLogAt = Number.NEGATIVE_INFINITY;
   private unloggedFailures = 0;
   private closed = false;
@@ -177,8 +179,10 @@ export class StatusReporter {
     }
     const fingerprint = reportFingerprint(report);
     if (reason === 'change' && fingerprint === this.lastSentFingerprint) {
-      // Only counters moved: nothing the fleet needs before the next interval.
-      this.afterSend();
+      // Only counters moved: nothing the fleet needs before the interval report, which keeps
+      // its time (a stream of such changes must not postpone it).
+      this.schedule(Math.max(0, this.intervalAt - Date.now()), 'interval', true);
+      if (this.changedDuringSend) this.schedule(this.debounceMs, 'change');
       return;
     }
     this.sequence = report.sequence;
@@ -213,7 +217,9 @@ export class StatusReporter {
   }
 
   private afterSend(): void {
-    this.schedule(jitteredIntervalMs(this.options.intervalMs, this.random), 'interval', true);
+    const delay = jitteredIntervalMs(this.options.intervalMs, this.random);
+    this.intervalAt = Date.now() + delay;
+    this.schedule(delay, 'interval', true);
     if (this.changedDuringSend) this.schedule(this.debounceMs, 'change');
   }
 
