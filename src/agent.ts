@@ -143,7 +143,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   if (cfg.admin.listen) {
     try {
       admin = await startAdminServer(parseListenAddress(cfg.admin.listen), { status, metrics: renderMetrics, ...(controller ? { refreshAssignments } : {}) });
-      log('info', `admin server on ${admin.url} (/status, /readyz, /healthz, /metrics${controller ? ', POST /assignments/refresh' : ''})`);
+      log('info', `admin server on ${admin.url} (status page at /, /status, /readyz, /healthz, /metrics${controller ? ', POST /assignments/refresh' : ''})`);
     } catch (err) {
       await controller?.close();
       await reporter?.close();
