@@ -1,7 +1,8 @@
 // The admin status page in a real headless Chromium (Debian's `chromium`, driven by
 // playwright-core): the agent runs in process against a real sshd with a port-0 forward; the
 // page shows the forward `up` with the port sshd really picked, bytes/s moving while traffic
-// flows, the report endpoint's error with its code, and nothing secret. It loads nothing from
+// flows, the report endpoint's error with its code, a hostile document's text as text, and
+// nothing secret. It loads nothing from
 // anywhere but the agent, and its strict CSP lets its inline script run (no console errors).
 // Skips only off CI on a machine without chromium; `.ci/run` installs it.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -81,6 +82,9 @@ describe.skipIf(!haveChromium && !process.env.CI)('admin status page in headless
     page.on('pageerror', (e) => consoleErrors.push(String(e)));
     page.on('request', (r) => { if (!r.url().startsWith(agent.adminUrl!)) foreign.push(r.url()); });
 
+    // A fleet endpoint's bad document: its text reaches the page through /status (the error
+    // message quotes it) and must stay text.
+    await expect(agent.applyAssignments({ revision: 1, sessions: [{ id: '<img src=x onerror="window.__xss=1">', host: 'h', forwards: [] }] })).rejects.toThrow(/Assignment rejected/);
     await page.goto(`${agent.adminUrl}/`);
     const row = page.locator('tr[data-forward="gw/web"]');
     await row.locator('[data-state="up"]').waitFor({ timeout: 20_000 });
@@ -106,6 +110,11 @@ describe.skipIf(!haveChromium && !process.env.CI)('admin status page in headless
       await traffic;
     }
     await page.locator('#errors li[data-code="EDGE_ERR_CONNECT_REFUSED"]').waitFor({ timeout: 15_000 });
+    const rejected = page.locator('#errors li[data-code="EDGE_ERR_INVALID_CONFIG"]');
+    await rejected.waitFor({ timeout: 10_000 });
+    expect(await rejected.textContent()).toContain('<img src=x onerror=');
+    expect(await page.locator('#errors img').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
     await expect(page.locator('#agent').textContent()).resolves.toBe('device-page');
     await expect(page.locator('tr[data-session="gw"] [data-state="connected"]').count()).resolves.toBe(1);
 
