@@ -51,7 +51,7 @@ export interface StatusReport {
   version: string;
   /** ISO time the report was built. */
   sentAt: string;
-  /** Increases by one per report built since the agent started. */
+  /** Increases with every report sent (failed attempts leave gaps); 1 after a restart. */
   sequence: number;
   /** Why it was sent: start, a change, or the interval. */
   reason: 'start' | 'change' | 'interval';
