@@ -46,6 +46,9 @@ export function maskConfig(config: AgentConfig | Obj): unknown {
   if (isObj(copy.assignments) && typeof copy.assignments.url === 'string') {
     copy.assignments = { ...copy.assignments, url: maskUrl(copy.assignments.url) };
   }
+  if (isObj(copy.assignments) && typeof copy.assignments.reportUrl === 'string') {
+    copy.assignments = { ...copy.assignments, reportUrl: maskUrl(copy.assignments.reportUrl) };
+  }
   // A session's proxy URL may carry credentials (http://user:pass@proxy:3128).
   if (Array.isArray(copy.sessions)) {
     copy.sessions = copy.sessions.map((s) => (isObj(s) && typeof s.proxy === 'string' ? { ...s, proxy: maskProxyUrl(s.proxy) } : s));

@@ -16,7 +16,7 @@ export interface RawAgentConfig {
   credentials: Record<string, unknown>;
   policy: { allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[]; maxSessions: number; maxForwardsPerSession: number };
   sessions: unknown[];
-  assignments: { url: string; tokenEnv: string; caFile: string; pollIntervalMs: number; cacheFile: string; signingPublicKey: string };
+  assignments: { url: string; tokenEnv: string; caFile: string; pollIntervalMs: number; cacheFile: string; signingPublicKey: string; reportUrl: string; reportIntervalMs: number };
   telemetry: { exporter: string };
 }
 
@@ -282,6 +282,19 @@ export function buildConfigSchema(): convict.Schema<RawAgentConfig> {
         format: 'edge-signing-key',
         default: '',
         env: 'EDGE_AGENT_ASSIGNMENTS_SIGNING_PUBLIC_KEY',
+      },
+      reportUrl: {
+        doc: 'Where the agent POSTs its status report (https://…; same tokenEnv and caFile as url) on every change and every reportIntervalMs; "" = no reports.',
+        format: 'edge-url',
+        default: '',
+        env: 'EDGE_AGENT_ASSIGNMENTS_REPORT_URL',
+        sensitive: true,
+      },
+      reportIntervalMs: {
+        doc: 'How often the status report is sent when nothing changes (jittered).',
+        format: 'edge-positive-ms',
+        default: 60_000,
+        env: 'EDGE_AGENT_ASSIGNMENTS_REPORT_INTERVAL_MS',
       },
     },
     telemetry: {

@@ -133,6 +133,9 @@ export interface AgentConfig {
     pollIntervalMs: number;
     cacheFile: string;
     signingPublicKey: string;
+    /** Where status reports are POSTed; "" = no reports. */
+    reportUrl: string;
+    reportIntervalMs: number;
   };
   telemetry: { exporter: TelemetryExporter };
 }

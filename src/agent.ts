@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './log.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import type { HandleStatus } from './supervisor/session-handle.js';
 import { VERSION } from './version.js';
+import { StatusReporter, type ReportStatus, type StatusReporterTuning } from './report/status-reporter.js';
 import type { WorkerEvent } from './protocol.js';
 import { startTelemetry } from '../telemetry/agent-telemetry.js';
 import { parseListenAddress } from '../config/formats.js';
@@ -24,7 +25,12 @@ export type { ApplyAssignmentsResult } from './assignments/assignment-applier.js
 export type { AssignmentsStatus } from './assignments/status.js';
 
 /** /status: the admin document, with the full assignments status and the sessions' live status. */
-export type AgentStatus = Omit<AgentStatusDocument, 'assignments' | 'sessions'> & { assignments: AssignmentsStatus; sessions: HandleStatus[] };
+export type AgentStatus = Omit<AgentStatusDocument, 'assignments' | 'sessions'> & {
+  assignments: AssignmentsStatus;
+  sessions: HandleStatus[];
+  /** How sending status reports to assignments.reportUrl goes (present when it is set). */
+  report?: ReportStatus;
+};
 
 export interface AgentHandle {
   /** Base URL of the admin server, or null when it is disabled. */
@@ -73,6 +79,8 @@ export interface StartAgentOptions {
   onEvent?: (sessionId: string, event: WorkerEvent) => void;
   /** Library-only tuning of the fleet endpoint polling (timeouts, backoff, jitter source, proxy). */
   assignments?: RemoteSourceTuning;
+  /** Library-only tuning of the status reports to assignments.reportUrl (debounce, backoff, jitter source, proxy). */
+  report?: StatusReporterTuning;
 }
 
 /**
@@ -82,8 +90,7 @@ export interface StartAgentOptions {
 export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}, options: StartAgentOptions = {}): Promise<AgentHandle> {
   const cfg = loadConfig({ argsJson: JSON.stringify(config), env: process.env });
   const log = options.log ?? createLogger({ level: cfg.agent.logLevel, format: cfg.agent.logFormat });
-  const metrics = new AgentMetrics();
-  const telemetry = startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans });
+  const telemetry = startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
   const supervisor = new Supervisor<SessionSpec>({
     log,
     resolve: (spec) => resolveSession(spec, cfg, process.env),
@@ -91,13 +98,24 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     tracing: telemetry.enabled,
     workerHeap: cfg.agent,
   });
+  const metrics = new AgentMetrics(telemetry.meter, () => supervisor.status());
+  telemetry.setSeriesFilter((name, attributes) => metrics.isCurrent(name, attributes));
+  let reporter: StatusReporter | undefined;
   supervisor.on('event', (sessionId, event) => {
     if (event.type === 'spans') telemetry.ingest(event.spans);
     else metrics.record(sessionId, event);
+    if (REPORTABLE_EVENTS.has(event.type)) reporter?.changed();
     options.onEvent?.(sessionId, event);
   });
 
   const staticSessions = cfg.sessions;
+  const applyAndReport = async (doc: unknown, source: 'remote' | 'cache') => {
+    try {
+      return await applier.apply(doc, source);
+    } finally {
+      reporter?.changed(); // a new revision, or a new lastError
+    }
+  };
   const applier = new AssignmentApplier({ applySessions: (desired) => supervisor.apply(desired), staticSessions, validation: { credentials: cfg.credentials, policy: cfg.policy }, log });
   // Built before anything starts, so an unreadable caFile or a bad signing key fails fast.
   // The cached document doubles as the revision floor, so it always lives somewhere (state dir).
@@ -105,13 +123,10 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     ? new AssignmentController({
       settings: { ...cfg.assignments, cacheFile: assignmentStateFile(cfg) }, agentId: cfg.agent.id, state: applier.state, log, tuning: options.assignments,
       validate: (doc) => applier.validate(doc),
-      apply: (doc, source) => applier.apply(doc, source),
+      apply: (doc, source) => applyAndReport(doc, source),
       setFloor: (floor) => applier.setFloor(floor),
     })
     : undefined;
-  await supervisor.apply(staticSessions);
-  log('info', `agent ${cfg.agent.id} started with ${staticSessions.length} session(s)`, { agent: cfg.agent.id });
-
   let closing: Promise<boolean> | undefined;
   const status = async (): Promise<AgentStatus> => ({
     agentId: cfg.agent.id,
@@ -119,8 +134,19 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     draining: closing !== undefined,
     assignments: structuredClone(controller ? controller.status() : applier.state),
     sessions: applier.addRefusedForwards(await supervisor.status()),
+    ...(reporter ? { report: reporter.status() } : {}),
   });
-  const renderMetrics = async () => metrics.render(await supervisor.status());
+  // Built before anything starts too: an unreadable caFile fails fast.
+  reporter = cfg.assignments.reportUrl
+    ? new StatusReporter({
+      url: cfg.assignments.reportUrl, intervalMs: cfg.assignments.reportIntervalMs, tokenEnv: cfg.assignments.tokenEnv, caFile: cfg.assignments.caFile,
+      log, status, meter: telemetry.meter, ...options.report,
+    })
+    : undefined;
+  await supervisor.apply(staticSessions);
+  log('info', `agent ${cfg.agent.id} started with ${staticSessions.length} session(s)`, { agent: cfg.agent.id });
+
+  const renderMetrics = () => telemetry.renderMetrics();
   const reconnectSession = async (sessionId: string) => {
     const handle = supervisor.handle(sessionId);
     if (!handle) throw new EdgeError('EDGE_ERR_UNKNOWN_SESSION', `No session "${sessionId}".`);
@@ -135,20 +161,22 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   if (cfg.admin.listen) {
     try {
       admin = await startAdminServer(parseListenAddress(cfg.admin.listen), { status, metrics: renderMetrics, reconnectSession, ...(controller ? { refreshAssignments } : {}) });
-      log('info', `admin server on ${admin.url} (/status, /readyz, /healthz, /metrics, POST /sessions/<id>/reconnect${controller ? ', POST /assignments/refresh' : ''})`);
+      log('info', `admin server on ${admin.url} (status page at /, /status, /readyz, /healthz, /metrics, POST /sessions/<id>/reconnect${controller ? ', POST /assignments/refresh' : ''})`);
     } catch (err) {
       await controller?.close();
+      await reporter?.close();
       await supervisor.destroy();
       throw err;
     }
   }
   await controller?.start();
+  reporter?.start();
 
   return {
     adminUrl: admin?.url ?? null,
     status,
     metrics: renderMetrics,
-    applyAssignments: (doc: unknown, opts: { source?: 'remote' | 'cache' } = {}) => applier.apply(doc, opts.source ?? 'remote'),
+    applyAssignments: (doc: unknown, opts: { source?: 'remote' | 'cache' } = {}) => applyAndReport(doc, opts.source ?? 'remote'),
     refreshAssignments,
     reconnectSession,
     async terminateWorker(sessionId: string) {
@@ -161,6 +189,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     },
     close() {
       closing ??= (async () => {
+        await reporter?.close();
         await controller?.close();
         const drained = await supervisor.close();
         await admin?.close();
@@ -171,6 +200,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     },
     async destroy() {
       closing ??= Promise.resolve(false);
+      await reporter?.close();
       const stopping = controller?.close(); // not awaited first: an apply in flight may be draining
       await supervisor.destroy();
       await stopping;
@@ -179,3 +209,6 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     },
   };
 }
+
+/** Worker events after which the status report may differ in more than its counters. */
+const REPORTABLE_EVENTS: ReadonlySet<WorkerEvent['type']> = new Set(['state', 'forward', 'localForward', 'connected']);

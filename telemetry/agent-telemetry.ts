@@ -1,17 +1,23 @@
 // The main thread's telemetry: the resource that names this agent, the exporter chosen by
 // `telemetry.exporter` (OTLP over HTTP with the standard OTEL_* variables, a one-line-per-span
 // console printer for the demo, or none), a bounded batch processor fed with the spans every
-// session worker sends over, and the metrics pipeline behind the OTel metrics API.
+// session worker sends over, and the one metrics model: a MeterProvider whose instruments are
+// read by /metrics (Prometheus text, always) and, with `otlp`, pushed to the collector too.
 import os from 'node:os';
-import { metrics } from '@opentelemetry/api';
+import type { Meter } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { Logger } from '../src/log.js';
+import { ExportFailureLog, type TelemetrySignal } from './export-failures.js';
 import { fromPlainSpan, type PlainSpan } from './plain-span.js';
-import { ATTR, SPAN } from './semconv.js';
+import { PrometheusPullReader } from './prometheus-reader.js';
+import type { SeriesFilter } from './series-filter.js';
+import { METER_NAME, SPAN, ATTR } from './semconv.js';
 
 export type TelemetryExporterKind = 'otlp' | 'console' | 'none';
 
@@ -20,6 +26,12 @@ export interface AgentTelemetry {
   readonly enabled: boolean;
   /** Spans finished in a worker thread, handed to the exporter's batch. */
   ingest(spans: PlainSpan[]): void;
+  /** Where the agent's instruments are created (whatever the exporter: /metrics reads them). */
+  readonly meter: Meter;
+  /** Every instrument, now, in the Prometheus text format (GET /metrics). */
+  renderMetrics(): Promise<string>;
+  /** Which series are current (see series-filter.ts); applied to /metrics and OTLP alike. */
+  setSeriesFilter(keep: SeriesFilter): void;
   /**
    * Exports everything still buffered, then stops; gives up after `timeoutMs` so that an
    * unreachable collector never holds the agent's exit. Idempotent.
@@ -33,37 +45,56 @@ export interface TelemetryOptions {
   version: string;
   /** Where the console exporter writes (default stdout). */
   write?: (line: string) => void;
+  /** Where OTLP export failures are reported (rate-limited). */
+  log?: Logger;
+  /** Push interval of OTLP metrics. Default: OTEL_METRIC_EXPORT_INTERVAL, else 30 000 ms. */
+  metricExportIntervalMs?: number;
 }
 
 export function startTelemetry(options: TelemetryOptions): AgentTelemetry {
-  if (options.exporter === 'none') {
-    return { enabled: false, ingest: () => {}, shutdown: async () => {} };
-  }
   const resource = agentResource(options);
+  let keep: SeriesFilter | undefined;
+  const pull = new PrometheusPullReader(() => keep);
+  let exportFailures: { add(n: number, attributes: { signal: TelemetrySignal }): void } | undefined;
+  const failures = new ExportFailureLog({ log: options.log, count: (signal) => exportFailures?.add(1, { signal }) });
+  const readers: MetricReader[] = [pull];
+  if (options.exporter === 'otlp') {
+    const interval = options.metricExportIntervalMs ?? envMs('OTEL_METRIC_EXPORT_INTERVAL') ?? 30_000;
+    readers.push(new PeriodicExportingMetricReader({
+      exporter: failures.watchMetrics(new OTLPMetricExporter(), () => keep),
+      exportIntervalMillis: interval,
+      exportTimeoutMillis: Math.min(interval, envMs('OTEL_METRIC_EXPORT_TIMEOUT') ?? 10_000),
+    }));
+  }
+  // Not the global provider: several agents may run in one process (the library API).
+  const meterProvider = new MeterProvider({ resource, readers });
+  const meter = meterProvider.getMeter(METER_NAME, options.version);
+  exportFailures = meter.createCounter('edge_agent_telemetry_export_failures_total', { description: 'OTLP exports that failed, by signal (traces, metrics); their data is dropped.' });
+
+  const base = {
+    meter,
+    renderMetrics: () => pull.render(),
+    setSeriesFilter: (filter: SeriesFilter) => { keep = filter; },
+  };
+  if (options.exporter === 'none') {
+    return { ...base, enabled: false, ingest: () => {}, shutdown: async () => { await meterProvider.shutdown().catch(() => {}); } };
+  }
   const exporter: SpanExporter = options.exporter === 'console'
     ? new OneLineSpanExporter(options.write ?? ((line) => process.stdout.write(line + '\n')))
-    : new OTLPTraceExporter();
+    : failures.watchSpans(new OTLPTraceExporter());
   // Bounded queue: with the collector down the agent drops spans instead of growing.
   const processor = new BatchSpanProcessor(exporter, { maxQueueSize: 4096, maxExportBatchSize: 512, scheduledDelayMillis: options.exporter === 'console' ? 100 : 1000 });
 
-  let meterProvider: MeterProvider | undefined;
-  if (options.exporter === 'otlp') {
-    meterProvider = new MeterProvider({
-      resource,
-      readers: [new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis: 30_000 })],
-    });
-    metrics.setGlobalMeterProvider(meterProvider);
-  }
-
   let stopped: Promise<void> | undefined;
   return {
+    ...base,
     enabled: true,
     ingest(spans: PlainSpan[]) {
       for (const span of spans) processor.onEnd(fromPlainSpan(span, resource));
     },
     shutdown(timeoutMs = 3_000) {
       stopped ??= (async () => {
-        const flushing = Promise.all([processor.shutdown().catch(() => {}), meterProvider?.shutdown().catch(() => {})]);
+        const flushing = Promise.all([processor.shutdown().catch(() => {}), meterProvider.shutdown().catch(() => {})]);
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([flushing, new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
         clearTimeout(timer);
@@ -73,12 +104,18 @@ export function startTelemetry(options: TelemetryOptions): AgentTelemetry {
   };
 }
 
+function envMs(name: string): number | undefined {
+  const value = process.env[name]?.trim();
+  return value && /^\d+$/.test(value) && Number(value) > 0 ? Number(value) : undefined;
+}
+
 function agentResource(options: TelemetryOptions): Resource {
   // OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME (envDetector) win over our defaults.
   const defaults = resourceFromAttributes({
-    'service.name': 'edge-agent',
-    'service.version': options.version,
-    'service.instance.id': options.agentId,
+    [ATTR_SERVICE_NAME]: 'edge-agent',
+    [ATTR_SERVICE_VERSION]: options.version,
+    // The fleet's Collector tells devices apart by this: every span and metric carries it.
+    [ATTR_SERVICE_INSTANCE_ID]: options.agentId,
     'host.name': os.hostname(),
   });
   return defaults.merge(detectResources({ detectors: [envDetector] }));

@@ -1,8 +1,11 @@
 // Span names and attribute keys in one place. OpenTelemetry semantic-convention names where one
 // exists (network.*, server.*, error.type, http.*), `edge_agent.*` for the rest. Span names are
 // low-cardinality: ids and addresses go into attributes, never into names.
+import { ATTR_ERROR_TYPE, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT, ATTR_NETWORK_TRANSPORT, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
 
 export const TRACER_NAME = 'ssh-edge-agent';
+/** The instrumentation scope of the agent's metrics. */
+export const METER_NAME = 'ssh-edge-agent';
 
 export const SPAN = {
   channel: 'tunnel.channel',
@@ -12,12 +15,12 @@ export const SPAN = {
 
 export const ATTR = {
   // semantic conventions
-  networkPeerAddress: 'network.peer.address',
-  networkPeerPort: 'network.peer.port',
-  networkTransport: 'network.transport',
-  serverAddress: 'server.address',
-  serverPort: 'server.port',
-  errorType: 'error.type',
+  networkPeerAddress: ATTR_NETWORK_PEER_ADDRESS,
+  networkPeerPort: ATTR_NETWORK_PEER_PORT,
+  networkTransport: ATTR_NETWORK_TRANSPORT,
+  serverAddress: ATTR_SERVER_ADDRESS,
+  serverPort: ATTR_SERVER_PORT,
+  errorType: ATTR_ERROR_TYPE,
   // ours
   sessionId: 'edge_agent.session.id',
   forwardId: 'edge_agent.forward.id',

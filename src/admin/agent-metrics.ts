@@ -1,20 +1,103 @@
-// The numbers /metrics exposes, in Prometheus text format. Gauges and byte/channel totals come
-// from the sessions' status; counters that status does not keep (reconnects, rejections by
-// reason, channel durations) are counted here from the workers' events.
+// The agent's metrics as OpenTelemetry instruments: /metrics renders them in Prometheus text and
+// the OTLP reader pushes the same ones (telemetry/agent-telemetry.ts). Names and labels are the
+// ones dashboards already use. Gauges and byte/channel totals are observed from the sessions'
+// status at each collection; what status does not keep (reconnects, rejections by reason,
+// channel durations) is counted here from the workers' events.
+import type { Attributes, Meter, Observable } from '@opentelemetry/api';
 import type { WorkerEvent } from '../protocol.js';
 import type { HandleStatus } from '../supervisor/session-handle.js';
 
 const DURATION_BUCKETS_S = [0.01, 0.1, 1, 10, 60, 600, 3600];
 const SESSION_STATES = ['idle', 'connecting', 'connected', 'backoff', 'failed', 'draining', 'stopped'] as const;
 
-interface Histogram { buckets: number[]; sum: number; count: number }
+type RemoteForward = HandleStatus['forwards'][number];
+type DeviceListener = HandleStatus['localForwards'][number] | HandleStatus['dynamicForwards'][number];
 
 export class AgentMetrics {
   private readonly reconnects = new Map<string, number>();
   /** Finished connection attempts (connected or failed), counted here so that a parked or restarted worker cannot reset them. */
   private readonly attempts = new Map<string, number>();
-  private readonly rejected = new Map<string, number>(); // "session\0forward\0reason"
-  private readonly durations = new Map<string, Histogram>(); // "session\0forward"
+  /** Series observed by the last collection ("name{json attributes}"): the current sessions and forwards. */
+  private current = new Set<string>();
+  private readonly observedNames = new Set<string>();
+  private readonly rejected;
+  private readonly durations;
+
+  constructor(meter: Meter, sessions: () => Promise<HandleStatus[]>) {
+    this.rejected = meter.createCounter('edge_agent_channels_rejected_total', { description: 'Tunnelled channels rejected, by reason.' });
+    this.durations = meter.createHistogram('edge_agent_channel_duration_seconds', {
+      description: 'How long tunnelled channels stayed open.',
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
+    });
+
+    const names = new Map<Observable, string>();
+    const named = <T extends Observable>(name: string, instrument: T): T => {
+      names.set(instrument, name);
+      this.observedNames.add(name);
+      return instrument;
+    };
+    const gauge = (name: string, description: string) => named(name, meter.createObservableGauge(name, { description }));
+    const counter = (name: string, description: string) => named(name, meter.createObservableCounter(name, { description }));
+    const sessionState = gauge('edge_agent_session_state', 'Session state (1 for the current state).');
+    const connectAttempts = counter('edge_agent_connect_attempts_total', 'SSH connection attempts that finished, failed ones included.');
+    const reconnects = counter('edge_agent_reconnects_total', 'Reconnect attempts after a failure or a lost link.');
+    const workerRestarts = counter('edge_agent_worker_restarts_total', 'Worker threads restarted after a crash.');
+    const forwardUp = gauge('edge_agent_forward_up', 'Whether the forward is listening on the SSH host (1) or not (0).');
+    const channelsOpen = gauge('edge_agent_channels_open', 'Tunnelled channels open now.');
+    const channelsTotal = counter('edge_agent_channels_total', 'Tunnelled channels accepted.');
+    const bytesIn = counter('edge_agent_bytes_in_total', 'Bytes from outside clients into targets.');
+    const bytesOut = counter('edge_agent_bytes_out_total', 'Bytes from targets back to outside clients.');
+    // Local (-L) and dynamic (-D) forwards: listeners on the device (direction="local"|"dynamic").
+    const localUp = gauge('edge_agent_local_forward_up', 'Whether a local or dynamic forward is listening on the device (1) or not (0).');
+    const localOpen = gauge('edge_agent_local_forward_channels_open', 'Connections to local/dynamic forwards open now (including those waiting for their channel).');
+    const localTotal = counter('edge_agent_local_forward_channels_total', 'Connections to local/dynamic forwards carried over a channel.');
+    const localRejected = counter('edge_agent_local_forward_channels_rejected_total', 'Connections to local/dynamic forwards closed without a channel.');
+    const localIn = counter('edge_agent_local_forward_bytes_in_total', 'Bytes from device clients toward destinations.');
+    const localOut = counter('edge_agent_local_forward_bytes_out_total', 'Bytes from destinations back to device clients.');
+
+    // One status round-trip to the workers per collection, feeding every observable instrument.
+    const observables = [sessionState, connectAttempts, reconnects, workerRestarts, forwardUp, channelsOpen, channelsTotal, bytesIn, bytesOut, localUp, localOpen, localTotal, localRejected, localIn, localOut];
+    meter.addBatchObservableCallback(async (batch) => {
+      const all = await sessions();
+      const seen = new Set<string>();
+      const result = {
+        observe: (instrument: Observable, value: number, attributes: Attributes) => {
+          batch.observe(instrument, value, attributes);
+          seen.add(seriesKey(names.get(instrument)!, attributes));
+        },
+      };
+      for (const s of all) {
+        const session = { session: s.id };
+        for (const state of SESSION_STATES) result.observe(sessionState, s.state === state ? 1 : 0, { session: s.id, state });
+        result.observe(connectAttempts, this.attempts.get(s.id) ?? 0, session);
+        result.observe(reconnects, this.reconnects.get(s.id) ?? 0, session);
+        result.observe(workerRestarts, s.workerRestarts, session);
+        const remote = (f: RemoteForward): Attributes => ({ session: s.id, forward: f.id });
+        for (const f of s.forwards) {
+          result.observe(forwardUp, f.state === 'up' ? 1 : 0, remote(f));
+          result.observe(channelsOpen, f.channels.open, remote(f));
+          result.observe(channelsTotal, f.channels.total, remote(f));
+          result.observe(bytesIn, f.bytesIn, remote(f));
+          result.observe(bytesOut, f.bytesOut, remote(f));
+        }
+        const device = (f: DeviceListener): Attributes => ({ session: s.id, forward: f.id, direction: f.kind });
+        for (const f of [...(s.localForwards ?? []), ...(s.dynamicForwards ?? [])]) {
+          result.observe(localUp, f.state === 'up' ? 1 : 0, device(f));
+          result.observe(localOpen, f.channels.open, device(f));
+          result.observe(localTotal, f.channels.total, device(f));
+          result.observe(localRejected, f.channels.rejected, device(f));
+          result.observe(localIn, f.bytesIn, device(f));
+          result.observe(localOut, f.bytesOut, device(f));
+        }
+      }
+      this.current = seen;
+    }, observables);
+  }
+
+  /** Whether a series is current: status-derived series of removed sessions and forwards are not. */
+  isCurrent(metricName: string, attributes: Attributes): boolean {
+    return !this.observedNames.has(metricName) || this.current.has(seriesKey(metricName, attributes));
+  }
 
   record(sessionId: string, event: WorkerEvent): void {
     if (event.type === 'connected' || event.type === 'connectFailed') {
@@ -22,69 +105,14 @@ export class AgentMetrics {
     } else if (event.type === 'reconnectAttempt' && event.kind === 'ssh') {
       this.reconnects.set(sessionId, (this.reconnects.get(sessionId) ?? 0) + 1);
     } else if (event.type === 'channelRejected') {
-      const key = [sessionId, event.info.forwardId, event.info.reason].join('\0');
-      this.rejected.set(key, (this.rejected.get(key) ?? 0) + 1);
+      this.rejected.add(1, { session: sessionId, forward: event.info.forwardId, reason: event.info.reason });
     } else if (event.type === 'channelClose') {
-      const key = [sessionId, event.info.forwardId].join('\0');
-      const h = this.durations.get(key) ?? { buckets: DURATION_BUCKETS_S.map(() => 0), sum: 0, count: 0 };
-      const seconds = event.info.durationMs / 1000;
-      DURATION_BUCKETS_S.forEach((le, i) => { if (seconds <= le) h.buckets[i]! += 1; });
-      h.sum += seconds;
-      h.count += 1;
-      this.durations.set(key, h);
+      this.durations.record(event.info.durationMs / 1000, { session: sessionId, forward: event.info.forwardId });
     }
-  }
-
-  render(sessions: HandleStatus[]): string {
-    const out: string[] = [];
-    const metric = (name: string, type: 'gauge' | 'counter' | 'histogram', help: string, rows: string[]) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...rows);
-    };
-    const fwdRows = (name: string, value: (f: HandleStatus['forwards'][number]) => number) =>
-      sessions.flatMap((s) => s.forwards.map((f) => `${name}${labels({ session: s.id, forward: f.id })} ${value(f)}`));
-
-    metric('edge_agent_session_state', 'gauge', 'Session state (1 for the current state).',
-      sessions.flatMap((s) => SESSION_STATES.map((st) => `edge_agent_session_state${labels({ session: s.id, state: st })} ${s.state === st ? 1 : 0}`)));
-    metric('edge_agent_connect_attempts_total', 'counter', 'SSH connection attempts that finished, failed ones included.',
-      sessions.map((s) => `edge_agent_connect_attempts_total${labels({ session: s.id })} ${this.attempts.get(s.id) ?? 0}`));
-    metric('edge_agent_reconnects_total', 'counter', 'Reconnect attempts after a failure or a lost link.',
-      sessions.map((s) => `edge_agent_reconnects_total${labels({ session: s.id })} ${this.reconnects.get(s.id) ?? 0}`));
-    metric('edge_agent_worker_restarts_total', 'counter', 'Worker threads restarted after a crash.',
-      sessions.map((s) => `edge_agent_worker_restarts_total${labels({ session: s.id })} ${s.workerRestarts}`));
-    metric('edge_agent_forward_up', 'gauge', 'Whether the forward is listening on the SSH host (1) or not (0).', fwdRows('edge_agent_forward_up', (f) => (f.state === 'up' ? 1 : 0)));
-    metric('edge_agent_channels_open', 'gauge', 'Tunnelled channels open now.', fwdRows('edge_agent_channels_open', (f) => f.channels.open));
-    metric('edge_agent_channels_total', 'counter', 'Tunnelled channels accepted.', fwdRows('edge_agent_channels_total', (f) => f.channels.total));
-    metric('edge_agent_channels_rejected_total', 'counter', 'Tunnelled channels rejected, by reason.',
-      [...this.rejected.entries()].map(([key, n]) => {
-        const [session, forward, reason] = key.split('\0');
-        return `edge_agent_channels_rejected_total${labels({ session: session!, forward: forward!, reason: reason! })} ${n}`;
-      }));
-    metric('edge_agent_bytes_in_total', 'counter', 'Bytes from outside clients into targets.', fwdRows('edge_agent_bytes_in_total', (f) => f.bytesIn));
-    metric('edge_agent_bytes_out_total', 'counter', 'Bytes from targets back to outside clients.', fwdRows('edge_agent_bytes_out_total', (f) => f.bytesOut));
-    // Local (-L) and dynamic (-D) forwards: listeners on the device (direction="local"|"dynamic").
-    const listenerRows = (name: string, value: (f: HandleStatus['localForwards'][number] | HandleStatus['dynamicForwards'][number]) => number) =>
-      sessions.flatMap((s) => [...(s.localForwards ?? []), ...(s.dynamicForwards ?? [])].map((f) => `${name}${labels({ session: s.id, forward: f.id, direction: f.kind })} ${value(f)}`));
-    metric('edge_agent_local_forward_up', 'gauge', 'Whether a local or dynamic forward is listening on the device (1) or not (0).', listenerRows('edge_agent_local_forward_up', (f) => (f.state === 'up' ? 1 : 0)));
-    metric('edge_agent_local_forward_channels_open', 'gauge', 'Connections to local/dynamic forwards open now (including those waiting for their channel).', listenerRows('edge_agent_local_forward_channels_open', (f) => f.channels.open));
-    metric('edge_agent_local_forward_channels_total', 'counter', 'Connections to local/dynamic forwards carried over a channel.', listenerRows('edge_agent_local_forward_channels_total', (f) => f.channels.total));
-    metric('edge_agent_local_forward_channels_rejected_total', 'counter', 'Connections to local/dynamic forwards closed without a channel.', listenerRows('edge_agent_local_forward_channels_rejected_total', (f) => f.channels.rejected));
-    metric('edge_agent_local_forward_bytes_in_total', 'counter', 'Bytes from device clients toward destinations.', listenerRows('edge_agent_local_forward_bytes_in_total', (f) => f.bytesIn));
-    metric('edge_agent_local_forward_bytes_out_total', 'counter', 'Bytes from destinations back to device clients.', listenerRows('edge_agent_local_forward_bytes_out_total', (f) => f.bytesOut));
-    metric('edge_agent_channel_duration_seconds', 'histogram', 'How long tunnelled channels stayed open.',
-      [...this.durations.entries()].flatMap(([key, h]) => {
-        const [session, forward] = key.split('\0') as [string, string];
-        return [
-          ...DURATION_BUCKETS_S.map((le, i) => `edge_agent_channel_duration_seconds_bucket${labels({ session, forward, le: String(le) })} ${h.buckets[i]}`),
-          `edge_agent_channel_duration_seconds_bucket${labels({ session, forward, le: '+Inf' })} ${h.count}`,
-          `edge_agent_channel_duration_seconds_sum${labels({ session, forward })} ${h.sum}`,
-          `edge_agent_channel_duration_seconds_count${labels({ session, forward })} ${h.count}`,
-        ];
-      }));
-    return out.join('\n') + '\n';
   }
 }
 
-function labels(values: Record<string, string>): string {
-  const body = Object.entries(values).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`).join(',');
-  return `{${body}}`;
+
+function seriesKey(name: string, attributes: Attributes): string {
+  return `${name}${JSON.stringify(attributes)}`;
 }

@@ -19,11 +19,11 @@
 //
 // One request at a time; results go to `onResult` in order. The source knows nothing about the
 // documents themselves: the controller verifies, validates and applies them.
-import { readFileSync } from 'node:fs';
-import { EnvHttpProxyAgent, request } from 'undici';
+import { type EnvHttpProxyAgent, request } from 'undici';
 import { EdgeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
+import { createFleetDispatcher, FleetToken } from './fleet-http.js';
 
 export type FetchTrigger = 'poll' | 'manual';
 
@@ -160,7 +160,7 @@ export class RemoteAssignmentSource {
   private abort: AbortController | undefined;
   private started = false;
   private closed = false;
-  private warnedPlainToken = false;
+  private readonly token: FleetToken;
 
   constructor(private readonly options: RemoteSourceOptions) {
     let parsed: URL;
@@ -187,25 +187,8 @@ export class RemoteAssignmentSource {
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
     this.random = options.random ?? Math.random;
 
-    let ca: Buffer | undefined;
-    if (options.caFile) {
-      try {
-        ca = readFileSync(options.caFile);
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : (e.code ?? e.message);
-        throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `assignments.caFile: cannot read the CA file ${options.caFile} (${why}).`, { details: { key: 'assignments.caFile' } });
-      }
-    }
-    const tls = { timeout: this.connectTimeoutMs, ...(ca ? { ca } : {}) };
-    this.dispatcher = new EnvHttpProxyAgent({
-      ...(options.proxy ?? {}),
-      connect: tls,
-      requestTls: tls,
-      proxyTls: { timeout: this.connectTimeoutMs },
-      headersTimeout: this.responseTimeoutMs,
-      bodyTimeout: this.responseTimeoutMs,
-    });
+    this.dispatcher = createFleetDispatcher({ caFile: options.caFile, connectTimeoutMs: this.connectTimeoutMs, responseTimeoutMs: this.responseTimeoutMs, proxy: options.proxy });
+    this.token = new FleetToken({ tokenEnv: options.tokenEnv, env: options.env, log: options.log, what: 'assignments' });
     this.statsValue = { requests: 0, documents: 0, notModified: 0, errors: 0, consecutiveErrors: 0, lastRequestAt: null, nextPollAt: null, etag: options.etag ?? null };
   }
 
@@ -264,15 +247,7 @@ export class RemoteAssignmentSource {
       ...(this.options.headers ?? {}),
     };
     if (this.statsValue.etag) headers['if-none-match'] = this.statsValue.etag;
-    const tokenEnv = this.options.tokenEnv;
-    const token = tokenEnv ? (this.options.env ?? process.env)[tokenEnv] : undefined;
-    if (token) {
-      headers.authorization = `Bearer ${token}`;
-      if (this.url.startsWith('http:') && !this.warnedPlainToken) {
-        this.warnedPlainToken = true;
-        this.options.log?.('warn', `assignments: the bearer token from $${tokenEnv} is sent to ${this.endpoint} over plain http; use https`);
-      }
-    }
+    const hadToken = this.token.authorize(headers, this.url, this.endpoint);
 
     const abort = new AbortController();
     this.abort = abort;
@@ -322,7 +297,7 @@ export class RemoteAssignmentSource {
       }
       const retryAfterMs = parseRetryAfterMs(res.headers['retry-after']);
       await res.body.dump().catch(() => undefined);
-      return done(this.httpError(httpStatus, this.statusReason(httpStatus, token !== undefined && token !== ''), retryAfterMs, started));
+      return done(this.httpError(httpStatus, this.statusReason(httpStatus, hadToken), retryAfterMs, started));
     } catch (err) {
       return done(this.networkError(err, timedOut, started));
     } finally {

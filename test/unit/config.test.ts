@@ -85,7 +85,7 @@ describe('loadConfig', () => {
       maxSessions: 4, maxForwardsPerSession: 64,
     });
     expect(cfg.sessions).toEqual([]);
-    expect(cfg.assignments).toEqual({ url: '', tokenEnv: 'EDGE_AGENT_TOKEN', caFile: '', pollIntervalMs: 30000, cacheFile: '', signingPublicKey: '' });
+    expect(cfg.assignments).toEqual({ url: '', tokenEnv: 'EDGE_AGENT_TOKEN', caFile: '', pollIntervalMs: 30000, cacheFile: '', signingPublicKey: '', reportUrl: '', reportIntervalMs: 60000 });
     expect(cfg.telemetry.exporter).toBe('otlp');
     expect(cfg.origin.sources).toEqual(['defaults']);
     // The metadata is not part of the config: it can be fed back in as config JSON.
@@ -97,7 +97,7 @@ describe('loadConfig', () => {
     const leaves = schemaLeaves(buildConfigSchema());
     expect(leaves.map((l) => l.key).sort()).toEqual([
       'admin.listen', 'agent.drainTimeoutMs', 'agent.id', 'agent.logFormat', 'agent.logLevel', 'agent.stateDir', 'agent.workerMaxHeapMb', 'agent.workerMaxYoungHeapMb',
-      'assignments.cacheFile', 'assignments.caFile', 'assignments.pollIntervalMs', 'assignments.signingPublicKey', 'assignments.tokenEnv', 'assignments.url',
+      'assignments.cacheFile', 'assignments.caFile', 'assignments.pollIntervalMs', 'assignments.reportIntervalMs', 'assignments.reportUrl', 'assignments.signingPublicKey', 'assignments.tokenEnv', 'assignments.url',
       'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedTargets', 'policy.maxForwardsPerSession', 'policy.maxSessions', 'sessions', 'telemetry.exporter',
     ].sort());
     for (const leaf of leaves) {
@@ -481,13 +481,14 @@ describe('maskConfig', () => {
       env: {},
       argsJson: JSON.stringify(fullConfig({
         credentials: { default: { privateKeyFile: '/secret/path/id_ed25519', passphraseEnv: 'KEY_PASS', passwordEnv: 'SSH_PASS', agent: '/secret/agent.sock' } },
-        assignments: { url: 'https://fleet:hunter2@fleet.example.com/v1/a?token=abc123' },
+        assignments: { url: 'https://fleet:hunter2@fleet.example.com/v1/a?token=abc123', reportUrl: 'https://fleet.example.com/v1/report?key=rep0rt' },
       })),
     });
     const masked = maskConfig(cfg) as AgentConfig;
+    expect(masked.assignments.reportUrl).toBe('https://fleet.example.com/v1/report?key=***');
     expect(masked.credentials.default).toEqual({ privateKeyFile: '[set]', passphraseEnv: 'KEY_PASS', passwordEnv: 'SSH_PASS', agent: '[set]' });
     const text = JSON.stringify(masked);
-    for (const secret of ['/secret/path', 'hunter2', 'abc123', '/secret/agent.sock']) expect(text).not.toContain(secret);
+    for (const secret of ['/secret/path', 'hunter2', 'abc123', 'rep0rt', '/secret/agent.sock']) expect(text).not.toContain(secret);
     expect(masked.assignments.url).toBe('https://***:***@fleet.example.com/v1/a?token=***');
     expect(masked.sessions[0]!.id).toBe('gw');
     // the original is untouched

@@ -29,14 +29,12 @@ import {
   type Span,
   type SpanContext,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { IncomingHttpHeaders } from 'node:http';
+import { traceContextPropagator as propagator } from '../../../telemetry/propagator.js';
+import { TRACER_NAME } from '../../../telemetry/semconv.js';
 
-export const TRACER_NAME = 'ssh-edge-agent';
 /** Request headers the agent sets itself (and so removes from what the client sent). */
 export const TRACE_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'tracestate']);
-
-const propagator = new W3CTraceContextPropagator();
 
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE', 'QUERY']);
 

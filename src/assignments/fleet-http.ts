@@ -1,0 +1,68 @@
+// What every request to the fleet's HTTP control plane shares — fetching assignments and
+// POSTing status reports: one undici dispatcher (HTTP(S)_PROXY / NO_PROXY honoured, the
+// assignments.caFile CA bundle, connect and response timeouts) and the bearer token read from
+// the variable named by assignments.tokenEnv at every request, never logged.
+import { readFileSync } from 'node:fs';
+import { EnvHttpProxyAgent } from 'undici';
+import { EdgeError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface FleetDispatcherOptions {
+  /** PEM file of CA certificates to trust ("" = system CAs); read now, so a bad path fails fast. */
+  caFile?: string;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  /** Overrides for HTTP_PROXY / HTTPS_PROXY / NO_PROXY (default: the environment). */
+  proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
+}
+
+export function createFleetDispatcher(options: FleetDispatcherOptions): EnvHttpProxyAgent {
+  let ca: Buffer | undefined;
+  if (options.caFile) {
+    try {
+      ca = readFileSync(options.caFile);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : (e.code ?? e.message);
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `assignments.caFile: cannot read the CA file ${options.caFile} (${why}).`, { details: { key: 'assignments.caFile' } });
+    }
+  }
+  const tls = { timeout: options.connectTimeoutMs, ...(ca ? { ca } : {}) };
+  return new EnvHttpProxyAgent({
+    ...(options.proxy ?? {}),
+    connect: tls,
+    requestTls: tls,
+    proxyTls: { timeout: options.connectTimeoutMs },
+    headersTimeout: options.responseTimeoutMs,
+    bodyTimeout: options.responseTimeoutMs,
+  });
+}
+
+/** The bearer token of assignments.tokenEnv, looked up at every request. */
+export class FleetToken {
+  private warnedPlain = false;
+
+  constructor(private readonly options: { tokenEnv?: string; env?: NodeJS.ProcessEnv; log?: Logger; what: string }) {}
+
+  get variable(): string | undefined {
+    return this.options.tokenEnv || undefined;
+  }
+
+  /** The token now, or undefined when the variable is unset or empty. */
+  value(): string | undefined {
+    const name = this.options.tokenEnv;
+    return (name ? (this.options.env ?? process.env)[name] : undefined) || undefined;
+  }
+
+  /** Adds `authorization: Bearer …` when there is a token; warns once if it would go over plain http. */
+  authorize(headers: Record<string, string>, url: string, endpoint: string): boolean {
+    const token = this.value();
+    if (!token) return false;
+    headers.authorization = `Bearer ${token}`;
+    if (url.startsWith('http:') && !this.warnedPlain) {
+      this.warnedPlain = true;
+      this.options.log?.('warn', `${this.options.what}: the bearer token from $${this.options.tokenEnv} is sent to ${endpoint} over plain http; use https`);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,59 @@
+// The reporter's schedule against a real loopback HTTP endpoint, with a status source the test
+// controls: a stream of changes that only move counters neither floods the endpoint nor
+// postpones the interval report; a real change is sent after the debounce.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AgentStatus } from '../../src/agent.js';
+import type { StatusReport } from '../../src/report/status-report.js';
+import { StatusReporter } from '../../src/report/status-reporter.js';
+import { waitUntil } from '../helpers/tunnel-fixtures.js';
+
+function agentStatus(bytes: number, state = 'up'): AgentStatus {
+  return {
+    agentId: 'dev', version: '0', assignments: { source: 'static', revision: null, lastError: null, refusedForwards: [] },
+    sessions: [{ id: 's', state: 'connected', host: '127.0.0.1', port: 22, attempt: 1, serverBanner: null, hostKeyFingerprint: null, lastError: null, proxy: null, localForwards: [], dynamicForwards: [], threadId: 1, workerRestarts: 0,
+      forwards: [{ id: 'f', state, bind: 'localhost', port: 0, remotePort: 4000, target: 'tcp://127.0.0.1:1', channels: { open: 0, total: bytes, rejected: 0 }, bytesIn: bytes, bytesOut: 0, lastError: null }] }],
+  } as unknown as AgentStatus;
+}
+
+describe('StatusReporter schedule', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => { for (const c of cleanup.splice(0)) await c(); });
+
+  async function endpoint() {
+    const reports: StatusReport[] = [];
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => { reports.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as StatusReport); res.writeHead(200).end(); });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise((r) => { server.closeAllConnections(); server.close(r); }));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/r`, reports };
+  }
+
+  it('changes that only move counters do not send, and do not postpone the interval report; a real change does send', async () => {
+    const { url, reports } = await endpoint();
+    let current = agentStatus(0);
+    const reporter = new StatusReporter({ url, intervalMs: 600, status: async () => current, debounceMs: 20, random: () => 0.5 });
+    cleanup.push(() => reporter.close());
+    reporter.start();
+    await waitUntil(() => reports.length === 1, 5_000, 'the start report');
+    const started = Date.now();
+    let bytes = 0;
+    const churn = setInterval(() => { current = agentStatus(++bytes); reporter.changed(); }, 30);
+    try {
+      await waitUntil(() => reports.length >= 3, 5_000, 'two interval reports during the churn');
+    } finally {
+      clearInterval(churn);
+    }
+    expect(reports.slice(1, 3).map((r) => r.reason)).toEqual(['interval', 'interval']);
+    expect(Date.now() - started).toBeLessThan(3_000); // ~2 × 600 ms, not postponed by ~40 changes
+    const before = reports.length;
+    current = agentStatus(bytes, 'retrying');
+    reporter.changed();
+    const changed = await waitUntil(() => reports.slice(before).find((r) => r.reason === 'change'), 5_000, 'the change report');
+    expect(changed.sessions[0]!.forwards[0]!.state).toBe('retrying');
+    expect(reports.map((r) => r.sequence)).toEqual(reports.map((_, i) => i + 1));
+  });
+});
