@@ -276,8 +276,8 @@ function withSource(message: string, key: string, fromEnv: Map<string, string>):
 // --------------------------------------------------------------------------------------------
 // From a validated session spec to what TunnelSession takes.
 
-/** A forward as the session core takes it, plus settings the core may not implement yet. */
-export type ResolvedForward = ForwardConfigInput & { maxBytesPerSecond?: number };
+/** A forward as the session core takes it. */
+export type ResolvedForward = ForwardConfigInput;
 
 /**
  * Turns a validated session spec into TunnelSession's input: reads the credential's private
@@ -396,8 +396,8 @@ function resolveForward(f: ForwardSpec): ResolvedForward {
     maxChannels: f.maxChannels ?? 1024,
     idleTimeoutMs: f.idleTimeoutMs ?? 0,
     targetConnectTimeoutMs: f.targetConnectTimeoutMs ?? 10_000,
+    maxBytesPerSecond: f.maxBytesPerSecond ?? 0,
   };
-  if (f.maxBytesPerSecond) forward.maxBytesPerSecond = f.maxBytesPerSecond;
   if (f.http) forward.http = { ...f.http };
   return forward;
 }

@@ -4,6 +4,7 @@
 // pauses the target. Half-close travels both ways (FIN → EOF, EOF → FIN). No data is copied.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { ThrottledReader, type ForwardBandwidth } from './bandwidth-limit.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
 
 export type ChannelCloseReason = 'eof' | 'idle-timeout' | 'target-error' | 'channel-error' | 'drain' | 'destroyed';
@@ -18,6 +19,8 @@ export interface PipeStats {
 export interface ChannelPipeOptions {
   idleTimeoutMs: number;
   gate: SshSocketGate;
+  /** The forward's bandwidth cap (maxBytesPerSecond), shared by its channels; absent = none. */
+  bandwidth?: ForwardBandwidth;
   onClose(reason: ChannelCloseReason, stats: PipeStats, error?: Error): void;
 }
 
@@ -43,14 +46,22 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
     : undefined;
   const touch = () => idleTimer?.refresh();
 
+  // The cap holds a reader while its bucket is in debt; a reader paused for backpressure as
+  // well is resumed only once both let go.
+  const inCap = opts.bandwidth && new ThrottledReader(opts.bandwidth.in, channel, () => !target.writableNeedDrain);
+  const outCap = opts.bandwidth && new ThrottledReader(opts.bandwidth.out, target, () => !waitingForWindow && !waitingForSshSocket && !closed);
+
   // channel → target
   channel.on('data', (chunk: Buffer) => {
     if (target.destroyed) return; // torn down: drain the channel so ssh2 can finish closing it
     stats.bytesIn += chunk.length;
     touch();
     if (!target.write(chunk)) channel.pause();
+    inCap?.consumed(chunk.length);
   });
-  target.on('drain', () => channel.resume());
+  target.on('drain', () => {
+    if (!inCap?.holding) channel.resume();
+  });
   channel.on('end', () => {
     if (!target.destroyed) target.end();
   });
@@ -60,7 +71,7 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
   let waitingForSshSocket = false;
   const resumeTarget = () => {
     waitingForSshSocket = false;
-    if (!waitingForWindow && !closed) target.resume();
+    if (!waitingForWindow && !closed && !outCap?.holding) target.resume();
   };
   target.on('data', (chunk: Buffer) => {
     stats.bytesOut += chunk.length;
@@ -74,10 +85,11 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
       target.pause();
       opts.gate.waitForDrain(resumeTarget);
     }
+    outCap?.consumed(chunk.length);
   });
   channel.on('drain', () => {
     waitingForWindow = false;
-    if (!waitingForSshSocket && !closed) target.resume();
+    if (!waitingForSshSocket && !closed && !outCap?.holding) target.resume();
   });
   target.on('end', () => {
     if (channel.writable) channel.end();
@@ -117,6 +129,8 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
     if (closed || !(channelClosed && targetClosed)) return;
     closed = true;
     clearTimeout(idleTimer);
+    inCap?.cancel();
+    outCap?.cancel();
     opts.gate.cancel(resumeTarget);
     opts.onClose(closeReason, stats, closeError);
   }

@@ -2,6 +2,7 @@
 // is up, and the counters status and telemetry report. Admission (origin allow-list, channel
 // cap) lives here because it is per forward.
 import { EdgeError } from '../errors.js';
+import { ForwardBandwidth } from './bandwidth-limit.js';
 import { compileHttpSettings, type CompiledHttpSettings } from './http-target/http-settings.js';
 import { newHttpStats, snapshotHttpStats, type HttpStats } from './http-target/http-stats.js';
 import { createOriginAllowList, type OriginAllowList } from './origin-allow-list.js';
@@ -49,6 +50,8 @@ export class ForwardRuntime {
   bytesIn = 0;
   bytesOut = 0;
   readonly liveStats = new Set<{ bytesIn: number; bytesOut: number }>();
+  /** maxBytesPerSecond, shared by the forward's channels (a retarget keeps the buckets). */
+  readonly bandwidth: ForwardBandwidth;
 
   constructor(config: ForwardConfig) {
     const { target, allowList, http } = ForwardRuntime.compile(config);
@@ -56,6 +59,7 @@ export class ForwardRuntime {
     this.target = target;
     this.allowList = allowList;
     this.http = http;
+    this.bandwidth = new ForwardBandwidth(config.maxBytesPerSecond);
   }
 
   /** Validates a forward's settings; throws EDGE_ERR_INVALID_CONFIG naming the key. */
@@ -73,6 +77,9 @@ export class ForwardRuntime {
     if (!Number.isInteger(config.idleTimeoutMs) || config.idleTimeoutMs < 0) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.idleTimeoutMs must be 0 (off) or a positive number of milliseconds, got ${config.idleTimeoutMs}.`);
     }
+    if (!Number.isSafeInteger(config.maxBytesPerSecond) || config.maxBytesPerSecond < 0) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.maxBytesPerSecond must be 0 (no cap) or a positive number of bytes per second, got ${config.maxBytesPerSecond}.`);
+    }
     const target = config.target === undefined ? undefined : parseTargetUrl(config.target, `${key}.target`);
     // Checked whatever the target (a typo must not wait for the day the target becomes HTTP).
     const http = compileHttpSettings(config.http, `${key}.http`, target);
@@ -86,6 +93,7 @@ export class ForwardRuntime {
     this.target = target;
     this.allowList = allowList;
     this.http = http;
+    if (config.maxBytesPerSecond !== this.bandwidth.rate) this.bandwidth.setRate(config.maxBytesPerSecond);
   }
 
   /** Same server-side listener? (If not, the forward must be cancelled and requested again.) */

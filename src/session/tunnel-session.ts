@@ -653,6 +653,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       const pipe = pipeChannel(channel, socket, {
         idleTimeoutMs: fwd.config.idleTimeoutMs,
         gate: conn.gate,
+        bandwidth: fwd.bandwidth,
         onClose: (reason, stats, error) => this.untrackChannel(live, reason, stats, error),
       });
       live.stats = pipe.stats;
@@ -690,6 +691,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const handle = http.serveChannel(channel, {
       info: { id: info.id, originAddress: info.originAddress, originPort: info.originPort, connectedAddress: info.connectedAddress, connectedPort: info.connectedPort },
       gate: conn.gate,
+      bandwidth: fwd.bandwidth,
       idleTimeoutMs: fwd.config.idleTimeoutMs,
       parentContext,
       onClose: (reason, stats, error) => this.untrackChannel(live, reason, stats, error),
