@@ -202,6 +202,11 @@ function sanitizeDoc(doc: Obj, schemaNode: Obj, prefix: string, label: string, e
   const from = label ? ` (from ${label})` : '';
   for (const [k, v] of Object.entries(doc)) {
     const key = prefix ? `${prefix}.${k}` : k;
+    if (prefix === '' && k === '$schema') {
+      // Editors' pointer to config/config.schema.json; not configuration.
+      if (typeof v !== 'string') errors.push(`$schema: must be a string (the JSON Schema's URL or path) (got ${describeValue(v)})${from}`);
+      continue;
+    }
     const node = Object.prototype.hasOwnProperty.call(schemaNode, k) ? (schemaNode[k] as Obj) : undefined;
     if (!node) {
       const known = Object.keys(schemaNode).join(', ');
