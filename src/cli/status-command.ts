@@ -26,7 +26,7 @@ interface StatusDoc {
   assignments: { source: string; revision: number | null; lastError: { code: string; message: string } | null };
   sessions: Array<{
     id: string; state: string; host: string; port: number; threadId: number | null; lastError: { code: string; message: string } | null;
-    forwards: Array<{ id: string; state: string; bind: string; port: number; remotePort: number | null; target: string | null; channels: { open: number; total: number; rejected: number }; bytesIn: number; bytesOut: number }>;
+    forwards: Array<{ id: string; state: string; bind: string; port: number; remotePort: number | null; target: string | null; channels: { open: number; total: number; rejected: number }; bytesIn: number; bytesOut: number; bindWarning?: string }>;
     localForwards?: Array<ListenerRow & { target: string }>;
     dynamicForwards?: Array<ListenerRow & { allowDestinations: string[] }>;
   }>;
@@ -108,6 +108,7 @@ export function renderStatus(doc: StatusDoc): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   lines.push(...rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()));
   for (const s of doc.sessions) if (s.lastError) lines.push(`${s.id}: ${s.lastError.code}: ${s.lastError.message}`);
+  for (const s of doc.sessions) for (const f of s.forwards) if (f.bindWarning) lines.push(`${s.id}/${f.id}: warning: ${f.bindWarning}`);
   return lines.join('\n') + '\n';
 }
 

@@ -23,6 +23,8 @@ export interface ForwardStatus {
   bytesIn: number;
   bytesOut: number;
   lastError: { code: string; message: string } | null;
+  /** Set when a wildcard bind was probably not honoured by the SSH host (bind-check.ts). */
+  bindWarning?: string;
   /** HTTP targets only: requests and responses (by class) since the forward was added. */
   http?: HttpStats;
 }
@@ -40,6 +42,8 @@ export class ForwardRuntime {
   state: ForwardState = 'pending';
   remotePort: number | null = null;
   lastError: EdgeError | null = null;
+  /** See ForwardStatus.bindWarning; reset each time the forward comes up. */
+  bindWarning: string | null = null;
   /** Consecutive refused requests since it was last up (drives its own backoff). */
   retryAttempt = 0;
   retryTimer: NodeJS.Timeout | undefined;
@@ -127,6 +131,7 @@ export class ForwardRuntime {
       bytesIn: this.bytesIn + sum(this.liveStats, 'bytesIn'),
       bytesOut: this.bytesOut + sum(this.liveStats, 'bytesOut'),
       lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
+      ...(this.bindWarning && this.state === 'up' ? { bindWarning: this.bindWarning } : {}),
       ...(this.http ? { http: snapshotHttpStats(this.httpStats) } : {}),
     };
   }

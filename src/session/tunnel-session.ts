@@ -8,6 +8,7 @@ import { EdgeError, isEdgeError } from '../errors.js';
 import { parsePrivateKeys } from './auth.js';
 import { backoffDelayMs } from './backoff.js';
 import { supportedCiphers } from './cipher-order.js';
+import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
@@ -151,6 +152,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private readonly local: LocalForwarding;
   /** The route of the last connection attempt (masked), for status. */
   private proxyRoute: string | null = null;
+  private readonly bindProbes = new BindProbes();
 
   /** Validates the whole configuration (throws EdgeError) before anything touches the network. */
   constructor(input: SessionConfigInput | SessionConfig, options: TunnelSessionOptions = {}) {
@@ -522,10 +524,25 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         this.setForwardState(fwd, 'up');
         if (fwd.http) this.httpForwardFor(fwd); // ready (and any TLS warning logged) before traffic
         this.log('info', `session ${this.config.id}: forward ${fwd.config.id} up: ${bind || '*'}:${remotePort} on ${this.config.host} -> ${fwd.target?.url ?? '(application)'}`);
+        this.checkBind(fwd, conn, bind, remotePort);
       });
     } catch (err) {
       this.forwardRefused(fwd, err as Error);
     }
+  }
+
+  /** A wildcard bind: is the port reachable on the SSH host's address? (bind-check.ts) */
+  private checkBind(fwd: ForwardRuntime, conn: NonNullable<typeof this.conn>, bind: string, remotePort: number): void {
+    fwd.bindWarning = null;
+    const direct = this.proxyRoute === null || this.proxyRoute.startsWith('direct');
+    const host = bindCheckAddress(bind, conn.socket, direct);
+    if (!host) return;
+    void this.bindProbes.probe(host, remotePort).then((reachable) => {
+      if (this.conn !== conn || fwd.state !== 'up' || fwd.remotePort !== remotePort) return;
+      if (reachable) return this.log('debug', `session ${this.config.id}: forward ${fwd.config.id}: bind check: reachable on ${host}:${remotePort}`, { forward: fwd.config.id });
+      fwd.bindWarning = bindWarning(bind, host, remotePort);
+      this.log('warn', `session ${this.config.id}: forward ${fwd.config.id}: ${fwd.bindWarning}`, { forward: fwd.config.id });
+    });
   }
 
   private forwardRefused(fwd: ForwardRuntime, cause: Error): void {
@@ -605,6 +622,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     accept: () => SshChannel,
     reject: () => void,
   ): void {
+    if (this.bindProbes.claims(details.srcIP, details.srcPort)) return reject(); // our own bind check
     const fwd = this.route(details.destIP, details.destPort);
     const info: ChannelInfo = {
       id: this.nextChannelId++,
