@@ -28,8 +28,13 @@ COPY --from=build /app/config ./config
 USER node
 # Configuration: mount a file and name it (-e EDGE_AGENT_CONFIG=/etc/edge-agent/config.json),
 # or pass the whole document in EDGE_AGENT_CONFIG_JSON; EDGE_AGENT_<KEY> variables override it.
-# The admin endpoint listens on 127.0.0.1 by default; set EDGE_AGENT_ADMIN_LISTEN=0.0.0.0:9480
-# to reach it from outside the container.
-EXPOSE 9480
+# The admin endpoint listens on 127.0.0.1 inside the container by default, so nothing is
+# exposed and no port is EXPOSEd. To reach it from outside, bind it beyond loopback and publish
+# it yourself, e.g. -e EDGE_AGENT_ADMIN_LISTEN=0.0.0.0:9480 -p 127.0.0.1:9480:9480.
+# Health: the agent's own /healthz, asked at the address the agent uses (admin.listen from
+# EDGE_AGENT_ADMIN_LISTEN, EDGE_AGENT_CONFIG_JSON or the config file; 0.0.0.0 is asked on
+# loopback). With the admin server disabled (admin.listen "") the check reports unhealthy.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
+  CMD ["node", "/app/bin/edge-agent.js", "status", "--health"]
 ENTRYPOINT ["node", "--single-threaded-gc", "/app/bin/edge-agent.js"]
 CMD ["run"]

@@ -300,9 +300,9 @@ async function phaseStartup(env: ToolEnv, sshdPid: number): Promise<void> {
       await sleep(200);
     }
   }
-  // The CLI from a source checkout (bin/edge-agent.js → tsx), for reference.
+  // The CLI from the sources (scripts/edge-agent-dev.js → tsx, `npm run dev`), for reference.
   for (let rep = 1; rep <= (QUICK ? 1 : 2); rep++) {
-    const t = await startTunnel(ALL.find((s) => s.id === 'agent-aes-fo')!, { ...env, agentCli: path.join(ROOT, 'bin/edge-agent.js') });
+    const t = await startTunnel(ALL.find((s) => s.id === 'agent-aes-fo')!, { ...env, agentCli: path.join(ROOT, 'scripts/edge-agent-dev.js') });
     record('start-to-forward-cli-tsx', 'agent-aes-fo', t.startupMs, 'ms', rep);
     await t.stop();
   }

@@ -1,15 +1,17 @@
 #!/usr/bin/env -S node --single-threaded-gc
 // --single-threaded-gc: measured −45% CPU per GB tunnelled on 1–2 core machines (see README).
-// In a checkout (src/ present) the TypeScript sources run through tsx, so what runs is always
-// what you are editing; an installed package or the container image (no src/) runs the build.
+// The installed command runs the build (dist/, made by `npm run build`, and by `npm pack`
+// through prepack). Running the TypeScript sources is a development path: `npm run dev -- …`.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const sources = new URL('../src/cli.ts', import.meta.url);
-if (existsSync(fileURLToPath(sources))) {
-  const { register } = await import('tsx/esm/api');
-  register();
-  await import(sources.href);
+const built = new URL('../dist/src/cli.js', import.meta.url);
+if (existsSync(fileURLToPath(built))) {
+  await import(built.href);
 } else {
-  await import(new URL('../dist/src/cli.js', import.meta.url).href);
+  process.stderr.write(
+    'edge-agent: this checkout has no build (dist/ is missing).\n' +
+    "Run 'npm run build' first, or run the sources with 'npm run dev -- <command>'.\n",
+  );
+  process.exitCode = 1;
 }

@@ -211,6 +211,11 @@ function sanitizeDoc(doc: Obj, schemaNode: Obj, prefix: string, label: string, e
   const from = label ? ` (from ${label})` : '';
   for (const [k, v] of Object.entries(doc)) {
     const key = prefix ? `${prefix}.${k}` : k;
+    if (prefix === '' && k === '$schema') {
+      // Editors' pointer to config/config.schema.json; not configuration.
+      if (typeof v !== 'string') errors.push(`$schema: must be a string (the JSON Schema's URL or path) (got ${describeValue(v)})${from}`);
+      continue;
+    }
     const node = Object.prototype.hasOwnProperty.call(schemaNode, k) ? (schemaNode[k] as Obj) : undefined;
     if (!node) {
       const known = Object.keys(schemaNode).join(', ');
@@ -285,8 +290,8 @@ function withSource(message: string, key: string, fromEnv: Map<string, string>):
 // --------------------------------------------------------------------------------------------
 // From a validated session spec to what TunnelSession takes.
 
-/** A forward as the session core takes it, plus settings the core may not implement yet. */
-export type ResolvedForward = ForwardConfigInput & { maxBytesPerSecond?: number };
+/** A forward as the session core takes it. */
+export type ResolvedForward = ForwardConfigInput;
 
 /**
  * Turns a validated session spec into TunnelSession's input: reads the credential's private
@@ -407,8 +412,8 @@ function resolveForward(f: ForwardSpec): ResolvedForward {
     maxChannels: f.maxChannels ?? 1024,
     idleTimeoutMs: f.idleTimeoutMs ?? 0,
     targetConnectTimeoutMs: f.targetConnectTimeoutMs ?? 10_000,
+    maxBytesPerSecond: f.maxBytesPerSecond ?? 0,
   };
-  if (f.maxBytesPerSecond) forward.maxBytesPerSecond = f.maxBytesPerSecond;
   if (f.http) forward.http = { ...f.http };
   return forward;
 }

@@ -44,6 +44,16 @@ function coerceList(value: string): unknown {
 
 const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.length > 60 ? v.slice(0, 57) + '...' : v) : Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v === 'object' ? 'an object' : String(v));
 
+/** The integer formats of config keys: name → [min, max] (config-schema.ts publishes them too). */
+export const INTEGER_FORMATS: Readonly<Record<string, readonly [number, number]>> = {
+  'edge-ms': [0, MAX_TIMER_MS],
+  'edge-positive-ms': [1, MAX_TIMER_MS],
+  'edge-max-sessions': [1, MAX_SESSIONS_LIMIT],
+  'edge-max-forwards': [1, 4096],
+  'edge-heap-mb': [16, 4096],
+  'edge-young-heap-mb': [1, 256],
+};
+
 let formatsAdded = false;
 
 export function addConfigFormats(): void {
@@ -59,12 +69,7 @@ export function addConfigFormats(): void {
         }
       },
     });
-  intFormat('edge-ms', 0, MAX_TIMER_MS);
-  intFormat('edge-positive-ms', 1, MAX_TIMER_MS);
-  intFormat('edge-max-sessions', 1, MAX_SESSIONS_LIMIT);
-  intFormat('edge-max-forwards', 1, 4096);
-  intFormat('edge-heap-mb', 16, 4096);
-  intFormat('edge-young-heap-mb', 1, 256);
+  for (const [name, [min, max]] of Object.entries(INTEGER_FORMATS)) intFormat(name, min, max);
 
   convict.addFormat({
     name: 'edge-agent-id',

@@ -11,6 +11,7 @@ import type { AssignmentsStatus } from './assignments/status.js';
 import { assignmentStateFile } from './assignments/state-dir.js';
 import { EdgeError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
+import { sameJson } from './supervisor/reconcile.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import type { HandleStatus } from './supervisor/session-handle.js';
 import { VERSION } from './version.js';
@@ -57,6 +58,15 @@ export interface AgentHandle {
   refreshAssignments(): Promise<AssignmentsStatus>;
   /** Makes a session retry now (as POST /sessions/<id>/reconnect); throws EDGE_ERR_UNKNOWN_SESSION. */
   reconnectSession(sessionId: string): Promise<HandleStatus>;
+  /**
+   * Reads the configuration again (the config file, EDGE_AGENT_CONFIG_JSON, EDGE_AGENT_* — as at
+   * start; SIGHUP in `edge-agent run`) and reconciles static sessions, credentials and policy with
+   * what runs: unchanged sessions are untouched, a session whose credential changed restarts,
+   * the running assignment is checked again under the new policy. An invalid config throws
+   * EDGE_ERR_INVALID_CONFIG and changes nothing. Settings that need a restart (admin.listen,
+   * agent.*, assignments.*, telemetry.*) are listed in `restartNeeded` and logged.
+   */
+  reloadConfig(): Promise<{ file: string | null; sessions: number; restartNeeded: string[] }>;
   /** Test and diagnostic hook: kills a session's worker thread as a crash would. */
   terminateWorker(sessionId: string): Promise<void>;
   /** Test hook (needs EDGE_AGENT_TEST_HOOKS=1): a session's worker grows its heap until agent.workerMaxHeapMb stops it. */
@@ -89,11 +99,16 @@ export interface StartAgentOptions {
  */
 export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}, options: StartAgentOptions = {}): Promise<AgentHandle> {
   const cfg = loadConfig({ argsJson: JSON.stringify(config), env: process.env });
+  // Credentials and policy as of the last (re)load; reloadConfig() replaces it.
+  let current = cfg;
+  // The credential's settings ride along with each session spec, so that a changed credential
+  // restarts exactly the sessions using it (reconcile compares specs).
+  const withCredential = (spec: SessionSpec): SessionSpec => ({ ...spec, credentialSettings: current.credentials[spec.credential] ?? null } as SessionSpec);
   const log = options.log ?? createLogger({ level: cfg.agent.logLevel, format: cfg.agent.logFormat });
   const telemetry = startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
   const supervisor = new Supervisor<SessionSpec>({
     log,
-    resolve: (spec) => resolveSession(spec, cfg, process.env),
+    resolve: (spec) => resolveSession(spec, current, process.env),
     drainTimeoutMs: cfg.agent.drainTimeoutMs,
     tracing: telemetry.enabled,
     workerHeap: cfg.agent,
@@ -116,7 +131,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
       reporter?.changed(); // a new revision, or a new lastError
     }
   };
-  const applier = new AssignmentApplier({ applySessions: (desired) => supervisor.apply(desired), staticSessions, validation: { credentials: cfg.credentials, policy: cfg.policy }, log });
+  const applier = new AssignmentApplier({ applySessions: (desired) => supervisor.apply(desired.map(withCredential)), staticSessions, validation: { credentials: cfg.credentials, policy: cfg.policy }, log });
   // Built before anything starts, so an unreadable caFile or a bad signing key fails fast.
   // The cached document doubles as the revision floor, so it always lives somewhere (state dir).
   const controller = cfg.assignments.url
@@ -143,7 +158,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
       log, status, meter: telemetry.meter, ...options.report,
     })
     : undefined;
-  await supervisor.apply(staticSessions);
+  await supervisor.apply(staticSessions.map(withCredential));
   log('info', `agent ${cfg.agent.id} started with ${staticSessions.length} session(s)`, { agent: cfg.agent.id });
 
   const renderMetrics = () => telemetry.renderMetrics();
@@ -172,6 +187,28 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   await controller?.start();
   reporter?.start();
 
+  const reloadConfig = async () => {
+    const next = loadConfig({ argsJson: JSON.stringify(config), env: process.env });
+    const restartNeeded = (['agent', 'admin', 'assignments', 'telemetry'] as const)
+      .flatMap((section) => Object.keys({ ...cfg[section], ...next[section] }).map((k) => `${section}.${k}`)
+        .filter((key) => {
+          const k = key.slice(section.length + 1);
+          return !sameJson((cfg[section] as Record<string, unknown>)[k], (next[section] as Record<string, unknown>)[k]);
+        }));
+    const previous = current;
+    current = next;
+    try {
+      await applier.reconfigure(next.sessions, { credentials: next.credentials, policy: next.policy });
+    } catch (err) {
+      current = previous;
+      throw err;
+    }
+    const file = next.origin.file ?? null;
+    log('info', `configuration reloaded${file ? ` from ${file}` : ''}: ${next.sessions.length} static session(s)`);
+    for (const key of restartNeeded) log('warn', `configuration reload: ${key} changed; it takes effect when the agent restarts`, { key });
+    return { file, sessions: next.sessions.length, restartNeeded };
+  };
+
   return {
     adminUrl: admin?.url ?? null,
     status,
@@ -179,6 +216,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     applyAssignments: (doc: unknown, opts: { source?: 'remote' | 'cache' } = {}) => applyAndReport(doc, opts.source ?? 'remote'),
     refreshAssignments,
     reconnectSession,
+    reloadConfig,
     async terminateWorker(sessionId: string) {
       const handle = supervisor.handle(sessionId);
       if (!handle) throw new EdgeError('EDGE_ERR_UNKNOWN_SESSION', `No session "${sessionId}".`);

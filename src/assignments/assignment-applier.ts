@@ -51,7 +51,7 @@ export class AssignmentApplier {
   /** The `assignments` status object (the controller adds the fetch fields to it). */
   readonly state: AssignmentsStatus = { source: 'static', revision: null, lastError: null, refusedForwards: [] };
   /** The running document as parsed, and the forwards refused from it (for the "same content" check). */
-  private running: { document: AssignmentDocument; refusedForwards: RefusedForward[] } | null = null;
+  private running: { document: AssignmentDocument; refusedForwards: RefusedForward[]; raw: unknown } | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private floor: RevisionFloor | null = null;
 
@@ -60,6 +60,18 @@ export class AssignmentApplier {
   /** Sets the revision floor read from the state dir at start (the controller does). */
   setFloor(floor: RevisionFloor | null): void {
     this.floor = floor;
+  }
+
+  /**
+   * A new local config (SIGHUP): new static sessions, credentials and policy. The running
+   * document is checked again against them (a tighter policy refuses its forwards, a removed
+   * credential rejects the reload) and everything is reconciled; unchanged sessions are
+   * untouched. On any error nothing changes and the error is thrown.
+   */
+  reconfigure(staticSessions: SessionSpec[], validation: ValidationContext): Promise<void> {
+    const next = this.chain.then(() => this.reconfigureNow(staticSessions, validation));
+    this.chain = next.catch(() => undefined);
+    return next;
   }
 
   /** Validation only (schema, semantic, policy in refuse mode), for the cache file at start. */
@@ -101,6 +113,32 @@ export class AssignmentApplier {
       });
     }
     return sessions;
+  }
+
+  private async reconfigureNow(staticSessions: SessionSpec[], validation: ValidationContext): Promise<void> {
+    const before = { staticSessions: this.options.staticSessions, validation: this.options.validation };
+    this.options.staticSessions = staticSessions;
+    this.options.validation = validation;
+    try {
+      let running = this.running;
+      if (running) {
+        const { document, errors, refusedForwards } = this.validate(running.raw);
+        if (!document || errors.length > 0) {
+          throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `the running assignment revision ${running.document.revision} is not valid under the new config: ${errors.join('; ')}`, { details: { errors } });
+        }
+        running = { document, refusedForwards, raw: running.raw };
+      }
+      const remoteIds = new Set(running?.document.sessions.map((s) => s.id) ?? []);
+      await this.options.applySessions([...staticSessions.filter((s) => !remoteIds.has(s.id)), ...(running?.document.sessions ?? [])]);
+      if (running) {
+        this.running = running;
+        this.state.refusedForwards = running.refusedForwards;
+      }
+    } catch (err) {
+      this.options.staticSessions = before.staticSessions;
+      this.options.validation = before.validation;
+      throw err;
+    }
   }
 
   private async applyNow(doc: unknown, source: 'remote' | 'cache'): Promise<ApplyAssignmentsResult> {
@@ -180,7 +218,7 @@ export class AssignmentApplier {
     state.revision = document.revision;
     state.lastError = null;
     state.refusedForwards = refusedForwards;
-    this.running = meant;
+    this.running = { ...meant, raw: doc };
     for (const r of refusedForwards) {
       log('warn', `assignment revision ${document.revision}: forward ${r.session}/${r.forward} (${r.path}) refused: ${r.reason}`, { session: r.session, forward: r.forward });
     }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, type AgentConfig } from '../../config/load-config.js';
+import { referencedFiles, sessionFiles, unreadableFiles } from '../../config/referenced-files.js';
 import { parseAssignmentDocument } from '../../config/validate-sessions.js';
 import { isEdgeError } from '../errors.js';
 import { UsageError } from './usage-error.js';
@@ -14,6 +15,7 @@ export const CHECK_USAGE = `Usage: edge-agent check [--config FILE] [--assignmen
 Validates a config file (default: $EDGE_AGENT_CONFIG; EDGE_AGENT_CONFIG_JSON and EDGE_AGENT_<KEY>
 variables apply as for 'edge-agent run') and, with --assignments, an assignment document
 ({ "revision": N, "sessions": [...] }) against the config's credentials and local policy.
+Every file the config names (private keys, known_hosts, CA files) must be readable.
 Prints a summary and exits 0, or prints every problem, one per line, on stderr and exits 2.
 
 Options:
@@ -56,6 +58,7 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv = p
     const errors = Array.isArray(err.details?.errors) ? (err.details.errors as string[]) : [err.message];
     problems.push(...errors);
   }
+  if (config) problems.push(...unreadableFiles(referencedFiles(config)));
 
   let assignmentSummary: string | undefined;
   if (values.assignments !== undefined) {
@@ -68,6 +71,7 @@ export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv = p
       if (doc !== undefined) {
         const { document, errors } = parseAssignmentDocument(doc, { credentials: config.credentials, policy: config.policy });
         problems.push(...errors.map((e) => prefix + e));
+        if (document) problems.push(...unreadableFiles(sessionFiles(document.sessions)).map((e) => prefix + e));
         if (document) {
           assignmentSummary = `assignments OK: revision ${document.revision}, ${document.sessions.length} sessions, ${countForwards(document.sessions)} forwards`;
         }

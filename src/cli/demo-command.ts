@@ -81,7 +81,9 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     out(`  agent     session "demo" holds forward "web": gateway port ${remotePort} -> ${service.url}`);
     out('');
     out(`Open http://127.0.0.1:${remotePort}/ — the request travels through the reverse SSH tunnel.`);
-    out(`Agent status: ${agent.adminUrl}/status   (or: npx edge-agent status --admin ${agent.adminUrl})`);
+    // From the sources (npm start) the CLI is `npm run dev --`; the installed build is `edge-agent`.
+    const cli = import.meta.url.endsWith('.ts') ? 'npm run dev --' : 'npx edge-agent';
+    out(`Agent status: ${agent.adminUrl}/status   (or: ${cli} status --admin ${agent.adminUrl})`);
     out('Each tunnelled connection is printed below as a span. Ctrl-C to stop.');
   } catch (err) {
     await cleanup();

@@ -227,6 +227,50 @@ function parse(spec: string): Omit<RemoteForwardSpec, 'spec'> {
   }
 }
 
+const URL_SCHEMES = ['http', 'https', 'tcp', 'unix', 'http+unix'];
+
+/** Edit distance (insertions, deletions, substitutions, adjacent swaps) of two short words. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * For a spec that did not parse: the URL form it most likely meant, when the part after the
+ * listen port looks like a URL with a mistyped scheme or separator ("htp://", "http:/",
+ * "http//", "tcp:host:80", "unix//path"), and the corrected spec parses. Otherwise undefined.
+ */
+export function likelyMeantRemoteSpec(spec: string): string | undefined {
+  const m = /^(\s*(?:\[[^\]]*\]:|[^:[\]]*:)?\d+:)([A-Za-z][A-Za-z0-9+.-]*)(:?\/*)(.+)$/.exec(spec);
+  if (!m) return undefined;
+  const [, listen, rawScheme, separator, rest] = m as unknown as [string, string, string, string, string];
+  if (separator === '' && !/^\/|^[^/]*:\d+/.test(rest)) return undefined;
+  const lower = rawScheme.toLowerCase();
+  let best: { scheme: string; distance: number } | undefined;
+  for (const scheme of URL_SCHEMES) {
+    const distance = editDistance(lower, scheme);
+    if (distance <= Math.min(2, scheme.length - 2) && (!best || distance < best.distance)) best = { scheme, distance };
+  }
+  if (!best) return undefined;
+  const isSocket = best.scheme === 'unix' || best.scheme === 'http+unix';
+  const body = isSocket ? `/${rest.replace(/^\/+/, '')}` : rest.replace(/^\/+/, '');
+  const candidate = `${listen}${best.scheme}:${isSocket ? '' : '//'}${body}`;
+  if (candidate === spec) return undefined;
+  try {
+    parse(candidate);
+    return candidate;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parse one `-R` spec. Every failure is an EdgeError('EDGE_ERR_INVALID_SPEC'). */
 export function parseRemoteForwardSpec(spec: string): RemoteForwardSpec {
   if (typeof spec !== 'string') {
@@ -237,6 +281,15 @@ export function parseRemoteForwardSpec(spec: string): RemoteForwardSpec {
   } catch (err) {
     if (!(err instanceof SpecError)) throw err;
     const shown = redactCredentials(spec);
+    const meant = likelyMeantRemoteSpec(spec);
+    if (meant !== undefined) {
+      const suggestion = redactCredentials(meant);
+      throw new EdgeError(
+        'EDGE_ERR_INVALID_SPEC',
+        `invalid remote forward (-R) "${shown}": did you mean "${suggestion}"? (${err.message}). Accepted forms: ${REMOTE_FORWARD_FORMS}`,
+        { details: { spec: shown, reason: err.message, suggestion } },
+      );
+    }
     throw new EdgeError(
       'EDGE_ERR_INVALID_SPEC',
       `invalid remote forward (-R) "${shown}": ${err.message}. Accepted forms: ${REMOTE_FORWARD_FORMS}`,

@@ -1,12 +1,23 @@
-// `edge-agent status [--admin URL] [--json]`: asks a running agent's admin endpoint for
-// /status and prints it as a table (or raw JSON).
+// `edge-agent status [--admin URL | --config FILE] [--json | --health]`: asks a running agent's
+// admin endpoint for /status and prints it as a table (or raw JSON); --health only asks /healthz
+// (the container's HEALTHCHECK).
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
+import { resolveAdminAddress } from './admin-address.js';
 import { UsageError } from './usage-error.js';
 
-export const STATUS_USAGE = `Usage: edge-agent status [--admin URL|HOST:PORT] [--json]
+export const STATUS_USAGE = `Usage: edge-agent status [--admin URL|HOST:PORT] [--config FILE] [--json | --health]
 
-Prints the running agent's /status. Default admin address: $EDGE_AGENT_ADMIN_LISTEN or 127.0.0.1:9480.
+Prints the running agent's /status. The admin address is --admin, else the agent's own admin.listen:
+$EDGE_AGENT_ADMIN_LISTEN, $EDGE_AGENT_CONFIG_JSON, the config file (--config or $EDGE_AGENT_CONFIG),
+or 127.0.0.1:9480 (a wildcard address such as 0.0.0.0 is asked on loopback).
+
+Options:
+  --admin URL|HOST:PORT   the admin server to ask
+  -c, --config FILE       read admin.listen from this config file
+  --json                  print /status as JSON
+  --health                only ask /healthz: exit 0 when the agent answers, 1 when not (health checks)
+  -h, --help              this help
 `;
 
 interface StatusDoc {
@@ -15,7 +26,7 @@ interface StatusDoc {
   assignments: { source: string; revision: number | null; lastError: { code: string; message: string } | null };
   sessions: Array<{
     id: string; state: string; host: string; port: number; threadId: number | null; lastError: { code: string; message: string } | null;
-    forwards: Array<{ id: string; state: string; bind: string; port: number; remotePort: number | null; target: string | null; channels: { open: number; total: number; rejected: number }; bytesIn: number; bytesOut: number }>;
+    forwards: Array<{ id: string; state: string; bind: string; port: number; remotePort: number | null; target: string | null; channels: { open: number; total: number; rejected: number }; bytesIn: number; bytesOut: number; bindWarning?: string }>;
     localForwards?: Array<ListenerRow & { target: string }>;
     dynamicForwards?: Array<ListenerRow & { allowDestinations: string[] }>;
   }>;
@@ -29,7 +40,7 @@ interface ListenerRow {
 export async function runStatusCommand(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: { admin: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    ({ values } = parseArgs({ args: argv, options: { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, health: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -37,15 +48,16 @@ export async function runStatusCommand(argv: string[]): Promise<number> {
     process.stdout.write(STATUS_USAGE);
     return 0;
   }
-  const admin = values.admin ?? process.env.EDGE_AGENT_ADMIN_LISTEN ?? '127.0.0.1:9480';
-  const base = /^https?:\/\//.test(admin) ? admin.replace(/\/+$/, '') : `http://${admin}`;
+  if (values.config === '') throw new UsageError('--config needs a file name');
+  const { base, from } = resolveAdminAddress(values.admin, values.config, process.env);
+  if (values.health) return health(base);
   let body: string;
   try {
     const res = await request(`${base}/status`, { headersTimeout: 5_000, bodyTimeout: 5_000 });
     body = await res.body.text();
     if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
   } catch (err) {
-    process.stderr.write(`edge-agent: cannot read ${base}/status: ${(err as Error).message}; is the agent running with its admin server there?\n`);
+    process.stderr.write(`edge-agent: cannot read ${base}/status: ${(err as Error).message}; is the agent running with its admin server there? (address from ${from})\n`);
     return 1;
   }
   if (values.json) {
@@ -54,6 +66,22 @@ export async function runStatusCommand(argv: string[]): Promise<number> {
   }
   process.stdout.write(renderStatus(JSON.parse(body) as StatusDoc));
   return 0;
+}
+
+/** GET /healthz: one line, exit 0 (answers 200) or 1. */
+async function health(base: string): Promise<number> {
+  try {
+    const res = await request(`${base}/healthz`, { headersTimeout: 5_000, bodyTimeout: 5_000 });
+    await res.body.dump();
+    if (res.statusCode === 200) {
+      process.stdout.write(`healthy: ${base}/healthz answered 200\n`);
+      return 0;
+    }
+    process.stderr.write(`edge-agent: unhealthy: ${base}/healthz answered ${res.statusCode}\n`);
+  } catch (err) {
+    process.stderr.write(`edge-agent: unhealthy: cannot reach ${base}/healthz: ${(err as Error).message}\n`);
+  }
+  return 1;
 }
 
 export function renderStatus(doc: StatusDoc): string {
@@ -80,6 +108,7 @@ export function renderStatus(doc: StatusDoc): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   lines.push(...rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()));
   for (const s of doc.sessions) if (s.lastError) lines.push(`${s.id}: ${s.lastError.code}: ${s.lastError.message}`);
+  for (const s of doc.sessions) for (const f of s.forwards) if (f.bindWarning) lines.push(`${s.id}/${f.id}: warning: ${f.bindWarning}`);
   return lines.join('\n') + '\n';
 }
 

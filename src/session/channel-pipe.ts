@@ -8,6 +8,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { watchChannelEof } from '../ssh2/channel-eof.js';
+import { ThrottledReader, type ForwardBandwidth } from './bandwidth-limit.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
 
 export type ChannelCloseReason = 'eof' | 'idle-timeout' | 'target-error' | 'channel-error' | 'drain' | 'destroyed';
@@ -22,6 +23,8 @@ export interface PipeStats {
 export interface ChannelPipeOptions {
   idleTimeoutMs: number;
   gate: SshSocketGate;
+  /** The forward's bandwidth cap (maxBytesPerSecond), shared by its channels; absent = none. */
+  bandwidth?: ForwardBandwidth;
   onClose(reason: ChannelCloseReason, stats: PipeStats, error?: Error): void;
 }
 
@@ -48,14 +51,22 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
   const touch = () => idleTimer?.refresh();
   const receivedEof = watchChannelEof(channel);
 
+  // The cap holds a reader while its bucket is in debt; a reader paused for backpressure as
+  // well is resumed only once both let go.
+  const inCap = opts.bandwidth && new ThrottledReader(opts.bandwidth.in, channel, () => !target.writableNeedDrain);
+  const outCap = opts.bandwidth && new ThrottledReader(opts.bandwidth.out, target, () => !waitingForWindow && !waitingForSshSocket && !closed);
+
   // channel → target
   channel.on('data', (chunk: Buffer) => {
     if (target.destroyed) return; // torn down: drain the channel so ssh2 can finish closing it
     stats.bytesIn += chunk.length;
     touch();
     if (!target.write(chunk)) channel.pause();
+    inCap?.consumed(chunk.length);
   });
-  target.on('drain', () => channel.resume());
+  target.on('drain', () => {
+    if (!inCap?.holding) channel.resume();
+  });
   channel.on('end', () => {
     if (target.destroyed) return;
     if (receivedEof()) target.end();
@@ -67,7 +78,7 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
   let waitingForSshSocket = false;
   const resumeTarget = () => {
     waitingForSshSocket = false;
-    if (!waitingForWindow && !closed) target.resume();
+    if (!waitingForWindow && !closed && !outCap?.holding) target.resume();
   };
   target.on('data', (chunk: Buffer) => {
     stats.bytesOut += chunk.length;
@@ -81,10 +92,11 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
       target.pause();
       opts.gate.waitForDrain(resumeTarget);
     }
+    outCap?.consumed(chunk.length);
   });
   channel.on('drain', () => {
     waitingForWindow = false;
-    if (!waitingForSshSocket && !closed) target.resume();
+    if (!waitingForSshSocket && !closed && !outCap?.holding) target.resume();
   });
   target.on('end', () => {
     if (channel.writable) channel.end();
@@ -130,6 +142,8 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
     if (closed || !(channelClosed && targetClosed)) return;
     closed = true;
     clearTimeout(idleTimer);
+    inCap?.cancel();
+    outCap?.cancel();
     opts.gate.cancel(resumeTarget);
     opts.onClose(closeReason, stats, closeError);
   }

@@ -2,6 +2,7 @@
 // is up, and the counters status and telemetry report. Admission (origin allow-list, channel
 // cap) lives here because it is per forward.
 import { EdgeError } from '../errors.js';
+import { ForwardBandwidth } from './bandwidth-limit.js';
 import { compileHttpSettings, type CompiledHttpSettings } from './http-target/http-settings.js';
 import { newHttpStats, snapshotHttpStats, type HttpStats } from './http-target/http-stats.js';
 import { createOriginAllowList, type OriginAllowList } from './origin-allow-list.js';
@@ -22,6 +23,8 @@ export interface ForwardStatus {
   bytesIn: number;
   bytesOut: number;
   lastError: { code: string; message: string } | null;
+  /** Set when a wildcard bind was probably not honoured by the SSH host (bind-check.ts). */
+  bindWarning?: string;
   /** HTTP targets only: requests and responses (by class) since the forward was added. */
   http?: HttpStats;
 }
@@ -39,6 +42,8 @@ export class ForwardRuntime {
   state: ForwardState = 'pending';
   remotePort: number | null = null;
   lastError: EdgeError | null = null;
+  /** See ForwardStatus.bindWarning; reset each time the forward comes up. */
+  bindWarning: string | null = null;
   /** Consecutive refused requests since it was last up (drives its own backoff). */
   retryAttempt = 0;
   retryTimer: NodeJS.Timeout | undefined;
@@ -49,6 +54,8 @@ export class ForwardRuntime {
   bytesIn = 0;
   bytesOut = 0;
   readonly liveStats = new Set<{ bytesIn: number; bytesOut: number }>();
+  /** maxBytesPerSecond, shared by the forward's channels (a retarget keeps the buckets). */
+  readonly bandwidth: ForwardBandwidth;
 
   constructor(config: ForwardConfig) {
     const { target, allowList, http } = ForwardRuntime.compile(config);
@@ -56,6 +63,7 @@ export class ForwardRuntime {
     this.target = target;
     this.allowList = allowList;
     this.http = http;
+    this.bandwidth = new ForwardBandwidth(config.maxBytesPerSecond);
   }
 
   /** Validates a forward's settings; throws EDGE_ERR_INVALID_CONFIG naming the key. */
@@ -73,6 +81,9 @@ export class ForwardRuntime {
     if (!Number.isInteger(config.idleTimeoutMs) || config.idleTimeoutMs < 0) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.idleTimeoutMs must be 0 (off) or a positive number of milliseconds, got ${config.idleTimeoutMs}.`);
     }
+    if (!Number.isSafeInteger(config.maxBytesPerSecond) || config.maxBytesPerSecond < 0) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.maxBytesPerSecond must be 0 (no cap) or a positive number of bytes per second, got ${config.maxBytesPerSecond}.`);
+    }
     const target = config.target === undefined ? undefined : parseTargetUrl(config.target, `${key}.target`);
     // Checked whatever the target (a typo must not wait for the day the target becomes HTTP).
     const http = compileHttpSettings(config.http, `${key}.http`, target);
@@ -86,6 +97,7 @@ export class ForwardRuntime {
     this.target = target;
     this.allowList = allowList;
     this.http = http;
+    if (config.maxBytesPerSecond !== this.bandwidth.rate) this.bandwidth.setRate(config.maxBytesPerSecond);
   }
 
   /** Same server-side listener? (If not, the forward must be cancelled and requested again.) */
@@ -119,6 +131,7 @@ export class ForwardRuntime {
       bytesIn: this.bytesIn + sum(this.liveStats, 'bytesIn'),
       bytesOut: this.bytesOut + sum(this.liveStats, 'bytesOut'),
       lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
+      ...(this.bindWarning && this.state === 'up' ? { bindWarning: this.bindWarning } : {}),
       ...(this.http ? { http: snapshotHttpStats(this.httpStats) } : {}),
     };
   }

@@ -95,6 +95,8 @@ export interface ForwardConfig {
   /** 0 = no idle timeout. */
   idleTimeoutMs: number;
   targetConnectTimeoutMs: number;
+  /** Bandwidth cap for the whole forward, each direction, in bytes per second; 0 = none. */
+  maxBytesPerSecond: number;
   /** HTTP settings of http://, https:// and http+unix: targets. */
   http: HttpForwardConfig;
 }
@@ -232,6 +234,7 @@ export const DEFAULT_FORWARD: Omit<ForwardConfig, 'id' | 'port'> = {
   maxChannels: 1024,
   idleTimeoutMs: 0,
   targetConnectTimeoutMs: 10_000,
+  maxBytesPerSecond: 0,
   http: DEFAULT_HTTP,
 };
 

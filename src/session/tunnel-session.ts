@@ -7,6 +7,7 @@ import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
 import { backoffDelayMs, credentialRetryDelayMs, isCredentialFailure } from './backoff.js';
 import { loadCredentials } from './credentials.js';
+import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
@@ -153,6 +154,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private readonly local: LocalForwarding;
   /** The route of the last connection attempt (masked), for status. */
   private proxyRoute: string | null = null;
+  private readonly bindProbes = new BindProbes();
 
   /** Validates the whole configuration (throws EdgeError) before anything touches the network. */
   constructor(input: SessionConfigInput | SessionConfig, options: TunnelSessionOptions = {}) {
@@ -545,10 +547,25 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         this.setForwardState(fwd, 'up');
         if (fwd.http) this.httpForwardFor(fwd); // ready (and any TLS warning logged) before traffic
         this.log('info', `session ${this.config.id}: forward ${fwd.config.id} up: ${bind || '*'}:${remotePort} on ${this.config.host} -> ${fwd.target?.url ?? '(application)'}`);
+        this.checkBind(fwd, conn, bind, remotePort);
       });
     } catch (err) {
       this.forwardRefused(fwd, err as Error);
     }
+  }
+
+  /** A wildcard bind: is the port reachable on the SSH host's address? (bind-check.ts) */
+  private checkBind(fwd: ForwardRuntime, conn: NonNullable<typeof this.conn>, bind: string, remotePort: number): void {
+    fwd.bindWarning = null;
+    const direct = this.proxyRoute === null || this.proxyRoute.startsWith('direct');
+    const host = bindCheckAddress(bind, conn.socket, direct);
+    if (!host) return;
+    void this.bindProbes.probe(host, remotePort).then((reachable) => {
+      if (this.conn !== conn || fwd.state !== 'up' || fwd.remotePort !== remotePort) return;
+      if (reachable) return this.log('debug', `session ${this.config.id}: forward ${fwd.config.id}: bind check: reachable on ${host}:${remotePort}`, { forward: fwd.config.id });
+      fwd.bindWarning = bindWarning(bind, host, remotePort);
+      this.log('warn', `session ${this.config.id}: forward ${fwd.config.id}: ${fwd.bindWarning}`, { forward: fwd.config.id });
+    });
   }
 
   private forwardRefused(fwd: ForwardRuntime, cause: Error): void {
@@ -628,6 +645,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     accept: () => SshChannel,
     reject: () => void,
   ): void {
+    if (this.bindProbes.claims(details.srcIP, details.srcPort)) return reject(); // our own bind check
     const fwd = this.route(details.destIP, details.destPort);
     const info: ChannelInfo = {
       id: this.nextChannelId++,
@@ -676,6 +694,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       const pipe = pipeChannel(channel, socket, {
         idleTimeoutMs: fwd.config.idleTimeoutMs,
         gate: conn.gate,
+        bandwidth: fwd.bandwidth,
         onClose: (reason, stats, error) => this.untrackChannel(live, reason, stats, error),
       });
       live.stats = pipe.stats;
@@ -713,6 +732,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const handle = http.serveChannel(channel, {
       info: { id: info.id, originAddress: info.originAddress, originPort: info.originPort, connectedAddress: info.connectedAddress, connectedPort: info.connectedPort },
       gate: conn.gate,
+      bandwidth: fwd.bandwidth,
       idleTimeoutMs: fwd.config.idleTimeoutMs,
       parentContext,
       onClose: (reason, stats, error) => this.untrackChannel(live, reason, stats, error),

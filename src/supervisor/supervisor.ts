@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { WorkerEvent } from '../protocol.js';
 import { mainThreadCipherOrder } from '../session/cipher-order.js';
 import type { SessionConfigInput } from '../session/session-config.js';
+import { forwardChanges } from './forward-changes.js';
 import { reconcile, type SessionLike } from './reconcile.js';
 import { SessionHandle, type HandleStatus } from './session-handle.js';
 import { createSessionPool, MAX_SESSIONS } from './worker-pool.js';
@@ -52,6 +53,7 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
     // Resolve everything first: a spec that cannot be resolved changes nothing at all.
     const resolved = new Map(desired.map((spec) => [spec.id, this.options.resolve(spec)] as const));
     const plan = reconcile(desired, this.specs);
+    this.logForwardChanges(plan, desired);
     const work: Array<Promise<unknown>> = [];
     for (const id of plan.stop) work.push(this.stopSession(id));
     for (const spec of plan.restart) work.push(this.stopSession(spec.id).then(() => this.startSession(spec, resolved.get(spec.id)!)));
@@ -94,6 +96,16 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
     this.draining.clear();
     this.specs.clear();
     await this.pool.destroy();
+  }
+
+  private logForwardChanges(plan: ReturnType<typeof reconcile<S>>, desired: readonly S[]): void {
+    const next = new Map(desired.map((s) => [s.id, s]));
+    const touched = [...plan.start.map((s) => s.id), ...plan.stop, ...plan.restart.map((s) => s.id), ...plan.update.map((s) => s.id)];
+    for (const id of touched) {
+      for (const c of forwardChanges(this.specs.get(id), next.get(id))) {
+        this.options.log('info', c.message, { session: c.session, forward: c.forward, change: c.change });
+      }
+    }
   }
 
   private startSession(spec: S, input: SessionConfigInput): void {

@@ -1,11 +1,12 @@
-// Runs the real `edge-agent` CLI (bin/edge-agent.js) as a child process and lets a test wait
+// Runs the real `edge-agent` CLI from the sources (scripts/edge-agent-dev.js, what `npm run dev`
+// runs; the installed bin/edge-agent.js runs the build) as a child process and lets a test wait
 // for lines it prints, read its RSS from /proc, signal it and collect its exit code.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** The CLI from sources (what bin/edge-agent.js runs in a checkout). */
-export const BIN = fileURLToPath(new URL('../../bin/edge-agent.js', import.meta.url));
+/** The CLI from the sources through tsx (`npm run dev`); test/integration/package-install.test.ts covers the installed bin. */
+export const BIN = fileURLToPath(new URL('../../scripts/edge-agent-dev.js', import.meta.url));
 
 export interface CliProcess {
   child: ChildProcess;

@@ -10,7 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCliToExit } from '../helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const EXAMPLE = join(ROOT, 'config/example.json');
+// The shipped example names /etc/edge-agent files; `check` reads every file a config names, so
+// the tests check a copy whose key and known_hosts paths point at real (throwaway) files.
+const SHIPPED_EXAMPLE = join(ROOT, 'config/example.json');
+let EXAMPLE: string;
 const CHECK_MODULE = new URL('../../src/cli/check-command.ts', import.meta.url).href;
 const WIRED = /runCheckCommand/.test(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'));
 
@@ -64,10 +67,21 @@ const session = (over: Record<string, unknown> = {}) => ({
 
 beforeAll(() => {
   dir = mkdtempSync(join(os.tmpdir(), 'edge-check-'));
+  writeFileSync(join(dir, 'id_ed25519'), 'not checked here\n');
+  writeFileSync(join(dir, 'known_hosts'), '');
+  EXAMPLE = join(dir, 'example.json');
+  writeFileSync(EXAMPLE, readFileSync(SHIPPED_EXAMPLE, 'utf8').replaceAll('/etc/edge-agent/', `${dir}/`));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('edge-agent check', () => {
+  it('the shipped example names its files under /etc/edge-agent: each missing one is named, exit 2', async () => {
+    const r = await runCheck(['--config', SHIPPED_EXAMPLE]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('credentials.default.privateKeyFile: /etc/edge-agent/id_ed25519: cannot read it (no such file)');
+    expect(r.stderr).toContain('sessions[0].hostKeys.knownHostsFile: /etc/edge-agent/known_hosts: cannot read it (no such file)');
+  });
+
   it('accepts the shipped example config', async () => {
     const r = await runCheck(['--config', EXAMPLE]);
     expect(r.stderr).toBe('');

@@ -1,6 +1,6 @@
 // `edge-agent gateway` as a process: prints where it listens and its host key fingerprint,
 // serves a real agent, answers bad flags with exit 2, and stops on SIGTERM with exit 0.
-// (Runs the command module through tsx, the same way bin/edge-agent.js runs the sources.)
+// (Runs the command module through tsx, as `npm run dev` runs the sources.)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

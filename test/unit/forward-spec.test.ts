@@ -163,3 +163,23 @@ describe('parseTargetUrl', () => {
     expect(err.message).toContain(fragment);
   });
 });
+
+describe('-R typos: the form most likely meant', () => {
+  it.each([
+    ['2520:htp://127.0.0.1:3000', '2520:http://127.0.0.1:3000'],
+    ['2520:http:/127.0.0.1:3000', '2520:http://127.0.0.1:3000'],
+    ['2520:http//127.0.0.1:3000', '2520:http://127.0.0.1:3000'],
+    ['0.0.0.0:2520:htps://example.lan', '0.0.0.0:2520:https://example.lan'],
+    ['2520:tpc://127.0.0.1:22', '2520:tcp://127.0.0.1:22'],
+    ['2520:uinx:/run/app.sock', '2520:unix:/run/app.sock'],
+    ['[::1]:2520:htp://x:1', '[::1]:2520:http://x:1'],
+  ])('%s → did you mean %s', (spec, meant) => {
+    expect(() => parseRemoteForwardSpec(spec)).toThrow(`did you mean "${meant}"?`);
+    expect(parseRemoteForwardSpec(meant).spec).toBe(meant);
+  });
+
+  it('no guess when nothing close parses', () => {
+    expect(() => parseRemoteForwardSpec('2520:foo://x')).toThrow(/^invalid remote forward \(-R\) "2520:foo:\/\/x": listen port "foo" is not a number/);
+    expect(() => parseRemoteForwardSpec('8080:localhost:80x')).not.toThrow(/did you mean/);
+  });
+});

@@ -14,6 +14,7 @@
 // closed once both sides are done (or at once on destroy()).
 import net from 'node:net';
 import { Duplex } from 'node:stream';
+import { ThrottledReader, type ForwardBandwidth } from '../bandwidth-limit.js';
 import type { ChannelCloseReason, PipeStats, SshChannel } from '../channel-pipe.js';
 import type { SshSocketGate } from '../ssh-socket-gate.js';
 import { watchChannelEof } from '../../ssh2/channel-eof.js';
@@ -29,6 +30,8 @@ export interface ChannelSocketInfo {
 
 export interface ChannelSocketOptions {
   gate: SshSocketGate;
+  /** The forward's maxBytesPerSecond: reading pauses, and writes complete late, while over it. */
+  bandwidth?: ForwardBandwidth;
   /** Closes the channel after this long without a byte either way; 0 = never. */
   idleTimeoutMs: number;
   /** Called once, when the SSH channel has closed. */
@@ -62,6 +65,9 @@ export class ChannelSocket extends Duplex {
   private closeError: Error | undefined;
   private pendingWrite: (() => void) | undefined;
   private readonly afterGate = () => this.completeWrite();
+  private readonly bandwidth: ForwardBandwidth | undefined;
+  private readonly inCap: ThrottledReader | undefined;
+  private capTimer: NodeJS.Timeout | undefined;
 
   constructor(channel: SshChannel, info: ChannelSocketInfo, options: ChannelSocketOptions) {
     // allowHalfOpen: the HTTP server decides when to end its side after the client's EOF.
@@ -69,6 +75,8 @@ export class ChannelSocket extends Duplex {
     this.channel = channel;
     this.gate = options.gate;
     this.onCloseCallback = options.onClose;
+    this.bandwidth = options.bandwidth;
+    this.inCap = options.bandwidth && new ThrottledReader(options.bandwidth.in, channel, () => !this.inputHeld && !this.destroyed && this.readableLength < this.readableHighWaterMark);
     this.remoteAddress = info.originAddress;
     this.remotePort = info.originPort;
     const family = net.isIP(info.originAddress);
@@ -89,6 +97,7 @@ export class ChannelSocket extends Duplex {
       this.touch();
       if (this.destroyed) return; // torn down: keep draining so ssh2 can finish closing
       if (!this.push(chunk)) channel.pause();
+      this.inCap?.consumed(chunk.length);
     });
     const receivedEof = watchChannelEof(channel);
     channel.on('end', () => {
@@ -186,7 +195,7 @@ export class ChannelSocket extends Duplex {
     if (this.inputHeld === hold) return;
     this.inputHeld = hold;
     if (hold) this.channel.pause();
-    else if (!this.destroyed) this.channel.resume();
+    else if (!this.destroyed && !this.inCap?.holding) this.channel.resume();
   }
 
   /** Ends the connection now, recording why (reported with the channel's close). */
@@ -201,7 +210,7 @@ export class ChannelSocket extends Duplex {
   // ------------------------------------------------------------ Duplex implementation
 
   override _read(): void {
-    if (!this.inputHeld) this.channel.resume();
+    if (!this.inputHeld && !this.inCap?.holding) this.channel.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -211,6 +220,7 @@ export class ChannelSocket extends Duplex {
     }
     this.stats.bytesOut += chunk.length;
     this.touch();
+    this.bandwidth?.out.take(chunk.length);
     this.writeCallback = callback;
     if (this.channel.write(chunk)) this.afterChannelWrite();
     else this.pendingWrite = () => this.afterChannelWrite();
@@ -241,6 +251,8 @@ export class ChannelSocket extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     clearTimeout(this.idleTimer);
     clearTimeout(this.socketTimer);
+    clearTimeout(this.capTimer);
+    this.inCap?.cancel();
     this.gate.cancel(this.afterGate);
     this.pendingWrite = undefined;
     this.writeCallback = undefined;
@@ -264,6 +276,15 @@ export class ChannelSocket extends Duplex {
   private completeWrite(): void {
     const callback = this.writeCallback;
     this.writeCallback = undefined;
+    // Over the cap: the write completes (and the writer may go on) once the debt is paid.
+    const wait = this.bandwidth?.out.waitMs() ?? 0;
+    if (wait > 0 && callback) {
+      this.capTimer = setTimeout(() => {
+        this.capTimer = undefined;
+        callback();
+      }, wait);
+      return;
+    }
     callback?.();
   }
 

@@ -2,6 +2,7 @@
 // channels it serves. A forward whose target or HTTP settings change gets a new HttpForward;
 // the old one is retired — it takes no new channels, its channels run to their end, and its
 // pool closes after the last of them. Session close/destroy end them all.
+import type { ForwardBandwidth } from '../bandwidth-limit.js';
 import type { Context } from '@opentelemetry/api';
 import type { ChannelCloseReason, PipeStats, SshChannel } from '../channel-pipe.js';
 import type { ForwardConfig } from '../session-config.js';
@@ -30,6 +31,8 @@ export interface HttpForwardOptions {
 export interface HttpChannelOptions {
   info: ChannelSocketInfo & { id: number };
   gate: SshSocketGate;
+  /** The forward's maxBytesPerSecond buckets; absent = no cap. */
+  bandwidth?: ForwardBandwidth;
   idleTimeoutMs: number;
   parentContext?: Context;
   onClose(reason: ChannelCloseReason, stats: PipeStats, error?: Error): void;
@@ -87,6 +90,7 @@ export class HttpForward implements ExchangeForward {
   serveChannel(channel: SshChannel, options: HttpChannelOptions): HttpChannelHandle {
     const socket = new ChannelSocket(channel, options.info, {
       gate: options.gate,
+      bandwidth: options.bandwidth,
       idleTimeoutMs: options.idleTimeoutMs,
       onClose: (reason, stats, error) => {
         this.sockets.delete(socket);
