@@ -37,6 +37,8 @@ export const ERROR_CODES = {
   EDGE_ERR_AUTH_FAILED: { retryable: false, summary: 'The SSH host rejected every configured authentication method.' },
   EDGE_ERR_KEY_INVALID: { retryable: false, summary: 'A private key file could not be read or parsed.' },
   EDGE_ERR_KEY_PASSPHRASE: { retryable: false, summary: 'A private key is encrypted and its passphrase is missing or wrong.' },
+  EDGE_ERR_CERT_EXPIRED: { retryable: true, summary: 'The user certificate is expired or not yet valid (checked before connecting; the message shows valid-after/valid-before). Retried: a renewed certificate file is read at the next attempt.' },
+  EDGE_ERR_CERT_INVALID: { retryable: false, summary: 'A certificate file (`certificateFile`, `--cert`, `KEY-cert.pub`) could not be read or parsed, is not a user certificate, or does not belong to its private key.' },
   // --- forwards
   EDGE_ERR_FORWARD_REFUSED: { retryable: true, summary: 'The SSH host refused a `tcpip-forward` request (port in use, or not permitted by its policy).' },
   EDGE_ERR_FORWARD_CANCEL_FAILED: { retryable: false, summary: 'The SSH host refused to cancel a forward.' },

@@ -27,8 +27,13 @@ export interface ReconnectConfig {
 /** Credentials as the session uses them (already resolved: files read, env vars looked up). */
 export interface AuthConfig {
   username: string;
-  /** Private keys, tried in order (OpenSSH or PEM; ed25519, ecdsa, rsa). */
-  privateKeys?: Array<{ key: Buffer | string; passphrase?: string; source: string }>;
+  /** (OpenSSH or PEM; ed25519, ecdsa, rsa.) */
+  /**
+   * Private keys, tried in order. `certificateFile`: the key's OpenSSH user certificate, read
+   * again at every connection attempt (renewal without restarts); the key is then offered only
+   * as that certificate.
+   */
+  privateKeys?: Array<{ key: Buffer | string; passphrase?: string; source: string; certificateFile?: string }>;
   /** Path of an ssh-agent socket (usually $SSH_AUTH_SOCK). */
   agent?: string;
   password?: string;

@@ -5,7 +5,8 @@
 import { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
-import { parsePrivateKeys } from './auth.js';
+import { parsePrivateKeys, type AuthIdentity } from './auth.js';
+import { expiryWarningAt, keysForAttempt, type AuthKey } from './user-certificate.js';
 import { backoffDelayMs } from './backoff.js';
 import { supportedCiphers } from './cipher-order.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
@@ -89,6 +90,8 @@ export interface SessionStatus {
   proxy: { configured: string; route: string | null } | null;
   /** Negotiated cipher, whether ssh2's native crypto binding is in use, levers (null while not connected). */
   crypto?: ConnectionCrypto | null;
+  /** The identity of the last successful login (null before the first): method, key fingerprint, certificate summary. */
+  auth?: AuthIdentity | null;
 }
 
 export interface TunnelSessionEvents {
@@ -151,6 +154,10 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private readonly local: LocalForwarding;
   /** The route of the last connection attempt (masked), for status. */
   private proxyRoute: string | null = null;
+  /** How the last successful connection logged in. */
+  private lastAuth: AuthIdentity | null = null;
+  /** Fires the "certificate expires soon" warning while connected. */
+  private expiryWarning: NodeJS.Timeout | undefined;
 
   /** Validates the whole configuration (throws EdgeError) before anything touches the network. */
   constructor(input: SessionConfigInput | SessionConfig, options: TunnelSessionOptions = {}) {
@@ -162,6 +169,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.verifyHostKey = createHostKeyVerifier(this.config.hostKeys, this.config.host, this.config.port,
       (level, message) => this.log(level, message));
     this.keys = parsePrivateKeys(this.config.auth);
+    // A wrong certificate file is a configuration error now; an expired one may be renewed before the next attempt.
+    try { keysForAttempt(this.keys, Date.now()); } catch (err) { if (!isEdgeError(err, 'EDGE_ERR_CERT_EXPIRED')) throw err; }
     if (this.keys.length === 0 && !this.config.auth.agent && this.config.auth.password === undefined) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} has no credentials: configure a private key, an ssh-agent socket or a password.`);
     }
@@ -302,6 +311,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       dynamicForwards: listeners.dynamicForwards,
       proxy: this.config.proxy === '' ? null : { configured: maskProxyUrl(this.config.proxy), route: this.proxyRoute },
       crypto: this.conn ? { ...this.conn.crypto } : null,
+      auth: this.lastAuth,
     };
   }
 
@@ -386,10 +396,14 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
           this.proxyRoute = resolveProxyRoute(this.config, this.config.host, this.config.port).description;
           this.log('debug', `session ${this.config.id}: reaching ${this.where} via ${this.proxyRoute}`);
         }
-        const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys: this.keys, signal: this.stopController.signal, log: (level, message) => this.log(level, message) });
+        const keys = this.keysForAttempt();
+        const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys, signal: this.stopController.signal, log: (level, message) => this.log(level, message) });
         everConnected = true;
         const connectedAt = Date.now();
+        this.lastAuth = conn.auth;
+        this.watchCertificateExpiry(keys, conn.auth);
         error = await this.serve(conn);
+        clearTimeout(this.expiryWarning);
         if (Date.now() - connectedAt >= reconnect.stableAfterMs) retries = 0;
       } catch (err) {
         error = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_PROTOCOL', String(err), { cause: err });
@@ -432,6 +446,30 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       this.log('info', `session ${this.config.id}: retry ${retries} in ${delayMs} ms`, { code: error.code });
       await delay(delayMs, this.stopController.signal);
     }
+  }
+
+  /** Credentials for one attempt: certificate files are read again here, so a renewed one is used. */
+  private keysForAttempt(): AuthKey[] {
+    try {
+      return keysForAttempt(this.keys, Date.now());
+    } catch (err) {
+      // Mid-rotation (a file briefly missing or half-written) is worth another attempt.
+      if (isEdgeError(err, 'EDGE_ERR_CERT_INVALID')) throw new EdgeError(err.code, err.message, { details: err.details, retryable: true });
+      throw err;
+    }
+  }
+
+  /** Logs a warning now, or when it comes, once the certificate in use nears its valid-before. */
+  private watchCertificateExpiry(keys: AuthKey[], auth: AuthIdentity | null): void {
+    clearTimeout(this.expiryWarning);
+    const used = auth?.certificate ? keys.find((k) => k.certificate?.summary === auth.certificate)?.certificate : undefined;
+    if (!used) return;
+    const warnAt = expiryWarningAt(used.cert);
+    if (warnAt === null) return;
+    const warn = () => this.log('warn', `session ${this.config.id}: certificate ${used.file} ("${used.summary.keyId}", serial ${used.summary.serial}) expires at ${used.summary.validBefore}; renew it (the file is read again at every reconnect).`, { validBefore: used.summary.validBefore });
+    const inMs = warnAt - Date.now();
+    if (inMs <= 0) warn();
+    else this.expiryWarning = setTimeout(warn, Math.min(inMs, 2 ** 31 - 1)).unref();
   }
 
   private get stopping(): boolean {
@@ -800,6 +838,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   // ---------------------------------------------------------------- plumbing
 
   private teardown(reason: ChannelCloseReason): void {
+    clearTimeout(this.expiryWarning);
     for (const live of [...this.channels.values()]) live.destroy(reason);
     this.local.destroy(reason);
     // Every pool closes with the session (their channels were just ended).
