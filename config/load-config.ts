@@ -311,7 +311,9 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
     }
     let passphrase: string | undefined;
     if (credential.passphraseEnv !== undefined) passphrase = requireEnv(env, credential.passphraseEnv, `${credKey}.passphraseEnv`, spec.id);
-    auth.privateKeys = [passphrase === undefined ? { key, source: file } : { key, passphrase, source: file }];
+    // The certificate is read by the session at every attempt (renewal); only its path travels.
+    const cert = credential.certificateFile !== undefined ? { certificateFile: credential.certificateFile } : {};
+    auth.privateKeys = [passphrase === undefined ? { key, source: file, ...cert } : { key, passphrase, source: file, ...cert }];
   }
 
   if (credential.agent === true) {

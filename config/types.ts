@@ -7,6 +7,8 @@ import type { HttpForwardConfig, KeepaliveConfig, LocalListenerConfig, Reconnect
 export interface CredentialConfig {
   /** Path of an OpenSSH or PEM private key. */
   privateKeyFile?: string;
+  /** Path of the key's OpenSSH user certificate; read again at every connection attempt (renewal). */
+  certificateFile?: string;
   /** Name of the environment variable holding the key's passphrase. */
   passphraseEnv?: string;
   /** Name of the environment variable holding a password (password + keyboard-interactive auth). */

@@ -329,6 +329,9 @@ export function validateCredentials(credentials: unknown, path = 'credentials'):
         // already reported above only when agent is absent; agent:false alone is no method either
         errors.push(`${at}: no authentication method: agent is false and neither privateKeyFile nor passwordEnv is set`);
       }
+      if (c.certificateFile !== undefined && c.privateKeyFile === undefined) {
+        errors.push(`${at}.certificateFile: a certificate is used with its private key; set privateKeyFile too`);
+      }
       if (c.passphraseEnv !== undefined && c.privateKeyFile === undefined) {
         errors.push(`${at}.passphraseEnv: only applies to a privateKeyFile, and this credential has none`);
       }

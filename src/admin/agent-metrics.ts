@@ -31,7 +31,7 @@ export class AgentMetrics {
     }
   }
 
-  render(sessions: HandleStatus[]): string {
+  render(sessions: HandleStatus[], nowMs: number = Date.now()): string {
     const out: string[] = [];
     const metric = (name: string, type: 'gauge' | 'counter' | 'histogram', help: string, rows: string[]) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...rows);
@@ -66,6 +66,13 @@ export class AgentMetrics {
     metric('edge_agent_local_forward_channels_rejected_total', 'counter', 'Connections to local/dynamic forwards closed without a channel.', listenerRows('edge_agent_local_forward_channels_rejected_total', (f) => f.channels.rejected));
     metric('edge_agent_local_forward_bytes_in_total', 'counter', 'Bytes from device clients toward destinations.', listenerRows('edge_agent_local_forward_bytes_in_total', (f) => f.bytesIn));
     metric('edge_agent_local_forward_bytes_out_total', 'counter', 'Bytes from destinations back to device clients.', listenerRows('edge_agent_local_forward_bytes_out_total', (f) => f.bytesOut));
+    // Only sessions that logged in with an expiring certificate; negative once it has expired.
+    metric('edge_agent_certificate_expiry_seconds', 'gauge', 'Seconds until the user certificate the session logged in with expires (valid-before).',
+      sessions.flatMap((s) => {
+        const validBefore = s.auth?.certificate?.validBefore;
+        if (!validBefore) return [];
+        return [`edge_agent_certificate_expiry_seconds${labels({ session: s.id, key_id: s.auth!.certificate!.keyId })} ${Math.round((Date.parse(validBefore) - nowMs) / 1000)}`];
+      }));
     metric('edge_agent_channel_duration_seconds', 'histogram', 'How long tunnelled channels stayed open.',
       [...this.durations.entries()].flatMap(([key, h]) => {
         const [session, forward] = key.split('\0') as [string, string];

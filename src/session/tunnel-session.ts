@@ -506,7 +506,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       attempt: this.attempt, serverBanner: conn.serverBanner,
       hostKeyFingerprint: conn.hostKey.fingerprint, hostKeyType: conn.hostKey.keyType, hostKeyVerifiedBy: conn.hostKey.how,
     });
-    this.log('info', `session ${this.config.id}: connected to ${this.where}${this.proxyRoute !== null ? ` via ${this.proxyRoute}` : ''} (${conn.serverBanner || 'unknown server'}), host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint} verified by ${conn.hostKey.how}`);
+    this.log('info', `session ${this.config.id}: connected to ${this.where}${this.proxyRoute !== null ? ` via ${this.proxyRoute}` : ''} (${conn.serverBanner || 'unknown server'}), host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint} verified by ${conn.hostKey.how}${conn.auth?.certificate ? `, logged in with certificate "${conn.auth.certificate.keyId}" serial ${conn.auth.certificate.serial}` : ''}`);
     for (const fwd of this.forwards.values()) this.requestForward(fwd);
 
     return new Promise((resolve) => {

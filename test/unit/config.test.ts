@@ -386,6 +386,12 @@ describe('resolveSession', () => {
     expect(full.forwards[0]).toMatchObject({ id: 'web', bind: 'localhost', port: 8080, target: 'http://127.0.0.1:3000', maxChannels: 1024 });
   });
 
+  it('credentials.NAME.certificateFile travels as a path (the session reads it at every attempt); it needs a privateKeyFile', () => {
+    const { config, spec } = configWith({ default: { privateKeyFile: keyFile, certificateFile: '/etc/edge-agent/id_ed25519-cert.pub' } });
+    expect(resolveSession(spec, config, {}).auth.privateKeys![0]!.certificateFile).toBe('/etc/edge-agent/id_ed25519-cert.pub');
+    expect(() => configWith({ default: { agent: true, certificateFile: '/x-cert.pub' } })).toThrow(/credentials\.default\.certificateFile: a certificate is used with its private key/);
+  });
+
   it('takes the passphrase and password from the named env vars, the agent from SSH_AUTH_SOCK', () => {
     const { config, spec } = configWith({ default: { privateKeyFile: encryptedKeyFile, passphraseEnv: 'KEY_PASS', passwordEnv: 'SSH_PASS', agent: true } });
     const input = resolveSession(spec, config, { KEY_PASS: 'hunter2-secret', SSH_PASS: 'pw', SSH_AUTH_SOCK: '/tmp/agent.sock' });
