@@ -338,6 +338,7 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
   if (knownHosts.length) hostKeys.knownHostsFile = knownHosts.length === 1 ? knownHosts[0]! : knownHosts;
   if (hk.fingerprints?.length) hostKeys.fingerprints = [...hk.fingerprints];
   if (hk.insecureAcceptAny === true) hostKeys.insecureAcceptAny = true;
+  if (hk.certificateAuthorities?.length) hostKeys.certificateAuthorities = [...hk.certificateAuthorities];
 
   return {
     id: spec.id,

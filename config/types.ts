@@ -69,6 +69,8 @@ export interface HostKeysSpec {
   knownHostsFile?: string | string[];
   fingerprints?: string[];
   insecureAcceptAny?: boolean;
+  /** CA public keys trusted to sign this host's certificate. */
+  certificateAuthorities?: string[];
 }
 
 /** A validated session from config `sessions[]` or an assignment document, defaults filled in. */

@@ -7,6 +7,7 @@
 // never widen the policy it is checked against.
 import { isEdgeError } from '../src/errors.js';
 import { parsePinnedFingerprint } from '../src/session/host-keys/fingerprint.js';
+import { parseCertificateAuthorities } from '../src/session/host-keys/host-certificate.js';
 import { parseDestinationPattern } from '../src/session/destination-allow-list.js';
 import { isLoopbackBind } from '../src/session/local-forwarding.js';
 import { createOriginAllowList } from '../src/session/origin-allow-list.js';
@@ -253,10 +254,21 @@ function hostKeyErrors(hk: unknown, at: string): string[] {
     });
   }
   if (hk.insecureAcceptAny === true) configured = true;
+  if (Array.isArray(hk.certificateAuthorities) && hk.certificateAuthorities.length > 0) {
+    configured = true;
+    hk.certificateAuthorities.forEach((line, j) => {
+      if (typeof line !== 'string') return;
+      try {
+        parseCertificateAuthorities([line], `${at}.certificateAuthorities`);
+      } catch (err) {
+        errors.push(messageOf(err).replace(`${at}.certificateAuthorities[0]`, `${at}.certificateAuthorities[${j}]`));
+      }
+    });
+  }
   if (!configured) {
     errors.push(
       `${at}: host keys must be configured: set hostKeys.knownHostsFile (a known_hosts file) and/or hostKeys.fingerprints ` +
-        '(e.g. "SHA256:…" from `ssh-keygen -lf`), or hostKeys.insecureAcceptAny: true (not recommended)',
+        '(e.g. "SHA256:…" from `ssh-keygen -lf`) and/or hostKeys.certificateAuthorities, or hostKeys.insecureAcceptAny: true (not recommended)',
     );
   }
   return errors;

@@ -19,6 +19,7 @@ import { EdgeError } from '../errors.js';
 import { createAuthPlan, type AuthIdentity } from './auth.js';
 import type { AuthKey } from './user-certificate.js';
 import { installClientCertificateAuth } from '../ssh2/client-certificate-auth.js';
+import { installClientHostCertificates } from '../ssh2/client-host-certificates.js';
 import type { HostKeyDecision } from './host-keys/host-key-verifier.js';
 import type { SessionConfig } from './session-config.js';
 import { AGENT_IDENT } from '../version.js';
@@ -57,7 +58,8 @@ export interface ConnectionCrypto {
 }
 
 export interface ConnectDeps {
-  verifyHostKey(keyBlob: Buffer): HostKeyDecision;
+  /** Checks the host key; `expectsCertificates()` true = a CA applies, so host certificates are offered first. */
+  verifyHostKey: ((keyBlob: Buffer) => HostKeyDecision) & { expectsCertificates?(): boolean };
   /** Keys for this attempt (certificates already read: src/session/user-certificate.ts). */
   keys: AuthKey[];
   signal: AbortSignal;
@@ -213,6 +215,7 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
     });
     // After connect(): ssh2 has taken the socket and built the Protocol these hook into.
     installClientCertificateAuth(client);
+    if (deps.verifyHostKey.expectsCertificates?.()) installClientHostCertificates(client);
     // disabled until the server is known to send with TCP_NODELAY (openSshConnection)
     if (!off.has('write-batching')) batching = installWriteBatching(socket, { enabled: false });
     if (!off.has('padding-pool')) crypto.paddingPool = installPaddingPool(client);

@@ -239,6 +239,14 @@ describe('loadConfig', () => {
     expect(none[0]).toMatch(/^sessions\[0\]\.hostKeys: host keys must be configured/);
   });
 
+  it('hostKeys.certificateAuthorities alone configures host keys; a bad CA line names its key', () => {
+    const ca = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl fleet-ca';
+    const ok = loadConfig({ file: writeConfig(fullConfig({ sessions: [session({ hostKeys: { certificateAuthorities: [ca] } })] })), env: {} });
+    expect(ok.sessions[0]!.hostKeys.certificateAuthorities).toEqual([ca]);
+    const errors = configErrors({ file: writeConfig(fullConfig({ sessions: [session({ hostKeys: { certificateAuthorities: [ca, 'ssh-ed25519 AAAA'] } })] })), env: {} });
+    expect(errors).toEqual([expect.stringMatching(/^sessions\[0\]\.hostKeys\.certificateAuthorities\[1\] is not a CA public key/)]);
+  });
+
   it('reports bad target URLs, fingerprints, origins, hosts and reconnect bounds with their keys', () => {
     const errors = configErrors({
       file: writeConfig(fullConfig({ sessions: [session({ host: 'bad host', hostKeys: { fingerprints: ['SHA256:nope'] }, reconnect: { retryIntervalMs: 10000, maxRetryIntervalMs: 5000 } }, [
