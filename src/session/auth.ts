@@ -7,10 +7,11 @@ import { EdgeError } from '../errors.js';
 
 const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 import type { AuthConfig } from './session-config.js';
-import type { AuthKey, CertificateSummary } from './user-certificate.js';
+import { summarizeCertificate, type AuthKey, type CertificateSummary } from './user-certificate.js';
+import { CertificateAwareAgent } from '../ssh2/agent-with-certificates.js';
 
 type NextAuth = Parameters<Parameters<AuthHandlerMiddleware>[2]>[0];
-interface Attempt { method: AuthenticationType; describe: string; auth: Exclude<NextAuth, false>; identity: AuthIdentity }
+interface Attempt { method: AuthenticationType; describe: string; auth: Exclude<NextAuth, false>; identity: () => AuthIdentity }
 
 /** The identity a session logged in with, for /status (never key material). */
 export interface AuthIdentity {
@@ -64,20 +65,25 @@ export function createAuthPlan(auth: AuthConfig, keys: AuthKey[]): AuthPlan {
       ? `certificate ${certificate.file} ("${certificate.summary.keyId}", serial ${certificate.summary.serial}, principals ${certificate.summary.principals.join(',') || '(any)'}) for ${source}`
       : `publickey ${source}`;
     const identity: AuthIdentity = { method: 'publickey', keyFingerprint, certificate: certificate?.summary ?? null };
-    attempts.push({ method: 'publickey', describe, auth: { type: 'publickey', username, key }, identity });
+    attempts.push({ method: 'publickey', describe, auth: { type: 'publickey', username, key }, identity: () => identity });
   }
   if (auth.agent) {
-    attempts.push({ method: 'agent', describe: 'ssh-agent', auth: { type: 'agent', username, agent: auth.agent }, identity: { method: 'agent', keyFingerprint: null, certificate: null } });
+    // Our agent client keeps the certificates the agent holds (ssh2's drops them) and says which key signed.
+    const agent = new CertificateAwareAgent(auth.agent);
+    attempts.push({
+      method: 'agent', describe: 'ssh-agent', auth: { type: 'agent', username, agent },
+      identity: () => ({ method: 'agent', keyFingerprint: agent.lastSigned?.keyFingerprint ?? null, certificate: agent.lastSigned?.certificate ? summarizeCertificate(agent.lastSigned.certificate) : null }),
+    });
   }
   if (auth.password !== undefined) {
     const password = auth.password;
-    attempts.push({ method: 'password', describe: 'password', auth: { type: 'password', username, password }, identity: { method: 'password', keyFingerprint: null, certificate: null } });
+    attempts.push({ method: 'password', describe: 'password', auth: { type: 'password', username, password }, identity: () => ({ method: 'password', keyFingerprint: null, certificate: null }) });
     if (auth.keyboardInteractive !== false) {
       const prompt = (_name: string, _instructions: string, _lang: string, prompts: Prompt[], finish: KeyboardInteractiveCallback) => {
         // Headless: answer password-looking prompts with the password, anything else with "".
         finish(prompts.map((p) => (/pass(word|code|phrase)?/i.test(p.prompt) ? password : '')));
       };
-      attempts.push({ method: 'keyboard-interactive', describe: 'keyboard-interactive', auth: { type: 'keyboard-interactive', username, prompt }, identity: { method: 'keyboard-interactive', keyFingerprint: null, certificate: null } });
+      attempts.push({ method: 'keyboard-interactive', describe: 'keyboard-interactive', auth: { type: 'keyboard-interactive', username, prompt }, identity: () => ({ method: 'keyboard-interactive', keyFingerprint: null, certificate: null }) });
     }
   }
 
@@ -101,7 +107,7 @@ export function createAuthPlan(auth: AuthConfig, keys: AuthKey[]): AuthPlan {
     handler,
     tried: () => [...tried],
     empty: attempts.length === 0,
-    used: () => triedAttempts.at(-1)?.identity ?? null,
-    triedCertificates: () => triedAttempts.flatMap((a) => (a.identity.certificate ? [a.identity.certificate] : [])),
+    used: () => triedAttempts.at(-1)?.identity() ?? null,
+    triedCertificates: () => triedAttempts.flatMap((a) => { const c = a.identity().certificate; return c ? [c] : []; }),
   };
 }

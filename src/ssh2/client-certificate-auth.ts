@@ -68,6 +68,16 @@ export function certificateKey(privateKey: ParsedKey, cert: OpenSshCertificate):
   return key;
 }
 
+/** The hash an RSA certificate key signs with (chosen by authPK from server-sig-algs); for agents. */
+export function certificateRsaHash(key: ParsedKey): 'sha256' | 'sha512' | undefined {
+  return isCertificateKey(key) ? key[CERT_KEY].rsaHash : undefined;
+}
+
+/** The certificate a certificate key presents. */
+export function certificateOf(key: ParsedKey): OpenSshCertificate | undefined {
+  return isCertificateKey(key) ? key[CERT_KEY].cert : undefined;
+}
+
 export function isCertificateKey(key: unknown): key is CertificateKey {
   return typeof key === 'object' && key !== null && CERT_KEY in key;
 }
