@@ -28,6 +28,7 @@ import { ForwardListener, ListenError, type ForwardChannelInfo, type ForwardList
 import { loadOrCreateHostKey, type HostKey } from './host-key.js';
 import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
 import { enableHalfClose, installChannelOpenPolicy, type ChannelOpenRequest } from './ssh2-internals.js';
+import { UserCertificateAuth, certificateAsAuthorizedKey, describeCertificateLogin, forwardOwner, type CertificateIdentity, type UserCertificateAuthOptions } from './user-certificate-auth.js';
 
 const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
@@ -61,6 +62,8 @@ export interface GatewayOptions {
   allowDirectTcpip?: boolean;
   /** Optional admin HTTP server: GET /status (JSON), GET /healthz. */
   adminListen?: { host: string; port: number };
+  /** User certificate logins (TrustedUserCAKeys, AuthorizedPrincipalsFile, RevokedKeys): src/gateway/user-certificate-auth.ts. */
+  userCertificates?: UserCertificateAuthOptions;
   log?: (level: 'error' | 'warn' | 'info' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -80,6 +83,8 @@ export interface GatewayConnectionStatus {
   authenticated: boolean;
   authMethod: 'publickey' | 'password' | null;
   keyFingerprint: string | null;
+  /** The user certificate the connection logged in with (key id, serial, CA), else null. */
+  certificate: CertificateIdentity | null;
   remoteAddress: string;
   remotePort: number;
   /** ISO time the TCP connection was accepted. */
@@ -124,6 +129,7 @@ interface Conn {
   user?: string;
   authMethod?: 'publickey' | 'password';
   key?: AuthorizedKey;
+  certificate?: CertificateIdentity;
   authenticated: boolean;
   authFailures: number;
   graceTimer?: NodeJS.Timeout;
@@ -142,7 +148,7 @@ const END_GRACE_MS = 1_000;
 const KEEPALIVE_OFF = 2 ** 31 - 1; // ssh2 has no "off": an interval of ~24.8 days is never reached
 
 export class Gateway extends EventEmitter<GatewayEvents> {
-  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
+  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'userCertificates'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
   private readonly log: GatewayLog;
   private readonly allowedClients: OriginAllowList;
   private readonly authorizedKeys: AuthorizedKeysFile;
@@ -160,6 +166,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private starting: Promise<GatewayStartInfo> | undefined;
   private closing: Promise<void> | undefined;
   private warnedInternals = false;
+  private readonly userCertificates: UserCertificateAuth | undefined;
   private destroyed = false;
 
   constructor(options: GatewayOptions) {
@@ -194,6 +201,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       adminListen: options.adminListen ? { ...options.adminListen } : undefined,
     };
     this.allowedClients = createOriginAllowList(this.opts.allowedClients, 'allowedClients');
+    this.userCertificates = options.userCertificates ? new UserCertificateAuth(options.userCertificates) : undefined;
     const log = options.log;
     this.log = log ? (level, msg, fields) => { try { log(level, msg, fields); } catch { /* a logger must not break the gateway */ } } : () => {};
     this.authorizedKeys = new AuthorizedKeysFile(this.opts.authorizedKeysFile, (errors) => {
@@ -213,6 +221,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.hostKey = hostKey;
     if (hostKey.generated) this.log('info', `gateway: generated a new ${hostKey.keyType} host key in ${this.opts.hostKeyFile} (${hostKey.fingerprint})`, { event: 'host-key', fingerprint: hostKey.fingerprint });
     if (hostKey.warning) this.log('warn', `gateway: ${hostKey.warning}`, { event: 'host-key' });
+    await this.userCertificates?.check();
     const keys = await this.authorizedKeys.load();
     if (keys.length === 0) this.log('warn', `gateway: ${this.opts.authorizedKeysFile} holds no usable key yet; no key can log in until one is added`, { event: 'authorized-keys' });
 
@@ -272,6 +281,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         authenticated: c.authenticated,
         authMethod: c.authenticated ? c.authMethod ?? null : null,
         keyFingerprint: c.authenticated ? c.key?.fingerprint ?? null : null,
+        certificate: c.authenticated ? c.certificate ?? null : null,
         remoteAddress: c.remoteAddress,
         remotePort: c.remotePort,
         since: c.since.toISOString(),
@@ -465,6 +475,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         return;
       }
       case 'publickey': {
+        if (this.userCertificates && UserCertificateAuth.offered(ctx.key.algo)) return this.authenticateCertificate(conn, ctx);
         let keys: AuthorizedKey[];
         try {
           keys = await this.authorizedKeys.load();
@@ -512,6 +523,20 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
   }
 
+  private async authenticateCertificate(conn: Conn, ctx: AuthContext & { method: 'publickey' }): Promise<void> {
+    const d = await this.userCertificates!.decide({
+      username: ctx.username, keyAlgo: ctx.key.algo, keyBlob: ctx.key.data, signature: ctx.signature, signedData: ctx.blob, remoteAddress: conn.remoteAddress, nowMs: Date.now(),
+    });
+    if (conn.closed || conn.endReason !== undefined) return;
+    if (!d.ok) return this.authFailed(conn, ctx, d.reason);
+    if (!d.signed) return ctx.accept(); // "this certificate would do": the client signs next
+    conn.user = ctx.username;
+    conn.authMethod = 'publickey';
+    conn.certificate = d.identity;
+    conn.key = certificateAsAuthorizedKey(d.cert, d.options);
+    ctx.accept();
+  }
+
   private authFailed(conn: Conn, ctx: AuthContext, reason: string, fingerprint?: string): void {
     conn.authFailures += 1;
     this.totals.authFailures += 1;
@@ -532,10 +557,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     clearTimeout(conn.graceTimer);
     conn.authenticated = true;
     conn.gate = new SshSocketGate(conn.socket, MAX_SSH_SOCKET_BUFFER);
-    const keyText = conn.key ? ` (publickey ${conn.key.keyType} ${conn.key.fingerprint}, authorized_keys line ${conn.key.line}${conn.key.comment ? ` "${conn.key.comment}"` : ''})` : ' (password)';
+    const keyText = conn.certificate ? ` (${describeCertificateLogin(conn.certificate)})`
+      : conn.key ? ` (publickey ${conn.key.keyType} ${conn.key.fingerprint}, authorized_keys line ${conn.key.line}${conn.key.comment ? ` "${conn.key.comment}"` : ''})` : ' (password)';
     this.log('info', `gateway: user "${conn.user}" logged in from ${conn.remoteAddress}:${conn.remotePort}${keyText}, connection #${conn.id}`, {
       event: 'login', id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, method: conn.authMethod,
-      ...(conn.key ? { fingerprint: conn.key.fingerprint, keyLine: conn.key.line } : {}), clientVersion: conn.clientVersion,
+      ...(conn.key ? { fingerprint: conn.key.fingerprint, keyLine: conn.key.line } : {}), ...(conn.certificate ? { keyId: conn.certificate.keyId, serial: conn.certificate.serial, ca: conn.certificate.ca } : {}), clientVersion: conn.clientVersion,
     });
     this.emit('authenticated', { id: conn.id, user: conn.user!, method: conn.authMethod!, keyFingerprint: conn.key?.fingerprint ?? null, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort });
 
@@ -639,7 +665,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (port !== 0) {
       const clashing = [...this.registry].filter((e) => e.fwd.port === port && bindsOverlap(e.fwd.bind, bind));
       if (clashing.some((e) => e.conn === conn)) return refuse('this session already forwards that port', 'info');
-      const foreign = clashing.find((e) => e.conn.user !== user);
+      const foreign = clashing.find((e) => forwardOwner(e.conn) !== forwardOwner(conn));
       if (foreign) return refuse(`the port is held by another user's session (connection #${foreign.conn.id})`);
       for (const entry of clashing) {
         const old = entry.conn;
