@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TunnelSession } from '../../src/session/tunnel-session.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway-fixtures.js';
 import { SshCaWorkspace, type KeyPair } from '../helpers/ssh-ca.js';
-import { connectAndCollect, startEchoServer, type TcpService } from '../helpers/tcp-services.js';
+import { connectAndCollect, freePort, startEchoServer, type TcpService } from '../helpers/tcp-services.js';
 
 const ws = new SshCaWorkspace();
 let gw: TestGateway;
@@ -104,6 +104,29 @@ describe('user certificates at the built-in gateway', () => {
     expect(await run.exit).not.toBe(0);
     expect(run.stderr()).toMatch(/remote port forwarding failed/);
     expect(gw.logged(/user "device" logged in .*certificate "no-forwarding" serial 9/)).toHaveLength(1);
+  });
+
+  it('a forwarded port belongs to the certificate\'s key id: the same device (renewed certificate) takes it over, another device is refused', async () => {
+    const port = await freePort();
+    const first = ws.key('dev-owner-1');
+    ws.sign(ca, first, { identity: 'device-7', principals: ['fleet-devices'], serial: 70, options: ['clear', 'permit-port-forwarding'] });
+    const a = ssh(first, ['-R', `127.0.0.1:${port}:127.0.0.1:${echo.port}`]);
+    for (let i = 0; !gw.gateway.status().connections.some((c) => c.forwards.some((f) => f.port === port)); i++) {
+      if (i > 200) throw new Error(`no forward: ${a.stderr()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const other = ws.key('dev-other-device');
+    ws.sign(ca, other, { identity: 'device-8', principals: ['fleet-devices'], serial: 80, options: ['clear', 'permit-port-forwarding'] });
+    const b = ssh(other, ['-R', `127.0.0.1:${port}:127.0.0.1:${echo.port}`]);
+    expect(await b.exit).not.toBe(0);
+    expect(gw.logged(/held by another/)).not.toHaveLength(0);
+    const renewed = ws.key('dev-owner-2');
+    ws.sign(ca, renewed, { identity: 'device-7', principals: ['fleet-devices'], serial: 71, options: ['clear', 'permit-port-forwarding'] });
+    const c = ssh(renewed, ['-R', `127.0.0.1:${port}:127.0.0.1:${echo.port}`]);
+    await a.exit; // the old session is dropped by the takeover
+    expect(gw.logged(/takes 127\.0\.0\.1:\d+ over/)).not.toHaveLength(0);
+    c.child.kill('SIGTERM');
+    await c.exit;
   });
 
   it('our agent logs in to the gateway with a user certificate (ed25519 and ECDSA)', async () => {
