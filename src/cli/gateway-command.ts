@@ -32,6 +32,8 @@ Options:
   --revoked-keys FILE          refused keys, CAs and certificates: public key or certificate
                                lines (a certificate revokes its serial), "serial: N[-M]",
                                "id: KEYID"
+  --host-certificate FILE      OpenSSH host certificate of --host-key (ssh-keygen -s CA -h),
+                               presented to clients that trust the CA (@cert-authority)
   --password-env USER=NAME     let USER log in with the password in environment variable
                                NAME (repeatable; password logins are off otherwise)
   --max-connections N          simultaneous connections (default 1000)
@@ -57,6 +59,7 @@ const OPTIONS = {
   'trusted-user-ca-keys': { type: 'string' },
   'authorized-principals': { type: 'string' },
   'revoked-keys': { type: 'string' },
+  'host-certificate': { type: 'string' },
   'password-env': { type: 'string', multiple: true },
   'max-connections': { type: 'string' },
   'allowed-clients': { type: 'string', multiple: true },
@@ -128,6 +131,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       authorizedKeysFile,
       ...(allowPassword ? { allowPassword } : {}),
       ...(userCertificates ? { userCertificates } : {}),
+      ...(values['host-certificate'] ? { hostCertificateFile: values['host-certificate'] } : {}),
       maxConnections: intFlag(values['max-connections'], '--max-connections', 1),
       allowedClients,
       maxAuthAttempts: intFlag(values['max-auth-attempts'], '--max-auth-attempts', 1),

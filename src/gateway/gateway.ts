@@ -28,6 +28,8 @@ import { ForwardListener, ListenError, type ForwardChannelInfo, type ForwardList
 import { loadOrCreateHostKey, type HostKey } from './host-key.js';
 import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
 import { enableHalfClose, installChannelOpenPolicy, type ChannelOpenRequest } from './ssh2-internals.js';
+import { loadHostCertificate } from './host-certificate.js';
+import { installServerHostCertificate } from '../ssh2/server-host-certificate.js';
 import { UserCertificateAuth, certificateAsAuthorizedKey, describeCertificateLogin, forwardOwner, type CertificateIdentity, type UserCertificateAuthOptions } from './user-certificate-auth.js';
 
 const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
@@ -64,6 +66,8 @@ export interface GatewayOptions {
   adminListen?: { host: string; port: number };
   /** User certificate logins (TrustedUserCAKeys, AuthorizedPrincipalsFile, RevokedKeys): src/gateway/user-certificate-auth.ts. */
   userCertificates?: UserCertificateAuthOptions;
+  /** OpenSSH host certificate of the host key (ssh-keygen -s CA -h), presented next to the plain key. */
+  hostCertificateFile?: string;
   log?: (level: 'error' | 'warn' | 'info' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -148,7 +152,7 @@ const END_GRACE_MS = 1_000;
 const KEEPALIVE_OFF = 2 ** 31 - 1; // ssh2 has no "off": an interval of ~24.8 days is never reached
 
 export class Gateway extends EventEmitter<GatewayEvents> {
-  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'userCertificates'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
+  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'userCertificates' | 'hostCertificateFile'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
   private readonly log: GatewayLog;
   private readonly allowedClients: OriginAllowList;
   private readonly authorizedKeys: AuthorizedKeysFile;
@@ -167,6 +171,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private closing: Promise<void> | undefined;
   private warnedInternals = false;
   private readonly userCertificates: UserCertificateAuth | undefined;
+  private readonly hostCertificateFile: string | undefined;
   private destroyed = false;
 
   constructor(options: GatewayOptions) {
@@ -202,6 +207,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     };
     this.allowedClients = createOriginAllowList(this.opts.allowedClients, 'allowedClients');
     this.userCertificates = options.userCertificates ? new UserCertificateAuth(options.userCertificates) : undefined;
+    this.hostCertificateFile = options.hostCertificateFile;
     const log = options.log;
     this.log = log ? (level, msg, fields) => { try { log(level, msg, fields); } catch { /* a logger must not break the gateway */ } } : () => {};
     this.authorizedKeys = new AuthorizedKeysFile(this.opts.authorizedKeysFile, (errors) => {
@@ -232,7 +238,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       keepaliveInterval: keepalive,
       keepaliveCountMax: this.opts.keepaliveCountMax,
     });
-    ssh.on('connection', (client: Connection, info: ClientInfo) => this.onSshClient(client, info));
+    const hostCert = this.hostCertificateFile ? loadHostCertificate(this.hostCertificateFile, hostKey.privateKey) : undefined;
+    if (hostCert) this.log('info', `gateway: presenting ${hostCert.description}`, { event: 'host-certificate', keyId: hostCert.cert.keyId, serial: hostCert.cert.serial.toString() });
+    ssh.on('connection', (client: Connection, info: ClientInfo) => {
+      if (hostCert && !installServerHostCertificate(client, hostCert.key)) this.log('warn', 'gateway: ssh2 internals changed: the host certificate is not offered; see src/ssh2/server-host-certificate.ts');
+      this.onSshClient(client, info);
+    });
     ssh.on('error', (err: Error) => this.log('error', `gateway: SSH server error: ${err.message}`));
     this.ssh = ssh;
 
