@@ -89,6 +89,17 @@ describe('host certificates against a stock sshd (HostCertificate)', () => {
     expect(r.code).toBe('EDGE_ERR_HOST_KEY_REVOKED');
   });
 
+  it('a host certificate signed by an RSA CA (rsa-sha2-512) is accepted', async () => {
+    const rsaCa = ws.key('host-ca-rsa', 'rsa');
+    const rsaSigned = await startSshd({ hostCertificate: { caKeyPath: rsaCa.path, principals: ['127.0.0.1'], identity: 'gw-rsa-ca' } });
+    try {
+      const r = await attempt(rsaSigned, { knownHostsFile: knownHosts([`@cert-authority * ${rsaCa.publicLine}`]) });
+      expect(r).toMatchObject({ code: 'connected', verifiedBy: 'cert-authority' });
+    } finally {
+      await rsaSigned.dispose();
+    }
+  });
+
   it('the plain host key line still works next to an untrusted certificate', async () => {
     expect((await attempt(sshd, { knownHostsFile: sshd.knownHostsPath })).code).toBe('connected');
   });
