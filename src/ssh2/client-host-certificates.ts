@@ -17,8 +17,10 @@
 //     the exchange hash and verifies the signature itself.
 // The certificate's own checks (CA, principals, validity) are the host verifier's job
 // (src/session/host-keys/host-key-verifier.ts); ssh2 hands it the certificate blob.
-// RSA host certificates are not offered: ssh2 rejects `ssh-rsa-cert-v01` blobs for an
-// `rsa-sha2-*-cert` negotiation before any hook could run (a plain RSA host key still works).
+// RSA host certificates: the blob is `ssh-rsa-cert-v01@openssh.com` while the negotiated name is
+// `rsa-sha2-512-cert-v01@openssh.com`, which ssh2's KEXDH_REPLY check refuses; while the
+// exchange's `parse` runs, the negotiated type reads as `ssh-rsa-cert-v01@openssh.com` (as it
+// does `ssh-rsa` for plain rsa-sha2-* keys).
 // test/unit/ssh2-client-host-certificates.test.ts fails when ssh2 changes what this relies on.
 import { createRequire } from 'node:module';
 import type { Client } from 'ssh2';
@@ -39,6 +41,8 @@ export const HOST_CERTIFICATE_ALGORITHMS: Record<string, string> = {
   'ecdsa-sha2-nistp256': 'ecdsa-sha2-nistp256-cert-v01@openssh.com',
   'ecdsa-sha2-nistp384': 'ecdsa-sha2-nistp384-cert-v01@openssh.com',
   'ecdsa-sha2-nistp521': 'ecdsa-sha2-nistp521-cert-v01@openssh.com',
+  'rsa-sha2-512': 'rsa-sha2-512-cert-v01@openssh.com',
+  'rsa-sha2-256': 'rsa-sha2-256-cert-v01@openssh.com',
 };
 
 /** Fingerprint of the ssh2 1.17.0 KeyExchange.prototype.finish this hook was written against. */
@@ -50,6 +54,7 @@ export let lastSeenKexFinish: string | undefined;
 interface KexLike {
   negotiated: { serverHostKey: string };
   finish: (...args: unknown[]) => unknown;
+  parse?: (...args: unknown[]) => unknown;
   _hostKey: unknown;
 }
 
@@ -94,6 +99,17 @@ export function installClientHostCertificates(client: Client): void {
 
 function wrapFinish(kex: KexLike): void {
   const certAlgo = kex.negotiated.serverHostKey;
+  const upstreamParse = kex.parse;
+  if (/^rsa-sha2-(256|512)-cert-v01@openssh\.com$/.test(certAlgo) && typeof upstreamParse === 'function') {
+    kex.parse = function parse(this: KexLike, ...args: unknown[]) {
+      this.negotiated.serverHostKey = 'ssh-rsa-cert-v01@openssh.com';
+      try {
+        return upstreamParse.apply(this, args);
+      } finally {
+        this.negotiated.serverHostKey = certAlgo;
+      }
+    };
+  }
   const sigAlgo = certAlgo.slice(0, -CERT_TYPE_SUFFIX.length);
   const upstream = kex.finish;
   kex.finish = function finish(this: KexLike, ...args: unknown[]) {

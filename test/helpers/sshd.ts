@@ -49,6 +49,8 @@ export interface SshdOptions {
   authorizedPrincipals?: string[];
   /** Sign the host key with this CA (ssh-keygen -s -h) and serve it with `HostCertificate`. */
   hostCertificate?: { caKeyPath: string; principals: string[]; identity?: string; validity?: string };
+  /** Host key type (default ed25519). */
+  hostKeyType?: 'ed25519' | 'rsa';
   /** `RevokedKeys` contents (public keys or certificates, one per line). */
   revokedKeys?: string[];
 }
@@ -306,7 +308,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
   const userKeyPath = path.join(dir, 'id_ed25519');
   const encryptedUserKeyPath = path.join(dir, 'id_ed25519_encrypted');
   const rsaUserKeyPath = path.join(dir, 'id_rsa_pem');
-  keygen(['-t', 'ed25519', '-N', '', '-C', 'edge-agent-test-host', '-f', hostKeyPath]);
+  keygen(opts.hostKeyType === 'rsa' ? ['-t', 'rsa', '-b', '2048', '-N', '', '-C', 'edge-agent-test-host', '-f', hostKeyPath] : ['-t', 'ed25519', '-N', '', '-C', 'edge-agent-test-host', '-f', hostKeyPath]);
   keygen(['-t', 'ed25519', '-N', '', '-C', 'edge-agent-test-user', '-f', userKeyPath]);
   keygen(['-t', 'ed25519', '-N', passphrase, '-C', 'edge-agent-test-user-enc', '-f', encryptedUserKeyPath]);
   keygen(['-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-C', 'edge-agent-test-user-rsa', '-f', rsaUserKeyPath]);

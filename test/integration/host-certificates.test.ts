@@ -100,6 +100,16 @@ describe('host certificates against a stock sshd (HostCertificate)', () => {
     }
   });
 
+  it('an RSA host key\'s certificate (rsa-sha2-512-cert-v01) is accepted', async () => {
+    const rsaHost = await startSshd({ hostKeyType: 'rsa', hostCertificate: { caKeyPath: ca.path, principals: ['127.0.0.1'], identity: 'gw-rsa-host' } });
+    try {
+      const r = await attempt(rsaHost, { knownHostsFile: knownHosts([`@cert-authority * ${ca.publicLine}`]) });
+      expect(r).toMatchObject({ code: 'connected', verifiedBy: 'cert-authority' });
+    } finally {
+      await rsaHost.dispose();
+    }
+  });
+
   it('the plain host key line still works next to an untrusted certificate', async () => {
     expect((await attempt(sshd, { knownHostsFile: sshd.knownHostsPath })).code).toBe('connected');
   });
