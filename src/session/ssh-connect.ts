@@ -214,7 +214,8 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
       },
     });
     // After connect(): ssh2 has taken the socket and built the Protocol these hook into.
-    installClientCertificateAuth(client);
+    // Only where a certificate may be offered (a key's, or one an ssh-agent holds).
+    if (cfg.auth.agent || deps.keys.some((k) => k.certificate)) installClientCertificateAuth(client);
     if (deps.verifyHostKey.expectsCertificates?.()) installClientHostCertificates(client);
     // disabled until the server is known to send with TCP_NODELAY (openSshConnection)
     if (!off.has('write-batching')) batching = installWriteBatching(socket, { enabled: false });
