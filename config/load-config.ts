@@ -325,8 +325,10 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
     }
     let passphrase: string | undefined;
     if (credential.passphraseEnv !== undefined) passphrase = requireEnv(env, credential.passphraseEnv, `${credKey}.passphraseEnv`, spec.id);
-    // `file`: the session reads the key again at every connection attempt (src/session/credentials.ts).
-    auth.privateKeys = [passphrase === undefined ? { key, source: file, file } : { key, passphrase, source: file, file }];
+    // The session reads the key file (`file`) and the certificate again at every connection
+    // attempt (src/session/credentials.ts): a key or certificate renewed on disk is picked up.
+    const cert = credential.certificateFile !== undefined ? { certificateFile: credential.certificateFile } : {};
+    auth.privateKeys = [passphrase === undefined ? { key, source: file, file, ...cert } : { key, passphrase, source: file, file, ...cert }];
   }
 
   if (credential.agent === true) {
@@ -351,6 +353,7 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
   if (knownHosts.length) hostKeys.knownHostsFile = knownHosts.length === 1 ? knownHosts[0]! : knownHosts;
   if (hk.fingerprints?.length) hostKeys.fingerprints = [...hk.fingerprints];
   if (hk.insecureAcceptAny === true) hostKeys.insecureAcceptAny = true;
+  if (hk.certificateAuthorities?.length) hostKeys.certificateAuthorities = [...hk.certificateAuthorities];
 
   return {
     id: spec.id,

@@ -206,7 +206,7 @@ export function buildConfigSchema(): convict.Schema<RawAgentConfig> {
       },
     },
     credentials: {
-      doc: 'Named credentials sessions refer to: { "NAME": { privateKeyFile?, passphraseEnv?, passwordEnv?, agent? } }. Never sent by the fleet endpoint. Env var: JSON.',
+      doc: 'Named credentials sessions refer to: { "NAME": { privateKeyFile?, certificateFile?, passphraseEnv?, passwordEnv?, agent? } }. Never sent by the fleet endpoint. Env var: JSON.',
       format: Object,
       default: {},
       env: 'EDGE_AGENT_CREDENTIALS',

@@ -8,6 +8,8 @@ import type { HttpForwardConfig, KeepaliveConfig, LocalListenerConfig, Reconnect
 export interface CredentialConfig {
   /** Path of an OpenSSH or PEM private key. */
   privateKeyFile?: string;
+  /** Path of the key's OpenSSH user certificate; read again at every connection attempt (renewal). */
+  certificateFile?: string;
   /** Name of the environment variable holding the key's passphrase. */
   passphraseEnv?: string;
   /** Name of the environment variable holding a password (password + keyboard-interactive auth). */
@@ -72,6 +74,8 @@ export interface HostKeysSpec {
   knownHostsFile?: string | string[];
   fingerprints?: string[];
   insecureAcceptAny?: boolean;
+  /** CA public keys trusted to sign this host's certificate. */
+  certificateAuthorities?: string[];
 }
 
 /** A validated session from config `sessions[]` or an assignment document, defaults filled in. */

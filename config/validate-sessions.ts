@@ -7,6 +7,7 @@
 // never widen the policy it is checked against.
 import { isEdgeError } from '../src/errors.js';
 import { parsePinnedFingerprint } from '../src/session/host-keys/fingerprint.js';
+import { parseCertificateAuthorities } from '../src/session/host-keys/host-certificate.js';
 import { parseDestinationPattern } from '../src/session/destination-allow-list.js';
 import { isLoopbackBind } from '../src/session/local-forwarding.js';
 import { createOriginAllowList } from '../src/session/origin-allow-list.js';
@@ -275,10 +276,21 @@ function hostKeyErrors(hk: unknown, at: string): string[] {
     });
   }
   if (hk.insecureAcceptAny === true) configured = true;
+  if (Array.isArray(hk.certificateAuthorities) && hk.certificateAuthorities.length > 0) {
+    configured = true;
+    hk.certificateAuthorities.forEach((line, j) => {
+      if (typeof line !== 'string') return;
+      try {
+        parseCertificateAuthorities([line], `${at}.certificateAuthorities`);
+      } catch (err) {
+        errors.push(messageOf(err).replace(`${at}.certificateAuthorities[0]`, `${at}.certificateAuthorities[${j}]`));
+      }
+    });
+  }
   if (!configured) {
     errors.push(
       `${at}: host keys must be configured: set hostKeys.knownHostsFile (a known_hosts file) and/or hostKeys.fingerprints ` +
-        '(e.g. "SHA256:…" from `ssh-keygen -lf`), or hostKeys.insecureAcceptAny: true (not recommended)',
+        '(e.g. "SHA256:…" from `ssh-keygen -lf`) and/or hostKeys.certificateAuthorities, or hostKeys.insecureAcceptAny: true (not recommended)',
     );
   }
   return errors;
@@ -350,6 +362,9 @@ export function validateCredentials(credentials: unknown, path = 'credentials'):
       if (c.agent === false && c.privateKeyFile === undefined && c.passwordEnv === undefined) {
         // already reported above only when agent is absent; agent:false alone is no method either
         errors.push(`${at}: no authentication method: agent is false and neither privateKeyFile nor passwordEnv is set`);
+      }
+      if (c.certificateFile !== undefined && c.privateKeyFile === undefined) {
+        errors.push(`${at}.certificateFile: a certificate is used with its private key; set privateKeyFile too`);
       }
       if (c.passphraseEnv !== undefined && c.privateKeyFile === undefined) {
         errors.push(`${at}.passphraseEnv: only applies to a privateKeyFile, and this credential has none`);

@@ -34,10 +34,13 @@ export const ERROR_CODES = {
   EDGE_ERR_HOST_KEY_MISMATCH: { retryable: false, summary: 'The host key the server offered is not the one known_hosts or the pinned fingerprints expect.' },
   EDGE_ERR_HOST_KEY_UNKNOWN: { retryable: false, summary: 'No known_hosts entry or pinned fingerprint exists for this host, so its key cannot be verified.' },
   EDGE_ERR_HOST_KEY_REVOKED: { retryable: false, summary: 'The server offered a key marked `@revoked` in known_hosts.' },
+  EDGE_ERR_HOST_CERT_INVALID: { retryable: false, summary: 'The server presented a host certificate from a trusted CA that is not valid for this connection: not a host certificate, its principals do not include the host name dialled, outside its validity window, or malformed.' },
   // --- proving who we are
   EDGE_ERR_AUTH_FAILED: { retryable: false, summary: 'The SSH host rejected every configured authentication method.' },
   EDGE_ERR_KEY_INVALID: { retryable: false, summary: 'A private key file could not be read or parsed.' },
   EDGE_ERR_KEY_PASSPHRASE: { retryable: false, summary: 'A private key is encrypted and its passphrase is missing or wrong.' },
+  EDGE_ERR_CERT_EXPIRED: { retryable: true, summary: 'The user certificate is expired or not yet valid (checked before connecting; the message shows valid-after/valid-before). Retried: a renewed certificate file is read at the next attempt.' },
+  EDGE_ERR_CERT_INVALID: { retryable: false, summary: 'A certificate file (`certificateFile`, `--cert`, `KEY-cert.pub`) could not be read or parsed, is not a user certificate, or does not belong to its private key.' },
   // --- forwards
   EDGE_ERR_FORWARD_REFUSED: { retryable: true, summary: 'The SSH host refused a `tcpip-forward` request (port in use, or not permitted by its policy).' },
   EDGE_ERR_FORWARD_CANCEL_FAILED: { retryable: false, summary: 'The SSH host refused to cancel a forward.' },

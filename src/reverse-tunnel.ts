@@ -20,6 +20,8 @@ export interface ReverseTunnelOptions {
   /** Or a path to read it from. */
   privateKeyFile?: string;
   passphrase?: string;
+  /** The key's OpenSSH user certificate (KEY-cert.pub); read again at every connection attempt. */
+  certificateFile?: string;
   /** ssh-agent socket path; `true` uses $SSH_AUTH_SOCK. */
   agent?: string | boolean;
   password?: string;
@@ -204,7 +206,8 @@ export class ReverseTunnel extends EventEmitter<ReverseTunnelEvents> {
 
 function resolveAuth(options: ReverseTunnelOptions): AuthConfig {
   const privateKeys: NonNullable<AuthConfig['privateKeys']> = [];
-  if (options.privateKey !== undefined) privateKeys.push({ key: options.privateKey, passphrase: options.passphrase, source: 'privateKey option' });
+  const cert = options.certificateFile ? { certificateFile: options.certificateFile } : {};
+  if (options.privateKey !== undefined) privateKeys.push({ key: options.privateKey, passphrase: options.passphrase, source: 'privateKey option', ...cert });
   if (options.privateKeyFile) {
     let key: Buffer;
     try {
@@ -212,7 +215,8 @@ function resolveAuth(options: ReverseTunnelOptions): AuthConfig {
     } catch (err) {
       throw new EdgeError('EDGE_ERR_KEY_INVALID', `privateKeyFile ${options.privateKeyFile} could not be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`);
     }
-    privateKeys.push({ key, passphrase: options.passphrase, source: options.privateKeyFile, file: options.privateKeyFile });
+    // certificateFile belongs to the first key given (privateKey, else privateKeyFile).
+    privateKeys.push({ key, passphrase: options.passphrase, source: options.privateKeyFile, file: options.privateKeyFile, ...(options.privateKey === undefined ? cert : {}) });
   }
   const agent = options.agent === true ? process.env.SSH_AUTH_SOCK : options.agent || undefined;
   if (options.agent === true && !agent) {

@@ -42,6 +42,7 @@ export class AgentMetrics {
     const connectAttempts = counter('edge_agent_connect_attempts_total', 'SSH connection attempts that finished, failed ones included.');
     const reconnects = counter('edge_agent_reconnects_total', 'Reconnect attempts after a failure or a lost link.');
     const workerRestarts = counter('edge_agent_worker_restarts_total', 'Worker threads restarted after a crash.');
+    const certificateExpiry = gauge('edge_agent_certificate_expiry_seconds', 'Seconds until the user certificate the session logged in with expires (valid-before); negative once expired.');
     const forwardUp = gauge('edge_agent_forward_up', 'Whether the forward is listening on the SSH host (1) or not (0).');
     const channelsOpen = gauge('edge_agent_channels_open', 'Tunnelled channels open now.');
     const channelsTotal = counter('edge_agent_channels_total', 'Tunnelled channels accepted.');
@@ -56,7 +57,7 @@ export class AgentMetrics {
     const localOut = counter('edge_agent_local_forward_bytes_out_total', 'Bytes from destinations back to device clients.');
 
     // One status round-trip to the workers per collection, feeding every observable instrument.
-    const observables = [sessionState, connectAttempts, reconnects, workerRestarts, forwardUp, channelsOpen, channelsTotal, bytesIn, bytesOut, localUp, localOpen, localTotal, localRejected, localIn, localOut];
+    const observables = [sessionState, connectAttempts, reconnects, workerRestarts, certificateExpiry, forwardUp, channelsOpen, channelsTotal, bytesIn, bytesOut, localUp, localOpen, localTotal, localRejected, localIn, localOut];
     meter.addBatchObservableCallback(async (batch) => {
       const all = await sessions();
       const seen = new Set<string>();
@@ -72,6 +73,11 @@ export class AgentMetrics {
         result.observe(connectAttempts, this.attempts.get(s.id) ?? 0, session);
         result.observe(reconnects, this.reconnects.get(s.id) ?? 0, session);
         result.observe(workerRestarts, s.workerRestarts, session);
+        // Only sessions that logged in with an expiring certificate.
+        const certificate = s.auth?.certificate;
+        if (certificate?.validBefore) {
+          result.observe(certificateExpiry, Math.round((Date.parse(certificate.validBefore) - Date.now()) / 1000), { session: s.id, key_id: certificate.keyId });
+        }
         const remote = (f: RemoteForward): Attributes => ({ session: s.id, forward: f.id });
         for (const f of s.forwards) {
           result.observe(forwardUp, f.state === 'up' ? 1 : 0, remote(f));

@@ -25,6 +25,17 @@ Options:
                                restrict, no-port-forwarding, permitopen, expiry-time.
                                Keys without permitlisten may listen on loopback only
                                (localhost, 127.0.0.1, ::1), ports above 1024 or 0
+  --trusted-user-ca-keys FILE  CA public keys (one per line): user certificates they sign log in
+                               (as sshd TrustedUserCAKeys) when a principal is the user name;
+                               forwards need the permit-port-forwarding extension; validity and
+                               source-address are enforced. Re-read on every login
+  --authorized-principals FILE lines "USER PRINCIPAL[,PRINCIPAL…]" ("*" = any user): the
+                               principals accepted instead of the user name
+  --revoked-keys FILE          refused keys, CAs and certificates: public key or certificate
+                               lines (a certificate revokes its serial), "serial: N[-M]",
+                               "id: KEYID"
+  --host-certificate FILE      OpenSSH host certificate of --host-key (ssh-keygen -s CA -h),
+                               presented to clients that trust the CA (@cert-authority)
   --password-env USER=NAME     let USER log in with the password in environment variable
                                NAME (repeatable; password logins are off otherwise)
   --max-connections N          simultaneous connections (default 1000)
@@ -58,6 +69,10 @@ const OPTIONS = {
   listen: { type: 'string' },
   'host-key': { type: 'string' },
   'authorized-keys': { type: 'string' },
+  'trusted-user-ca-keys': { type: 'string' },
+  'authorized-principals': { type: 'string' },
+  'revoked-keys': { type: 'string' },
+  'host-certificate': { type: 'string' },
   'password-env': { type: 'string', multiple: true },
   'max-connections': { type: 'string' },
   'allowed-clients': { type: 'string', multiple: true },
@@ -109,6 +124,16 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     (allowPassword ??= {})[user] = password;
   }
 
+  const caKeys = values['trusted-user-ca-keys'];
+  if (!caKeys && (values['authorized-principals'] || values['revoked-keys'])) {
+    throw new UsageError('--authorized-principals and --revoked-keys apply to certificate logins: give --trusted-user-ca-keys FILE too');
+  }
+  const userCertificates = caKeys ? {
+    trustedUserCaKeysFile: caKeys,
+    ...(values['authorized-principals'] ? { authorizedPrincipalsFile: values['authorized-principals'] } : {}),
+    ...(values['revoked-keys'] ? { revokedKeysFile: values['revoked-keys'] } : {}),
+  } : undefined;
+
   const allowedClients = (values['allowed-clients'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   const logLevel = values['log-level'] ?? 'info';
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be one of error, warn, info, debug (got "${logLevel}")`);
@@ -130,6 +155,8 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       hostKeyFile,
       authorizedKeysFile,
       ...(allowPassword ? { allowPassword } : {}),
+      ...(userCertificates ? { userCertificates } : {}),
+      ...(values['host-certificate'] ? { hostCertificateFile: values['host-certificate'] } : {}),
       maxConnections: intFlag(values['max-connections'], '--max-connections', 1),
       allowedClients,
       maxAuthAttempts: intFlag(values['max-auth-attempts'], '--max-auth-attempts', 1),

@@ -19,6 +19,7 @@ import { parseDestinationPattern } from '../session/destination-allow-list.js';
 import { isLoopbackBind } from '../session/local-forwarding.js';
 import { checkProxySetting } from '../session/proxy-connect.js';
 import { intFlag } from './int-flag.js';
+import { attachCertificates } from './certificate-flags.js';
 import { UsageError } from './usage-error.js';
 
 const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
@@ -60,7 +61,10 @@ Options:
                                NO_PROXY reached directly
   -p PORT                      SSH port (default 22)
   -l USER                      SSH user (default: user@ in host, else the local user)
-  -i FILE                      private key, repeatable (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)
+  -i FILE                      private key, repeatable (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa);
+                               FILE-cert.pub, when it exists, is used as its user certificate
+  --cert FILE                  OpenSSH user certificate for the -i key it certifies, repeatable
+                               (read again at every reconnect, so a renewed file is picked up)
   --passphrase-env NAME        environment variable holding the key passphrase
   --password-env NAME          environment variable holding a password (password and
                                keyboard-interactive auth)
@@ -109,6 +113,7 @@ const OPTIONS = {
   p: { type: 'string', short: 'p' },
   l: { type: 'string', short: 'l' },
   i: { type: 'string', short: 'i', multiple: true },
+  cert: { type: 'string', multiple: true },
   N: { type: 'boolean', short: 'N' },
   help: { type: 'boolean', short: 'h' },
   'passphrase-env': { type: 'string' },
@@ -247,6 +252,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
       privateKeys.push({ key, passphrase, source: file, file });
     }
   }
+  attachCertificates(privateKeys, values.cert ?? []);
 
   const knownHosts = values['known-hosts'] ?? [];
   const fingerprints = values.fingerprint ?? [];

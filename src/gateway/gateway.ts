@@ -38,6 +38,9 @@ import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js
 import { probeClientAlive, type ProbeResult } from './liveness-probe.js';
 import { DEFAULT_MAX_STARTUPS, dropStartup, formatMaxStartups, parseMaxStartups, type MaxStartups } from './max-startups.js';
 import { enableHalfClose, installChannelOpenPolicy, type ChannelOpenRequest } from './ssh2-internals.js';
+import { loadHostCertificate } from './host-certificate.js';
+import { installServerHostCertificate } from '../ssh2/server-host-certificate.js';
+import { UserCertificateAuth, certificateAsAuthorizedKey, describeCertificateLogin, type CertificateIdentity, type UserCertificateAuthOptions } from './user-certificate-auth.js';
 
 const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
@@ -88,6 +91,10 @@ export interface GatewayOptions {
   algorithms?: AlgorithmChanges;
   /** Optional admin HTTP server: GET /status (JSON), GET /healthz. */
   adminListen?: { host: string; port: number };
+  /** User certificate logins (TrustedUserCAKeys, AuthorizedPrincipalsFile, RevokedKeys): src/gateway/user-certificate-auth.ts. */
+  userCertificates?: UserCertificateAuthOptions;
+  /** OpenSSH host certificate of the host key (ssh-keygen -s CA -h), presented next to the plain key. */
+  hostCertificateFile?: string;
   log?: (level: 'error' | 'warn' | 'info' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -109,6 +116,8 @@ export interface GatewayConnectionStatus {
   keyFingerprint: string | null;
   /** The credential this connection proved (null before authentication). */
   identity: ClientIdentity | null;
+  /** The user certificate the connection logged in with (key id, serial, CA), else null. */
+  certificate: CertificateIdentity | null;
   remoteAddress: string;
   remotePort: number;
   /** ISO time the TCP connection was accepted. */
@@ -166,6 +175,7 @@ interface Conn {
   identity?: ClientIdentity;
   /** A liveness probe in flight (shared by concurrent takeover requests). */
   probe?: Promise<ProbeResult>;
+  certificate?: CertificateIdentity;
   authenticated: boolean;
   /** Counted in the unauthenticated (MaxStartups) totals until login or close. */
   preAuth: boolean;
@@ -188,7 +198,7 @@ const END_GRACE_MS = 1_000;
 const KEEPALIVE_OFF = 2 ** 31 - 1; // ssh2 has no "off": an interval of ~24.8 days is never reached
 
 export class Gateway extends EventEmitter<GatewayEvents> {
-  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'algorithms' | 'maxStartups'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
+  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'algorithms' | 'maxStartups' | 'userCertificates' | 'hostCertificateFile'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
   private readonly maxStartups: MaxStartups;
   private unauthenticated = 0;
   private readonly unauthenticatedBySource = new Map<string, number>();
@@ -212,6 +222,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private starting: Promise<GatewayStartInfo> | undefined;
   private closing: Promise<void> | undefined;
   private warnedInternals = false;
+  private readonly userCertificates: UserCertificateAuth | undefined;
+  private readonly hostCertificateFile: string | undefined;
   private destroyed = false;
 
   constructor(options: GatewayOptions) {
@@ -252,6 +264,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.maxStartups = options.maxStartups === undefined ? { ...DEFAULT_MAX_STARTUPS }
       : typeof options.maxStartups === 'string' ? parseMaxStartups(options.maxStartups)
         : parseMaxStartups(formatMaxStartups(options.maxStartups));
+    this.userCertificates = options.userCertificates ? new UserCertificateAuth(options.userCertificates) : undefined;
+    this.hostCertificateFile = options.hostCertificateFile;
     const log = options.log;
     this.log = log ? (level, msg, fields) => { try { log(level, msg, fields); } catch { /* a logger must not break the gateway */ } } : () => {};
     this.authorizedKeys = new AuthorizedKeysFile(this.opts.authorizedKeysFile, (errors) => {
@@ -271,6 +285,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.hostKey = hostKey;
     if (hostKey.generated) this.log('info', `gateway: generated a new ${hostKey.keyType} host key in ${this.opts.hostKeyFile} (${hostKey.fingerprint})`, { event: 'host-key', fingerprint: hostKey.fingerprint });
     if (hostKey.warning) this.log('warn', `gateway: ${hostKey.warning}`, { event: 'host-key' });
+    await this.userCertificates?.check();
     const keys = await this.authorizedKeys.load();
     if (keys.length === 0) this.log('warn', `gateway: ${this.opts.authorizedKeysFile} holds no usable key yet; no key can log in until one is added`, { event: 'authorized-keys' });
 
@@ -295,7 +310,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       keepaliveInterval: keepalive,
       keepaliveCountMax: this.opts.keepaliveCountMax,
     });
-    ssh.on('connection', (client: Connection, info: ClientInfo) => this.onSshClient(client, info));
+    const hostCert = this.hostCertificateFile ? loadHostCertificate(this.hostCertificateFile, hostKey.privateKey) : undefined;
+    if (hostCert) this.log('info', `gateway: presenting ${hostCert.description}`, { event: 'host-certificate', keyId: hostCert.cert.keyId, serial: hostCert.cert.serial.toString() });
+    ssh.on('connection', (client: Connection, info: ClientInfo) => {
+      if (hostCert && !installServerHostCertificate(client, hostCert.key)) this.log('warn', 'gateway: ssh2 internals changed: the host certificate is not offered; see src/ssh2/server-host-certificate.ts');
+      this.onSshClient(client, info);
+    });
     ssh.on('error', (err: Error) => this.log('error', `gateway: SSH server error: ${err.message}`));
     this.ssh = ssh;
 
@@ -367,6 +387,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       authMethod: c.authenticated ? c.authMethod ?? null : null,
       keyFingerprint: c.authenticated ? c.key?.fingerprint ?? null : null,
       identity: c.authenticated ? c.identity ?? null : null,
+      certificate: c.authenticated ? c.certificate ?? null : null,
       remoteAddress: c.remoteAddress,
       remotePort: c.remotePort,
       since: c.since.toISOString(),
@@ -602,6 +623,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         return;
       }
       case 'publickey': {
+        if (this.userCertificates && UserCertificateAuth.offered(ctx.key.algo)) return this.authenticateCertificate(conn, ctx);
         let keys: AuthorizedKey[];
         try {
           keys = await this.authorizedKeys.load();
@@ -650,6 +672,21 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
   }
 
+  private async authenticateCertificate(conn: Conn, ctx: AuthContext & { method: 'publickey' }): Promise<void> {
+    const d = await this.userCertificates!.decide({
+      username: ctx.username, keyAlgo: ctx.key.algo, keyBlob: ctx.key.data, signature: ctx.signature, signedData: ctx.blob, remoteAddress: conn.remoteAddress, nowMs: Date.now(),
+    });
+    if (conn.closed || conn.endReason !== undefined) return;
+    if (!d.ok) return this.authFailed(conn, ctx, d.reason);
+    if (!d.signed) return ctx.accept(); // "this certificate would do": the client signs next
+    conn.user = ctx.username;
+    conn.authMethod = 'publickey';
+    conn.certificate = d.identity;
+    conn.identity = d.identity; // ports belong to the CA + key id: a renewed certificate keeps them
+    conn.key = certificateAsAuthorizedKey(d.cert, d.options);
+    ctx.accept();
+  }
+
   private authFailed(conn: Conn, ctx: AuthContext, reason: string, fingerprint?: string): void {
     conn.authFailures += 1;
     this.totals.authFailures += 1;
@@ -671,10 +708,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     conn.authenticated = true;
     this.leavePreAuth(conn);
     conn.gate = new SshSocketGate(conn.socket, MAX_SSH_SOCKET_BUFFER);
-    const keyText = conn.key ? ` (publickey ${conn.key.keyType} ${conn.key.fingerprint}, authorized_keys line ${conn.key.line}${conn.key.comment ? ` "${conn.key.comment}"` : ''})` : ' (password)';
+    const keyText = conn.certificate ? ` (${describeCertificateLogin(conn.certificate)})`
+      : conn.key ? ` (publickey ${conn.key.keyType} ${conn.key.fingerprint}, authorized_keys line ${conn.key.line}${conn.key.comment ? ` "${conn.key.comment}"` : ''})` : ' (password)';
     this.log('info', `gateway: user "${conn.user}" logged in from ${conn.remoteAddress}:${conn.remotePort}${keyText}, connection #${conn.id}`, {
       event: 'login', id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, method: conn.authMethod,
-      ...(conn.key ? { fingerprint: conn.key.fingerprint, keyLine: conn.key.line } : {}), clientVersion: conn.clientVersion,
+      ...(conn.key ? { fingerprint: conn.key.fingerprint, keyLine: conn.key.line } : {}), ...(conn.certificate ? { keyId: conn.certificate.keyId, serial: conn.certificate.serial, ca: conn.certificate.ca } : {}), clientVersion: conn.clientVersion,
     });
     this.emit('authenticated', { id: conn.id, user: conn.user!, method: conn.authMethod!, keyFingerprint: conn.key?.fingerprint ?? null, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort });
 
@@ -902,7 +940,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private holderFields(conn: Conn): Record<string, unknown> {
     const id = conn.identity;
     if (!id) return {};
-    return id.kind === 'key' ? { fingerprint: id.fingerprint, keyComment: id.comment } : { passwordUser: id.user };
+    switch (id.kind) {
+      case 'key': return { fingerprint: id.fingerprint, keyComment: id.comment };
+      case 'password': return { passwordUser: id.user };
+      case 'certificate': return { keyId: id.keyId, serial: id.serial, ca: id.ca, fingerprint: id.fingerprint };
+    }
   }
 
   private who(conn: Conn): string {

@@ -1,27 +1,28 @@
 // The one place where a session's credentials are loaded, once per connection attempt: a key
-// configured with a `file` is read from disk again every time, so a key (or, later, certificate)
-// replaced on disk is used by the next attempt without a restart. Keys given only as bytes
+// configured with a `file`, and its certificate, are read from disk again every time, so a key or
+// certificate replaced on disk is used by the next attempt without a restart. Keys given only as bytes
 // (library option `privateKey`) are used as given. Host keys need nothing here: the verifier
 // reads known_hosts on every check (host-keys/host-key-verifier.ts).
 import { readFileSync } from 'node:fs';
-import type { ParsedKey } from 'ssh2';
 import { EdgeError } from '../errors.js';
 import { parsePrivateKeys } from './auth.js';
 import type { AuthConfig } from './session-config.js';
+import { keysForAttempt, type AuthKey } from './user-certificate.js';
 
 export interface LoadedCredentials {
-  /** Parsed private keys, in configured order, each with where it came from (for messages). */
-  keys: Array<{ key: ParsedKey; source: string }>;
+  /** Parsed private keys, in configured order (a key with a certificate as that certificate). */
+  keys: AuthKey[];
 }
 
 /**
- * Reads every key file named in `auth` and parses every key. Throws EDGE_ERR_KEY_INVALID (a
- * file that cannot be read or parsed) or EDGE_ERR_KEY_PASSPHRASE; messages name the file, never
+ * Reads every key file named in `auth`, parses every key and reads its certificate. Throws
+ * EDGE_ERR_KEY_INVALID (a file that cannot be read or parsed), EDGE_ERR_KEY_PASSPHRASE,
+ * EDGE_ERR_CERT_INVALID or EDGE_ERR_CERT_EXPIRED; messages name the file, never
  * key material or passphrases.
  */
-export function loadCredentials(auth: AuthConfig): LoadedCredentials {
+export function loadCredentials(auth: AuthConfig, nowMs = Date.now()): LoadedCredentials {
   const privateKeys = (auth.privateKeys ?? []).map((k) => (k.file === undefined ? k : { ...k, key: readKeyFile(k.file) }));
-  return { keys: parsePrivateKeys({ ...auth, privateKeys }) };
+  return { keys: keysForAttempt(parsePrivateKeys({ ...auth, privateKeys }), nowMs) };
 }
 
 function readKeyFile(file: string): Buffer {

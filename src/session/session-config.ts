@@ -37,9 +37,10 @@ export interface AuthConfig {
   /**
    * Private keys, tried in order (OpenSSH or PEM; ed25519, ecdsa, rsa). With `file`, the key is
    * read from that file again at every connection attempt (credentials.ts) and `key` is only the
-   * copy read at startup.
+   * copy read at startup. `certificateFile`: the key's OpenSSH user certificate, also read again
+   * at every attempt (renewal without restarts); the key is then offered only as that certificate.
    */
-  privateKeys?: Array<{ key: Buffer | string; passphrase?: string; source: string; file?: string }>;
+  privateKeys?: Array<{ key: Buffer | string; passphrase?: string; source: string; file?: string; certificateFile?: string }>;
   /** Path of an ssh-agent socket (usually $SSH_AUTH_SOCK). */
   agent?: string;
   password?: string;

@@ -11,12 +11,15 @@
 // EDGE_DIAG_DISABLE=write-batching,padding-pool turns the first two off (diagnostics and the
 // benchmark's before/after figures only).
 import net from 'node:net';
-import ssh2, { type Client, type ParsedKey } from 'ssh2';
+import ssh2, { type Client } from 'ssh2';
 
 // ssh2 is CommonJS: Node's ESM loader only sees its default export.
 const { Client: SshClient } = ssh2;
 import { EdgeError } from '../errors.js';
-import { createAuthPlan } from './auth.js';
+import { createAuthPlan, type AuthIdentity } from './auth.js';
+import type { AuthKey } from './user-certificate.js';
+import { installClientCertificateAuth } from '../ssh2/client-certificate-auth.js';
+import { installClientHostCertificates } from '../ssh2/client-host-certificates.js';
 import type { HostKeyDecision } from './host-keys/host-key-verifier.js';
 import type { SessionConfig } from './session-config.js';
 import { AGENT_IDENT } from '../version.js';
@@ -32,6 +35,8 @@ export interface SshConnection {
   socket: net.Socket;
   serverBanner: string;
   hostKey: HostKeyDecision;
+  /** How we logged in (method, key fingerprint, certificate summary). */
+  auth: AuthIdentity | null;
   /** What carries the bytes: negotiated cipher, native binding, levers in effect. */
   crypto: ConnectionCrypto;
   /** The `exec true` of sshdNoDelayExec, when enabled (resolves, never rejects). */
@@ -54,8 +59,10 @@ export interface ConnectionCrypto {
 }
 
 export interface ConnectDeps {
-  verifyHostKey(keyBlob: Buffer): HostKeyDecision;
-  keys: Array<{ key: ParsedKey; source: string }>;
+  /** Checks the host key; `expectsCertificates()` true = a CA applies, so host certificates are offered first. */
+  verifyHostKey: ((keyBlob: Buffer) => HostKeyDecision) & { expectsCertificates?(): boolean };
+  /** Keys for this attempt (certificates already read: src/session/user-certificate.ts). */
+  keys: AuthKey[];
   signal: AbortSignal;
   /** Debug lines (sshdNoDelayExec outcome). */
   log?: (level: 'debug' | 'info' | 'warn', message: string) => void;
@@ -164,13 +171,17 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
       deps.signal.removeEventListener('abort', onAbort);
       client.removeAllListeners('error');
       client.removeAllListeners('close');
-      resolve({ client, socket, serverBanner, hostKey: hostKey!, crypto, noDelayNudge: null, batching });
+      resolve({ client, socket, serverBanner, hostKey: hostKey!, auth: auth.used(), crypto, noDelayNudge: null, batching });
     });
     client.on('error', (err: Error & { level?: string; code?: string }) => {
       if (hostKeyError) return fail(hostKeyError);
       if (err.level === 'client-authentication') {
         const tried = auth.tried();
-        return fail(new EdgeError('EDGE_ERR_AUTH_FAILED', `SSH host ${where} rejected authentication as "${cfg.auth.username}" (tried: ${tried.length ? tried.join(', ') : 'no method the server accepts'}); check the username and that the key is in the server's authorized_keys.`, { details: { host: cfg.host, port: cfg.port, username: cfg.auth.username, tried } }));
+        const certs = auth.triedCertificates();
+        const hint = certs.length
+          ? `check that the server trusts the certificate's CA (sshd TrustedUserCAKeys, CA ${certs.map((c) => c.caFingerprint).join(', ')}), that its principals include "${cfg.auth.username}" or what AuthorizedPrincipalsFile asks for, and that it is not revoked`
+          : "check the username and that the key is in the server's authorized_keys";
+        return fail(new EdgeError('EDGE_ERR_AUTH_FAILED', `SSH host ${where} rejected authentication as "${cfg.auth.username}" (tried: ${tried.length ? tried.join(', ') : 'no method the server accepts'}); ${hint}.`, { details: { host: cfg.host, port: cfg.port, username: cfg.auth.username, tried, ...(certs.length ? { certificates: certs } : {}) } }));
       }
       if (err.level === 'client-timeout') {
         return fail(new EdgeError('EDGE_ERR_HANDSHAKE_TIMEOUT', `SSH handshake with ${where} did not finish within ${cfg.handshakeTimeoutMs} ms (handshakeTimeoutMs).`, { details: { host: cfg.host, port: cfg.port } }));
@@ -209,6 +220,9 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
       },
     });
     // After connect(): ssh2 has taken the socket and built the Protocol these hook into.
+    // Only where a certificate may be offered (a key's, or one an ssh-agent holds).
+    if (cfg.auth.agent || deps.keys.some((k) => k.certificate)) installClientCertificateAuth(client);
+    if (deps.verifyHostKey.expectsCertificates?.()) installClientHostCertificates(client);
     // disabled until the server is known to send with TCP_NODELAY (openSshConnection)
     if (!off.has('write-batching')) batching = installWriteBatching(socket, { enabled: false });
     if (!off.has('padding-pool')) crypto.paddingPool = installPaddingPool(client);

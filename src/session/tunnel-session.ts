@@ -8,6 +8,8 @@ import { EdgeError, isEdgeError } from '../errors.js';
 import { backoffDelayMs, credentialRetryDelayMs, isCredentialFailure } from './backoff.js';
 import { loadCredentials } from './credentials.js';
 import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
+import type { AuthIdentity } from './auth.js';
+import { expiryWarningAt, type AuthKey } from './user-certificate.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
@@ -91,6 +93,8 @@ export interface SessionStatus {
   proxy: { configured: string; route: string | null } | null;
   /** Negotiated cipher, whether ssh2's native crypto binding is in use, levers (null while not connected). */
   crypto?: ConnectionCrypto | null;
+  /** The identity of the last successful login (null before the first): method, key fingerprint, certificate summary. */
+  auth?: AuthIdentity | null;
 }
 
 export interface TunnelSessionEvents {
@@ -155,6 +159,10 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   /** The route of the last connection attempt (masked), for status. */
   private proxyRoute: string | null = null;
   private readonly bindProbes = new BindProbes();
+  /** How the last successful connection logged in. */
+  private lastAuth: AuthIdentity | null = null;
+  /** Fires the "certificate expires soon" warning while connected. */
+  private expiryWarning: NodeJS.Timeout | undefined;
 
   /** Validates the whole configuration (throws EdgeError) before anything touches the network. */
   constructor(input: SessionConfigInput | SessionConfig, options: TunnelSessionOptions = {}) {
@@ -165,9 +173,10 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     validateSession(this.config);
     this.verifyHostKey = createHostKeyVerifier(this.config.hostKeys, this.config.host, this.config.port,
       (level, message) => this.log(level, message));
-    // Loaded here once so a bad key fails at startup; every attempt loads them again (run()).
-    const { keys } = loadCredentials(this.config.auth);
-    if (keys.length === 0 && !this.config.auth.agent && this.config.auth.password === undefined) {
+    // Loaded here once so a bad key or certificate file fails at startup (an expired certificate
+    // may be renewed before the first attempt); every attempt loads them again (run()).
+    try { loadCredentials(this.config.auth); } catch (err) { if (!isEdgeError(err, 'EDGE_ERR_CERT_EXPIRED')) throw err; }
+    if ((this.config.auth.privateKeys ?? []).length === 0 && !this.config.auth.agent && this.config.auth.password === undefined) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} has no credentials: configure a private key, an ssh-agent socket or a password.`);
     }
     for (const fwd of this.config.forwards) this.addForwardRuntime(fwd);
@@ -319,6 +328,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       dynamicForwards: listeners.dynamicForwards,
       proxy: this.config.proxy === '' ? null : { configured: maskProxyUrl(this.config.proxy), route: this.proxyRoute },
       crypto: this.conn ? { ...this.conn.crypto } : null,
+      auth: this.lastAuth,
     };
   }
 
@@ -403,11 +413,14 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
           this.proxyRoute = resolveProxyRoute(this.config, this.config.host, this.config.port).description;
           this.log('debug', `session ${this.config.id}: reaching ${this.where} via ${this.proxyRoute}`);
         }
-        const { keys } = loadCredentials(this.config.auth); // per attempt: a fixed key file is picked up
+        const keys = this.keysForAttempt(); // key files and certificates read again: a fixed or renewed file is picked up
         const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys, signal: this.stopController.signal, log: (level, message) => this.log(level, message) });
         everConnected = true;
         const connectedAt = Date.now();
+        this.lastAuth = conn.auth;
+        this.watchCertificateExpiry(keys, conn.auth);
         error = await this.serve(conn);
+        clearTimeout(this.expiryWarning);
         if (Date.now() - connectedAt >= reconnect.stableAfterMs) retries = 0;
       } catch (err) {
         error = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_PROTOCOL', String(err), { cause: err });
@@ -459,6 +472,30 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     }
   }
 
+  /** Credentials for one attempt: certificate files are read again here, so a renewed one is used. */
+  private keysForAttempt(): AuthKey[] {
+    try {
+      return loadCredentials(this.config.auth).keys;
+    } catch (err) {
+      // Mid-rotation (a file briefly missing or half-written) is worth another attempt.
+      if (isEdgeError(err, 'EDGE_ERR_CERT_INVALID')) throw new EdgeError(err.code, err.message, { details: err.details, retryable: true });
+      throw err;
+    }
+  }
+
+  /** Logs a warning now, or when it comes, once the certificate in use nears its valid-before. */
+  private watchCertificateExpiry(keys: AuthKey[], auth: AuthIdentity | null): void {
+    clearTimeout(this.expiryWarning);
+    const used = auth?.certificate ? keys.find((k) => k.certificate?.summary === auth.certificate)?.certificate : undefined;
+    if (!used) return;
+    const warnAt = expiryWarningAt(used.cert);
+    if (warnAt === null) return;
+    const warn = () => this.log('warn', `session ${this.config.id}: certificate ${used.file} ("${used.summary.keyId}", serial ${used.summary.serial}) expires at ${used.summary.validBefore}; renew it (the file is read again at every reconnect).`, { validBefore: used.summary.validBefore });
+    const inMs = warnAt - Date.now();
+    if (inMs <= 0) warn();
+    else this.expiryWarning = setTimeout(warn, Math.min(inMs, 2 ** 31 - 1)).unref();
+  }
+
   private get stopping(): boolean {
     return this.stopController.signal.aborted;
   }
@@ -493,7 +530,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       attempt: this.attempt, serverBanner: conn.serverBanner,
       hostKeyFingerprint: conn.hostKey.fingerprint, hostKeyType: conn.hostKey.keyType, hostKeyVerifiedBy: conn.hostKey.how,
     });
-    this.log('info', `session ${this.config.id}: connected to ${this.where}${this.proxyRoute !== null ? ` via ${this.proxyRoute}` : ''} (${conn.serverBanner || 'unknown server'}), host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint} verified by ${conn.hostKey.how}`);
+    this.log('info', `session ${this.config.id}: connected to ${this.where}${this.proxyRoute !== null ? ` via ${this.proxyRoute}` : ''} (${conn.serverBanner || 'unknown server'}), host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint} verified by ${conn.hostKey.how}${conn.auth?.certificate ? `, logged in with certificate "${conn.auth.certificate.keyId}" serial ${conn.auth.certificate.serial}` : ''}`);
     for (const fwd of this.forwards.values()) this.requestForward(fwd);
 
     return new Promise((resolve) => {
@@ -843,6 +880,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   // ---------------------------------------------------------------- plumbing
 
   private teardown(reason: ChannelCloseReason): void {
+    clearTimeout(this.expiryWarning);
     for (const live of [...this.channels.values()]) live.destroy(reason);
     this.local.destroy(reason);
     // Every pool closes with the session (their channels were just ended).

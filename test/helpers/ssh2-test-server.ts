@@ -7,10 +7,18 @@ import net from 'node:net';
 import { Server, utils, type Connection } from 'ssh2';
 // ssh2's generator drops a leading zero byte in ~1/256 ed25519 keys; this one retries.
 import { generateEd25519 } from '../../src/gateway/host-key.js';
+import { isCertificateType, parseCertificateBlob, verifyCertificateSignature } from '../../src/certificates/openssh-certificate.js';
+import { verifySshSignature } from '../../src/certificates/ssh-public-key.js';
 
 export interface TestServerOptions {
   /** Public key (OpenSSH line) allowed to log in. */
   authorizedKey: string;
+  /**
+   * A CA public key (OpenSSH line): user certificates it signed log in, checked strictly the way
+   * sshd does (CA signature, and a signature blob named with the plain algorithm, e.g.
+   * ssh-ed25519 or rsa-sha2-512, as PROTOCOL.certkeys requires).
+   */
+  userCertificateCa?: string;
   /**
    * A password accepted by the methods in `passwordMethods` (default: none), so that password
    * and keyboard-interactive authentication can be tested; only those methods are then offered.
@@ -26,6 +34,10 @@ export interface TestServer {
   /** SHA256:… fingerprint of the server's host key, for pinning. */
   fingerprint: string;
   connections: number;
+  /** Public key algorithms of signed publickey requests, in order (e.g. rsa-sha2-512-cert-v01@openssh.com). */
+  signedAlgorithms: string[];
+  /** Signature algorithms named inside those requests' signature blobs (certificate logins). */
+  signatureAlgorithms: string[];
   close(): Promise<void>;
 }
 
@@ -39,6 +51,9 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   const listeners = new Set<net.Server>();
   const clients = new Set<Connection>();
   let connections = 0;
+  const signedAlgorithms: string[] = [];
+  const signatureAlgorithms: string[] = [];
+  const caBlob = opts.userCertificateCa ? Buffer.from(opts.userCertificateCa.trim().split(/\s+/)[1]!, 'base64') : undefined;
 
   const server = new Server({ hostKeys: [hostKey.private] }, (client) => {
     connections += 1;
@@ -53,6 +68,19 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
         return ctx.prompt([{ prompt: 'Password: ', echo: false }], 'login', (answers) => (answers[0] === opts.password ? ctx.accept() : ctx.reject(offered)));
       }
       if (ctx.method !== 'publickey') return ctx.reject(offered);
+      if (ctx.signature) signedAlgorithms.push(ctx.key.algo);
+      if (caBlob && isCertificateType(ctx.key.algo.replace(/^rsa-sha2-(256|512)-cert/, 'ssh-rsa-cert'))) {
+        try {
+          const cert = parseCertificateBlob(ctx.key.data);
+          verifyCertificateSignature(cert);
+          if (!cert.caKeyBlob.equals(caBlob) || cert.kind !== 'user') return ctx.reject(['publickey']);
+          if (!ctx.signature || !ctx.blob) return ctx.accept();
+          signatureAlgorithms.push(verifySshSignature(cert.publicKey, ctx.blob, ctx.signature));
+          return ctx.accept();
+        } catch {
+          return ctx.reject(['publickey']);
+        }
+      }
       const blob = allowed.getPublicSSH();
       const sameKey = ctx.key.data.length === blob.length && timingSafeEqual(ctx.key.data, blob);
       if (!sameKey) return ctx.reject(['publickey']);
@@ -98,6 +126,8 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     port: (server.address() as net.AddressInfo).port,
     fingerprint,
     get connections() { return connections; },
+    signedAlgorithms,
+    signatureAlgorithms,
     close: async () => {
       for (const l of listeners) l.close();
       for (const c of clients) c.end();

@@ -43,6 +43,16 @@ export interface SshdOptions {
   passwordAuth?: boolean;
   /** Readiness timeout for each start, ms. Default 15000. */
   startTimeoutMs?: number;
+  /** CA public key lines written to a TrustedUserCAKeys file (user certificates they sign log in). */
+  trustedUserCaKeys?: string[];
+  /** `AuthorizedPrincipalsFile` contents: the principals a user certificate must carry one of. */
+  authorizedPrincipals?: string[];
+  /** Sign the host key with this CA (ssh-keygen -s -h) and serve it with `HostCertificate`. */
+  hostCertificate?: { caKeyPath: string; principals: string[]; identity?: string; validity?: string };
+  /** Host key type (default ed25519). */
+  hostKeyType?: 'ed25519' | 'rsa';
+  /** `RevokedKeys` contents (public keys or certificates, one per line). */
+  revokedKeys?: string[];
 }
 
 export interface SshdHandle {
@@ -65,6 +75,8 @@ export interface SshdHandle {
   readonly hostKeyFingerprint: string;
   /** known_hosts with a `[127.0.0.1]:PORT ssh-ed25519 …` line. */
   readonly knownHostsPath: string;
+  /** The host key's public half (`ssh_host_ed25519_key.pub`). */
+  readonly hostPublicKeyPath: string;
   /** Path of the generated sshd_config. */
   readonly configPath: string;
   /** True while the sshd listener process is alive. */
@@ -296,7 +308,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
   const userKeyPath = path.join(dir, 'id_ed25519');
   const encryptedUserKeyPath = path.join(dir, 'id_ed25519_encrypted');
   const rsaUserKeyPath = path.join(dir, 'id_rsa_pem');
-  keygen(['-t', 'ed25519', '-N', '', '-C', 'edge-agent-test-host', '-f', hostKeyPath]);
+  keygen(opts.hostKeyType === 'rsa' ? ['-t', 'rsa', '-b', '2048', '-N', '', '-C', 'edge-agent-test-host', '-f', hostKeyPath] : ['-t', 'ed25519', '-N', '', '-C', 'edge-agent-test-host', '-f', hostKeyPath]);
   keygen(['-t', 'ed25519', '-N', '', '-C', 'edge-agent-test-user', '-f', userKeyPath]);
   keygen(['-t', 'ed25519', '-N', passphrase, '-C', 'edge-agent-test-user-enc', '-f', encryptedUserKeyPath]);
   keygen(['-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-C', 'edge-agent-test-user-rsa', '-f', rsaUserKeyPath]);
@@ -317,6 +329,29 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
   const configPath = path.join(dir, 'sshd_config');
   const pidFile = path.join(dir, 'sshd.pid');
 
+  // Certificates (ssh-keygen -s) and the files sshd checks them with.
+  const certConfig: string[] = [];
+  if (opts.trustedUserCaKeys) {
+    const file = path.join(dir, 'trusted_user_ca_keys');
+    writeFileSync(file, opts.trustedUserCaKeys.join('\n') + '\n', { mode: 0o600 });
+    certConfig.push(`TrustedUserCAKeys ${file}`);
+  }
+  if (opts.authorizedPrincipals) {
+    const file = path.join(dir, 'authorized_principals');
+    writeFileSync(file, opts.authorizedPrincipals.join('\n') + '\n', { mode: 0o600 });
+    certConfig.push(`AuthorizedPrincipalsFile ${file}`);
+  }
+  if (opts.revokedKeys) {
+    const file = path.join(dir, 'revoked_keys');
+    writeFileSync(file, opts.revokedKeys.join('\n') + '\n', { mode: 0o600 });
+    certConfig.push(`RevokedKeys ${file}`);
+  }
+  if (opts.hostCertificate) {
+    const h = opts.hostCertificate;
+    keygen(['-s', h.caKeyPath, '-h', '-I', h.identity ?? 'test-sshd', '-n', h.principals.join(','), '-V', h.validity ?? '-5m:+1h', `${hostKeyPath}.pub`]);
+    certConfig.push(`HostCertificate ${hostKeyPath}-cert.pub`);
+  }
+
   const [major, minor] = sshdVersion();
   const usePam = accountLocked(username) && existsSync('/etc/pam.d/sshd');
 
@@ -332,6 +367,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
       `ListenAddress 127.0.0.1`,
       `Port ${port}`,
       `HostKey ${hostKeyPath}`,
+      ...certConfig,
       `PidFile ${pidFile}`,
       `AuthorizedKeysFile ${authorizedKeysPath}`,
       `StrictModes no`,
@@ -481,6 +517,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
     passphrase,
     rsaUserKeyPath,
     hostPublicKeyLine,
+    hostPublicKeyPath: `${hostKeyPath}.pub`,
     hostKeyFingerprint,
     knownHostsPath,
     configPath,

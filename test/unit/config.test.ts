@@ -244,6 +244,14 @@ describe('loadConfig', () => {
     expect(none[0]).toMatch(/^sessions\[0\]\.hostKeys: host keys must be configured/);
   });
 
+  it('hostKeys.certificateAuthorities alone configures host keys; a bad CA line names its key', () => {
+    const ca = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl fleet-ca';
+    const ok = loadConfig({ file: writeConfig(fullConfig({ sessions: [session({ hostKeys: { certificateAuthorities: [ca] } })] })), env: {} });
+    expect(ok.sessions[0]!.hostKeys.certificateAuthorities).toEqual([ca]);
+    const errors = configErrors({ file: writeConfig(fullConfig({ sessions: [session({ hostKeys: { certificateAuthorities: [ca, 'ssh-ed25519 AAAA'] } })] })), env: {} });
+    expect(errors).toEqual([expect.stringMatching(/^sessions\[0\]\.hostKeys\.certificateAuthorities\[1\] is not a CA public key/)]);
+  });
+
   it('reports bad target URLs, fingerprints, origins, hosts and reconnect bounds with their keys', () => {
     const errors = configErrors({
       file: writeConfig(fullConfig({ sessions: [session({ host: 'bad host', hostKeys: { fingerprints: ['SHA256:nope'] }, reconnect: { retryIntervalMs: 10000, maxRetryIntervalMs: 5000 } }, [
@@ -439,6 +447,12 @@ describe('resolveSession', () => {
     const full = sessionWithDefaults(input);
     expect(full).toMatchObject({ id: 'gw', host: 'gw.example.com', port: 22, connectTimeoutMs: 15000 });
     expect(full.forwards[0]).toMatchObject({ id: 'web', bind: 'localhost', port: 8080, target: 'http://127.0.0.1:3000', maxChannels: 1024 });
+  });
+
+  it('credentials.NAME.certificateFile travels as a path (the session reads it at every attempt); it needs a privateKeyFile', () => {
+    const { config, spec } = configWith({ default: { privateKeyFile: keyFile, certificateFile: '/etc/edge-agent/id_ed25519-cert.pub' } });
+    expect(resolveSession(spec, config, {}).auth.privateKeys![0]!.certificateFile).toBe('/etc/edge-agent/id_ed25519-cert.pub');
+    expect(() => configWith({ default: { agent: true, certificateFile: '/x-cert.pub' } })).toThrow(/credentials\.default\.certificateFile: a certificate is used with its private key/);
   });
 
   it('takes the passphrase and password from the named env vars, the agent from SSH_AUTH_SOCK', () => {

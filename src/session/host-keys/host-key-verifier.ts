@@ -7,24 +7,33 @@ import { readFileSync } from 'node:fs';
 import { EdgeError } from '../../errors.js';
 import { fingerprintsOf, matchesPinned, parsePinnedFingerprint, type PinnedFingerprint } from './fingerprint.js';
 import { lookupKnownHosts, parseKnownHosts, type KnownHostsEntry, type KnownHostsProblem } from './known-hosts.js';
+import { checkHostCertificate, parseCertificateAuthorities, type HostCertificateSummary } from './host-certificate.js';
+import { isCertificateType } from '../../certificates/openssh-certificate.js';
 
 export interface HostKeyPolicy {
   knownHostsFile?: string | string[];
   fingerprints?: string[];
   insecureAcceptAny?: boolean;
+  /** CA public keys ("ssh-ed25519 AAAA…") whose host certificates are trusted for this session's host. */
+  certificateAuthorities?: string[];
 }
 
 export interface HostKeyDecision {
   accepted: true;
-  how: 'known-hosts' | 'fingerprint' | 'insecure-accept-any';
-  /** The offered key's `SHA256:` fingerprint. */
+  how: 'known-hosts' | 'fingerprint' | 'insecure-accept-any' | 'cert-authority';
+  /** The offered key's `SHA256:` fingerprint (for a certificate: of the certified key). */
   fingerprint: string;
   keyType: string;
+  /** For a host certificate accepted through its CA. */
+  certificate?: HostCertificateSummary;
 }
+
+/** Checks a host key blob; `expectsCertificates()` says whether a CA applies to this host (offer certificates first). */
+export type HostKeyVerifier = ((keyBlob: Buffer) => HostKeyDecision) & { expectsCertificates(): boolean };
 
 export type HostKeyLog = (level: 'warn' | 'info' | 'debug', msg: string) => void;
 
-const POLICY_KEYS = new Set(['knownHostsFile', 'fingerprints', 'insecureAcceptAny']);
+const POLICY_KEYS = new Set(['knownHostsFile', 'fingerprints', 'insecureAcceptAny', 'certificateAuthorities']);
 
 /**
  * Validates `policy` now (so bad config fails at startup, not at the first connect) and returns
@@ -35,15 +44,16 @@ export function createHostKeyVerifier(
   host: string,
   port: number,
   log: HostKeyLog = () => {},
-): (keyBlob: Buffer) => HostKeyDecision {
+): HostKeyVerifier {
   const { files, pins, insecure } = validatePolicy(policy);
+  const configuredCas = parseCertificateAuthorities(policy.certificateAuthorities, 'hostKeys.certificateAuthorities');
   if (typeof host !== 'string' || host === '') throw new EdgeError('EDGE_ERR_INVALID_CONFIG', 'host must be a non-empty string.');
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `port must be an integer 1-65535, got ${String(port)}.`);
   }
   const where = `[${host}]:${port}`;
 
-  return (keyBlob: Buffer): HostKeyDecision => {
+  const verifyPlain = (keyBlob: Buffer): HostKeyDecision => {
     const fp = fingerprintsOf(keyBlob);
     const offered = `${fp.keyType} ${fp.sha256}`;
     const details = { host, port, keyType: fp.keyType, fingerprint: fp.sha256 };
@@ -52,9 +62,6 @@ export function createHostKeyVerifier(
     // Files are re-read on every check so an operator's edit applies on the next reconnect.
     const { entries, readErrors } = loadKnownHosts(files, log);
     const found = lookupKnownHosts(entries, host, port, keyBlob);
-    for (const ca of found.certAuthorities ?? []) {
-      log('info', `${loc(ca)}: @cert-authority lines are not supported (host certificates are not verified); ignored for ${where}.`);
-    }
 
     // Revocation beats everything, including a pinned fingerprint: someone said "never this key".
     if (found.result === 'revoked') {
@@ -116,8 +123,21 @@ export function createHostKeyVerifier(
       { details },
     );
   };
-}
 
+  const verify = ((keyBlob: Buffer): HostKeyDecision => {
+    if (!isCertificateType(fingerprintsOf(keyBlob).keyType)) return verifyPlain(keyBlob);
+    // A host certificate: trusted through its CA (@cert-authority for this host, or
+    // hostKeys.certificateAuthorities); otherwise its certified key is checked like a plain key.
+    const { entries } = loadKnownHosts(files, log);
+    return checkHostCertificate(keyBlob, { entries, configuredCas, host, port, verifyPlain });
+  }) as HostKeyVerifier;
+  verify.expectsCertificates = () => {
+    if (configuredCas.length > 0) return true;
+    const { entries } = loadKnownHosts(files, () => {});
+    return (lookupKnownHosts(entries, host, port, Buffer.alloc(0)).certAuthorities ?? []).length > 0;
+  };
+  return verify;
+}
 function validatePolicy(policy: HostKeyPolicy): { files: string[]; pins: PinnedFingerprint[]; insecure: boolean } {
   if (policy === null || typeof policy !== 'object') {
     throw new EdgeError('EDGE_ERR_INVALID_CONFIG', 'hostKeys must be an object.');
@@ -125,7 +145,7 @@ function validatePolicy(policy: HostKeyPolicy): { files: string[]; pins: PinnedF
   // A misspelt key would otherwise silently drop a pin or a file.
   for (const k of Object.keys(policy)) {
     if (!POLICY_KEYS.has(k)) {
-      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `hostKeys.${k} is not a known setting (expected knownHostsFile, fingerprints or insecureAcceptAny).`);
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `hostKeys.${k} is not a known setting (expected knownHostsFile, fingerprints, certificateAuthorities or insecureAcceptAny).`);
     }
   }
 
@@ -155,17 +175,21 @@ function validatePolicy(policy: HostKeyPolicy): { files: string[]; pins: PinnedF
     throw new EdgeError('EDGE_ERR_INVALID_CONFIG', 'hostKeys.insecureAcceptAny must be true or false.');
   }
 
-  if (files.length === 0 && pins.length === 0 && insecure !== true) {
+  const cas = policy.certificateAuthorities;
+  if (cas !== undefined && (!Array.isArray(cas) || cas.some((c) => typeof c !== 'string'))) {
+    throw new EdgeError('EDGE_ERR_INVALID_CONFIG', 'hostKeys.certificateAuthorities must be a list of CA public keys ("ssh-ed25519 AAAA…").');
+  }
+  if (files.length === 0 && pins.length === 0 && insecure !== true && !(cas && cas.length > 0)) {
     throw new EdgeError(
       'EDGE_ERR_INVALID_CONFIG',
-      'Host keys must be configured: set hostKeys.knownHostsFile (e.g. ~/.ssh/known_hosts) and/or hostKeys.fingerprints ' +
-        '(e.g. "SHA256:…" from `ssh-keygen -lf`), or hostKeys.insecureAcceptAny: true (not recommended).',
+      'Host keys must be configured: set hostKeys.knownHostsFile (e.g. ~/.ssh/known_hosts), hostKeys.fingerprints ' +
+        '(e.g. "SHA256:…" from `ssh-keygen -lf`) and/or hostKeys.certificateAuthorities, or hostKeys.insecureAcceptAny: true (not recommended).',
     );
   }
   return { files, pins, insecure: insecure === true };
 }
 
-function loadKnownHosts(files: string[], log: HostKeyLog): { entries: KnownHostsEntry[]; readErrors: string[] } {
+export function loadKnownHosts(files: string[], log: HostKeyLog): { entries: KnownHostsEntry[]; readErrors: string[] } {
   const entries: KnownHostsEntry[] = [];
   const readErrors: string[] = [];
   for (const file of files) {
