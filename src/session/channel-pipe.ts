@@ -151,7 +151,9 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
   function destroy(reason: ChannelCloseReason): void {
     if (closed) return;
     closeReason = reason;
-    resetTarget(target);
+    // An idle channel has nothing in flight to truncate: a plain close. Anything else: reset.
+    if (reason === 'idle-timeout') target.destroy();
+    else resetTarget(target);
     channelCloseNow();
   }
 

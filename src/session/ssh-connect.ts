@@ -25,6 +25,7 @@ import type { SessionConfig } from './session-config.js';
 import { AGENT_IDENT } from '../version.js';
 import { mainThreadCipherOrder, nativeBindingAvailable } from './cipher-order.js';
 import { DEFAULT_ALGORITHMS, defaultAlgorithms, widenAlgorithms } from '../ssh-algorithms.js';
+import { requireRsaSha2UserAuth } from '../ssh2/rsa-sha2-user-auth.js';
 import { installPaddingPool } from './ssh2-padding-pool.js';
 import { nudgeSshdNoDelay, type NudgeResult } from './sshd-nodelay.js';
 import { installWriteBatching, serverSendsNoDelay, type WriteBatching } from './ssh-write-batching.js';
@@ -226,6 +227,10 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
     // disabled until the server is known to send with TCP_NODELAY (openSshConnection)
     if (!off.has('write-batching')) batching = installWriteBatching(socket, { enabled: false });
     if (!off.has('padding-pool')) crypto.paddingPool = installPaddingPool(client);
+    // No SHA-1 signatures with RSA user keys unless the operator allowed ssh-rsa for this host.
+    if (!algorithms.serverHostKey.includes('ssh-rsa') && !requireRsaSha2UserAuth(client)) {
+      deps.log?.('warn', 'ssh2 internals changed: cannot rule out SHA-1 (ssh-rsa) signatures with RSA user keys on old servers');
+    }
   });
 }
 

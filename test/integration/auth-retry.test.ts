@@ -99,20 +99,36 @@ describe('failed sessions come back without a restart', () => {
     }
   });
 
-  it('retries are paced by authRetryIntervalMs; POST /sessions/<id>/reconnect retries now, with the key file read again from disk; unknown session: 404 EDGE_ERR_UNKNOWN_SESSION', async () => {
-    // The credential's file first holds a key sshd does not know; then the right key is copied over it.
+  it('a wrong host key is only checked again, a replaced key file is read again; retries paced by authRetryIntervalMs; POST /sessions/<id>/reconnect retries now (unknown: 404 EDGE_ERR_UNKNOWN_SESSION)', async () => {
+    // known_hosts first expects another key, and the credential's file holds a key sshd does not know.
+    const knownHosts = path.join(dir, 'known_hosts_wrong');
+    writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${generateEd25519().public.split(' ').slice(0, 2).join(' ')}\n`);
     const keyFile = path.join(dir, 'rotating_key');
     writeFileSync(keyFile, generateEd25519().private, { mode: 0o600 });
-    const { cli, admin } = await startRun(config({ keyFile, authRetryIntervalMs: 600_000 }));
-    try {
-      await waitUntil(async () => { const s = await session(admin); return s.state === 'backoff' && s.lastError?.code === 'EDGE_ERR_AUTH_FAILED'; }, 20_000, 'backoff with EDGE_ERR_AUTH_FAILED');
-      // Paced by authRetryIntervalMs (10 min here), not by the 200 ms reconnect backoff.
-      await new Promise((r) => setTimeout(r, 1_500));
-      expect((await session(admin)).attempt).toBe(1);
-      copyFileSync(sshd.userKeyPath, keyFile);
+    const { cli, admin } = await startRun(config({ keyFile, knownHosts, authRetryIntervalMs: 600_000 }));
+    const reconnect = async () => {
       const res = await request(`${admin}/sessions/a/reconnect`, { method: 'POST' });
       expect(res.statusCode).toBe(200);
       await res.body.text();
+    };
+    try {
+      const mismatch = await waitUntil(async () => { const s = await session(admin); return s.state === 'backoff' && s.lastError?.code === 'EDGE_ERR_HOST_KEY_MISMATCH' ? s : undefined; }, 20_000, 'backoff with EDGE_ERR_HOST_KEY_MISMATCH');
+      expect(mismatch.lastError!.message).toContain(sshd.hostKeyFingerprint);
+      // Paced by authRetryIntervalMs (10 min here), not by the 200 ms reconnect backoff.
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect((await session(admin)).attempt).toBe(1);
+
+      // Still the wrong key after a retry: never accepted.
+      await reconnect();
+      await waitUntil(async () => (await session(admin)).attempt === 2 && (await session(admin)).state === 'backoff', 10_000, 'a second refused attempt');
+      expect((await session(admin)).lastError?.code).toBe('EDGE_ERR_HOST_KEY_MISMATCH');
+
+      copyFileSync(sshd.knownHostsPath, knownHosts);
+      await reconnect();
+      await waitUntil(async () => (await session(admin)).lastError?.code === 'EDGE_ERR_AUTH_FAILED', 10_000, 'host key accepted, authentication refused');
+
+      copyFileSync(sshd.userKeyPath, keyFile);
+      await reconnect();
       await waitUntil(async () => (await session(admin)).forwards[0]!.state === 'up', 10_000, 'session up after POST reconnect');
       expect(await echoThrough(admin)).toBe('back');
 
@@ -122,27 +138,6 @@ describe('failed sessions come back without a restart', () => {
       const get = await request(`${admin}/sessions/a/reconnect`);
       expect(get.statusCode).toBe(405);
       await get.body.text();
-    } finally {
-      cli.child.kill('SIGKILL');
-    }
-  });
-
-  it('a mismatching host key is never accepted, only checked again: known_hosts fixed + POST reconnect connects', async () => {
-    const knownHosts = path.join(dir, 'known_hosts_wrong');
-    const other = generateEd25519().public.split(' ').slice(0, 2).join(' ');
-    writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${other}\n`);
-    const { cli, admin } = await startRun(config({ knownHosts, authRetryIntervalMs: 500 }));
-    try {
-      await waitUntil(async () => (await session(admin)).attempt >= 3, 20_000, 'three attempts');
-      const s = await session(admin);
-      expect(s.lastError?.code).toBe('EDGE_ERR_HOST_KEY_MISMATCH');
-      expect(s.lastError?.message).toContain(sshd.hostKeyFingerprint);
-      expect(s.forwards[0]!.state).not.toBe('up');
-
-      copyFileSync(sshd.knownHostsPath, knownHosts);
-      const res = await request(`${admin}/sessions/a/reconnect`, { method: 'POST' });
-      await res.body.text();
-      await waitUntil(async () => (await session(admin)).forwards[0]!.state === 'up', 10_000, 'session up after known_hosts was fixed');
     } finally {
       cli.child.kill('SIGKILL');
     }

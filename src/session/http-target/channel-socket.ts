@@ -87,6 +87,8 @@ export class ChannelSocket extends Duplex {
     // Errors end the connection and are reported with its close (onClose); a socket whose HTTP
     // server has let go of it (upgrades) must not crash the process with an unheard 'error'.
     this.on('error', () => {});
+    // Each pipelined request in flight (up to 16, http-exchange.ts) listens for 'clientEnd'.
+    this.setMaxListeners(64);
 
     this.idleTimer = options.idleTimeoutMs > 0
       ? setTimeout(() => this.destroyWithReason('idle-timeout'), options.idleTimeoutMs)
