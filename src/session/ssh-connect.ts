@@ -188,6 +188,8 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
       username: cfg.auth.username,
       ident: AGENT_IDENT,
       readyTimeout: cfg.handshakeTimeoutMs,
+      // streamlocal-forward (remoteSocket) is an OpenSSH extension; any server that implements it may answer.
+      strictVendor: false,
       keepaliveInterval: cfg.keepalive.intervalMs,
       keepaliveCountMax: cfg.keepalive.countMax,
       algorithms: ciphers ? { cipher: ciphers as never } : undefined,
