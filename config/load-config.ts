@@ -115,7 +115,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   if (raw) {
     const credErrors = isObj(raw.credentials) ? validateCredentials(raw.credentials) : [];
     errors.push(...credErrors.map((m) => withSource(m, 'credentials', fromEnv)));
-    errors.push(...validatePolicy(raw.policy).map((m) => withSource(m, m.startsWith('policy.allowedTargets') ? 'policy.allowedTargets' : m.startsWith('policy.allowedLocalBindAddresses') ? 'policy.allowedLocalBindAddresses' : 'policy.allowedBindAddresses', fromEnv)));
+    errors.push(...validatePolicy(raw.policy).map((m) => withSource(m, m.startsWith('policy.allowedTargets') ? 'policy.allowedTargets' : m.startsWith('policy.allowedLocalBindAddresses') ? 'policy.allowedLocalBindAddresses' : m.startsWith('policy.allowedRemoteSockets') ? 'policy.allowedRemoteSockets' : 'policy.allowedBindAddresses', fromEnv)));
     if (Array.isArray(raw.sessions)) {
       const credentials = isObj(raw.credentials) ? (raw.credentials as Record<string, CredentialConfig>) : {};
       const parsed = parseSessions(raw.sessions, { credentials, policy: raw.policy as Policy });
@@ -145,7 +145,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     },
     admin: { listen: raw.admin.listen },
     credentials: raw.credentials as Record<string, CredentialConfig>,
-    policy: { allowedTargets: raw.policy.allowedTargets, allowedBindAddresses: raw.policy.allowedBindAddresses, allowedLocalBindAddresses: raw.policy.allowedLocalBindAddresses },
+    policy: { allowedTargets: raw.policy.allowedTargets, allowedBindAddresses: raw.policy.allowedBindAddresses, allowedLocalBindAddresses: raw.policy.allowedLocalBindAddresses, allowedRemoteSockets: raw.policy.allowedRemoteSockets },
     sessions,
     assignments: { ...raw.assignments },
     telemetry: { exporter: raw.telemetry.exporter as TelemetryExporter },
@@ -389,8 +389,7 @@ function resolveDynamicForward(f: DynamicForwardSpec, session: string, env: Node
 function resolveForward(f: ForwardSpec): ResolvedForward {
   const forward: ResolvedForward = {
     id: f.id,
-    bind: f.bind ?? 'localhost',
-    port: f.port,
+    ...(f.remoteSocket !== undefined ? { remoteSocket: f.remoteSocket } : { bind: f.bind ?? 'localhost', port: f.port }),
     target: f.target,
     allowOrigins: [...(f.allowOrigins ?? [])],
     maxChannels: f.maxChannels ?? 1024,

@@ -6,14 +6,14 @@
 import os from 'node:os';
 import convict from 'convict';
 import { checkAssignmentsUrl, ENV_NAME_PATTERN, MAX_TIMER_MS, parseListenAddress, parseSigningPublicKey } from './formats.js';
-import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES, DEFAULT_ALLOWED_TARGETS } from './policy.js';
+import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES, DEFAULT_ALLOWED_REMOTE_SOCKETS, DEFAULT_ALLOWED_TARGETS } from './policy.js';
 
 /** The config as convict holds it, before the JSON-Schema checks of `credentials` and `sessions`. */
 export interface RawAgentConfig {
   agent: { id: string; drainTimeoutMs: number; logLevel: string; logFormat: string };
   admin: { listen: string };
   credentials: Record<string, unknown>;
-  policy: { allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[] };
+  policy: { allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[]; allowedRemoteSockets: string[] };
   sessions: unknown[];
   assignments: { url: string; tokenEnv: string; caFile: string; pollIntervalMs: number; cacheFile: string; signingPublicKey: string };
   telemetry: { exporter: string };
@@ -202,6 +202,12 @@ export function buildConfigSchema(): convict.Schema<RawAgentConfig> {
         format: 'edge-string-list',
         default: DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES,
         env: 'EDGE_AGENT_POLICY_ALLOWED_LOCAL_BIND_ADDRESSES',
+      },
+      allowedRemoteSockets: {
+        doc: 'Unix socket paths on the SSH host that remote forwards may listen on (forwards[].remoteSocket), "*" globs ("/run/edge/*.sock"); default any ("*"): the socket is on the gateway, where only its local users reach it and its sshd bounds where it may be created. Local only. Env var: comma-separated or a JSON array.',
+        format: 'edge-string-list',
+        default: DEFAULT_ALLOWED_REMOTE_SOCKETS,
+        env: 'EDGE_AGENT_POLICY_ALLOWED_REMOTE_SOCKETS',
       },
     },
     sessions: {

@@ -26,13 +26,22 @@ export interface Policy {
    * allows any. Absent = loopback only (DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES).
    */
   allowedLocalBindAddresses?: string[];
+  /**
+   * Unix socket paths on the SSH host remote forwards may listen on (`remoteSocket`): `*` globs
+   * ("/run/edge/*.sock"). Absent = any (DEFAULT_ALLOWED_REMOTE_SOCKETS): the socket lives on the
+   * gateway, reachable only by its local users, and the gateway's sshd decides what it allows.
+   */
+  allowedRemoteSockets?: string[];
 }
 
 export interface ForwardSpec {
   id: string;
+  /** 'localhost' when absent (filled in by validation); absent for a remoteSocket forward. */
   bind: string;
-  /** 0 asks the SSH host to choose. */
+  /** 0 asks the SSH host to choose; absent (0) for a remoteSocket forward. */
   port: number;
+  /** A unix socket path on the SSH host to listen on instead of bind/port. */
+  remoteSocket?: string;
   /** tcp://host:port, unix:/path, http(s)://host[:port] */
   target: string;
   allowOrigins: string[];

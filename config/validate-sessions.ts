@@ -13,7 +13,8 @@ import { createOriginAllowList } from '../src/session/origin-allow-list.js';
 import { checkProxySetting } from '../src/session/proxy-connect.js';
 import { checkHost, formatHost, parseTargetUrl } from '../src/session/target-url.js';
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
-import { checkBindPolicy, checkLocalBindPolicy, checkPolicy, checkTargetPolicy } from './policy.js';
+import { checkBindPolicy, checkLocalBindPolicy, checkPolicy, checkRemoteSocketPolicy, checkTargetPolicy } from './policy.js';
+import { checkRemoteSocketPath } from '../src/session/remote-listener.js';
 import type { AssignmentDocument, CredentialConfig, Policy, SessionSpec, ValidationContext } from './types.js';
 
 export { checkPolicy, checkTargetPolicy, checkBindPolicy, checkLocalBindPolicy, validatePolicy, parseTargetPattern } from './policy.js';
@@ -41,6 +42,7 @@ export function parseSessions(sessions: unknown, ctx: ValidationContext, path = 
   const errors: string[] = [];
   if (!validate(data)) errors.push(...formatAjvErrors(validate.errors, path, data));
   if (Array.isArray(data)) errors.push(...semanticErrors(data, ctx, path));
+  if (Array.isArray(data)) fillForwardDefaults(data);
   return { sessions: errors.length === 0 ? (data as SessionSpec[]) : [], errors };
 }
 
@@ -63,6 +65,8 @@ export interface RefusedForward {
   target: string;
   /** Which list it was in; absent = `forwards` (remote). */
   kind?: 'local' | 'dynamic';
+  /** A remote forward on a unix socket path (bind '' and port 0). */
+  remoteSocket?: string;
 }
 
 export interface ParseAssignmentOptions {
@@ -93,6 +97,7 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
     errors.push(...formatAjvErrors(validate.errors, '', data).map((m) => (m.startsWith(':') ? `(document)${m}` : m)));
   }
   if (isObj(data) && Array.isArray(data.sessions)) errors.push(...semanticErrors(data.sessions, ctx, 'sessions', !refuse));
+  if (isObj(data) && Array.isArray(data.sessions)) fillForwardDefaults(data.sessions);
   if (errors.length > 0) return { errors, refusedForwards: [] };
   const document = data as unknown as AssignmentDocument;
   const refusedForwards: RefusedForward[] = [];
@@ -100,7 +105,10 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
     document.sessions.forEach((session, i) => {
       session.forwards = session.forwards.filter((forward, j) => {
         const reason = checkPolicy(forward, ctx.policy);
-        if (reason) refusedForwards.push({ session: session.id, forward: forward.id, path: `sessions[${i}].forwards[${j}]`, reason, bind: forward.bind, port: forward.port, target: forward.target });
+        if (reason) {
+          refusedForwards.push({ session: session.id, forward: forward.id, path: `sessions[${i}].forwards[${j}]`, reason, bind: forward.bind ?? '', port: forward.port ?? 0, target: forward.target,
+            ...(forward.remoteSocket !== undefined ? { remoteSocket: forward.remoteSocket } : {}) });
+        }
         return !reason;
       });
       // Listeners on the device: their bind address against policy.allowedLocalBindAddresses.
@@ -117,6 +125,19 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
     });
   }
   return { document, errors, refusedForwards };
+}
+
+/**
+ * A remote forward's bind has no schema default (a remoteSocket forward must not have one, and
+ * the schema cannot tell a filled-in default from a given value): TCP forwards get "localhost" here.
+ */
+function fillForwardDefaults(sessions: unknown[]): void {
+  for (const s of sessions) {
+    if (!isObj(s) || !Array.isArray(s.forwards)) continue;
+    for (const f of s.forwards) {
+      if (isObj(f) && f.remoteSocket === undefined && f.bind === undefined) f.bind = 'localhost';
+    }
+  }
 }
 
 function semanticErrors(sessions: unknown[], ctx: ValidationContext, path: string, withPolicy = true): string[] {
@@ -275,7 +296,32 @@ function forwardErrors(forwards: unknown[], policy: Policy | undefined, path: st
       else ids.set(f.id, j);
     }
     const bind = typeof f.bind === 'string' ? f.bind : 'localhost';
-    if (typeof f.port === 'number' && f.port !== 0 && typeof f.bind === 'string') {
+    if (f.remoteSocket !== undefined) {
+      if (f.port !== undefined || f.bind !== undefined) {
+        errors.push(`${at}.${f.port !== undefined ? 'port' : 'bind'}: a forward listens either on a remoteSocket or on bind/port, not both`);
+      }
+      if (typeof f.remoteSocket === 'string') {
+        try {
+          checkRemoteSocketPath(f.remoteSocket, `${at}.remoteSocket`);
+        } catch (err) {
+          errors.push(messageOf(err));
+        }
+        const key = `unix\0${f.remoteSocket}`;
+        const first = listeners.get(key);
+        if (first !== undefined) errors.push(`${at}.remoteSocket: ${f.remoteSocket} is already requested by ${path}[${first}] in this session`);
+        else listeners.set(key, j);
+        if (policy) {
+          const why = checkRemoteSocketPolicy(f.remoteSocket, policy);
+          if (why) errors.push(`${at}.remoteSocket: ${why}`);
+        }
+      }
+      if (Array.isArray(f.allowOrigins) && f.allowOrigins.length > 0) {
+        errors.push(`${at}.allowOrigins: does not apply to a remoteSocket forward (the SSH host reports no origin address for unix-socket connections)`);
+      }
+    } else if (f.port === undefined) {
+      errors.push(`${at}.port: is required (or give remoteSocket, a unix socket path on the SSH host)`);
+    }
+    if (typeof f.port === 'number' && f.port !== 0 && (f.bind === undefined || typeof f.bind === 'string')) {
       const key = `${bind.toLowerCase()}\0${f.port}`;
       const first = listeners.get(key);
       if (first !== undefined) errors.push(`${at}.port: ${bind || '*'}:${f.port} is already requested by ${path}[${first}] in this session`);
@@ -294,8 +340,8 @@ function forwardErrors(forwards: unknown[], policy: Policy | undefined, path: st
         if (why) errors.push(`${at}.target: ${why}`);
       }
     }
-    if (typeof f.bind === 'string' && policy) {
-      const why = checkBindPolicy(f.bind, policy);
+    if ((f.bind === undefined || typeof f.bind === 'string') && f.remoteSocket === undefined && policy) {
+      const why = checkBindPolicy(bind, policy);
       if (why) errors.push(`${at}.bind: ${why}`);
     }
     if (Array.isArray(f.allowOrigins) && f.allowOrigins.every((o) => typeof o === 'string')) {

@@ -34,6 +34,10 @@ Options:
                                http(s):// and http+unix: targets are relayed request by request
                                (X-Forwarded-For, WebSockets, traceparent); the others byte for byte
                                no bind_address = localhost on the SSH host; port 0 = server picks
+                                 /remote/socket:host:hostport (also :/local/unix.sock, :URL)
+                               listens on a unix socket on the SSH host instead of a port
+                               (OpenSSH streamlocal; sshd StreamLocalBindUnlink yes replaces a
+                               stale socket on reconnect)
   -L SPEC                      local forward, repeatable: [bind_address:]port:host:hostport
                                listens on this device; host:hostport is reached from the SSH host
                                no bind_address = localhost (127.0.0.1 and ::1); port 0 = any free
@@ -156,7 +160,9 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const forwards = (values.R ?? []).map((spec, i) => {
     try {
       const fwd = parseRemoteForwardSpec(spec);
-      return { id: `R${i + 1}`, bind: fwd.bind, port: fwd.port, target: fwd.target };
+      return fwd.remoteSocket !== undefined
+        ? { id: `R${i + 1}`, remoteSocket: fwd.remoteSocket, target: fwd.target }
+        : { id: `R${i + 1}`, bind: fwd.bind, port: fwd.port, target: fwd.target };
     } catch (err) {
       throw new UsageError(isEdgeError(err) ? err.message : String(err));
     }
@@ -303,7 +309,7 @@ export async function runTunnelCommand(argv: string[]): Promise<number> {
   session.on('log', (level, message, fields) => log(level, message, fields));
   session.on('forward', (fwd) => {
     if (fwd.state === 'up') {
-      process.stdout.write(`forward ${fwd.id} up: ${fwd.bind || '*'}:${fwd.remotePort} on ${cmd.session.host} -> ${fwd.target}\n`);
+      process.stdout.write(`forward ${fwd.id} up: ${fwd.remoteSocket ?? `${fwd.bind || '*'}:${fwd.remotePort}`} on ${cmd.session.host} -> ${fwd.target}\n`);
     }
   });
   // One line each time a -L/-D listener opens, with the real local port (port 0 = any free port).

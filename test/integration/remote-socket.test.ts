@@ -10,6 +10,7 @@ import { startSshd } from '../helpers/sshd.js';
 import { startEchoServer } from '../helpers/tcp-services.js';
 import { sessionConfigFor, startSession, waitUntil } from '../helpers/tunnel-fixtures.js';
 import { exchangeOverUnixSocket, httpGetOverUnixSocket } from '../helpers/unix-client.js';
+import { runCli } from '../helpers/cli.js';
 import { TunnelSession } from '../../src/session/tunnel-session.js';
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
@@ -94,5 +95,23 @@ describe('remote unix-socket forwards through OpenSSH sshd', () => {
     expect(make({ remoteSocket: '/run/a.sock', port: 8080 })).toThrow(/either remoteSocket or port/);
     expect(make({ remoteSocket: '/run/a.sock', allowOrigins: ['10.0.0.0/8'] })).toThrow(/allowOrigins/);
     expect(make({ remoteSocket: `/${'x'.repeat(120)}` })).toThrow(/107 bytes/);
+  });
+
+  it('edge-agent tunnel -R /remote/socket:host:hostport and -R /remote/socket:URL (OpenSSH spelling)', async () => {
+    const { sshd, echo, web } = await fixture();
+    const tcpSock = path.join(sshd.dir, 'cli-echo.sock');
+    const webSock = path.join(sshd.dir, 'cli-web.sock');
+    const cli = runCli(['tunnel', '-p', String(sshd.port), '-i', sshd.userKeyPath, '--known-hosts', sshd.knownHostsPath,
+      '-R', `${tcpSock}:127.0.0.1:${echo.port}`, '-R', `${webSock}:http://127.0.0.1:${web.port}`, `${sshd.username}@127.0.0.1`]);
+    try {
+      await cli.waitForLine(new RegExp(`^forward R1 up: ${tcpSock.replace(/[.]/g, '\\.')} on 127\\.0\\.0\\.1 -> tcp://127\\.0\\.0\\.1:${echo.port}$`));
+      await cli.waitForLine(/^forward R2 up: .*cli-web\.sock on 127\.0\.0\.1 -> http:\/\/127\.0\.0\.1:\d+$/);
+      expect((await exchangeOverUnixSocket(tcpSock, Buffer.from('via cli socket'))).toString()).toBe('via cli socket');
+      expect((await httpGetOverUnixSocket(webSock, '/hello')).body).toBe('hello world \n');
+      cli.child.kill('SIGTERM');
+      expect((await cli.exit).code).toBe(0);
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
   });
 });

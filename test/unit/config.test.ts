@@ -78,7 +78,7 @@ describe('loadConfig', () => {
     expect(cfg.agent).toEqual({ id: os.hostname(), drainTimeoutMs: 10000, logLevel: 'info', logFormat: 'json' });
     expect(cfg.admin.listen).toBe('127.0.0.1:9480');
     expect(cfg.credentials).toEqual({});
-    expect(cfg.policy).toEqual({ allowedTargets: ['127.0.0.1:*', 'localhost:*', '[::1]:*', 'unix:*'], allowedBindAddresses: ['localhost', '127.0.0.1', '::1'], allowedLocalBindAddresses: ['localhost', '127.0.0.1', '::1'] });
+    expect(cfg.policy).toEqual({ allowedTargets: ['127.0.0.1:*', 'localhost:*', '[::1]:*', 'unix:*'], allowedBindAddresses: ['localhost', '127.0.0.1', '::1'], allowedLocalBindAddresses: ['localhost', '127.0.0.1', '::1'], allowedRemoteSockets: ['*'] });
     expect(cfg.sessions).toEqual([]);
     expect(cfg.assignments).toEqual({ url: '', tokenEnv: 'EDGE_AGENT_TOKEN', caFile: '', pollIntervalMs: 30000, cacheFile: '', signingPublicKey: '' });
     expect(cfg.telemetry.exporter).toBe('otlp');
@@ -93,7 +93,7 @@ describe('loadConfig', () => {
     expect(leaves.map((l) => l.key).sort()).toEqual([
       'admin.listen', 'agent.drainTimeoutMs', 'agent.id', 'agent.logFormat', 'agent.logLevel',
       'assignments.cacheFile', 'assignments.caFile', 'assignments.pollIntervalMs', 'assignments.signingPublicKey', 'assignments.tokenEnv', 'assignments.url',
-      'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedTargets', 'sessions', 'telemetry.exporter',
+      'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedRemoteSockets', 'policy.allowedTargets', 'sessions', 'telemetry.exporter',
     ].sort());
     for (const leaf of leaves) {
       expect(leaf.doc.length, leaf.key).toBeGreaterThan(10);
@@ -358,6 +358,30 @@ describe('assignment documents', () => {
     expect(errors).toContainEqual(expect.stringMatching(/^policy: unknown key/));
     expect(errors).toContainEqual(expect.stringMatching(/^sessions\[0\]\.forwards\[0\]\.target: .*not allowed/));
     expect(parseAssignmentDocument({ sessions: [] }, ctx).errors).toEqual(['revision: is required']);
+  });
+
+  it('remoteSocket forwards: exactly one of port and remoteSocket, absolute path, local policy.allowedRemoteSockets', () => {
+    const ok = parseAssignmentDocument({ revision: 9, sessions: [session({}, [{ id: 'web', remoteSocket: '/run/edge/device-42.sock', target: 'http://127.0.0.1:3000' }])] }, ctx);
+    expect(ok.errors).toEqual([]);
+    expect(ok.document!.sessions[0]!.forwards[0]).toMatchObject({ remoteSocket: '/run/edge/device-42.sock' });
+    expect(ok.document!.sessions[0]!.forwards[0]!.bind).toBeUndefined(); // no bind default on a socket forward
+    const tcp = parseAssignmentDocument({ revision: 9, sessions: [session()] }, ctx);
+    expect(tcp.document!.sessions[0]!.forwards[0]!.bind).toBe('localhost');
+
+    const errs = (forwards: unknown[], policy: object = ctx.policy) => validateSessions([session({}, forwards)], { ...ctx, policy: policy as typeof ctx.policy });
+    expect(errs([{ id: 'a', remoteSocket: '/run/a.sock', port: 80, target: 'tcp://127.0.0.1:1' }])).toEqual([expect.stringMatching(/^sessions\[0\]\.forwards\[0\]\.port: a forward listens either on a remoteSocket or on bind\/port/)]);
+    expect(errs([{ id: 'a', remoteSocket: '/run/a.sock', bind: '0.0.0.0', target: 'tcp://127.0.0.1:1' }])).toEqual([expect.stringMatching(/forwards\[0\]\.bind: a forward listens either/)]);
+    expect(errs([{ id: 'a', target: 'tcp://127.0.0.1:1' }])).toEqual([expect.stringMatching(/forwards\[0\]\.port: is required \(or give remoteSocket/)]);
+    expect(errs([{ id: 'a', remoteSocket: 'run/a.sock', target: 'tcp://127.0.0.1:1' }])).toContainEqual(expect.stringMatching(/forwards\[0\]\.remoteSocket: must be/));
+    expect(errs([{ id: 'a', remoteSocket: '/run/a.sock', target: 'tcp://127.0.0.1:1' }, { id: 'b', remoteSocket: '/run/a.sock', target: 'tcp://127.0.0.1:2' }]))
+      .toEqual([expect.stringMatching(/forwards\[1\]\.remoteSocket: \/run\/a\.sock is already requested by/)]);
+    const bounded = { ...ctx.policy, allowedRemoteSockets: ['/run/edge/*.sock'] };
+    expect(errs([{ id: 'a', remoteSocket: '/run/edge/device-42.sock', target: 'tcp://127.0.0.1:1' }], bounded)).toEqual([]);
+    expect(errs([{ id: 'a', remoteSocket: '/tmp/elsewhere.sock', target: 'tcp://127.0.0.1:1' }], bounded))
+      .toEqual([expect.stringMatching(/forwards\[0\]\.remoteSocket: remote socket "\/tmp\/elsewhere.sock" is not allowed by the local policy.allowedRemoteSockets/)]);
+    // a fleet document's forward outside the policy is refused alone, and reported with its socket
+    const refused = parseAssignmentDocument({ revision: 10, sessions: [session({}, [{ id: 'a', remoteSocket: '/tmp/x.sock', target: 'tcp://127.0.0.1:1' }])] }, { ...ctx, policy: bounded }, { policy: 'refuse-forwards' });
+    expect(refused.refusedForwards).toEqual([expect.objectContaining({ forward: 'a', remoteSocket: '/tmp/x.sock', reason: expect.stringContaining('allowedRemoteSockets') })]);
   });
 
   it('validateSessions uses the given path', () => {
