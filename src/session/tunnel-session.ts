@@ -117,6 +117,8 @@ export interface TunnelSessionOptions {
    * request's CLIENT span becomes its child. Default: none (requests start their own traces).
    */
   channelTraceContext?: (channel: ChannelInfo) => Context | undefined;
+  /** First channel id (default 1): sessions that share one event stream (several gateways) keep ids apart. */
+  firstChannelId?: number;
 }
 
 interface LiveChannel {
@@ -144,7 +146,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private stateValue: SessionState = 'idle';
   private lastError: EdgeError | null = null;
   private attempt = 0;
-  private nextChannelId = 1;
+  private nextChannelId: number;
   private running: Promise<void> | undefined;
   private closing: Promise<boolean> | undefined;
   private readonly stateWaiters = new Set<() => void>();
@@ -159,6 +161,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.config = sessionWithDefaults(input);
     this.onIncomingChannel = options.onIncomingChannel;
     this.channelTraceContext = options.channelTraceContext;
+    this.nextChannelId = options.firstChannelId ?? 1;
     validateSession(this.config);
     this.verifyHostKey = createHostKeyVerifier(this.config.hostKeys, this.config.host, this.config.port,
       (level, message) => this.log(level, message));

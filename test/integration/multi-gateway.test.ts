@@ -1,0 +1,133 @@
+// One session over two real OpenSSH sshd gateways: failover (the forward moves to the second
+// gateway when the first dies, within keepalive × count + 5 s, and back once the first has been
+// reachable for failbackAfterMs — without cutting a channel open on the second) and all (the
+// forward is held on both, and survives either dying).
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startSshd, type SshdHandle } from '../helpers/sshd.js';
+import { connectAndCollect, startEchoServer } from '../helpers/tcp-services.js';
+import { sessionConfigFor, waitUntil } from '../helpers/tunnel-fixtures.js';
+import { MultiGatewaySession, type MultiGatewayConfigInput } from '../../src/session/multi-gateway-session.js';
+
+const cleanups: Array<() => Promise<unknown> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const KEEPALIVE = { intervalMs: 500, countMax: 2 };
+
+async function twoGateways() {
+  const a = await startSshd();
+  const b = await startSshd();
+  const echo = await startEchoServer();
+  cleanups.push(() => a.dispose(), () => b.dispose(), () => echo.close());
+  return { a, b, echo };
+}
+
+function multiConfig(a: SshdHandle, b: SshdHandle, echoPort: number, extra: Partial<MultiGatewayConfigInput> = {}): MultiGatewayConfigInput {
+  const base = sessionConfigFor(a, {
+    id: 'multi',
+    hostKeys: { knownHostsFile: [a.knownHostsPath, b.knownHostsPath] },
+    // each test sshd authorizes its own throwaway key: offer both
+    auth: { username: a.username, privateKeys: [a, b].map((s) => ({ key: readFileSync(s.userKeyPath), source: s.userKeyPath })) },
+    keepalive: KEEPALIVE,
+    reconnect: { mode: 'always', retryIntervalMs: 200, maxRetryIntervalMs: 1_000 },
+    forwards: [{ id: 'echo', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${echoPort}` }],
+  });
+  const { host: _h, port: _p, ...rest } = base;
+  return { ...rest, hosts: [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], ...extra };
+}
+
+/** Opens a connection through a forward and keeps it open: write → echo, until end(). */
+function openEcho(port: number): Promise<{ roundTrip(text: string): Promise<string>; end(): void }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port }, () => resolve({
+      roundTrip: (text) => new Promise((res, rej) => {
+        sock.once('data', (d) => res(d.toString()));
+        sock.once('error', rej);
+        sock.write(text);
+      }),
+      end: () => sock.destroy(),
+    }));
+    sock.once('error', reject);
+  });
+}
+
+describe('several gateways per session', () => {
+  it('failover: moves to the second gateway when the first dies, and back once the first is reachable again, without cutting open channels', async () => {
+    const { a, b, echo } = await twoGateways();
+    const session = new MultiGatewaySession(multiConfig(a, b, echo.port, { failbackAfterMs: 1_500 }));
+    cleanups.push(() => session.close(200));
+    session.start();
+    const portOnA = await session.waitForForward('echo');
+    let st = session.status();
+    expect(st.strategy).toBe('failover');
+    expect(st.gateways.map((g) => [g.port, g.role, g.state])).toEqual([[a.port, 'active', 'connected'], [b.port, 'idle', 'idle']]);
+    expect(st.gateways[0]!.connectedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(st.gateways[0]!.forwards).toEqual([{ id: 'echo', state: 'up', remotePort: portOnA }]);
+    expect((await connectAndCollect(portOnA, Buffer.from('via A'))).data.toString()).toBe('via A');
+
+    await a.kill();
+    const killedAt = Date.now();
+    await waitUntil(() => session.status().gateways[1]!.forwards[0]?.state === 'up', 20_000, 'the forward to come up on gateway B');
+    const portOnB = session.status().gateways[1]!.forwards[0]!.remotePort!;
+    expect((await connectAndCollect(portOnB, Buffer.from('via B'))).data.toString()).toBe('via B');
+    expect(Date.now() - killedAt).toBeLessThanOrEqual(KEEPALIVE.intervalMs * KEEPALIVE.countMax + 5_000);
+    st = session.status();
+    expect(st.state).toBe('connected');
+    expect(st.forwards[0]).toMatchObject({ state: 'up', remotePort: portOnB });
+    expect(st.gateways[0]!.role).toBe('probe');
+    expect(st.gateways[0]!.state).not.toBe('connected');
+    expect(st.gateways[0]!.lastError).not.toBeNull();
+
+    // A channel open on B while A comes back must survive the move.
+    const open = await openEcho(portOnB);
+    cleanups.push(() => open.end());
+    expect(await open.roundTrip('before failback')).toBe('before failback');
+    await a.restart();
+    await waitUntil(() => session.status().gateways[0]!.role === 'active' && session.status().gateways[0]!.forwards[0]?.state === 'up', 20_000, 'failback to gateway A');
+    const back = session.status();
+    const newPortOnA = back.gateways[0]!.forwards[0]!.remotePort!;
+    // it waited for failbackAfterMs of A being connected
+    expect(Date.parse(new Date().toISOString()) - Date.parse(back.gateways[0]!.connectedAt!)).toBeGreaterThanOrEqual(1_500);
+    expect(back.forwards[0]).toMatchObject({ state: 'up', remotePort: newPortOnA });
+    expect((await connectAndCollect(newPortOnA, Buffer.from('back on A'))).data.toString()).toBe('back on A');
+    expect(await open.roundTrip('after failback')).toBe('after failback');
+    // B no longer listens for new connections
+    await waitUntil(async () => (await connectAndCollect(portOnB, Buffer.from('x'), { timeoutMs: 2_000 }).catch(() => ({ data: Buffer.alloc(0) }))).data.length === 0, 5_000, 'B to stop listening');
+    open.end();
+    await waitUntil(() => session.status().gateways[1]!.state === 'stopped' || session.status().gateways[1]!.role === 'idle', 10_000, 'B to disconnect once drained');
+  });
+
+  it('all: the forward is held on both gateways and keeps serving when either dies', async () => {
+    const { a, b, echo } = await twoGateways();
+    const session = new MultiGatewaySession(multiConfig(a, b, echo.port, { strategy: 'all' }));
+    cleanups.push(() => session.close(200));
+    session.start();
+    await waitUntil(() => session.status().gateways.every((g) => g.forwards[0]?.state === 'up'), 15_000, 'the forward on both gateways');
+    const [onA, onB] = session.status().gateways.map((g) => g.forwards[0]!.remotePort!);
+    expect(session.status().gateways.map((g) => g.role)).toEqual(['active', 'active']);
+    expect((await connectAndCollect(onA!, Buffer.from('A'))).data.toString()).toBe('A');
+    expect((await connectAndCollect(onB!, Buffer.from('B'))).data.toString()).toBe('B');
+    expect(session.status().forwards[0]!.channels.total).toBe(2); // summed over gateways
+
+    await a.kill();
+    await waitUntil(() => session.status().gateways[0]!.state !== 'connected', 10_000, 'A to be noticed as lost');
+    const st = session.status();
+    expect(st.state).toBe('connected');
+    expect(st.forwards[0]!.state).toBe('up');
+    expect((await connectAndCollect(onB!, Buffer.from('B still'))).data.toString()).toBe('B still');
+  });
+
+  it('refuses bad gateway lists and local forwards with several gateways', () => {
+    const base = { id: 's', auth: { username: 'u', password: 'x' }, hostKeys: { insecureAcceptAny: true } };
+    expect(() => new MultiGatewaySession({ ...base, hosts: [] })).toThrow(/hosts: must list at least one gateway/);
+    expect(() => new MultiGatewaySession({ ...base, hosts: ['::1:22'] })).toThrow(/hosts\[0\]: write an IPv6 address in brackets/);
+    expect(() => new MultiGatewaySession({ ...base, hosts: ['gw:22', 'gw'] })).toThrow(/hosts\[1\]: gw:22 is listed twice/);
+    expect(() => new MultiGatewaySession({ ...base, hosts: ['gw1', 'gw2'], strategy: 'random' as never })).toThrow(/strategy/);
+    expect(() => new MultiGatewaySession({ ...base, hosts: ['gw1', '[::1]:2222'], localForwards: [{ port: 1, host: 'h', hostPort: 1 }] })).toThrow(/localForwards/);
+    const ok = new MultiGatewaySession({ ...base, hosts: ['gw1', '[::1]:2222'] });
+    expect(ok.gateways).toEqual([{ host: 'gw1', port: 22 }, { host: '::1', port: 2222 }]);
+  });
+});
