@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { EdgeError } from '../src/errors.js';
 import type { LogFormat, LogLevel } from '../src/log.js';
 import type { AuthConfig, DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from '../src/session/session-config.js';
+import { parseGatewayList } from '../src/session/gateway-list.js';
 import { proxyEnvFrom } from '../src/session/proxy-connect.js';
 import { redactCredentials } from '../src/session/target-url.js';
 import { describeValue } from './formats.js';
@@ -337,10 +338,13 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
   if (hk.fingerprints?.length) hostKeys.fingerprints = [...hk.fingerprints];
   if (hk.insecureAcceptAny === true) hostKeys.insecureAcceptAny = true;
 
+  const gateways = spec.hosts ? parseGatewayList(spec.hosts, `sessions[${spec.id}].hosts`) : undefined;
   return {
     id: spec.id,
-    host: sessionHost(spec.host),
-    port: spec.port ?? 22,
+    host: gateways ? gateways[0]!.host : sessionHost(spec.host),
+    port: gateways ? gateways[0]!.port : spec.port ?? 22,
+    // Several gateways: the worker runs a MultiGatewaySession (src/session/multi-gateway-session.ts).
+    ...(gateways ? { hosts: gateways, strategy: spec.strategy ?? 'failover', ...(spec.failbackAfterMs !== undefined ? { failbackAfterMs: spec.failbackAfterMs } : {}) } : {}),
     auth,
     hostKeys,
     keepalive: { ...spec.keepalive },

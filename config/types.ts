@@ -81,8 +81,14 @@ export interface HostKeysSpec {
 /** A validated session from config `sessions[]` or an assignment document, defaults filled in. */
 export interface SessionSpec {
   id: string;
+  /** Absent when `hosts` is given. */
   host: string;
-  port: number;
+  /** 22 when absent; never with `hosts`. */
+  port?: number;
+  /** Several gateways, most preferred first ("host[:port]"), instead of host/port. */
+  hosts?: string[];
+  strategy?: 'failover' | 'all';
+  failbackAfterMs?: number;
   username: string;
   /** Name of an entry in the local `credentials`. */
   credential: string;

@@ -15,6 +15,7 @@ import { checkHost, formatHost, parseTargetUrl } from '../src/session/target-url
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
 import { checkBindPolicy, checkLocalBindPolicy, checkPolicy, checkRemoteSocketPolicy, checkTargetPolicy } from './policy.js';
 import { checkRemoteSocketPath } from '../src/session/remote-listener.js';
+import { parseGatewayList } from '../src/session/gateway-list.js';
 import type { AssignmentDocument, CredentialConfig, Policy, SessionSpec, ValidationContext } from './types.js';
 
 export { checkPolicy, checkTargetPolicy, checkBindPolicy, checkLocalBindPolicy, validatePolicy, parseTargetPattern } from './policy.js';
@@ -128,11 +129,13 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
 }
 
 /**
- * A remote forward's bind has no schema default (a remoteSocket forward must not have one, and
- * the schema cannot tell a filled-in default from a given value): TCP forwards get "localhost" here.
+ * Defaults the schema cannot give because they depend on another key (a filled-in default looks
+ * like a given value): a session's port (22) only without `hosts`, a remote forward's bind
+ * ("localhost") only without `remoteSocket`.
  */
 function fillForwardDefaults(sessions: unknown[]): void {
   for (const s of sessions) {
+    if (isObj(s) && s.hosts === undefined && s.port === undefined) s.port = 22;
     if (!isObj(s) || !Array.isArray(s.forwards)) continue;
     for (const f of s.forwards) {
       if (isObj(f) && f.remoteSocket === undefined && f.bind === undefined) f.bind = 'localhost';
@@ -158,6 +161,7 @@ function semanticErrors(sessions: unknown[], ctx: ValidationContext, path: strin
       const checked = checkHost(sessionHost(s.host));
       if (checked.error !== undefined) errors.push(`${at}.host: ${checked.error}`);
     }
+    errors.push(...gatewayErrors(s, at));
 
     if (typeof s.credential === 'string' && !Object.prototype.hasOwnProperty.call(ctx.credentials ?? {}, s.credential)) {
       errors.push(`${at}.credential: unknown credential "${s.credential}" (known: ${credentialNames.length ? credentialNames.join(', ') : 'none; define it under credentials in the local config'})`);
@@ -250,6 +254,30 @@ function listenerErrors(s: Obj, policy: Policy | undefined, at: string): string[
         }
       }
     });
+  }
+  return errors;
+}
+
+/** host/port or hosts (several gateways), strategy and failbackAfterMs only with hosts, no -L/-D with several. */
+function gatewayErrors(s: Obj, at: string): string[] {
+  const errors: string[] = [];
+  if (s.hosts === undefined) {
+    if (s.host === undefined) errors.push(`${at}.host: is required (or give hosts, a list of gateways)`);
+    for (const key of ['strategy', 'failbackAfterMs'] as const) {
+      if (s[key] !== undefined) errors.push(`${at}.${key}: only applies to a session with several gateways (hosts)`);
+    }
+    return errors;
+  }
+  if (s.host !== undefined || s.port !== undefined) errors.push(`${at}.${s.host !== undefined ? 'host' : 'port'}: give either host/port or hosts, not both`);
+  if (!Array.isArray(s.hosts) || !s.hosts.every((h) => typeof h === 'string')) return errors; // reported by the schema
+  try {
+    parseGatewayList(s.hosts as string[], `${at}.hosts`);
+  } catch (err) {
+    errors.push(messageOf(err));
+  }
+  const listeners = (Array.isArray(s.localForwards) ? s.localForwards.length : 0) + (Array.isArray(s.dynamicForwards) ? s.dynamicForwards.length : 0);
+  if (s.hosts.length > 1 && listeners > 0) {
+    errors.push(`${at}.localForwards: local (-L) and dynamic (-D) forwards listen on the device and need a session with one gateway (host), not several (hosts)`);
   }
   return errors;
 }

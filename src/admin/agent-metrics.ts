@@ -47,6 +47,11 @@ export class AgentMetrics {
       sessions.map((s) => `edge_agent_reconnects_total${labels({ session: s.id })} ${this.reconnects.get(s.id) ?? 0}`));
     metric('edge_agent_worker_restarts_total', 'counter', 'Worker threads restarted after a crash.',
       sessions.map((s) => `edge_agent_worker_restarts_total${labels({ session: s.id })} ${s.workerRestarts}`));
+    // Sessions with several gateways (hosts): one row per gateway connection.
+    const gatewayRows = (name: string, value: (g: NonNullable<HandleStatus['gateways']>[number]) => number) =>
+      sessions.flatMap((s) => (s.gateways ?? []).map((g) => `${name}${labels({ session: s.id, gateway: g.host.includes(':') ? `[${g.host}]:${g.port}` : `${g.host}:${g.port}` })} ${value(g)}`));
+    metric('edge_agent_gateway_connected', 'gauge', 'Whether the SSH connection to this gateway of the session is up (1) or not (0).', gatewayRows('edge_agent_gateway_connected', (g) => (g.state === 'connected' ? 1 : 0)));
+    metric('edge_agent_gateway_active', 'gauge', 'Whether this gateway holds the session\'s forwards (1) or not (0; failover: a probe or idle).', gatewayRows('edge_agent_gateway_active', (g) => (g.role === 'active' ? 1 : 0)));
     metric('edge_agent_forward_up', 'gauge', 'Whether the forward is listening on the SSH host (1) or not (0).', fwdRows('edge_agent_forward_up', (f) => (f.state === 'up' ? 1 : 0)));
     metric('edge_agent_channels_open', 'gauge', 'Tunnelled channels open now.', fwdRows('edge_agent_channels_open', (f) => f.channels.open));
     metric('edge_agent_channels_total', 'counter', 'Tunnelled channels accepted.', fwdRows('edge_agent_channels_total', (f) => f.channels.total));

@@ -11,6 +11,8 @@ import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } 
 import { backoffDelayMs } from '../session/backoff.js';
 import type { DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from '../session/session-config.js';
 import { maskProxyUrl } from '../session/proxy-connect.js';
+import type { GatewayStrategy } from '../session/gateway-list.js';
+import type { GatewayStatus } from '../session/multi-gateway-session.js';
 import type { SessionStatus } from '../session/tunnel-session.js';
 
 export interface HandleStatus extends SessionStatus {
@@ -18,6 +20,9 @@ export interface HandleStatus extends SessionStatus {
   threadId: number | null;
   /** Times the worker thread died and was restarted. */
   workerRestarts: number;
+  /** Sessions with several gateways (`hosts`): the strategy and each gateway's connection. */
+  strategy?: GatewayStrategy;
+  gateways?: GatewayStatus[];
 }
 
 export interface SessionHandleEvents {

@@ -2,13 +2,15 @@
 // gateway when the first dies, within keepalive × count + 5 s, and back once the first has been
 // reachable for failbackAfterMs — without cutting a channel open on the second) and all (the
 // forward is held on both, and survives either dying).
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSshd, type SshdHandle } from '../helpers/sshd.js';
 import { connectAndCollect, startEchoServer } from '../helpers/tcp-services.js';
 import { sessionConfigFor, waitUntil } from '../helpers/tunnel-fixtures.js';
 import { MultiGatewaySession, type MultiGatewayConfigInput } from '../../src/session/multi-gateway-session.js';
+import { startAgent } from '../../src/agent.js';
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
@@ -129,5 +131,42 @@ describe('several gateways per session', () => {
     expect(() => new MultiGatewaySession({ ...base, hosts: ['gw1', '[::1]:2222'], localForwards: [{ port: 1, host: 'h', hostPort: 1 }] })).toThrow(/localForwards/);
     const ok = new MultiGatewaySession({ ...base, hosts: ['gw1', '[::1]:2222'] });
     expect(ok.gateways).toEqual([{ host: 'gw1', port: 22 }, { host: '::1', port: 2222 }]);
+  });
+
+  it('edge-agent run: a session with hosts shows each gateway in /status and /metrics, and /readyz follows the strategy', async () => {
+    const { a, b, echo } = await twoGateways();
+    // one credential for both gateways: authorize A's key on B too
+    appendFileSync(path.join(b.dir, 'authorized_keys'), `\n${readFileSync(`${a.userKeyPath}.pub`, 'utf8')}`);
+    const agent = await startAgent({
+      agent: { id: 'device-multi', drainTimeoutMs: 1_000, logLevel: 'error', logFormat: 'text' },
+      admin: { listen: '127.0.0.1:0' },
+      credentials: { k: { privateKeyFile: a.userKeyPath } },
+      telemetry: { exporter: 'none' },
+      sessions: [{
+        id: 'multi', hosts: [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], strategy: 'failover', failbackAfterMs: 60_000,
+        username: a.username, credential: 'k', hostKeys: { knownHostsFile: [a.knownHostsPath, b.knownHostsPath] },
+        keepalive: KEEPALIVE, reconnect: { retryIntervalMs: 200, maxRetryIntervalMs: 1_000 },
+        forwards: [{ id: 'echo', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${echo.port}` }],
+      }],
+    } as never, { log: () => {} });
+    cleanups.push(() => agent.destroy());
+    const get = async (p: string) => { const r = await fetch(`${agent.adminUrl}${p}`); return { status: r.status, text: await r.text() }; };
+    await waitUntil(async () => (await get('/readyz')).status === 200, 15_000, '/readyz 200');
+    let status = JSON.parse((await get('/status')).text);
+    expect(status.sessions[0]).toMatchObject({ id: 'multi', state: 'connected', strategy: 'failover', gateways: [
+      { host: '127.0.0.1', port: a.port, state: 'connected', role: 'active', lastError: null },
+      { host: '127.0.0.1', port: b.port, state: 'idle', role: 'idle', connectedAt: null },
+    ] });
+    const metrics = (await get('/metrics')).text;
+    expect(metrics).toContain(`edge_agent_gateway_connected{session="multi",gateway="127.0.0.1:${a.port}"} 1`);
+    expect(metrics).toContain(`edge_agent_gateway_active{session="multi",gateway="127.0.0.1:${b.port}"} 0`);
+
+    await a.kill();
+    await waitUntil(async () => JSON.parse((await get('/status')).text).sessions[0].gateways[1].role === 'active', 15_000, 'B to take over');
+    await waitUntil(async () => (await get('/readyz')).status === 200, 15_000, '/readyz 200 on B');
+    status = JSON.parse((await get('/status')).text);
+    const port = status.sessions[0].forwards[0].remotePort;
+    expect(status.sessions[0].gateways[1].forwards).toEqual([{ id: 'echo', state: 'up', remotePort: port }]);
+    expect((await connectAndCollect(port, Buffer.from('agent via B'))).data.toString()).toBe('agent via B');
   });
 });

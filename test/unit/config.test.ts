@@ -384,6 +384,26 @@ describe('assignment documents', () => {
     expect(refused.refusedForwards).toEqual([expect.objectContaining({ forward: 'a', remoteSocket: '/tmp/x.sock', reason: expect.stringContaining('allowedRemoteSockets') })]);
   });
 
+  it('several gateways: hosts instead of host/port, strategy and failbackAfterMs only with hosts', () => {
+    const { host: _h, ...noHost } = session() as Record<string, unknown>;
+    const multi = { ...noHost, hosts: ['gw1.example.com:22', '[2001:db8::1]:2222', 'gw3'], strategy: 'all', failbackAfterMs: 5000 };
+    const ok = parseAssignmentDocument({ revision: 11, sessions: [multi] }, ctx);
+    expect(ok.errors).toEqual([]);
+    expect(ok.document!.sessions[0]!.port).toBeUndefined();
+    const resolved = resolveSession(ok.document!.sessions[0]!, { credentials: { default: { passwordEnv: 'PW' } } }, { PW: 'x' });
+    expect(resolved).toMatchObject({ host: 'gw1.example.com', port: 22, strategy: 'all', failbackAfterMs: 5000,
+      hosts: [{ host: 'gw1.example.com', port: 22 }, { host: '2001:db8::1', port: 2222 }, { host: 'gw3', port: 22 }] });
+
+    const errs = (s: object) => validateSessions([s], ctx);
+    expect(errs({ ...multi, host: 'gw' })).toEqual([expect.stringMatching(/^sessions\[0\]\.host: give either host\/port or hosts, not both/)]);
+    expect(errs({ ...multi, hosts: ['gw:22', 'gw'] })).toEqual([expect.stringMatching(/sessions\[0\]\.hosts\[1\]: gw:22 is listed twice/)]);
+    expect(errs({ ...multi, hosts: ['2001:db8::1:22'] })).toEqual([expect.stringMatching(/hosts\[0\]: write an IPv6 address in brackets/)]);
+    expect(errs({ ...multi, strategy: 'random' })).toContainEqual(expect.stringMatching(/sessions\[0\]\.strategy: must be one of "failover", "all"/));
+    expect(errs({ ...noHost, strategy: 'all' })).toContainEqual(expect.stringMatching(/sessions\[0\]\.host: is required \(or give hosts/));
+    expect(errs({ ...session(), strategy: 'all' })).toEqual([expect.stringMatching(/sessions\[0\]\.strategy: only applies to a session with several gateways/)]);
+    expect(errs({ ...multi, localForwards: [{ id: 'l', port: 1, host: 'h', hostPort: 1 }] })).toEqual([expect.stringMatching(/sessions\[0\]\.localForwards: .*one gateway/)]);
+  });
+
   it('validateSessions uses the given path', () => {
     expect(validateSessions([session({ port: 70000 })], ctx, 'doc.sessions')).toEqual(['doc.sessions[0].port: must be <= 65535 (got 70000)']);
     expect(validateSessions('x', ctx)).toEqual(['sessions: must be an array (got "x")']);
