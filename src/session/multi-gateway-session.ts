@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import { EdgeError } from '../errors.js';
 import type { ForwardStatus } from './forward-runtime.js';
 import { DEFAULT_FAILBACK_AFTER_MS, formatGateway, GATEWAY_STRATEGIES, parseGatewayList, type GatewayAddress, type GatewayStrategy } from './gateway-list.js';
-import { forwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
+import { forwardWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { TunnelSession, type SessionState, type SessionStatus, type TunnelSessionEvents, type TunnelSessionOptions } from './tunnel-session.js';
 
 export interface MultiGatewayConfigInput extends Omit<SessionConfigInput, 'host'> {
@@ -437,7 +437,7 @@ function mergeForwards(perLink: ForwardStatus[][], configured: ForwardConfig[]):
 /** The session class for an input: several gateways (`hosts`) or one (`host`). */
 export function createSession(input: SessionConfigInput | MultiGatewayConfigInput, options: TunnelSessionOptions & { onLink?: (link: TunnelSession) => void } = {}): TunnelSession | MultiGatewaySession {
   if (isMultiGatewayInput(input)) return new MultiGatewaySession(input, options);
-  const session = new TunnelSession(sessionWithDefaults(input as SessionConfigInput), options);
+  const session = new TunnelSession(input as SessionConfigInput, options);
   options.onLink?.(session);
   return session;
 }

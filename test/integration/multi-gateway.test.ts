@@ -11,6 +11,8 @@ import { connectAndCollect, startEchoServer } from '../helpers/tcp-services.js';
 import { sessionConfigFor, waitUntil } from '../helpers/tunnel-fixtures.js';
 import { MultiGatewaySession, type MultiGatewayConfigInput } from '../../src/session/multi-gateway-session.js';
 import { startAgent } from '../../src/agent.js';
+import { runCli } from '../helpers/cli.js';
+import { parseTunnelArgs } from '../../src/cli/tunnel-command.js';
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
@@ -168,5 +170,33 @@ describe('several gateways per session', () => {
     const port = status.sessions[0].forwards[0].remotePort;
     expect(status.sessions[0].gateways[1].forwards).toEqual([{ id: 'echo', state: 'up', remotePort: port }]);
     expect((await connectAndCollect(port, Buffer.from('agent via B'))).data.toString()).toBe('agent via B');
+  });
+
+  it('edge-agent tunnel user@gw1,gw2 --strategy all: one "forward up" line per gateway; bad gateway lists exit 2', async () => {
+    const { a, b, echo } = await twoGateways();
+    const cli = runCli(['tunnel', '-i', a.userKeyPath, '-i', b.userKeyPath, '--known-hosts', a.knownHostsPath, '--known-hosts', b.knownHostsPath,
+      '--strategy', 'all', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${a.username}@127.0.0.1:${a.port},127.0.0.1:${b.port}`]);
+    try {
+      const onA = await cli.waitForLine(new RegExp(`^forward R1 up: 127\\.0\\.0\\.1:(\\d+) on 127\\.0\\.0\\.1:${a.port} -> tcp://127\\.0\\.0\\.1:${echo.port}$`));
+      const onB = await cli.waitForLine(new RegExp(`^forward R1 up: 127\\.0\\.0\\.1:(\\d+) on 127\\.0\\.0\\.1:${b.port} -> tcp://127\\.0\\.0\\.1:${echo.port}$`));
+      expect((await connectAndCollect(Number(onA[1]), Buffer.from('cli A'))).data.toString()).toBe('cli A');
+      expect((await connectAndCollect(Number(onB[1]), Buffer.from('cli B'))).data.toString()).toBe('cli B');
+      cli.child.kill('SIGTERM');
+      expect((await cli.exit).code).toBe(0);
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+    // usage errors (exit 2 in the CLI), checked in-process
+    for (const [args, message] of [
+      [['h1,h1'], 'listed twice'],
+      [['--host', '::1:22', 'h1'], 'brackets'],
+      [['--strategy', 'all', 'h1'], '--strategy and --failback-after-ms apply to several gateways'],
+      [['--strategy', 'random', 'h1,h2'], '--strategy must be failover or all'],
+    ] as Array<[string[], string]>) {
+      expect(() => parseTunnelArgs(['--insecure-accept-any-host-key', '-i', a.userKeyPath, '-R', '0:127.0.0.1:1', ...args])).toThrow(expect.objectContaining({ message: expect.stringContaining(message) }));
+    }
+    const parsed = parseTunnelArgs(['--insecure-accept-any-host-key', '-i', a.userKeyPath, '-p', '2222', '-R', '0:127.0.0.1:1', '--host', '[::1]', 'dev@gw1,gw2:22']);
+    expect(parsed).toMatchObject({ session: { host: 'gw1', port: 2222, strategy: 'failover', auth: { username: 'dev' },
+      hosts: [{ host: 'gw1', port: 2222 }, { host: 'gw2', port: 22 }, { host: '::1', port: 2222 }] } });
   });
 });
