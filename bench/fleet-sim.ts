@@ -1,4 +1,5 @@
 // npm run fleet-sim -- --agents N [--json] [--timeout-ms MS] [--max-startups 10:30:100]
+//                      [--retry-interval-ms MS] [--max-retry-interval-ms MS]
 // Reconnect storm after a gateway restart: see bench/lib/fleet-sim.ts. Exit 0 when every agent
 // came back, 1 when some were left behind.
 import { parseArgs } from 'node:util';
@@ -10,6 +11,9 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'timeout-ms': { type: 'string', default: '180000' },
     'max-startups': { type: 'string', default: '10:30:100' },
+    // the agents' reconnect settings (default: the library's, retry 5000 ms doubling to 60000 ms)
+    'retry-interval-ms': { type: 'string' },
+    'max-retry-interval-ms': { type: 'string' },
   },
 });
 const agents = Number(values.agents);
@@ -21,6 +25,10 @@ const result = await runFleetSim({
   agents,
   timeoutMs: Number(values['timeout-ms']),
   maxStartups: values['max-startups'],
+  reconnect: {
+    ...(values['retry-interval-ms'] ? { retryIntervalMs: Number(values['retry-interval-ms']) } : {}),
+    ...(values['max-retry-interval-ms'] ? { maxRetryIntervalMs: Number(values['max-retry-interval-ms']) } : {}),
+  },
   log: (line) => process.stderr.write(`[fleet-sim] ${line}\n`),
 });
 if (values.json) {
