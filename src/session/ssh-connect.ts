@@ -165,6 +165,10 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
       client.removeAllListeners('close');
       resolve({ client, socket, serverBanner, hostKey: hostKey!, crypto, noDelayNudge: null, batching });
     });
+    // Closed before the server even said who it is (no SSH-2.0 line): sshd dropping us past
+    // MaxStartups — alive but busy, which the reconnect backoff treats differently (backoff.ts).
+    const beforeIdent = () => !(client as unknown as { _remoteVer?: string })._remoteVer;
+    const busyError = () => new EdgeError('EDGE_ERR_PROTOCOL', `SSH host ${where} closed the connection before identifying itself (busy: e.g. past sshd MaxStartups).`, { details: { host: cfg.host, port: cfg.port, serverBusy: true } });
     client.on('error', (err: Error & { level?: string; code?: string }) => {
       if (hostKeyError) return fail(hostKeyError);
       if (err.level === 'client-authentication') {
@@ -175,10 +179,12 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
         return fail(new EdgeError('EDGE_ERR_HANDSHAKE_TIMEOUT', `SSH handshake with ${where} did not finish within ${cfg.handshakeTimeoutMs} ms (handshakeTimeoutMs).`, { details: { host: cfg.host, port: cfg.port } }));
       }
       if (err.level === 'client-socket') return fail(socketError(err, where));
+      if (beforeIdent()) return fail(busyError());
       fail(new EdgeError('EDGE_ERR_PROTOCOL', `SSH handshake with ${where} failed: ${err.message}.`, { details: { host: cfg.host, port: cfg.port }, cause: err }));
     });
     client.on('close', () => {
       if (hostKeyError) return fail(hostKeyError);
+      if (beforeIdent()) return fail(busyError());
       fail(new EdgeError('EDGE_ERR_PROTOCOL', `SSH host ${where} closed the connection during the handshake${serverBanner ? ` (server ${serverBanner})` : ''}.`, { details: { host: cfg.host, port: cfg.port } }));
     });
 

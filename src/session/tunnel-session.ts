@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
 import { parsePrivateKeys } from './auth.js';
-import { backoffDelayMs } from './backoff.js';
+import { backoffDelayMs, backoffSettingsAfter } from './backoff.js';
 import { supportedCiphers } from './cipher-order.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
@@ -418,7 +418,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       }
 
       retries += 1;
-      const delayMs = backoffDelayMs(retries, reconnect);
+      const delayMs = backoffDelayMs(retries, backoffSettingsAfter(reconnect, error));
       let cancelled = false;
       this.emit('reconnectAttempt', {
         kind: 'ssh', host: this.config.host, port: this.config.port,
