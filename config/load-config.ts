@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { EdgeError } from '../src/errors.js';
 import type { LogFormat, LogLevel } from '../src/log.js';
 import type { AuthConfig, DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from '../src/session/session-config.js';
+import { parseGatewayList } from '../src/session/gateway-list.js';
 import { proxyEnvFrom } from '../src/session/proxy-connect.js';
 import { redactCredentials } from '../src/session/target-url.js';
 import { describeValue } from './formats.js';
@@ -116,7 +117,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   if (raw) {
     const credErrors = isObj(raw.credentials) ? validateCredentials(raw.credentials) : [];
     errors.push(...credErrors.map((m) => withSource(m, 'credentials', fromEnv)));
-    errors.push(...validatePolicy(raw.policy).map((m) => withSource(m, m.startsWith('policy.allowedTargets') ? 'policy.allowedTargets' : m.startsWith('policy.allowedLocalBindAddresses') ? 'policy.allowedLocalBindAddresses' : 'policy.allowedBindAddresses', fromEnv)));
+    errors.push(...validatePolicy(raw.policy).map((m) => withSource(m, m.startsWith('policy.allowedTargets') ? 'policy.allowedTargets' : m.startsWith('policy.allowedLocalBindAddresses') ? 'policy.allowedLocalBindAddresses' : m.startsWith('policy.allowedRemoteSockets') ? 'policy.allowedRemoteSockets' : 'policy.allowedBindAddresses', fromEnv)));
     if (Array.isArray(raw.sessions)) {
       const credentials = isObj(raw.credentials) ? (raw.credentials as Record<string, CredentialConfig>) : {};
       const parsed = parseSessions(raw.sessions, { credentials, policy: raw.policy as Policy });
@@ -153,7 +154,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     credentials: raw.credentials as Record<string, CredentialConfig>,
     policy: {
       allowedTargets: raw.policy.allowedTargets, allowedBindAddresses: raw.policy.allowedBindAddresses, allowedLocalBindAddresses: raw.policy.allowedLocalBindAddresses,
-      maxSessions: raw.policy.maxSessions, maxForwardsPerSession: raw.policy.maxForwardsPerSession,
+      allowedRemoteSockets: raw.policy.allowedRemoteSockets, maxSessions: raw.policy.maxSessions, maxForwardsPerSession: raw.policy.maxForwardsPerSession,
     },
     sessions,
     assignments: { ...raw.assignments },
@@ -355,10 +356,13 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
   if (hk.insecureAcceptAny === true) hostKeys.insecureAcceptAny = true;
   if (hk.certificateAuthorities?.length) hostKeys.certificateAuthorities = [...hk.certificateAuthorities];
 
+  const gateways = spec.hosts ? parseGatewayList(spec.hosts, `sessions[${spec.id}].hosts`) : undefined;
   return {
     id: spec.id,
-    host: sessionHost(spec.host),
-    port: spec.port ?? 22,
+    host: gateways ? gateways[0]!.host : sessionHost(spec.host),
+    port: gateways ? gateways[0]!.port : spec.port ?? 22,
+    // Several gateways: the worker runs a MultiGatewaySession (src/session/multi-gateway-session.ts).
+    ...(gateways ? { hosts: gateways, strategy: spec.strategy ?? 'failover', ...(spec.failbackAfterMs !== undefined ? { failbackAfterMs: spec.failbackAfterMs } : {}) } : {}),
     auth,
     hostKeys,
     keepalive: { ...spec.keepalive },
@@ -408,8 +412,7 @@ function resolveDynamicForward(f: DynamicForwardSpec, session: string, env: Node
 function resolveForward(f: ForwardSpec): ResolvedForward {
   const forward: ResolvedForward = {
     id: f.id,
-    bind: f.bind ?? 'localhost',
-    port: f.port,
+    ...(f.remoteSocket !== undefined ? { remoteSocket: f.remoteSocket } : { bind: f.bind ?? 'localhost', port: f.port }),
     target: f.target,
     allowOrigins: [...(f.allowOrigins ?? [])],
     maxChannels: f.maxChannels ?? 1024,

@@ -31,6 +31,8 @@ export const DEFAULT_MAX_FORWARDS_PER_SESSION = 64;
 export const MAX_SESSIONS_LIMIT = 64;
 export const DEFAULT_ALLOWED_BIND_ADDRESSES = ['localhost', '127.0.0.1', '::1'];
 export const DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES = ['localhost', '127.0.0.1', '::1'];
+/** Any path: a remote socket is on the SSH host (only its local users reach it) and its sshd bounds where it may be made. */
+export const DEFAULT_ALLOWED_REMOTE_SOCKETS = ['*'];
 
 type TargetPattern =
   | { kind: 'unix'; path: RegExp | string; directory: boolean }
@@ -212,18 +214,29 @@ export function checkLocalBindPolicy(bind: string, policy: Pick<Policy, 'allowed
     'add it to policy.allowedLocalBindAddresses in the local config to allow it';
 }
 
+/** Reason a remote socket path is outside policy.allowedRemoteSockets, or undefined when allowed. */
+export function checkRemoteSocketPolicy(socketPath: string, policy: Pick<Policy, 'allowedRemoteSockets'>): string | undefined {
+  const allowed = policy.allowedRemoteSockets ?? DEFAULT_ALLOWED_REMOTE_SOCKETS;
+  if (allowed.some((glob) => typeof glob === 'string' && globToRegExp(glob).test(socketPath))) return undefined;
+  return `remote socket ${JSON.stringify(socketPath)} is not allowed by the local policy.allowedRemoteSockets ${JSON.stringify(allowed)}; ` +
+    'add a matching pattern (e.g. "/run/edge/*.sock") to policy.allowedRemoteSockets in the local config to allow it';
+}
+
 /**
  * Checks one forward against the local policy: its target (host:port, or unix path) against
- * `allowedTargets`, its bind address against `allowedBindAddresses`. Returns the reason(s) it is
- * refused, or undefined when it is allowed. A missing bind means the default, "localhost".
+ * `allowedTargets`, its bind address against `allowedBindAddresses` (or its remote socket path
+ * against `allowedRemoteSockets`). Returns the reason(s) it is refused, or undefined when it is
+ * allowed. A missing bind means the default, "localhost".
  */
-export function checkPolicy(forward: { bind?: string; target?: string }, policy: Policy): string | undefined {
+export function checkPolicy(forward: { bind?: string; target?: string; remoteSocket?: string }, policy: Policy): string | undefined {
   const problems: string[] = [];
   if (typeof forward.target === 'string') {
     const t = checkTargetPolicy(forward.target, policy);
     if (t) problems.push(t);
   }
-  const b = checkBindPolicy(forward.bind ?? 'localhost', policy);
+  const b = typeof forward.remoteSocket === 'string'
+    ? checkRemoteSocketPolicy(forward.remoteSocket, policy)
+    : checkBindPolicy(forward.bind ?? 'localhost', policy);
   if (b) problems.push(b);
   return problems.length ? problems.join('; ') : undefined;
 }
@@ -243,7 +256,7 @@ export function validatePolicy(policy: unknown, key = 'policy'): string[] {
       }
     });
   }
-  for (const name of ['allowedBindAddresses', 'allowedLocalBindAddresses'] as const) {
+  for (const name of ['allowedBindAddresses', 'allowedLocalBindAddresses', 'allowedRemoteSockets'] as const) {
     const binds = p[name];
     if (!Array.isArray(binds)) continue;
     binds.forEach((b, i) => {

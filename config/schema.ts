@@ -6,7 +6,7 @@
 import os from 'node:os';
 import convict from 'convict';
 import { checkAssignmentsUrl, ENV_NAME_PATTERN, MAX_TIMER_MS, parseListenAddress, parseSigningPublicKey } from './formats.js';
-import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES, DEFAULT_ALLOWED_TARGETS, DEFAULT_MAX_FORWARDS_PER_SESSION, DEFAULT_MAX_SESSIONS, MAX_SESSIONS_LIMIT } from './policy.js';
+import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES, DEFAULT_ALLOWED_REMOTE_SOCKETS, DEFAULT_ALLOWED_TARGETS, DEFAULT_MAX_FORWARDS_PER_SESSION, DEFAULT_MAX_SESSIONS, MAX_SESSIONS_LIMIT } from './policy.js';
 import { DEFAULT_WORKER_MAX_HEAP_MB, DEFAULT_WORKER_MAX_YOUNG_HEAP_MB } from '../src/supervisor/worker-limits.js';
 
 /** The config as convict holds it, before the JSON-Schema checks of `credentials` and `sessions`. */
@@ -14,7 +14,7 @@ export interface RawAgentConfig {
   agent: { id: string; drainTimeoutMs: number; logLevel: string; logFormat: string; stateDir: string; workerMaxHeapMb: number; workerMaxYoungHeapMb: number };
   admin: { listen: string };
   credentials: Record<string, unknown>;
-  policy: { allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[]; maxSessions: number; maxForwardsPerSession: number };
+  policy: { allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[]; allowedRemoteSockets: string[]; maxSessions: number; maxForwardsPerSession: number };
   sessions: unknown[];
   assignments: { url: string; tokenEnv: string; caFile: string; pollIntervalMs: number; cacheFile: string; signingPublicKey: string; reportUrl: string; reportIntervalMs: number };
   telemetry: { exporter: string };
@@ -242,6 +242,12 @@ export function buildConfigSchema(): convict.Schema<RawAgentConfig> {
         format: 'edge-max-forwards',
         default: DEFAULT_MAX_FORWARDS_PER_SESSION,
         env: 'EDGE_AGENT_POLICY_MAX_FORWARDS_PER_SESSION',
+      },
+      allowedRemoteSockets: {
+        doc: 'Unix socket paths on the SSH host that remote forwards may listen on (forwards[].remoteSocket), "*" globs ("/run/edge/*.sock"); default any ("*"): the socket is on the gateway, where only its local users reach it and its sshd bounds where it may be created. Local only. Env var: comma-separated or a JSON array.',
+        format: 'edge-string-list',
+        default: DEFAULT_ALLOWED_REMOTE_SOCKETS,
+        env: 'EDGE_AGENT_POLICY_ALLOWED_REMOTE_SOCKETS',
       },
     },
     sessions: {

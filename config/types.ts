@@ -33,13 +33,22 @@ export interface Policy {
   maxSessions?: number;
   /** Most forwards + localForwards + dynamicForwards per session. Absent = DEFAULT_MAX_FORWARDS_PER_SESSION. */
   maxForwardsPerSession?: number;
+  /**
+   * Unix socket paths on the SSH host remote forwards may listen on (`remoteSocket`): `*` globs
+   * ("/run/edge/*.sock"). Absent = any (DEFAULT_ALLOWED_REMOTE_SOCKETS): the socket lives on the
+   * gateway, reachable only by its local users, and the gateway's sshd decides what it allows.
+   */
+  allowedRemoteSockets?: string[];
 }
 
 export interface ForwardSpec {
   id: string;
+  /** 'localhost' when absent (filled in by validation); absent for a remoteSocket forward. */
   bind: string;
-  /** 0 asks the SSH host to choose. */
+  /** 0 asks the SSH host to choose; absent (0) for a remoteSocket forward. */
   port: number;
+  /** A unix socket path on the SSH host to listen on instead of bind/port. */
+  remoteSocket?: string;
   /** tcp://host:port, unix:/path, http(s)://host[:port] */
   target: string;
   allowOrigins: string[];
@@ -81,8 +90,14 @@ export interface HostKeysSpec {
 /** A validated session from config `sessions[]` or an assignment document, defaults filled in. */
 export interface SessionSpec {
   id: string;
+  /** Absent when `hosts` is given. */
   host: string;
-  port: number;
+  /** 22 when absent; never with `hosts`. */
+  port?: number;
+  /** Several gateways, most preferred first ("host[:port]"), instead of host/port. */
+  hosts?: string[];
+  strategy?: 'failover' | 'all';
+  failbackAfterMs?: number;
   username: string;
   /** Name of an entry in the local `credentials`. */
   credential: string;

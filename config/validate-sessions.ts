@@ -16,7 +16,9 @@ import { checkHost, formatHost, parseTargetUrl } from '../src/session/target-url
 import { checkSshHostName } from '../src/session/host-name.js';
 import { checkAlgorithmWidening } from '../src/ssh-algorithms.js';
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
-import { checkBindPolicy, checkBudget, checkLocalBindPolicy, checkPolicy, checkTargetPolicy } from './policy.js';
+import { checkBindPolicy, checkBudget, checkLocalBindPolicy, checkPolicy, checkRemoteSocketPolicy, checkTargetPolicy } from './policy.js';
+import { checkRemoteSocketPath } from '../src/session/remote-listener.js';
+import { parseGatewayList } from '../src/session/gateway-list.js';
 import type { AssignmentDocument, CredentialConfig, Policy, SessionSpec, ValidationContext } from './types.js';
 
 export { checkPolicy, checkTargetPolicy, checkBindPolicy, checkLocalBindPolicy, validatePolicy, parseTargetPattern } from './policy.js';
@@ -44,6 +46,7 @@ export function parseSessions(sessions: unknown, ctx: ValidationContext, path = 
   const errors: string[] = [];
   if (!validate(data)) errors.push(...formatAjvErrors(validate.errors, path, data));
   if (Array.isArray(data)) errors.push(...semanticErrors(data, ctx, path));
+  if (Array.isArray(data)) fillForwardDefaults(data);
   return { sessions: errors.length === 0 ? (data as SessionSpec[]) : [], errors };
 }
 
@@ -66,6 +69,8 @@ export interface RefusedForward {
   target: string;
   /** Which list it was in; absent = `forwards` (remote). */
   kind?: 'local' | 'dynamic';
+  /** A remote forward on a unix socket path (bind '' and port 0). */
+  remoteSocket?: string;
 }
 
 export interface ParseAssignmentOptions {
@@ -101,6 +106,7 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
     data.sessions.forEach((s, i) => {
       if (isObj(s) && s.algorithms !== undefined) errors.push(`sessions[${i}].algorithms: weaker SSH algorithms can only be allowed in the local config, not by an assignment document`);
     });
+    fillForwardDefaults(data.sessions);
   }
   // The schema checks the shape; a well-shaped but impossible date (month 13) is caught here.
   if (isObj(data) && typeof data.expires === 'string' && /^\d{4}-\d{2}-\d{2}[Tt ]/.test(data.expires) && Number.isNaN(Date.parse(data.expires))) {
@@ -115,7 +121,10 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
     document.sessions.forEach((session, i) => {
       session.forwards = session.forwards.filter((forward, j) => {
         const reason = checkPolicy(forward, ctx.policy);
-        if (reason) refusedForwards.push({ session: session.id, forward: forward.id, path: `sessions[${i}].forwards[${j}]`, reason, bind: forward.bind, port: forward.port, target: forward.target });
+        if (reason) {
+          refusedForwards.push({ session: session.id, forward: forward.id, path: `sessions[${i}].forwards[${j}]`, reason, bind: forward.bind ?? '', port: forward.port ?? 0, target: forward.target,
+            ...(forward.remoteSocket !== undefined ? { remoteSocket: forward.remoteSocket } : {}) });
+        }
         return !reason;
       });
       // Listeners on the device: their bind address against policy.allowedLocalBindAddresses.
@@ -132,6 +141,21 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
     });
   }
   return { document, errors, refusedForwards };
+}
+
+/**
+ * Defaults the schema cannot give because they depend on another key (a filled-in default looks
+ * like a given value): a session's port (22) only without `hosts`, a remote forward's bind
+ * ("localhost") only without `remoteSocket`.
+ */
+function fillForwardDefaults(sessions: unknown[]): void {
+  for (const s of sessions) {
+    if (isObj(s) && s.hosts === undefined && s.port === undefined) s.port = 22;
+    if (!isObj(s) || !Array.isArray(s.forwards)) continue;
+    for (const f of s.forwards) {
+      if (isObj(f) && f.remoteSocket === undefined && f.bind === undefined) f.bind = 'localhost';
+    }
+  }
 }
 
 function semanticErrors(sessions: unknown[], ctx: ValidationContext, path: string, withPolicy = true): string[] {
@@ -160,6 +184,7 @@ function semanticErrors(sessions: unknown[], ctx: ValidationContext, path: strin
         errors.push(messageOf(err));
       }
     }
+    errors.push(...gatewayErrors(s, at));
 
     if (typeof s.credential === 'string' && !Object.prototype.hasOwnProperty.call(ctx.credentials ?? {}, s.credential)) {
       errors.push(`${at}.credential: unknown credential "${s.credential}" (known: ${credentialNames.length ? credentialNames.join(', ') : 'none; define it under credentials in the local config'})`);
@@ -256,6 +281,30 @@ function listenerErrors(s: Obj, policy: Policy | undefined, at: string): string[
   return errors;
 }
 
+/** host/port or hosts (several gateways), strategy and failbackAfterMs only with hosts, no -L/-D with several. */
+function gatewayErrors(s: Obj, at: string): string[] {
+  const errors: string[] = [];
+  if (s.hosts === undefined) {
+    if (s.host === undefined) errors.push(`${at}.host: is required (or give hosts, a list of gateways)`);
+    for (const key of ['strategy', 'failbackAfterMs'] as const) {
+      if (s[key] !== undefined) errors.push(`${at}.${key}: only applies to a session with several gateways (hosts)`);
+    }
+    return errors;
+  }
+  if (s.host !== undefined || s.port !== undefined) errors.push(`${at}.${s.host !== undefined ? 'host' : 'port'}: give either host/port or hosts, not both`);
+  if (!Array.isArray(s.hosts) || !s.hosts.every((h) => typeof h === 'string')) return errors; // reported by the schema
+  try {
+    parseGatewayList(s.hosts as string[], `${at}.hosts`);
+  } catch (err) {
+    errors.push(messageOf(err));
+  }
+  const listeners = (Array.isArray(s.localForwards) ? s.localForwards.length : 0) + (Array.isArray(s.dynamicForwards) ? s.dynamicForwards.length : 0);
+  if (s.hosts.length > 1 && listeners > 0) {
+    errors.push(`${at}.localForwards: local (-L) and dynamic (-D) forwards listen on the device and need a session with one gateway (host), not several (hosts)`);
+  }
+  return errors;
+}
+
 function hostKeyErrors(hk: unknown, at: string): string[] {
   if (hk === undefined) hk = {};
   if (!isObj(hk)) return []; // type error already reported
@@ -309,7 +358,32 @@ function forwardErrors(forwards: unknown[], policy: Policy | undefined, path: st
       else ids.set(f.id, j);
     }
     const bind = typeof f.bind === 'string' ? f.bind : 'localhost';
-    if (typeof f.port === 'number' && f.port !== 0 && typeof f.bind === 'string') {
+    if (f.remoteSocket !== undefined) {
+      if (f.port !== undefined || f.bind !== undefined) {
+        errors.push(`${at}.${f.port !== undefined ? 'port' : 'bind'}: a forward listens either on a remoteSocket or on bind/port, not both`);
+      }
+      if (typeof f.remoteSocket === 'string') {
+        try {
+          checkRemoteSocketPath(f.remoteSocket, `${at}.remoteSocket`);
+        } catch (err) {
+          errors.push(messageOf(err));
+        }
+        const key = `unix\0${f.remoteSocket}`;
+        const first = listeners.get(key);
+        if (first !== undefined) errors.push(`${at}.remoteSocket: ${f.remoteSocket} is already requested by ${path}[${first}] in this session`);
+        else listeners.set(key, j);
+        if (policy) {
+          const why = checkRemoteSocketPolicy(f.remoteSocket, policy);
+          if (why) errors.push(`${at}.remoteSocket: ${why}`);
+        }
+      }
+      if (Array.isArray(f.allowOrigins) && f.allowOrigins.length > 0) {
+        errors.push(`${at}.allowOrigins: does not apply to a remoteSocket forward (the SSH host reports no origin address for unix-socket connections)`);
+      }
+    } else if (f.port === undefined) {
+      errors.push(`${at}.port: is required (or give remoteSocket, a unix socket path on the SSH host)`);
+    }
+    if (typeof f.port === 'number' && f.port !== 0 && (f.bind === undefined || typeof f.bind === 'string')) {
       const key = `${bind.toLowerCase()}\0${f.port}`;
       const first = listeners.get(key);
       if (first !== undefined) errors.push(`${at}.port: ${bind || '*'}:${f.port} is already requested by ${path}[${first}] in this session`);
@@ -328,8 +402,8 @@ function forwardErrors(forwards: unknown[], policy: Policy | undefined, path: st
         if (why) errors.push(`${at}.target: ${why}`);
       }
     }
-    if (typeof f.bind === 'string' && policy) {
-      const why = checkBindPolicy(f.bind, policy);
+    if ((f.bind === undefined || typeof f.bind === 'string') && f.remoteSocket === undefined && policy) {
+      const why = checkBindPolicy(bind, policy);
       if (why) errors.push(`${at}.bind: ${why}`);
     }
     if (Array.isArray(f.allowOrigins) && f.allowOrigins.every((o) => typeof o === 'string')) {

@@ -4,18 +4,20 @@
 import { threadId } from 'node:worker_threads';
 import { EdgeError, isEdgeError, toPlainError, type PlainError } from '../src/errors.js';
 import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } from '../src/protocol.js';
-import { TunnelSession } from '../src/session/tunnel-session.js';
+import { createSession, type MultiGatewaySession } from '../src/session/multi-gateway-session.js';
+import type { TunnelSession } from '../src/session/tunnel-session.js';
 import { SessionTracing } from '../src/session/session-tracing.js';
 import { installWorkerTracing } from '../telemetry/worker-tracing.js';
 
 export default async function runSession({ session: input, port, tracing: tracingEnabled }: SessionTaskInput): Promise<SessionTaskResult> {
   const send = (event: WorkerEvent) => port.postMessage(event);
   const tracing = installWorkerTracing(tracingEnabled, (spans) => send({ type: 'spans', spans }));
-  let session: TunnelSession;
-  let tracer: SessionTracing | undefined;
+  let session: TunnelSession | MultiGatewaySession;
+  // One tracer per SSH connection (a session with several gateways has one per gateway in use).
+  const tracers: SessionTracing[] = [];
   try {
     // Buffers arrive as Uint8Array after structured clone; ssh2 wants Buffers.
-    session = new TunnelSession({
+    session = createSession({
       ...input,
       auth: {
         ...input.auth,
@@ -23,7 +25,14 @@ export default async function runSession({ session: input, port, tracing: tracin
       },
     }, {
       // HTTP request spans become children of their channel's span.
-      channelTraceContext: (info) => tracer?.contextFor(info.id),
+      channelTraceContext: (info) => {
+        for (const t of tracers) {
+          const context = t.contextFor(info.id);
+          if (context) return context;
+        }
+        return undefined;
+      },
+      onLink: (link) => { tracers.push(new SessionTracing(link)); },
     });
   } catch (err) {
     // Invalid configuration is not a crash: report it as a failed session, never restart it.
@@ -83,7 +92,6 @@ export default async function runSession({ session: input, port, tracing: tracin
     }
   });
 
-  tracer = new SessionTracing(session);
   send({ type: 'ready', threadId });
   session.start();
   const result = await ended;

@@ -43,6 +43,9 @@ export class AgentMetrics {
     const reconnects = counter('edge_agent_reconnects_total', 'Reconnect attempts after a failure or a lost link.');
     const workerRestarts = counter('edge_agent_worker_restarts_total', 'Worker threads restarted after a crash.');
     const certificateExpiry = gauge('edge_agent_certificate_expiry_seconds', 'Seconds until the user certificate the session logged in with expires (valid-before); negative once expired.');
+    // Sessions with several gateways (hosts): one series per gateway connection.
+    const gatewayConnected = gauge('edge_agent_gateway_connected', 'Whether the SSH connection to this gateway of the session is up (1) or not (0).');
+    const gatewayActive = gauge('edge_agent_gateway_active', 'Whether this gateway holds the session\'s forwards (1) or not (0; failover: a probe or idle).');
     const forwardUp = gauge('edge_agent_forward_up', 'Whether the forward is listening on the SSH host (1) or not (0).');
     const channelsOpen = gauge('edge_agent_channels_open', 'Tunnelled channels open now.');
     const channelsTotal = counter('edge_agent_channels_total', 'Tunnelled channels accepted.');
@@ -57,7 +60,7 @@ export class AgentMetrics {
     const localOut = counter('edge_agent_local_forward_bytes_out_total', 'Bytes from destinations back to device clients.');
 
     // One status round-trip to the workers per collection, feeding every observable instrument.
-    const observables = [sessionState, connectAttempts, reconnects, workerRestarts, certificateExpiry, forwardUp, channelsOpen, channelsTotal, bytesIn, bytesOut, localUp, localOpen, localTotal, localRejected, localIn, localOut];
+    const observables = [sessionState, connectAttempts, reconnects, workerRestarts, certificateExpiry, gatewayConnected, gatewayActive, forwardUp, channelsOpen, channelsTotal, bytesIn, bytesOut, localUp, localOpen, localTotal, localRejected, localIn, localOut];
     meter.addBatchObservableCallback(async (batch) => {
       const all = await sessions();
       const seen = new Set<string>();
@@ -77,6 +80,11 @@ export class AgentMetrics {
         const certificate = s.auth?.certificate;
         if (certificate?.validBefore) {
           result.observe(certificateExpiry, Math.round((Date.parse(certificate.validBefore) - Date.now()) / 1000), { session: s.id, key_id: certificate.keyId });
+        }
+        for (const g of s.gateways ?? []) {
+          const gateway = { session: s.id, gateway: g.host.includes(':') ? `[${g.host}]:${g.port}` : `${g.host}:${g.port}` };
+          result.observe(gatewayConnected, g.state === 'connected' ? 1 : 0, gateway);
+          result.observe(gatewayActive, g.role === 'active' ? 1 : 0, gateway);
         }
         const remote = (f: RemoteForward): Attributes => ({ session: s.id, forward: f.id });
         for (const f of s.forwards) {

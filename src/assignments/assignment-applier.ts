@@ -107,7 +107,7 @@ export class AssignmentApplier {
         continue;
       }
       session.forwards.push({
-        id: r.forward, state: 'refused', bind: r.bind, port: r.port, remotePort: null, target: r.target,
+        id: r.forward, state: 'refused', bind: r.bind, port: r.port, remotePort: null, ...(r.remoteSocket !== undefined ? { remoteSocket: r.remoteSocket } : {}), target: r.target,
         channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0,
         lastError: { code: 'EDGE_ERR_POLICY_DENIED', message: `refused by the local policy: ${r.reason}` },
       });

@@ -11,6 +11,9 @@
 //   [bind_address:]port:/local/socket   unix socket target (the last field contains '/')
 //   [bind_address:]port:URL             URL = http://host[:port], https://host[:port],
 //                                       tcp://host:port, unix:/path or http+unix:/path
+//   /remote/socket:host:hostport        listen on a unix socket on the SSH host (OpenSSH
+//   /remote/socket:/local/socket        streamlocal-forward); the first field holds a '/'
+//   /remote/socket:URL
 // The URL form is detected when, at a field boundary after the listen part (`port` or
 // `bind_address:port`), the rest of the spec starts with 'http://', 'https://', 'tcp://',
 // 'unix:' or 'http+unix:'; that rest is one URL (its ':' do not split fields). A host literally named "unix"
@@ -21,18 +24,21 @@
 // Ports are decimal numbers only (no service names, no sign): listen port 0-65535 (0 = the
 // server picks), target port 1-65535.
 // Not supported (rejected with EDGE_ERR_INVALID_SPEC): reverse dynamic (SOCKS) forwards
-// (`[bind:]port` alone), listening on a remote unix socket (`/remote/sock:host:port`),
-// relative socket paths, and — unlike OpenSSH, which ignores it — a trailing ':'.
+// (`[bind:]port` alone), a bind address or port with a remote socket, relative socket paths,
+// and — unlike OpenSSH, which ignores it — a trailing ':'.
 // OpenSSH's ${VAR} expansion is not done here (the shell already expands variables).
 
 import { EdgeError } from '../errors.js';
+import { checkRemoteSocketPath } from '../session/remote-listener.js';
 import { checkHost, formatHost, parseTargetUrl, redactCredentials, type ParsedTarget } from '../session/target-url.js';
 
 export interface RemoteForwardSpec {
-  /** Bind address sent in tcpip-forward; 'localhost' when the spec gives none, '' = all addresses. */
+  /** Bind address sent in tcpip-forward; 'localhost' when the spec gives none, '' = all addresses; '' with remoteSocket. */
   bind: string;
-  /** Listen port on the server, 0..65535 (0 = let the server pick). */
+  /** Listen port on the server, 0..65535 (0 = let the server pick); 0 with remoteSocket. */
   port: number;
+  /** Listen on this unix socket path on the SSH host instead of bind:port. */
+  remoteSocket?: string;
   /** Normalized target URL: 'tcp://host:port', 'unix:/path', 'http+unix:/path' or an http(s) origin. */
   target: string;
   /** The original text, for messages. */
@@ -41,7 +47,8 @@ export interface RemoteForwardSpec {
 
 export const REMOTE_FORWARD_FORMS =
   '[bind_address:]port:host:hostport, [bind_address:]port:/local/socket, ' +
-  '[bind_address:]port:URL (URL = http://host[:port], https://host[:port], tcp://host:port, unix:/path or http+unix:/path)';
+  '[bind_address:]port:URL (URL = http://host[:port], https://host[:port], tcp://host:port, unix:/path or http+unix:/path), ' +
+  '/remote/socket:host:hostport, /remote/socket:/local/socket, /remote/socket:URL';
 
 const URL_SCHEME = /^(?:https?:\/\/|tcp:\/\/|unix:|http\+unix:)/i;
 
@@ -125,7 +132,32 @@ function bindAddress(field: Field | undefined): string {
 }
 
 function remoteSocket(field: Field): never {
-  return fail(`listening on a remote unix socket ("${field.arg}") is not supported; give a listen port`);
+  return fail(`a remote unix socket ("${field.arg}") can only be the first field, with no bind address or port (/remote/socket:host:hostport)`);
+}
+
+function remoteSocketPath(field: Field): string {
+  if (!field.arg.startsWith('/')) fail(`remote socket path "${field.arg}" must be absolute (start with '/')`);
+  try {
+    checkRemoteSocketPath(field.arg, 'remote socket path');
+  } catch (err) {
+    fail(err instanceof EdgeError ? err.message : String(err));
+  }
+  return field.arg;
+}
+
+/** /remote/socket:… — the first field is a path (OpenSSH's streamlocal -R forms). */
+function parseRemoteSocketForm(fields: Field[], url: string | undefined): Omit<RemoteForwardSpec, 'spec'> {
+  const socket = remoteSocketPath(fields[0]!);
+  const listen = { bind: '', port: 0, remoteSocket: socket };
+  if (url !== undefined) {
+    if (fields.length !== 1) fail(`only the remote socket may come before the target URL ("/remote/socket:${url}")`);
+    return { ...listen, target: target(url, 'target URL').url };
+  }
+  const [, f1, f2] = fields;
+  if (fields.length === 2 && f1!.isPath) return { ...listen, target: unixTarget(f1!).url };
+  if (fields.length === 3 && !f1!.isPath && !f2!.isPath) return { ...listen, target: tcpTarget(f1!, f2!).url };
+  if (fields.length === 1) fail('a target is required after the remote socket (/remote/socket:host:hostport)');
+  return fail('expected /remote/socket:host:hostport, /remote/socket:/local/socket or /remote/socket:URL');
 }
 
 function dynamicForward(): never {
@@ -177,6 +209,8 @@ function parse(spec: string): Omit<RemoteForwardSpec, 'spec'> {
     pos = next;
     if (colon && pos >= spec.length) fail("trailing ':' (the last field is empty)");
   }
+
+  if (fields[0]?.isPath) return parseRemoteSocketForm(fields, urlStart !== -1 ? spec.slice(urlStart) : undefined);
 
   if (urlStart !== -1) {
     const url = spec.slice(urlStart);

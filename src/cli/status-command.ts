@@ -26,7 +26,7 @@ interface StatusDoc {
   assignments: { source: string; revision: number | null; lastError: { code: string; message: string } | null };
   sessions: Array<{
     id: string; state: string; host: string; port: number; threadId: number | null; lastError: { code: string; message: string } | null;
-    forwards: Array<{ id: string; state: string; bind: string; port: number; remotePort: number | null; target: string | null; channels: { open: number; total: number; rejected: number }; bytesIn: number; bytesOut: number; bindWarning?: string }>;
+    forwards: Array<{ id: string; state: string; bind: string; port: number; remotePort: number | null; remoteSocket?: string; target: string | null; channels: { open: number; total: number; rejected: number }; bytesIn: number; bytesOut: number; bindWarning?: string }>
     localForwards?: Array<ListenerRow & { target: string }>;
     dynamicForwards?: Array<ListenerRow & { allowDestinations: string[] }>;
   }>;
@@ -98,7 +98,7 @@ export function renderStatus(doc: StatusDoc): string {
     const dynamic = s.dynamicForwards ?? [];
     if (s.forwards.length + local.length + dynamic.length === 0) rows.push([s.id, s.state, host, '-', '-', '-', '-', '', '', '', '', '']);
     for (const f of s.forwards) {
-      rows.push([s.id, s.state, host, f.id, f.state, `${f.bind || '*'}:${f.remotePort ?? f.port}`, f.target ?? '(app)', String(f.channels.open), String(f.channels.total), String(f.channels.rejected), bytes(f.bytesIn), bytes(f.bytesOut)]);
+      rows.push([s.id, s.state, host, f.id, f.state, f.remoteSocket ?? `${f.bind || '*'}:${f.remotePort ?? f.port}`, f.target ?? '(app)', String(f.channels.open), String(f.channels.total), String(f.channels.rejected), bytes(f.bytesIn), bytes(f.bytesOut)]);
     }
     for (const f of [...local, ...dynamic]) {
       const target = 'target' in f ? f.target : `SOCKS ${f.allowDestinations.length ? f.allowDestinations.join(',') : '(nothing allowed)'}`;

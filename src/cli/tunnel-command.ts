@@ -13,7 +13,9 @@ import { ALGORITHM_CATEGORIES, checkAlgorithmWidening, DEFAULT_CIPHER, type Algo
 import { createLogger, isLogLevel, type LogFormat } from '../log.js';
 import type { AuthConfig, ReconnectMode, SessionConfigInput } from '../session/session-config.js';
 import { isCredentialFailure } from '../session/backoff.js';
-import { TunnelSession } from '../session/tunnel-session.js';
+import type { TunnelSession } from '../session/tunnel-session.js';
+import { formatGateway, parseGatewayAddress, parseGatewayList, type GatewayAddress } from '../session/gateway-list.js';
+import { createSession, type MultiGatewayConfigInput, type MultiGatewaySession } from '../session/multi-gateway-session.js';
 import { parseDynamicForwardSpec, parseLocalForwardSpec, parseRemoteForwardSpec } from './forward-spec.js';
 import { parseDestinationPattern } from '../session/destination-allow-list.js';
 import { isLoopbackBind } from '../session/local-forwarding.js';
@@ -24,7 +26,7 @@ import { UsageError } from './usage-error.js';
 
 const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
-export const TUNNEL_USAGE = `Usage: edge-agent tunnel [options] [user@]host
+export const TUNNEL_USAGE = `Usage: edge-agent tunnel [options] [user@]host[,host2...]
 
 Holds remote, local and SOCKS forwards (like ssh -N -R/-L/-D) with keepalive, reconnect
 and host key checks.
@@ -38,6 +40,10 @@ Options:
                                http(s):// and http+unix: targets are relayed request by request
                                (X-Forwarded-For, WebSockets, traceparent); the others byte for byte
                                no bind_address = localhost on the SSH host; port 0 = server picks
+                                 /remote/socket:host:hostport (also :/local/unix.sock, :URL)
+                               listens on a unix socket on the SSH host instead of a port
+                               (OpenSSH streamlocal; sshd StreamLocalBindUnlink yes replaces a
+                               stale socket on reconnect)
   -L SPEC                      local forward, repeatable: [bind_address:]port:host:hostport
                                listens on this device; host:hostport is reached from the SSH host
                                no bind_address = localhost (127.0.0.1 and ::1); port 0 = any free
@@ -60,6 +66,12 @@ Options:
                                socks4://…, socks4a://…; "env" = HTTPS_PROXY / ALL_PROXY, hosts in
                                NO_PROXY reached directly
   -p PORT                      SSH port (default 22)
+  --host HOST[:PORT]           another gateway, repeatable; also [user@]gw1,gw2:2222,[::1]:22
+                               (most preferred first; port -p, else 22, where none is given)
+  --strategy failover|all      with several gateways: failover (default; forwards on one gateway,
+                               the next when it is lost, back to a preferred one once it has been
+                               up for --failback-after-ms, default 60000) or all (every gateway
+                               holds every forward)
   -l USER                      SSH user (default: user@ in host, else the local user)
   -i FILE                      private key, repeatable (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa);
                                FILE-cert.pub, when it exists, is used as its user certificate
@@ -135,10 +147,14 @@ const OPTIONS = {
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   admin: { type: 'string' },
+  host: { type: 'string', multiple: true },
+  strategy: { type: 'string' },
+  'failback-after-ms': { type: 'string' },
 } as const;
 
 export interface TunnelCommand {
-  session: SessionConfigInput;
+  /** With several gateways (`user@gw1,gw2` or --host), `hosts` and `strategy` are set. */
+  session: SessionConfigInput & Pick<MultiGatewayConfigInput, 'hosts' | 'strategy' | 'failbackAfterMs'>;
   drainTimeoutMs: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   logFormat: LogFormat;
@@ -157,27 +173,48 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const { values, positionals } = parsed;
   if (values.help) return 'help';
   if (values.admin !== undefined) throw new UsageError('--admin is not supported by edge-agent tunnel yet; use edge-agent run with admin.listen in the config file.');
-  if (positionals.length !== 1) {
+  const extraHosts = values.host ?? [];
+  if (positionals.length > 1 || (positionals.length === 0 && extraHosts.length === 0)) {
     throw new UsageError(positionals.length === 0 ? 'the SSH host is missing: edge-agent tunnel [options] [user@]host' : `expected one host, got: ${positionals.join(' ')} (a remote command is not supported: the agent only forwards)`);
   }
   if (!values.R?.length && !values.L?.length && !values.D?.length) {
     throw new UsageError('give at least one remote forward with -R [bind_address:]port:host:hostport, local forward with -L [bind_address:]port:host:hostport or SOCKS forward with -D [bind_address:]port');
   }
 
-  const destination = positionals[0]!;
+  const destination = positionals[0] ?? '';
   const at = destination.lastIndexOf('@');
-  const written = at >= 0 ? destination.slice(at + 1) : destination;
+  const hostPart = at >= 0 ? destination.slice(at + 1) : destination;
   const username = values.l ?? (at >= 0 ? destination.slice(0, at) : os.userInfo().username);
-  if (!written) throw new UsageError(`"${destination}" has no host name`);
+  if (positionals.length === 1 && !hostPart) throw new UsageError(`"${destination}" has no host name`);
+  // Several gateways: user@gw1,gw2:2222 and/or repeated --host HOST[:PORT] (port: -p, else 22).
+  const gatewaySpecs = [...(hostPart ? hostPart.split(',') : []), ...extraHosts];
+  const multi = gatewaySpecs.length > 1 || extraHosts.length > 0;
+  const defaultPort = intFlag(values.p, '-p', 1, 65535) ?? 22;
+  let gateways: GatewayAddress[] | undefined;
+  if (multi) {
+    try {
+      gateways = parseGatewayList(gatewaySpecs.map((g) => parseGatewayAddress(g, defaultPort)), 'host');
+    } catch (err) {
+      throw new UsageError(`gateways ${JSON.stringify(gatewaySpecs.join(','))}: ${(err as Error).message.replace(/^host(\[\d+\])?: /, '')}`);
+    }
+  } else if (values.strategy !== undefined || values['failback-after-ms'] !== undefined) {
+    throw new UsageError('--strategy and --failback-after-ms apply to several gateways (user@gw1,gw2 or --host), and only one is given');
+  }
+  const strategy = values.strategy ?? 'failover';
+  if (strategy !== 'failover' && strategy !== 'all') throw new UsageError(`--strategy must be failover or all (got "${strategy}")`);
   // An IPv6 address may be written in brackets; impossible names are a usage error, not retried.
-  const host = /^\[.*\]$/.test(written) && isIP(written.slice(1, -1)) === 6 ? written.slice(1, -1) : written;
-  const hostProblem = checkSshHostName(host, '-p');
-  if (hostProblem) throw new UsageError(hostProblem);
+  const host = gateways ? gateways[0]!.host : /^\[.*\]$/.test(hostPart) && isIP(hostPart.slice(1, -1)) === 6 ? hostPart.slice(1, -1) : hostPart;
+  for (const name of gateways ? gateways.map((g) => g.host) : [host]) {
+    const hostProblem = checkSshHostName(name, '-p');
+    if (hostProblem) throw new UsageError(hostProblem);
+  }
 
   const forwards = (values.R ?? []).map((spec, i) => {
     try {
       const fwd = parseRemoteForwardSpec(spec);
-      return { id: `R${i + 1}`, bind: fwd.bind, port: fwd.port, target: fwd.target };
+      return fwd.remoteSocket !== undefined
+        ? { id: `R${i + 1}`, remoteSocket: fwd.remoteSocket, target: fwd.target }
+        : { id: `R${i + 1}`, bind: fwd.bind, port: fwd.port, target: fwd.target };
     } catch (err) {
       throw new UsageError(isEdgeError(err) ? err.message : String(err));
     }
@@ -276,9 +313,10 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
 
   return {
     session: {
-      id: `${host}:${values.p ?? 22}`,
+      id: gateways ? gateways.map(formatGateway).join(',') : `${host}:${values.p ?? 22}`,
       host,
-      port: intFlag(values.p, '-p', 1, 65535) ?? 22,
+      port: gateways ? gateways[0]!.port : defaultPort,
+      ...(gateways ? { hosts: gateways, strategy, failbackAfterMs: intFlag(values['failback-after-ms'], '--failback-after-ms', 0) } : {}),
       auth: { username, privateKeys, agent: env.SSH_AUTH_SOCK || undefined, password },
       hostKeys: { knownHostsFile: knownHosts.length ? knownHosts : undefined, fingerprints: fingerprints.length ? fingerprints : undefined, insecureAcceptAny: insecure || undefined },
       keepalive: {
@@ -318,19 +356,20 @@ export async function runTunnelCommand(argv: string[]): Promise<number> {
   const log = createLogger({ level: cmd.logLevel, format: cmd.logFormat });
   for (const file of cmd.skippedKeys) log('warn', `skipping ${file}: it is encrypted and no --passphrase-env was given`);
 
-  let session: TunnelSession;
+  let session: TunnelSession | MultiGatewaySession;
   try {
-    session = new TunnelSession(cmd.session);
+    // One line each time a forward comes up on a gateway (with several gateways: per gateway).
+    session = createSession(cmd.session, {
+      onLink: (link) => link.on('forward', (fwd) => {
+        if (fwd.state !== 'up') return;
+        process.stdout.write(`forward ${fwd.id} up: ${fwd.remoteSocket ?? `${fwd.bind || '*'}:${fwd.remotePort}`} on ${cmd.session.hosts ? formatGateway(link.config) : link.config.host} -> ${fwd.target}\n`);
+      }),
+    });
   } catch (err) {
     if (isEdgeError(err)) throw new UsageError(err.message, err.code);
     throw err;
   }
   session.on('log', (level, message, fields) => log(level, message, fields));
-  session.on('forward', (fwd) => {
-    if (fwd.state === 'up') {
-      process.stdout.write(`forward ${fwd.id} up: ${fwd.bind || '*'}:${fwd.remotePort} on ${cmd.session.host} -> ${fwd.target}\n`);
-    }
-  });
   // One line each time a -L/-D listener opens, with the real local port (port 0 = any free port).
   session.on('localForward', (fwd) => {
     if (fwd.state !== 'up' || fwd.localPort === null) return;

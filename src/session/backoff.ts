@@ -35,3 +35,15 @@ const CREDENTIAL_FAILURES = new Set(['EDGE_ERR_AUTH_FAILED', 'EDGE_ERR_HOST_KEY_
 export function isCredentialFailure(error: { code: string }): boolean {
   return CREDENTIAL_FAILURES.has(error.code);
 }
+
+/**
+ * The settings for the next delay after `error`: a gateway that accepted the TCP connection and
+ * closed it before identifying itself is alive but busy (sshd past MaxStartups after a restart),
+ * so its retries stop doubling at 4 × retryIntervalMs (20 s by default) instead of
+ * maxRetryIntervalMs: the fleet keeps spreading out, but nobody sleeps a full minute while the
+ * gateway has long been idle (the tail that kept 1000 agents out for ~100 s in npm run fleet-sim).
+ */
+export function backoffSettingsAfter<T extends Pick<ReconnectConfig, 'retryIntervalMs' | 'maxRetryIntervalMs'>>(cfg: T, error: { details?: Record<string, unknown> }): T {
+  if (error.details?.serverBusy !== true) return cfg;
+  return { ...cfg, maxRetryIntervalMs: Math.max(cfg.retryIntervalMs, Math.min(cfg.maxRetryIntervalMs, 4 * cfg.retryIntervalMs)) };
+}

@@ -7,6 +7,7 @@ import { compileHttpSettings, type CompiledHttpSettings } from './http-target/ht
 import { newHttpStats, snapshotHttpStats, type HttpStats } from './http-target/http-stats.js';
 import { createOriginAllowList, type OriginAllowList } from './origin-allow-list.js';
 import type { ForwardConfig } from './session-config.js';
+import { checkRemoteSocketPath } from './remote-listener.js';
 import { isHttpTarget, parseTargetUrl, type ParsedTarget } from './target-url.js';
 
 export type ForwardState = 'pending' | 'up' | 'retrying' | 'refused' | 'stopped';
@@ -16,8 +17,10 @@ export interface ForwardStatus {
   state: ForwardState;
   bind: string;
   port: number;
-  /** The port the SSH host listens on (differs from `port` when `port` is 0); null until up. */
+  /** The port the SSH host listens on (differs from `port` when `port` is 0); null until up, and for a socket forward. */
   remotePort: number | null;
+  /** Remote unix-socket forwards only: the socket path the SSH host listens on (bind is '' and port 0). */
+  remoteSocket?: string;
   target: string | null;
   channels: { open: number; total: number; rejected: number };
   bytesIn: number;
@@ -72,6 +75,16 @@ export class ForwardRuntime {
     if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.port: ${config.port} is not a port number (0–65535, 0 lets the SSH host choose).`);
     }
+    if (typeof config.remoteSocket !== 'string') {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.remoteSocket must be a string (an absolute socket path on the SSH host, or "" for a TCP forward).`);
+    }
+    if (config.remoteSocket !== '') {
+      checkRemoteSocketPath(config.remoteSocket, `${key}.remoteSocket`);
+      if (config.port !== 0) throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: give either remoteSocket or port, not both.`);
+      if (config.allowOrigins.length > 0) {
+        throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.allowOrigins cannot apply to a remoteSocket forward: the SSH host reports no origin address for unix-socket connections (restrict access with the socket's directory permissions on the SSH host).`);
+      }
+    }
     if (typeof config.bind !== 'string') {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.bind must be a string ("localhost", "127.0.0.1", "::1", "0.0.0.0", "::" or "" for all).`);
     }
@@ -102,7 +115,7 @@ export class ForwardRuntime {
 
   /** Same server-side listener? (If not, the forward must be cancelled and requested again.) */
   sameListener(config: ForwardConfig): boolean {
-    return config.bind === this.config.bind && config.port === this.config.port;
+    return config.remoteSocket === this.config.remoteSocket && config.bind === this.config.bind && config.port === this.config.port;
   }
 
   /** Why a channel from `originAddress` must be refused, or undefined to admit it. */
@@ -115,7 +128,7 @@ export class ForwardRuntime {
 
   /** Does a channel reported for destIP:destPort belong to this forward? */
   matchesDestination(destIP: string, destPort: number): 'exact' | 'port' | undefined {
-    if (this.state !== 'up' || this.remotePort !== destPort) return undefined;
+    if (this.state !== 'up' || this.config.remoteSocket !== '' || this.remotePort !== destPort) return undefined;
     return destIP === this.config.bind ? 'exact' : 'port';
   }
 
@@ -123,9 +136,10 @@ export class ForwardRuntime {
     return {
       id: this.config.id,
       state: this.state,
-      bind: this.config.bind,
+      bind: this.config.remoteSocket ? '' : this.config.bind,
       port: this.config.port,
       remotePort: this.remotePort,
+      ...(this.config.remoteSocket ? { remoteSocket: this.config.remoteSocket } : {}),
       target: this.target?.url ?? null,
       channels: { open: this.openChannels, total: this.totalChannels, rejected: this.rejectedChannels },
       bytesIn: this.bytesIn + sum(this.liveStats, 'bytesIn'),

@@ -88,6 +88,11 @@ export interface ForwardConfig {
   bind: string;
   /** 0 asks the server to choose. */
   port: number;
+  /**
+   * Listen on this unix socket path on the SSH host instead of bind:port (OpenSSH
+   * streamlocal-forward, `ssh -R /path:host:port`); '' (default) = a TCP forward on bind:port.
+   */
+  remoteSocket: string;
   /** tcp://host:port, unix:/path, http(s)://… — absent means event mode (the application handles channels). */
   target?: string;
   /** CIDR list of origin addresses allowed in; empty = anyone the SSH host lets connect. */
@@ -231,6 +236,7 @@ export const DEFAULT_HTTP: HttpForwardConfig = {
 };
 export const DEFAULT_FORWARD: Omit<ForwardConfig, 'id' | 'port'> = {
   bind: 'localhost',
+  remoteSocket: '',
   allowOrigins: [],
   maxChannels: 1024,
   idleTimeoutMs: 0,
@@ -269,13 +275,15 @@ export function dynamicForwardWithDefaults(input: DynamicForwardConfigInput, ind
   return { ...DEFAULT_LOCAL_LISTENER, allowDestinations: [], ...stripUndefined(input), id: input.id ?? `dynamic-${index}` } as DynamicForwardConfig;
 }
 
-export type ForwardConfigInput = Partial<Omit<ForwardConfig, 'http'>> & { port: number; http?: Partial<HttpForwardConfig> };
+/** `port` is required for a TCP forward; a remote socket forward (`remoteSocket`) has none. */
+export type ForwardConfigInput = Partial<Omit<ForwardConfig, 'http'>> & ({ port: number } | { remoteSocket: string }) & { http?: Partial<HttpForwardConfig> };
 
 export function forwardWithDefaults(input: ForwardConfigInput, index: number): ForwardConfig {
   return {
     ...DEFAULT_FORWARD,
     ...stripUndefined(input),
-    port: input.port,
+    // A socket forward has no port (0 in status); a port given with it is refused by compile().
+    port: input.port ?? (input.remoteSocket ? 0 : (input.port as unknown as number)),
     id: input.id ?? `forward-${index}`,
     // Kept as given when it is not an object, so that compile() can name the bad key.
     http: input.http === undefined || input.http === null ? DEFAULT_HTTP

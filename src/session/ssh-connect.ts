@@ -174,6 +174,10 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
       client.removeAllListeners('close');
       resolve({ client, socket, serverBanner, hostKey: hostKey!, auth: auth.used(), crypto, noDelayNudge: null, batching });
     });
+    // Closed before the server even said who it is (no SSH-2.0 line): sshd dropping us past
+    // MaxStartups — alive but busy, which the reconnect backoff treats differently (backoff.ts).
+    const beforeIdent = () => !(client as unknown as { _remoteVer?: string })._remoteVer;
+    const busyError = () => new EdgeError('EDGE_ERR_PROTOCOL', `SSH host ${where} closed the connection before identifying itself (busy: e.g. past sshd MaxStartups).`, { details: { host: cfg.host, port: cfg.port, serverBusy: true } });
     client.on('error', (err: Error & { level?: string; code?: string }) => {
       if (hostKeyError) return fail(hostKeyError);
       if (err.level === 'client-authentication') {
@@ -188,6 +192,7 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
         return fail(new EdgeError('EDGE_ERR_HANDSHAKE_TIMEOUT', `SSH handshake with ${where} did not finish within ${cfg.handshakeTimeoutMs} ms (handshakeTimeoutMs).`, { details: { host: cfg.host, port: cfg.port } }));
       }
       if (err.level === 'client-socket') return fail(socketError(err, where));
+      if (beforeIdent()) return fail(busyError());
       if (/no matching/i.test(err.message)) {
         return fail(new EdgeError('EDGE_ERR_NO_COMMON_ALGORITHM', `SSH host ${where} accepts none of the algorithms the agent offers (${err.message}); the agent offers only algorithms no weaker than OpenSSH 9's. Upgrade the host, or for a legacy host you trust add the names it needs to the session's \`algorithms\` (CLI --algorithms).`, { details: { host: cfg.host, port: cfg.port }, cause: err }));
       }
@@ -195,6 +200,7 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
     });
     client.on('close', () => {
       if (hostKeyError) return fail(hostKeyError);
+      if (beforeIdent()) return fail(busyError());
       fail(new EdgeError('EDGE_ERR_PROTOCOL', `SSH host ${where} closed the connection during the handshake${serverBanner ? ` (server ${serverBanner})` : ''}.`, { details: { host: cfg.host, port: cfg.port } }));
     });
 
@@ -206,6 +212,8 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
       username: cfg.auth.username,
       ident: AGENT_IDENT,
       readyTimeout: cfg.handshakeTimeoutMs,
+      // streamlocal-forward (remoteSocket) is an OpenSSH extension; any server that implements it may answer.
+      strictVendor: false,
       keepaliveInterval: cfg.keepalive.intervalMs,
       keepaliveCountMax: cfg.keepalive.countMax,
       algorithms: algorithms as never,

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
-import { backoffDelayMs, credentialRetryDelayMs, isCredentialFailure } from './backoff.js';
+import { backoffDelayMs, backoffSettingsAfter, credentialRetryDelayMs, isCredentialFailure } from './backoff.js';
 import { loadCredentials } from './credentials.js';
 import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
 import type { AuthIdentity } from './auth.js';
@@ -21,6 +21,7 @@ import { checkProxySetting, maskProxyUrl, resolveProxyRoute } from './proxy-conn
 import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { openSshConnection, socketError, type ConnectionCrypto, type SshConnection } from './ssh-connect.js';
 import { installForwardRouting } from './ssh2-forward-routing.js';
+import { cancelRemoteListener, describeListener, requestRemoteListener } from './remote-listener.js';
 import { SshSocketGate } from './ssh-socket-gate.js';
 import { dialTarget } from './target-dialer.js';
 
@@ -122,6 +123,8 @@ export interface TunnelSessionOptions {
    * request's CLIENT span becomes its child. Default: none (requests start their own traces).
    */
   channelTraceContext?: (channel: ChannelInfo) => Context | undefined;
+  /** First channel id (default 1): sessions that share one event stream (several gateways) keep ids apart. */
+  firstChannelId?: number;
 }
 
 interface LiveChannel {
@@ -148,7 +151,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private stateValue: SessionState = 'idle';
   private lastError: EdgeError | null = null;
   private attempt = 0;
-  private nextChannelId = 1;
+  private nextChannelId: number;
   private running: Promise<void> | undefined;
   private closing: Promise<boolean> | undefined;
   private readonly stateWaiters = new Set<() => void>();
@@ -170,6 +173,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.config = sessionWithDefaults(input);
     this.onIncomingChannel = options.onIncomingChannel;
     this.channelTraceContext = options.channelTraceContext;
+    this.nextChannelId = options.firstChannelId ?? 1;
     validateSession(this.config);
     this.verifyHostKey = createHostKeyVerifier(this.config.hostKeys, this.config.host, this.config.port,
       (level, message) => this.log(level, message));
@@ -239,7 +243,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     return this.waitFor(() => {
       const fwd = this.forwards.get(id);
       if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
-      if (fwd.state === 'up') return fwd.remotePort!;
+      if (fwd.state === 'up') return fwd.remotePort ?? 0; // 0: a remote socket forward
       if (fwd.state === 'retrying' || fwd.state === 'refused') throw fwd.lastError!;
       if (this.stateValue === 'failed' || this.stateValue === 'stopped') {
         throw this.lastError ?? new EdgeError('EDGE_ERR_CLOSED', `Session ${this.config.id} is ${this.stateValue}.`);
@@ -449,7 +453,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       }
 
       retries += 1;
-      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : backoffDelayMs(retries, reconnect);
+      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : backoffDelayMs(retries, backoffSettingsAfter(reconnect, error));
       let cancelled = false;
       this.emit('reconnectAttempt', {
         kind: 'ssh', host: this.config.host, port: this.config.port,
@@ -513,6 +517,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       return fwd?.remotePort ?? undefined;
     });
     client.on('tcp connection', (details, accept, reject) => this.onChannel(details, accept, reject));
+    client.on('unix connection', (info, accept, reject) => this.onChannel({ destIP: info.socketPath, destPort: 0, srcIP: '', srcPort: 0 }, accept, reject, this.routeSocket(info.socketPath)));
     client.on('error', (err: Error & { level?: string; code?: string }) => {
       if (err.level === 'client-timeout' && /keepalive/i.test(err.message)) {
         endError = new EdgeError('EDGE_ERR_KEEPALIVE_TIMEOUT', `SSH host ${this.where} stopped answering: ${this.config.keepalive.countMax} keepalives sent every ${this.config.keepalive.intervalMs} ms went unanswered.`);
@@ -568,23 +573,23 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const conn = this.conn;
     if (!conn || fwd.state === 'refused') return;
     clearTimeout(fwd.retryTimer);
-    const { bind, port } = fwd.config;
-    this.emit('forwardRequest', { forwardId: fwd.config.id, bind, port });
+    const listener = { ...fwd.config };
+    this.emit('forwardRequest', { forwardId: fwd.config.id, bind: listener.remoteSocket || listener.bind, port: listener.port });
     try {
-      conn.client.forwardIn(bind, port, (err, remotePort) => {
+      requestRemoteListener(conn.client, listener, (err, remotePort) => {
         if (this.conn !== conn || this.forwards.get(fwd.config.id) !== fwd) {
           // Session gone, or forward removed while the request was in flight.
-          if (!err && this.conn === conn) conn.client.unforwardIn(bind, remotePort, () => {});
+          if (!err && this.conn === conn) cancelRemoteListener(conn.client, listener, remotePort, () => {});
           return;
         }
         if (err) return this.forwardRefused(fwd, err);
-        fwd.remotePort = remotePort;
+        fwd.remotePort = listener.remoteSocket ? null : remotePort;
         fwd.retryAttempt = 0;
         fwd.lastError = null;
         this.setForwardState(fwd, 'up');
         if (fwd.http) this.httpForwardFor(fwd); // ready (and any TLS warning logged) before traffic
-        this.log('info', `session ${this.config.id}: forward ${fwd.config.id} up: ${bind || '*'}:${remotePort} on ${this.config.host} -> ${fwd.target?.url ?? '(application)'}`);
-        this.checkBind(fwd, conn, bind, remotePort);
+        this.log('info', `session ${this.config.id}: forward ${fwd.config.id} up: ${describeListener(listener, remotePort)} on ${this.config.host} -> ${fwd.target?.url ?? '(application)'}`);
+        if (!listener.remoteSocket) this.checkBind(fwd, conn, listener.bind, remotePort);
       });
     } catch (err) {
       this.forwardRefused(fwd, err as Error);
@@ -606,9 +611,10 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   }
 
   private forwardRefused(fwd: ForwardRuntime, cause: Error): void {
-    const { bind, port } = fwd.config;
+    const { bind, port, remoteSocket } = fwd.config;
     const { reconnect } = this.config;
-    fwd.lastError = new EdgeError('EDGE_ERR_FORWARD_REFUSED', `SSH host ${this.where} refused to listen on ${bind || '*'}:${port} for forward ${fwd.config.id} (port in use, or not allowed by the server's policy, e.g. PermitListen/GatewayPorts).`, { details: { forward: fwd.config.id, bind, port }, cause });
+    const why = remoteSocket ? 'socket path in use (sshd StreamLocalBindUnlink no), directory missing or not writable, or AllowStreamLocalForwarding off' : 'port in use, or not allowed by the server\'s policy, e.g. PermitListen/GatewayPorts';
+    fwd.lastError = new EdgeError('EDGE_ERR_FORWARD_REFUSED', `SSH host ${this.where} refused to listen on ${describeListener(fwd.config)} for forward ${fwd.config.id} (${why}).`, { details: { forward: fwd.config.id, ...(remoteSocket ? { remoteSocket } : { bind, port }) }, cause });
     fwd.retryAttempt += 1;
     const exhausted = reconnect.mode === 'never' || (reconnect.maxRetries >= 0 && fwd.retryAttempt > reconnect.maxRetries);
     let cancelled = false;
@@ -644,11 +650,11 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const remotePort = fwd.remotePort;
     this.setForwardState(fwd, 'stopped');
     const conn = this.conn;
-    if (!wasUp || !conn || remotePort === null) return;
+    if (!wasUp || !conn || (remotePort === null && !fwd.config.remoteSocket)) return;
     await new Promise<void>((resolve) => {
       try {
-        conn.client.unforwardIn(fwd.config.bind, remotePort, (err) => {
-          if (err) this.log('warn', `session ${this.config.id}: SSH host refused to cancel forward ${fwd.config.id} (${fwd.config.bind || '*'}:${remotePort}): ${err.message}`, { code: 'EDGE_ERR_FORWARD_CANCEL_FAILED' });
+        cancelRemoteListener(conn.client, fwd.config, remotePort ?? 0, (err) => {
+          if (err) this.log('warn', `session ${this.config.id}: SSH host refused to cancel forward ${fwd.config.id} (${describeListener(fwd.config, remotePort)}): ${err.message}`, { code: 'EDGE_ERR_FORWARD_CANCEL_FAILED' });
           resolve();
         });
       } catch {
@@ -675,15 +681,21 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     return byPort;
   }
 
+  /** The forward listening on a remote socket path (a `forwarded-streamlocal` channel). */
+  private routeSocket(socketPath: string): ForwardRuntime | undefined {
+    for (const fwd of this.forwards.values()) if (fwd.state === 'up' && fwd.config.remoteSocket === socketPath) return fwd;
+    return undefined;
+  }
+
   // ---------------------------------------------------------------- channels
 
   private onChannel(
     details: { destIP: string; destPort: number; srcIP: string; srcPort: number },
     accept: () => SshChannel,
     reject: () => void,
+    fwd = this.route(details.destIP, details.destPort),
   ): void {
     if (this.bindProbes.claims(details.srcIP, details.srcPort)) return reject(); // our own bind check
-    const fwd = this.route(details.destIP, details.destPort);
     const info: ChannelInfo = {
       id: this.nextChannelId++,
       sessionId: this.config.id,

@@ -11,6 +11,8 @@ import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } 
 import { backoffDelayMs } from '../session/backoff.js';
 import type { DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from '../session/session-config.js';
 import { maskProxyUrl } from '../session/proxy-connect.js';
+import type { GatewayStrategy } from '../session/gateway-list.js';
+import type { GatewayStatus } from '../session/multi-gateway-session.js';
 import type { SessionStatus } from '../session/tunnel-session.js';
 
 export interface HandleStatus extends SessionStatus {
@@ -18,6 +20,9 @@ export interface HandleStatus extends SessionStatus {
   threadId: number | null;
   /** Times the worker thread died and was restarted. */
   workerRestarts: number;
+  /** Sessions with several gateways (`hosts`): the strategy and each gateway's connection. */
+  strategy?: GatewayStrategy;
+  gateways?: GatewayStatus[];
 }
 
 export interface SessionHandleEvents {
@@ -56,8 +61,8 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
       id: this.id, state: 'idle', host: input.host, port: input.port ?? 22, attempt: 0,
       serverBanner: null, hostKeyFingerprint: null, lastError: null,
       forwards: (input.forwards ?? []).map((f, i) => ({
-        id: f.id ?? `forward-${i}`, state: 'pending' as const, bind: f.bind ?? 'localhost', port: f.port, remotePort: null,
-        target: f.target ?? null, channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0, lastError: null,
+        id: f.id ?? `forward-${i}`, state: 'pending' as const, bind: f.remoteSocket ? '' : f.bind ?? 'localhost', port: f.port ?? 0, remotePort: null,
+        ...(f.remoteSocket ? { remoteSocket: f.remoteSocket } : {}), target: f.target ?? null, channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0, lastError: null,
       })),
       localForwards: (input.localForwards ?? []).map((f, i) => ({
         kind: 'local' as const, id: f.id ?? `local-${i}`, state: 'pending' as const, bind: f.bind ?? 'localhost', port: f.port, localPort: null,

@@ -382,7 +382,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
       `GatewayPorts ${opts.gatewayPorts ?? 'clientspecified'}`,
       ...(root ? ['PermitRootLogin yes'] : []),
       `LogLevel VERBOSE`,
-      `MaxStartups 100`,
+      // MaxStartups is one of the keywords where the LAST value wins: only add ours when the caller has none
+      ...(extraTop.some((l) => /^\s*MaxStartups\s/i.test(l)) ? [] : [`MaxStartups 100`]),
       `MaxSessions 100`,
       `MaxAuthTries 20`,
       `LoginGraceTime 30`,

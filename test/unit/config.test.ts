@@ -82,7 +82,7 @@ describe('loadConfig', () => {
     // Loopback TCP only: no unix socket (docker.sock!) unless the operator lists it.
     expect(cfg.policy).toEqual({
       allowedTargets: ['127.0.0.1:*', 'localhost:*', '[::1]:*'], allowedBindAddresses: ['localhost', '127.0.0.1', '::1'], allowedLocalBindAddresses: ['localhost', '127.0.0.1', '::1'],
-      maxSessions: 4, maxForwardsPerSession: 64,
+      allowedRemoteSockets: ['*'], maxSessions: 4, maxForwardsPerSession: 64,
     });
     expect(cfg.sessions).toEqual([]);
     expect(cfg.assignments).toEqual({ url: '', tokenEnv: 'EDGE_AGENT_TOKEN', caFile: '', pollIntervalMs: 30000, cacheFile: '', signingPublicKey: '', reportUrl: '', reportIntervalMs: 60000 });
@@ -98,7 +98,7 @@ describe('loadConfig', () => {
     expect(leaves.map((l) => l.key).sort()).toEqual([
       'admin.listen', 'agent.drainTimeoutMs', 'agent.id', 'agent.logFormat', 'agent.logLevel', 'agent.stateDir', 'agent.workerMaxHeapMb', 'agent.workerMaxYoungHeapMb',
       'assignments.cacheFile', 'assignments.caFile', 'assignments.pollIntervalMs', 'assignments.reportIntervalMs', 'assignments.reportUrl', 'assignments.signingPublicKey', 'assignments.tokenEnv', 'assignments.url',
-      'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedTargets', 'policy.maxForwardsPerSession', 'policy.maxSessions', 'sessions', 'telemetry.exporter',
+      'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedRemoteSockets', 'policy.allowedTargets', 'policy.maxForwardsPerSession', 'policy.maxSessions', 'sessions', 'telemetry.exporter',
     ].sort());
     for (const leaf of leaves) {
       expect(leaf.doc.length, leaf.key).toBeGreaterThan(10);
@@ -421,6 +421,50 @@ describe('assignment documents', () => {
     const five = ['a', 'b', 'c', 'd', 'e'].map((id) => session({ id }));
     expect(parseAssignmentDocument({ revision: 1, sessions: five }, ctx).errors).toEqual([expect.stringMatching(/^sessions: 5 sessions exceed the local policy\.maxSessions 4/)]);
     expect(parseAssignmentDocument({ revision: 1, sessions: five }, { ...ctx, policy: { ...ctx.policy, maxSessions: 5 } }).errors).toEqual([]);
+  });
+
+  it('remoteSocket forwards: exactly one of port and remoteSocket, absolute path, local policy.allowedRemoteSockets', () => {
+    const ok = parseAssignmentDocument({ revision: 9, sessions: [session({}, [{ id: 'web', remoteSocket: '/run/edge/device-42.sock', target: 'http://127.0.0.1:3000' }])] }, ctx);
+    expect(ok.errors).toEqual([]);
+    expect(ok.document!.sessions[0]!.forwards[0]).toMatchObject({ remoteSocket: '/run/edge/device-42.sock' });
+    expect(ok.document!.sessions[0]!.forwards[0]!.bind).toBeUndefined(); // no bind default on a socket forward
+    const tcp = parseAssignmentDocument({ revision: 9, sessions: [session()] }, ctx);
+    expect(tcp.document!.sessions[0]!.forwards[0]!.bind).toBe('localhost');
+
+    const errs = (forwards: unknown[], policy: object = ctx.policy) => validateSessions([session({}, forwards)], { ...ctx, policy: policy as typeof ctx.policy });
+    expect(errs([{ id: 'a', remoteSocket: '/run/a.sock', port: 80, target: 'tcp://127.0.0.1:1' }])).toEqual([expect.stringMatching(/^sessions\[0\]\.forwards\[0\]\.port: a forward listens either on a remoteSocket or on bind\/port/)]);
+    expect(errs([{ id: 'a', remoteSocket: '/run/a.sock', bind: '0.0.0.0', target: 'tcp://127.0.0.1:1' }])).toEqual([expect.stringMatching(/forwards\[0\]\.bind: a forward listens either/)]);
+    expect(errs([{ id: 'a', target: 'tcp://127.0.0.1:1' }])).toEqual([expect.stringMatching(/forwards\[0\]\.port: is required \(or give remoteSocket/)]);
+    expect(errs([{ id: 'a', remoteSocket: 'run/a.sock', target: 'tcp://127.0.0.1:1' }])).toContainEqual(expect.stringMatching(/forwards\[0\]\.remoteSocket: must be/));
+    expect(errs([{ id: 'a', remoteSocket: '/run/a.sock', target: 'tcp://127.0.0.1:1' }, { id: 'b', remoteSocket: '/run/a.sock', target: 'tcp://127.0.0.1:2' }]))
+      .toEqual([expect.stringMatching(/forwards\[1\]\.remoteSocket: \/run\/a\.sock is already requested by/)]);
+    const bounded = { ...ctx.policy, allowedRemoteSockets: ['/run/edge/*.sock'] };
+    expect(errs([{ id: 'a', remoteSocket: '/run/edge/device-42.sock', target: 'tcp://127.0.0.1:1' }], bounded)).toEqual([]);
+    expect(errs([{ id: 'a', remoteSocket: '/tmp/elsewhere.sock', target: 'tcp://127.0.0.1:1' }], bounded))
+      .toEqual([expect.stringMatching(/forwards\[0\]\.remoteSocket: remote socket "\/tmp\/elsewhere.sock" is not allowed by the local policy.allowedRemoteSockets/)]);
+    // a fleet document's forward outside the policy is refused alone, and reported with its socket
+    const refused = parseAssignmentDocument({ revision: 10, sessions: [session({}, [{ id: 'a', remoteSocket: '/tmp/x.sock', target: 'tcp://127.0.0.1:1' }])] }, { ...ctx, policy: bounded }, { policy: 'refuse-forwards' });
+    expect(refused.refusedForwards).toEqual([expect.objectContaining({ forward: 'a', remoteSocket: '/tmp/x.sock', reason: expect.stringContaining('allowedRemoteSockets') })]);
+  });
+
+  it('several gateways: hosts instead of host/port, strategy and failbackAfterMs only with hosts', () => {
+    const { host: _h, ...noHost } = session() as Record<string, unknown>;
+    const multi = { ...noHost, hosts: ['gw1.example.com:22', '[2001:db8::1]:2222', 'gw3'], strategy: 'all', failbackAfterMs: 5000 };
+    const ok = parseAssignmentDocument({ revision: 11, sessions: [multi] }, ctx);
+    expect(ok.errors).toEqual([]);
+    expect(ok.document!.sessions[0]!.port).toBeUndefined();
+    const resolved = resolveSession(ok.document!.sessions[0]!, { credentials: { default: { passwordEnv: 'PW' } } }, { PW: 'x' });
+    expect(resolved).toMatchObject({ host: 'gw1.example.com', port: 22, strategy: 'all', failbackAfterMs: 5000,
+      hosts: [{ host: 'gw1.example.com', port: 22 }, { host: '2001:db8::1', port: 2222 }, { host: 'gw3', port: 22 }] });
+
+    const errs = (s: object) => validateSessions([s], ctx);
+    expect(errs({ ...multi, host: 'gw' })).toEqual([expect.stringMatching(/^sessions\[0\]\.host: give either host\/port or hosts, not both/)]);
+    expect(errs({ ...multi, hosts: ['gw:22', 'gw'] })).toEqual([expect.stringMatching(/sessions\[0\]\.hosts\[1\]: gw:22 is listed twice/)]);
+    expect(errs({ ...multi, hosts: ['2001:db8::1:22'] })).toEqual([expect.stringMatching(/hosts\[0\]: write an IPv6 address in brackets/)]);
+    expect(errs({ ...multi, strategy: 'random' })).toContainEqual(expect.stringMatching(/sessions\[0\]\.strategy: must be one of "failover", "all"/));
+    expect(errs({ ...noHost, strategy: 'all' })).toContainEqual(expect.stringMatching(/sessions\[0\]\.host: is required \(or give hosts/));
+    expect(errs({ ...session(), strategy: 'all' })).toEqual([expect.stringMatching(/sessions\[0\]\.strategy: only applies to a session with several gateways/)]);
+    expect(errs({ ...multi, localForwards: [{ id: 'l', port: 1, host: 'h', hostPort: 1 }] })).toEqual([expect.stringMatching(/sessions\[0\]\.localForwards: .*one gateway/)]);
   });
 
   it('validateSessions uses the given path', () => {

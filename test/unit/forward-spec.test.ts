@@ -44,6 +44,10 @@ describe('parseRemoteForwardSpec: accepted specs', () => {
     ['0.0.0.0:9000:unix:///tmp/x.sock', { bind: '0.0.0.0', port: 9000, target: 'unix:/tmp/x.sock' }],
     ['http:8080:h:80', { bind: 'http', port: 8080, target: 'tcp://h:80' }],
     ['8080:[unix]:80', { bind: 'localhost', port: 8080, target: 'tcp://unix:80' }],
+    ['/run/edge/device-42.sock:127.0.0.1:3000', { bind: '', port: 0, remoteSocket: '/run/edge/device-42.sock', target: 'tcp://127.0.0.1:3000' }],
+    ['/run/edge/d.sock:/run/app.sock', { bind: '', port: 0, remoteSocket: '/run/edge/d.sock', target: 'unix:/run/app.sock' }],
+    ['/run/edge/d.sock:http://127.0.0.1:3000', { bind: '', port: 0, remoteSocket: '/run/edge/d.sock', target: 'http://127.0.0.1:3000' }],
+    ['[/run/a:b.sock]:[::1]:22', { bind: '', port: 0, remoteSocket: '/run/a:b.sock', target: 'tcp://[::1]:22' }],
   ];
 
   it.each(good)('%s', (spec, expected) => {
@@ -57,11 +61,11 @@ describe('parseRemoteForwardSpec: rejected specs', () => {
     ['   ', 'the spec is empty'],
     ['8080', 'reverse dynamic (SOCKS) forwarding is not supported; a target is required'],
     ['localhost:8080', 'a target is required'],
-    ['/tmp/sock', 'listening on a remote unix socket'],
-    ['/tmp/sock:host:80', 'listening on a remote unix socket ("/tmp/sock") is not supported'],
-    ['/tmp/sock:/run/app.sock', 'listening on a remote unix socket'],
-    ['/tmp/sock:x:h:80', 'listening on a remote unix socket'],
-    ['/tmp/sock:http://h', 'listening on a remote unix socket'],
+    ['/tmp/sock', 'a target is required after the remote socket'],
+    ['/tmp/sock:x:h:80', 'expected /remote/socket:host:hostport'],
+    ['tmp/sock:h:80', 'remote socket path "tmp/sock" must be absolute'],
+    ['127.0.0.1:/tmp/sock:h:80', 'listen port "/tmp/sock" is not a number'],
+    [`/${'s'.repeat(120)}:h:80`, 'longer than 107 bytes'],
     ['http:h:80', 'listen port "http" is not a number'],
     ['ssh:h:80', 'listen port "ssh" is not a number'],
     ['-1:h:80', 'listen port -1 is negative'],

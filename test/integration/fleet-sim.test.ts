@@ -1,0 +1,18 @@
+// The reconnect-storm simulation (npm run fleet-sim) at 100 agents against a real sshd with its
+// default MaxStartups 10:30:100: after the gateway dies and comes back, every forward serves again,
+// attempts are spread (jittered first reconnect, full-jitter backoff), none is left behind.
+import { describe, expect, it } from 'vitest';
+import { runFleetSim } from '../../bench/lib/fleet-sim.js';
+
+describe('fleet-sim', () => {
+  it('100 agents all come back after a gateway restart, without a burst of attempts', async () => {
+    const result = await runFleetSim({ agents: 100, timeoutMs: 45_000 });
+    expect(result.leftBehind).toBe(0);
+    expect(result.recoveryMs).not.toBeNull();
+    expect(result.recoveryMs!).toBeLessThan(45_000);
+    // the first reconnect is jittered: not all in the same second
+    expect(result.attempts.maxPerSecond).toBeLessThan(100);
+    expect(result.attempts.peakToMean).toBeLessThanOrEqual(3);
+    expect(result.memoryPerSession.rssBytes).toBeGreaterThan(0);
+  }, 120_000);
+});
