@@ -67,7 +67,7 @@ describe('edge-agent tunnel', () => {
     [['-R', '0:h:1', 'root@gw example.com'], 'whitespace'],
     [['-R', '0:h:1', 'root@gw\u0001x'], 'control characters'],
     [['-R', '0:h:1', 'root@gw$(id)'], 'not a valid host name'],
-    [['--algorithms', 'kex=no-such-kex', '-R', '0:h:1', 'h'], '--algorithms.kex: unsupported no-such-kex'],
+    [['--algorithms', 'kex=no-such-kex', '-R', '0:h:1', 'h'], '--algorithms.kex: "no-such-kex" is not supported'],
     [['--algorithms', 'macs=hmac-sha1', '-R', '0:h:1', 'h'], 'CATEGORY one of kex'],
   ])('bad usage %j exits 2 and says what is wrong (%s)', async (args, expected) => {
     const r = await runCliToExit(['tunnel', '--known-hosts', sshd.knownHostsPath, '-i', sshd.userKeyPath, ...args]);
