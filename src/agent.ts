@@ -5,16 +5,17 @@
 import { AgentMetrics } from './admin/agent-metrics.js';
 import { startAdminServer, type AdminServer, type AgentStatusDocument } from './admin/admin-server.js';
 import { AssignmentApplier, type ApplyAssignmentsResult } from './assignments/assignment-applier.js';
-import { AssignmentController } from './assignments/assignment-controller.js';
+import type { AssignmentController } from './assignments/assignment-controller.js';
 import type { RemoteSourceTuning } from './assignments/remote-source.js';
 import type { AssignmentsStatus } from './assignments/status.js';
 import { EdgeError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
+import { applyRuntimeFlags } from './runtime-flags.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import type { HandleStatus } from './supervisor/session-handle.js';
 import { VERSION } from './version.js';
 import type { WorkerEvent } from './protocol.js';
-import { startTelemetry } from '../telemetry/agent-telemetry.js';
+import type { AgentTelemetry } from '../telemetry/agent-telemetry.js';
 import { parseListenAddress } from '../config/formats.js';
 import { loadConfig, resolveSession } from '../config/load-config.js';
 import type { AgentConfig, SessionSpec } from '../config/types.js';
@@ -65,17 +66,30 @@ export interface StartAgentOptions {
   onEvent?: (sessionId: string, event: WorkerEvent) => void;
   /** Library-only tuning of the fleet endpoint polling (timeouts, backoff, jitter source, proxy). */
   assignments?: RemoteSourceTuning;
+  /**
+   * Apply the agent's V8 settings (src/runtime-flags.ts: single-threaded GC) to this process
+   * before the session workers start, as the CLI does (default true). They are process-wide:
+   * pass false to keep the host program's own garbage-collector settings.
+   */
+  runtimeFlags?: boolean;
 }
+
+const TELEMETRY_OFF: AgentTelemetry = { enabled: false, ingest: () => {}, shutdown: async () => {} };
 
 /**
  * Starts the whole agent from a configuration object (the config file's shape; defaults and
  * EDGE_AGENT_* environment overrides apply) or from an already loaded AgentConfig.
  */
 export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}, options: StartAgentOptions = {}): Promise<AgentHandle> {
+  if (options.runtimeFlags !== false) applyRuntimeFlags();
   const cfg = loadConfig({ argsJson: JSON.stringify(config), env: process.env });
   const log = options.log ?? createLogger({ level: cfg.agent.logLevel, format: cfg.agent.logFormat });
   const metrics = new AgentMetrics();
-  const telemetry = startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans });
+  // The OpenTelemetry SDK and exporters, and the fleet client (undici), are loaded only when
+  // configured: an agent without them does not carry their memory and start-up time.
+  const telemetry: AgentTelemetry = cfg.telemetry.exporter === 'none'
+    ? TELEMETRY_OFF
+    : (await import('../telemetry/agent-telemetry.js')).startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans });
   const supervisor = new Supervisor<SessionSpec>({
     log,
     resolve: (spec) => resolveSession(spec, cfg, process.env),
@@ -92,7 +106,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   const applier = new AssignmentApplier({ applySessions: (desired) => supervisor.apply(desired), staticSessions, validation: { credentials: cfg.credentials, policy: cfg.policy }, log });
   // Built before anything starts, so an unreadable caFile or a bad signing key fails fast.
   const controller = cfg.assignments.url
-    ? new AssignmentController({
+    ? new (await import('./assignments/assignment-controller.js')).AssignmentController({
       settings: cfg.assignments, agentId: cfg.agent.id, state: applier.state, log, tuning: options.assignments,
       validate: (doc) => applier.validate(doc),
       apply: (doc, source) => applier.apply(doc, source),

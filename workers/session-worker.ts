@@ -10,7 +10,7 @@ import { installWorkerTracing } from '../telemetry/worker-tracing.js';
 
 export default async function runSession({ session: input, port, tracing: tracingEnabled }: SessionTaskInput): Promise<SessionTaskResult> {
   const send = (event: WorkerEvent) => port.postMessage(event);
-  const tracing = installWorkerTracing(tracingEnabled, (spans) => send({ type: 'spans', spans }));
+  const tracing = await installWorkerTracing(tracingEnabled, (spans) => send({ type: 'spans', spans }));
   let session: TunnelSession;
   let tracer: SessionTracing | undefined;
   try {
@@ -75,7 +75,8 @@ export default async function runSession({ session: input, port, tracing: tracin
     }
   });
 
-  tracer = new SessionTracing(session);
+  // With tracing off there is no SDK: no span objects per channel at all.
+  tracer = tracingEnabled ? new SessionTracing(session) : undefined;
   send({ type: 'ready', threadId });
   session.start();
   const result = await ended;
