@@ -59,7 +59,8 @@ export async function startRunAgent(env: ToolEnv, sessions: number, extras: Flee
   const file = path.join(dir, 'agent.json');
   writeFileSync(file, JSON.stringify(config));
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...nodeFlags, env.agentCli, 'run', '--config', file], {
+  const flags = [...nodeFlags, ...(process.env.BENCH_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+  const child = spawn(process.execPath, [...flags, env.agentCli, 'run', '--config', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '', ...(extras ? { OTEL_EXPORTER_OTLP_ENDPOINT: extras.otlp.endpoint } : {}) },
     cwd: path.dirname(env.agentCli),
