@@ -315,9 +315,9 @@ async function phaseStartup(env: ToolEnv, sshdPid: number): Promise<void> {
   // The library: startAgent() (sessions in worker threads) to the first forward up; RSS with 1
   // and 3 sessions (per extra session).
   const child = path.join(ROOT, 'bench/lib/agent-child.mjs');
-  const runChild = (sessions: number) => {
+  const runChild = (sessions: number, entry = 'src/index.js') => {
     const arg = JSON.stringify({
-      index: path.join(BUILD, 'src/index.js'), host: env.sshd.host, port: env.sshd.port, username: env.sshd.username,
+      index: path.join(BUILD, entry), host: env.sshd.host, port: env.sshd.port, username: env.sshd.username,
       keyPath: env.sshd.userKeyPath, knownHostsPath: env.sshd.knownHostsPath, echoPort: env.backends.echo, sessions, settleMs: 1500,
     });
     const out = execFileSync(process.execPath, [child, arg], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000 });
@@ -328,6 +328,10 @@ async function phaseStartup(env: ToolEnv, sshdPid: number): Promise<void> {
     if (one.error) throw new Error(one.error);
     record('start-to-forward-lib', 'agent-lib', one.firstUpMs, 'ms', rep, { importMs: one.importMs, crypto: one.crypto });
     record('rss-lib-1-session', 'agent-lib', one.rssBytes / MB, 'MB', rep);
+    // `import { startAgent } from 'ssh-edge-agent/agent'`: the agent's modules only
+    const sub = runChild(1, 'src/agent.js');
+    record('start-to-forward-lib-subpath', 'agent-lib', sub.firstUpMs, 'ms', rep);
+    record('rss-lib-1-session-subpath', 'agent-lib', sub.rssBytes / MB, 'MB', rep);
     if (rep <= (QUICK ? 1 : 3)) {
       const three = runChild(3);
       record('rss-lib-3-sessions', 'agent-lib', three.rssBytes / MB, 'MB', rep);
@@ -516,8 +520,10 @@ function buildReport(tunnels: TunnelSpec[], meta: Record<string, string>): strin
     abs(`RSS KiB per open channel, ${id}`, 'rss-per-channel', id, 1, id.startsWith('agent') ? { max: 30, text: '≤ 30 KB' } : undefined);
   }
   abs('RSS MB, startAgent() with 1 session (worker thread, telemetry off), idle', 'rss-lib-1-session', 'agent-lib', 1);
+  abs("RSS MB, the same imported from 'ssh-edge-agent/agent'", 'rss-lib-1-session-subpath', 'agent-lib', 1);
   abs('RSS MB per extra session (startAgent(), 3 vs 1 sessions)', 'rss-lib-per-extra-session', 'agent-lib', 1, { max: 15, text: '≤ 15 MB' });
   abs('start → first forward up, startAgent() (library), ms', 'start-to-forward-lib', 'agent-lib', 0, { max: 300, text: '≤ 300 ms' });
+  abs("start → first forward up, startAgent() from 'ssh-edge-agent/agent', ms", 'start-to-forward-lib-subpath', 'agent-lib', 0);
   abs('start → first forward up, `node dist/src/cli.js tunnel` process, ms', 'start-to-first-forward-cli', 'agent-aes-fo', 0, { max: 400, text: '≤ 400 ms' });
   abs('start → first forward up, `node dist/src/cli.js run` (telemetry, fleet endpoint), ms', 'start-to-first-forward-run', 'agent-run', 0);
   abs('start → first forward up, `node dist/src/cli.js run` (telemetry off, no fleet endpoint), ms', 'start-to-first-forward-run-bare', 'agent-run', 0);

@@ -4,6 +4,7 @@
 // http(s):// target; the OpenTelemetry SDK loads in a worker when tracing is on and in the main
 // thread when telemetry.exporter is not "none"; the fleet client (undici) when assignments.url
 // is set. Everything else reaches them only through import().
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { reachablePackages } from '../helpers/import-graph.js';
@@ -34,6 +35,13 @@ describe('module weight per thread', () => {
 
   it('the CLI entry loads only the command it runs', () => {
     expect([...reachablePackages('src/cli.ts', ROOT).keys()]).toEqual([]);
+  });
+
+  it("'ssh-edge-agent/agent' is startAgent() without the rest of the library", () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { exports: Record<string, { default: string }> };
+    expect(pkg.exports['./agent']?.default).toBe('./dist/src/agent.js');
+    expect(heavy('src/agent.ts', ['ssh2', 'undici'])).toEqual({});
+    expect(reachablePackages('src/index.ts', ROOT).has('ssh2')).toBe(true); // the root export does carry it
   });
 
   it('the lazily loaded parts are where the graph says they are', () => {
