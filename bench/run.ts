@@ -8,7 +8,7 @@
 // that drift on a shared machine hits all tools alike; figures are medians with min–max, and
 // what counts are the ratios to `ssh -R` with the same cipher and condition in this run.
 //
-// Options: --quick, --reps N, --only REGEX (tunnel ids), --phases bulk,http,opens,held,startup,
+// Options: --quick, --reps N, --only REGEX (tunnel ids), --phases bulk,http,opens,held,startup,footprint,
 // --bytes MiB (bulk size), --profile (agents under --cpu-prof; top functions printed),
 // --skip-build, --no-install
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -19,13 +19,16 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startSshd, type SshdHandle } from '../test/helpers/sshd.js';
 import { bulkDownload, bulkUpload, channelOpens, closeAll, holdConnections, pingAll, runWrk } from './lib/measure.js';
-import { cpuSeconds, findProcess, rss, treeCpuSeconds } from './lib/proc.js';
+import { startFleetAndCollector, startRunAgent, resetPeakRss } from './lib/footprint.js';
+import { cpuSeconds, findProcess, peakRss, rss, treeCpuSeconds } from './lib/proc.js';
 import { summarizeProfile } from './lib/profile-summary.js';
 import { sleep, summarize, type Summary } from './lib/stats.js';
 import { startTunnel, type Backends, type Tunnel, type TunnelSpec, type ToolEnv } from './lib/tunnels.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BUILD = path.join(ROOT, 'bench', '.build');
+// The agent is measured as users run it: `node dist/src/cli.js` (no node flags), built first.
+// BENCH_AGENT_DIST=/other/checkout/dist measures another build (before/after figures).
+const BUILD = process.env.BENCH_AGENT_DIST ?? path.join(ROOT, 'dist');
 const RESULTS = path.join(ROOT, 'bench', 'results');
 
 const { values: flags } = parseArgs({
@@ -46,7 +49,7 @@ const P = QUICK
   : { reps: 5, bulkBytes: 2 ** 30, httpSeconds: 4, opensSeconds: 3, held: 1000, startReps: 5, libReps: 5 };
 if (flags.reps) P.reps = Math.max(1, Number(flags.reps));
 if (flags.bytes) P.bulkBytes = Number(flags.bytes) * 2 ** 20;
-const PHASES = new Set((flags.phases ?? 'bulk,http,opens,held,startup').split(','));
+const PHASES = new Set((flags.phases ?? 'bulk,http,opens,held,startup,footprint').split(','));
 const HTTP_REPS = QUICK ? 1 : 3;
 
 const AES = 'aes128-gcm@openssh.com' as const;
@@ -70,6 +73,8 @@ const ALL: TunnelSpec[] = [
   // (write batching is only active where sshd sends with TCP_NODELAY, i.e. in the nodelay rows)
   { id: 'agent-aes-fo-nopool', tool: 'agent', cipher: AES, condition: 'forward-only', httpTarget: 'tcp', disableLevers: 'padding-pool', label: 'edge-agent, padding pool off' },
   { id: 'agent-aes-nd-nobatch', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'write-batching', label: 'edge-agent --sshd-nodelay-exec, write batching off' },
+  // single-threaded GC is applied by the agent itself (src/runtime-flags.ts): off = V8's default GC; the node flag itself for comparison
+  { id: 'agent-aes-nd-nosgc', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'single-threaded-gc', label: 'edge-agent --sshd-nodelay-exec, V8 default GC (runtime flags off)' },
   { id: 'agent-aes-nd-sgc', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', nodeFlags: ['--single-threaded-gc'], label: 'edge-agent --sshd-nodelay-exec, node --single-threaded-gc' },
   { id: 'agent-aes-nd-nolevers', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'write-batching,padding-pool', label: 'edge-agent --sshd-nodelay-exec, batching and pool off' },
 ];
@@ -155,9 +160,9 @@ function newestMtime(dir: string): number {
 function buildAgent(): void {
   const stamp = path.join(BUILD, '.stamp');
   const sources = Math.max(...['src', 'workers', 'config', 'telemetry'].map((d) => newestMtime(path.join(ROOT, d))));
-  if (flags['skip-build'] || (existsSync(stamp) && statSync(stamp).mtimeMs > sources)) return;
-  log('building the agent into bench/.build (tsc) ...');
-  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.json'), '--outDir', BUILD], { encoding: 'utf8' });
+  if (process.env.BENCH_AGENT_DIST || flags['skip-build'] || (existsSync(stamp) && statSync(stamp).mtimeMs > sources)) return;
+  log('building the agent into dist/ (tsc) ...');
+  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.json')], { encoding: 'utf8' });
   if (tsc.status !== 0) {
     // tsc still emits JavaScript on type errors; a work tree mid-edit should not stop a benchmark
     if (!existsSync(path.join(BUILD, 'src/cli.js'))) throw new Error(`tsc failed:\n${tsc.stdout}${tsc.stderr}`);
@@ -296,6 +301,7 @@ async function phaseStartup(env: ToolEnv, sshdPid: number): Promise<void> {
     for (const spec of which) {
       const t = await startTunnel(spec, env);
       record('start-to-forward-cli', spec.id, t.startupMs, 'ms', rep);
+      record('start-to-first-forward-cli', spec.id, t.firstUpMs, 'ms', rep);
       await t.stop();
       await sleep(200);
     }
@@ -309,9 +315,9 @@ async function phaseStartup(env: ToolEnv, sshdPid: number): Promise<void> {
   // The library: startAgent() (sessions in worker threads) to the first forward up; RSS with 1
   // and 3 sessions (per extra session).
   const child = path.join(ROOT, 'bench/lib/agent-child.mjs');
-  const runChild = (sessions: number) => {
+  const runChild = (sessions: number, entry = 'src/index.js') => {
     const arg = JSON.stringify({
-      index: path.join(BUILD, 'src/index.js'), host: env.sshd.host, port: env.sshd.port, username: env.sshd.username,
+      index: path.join(BUILD, entry), host: env.sshd.host, port: env.sshd.port, username: env.sshd.username,
       keyPath: env.sshd.userKeyPath, knownHostsPath: env.sshd.knownHostsPath, echoPort: env.backends.echo, sessions, settleMs: 1500,
     });
     const out = execFileSync(process.execPath, [child, arg], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000 });
@@ -322,12 +328,73 @@ async function phaseStartup(env: ToolEnv, sshdPid: number): Promise<void> {
     if (one.error) throw new Error(one.error);
     record('start-to-forward-lib', 'agent-lib', one.firstUpMs, 'ms', rep, { importMs: one.importMs, crypto: one.crypto });
     record('rss-lib-1-session', 'agent-lib', one.rssBytes / MB, 'MB', rep);
+    // `import { startAgent } from 'ssh-edge-agent/agent'`: the agent's modules only
+    const sub = runChild(1, 'src/agent.js');
+    record('start-to-forward-lib-subpath', 'agent-lib', sub.firstUpMs, 'ms', rep);
+    record('rss-lib-1-session-subpath', 'agent-lib', sub.rssBytes / MB, 'MB', rep);
     if (rep <= (QUICK ? 1 : 3)) {
       const three = runChild(3);
       record('rss-lib-3-sessions', 'agent-lib', three.rssBytes / MB, 'MB', rep);
       record('rss-lib-per-extra-session', 'agent-lib', (three.rssBytes - one.rssBytes) / 2 / MB, 'MB', rep);
     }
     log(`startAgent() → forward up ${one.firstUpMs.toFixed(0)} ms (import ${one.importMs.toFixed(0)} ms), RSS 1 session ${(one.rssBytes / MB).toFixed(1)} MB`);
+  }
+}
+
+async function phaseFootprint(env: ToolEnv): Promise<void> {
+  // Idle RSS: `edge-agent tunnel` with one forward (the session in the main thread), and
+  // `edge-agent run` (sessions in worker threads) with three forwards per session, OTLP
+  // telemetry on and a fleet endpoint configured, with 1 and 3 sessions.
+  const extras = await startFleetAndCollector();
+  const aes = ALL.find((s) => s.id === 'agent-aes-fo')!;
+  try {
+    for (let rep = 1; rep <= (QUICK ? 1 : 3); rep++) {
+      const t = await startTunnel(aes, env, ['echo']);
+      await sleep(1500);
+      record('rss-idle-tunnel-1', 'agent-cli', rss(t.pid!) / MB, 'MB', rep);
+      await t.stop();
+      // the same without telemetry and fleet endpoint: what those two cost
+      const bare = await startRunAgent(env, 1, null);
+      record('start-to-first-forward-run-bare', 'agent-run', bare.firstUpMs, 'ms', rep);
+      await sleep(1500);
+      record('rss-idle-run-1-bare', 'agent-run', rss(bare.pid) / MB, 'MB', rep);
+      await bare.stop();
+      const one = await startRunAgent(env, 1, extras);
+      record('start-to-first-forward-run', 'agent-run', one.firstUpMs, 'ms', rep);
+      await sleep(1500);
+      const rss1 = rss(one.pid);
+      record('rss-idle-run-1', 'agent-run', rss1 / MB, 'MB', rep);
+      await one.stop();
+      const three = await startRunAgent(env, 3, extras);
+      await sleep(1500);
+      const rss3 = rss(three.pid);
+      record('rss-idle-run-3', 'agent-run', rss3 / MB, 'MB', rep);
+      record('rss-per-extra-session-run', 'agent-run', (rss3 - rss1) / 2 / MB, 'MB', rep);
+      await three.stop();
+      log(`footprint tunnel 1 forward / run 1 session / per extra session: ${stat('rss-idle-tunnel-1', 'agent-cli')!.median.toFixed(1)} / ${(rss1 / MB).toFixed(1)} / ${((rss3 - rss1) / 2 / MB).toFixed(1)} MB`);
+    }
+    // Peak RSS (VmHWM, reset before each direction) while bulk goes through one forward.
+    for (let rep = 1; rep <= (QUICK ? 1 : 2); rep++) {
+      const cli = await startTunnel(aes, env, ['sink', 'source']);
+      const run = await startRunAgent(env, 1, extras);
+      await sleep(1000);
+      const agents = [
+        { id: 'agent-cli', pid: cli.pid!, sink: cli.ports.sink, source: cli.ports.source },
+        { id: 'agent-run', pid: run.pid, sink: run.ports.get('s1/sink')!, source: run.ports.get('s1/source')! },
+      ];
+      for (const a of agents) {
+        for (const dir of ['upload', 'download'] as const) {
+          resetPeakRss(a.pid);
+          await (dir === 'upload' ? bulkUpload(a.sink, P.bulkBytes, 120_000) : bulkDownload(a.source, P.bulkBytes, 120_000));
+          record(`rss-peak-bulk-${dir}`, a.id, peakRss(a.pid) / MB, 'MB', rep);
+          log(`peak RSS ${dir} ${a.id} ${(peakRss(a.pid) / MB).toFixed(1)} MB`);
+        }
+      }
+      await cli.stop();
+      await run.stop();
+    }
+  } finally {
+    await extras.close();
   }
 }
 
@@ -348,21 +415,27 @@ function ratioText(figure: string, tunnel: string, base: string): { text: string
   return { text: `${ratio.toFixed(2)}×${paired && paired.n > 1 ? ` (${paired.min.toFixed(2)}–${paired.max.toFixed(2)})` : ''}`, ratio };
 }
 
-interface Row { figure: string; label: string; digits: number; target?: { min?: number; max?: number; text: string } }
+interface Target { min?: number; max?: number; text: string }
+interface Row { figure: string; label: string; digits: number; target?: Target; nodelayTarget?: Target }
 
+const verdict = (value: number, target: Target) => ((target.min !== undefined ? value >= target.min : value <= target.max!) ? 'PASS' : '**MISS**');
+
+// Targets of issue 14: bulk and CPU per GB for every cipher and condition; request/response and
+// channel opens against `ssh -R … 'sleep infinity'` (sshd with NODELAY, agent with
+// sshdNoDelayExec); forward-only (`ssh -N`) figures are reported and must not regress.
 const RATIO_ROWS: Row[] = [
-  { figure: 'bulk-upload', label: 'bulk upload MB/s (client → service)', digits: 0, target: { min: 1.0, text: '≥ 1.0×' } },
-  { figure: 'bulk-download', label: 'bulk download MB/s (service → client)', digits: 0, target: { min: 1.0, text: '≥ 1.0×' } },
-  { figure: 'cpu-per-gb-upload', label: 'tool CPU-s per GB, upload', digits: 2 },
-  { figure: 'cpu-per-gb-download', label: 'tool CPU-s per GB, download', digits: 2 },
+  { figure: 'bulk-upload', label: 'bulk upload MB/s (client → service)', digits: 0, target: { min: 0.95, text: '≥ 0.95×' } },
+  { figure: 'bulk-download', label: 'bulk download MB/s (service → client)', digits: 0, target: { min: 0.95, text: '≥ 0.95×' } },
+  { figure: 'cpu-per-gb-upload', label: 'tool CPU-s per GB, upload', digits: 2, target: { max: 1.5, text: '≤ 1.5×' } },
+  { figure: 'cpu-per-gb-download', label: 'tool CPU-s per GB, download', digits: 2, target: { max: 1.5, text: '≤ 1.5×' } },
   { figure: 'ka1-rps', label: 'HTTP keep-alive req/s, 1 conn', digits: 0 },
   { figure: 'ka1-p50', label: 'HTTP keep-alive p50 ms, 1 conn', digits: 2 },
   { figure: 'ka1-p99', label: 'HTTP keep-alive p99 ms, 1 conn', digits: 2 },
-  { figure: 'ka32-rps', label: 'HTTP keep-alive req/s, 32 conns', digits: 0, target: { min: 1.0, text: '≥ 1.0×' } },
+  { figure: 'ka32-rps', label: 'HTTP keep-alive req/s, 32 conns', digits: 0, nodelayTarget: { min: 1.0, text: '≥ 1.0× (nodelay)' } },
   { figure: 'ka32-p50', label: 'HTTP keep-alive p50 ms, 32 conns', digits: 2 },
-  { figure: 'ka32-p99', label: 'HTTP keep-alive p99 ms, 32 conns', digits: 2, target: { max: 1.0, text: '≤ 1.0×' } },
-  { figure: 'newconn-rps', label: 'new connection per request, req/s', digits: 0, target: { min: 1.2, text: '≥ 1.2×' } },
-  { figure: 'opens', label: 'channel opens per second', digits: 0, target: { min: 1.5, text: '≥ 1.5×' } },
+  { figure: 'ka32-p99', label: 'HTTP keep-alive p99 ms, 32 conns', digits: 2, nodelayTarget: { max: 1.0, text: '≤ 1.0× (nodelay)' } },
+  { figure: 'newconn-rps', label: 'new connection per request, req/s', digits: 0 },
+  { figure: 'opens', label: 'channel opens per second', digits: 0, nodelayTarget: { min: 1.0, text: '≥ 1.0× (nodelay)' } },
 ];
 
 function buildReport(tunnels: TunnelSpec[], meta: Record<string, string>): string {
@@ -384,14 +457,35 @@ function buildReport(tunnels: TunnelSpec[], meta: Record<string, string>): strin
       const b = stat(row.figure, base);
       if (!a || !b) continue;
       const r = ratioText(row.figure, t.id, base);
-      let target = row.target;
-      if (row.figure === 'ka32-rps' && t.httpTarget === 'http') target = { min: 1.0, text: '≥ 1.0× (http target)' };
-      if (row.figure === 'ka32-p99' && t.httpTarget === 'http') target = undefined;
-      const met = !target || r.ratio === null ? '' : (target.min !== undefined ? r.ratio >= target.min : r.ratio <= target.max!) ? 'yes' : '**no**';
+      const target = t.httpTarget === 'http' ? undefined : row.target ?? (t.condition === 'nodelay' ? row.nodelayTarget : undefined);
+      const met = !target || r.ratio === null ? '' : verdict(r.ratio, target);
       lines.push(`| ${row.label} | ${t.label} | ${fmt(b, row.digits)} | ${fmt(a, row.digits)} | ${r.text} | ${target?.text ?? ''} | ${met} |`);
     }
   }
   lines.push('');
+
+  // the HTTP-aware target against a tcp:// target through the same kind of tunnel
+  const httpRows = [
+    { figure: 'ka32-rps', label: 'HTTP keep-alive req/s, 32 conns', target: { min: 0.6, text: '≥ 0.6×' } as Target },
+    { figure: 'ka32-p99', label: 'HTTP keep-alive p99 ms, 32 conns', target: { max: 2.0, text: '≤ 2×' } as Target },
+    { figure: 'ka1-rps', label: 'HTTP keep-alive req/s, 1 conn', target: undefined },
+  ];
+  const httpTunnels = agentTunnels.filter((t) => t.httpTarget === 'http');
+  if (httpTunnels.some((t) => stat('ka32-rps', t.id))) {
+    lines.push('| figure (http:// target ÷ tcp:// target, same run) | edge-agent variant | tcp:// target | http:// target | ratio | target | met |');
+    lines.push('|---|---|---|---|---|---|---|');
+    for (const row of httpRows) {
+      for (const t of httpTunnels) {
+        const base = agentTunnels.find((x) => x.httpTarget === 'tcp' && x.cipher === t.cipher && x.condition === t.condition);
+        const a = stat(row.figure, t.id);
+        const b = base && stat(row.figure, base.id);
+        if (!a || !b || !base) continue;
+        const r = ratioText(row.figure, t.id, base.id);
+        lines.push(`| ${row.label} | ${t.label} | ${fmt(b, 2)} | ${fmt(a, 2)} | ${r.text} | ${row.target?.text ?? ''} | ${row.target && r.ratio !== null ? verdict(r.ratio, row.target) : ''} |`);
+      }
+    }
+    lines.push('');
+  }
 
   // absolute figures and the non-ratio targets
   lines.push('| figure | value | target | met |');
@@ -399,7 +493,7 @@ function buildReport(tunnels: TunnelSpec[], meta: Record<string, string>): strin
   const abs = (label: string, figure: string, tunnel: string, digits: number, target?: { max?: number; min?: number; text: string }) => {
     const s = stat(figure, tunnel);
     if (!s) return;
-    const met = !target ? '' : (target.max !== undefined ? s.median <= target.max : s.median >= target.min!) ? 'yes' : '**no**';
+    const met = !target ? '' : verdict(s.median, target);
     lines.push(`| ${label} | ${fmt(s, digits)} | ${target?.text ?? ''} | ${met} |`);
   };
   for (const id of ['ssh-aes-fo', 'agent-aes-fo', 'ssh-chacha-fo', 'agent-chacha-fo']) {
@@ -408,19 +502,33 @@ function buildReport(tunnels: TunnelSpec[], meta: Record<string, string>): strin
     const answering = stat('held-answering', id)!;
     const errors = stat('held-errors', id)!;
     const ok = open.median === P.held && answering.median === P.held && errors.median === 0;
-    lines.push(`| ${P.held} held channels, ${id}: open / answering / errors | ${open.median} / ${answering.median} / ${errors.median} (all opened in ${fmt(stat('held-open-seconds', id), 1)} s) | all, 0 errors | ${id.startsWith('agent') ? (ok ? 'yes' : '**no**') : ''} |`);
+    lines.push(`| ${P.held} held channels, ${id}: open / answering / errors | ${open.median} / ${answering.median} / ${errors.median} (all opened in ${fmt(stat('held-open-seconds', id), 1)} s) | all, 0 errors | ${id.startsWith('agent') ? (ok ? 'PASS' : '**MISS**') : ''} |`);
+  }
+  abs('RSS MB idle, `edge-agent tunnel` with one forward', 'rss-idle-tunnel-1', 'agent-cli', 1, { max: 55, text: '≤ 55 MB' });
+  abs('RSS MB idle, `edge-agent run`: 1 session, 3 forwards, OTLP telemetry, fleet endpoint', 'rss-idle-run-1', 'agent-run', 1, { max: 65, text: '≤ 65 MB' });
+  abs('RSS MB idle, `edge-agent run`: the same session, telemetry off, no fleet endpoint', 'rss-idle-run-1-bare', 'agent-run', 1);
+  abs('RSS MB idle, `edge-agent run`: 3 such sessions (telemetry, fleet endpoint)', 'rss-idle-run-3', 'agent-run', 1);
+  abs('RSS MB per additional session, `edge-agent run` (3 vs 1 sessions)', 'rss-per-extra-session-run', 'agent-run', 1, { max: 15, text: '≤ 15 MB' });
+  for (const [id, what] of [['agent-cli', '`edge-agent tunnel` (session in the main thread)'], ['agent-run', '`edge-agent run` (session in a worker)']] as const) {
+    for (const dir of ['upload', 'download']) abs(`RSS MB peak during ${P.bulkBytes / 2 ** 20} MiB ${dir} through one forward, ${what}`, `rss-peak-bulk-${dir}`, id, 1, { max: 90, text: '≤ 90 MB' });
   }
   for (const id of ['ssh-aes-fo', 'agent-aes-fo', 'ssh-chacha-fo', 'agent-chacha-fo']) {
-    abs(`RSS MB idle (connected, 4 forwards), ${id}`, 'rss-idle', id, 1, id.startsWith('agent') ? { max: 70, text: '≤ 70 MB' } : undefined);
+    abs(`RSS MB idle (connected, 4 forwards), ${id}`, 'rss-idle', id, 1);
     abs(`RSS MB after bulk, ${id}`, 'rss-after-bulk', id, 1);
     abs(`RSS MB fresh process, before the ${P.held} channels, ${id}`, 'rss-held-before', id, 1);
     abs(`RSS MB with ${P.held} channels open, ${id}`, 'rss-held', id, 1);
     abs(`RSS KiB per open channel, ${id}`, 'rss-per-channel', id, 1, id.startsWith('agent') ? { max: 30, text: '≤ 30 KB' } : undefined);
   }
-  abs('RSS MB, startAgent() with 1 session (worker thread), idle', 'rss-lib-1-session', 'agent-lib', 1, { max: 70, text: '≤ 70 MB' });
+  abs('RSS MB, startAgent() with 1 session (worker thread, telemetry off), idle', 'rss-lib-1-session', 'agent-lib', 1);
+  abs("RSS MB, the same imported from 'ssh-edge-agent/agent'", 'rss-lib-1-session-subpath', 'agent-lib', 1);
   abs('RSS MB per extra session (startAgent(), 3 vs 1 sessions)', 'rss-lib-per-extra-session', 'agent-lib', 1, { max: 15, text: '≤ 15 MB' });
   abs('start → first forward up, startAgent() (library), ms', 'start-to-forward-lib', 'agent-lib', 0, { max: 300, text: '≤ 300 ms' });
-  abs('start → 4 forwards up, `edge-agent tunnel` built CLI process, ms', 'start-to-forward-cli', 'agent-aes-fo', 0, { max: 700, text: '≤ 700 ms' });
+  abs("start → first forward up, startAgent() from 'ssh-edge-agent/agent', ms", 'start-to-forward-lib-subpath', 'agent-lib', 0);
+  abs('start → first forward up, `node dist/src/cli.js tunnel` process, ms', 'start-to-first-forward-cli', 'agent-aes-fo', 0, { max: 400, text: '≤ 400 ms' });
+  abs('start → first forward up, `node dist/src/cli.js run` (telemetry, fleet endpoint), ms', 'start-to-first-forward-run', 'agent-run', 0);
+  abs('start → first forward up, `node dist/src/cli.js run` (telemetry off, no fleet endpoint), ms', 'start-to-first-forward-run-bare', 'agent-run', 0);
+  abs('start → first forward up, `ssh -N -R` process, ms', 'start-to-first-forward-cli', 'ssh-aes-fo', 0);
+  abs('start → 4 forwards up, `edge-agent tunnel` built CLI process, ms', 'start-to-forward-cli', 'agent-aes-fo', 0);
   abs('start → 4 forwards up, `edge-agent tunnel` from a checkout (tsx), ms', 'start-to-forward-cli-tsx', 'agent-aes-fo', 0);
   abs('start → 4 forwards up, `ssh -N -R` process, ms', 'start-to-forward-cli', 'ssh-aes-fo', 0);
   for (const t of tunnels.filter((x) => x.tool === 'direct')) {
@@ -502,6 +610,7 @@ async function main(): Promise<void> {
     }
     if (PHASES.has('held')) await phaseHeld(env);
     if (PHASES.has('startup')) await phaseStartup(env, sshdPid);
+    if (PHASES.has('footprint')) await phaseFootprint(env);
   } finally {
     await stopAll();
   }
@@ -510,7 +619,7 @@ async function main(): Promise<void> {
   const meta = {
     machine: `${os.cpus().length} × ${/model name\s*:\s*(.*)/.exec(cpu)?.[1] ?? os.cpus()[0]?.model}, Linux ${os.release()}, Node ${process.version}`,
     'OpenSSH': execFileSync('ssh', ['-V'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim() || spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim(),
-    'load generator': `wrk (${spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0]?.trim()}), 1 thread; bulk and channel-open clients in Node`,
+    'load generator': `wrk (${spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim() ?? 'not installed'}), 1 thread; bulk and channel-open clients in Node`,
     sizes: `bulk ${P.bulkBytes / 2 ** 20} MiB × ${P.reps} per direction; HTTP ${P.httpSeconds} s × ${HTTP_REPS}; opens ${P.opensSeconds} s × ${HTTP_REPS} (16 parallel); ${P.held} held`,
     duration: `${((Date.now() - started) / 60000).toFixed(1)} min`,
     'raw results': path.relative(ROOT, jsonl),

@@ -5,19 +5,20 @@
 import { AgentMetrics } from './admin/agent-metrics.js';
 import { startAdminServer, type AdminServer, type AgentStatusDocument } from './admin/admin-server.js';
 import { AssignmentApplier, type ApplyAssignmentsResult } from './assignments/assignment-applier.js';
-import { AssignmentController } from './assignments/assignment-controller.js';
+import type { AssignmentController } from './assignments/assignment-controller.js';
 import type { RemoteSourceTuning } from './assignments/remote-source.js';
 import type { AssignmentsStatus } from './assignments/status.js';
 import { assignmentStateFile } from './assignments/state-dir.js';
 import { EdgeError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { sameJson } from './supervisor/reconcile.js';
+import { applyRuntimeFlags } from './runtime-flags.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import type { HandleStatus } from './supervisor/session-handle.js';
 import { VERSION } from './version.js';
-import { StatusReporter, type ReportStatus, type StatusReporterTuning } from './report/status-reporter.js';
+import type { ReportStatus, StatusReporter, StatusReporterTuning } from './report/status-reporter.js';
 import type { WorkerEvent } from './protocol.js';
-import { startTelemetry } from '../telemetry/agent-telemetry.js';
+import type { AgentTelemetry } from '../telemetry/agent-telemetry.js';
 import { parseListenAddress } from '../config/formats.js';
 import { loadConfig, resolveSession } from '../config/load-config.js';
 import type { AgentConfig, SessionSpec } from '../config/types.js';
@@ -91,13 +92,21 @@ export interface StartAgentOptions {
   assignments?: RemoteSourceTuning;
   /** Library-only tuning of the status reports to assignments.reportUrl (debounce, backoff, jitter source, proxy). */
   report?: StatusReporterTuning;
+  /**
+   * Apply the agent's V8 settings (src/runtime-flags.ts: single-threaded GC) to this process
+   * before the session workers start, as the CLI does (default true). They are process-wide:
+   * pass false to keep the host program's own garbage-collector settings.
+   */
+  runtimeFlags?: boolean;
 }
+
 
 /**
  * Starts the whole agent from a configuration object (the config file's shape; defaults and
  * EDGE_AGENT_* environment overrides apply) or from an already loaded AgentConfig.
  */
 export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}, options: StartAgentOptions = {}): Promise<AgentHandle> {
+  if (options.runtimeFlags !== false) applyRuntimeFlags();
   const cfg = loadConfig({ argsJson: JSON.stringify(config), env: process.env });
   // Credentials and policy as of the last (re)load; reloadConfig() replaces it.
   let current = cfg;
@@ -105,7 +114,9 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   // restarts exactly the sessions using it (reconcile compares specs).
   const withCredential = (spec: SessionSpec): SessionSpec => ({ ...spec, credentialSettings: current.credentials[spec.credential] ?? null } as SessionSpec);
   const log = options.log ?? createLogger({ level: cfg.agent.logLevel, format: cfg.agent.logFormat });
-  const telemetry = startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
+  // The OpenTelemetry SDK (its metrics part serves /metrics), the OTLP exporters and the fleet
+  // client (undici) are imported here, not at module load: `import` of this file stays light.
+  const telemetry: AgentTelemetry = (await import('../telemetry/agent-telemetry.js')).startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
   const supervisor = new Supervisor<SessionSpec>({
     log,
     resolve: (spec) => resolveSession(spec, current, process.env),
@@ -135,7 +146,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   // Built before anything starts, so an unreadable caFile or a bad signing key fails fast.
   // The cached document doubles as the revision floor, so it always lives somewhere (state dir).
   const controller = cfg.assignments.url
-    ? new AssignmentController({
+    ? new (await import('./assignments/assignment-controller.js')).AssignmentController({
       settings: { ...cfg.assignments, cacheFile: assignmentStateFile(cfg) }, agentId: cfg.agent.id, state: applier.state, log, tuning: options.assignments,
       validate: (doc) => applier.validate(doc),
       apply: (doc, source) => applyAndReport(doc, source),
@@ -153,7 +164,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   });
   // Built before anything starts too: an unreadable caFile fails fast.
   reporter = cfg.assignments.reportUrl
-    ? new StatusReporter({
+    ? new (await import('./report/status-reporter.js')).StatusReporter({
       url: cfg.assignments.reportUrl, intervalMs: cfg.assignments.reportIntervalMs, tokenEnv: cfg.assignments.tokenEnv, caFile: cfg.assignments.caFile,
       log, status, meter: telemetry.meter, ...options.report,
     })

@@ -1,57 +1,19 @@
-// Tracing inside a session's worker thread: a real tracer provider whose finished spans are
-// batched (a busy tunnel sends one message per batch, not per span) and posted to the main
-// thread, which owns the exporter. Domain code only ever sees @opentelemetry/api.
-import { propagation, trace } from '@opentelemetry/api';
-import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
-import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { toPlainSpan, type PlainSpan } from './plain-span.js';
-import { samplerFromEnv } from './sampler.js';
+// Tracing inside a session's worker thread. With tracing on, the OpenTelemetry SDK is loaded
+// (worker-tracing-sdk.ts) and finished spans are posted to the main thread; with it off,
+// nothing is loaded and domain code's @opentelemetry/api calls stay no-ops — a worker then does
+// not pay the SDK's memory and start-up time.
+import { importSibling } from '../src/import-sibling.js';
+import type { PlainSpan } from './plain-span.js';
 
 export interface WorkerTracing {
   /** Sends every span still buffered to the main thread. */
   flush(): Promise<void>;
 }
 
-class MainThreadSpanExporter implements SpanExporter {
-  constructor(private readonly send: (spans: PlainSpan[]) => void) {}
+const OFF: WorkerTracing = { flush: async () => {} };
 
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    try {
-      this.send(spans.map(toPlainSpan));
-      done({ code: ExportResultCode.SUCCESS });
-    } catch (error) {
-      done({ code: ExportResultCode.FAILED, error: error as Error });
-    }
-  }
-
-  async shutdown(): Promise<void> {}
-}
-
-// One provider per thread: piscina may run a later session in the same thread, and the global
-// tracer provider can be set only once, so later sessions just redirect where spans go.
-let installed: { flush(): Promise<void>; sink: { send: (spans: PlainSpan[]) => void } } | undefined;
-
-export function installWorkerTracing(enabled: boolean, send: (spans: PlainSpan[]) => void): WorkerTracing {
-  if (installed) {
-    installed.sink.send = send;
-    return installed;
-  }
-  // The W3C propagator is wanted even without export: HTTP targets pass traceparent upstream.
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-  const sink = { send };
-  if (!enabled) {
-    installed = { flush: async () => {}, sink };
-    return installed;
-  }
-  const provider = new BasicTracerProvider({
-    sampler: samplerFromEnv(),
-    spanProcessors: [new BatchSpanProcessor(new MainThreadSpanExporter((spans) => sink.send(spans)), {
-      scheduledDelayMillis: 200,
-      maxExportBatchSize: 256,
-      maxQueueSize: 4096, // bounded: beyond this, spans are dropped rather than memory grown
-    })],
-  });
-  trace.setGlobalTracerProvider(provider);
-  installed = { flush: () => provider.forceFlush(), sink };
-  return installed;
+export async function installWorkerTracing(enabled: boolean, send: (spans: PlainSpan[]) => void): Promise<WorkerTracing> {
+  if (!enabled) return OFF;
+  const { installSdkTracing } = await importSibling<typeof import('./worker-tracing-sdk.js')>(import.meta.url, './worker-tracing-sdk');
+  return installSdkTracing(send);
 }

@@ -11,7 +11,7 @@ import { installWorkerTracing } from '../telemetry/worker-tracing.js';
 
 export default async function runSession({ session: input, port, tracing: tracingEnabled }: SessionTaskInput): Promise<SessionTaskResult> {
   const send = (event: WorkerEvent) => port.postMessage(event);
-  const tracing = installWorkerTracing(tracingEnabled, (spans) => send({ type: 'spans', spans }));
+  const tracing = await installWorkerTracing(tracingEnabled, (spans) => send({ type: 'spans', spans }));
   let session: TunnelSession | MultiGatewaySession;
   // One tracer per SSH connection (a session with several gateways has one per gateway in use).
   const tracers: SessionTracing[] = [];
@@ -32,7 +32,8 @@ export default async function runSession({ session: input, port, tracing: tracin
         }
         return undefined;
       },
-      onLink: (link) => { tracers.push(new SessionTracing(link)); },
+      // With tracing off there is no SDK: no span objects per channel at all.
+      onLink: (link) => { if (tracingEnabled) tracers.push(new SessionTracing(link)); },
     });
   } catch (err) {
     // Invalid configuration is not a crash: report it as a failed session, never restart it.

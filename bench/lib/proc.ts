@@ -13,6 +13,15 @@ export function rss(pid: number): number {
   }
 }
 
+/** Peak resident set size in bytes since start or the last resetPeakRss (VmHWM), 0 when gone. */
+export function peakRss(pid: number): number {
+  try {
+    return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
 /** User + system CPU seconds the process used so far (all its threads). */
 export function cpuSeconds(pid: number): number {
   try {

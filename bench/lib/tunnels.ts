@@ -42,6 +42,8 @@ export interface Tunnel {
   ports: { sink: number; source: number; echo: number; http: number };
   /** Spawn to every forward up, ms. */
   startupMs: number;
+  /** Spawn to the first forward up, ms. */
+  firstUpMs: number;
   stderr(): string;
   stop(): Promise<void>;
 }
@@ -57,12 +59,13 @@ export interface ToolEnv {
 
 const NAMES = ['sink', 'source', 'echo', 'http'] as const;
 
-export async function startTunnel(spec: TunnelSpec, env: ToolEnv): Promise<Tunnel> {
+/** `names`: the forwards to hold (default all four; the agent only — e.g. ['echo'] for the one-forward footprint). */
+export async function startTunnel(spec: TunnelSpec, env: ToolEnv, names: readonly (typeof NAMES)[number][] = NAMES): Promise<Tunnel> {
   const { backends } = env;
   if (spec.tool === 'direct') {
-    return { spec, pid: null, ports: { sink: backends.sink, source: backends.source, echo: backends.echo, http: backends.http }, startupMs: 0, stderr: () => '', stop: async () => {} };
+    return { spec, pid: null, ports: { sink: backends.sink, source: backends.source, echo: backends.echo, http: backends.http }, startupMs: 0, firstUpMs: 0, stderr: () => '', stop: async () => {} };
   }
-  return spec.tool === 'ssh' ? startSsh(spec, env) : startAgentCli(spec, env);
+  return spec.tool === 'ssh' ? startSsh(spec, env) : startAgentCli(spec, env, names);
 }
 
 function waitFor(child: ChildProcess, text: () => string, done: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
@@ -127,7 +130,9 @@ async function startSsh(spec: TunnelSpec, env: ToolEnv): Promise<Tunnel> {
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   child.stdout!.resume();
   const ports: Partial<Record<(typeof NAMES)[number], number>> = {};
+  let firstUpMs = 0;
   const parse = () => {
+    if (!firstUpMs && /Allocated port/.test(err)) firstUpMs = performance.now() - t0;
     for (const m of err.matchAll(/Allocated port (\d+) for remote forward to 127\.0\.0\.1:(\d+)/g)) {
       const name = NAMES.find((n) => backends[n] === Number(m[2]));
       if (name) ports[name] = Number(m[1]);
@@ -136,7 +141,7 @@ async function startSsh(spec: TunnelSpec, env: ToolEnv): Promise<Tunnel> {
   };
   await waitFor(child, () => err, parse, spec.id);
   const startupMs = performance.now() - t0;
-  return { spec, pid: child.pid!, ports: ports as Tunnel['ports'], startupMs, stderr: () => err, stop: stopper(child) };
+  return { spec, pid: child.pid!, ports: ports as Tunnel['ports'], startupMs, firstUpMs, stderr: () => err, stop: stopper(child) };
 }
 
 export function agentArgs(spec: TunnelSpec, env: ToolEnv, forwards: string[]): string[] {
@@ -154,9 +159,9 @@ export function agentArgs(spec: TunnelSpec, env: ToolEnv, forwards: string[]): s
   ];
 }
 
-async function startAgentCli(spec: TunnelSpec, env: ToolEnv): Promise<Tunnel> {
+async function startAgentCli(spec: TunnelSpec, env: ToolEnv, names: readonly (typeof NAMES)[number][]): Promise<Tunnel> {
   const { backends } = env;
-  const forwards = NAMES.map((n) => (n === 'http' && spec.httpTarget === 'http'
+  const forwards = names.map((n) => (n === 'http' && spec.httpTarget === 'http'
     ? `127.0.0.1:0:http://127.0.0.1:${backends.http}`
     : `127.0.0.1:0:127.0.0.1:${backends[n]}`));
   const t0 = performance.now();
@@ -172,11 +177,13 @@ async function startAgentCli(spec: TunnelSpec, env: ToolEnv): Promise<Tunnel> {
   child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   const ports: Partial<Record<(typeof NAMES)[number], number>> = {};
+  let firstUpMs = 0;
   const parse = () => {
-    for (const m of out.matchAll(/forward R(\d) up: 127\.0\.0\.1:(\d+) on /g)) ports[NAMES[Number(m[1]) - 1]!] = Number(m[2]);
-    return NAMES.every((n) => ports[n]);
+    if (!firstUpMs && /forward R\d up: /.test(out)) firstUpMs = performance.now() - t0;
+    for (const m of out.matchAll(/forward R(\d) up: 127\.0\.0\.1:(\d+) on /g)) ports[names[Number(m[1]) - 1]!] = Number(m[2]);
+    return names.every((n) => ports[n]);
   };
   await waitFor(child, () => out + err, parse, spec.id);
   const startupMs = performance.now() - t0;
-  return { spec, pid: child.pid!, ports: ports as Tunnel['ports'], startupMs, stderr: () => err, stop: stopper(child) };
+  return { spec, pid: child.pid!, ports: ports as Tunnel['ports'], startupMs, firstUpMs, stderr: () => err, stop: stopper(child) };
 }

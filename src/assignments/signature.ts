@@ -11,7 +11,8 @@
 //   rejected whole; the last good document keeps running.
 //   `edge-agent sign --key KEY DOCUMENT.json` prints the header value.
 import { createPrivateKey, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import ssh2 from 'ssh2';
+import { createRequire } from 'node:module';
+import type ssh2Types from 'ssh2';
 
 export const SIGNATURE_HEADER = 'X-Edge-Signature';
 export const SIGNATURE_ALGORITHM = 'ed25519';
@@ -72,6 +73,8 @@ export function loadSigningPrivateKey(data: Buffer | string, passphrase?: string
   const text = Buffer.isBuffer(data) ? data.toString('utf8') : data;
   let key: KeyObject;
   if (text.includes('-----BEGIN OPENSSH PRIVATE KEY-----')) {
+    // ssh2 only here (the `sign` command): the agent's main thread verifies without loading it.
+    const ssh2 = createRequire(import.meta.url)('ssh2') as typeof ssh2Types;
     const parsed = ssh2.utils.parseKey(Buffer.from(text), passphrase);
     if (parsed instanceof Error) throw new Error(`cannot read the OpenSSH private key (${parsed.message})`);
     const first = Array.isArray(parsed) ? parsed[0] : parsed;

@@ -15,6 +15,7 @@
 //     ~4× AES-GCM's speed there);
 //   - no native binding: AES-GCM through Node's crypto first, chacha20 last (ssh2's pure-JS
 //     chacha20/poly1305 is several times slower).
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
 
@@ -40,6 +41,15 @@ export function nativeBindingAvailable(): boolean {
   }
 }
 
+/** Whether ssh2's native crypto addon was built (present on disk), without loading ssh2. */
+function nativeBindingBuilt(): boolean {
+  try {
+    return existsSync(require.resolve('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node'));
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Probes the CPU and ssh2's binding. Call in the main thread only: cpu-features cannot load in
  * a second JS context, which is the very problem this module exists for.
@@ -59,7 +69,9 @@ export function cryptoSupport(): CryptoSupport {
       // optional addon not built: fall back below
     }
   }
-  cachedSupport = { nativeBinding: nativeBindingAvailable(), aesInstructions, probe };
+  // The main thread only checks that the addon is built: loading ssh2's crypto module there
+  // would cost ~9 MB in a thread that never encrypts (the sessions run in workers).
+  cachedSupport = { nativeBinding: isMainThread ? nativeBindingBuilt() : nativeBindingAvailable(), aesInstructions, probe };
   return cachedSupport;
 }
 

@@ -69,10 +69,9 @@ export interface ConnectDeps {
   log?: (level: 'debug' | 'info' | 'warn', message: string) => void;
 }
 
-/** Levers switched off by EDGE_DIAG_DISABLE (comma-separated: write-batching, padding-pool). */
-export function disabledLevers(env: NodeJS.ProcessEnv = process.env): Set<string> {
-  return new Set((env.EDGE_DIAG_DISABLE ?? '').split(',').map((s) => s.trim()).filter(Boolean));
-}
+import { disabledLevers } from '../diag-levers.js';
+
+export { disabledLevers };
 
 export async function openSshConnection(cfg: SessionConfig, deps: ConnectDeps): Promise<SshConnection> {
   const socket = await connectTcp(cfg, deps.signal);

@@ -15,7 +15,8 @@ import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
 import { checkSshHostName } from './host-name.js';
 import { checkAlgorithmWidening, DEFAULT_CIPHER } from '../ssh-algorithms.js';
-import { HttpForward, httpForwardKey } from './http-target/http-forward.js';
+import type { HttpForward } from './http-target/http-forward.js';
+import { httpForwardModule, loadHttpForwardModule } from './http-target/http-forward-loader.js';
 import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type LocalForwardStatus, type LocalRejectReason } from './local-forwarding.js';
 import { checkProxySetting, maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
 import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
@@ -566,6 +567,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private addForwardRuntime(config: ForwardConfig): ForwardRuntime {
     const fwd = new ForwardRuntime(config);
     this.forwards.set(config.id, fwd);
+    if (fwd.http) loadHttpForwardModule().catch(() => {}); // meanwhile the session connects; failures surface on use
     return fwd;
   }
 
@@ -587,7 +589,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         fwd.retryAttempt = 0;
         fwd.lastError = null;
         this.setForwardState(fwd, 'up');
-        if (fwd.http) this.httpForwardFor(fwd); // ready (and any TLS warning logged) before traffic
+        if (fwd.http) this.prepareHttpForward(fwd); // ready (and any TLS warning logged) before traffic
         this.log('info', `session ${this.config.id}: forward ${fwd.config.id} up: ${describeListener(listener, remotePort)} on ${this.config.host} -> ${fwd.target?.url ?? '(application)'}`);
         if (!listener.remoteSocket) this.checkBind(fwd, conn, listener.bind, remotePort);
       });
@@ -762,6 +764,14 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
    * each request, not a rejected channel) and served by the forward's HttpForward.
    */
   private serveHttpChannel(fwd: ForwardRuntime, info: ChannelInfo, accept: () => SshChannel, reject: () => void): void {
+    if (!httpForwardModule()) {
+      // First HTTP channel before the module finished loading: serve it once it has.
+      loadHttpForwardModule().then(
+        () => this.serveHttpChannel(fwd, info, accept, reject),
+        (err: unknown) => this.rejectChannel(fwd, info, reject, 'target-unreachable', new EdgeError('EDGE_ERR_TARGET_UNREACHABLE', `HTTP target support could not be loaded: ${String(err)}`)),
+      );
+      return;
+    }
     const conn = this.conn;
     if (!conn || this.stateValue === 'stopped') return this.rejectChannel(fwd, info, reject, 'forward-stopped');
     let channel: SshChannel;
@@ -791,8 +801,21 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     live.destroy = handle.destroy;
   }
 
-  /** The forward's current HttpForward, replacing (and retiring) one built from older settings. */
+  /** Loads the HTTP-target code if needed, then builds the forward's HttpForward. */
+  private prepareHttpForward(fwd: ForwardRuntime): void {
+    if (httpForwardModule()) {
+      this.httpForwardFor(fwd);
+      return;
+    }
+    loadHttpForwardModule().then(
+      () => { if (fwd.http && this.forwards.get(fwd.config.id) === fwd) this.httpForwardFor(fwd); },
+      (err: unknown) => this.log('error', `session ${this.config.id}: HTTP target support could not be loaded: ${String(err)}`),
+    );
+  }
+
+  /** The forward's current HttpForward, replacing (and retiring) one built from older settings (the module is loaded). */
   private httpForwardFor(fwd: ForwardRuntime): HttpForward {
+    const { HttpForward, httpForwardKey } = httpForwardModule()!;
     const key = httpForwardKey(fwd.target!, fwd.config);
     const current = this.httpForwards.get(fwd);
     if (current && current.key === key) return current;
@@ -815,7 +838,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private refreshHttpForward(fwd: ForwardRuntime): void {
     const current = this.httpForwards.get(fwd);
     if (!current) return;
-    if (fwd.http && fwd.target && current.key === httpForwardKey(fwd.target, fwd.config)) return;
+    if (fwd.http && fwd.target && current.key === httpForwardModule()!.httpForwardKey(fwd.target, fwd.config)) return;
     this.httpForwards.delete(fwd);
     this.retireHttp(current);
   }

@@ -1,0 +1,45 @@
+// The V8 settings the agent's performance figures depend on, applied by the program itself so
+// that it runs the same however it is started: `npx edge-agent`, `node dist/src/cli.js`, the
+// container, a hand-written systemd unit, or startAgent() inside someone else's process.
+//
+// Single-threaded garbage collection: on 1–2 core devices V8's parallel scavenger and
+// concurrent sweeper compete with the session for the same cores; without them the agent spends
+// about half the CPU per GB tunnelled (README, Performance). `--single-threaded-gc` itself cannot
+// be set at run time: it also turns off concurrent and parallel *marking*, and V8 11 (Node 20)
+// aborts ("Check failed: concurrent_marking_handle_") at the next major GC when those change
+// after the heap was set up. The flags below are the part of it that V8 reads at every
+// collection and that is safe to change at run time; `npm run bench` measures the agent started
+// with no node flag, and CPU per GB equals `node --single-threaded-gc` (README, Performance).
+//
+// Not a re-exec: Node 20 has no execve, so a re-exec would leave the first Node process resident
+// (~40 MB) on a device where the whole agent targets ~55 MB. Heap sizes cannot be changed for a
+// thread that already runs (V8 sizes a heap when it creates it): the session workers get theirs
+// from worker `resourceLimits` (src/supervisor/worker-pool.ts).
+import v8 from 'node:v8';
+import { disabledLevers } from './diag-levers.js';
+
+/** V8 flags applied at start (process-wide: the main thread and every worker thread). */
+export const RUNTIME_V8_FLAGS: readonly string[] = [
+  '--no-parallel-scavenge',
+  '--no-concurrent-sweeping',
+  '--no-parallel-compaction',
+  '--no-parallel-pointer-update',
+  '--no-concurrent-array-buffer-sweeping',
+];
+/** The EDGE_DIAG_DISABLE name that leaves V8's default collector. */
+export const SINGLE_THREADED_GC_LEVER = 'single-threaded-gc';
+
+let applied: string[] | undefined;
+
+/**
+ * Applies RUNTIME_V8_FLAGS once per process (idempotent). A flag already given on the command
+ * line or in NODE_OPTIONS is simply set again; `EDGE_DIAG_DISABLE=single-threaded-gc` leaves V8's
+ * default collector (diagnostics and the benchmark's before/after). Returns the flags applied.
+ */
+export function applyRuntimeFlags(env: NodeJS.ProcessEnv = process.env): readonly string[] {
+  if (applied) return applied;
+  const off = disabledLevers(env);
+  applied = off.has(SINGLE_THREADED_GC_LEVER) ? [] : [...RUNTIME_V8_FLAGS];
+  for (const flag of applied) v8.setFlagsFromString(flag);
+  return applied;
+}

@@ -1,0 +1,51 @@
+// Start-up time and memory on small devices are mostly module weight: each thread loads only
+// what it uses. ssh2 runs in the session workers (and in `edge-agent tunnel`, whose session is
+// in the main thread); undici and the HTTP-target code load in a worker when a forward has an
+// http(s):// target; the OpenTelemetry SDK loads in a worker when tracing is on and in the main
+// thread when telemetry.exporter is not "none"; the fleet client (undici) when assignments.url
+// is set. Everything else reaches them only through import().
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { reachablePackages } from '../helpers/import-graph.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const OTEL_SDK = ['@opentelemetry/core', '@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', '@opentelemetry/resources', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http'];
+
+function heavy(entry: string, forbidden: string[]): Record<string, string> {
+  const reached = reachablePackages(entry, ROOT);
+  return Object.fromEntries(forbidden.filter((p) => reached.has(p)).map((p) => [p, reached.get(p)!]));
+}
+
+describe('module weight per thread', () => {
+  it('a session worker loads neither undici nor the OpenTelemetry SDK up front', () => {
+    expect(heavy('workers/session-worker.ts', ['undici', ...OTEL_SDK])).toEqual({});
+    // …but does load ssh2 (the sanity check that the graph is followed at all)
+    expect(reachablePackages('workers/session-worker.ts', ROOT).has('ssh2')).toBe(true);
+  });
+
+  it('the main thread of `edge-agent run` / startAgent() loads neither ssh2, undici nor the OpenTelemetry SDK up front', () => {
+    expect(heavy('src/cli/run-command.ts', ['ssh2', 'undici', ...OTEL_SDK])).toEqual({});
+    expect(heavy('src/agent.ts', ['ssh2', 'undici', ...OTEL_SDK])).toEqual({});
+  });
+
+  it('`edge-agent tunnel` loads no undici or OpenTelemetry SDK until an http(s):// target needs it', () => {
+    expect(heavy('src/cli/tunnel-command.ts', ['undici', ...OTEL_SDK])).toEqual({});
+  });
+
+  it('the CLI entry loads only the command it runs', () => {
+    expect([...reachablePackages('src/cli.ts', ROOT).keys()]).toEqual([]);
+  });
+
+  it("'ssh-edge-agent/agent' is startAgent() without the rest of the library", () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { exports: Record<string, { default: string }> };
+    expect(pkg.exports['./agent']?.default).toBe('./dist/src/agent.js');
+    expect(heavy('src/agent.ts', ['ssh2', 'undici'])).toEqual({});
+    expect(reachablePackages('src/index.ts', ROOT).has('ssh2')).toBe(true); // the root export does carry it
+  });
+
+  it('the lazily loaded parts are where the graph says they are', () => {
+    expect(reachablePackages('src/session/http-target/http-forward.ts', ROOT).has('undici')).toBe(true);
+    expect(reachablePackages('telemetry/worker-tracing-sdk.ts', ROOT).has('@opentelemetry/sdk-trace-base')).toBe(true);
+  });
+});
