@@ -41,6 +41,10 @@ Options:
   --keepalive-count N          unanswered keepalives before a client is dropped (default 3)
   --idle-timeout-ms MS         close forwarded connections idle this long (default 0 = never)
   --allow-direct-tcpip         allow local forwards (ssh -L) within each key's permitopen
+  --socket-dir DIR             accept unix socket forwards (ssh -R DIR/NAME.sock:host:port)
+                               directly inside DIR, named USER.sock or USER-SUFFIX.sock after
+                               the user a key logged in as; mode 0660, a stale socket is
+                               replaced (default: none = refused)
   --algorithms SPEC            change the SSH algorithm offer, only to admit legacy clients:
                                CATEGORY=LIST joined by ';', categories kex, hostkey, cipher,
                                mac, compression; LIST as in sshd_config: "+a,b" appends to the
@@ -69,6 +73,7 @@ const OPTIONS = {
   'keepalive-count': { type: 'string' },
   'idle-timeout-ms': { type: 'string' },
   'allow-direct-tcpip': { type: 'boolean' },
+  'socket-dir': { type: 'string' },
   admin: { type: 'string' },
   algorithms: { type: 'string' },
   'drain-timeout-ms': { type: 'string' },
@@ -140,6 +145,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       keepaliveCountMax: intFlag(values['keepalive-count'], '--keepalive-count', 0),
       idleTimeoutMs: intFlag(values['idle-timeout-ms'], '--idle-timeout-ms', 0),
       allowDirectTcpip: values['allow-direct-tcpip'] ?? false,
+      ...(values['socket-dir'] !== undefined ? { socketDir: values['socket-dir'] } : {}),
       ...(values.admin !== undefined ? { adminListen: parseHostPort(values.admin, '--admin') } : {}),
       ...(algorithms ? { algorithms } : {}),
     },
@@ -228,6 +234,7 @@ function flagNames(message: string): string {
     [/^listen(\.\w+)?\b/, '--listen'], [/^allowedClients(\[\d+\])?/, '--allowed-clients'], [/^maxConnections\b/, '--max-connections'],
     [/^maxAuthAttempts\b/, '--max-auth-attempts'], [/^loginGraceTimeoutMs\b/, '--login-grace-ms'], [/^idleTimeoutMs\b/, '--idle-timeout-ms'],
     [/^algorithms(\.\w+)?/, '--algorithms'], [/^maxStartups\b/, '--max-startups'], [/^perSourceMaxStartups\b/, '--per-source-max-startups'],
+    [/^socketDir\b/, '--socket-dir'],
   ];
   for (const [re, flag] of flags) if (re.test(message)) return message.replace(re, flag);
   return message;

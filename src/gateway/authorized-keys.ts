@@ -13,8 +13,8 @@
 //                         — unlike OpenSSH — `permitlisten` alone re-enables remote forwarding
 //                         limited to the listed addresses
 //   no-port-forwarding / port-forwarding
-//                         no remote (tcpip-forward) and no local (direct-tcpip) forwards; later
-//                         options win, as in sshd
+//                         no remote (tcpip-forward, streamlocal-forward) and no local
+//                         (direct-tcpip) forwards; later options win, as in sshd
 //   permitlisten="[host:]port"
 //                         repeatable; host may use `*`/`?` wildcards, port may be `*`; a bare
 //                         port means any host; IPv6 hosts in brackets ([::1]:8080)
@@ -58,6 +58,8 @@ export interface KeyOptions {
   remoteForwarding: boolean;
   /** direct-tcpip allowed (only matters when the gateway enables direct-tcpip). */
   localForwarding: boolean;
+  /** The port-forwarding flag itself (restrict / no-port-forwarding / port-forwarding, last wins): unix socket forwards follow it, permitlisten does not apply to them. */
+  portForwarding: boolean;
   /** Empty = the gateway's default listen policy applies. */
   permitListen: ListenPermission[];
   /** Empty = any destination (when direct-tcpip is allowed). */
@@ -202,7 +204,7 @@ const IGNORED_VALUES = new Set(['command', 'environment', 'principals', 'tunnel'
 
 /** Interprets an options field. Throws (plain Error) on unknown or malformed options. */
 export function parseKeyOptions(text: string): KeyOptions {
-  const opts: KeyOptions = { restrict: false, remoteForwarding: true, localForwarding: true, permitListen: [], permitOpen: [], certAuthority: false };
+  const opts: KeyOptions = { restrict: false, remoteForwarding: true, localForwarding: true, portForwarding: true, permitListen: [], permitOpen: [], certAuthority: false };
   // Who last decided port forwarding: sshd applies options in order, later ones win.
   let forwarding: { allowed: boolean; by: 'default' | 'restrict' | 'explicit' } = { allowed: true, by: 'default' };
   for (const { name, value } of text ? splitKeyOptions(text) : []) {
@@ -229,6 +231,7 @@ export function parseKeyOptions(text: string): KeyOptions {
     }
   }
   opts.localForwarding = forwarding.allowed;
+  opts.portForwarding = forwarding.allowed;
   opts.remoteForwarding = forwarding.allowed || (forwarding.by === 'restrict' && opts.permitListen.length > 0);
   return opts;
 }
