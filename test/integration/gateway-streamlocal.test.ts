@@ -3,25 +3,25 @@
 // HTTP page through the socket, names confined to the user, paths confined to --socket-dir,
 // a held socket kept by its key, a stale socket file replaced, the file removed at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway, type UserKey } from '../helpers/gateway-fixtures.js';
-import { startEchoServer, type TcpService } from '../helpers/tcp-services.js';
+import { startEchoServer, startFreezableProxy, type TcpService } from '../helpers/tcp-services.js';
 
 const SSH = '/usr/bin/ssh';
 const running = new Set<ChildProcess>();
 
 interface SshRun { child: ChildProcess; stderr(): string; exit: Promise<number | null> }
 
-function ssh(gw: TestGateway, key: UserKey, user: string, args: string[]): SshRun {
+function ssh(gw: TestGateway, key: UserKey, user: string, args: string[], port = gw.port): SshRun {
   const child = spawn(SSH, [
     '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${gw.knownHostsPath}`,
     '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', 'ConnectTimeout=10', '-o', 'ExitOnForwardFailure=yes',
-    '-i', key.path, '-p', String(gw.port), '-N', ...args, `${user}@127.0.0.1`,
+    '-i', key.path, '-p', String(port), '-N', ...args, `${user}@127.0.0.1`,
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   running.add(child);
   let err = '';
@@ -176,6 +176,34 @@ describe('ssh -R DIR/NAME.sock:host:port against the built-in gateway with a soc
     expect(gw.logged(/socket forward ".*alice\.sock" refused: socket in use by another client: connection #\d+ of the same key .* answered a keepalive probe/)).toHaveLength(1);
     expect((await roundTrip(sockPath, Buffer.from('still mine'))).toString()).toBe('still mine');
     await stop(gw, first);
+  });
+
+  it('the same key takes the socket over once its old connection fails the keepalive probe', async () => {
+    const sockPath = path.join(dir, 'alice.sock');
+    const proxy = await startFreezableProxy(gw.port);
+    appendFileSync(gw.knownHostsPath, `[127.0.0.1]:${proxy.port} ${gw.hostPublicKey}\n`);
+    const takeovers: unknown[] = [];
+    const onTakeover = (t: unknown) => takeovers.push(t);
+    gw.gateway.on('takeover', onTakeover);
+    try {
+      const old = ssh(gw, alice, 'alice', ['-R', `${sockPath}:127.0.0.1:${echo.port}`], proxy.port);
+      await waitForSocket(gw, sockPath, old);
+      const oldConn = gw.gateway.status().sockets[0]!.connection;
+      proxy.freeze(); // the old link goes silent: a device whose network died
+      const fresh = ssh(gw, alice, 'alice', ['-R', `${sockPath}:127.0.0.1:${echo.port}`]);
+      const deadline = Date.now() + 10_000;
+      while (!gw.gateway.status().sockets.some((s) => s.path === sockPath && s.connection !== oldConn) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(takeovers).toEqual([expect.objectContaining({ user: 'alice', socketPath: sockPath, from: oldConn })]);
+      // The old, dead connection is ended by the takeover (after a short grace to say goodbye).
+      while (gw.gateway.status().connections.some((c) => c.id === oldConn) && Date.now() < deadline + 5_000) await new Promise((r) => setTimeout(r, 50));
+      expect(gw.gateway.status().connections.map((c) => c.id)).not.toContain(oldConn);
+      expect((await roundTrip(sockPath, Buffer.from('taken over'))).toString()).toBe('taken over');
+      old.child.kill('SIGKILL');
+      await stop(gw, fresh);
+    } finally {
+      gw.gateway.off('takeover', onTakeover);
+      await proxy.close();
+    }
   });
 
   it('a stale socket file at the path is replaced; a file that is not a socket is left alone', async () => {
