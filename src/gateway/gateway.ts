@@ -803,17 +803,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (!decision.allowed) return refuse(decision.reason);
     if (!bindSockets(bind)) return refuse(`bind address "${bind}" is not supported (use "", 0.0.0.0, ::, localhost or an IP address)`);
 
-    let tookOver = false;
-    if (port !== 0) {
-      const claim = await this.claimHeld(conn, 'port', () => [...this.registry].filter((e) => e.fwd.socketPath === undefined && e.fwd.port === port && bindsOverlap(e.fwd.bind, bind)));
-      if (!claim.ok) return refuse(claim.reason, claim.level);
-      tookOver = claim.tookOver;
-    }
-
     const fwd = this.newForwardListener(conn, { bind, requestedPort: port });
     fwd.port = port;
     const entry: Registered = { conn, fwd };
-    this.registry.add(entry); // reserve the port against concurrent requests while binding
+    const reserve = () => this.registry.add(entry); // the port, against concurrent requests while binding
+    let tookOver = false;
+    if (port === 0) {
+      reserve();
+    } else {
+      const claim = await this.claimHeld(conn, 'port', () => [...this.registry].filter((e) => e.fwd.socketPath === undefined && e.fwd.port === port && bindsOverlap(e.fwd.bind, bind)), reserve);
+      if (!claim.ok) return refuse(claim.reason, claim.level);
+      tookOver = claim.tookOver;
+    }
     let actual: number | undefined;
     for (let attempt = 0; actual === undefined; attempt++) {
       try {
@@ -844,14 +845,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /**
    * A port or socket someone may hold: the holder keeps it unless it is this very identity's
    * connection that fails a keepalive probe (ping-before-takeover); that one is dropped and its
-   * forwards there removed. `clashing` lists the registered forwards in the way, asked afresh.
+   * forwards there removed. `clashing` lists the registered forwards in the way, asked afresh;
+   * `reserve` registers the new forward in the same tick as the check that found it free (an
+   * await in between would let a concurrent request take it too).
    */
-  private async claimHeld(conn: Conn, noun: 'port' | 'socket', clashing: () => Registered[]): Promise<{ ok: true; tookOver: boolean } | { ok: false; reason: string; level: GatewayLogLevel }> {
+  private async claimHeld(conn: Conn, noun: 'port' | 'socket', clashing: () => Registered[], reserve: () => void): Promise<{ ok: true; tookOver: boolean } | { ok: false; reason: string; level: GatewayLogLevel }> {
     const user = conn.user!;
     let tookOver = false;
     for (;;) {
       const held = clashing();
-      if (held.length === 0) return { ok: true, tookOver };
+      if (held.length === 0) {
+        reserve();
+        return { ok: true, tookOver };
+      }
       if (held.some((e) => e.conn === conn)) return { ok: false, reason: `this session already forwards that ${noun}`, level: 'info' };
       const foreign = held.find((e) => !e.conn.identity || !conn.identity || !sameIdentity(e.conn.identity, conn.identity));
       if (foreign) {
@@ -892,12 +898,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const decision = checkSocketRequest(this.socketDir, requested, conn.identity, conn.user, conn.key?.options);
     if (!decision.allowed) return refuse(decision.reason);
     const socketPath = decision.path;
-    const claim = await this.claimHeld(conn, 'socket', () => [...this.registry].filter((e) => e.fwd.socketPath === socketPath));
-    if (!claim.ok) return refuse(claim.reason, claim.level);
-
     const fwd = this.newForwardListener(conn, { bind: '', requestedPort: 0, socketPath });
     const entry: Registered = { conn, fwd };
-    this.registry.add(entry); // reserve the path against concurrent requests while binding
+    // Reserved (against concurrent requests while binding) in the same tick as the last check.
+    const claim = await this.claimHeld(conn, 'socket', () => [...this.registry].filter((e) => e.fwd.socketPath === socketPath), () => this.registry.add(entry));
+    if (!claim.ok) return refuse(claim.reason, claim.level);
     try {
       await fwd.listen();
     } catch (err) {
