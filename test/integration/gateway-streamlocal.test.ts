@@ -80,7 +80,7 @@ beforeAll(async () => {
   mkdirSync(path.join(base, 'sockets'), { mode: 0o750 });
   symlinkSync(path.join(base, 'sockets'), path.join(base, 'run'));
   dir = realpathSync(path.join(base, 'sockets'));
-  gw = await startTestGateway({ socketDir: path.join(base, 'run'), takeoverProbeTimeoutMs: 1_000 });
+  gw = await startTestGateway({ socketDir: path.join(base, 'run'), takeoverProbeTimeoutMs: 1_000, adminListen: { host: '127.0.0.1', port: 0 } });
   echo = await startEchoServer();
   web = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain' });
@@ -130,7 +130,7 @@ describe('ssh -R DIR/NAME.sock:host:port against the built-in gateway with a soc
     });
     expect(page).toEqual({ status: 200, body: 'page /hello for alice.example.com\n' });
 
-    const status = gw.gateway.status();
+    const status = await (await fetch(`http://127.0.0.1:${gw.adminPort}/status`)).json() as ReturnType<typeof gw.gateway.status>;
     expect(status.socketDir).toBe(dir);
     const held = status.sockets.find((s) => s.path === sockPath)!;
     expect(held).toMatchObject({ user: 'alice', holder: { kind: 'key', comment: 'alice@test' } });
@@ -141,6 +141,25 @@ describe('ssh -R DIR/NAME.sock:host:port against the built-in gateway with a soc
     await stop(gw, run);
     expect(existsSync(sockPath)).toBe(false);
     expect(existsSync(webSock)).toBe(false);
+  });
+
+  it('a cut agent connection closes the clients on the socket and removes the file', async () => {
+    const sockPath = path.join(dir, 'alice.sock');
+    const run = ssh(gw, alice, 'alice', ['-R', `${sockPath}:127.0.0.1:${echo.port}`]);
+    await waitForSocket(gw, sockPath, run);
+    const client = net.connect(sockPath);
+    const echoed = new Promise<void>((resolve) => client.once('data', () => resolve()));
+    client.write('first');
+    await echoed;
+    const closed = new Promise<boolean>((resolve) => client.on('error', () => {}).once('close', (hadError) => resolve(hadError)));
+    run.child.kill('SIGKILL'); // the agent's link dies with the channel open
+    await closed;
+    await stop(gw, run);
+    const cut = /channel closed a unix socket client -> .*alice\.sock \(destroyed\), 5 bytes in, 5 bytes out/;
+    const deadline = Date.now() + 5_000;
+    while (gw.logged(cut).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(gw.logged(cut)).toHaveLength(1);
+    expect(existsSync(sockPath)).toBe(false);
   });
 
   it('a name not after the user is refused', async () => {
