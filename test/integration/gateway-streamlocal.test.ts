@@ -8,8 +8,9 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import ssh2 from 'ssh2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway, type UserKey } from '../helpers/gateway-fixtures.js';
+import { fingerprintOf, startTestGateway, type TestGateway, type UserKey } from '../helpers/gateway-fixtures.js';
 import { startEchoServer, startFreezableProxy, type TcpService } from '../helpers/tcp-services.js';
 
 const SSH = '/usr/bin/ssh';
@@ -160,6 +161,34 @@ describe('ssh -R DIR/NAME.sock:host:port against the built-in gateway with a soc
     while (gw.logged(cut).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(gw.logged(cut)).toHaveLength(1);
     expect(existsSync(sockPath)).toBe(false);
+  });
+
+  it('ssh2 (the agent\'s library) gets forwarded-streamlocal channels; it must not insist on an OpenSSH server (strictVendor: false)', async () => {
+    const sockPath = path.join(dir, 'alice-lib.sock');
+    const client = new ssh2.Client();
+    client.on('error', () => {});
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', resolve).once('close', () => reject(new Error('closed before ready')));
+      client.connect({
+        host: '127.0.0.1', port: gw.port, username: 'alice', privateKey: alice.privateKey, strictVendor: false, readyTimeout: 10_000,
+        hostVerifier: (key: Buffer) => fingerprintOf(key) === gw.fingerprint,
+      });
+    });
+    try {
+      client.on('unix connection', (info, accept) => {
+        expect(info.socketPath).toBe(sockPath);
+        const channel = accept();
+        const target = net.connect(echo.port, '127.0.0.1');
+        channel.pipe(target).pipe(channel);
+      });
+      await new Promise<void>((resolve, reject) => client.openssh_forwardInStreamLocal(sockPath, (err) => (err ? reject(err) : resolve())));
+      expect((await roundTrip(sockPath, Buffer.from('via ssh2'))).toString()).toBe('via ssh2');
+      await new Promise<void>((resolve, reject) => client.openssh_unforwardInStreamLocal(sockPath, (err) => (err ? reject(err) : resolve())));
+      expect(existsSync(sockPath)).toBe(false);
+      expect(gw.gateway.status().sockets).toEqual([]);
+    } finally {
+      client.end();
+    }
   });
 
   it('a name not after the user is refused', async () => {
