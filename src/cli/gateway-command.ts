@@ -22,7 +22,8 @@ Options:
   --host-key FILE              host private key; generated (ed25519, mode 0600) when missing
   --authorized-keys FILE       OpenSSH authorized_keys, re-read on every login; one file for
                                all user names; honours permitlisten="host:port", from="…",
-                               restrict, no-port-forwarding, permitopen, expiry-time.
+                               restrict, no-port-forwarding, permitopen, expiry-time,
+                               principals (user names for --socket-dir sockets).
                                Keys without permitlisten may listen on loopback only
                                (localhost, 127.0.0.1, ::1), ports above 1024 or 0
   --password-env USER=NAME     let USER log in with the password in environment variable

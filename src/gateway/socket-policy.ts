@@ -13,8 +13,10 @@
 //   password     none: password logins may not create sockets (a typed name is no identity)
 //   (certificate, later: the certificate's key id)
 // Owner names must be 1–64 of letters, digits, `.`, `_`, `-`, not starting with `.` or `-`.
-// The authorized_keys file is shared by every user name, so the name separates cooperating
-// clients; a socket already held belongs to the key holding it (Gateway's ownership rules).
+// The authorized_keys file is shared by every user name, so a typed user name proves nothing by
+// itself: a key line's principals="device-42,…" binds the key to those names (any other user
+// name gets no socket). Without principals= the name only separates cooperating clients; a
+// socket already held belongs to the key holding it either way (Gateway's ownership rules).
 // With hyphens in user names the spaces overlap (user `dev` may take `dev-42.sock` while it is
 // free); the holder keeps it until its connection fails a keepalive probe.
 //
@@ -59,6 +61,9 @@ export function checkSocketRequest(dir: string, requested: string, identity: Cli
   if (requested === '' || requested.includes('\0')) return refuse('empty or malformed socket path');
   const resolved = path.resolve(dir, requested);
   if (path.dirname(resolved) !== dir) return refuse(`sockets must be directly inside the gateway's socket directory ${dir}`);
+  if (options && options.principals.length > 0 && !options.principals.includes(owner)) {
+    return refuse(`user "${owner}" is not in this key's principals (${options.principals.join(', ')}); its sockets are named after those`);
+  }
   if (!OWNER_NAME.test(owner)) return refuse(`user name "${owner}" cannot name a socket (letters, digits, ".", "_", "-"; at most 64)`);
   const name = path.basename(resolved);
   const suffix = name.startsWith(`${owner}-`) && name.endsWith('.sock') ? name.slice(owner.length + 1, -'.sock'.length) : undefined;

@@ -73,6 +73,7 @@ let alice: UserKey;
 let other: UserKey;
 let restricted: UserKey;
 let listenOnly: UserKey;
+let device42: UserKey;
 
 beforeAll(async () => {
   if (!existsSync(SSH)) throw new Error(`this test needs OpenSSH's client at ${SSH} (apt-get install openssh-client)`);
@@ -108,7 +109,8 @@ describe('ssh -R DIR/NAME.sock:host:port against the built-in gateway with a soc
     other = gw.newKey('other');
     restricted = gw.newKey('restricted');
     listenOnly = gw.newKey('listen-only');
-    gw.writeAuthorizedKeys([alice.publicLine, other.publicLine, `restrict ${restricted.publicLine}`, `permitlisten="127.0.0.1:9" ${listenOnly.publicLine}`]);
+    device42 = gw.newKey('device-42');
+    gw.writeAuthorizedKeys([alice.publicLine, other.publicLine, `restrict ${restricted.publicLine}`, `permitlisten="127.0.0.1:9" ${listenOnly.publicLine}`, `principals="device-42" ${device42.publicLine}`]);
   });
 
   it('carries bytes and an HTTP page through alice.sock, mode 0660, listed in /status, removed at the end', async () => {
@@ -189,6 +191,17 @@ describe('ssh -R DIR/NAME.sock:host:port against the built-in gateway with a soc
     } finally {
       client.end();
     }
+  });
+
+  it('principals="device-42": the key gets device-42.sock, and no socket under another user name', async () => {
+    const sockPath = path.join(dir, 'device-42.sock');
+    const ok = ssh(gw, device42, 'device-42', ['-R', `${sockPath}:127.0.0.1:${echo.port}`]);
+    await waitForSocket(gw, sockPath, ok);
+    expect((await roundTrip(sockPath, Buffer.from('device 42'))).toString()).toBe('device 42');
+    await stop(gw, ok);
+    const squat = ssh(gw, device42, 'alice', ['-R', `${path.join(dir, 'alice.sock')}:127.0.0.1:${echo.port}`]);
+    expect(await squat.exit).not.toBe(0);
+    expect(gw.logged(/alice\.sock" refused: user "alice" is not in this key's principals \(device-42\)/)).toHaveLength(1);
   });
 
   it('a name not after the user is refused', async () => {

@@ -42,4 +42,13 @@ describe('unix socket forward policy', () => {
     expect(check('device-42.sock', 'device-42', parseKeyOptions('restrict,port-forwarding'))).toMatchObject({ allowed: true });
     expect(check('device-42.sock', 'device-42', parseKeyOptions('permitlisten="localhost:8080"'))).toMatchObject({ allowed: true });
   });
+
+  it('principals="…" on the key line binds the key to those user names', () => {
+    const bound = parseKeyOptions('principals="device-42,device-42b"');
+    expect(bound.principals).toEqual(['device-42', 'device-42b']);
+    expect(check('device-42.sock', 'device-42', bound)).toMatchObject({ allowed: true });
+    expect(check('device-42b-http.sock', 'device-42b', bound)).toMatchObject({ allowed: true });
+    expect(check('device-7.sock', 'device-7', bound)).toMatchObject({ allowed: false, reason: 'user "device-7" is not in this key\'s principals (device-42, device-42b); its sockets are named after those' });
+    expect(() => parseKeyOptions('principals="a,,b"')).toThrow(/empty name/);
+  });
 });
