@@ -1,8 +1,8 @@
 // One tcpip-forward on the gateway: the listening socket(s) for one bind address and port, and
 // a forwarded-tcpip channel to the agent for every connection that arrives there. Or one
 // streamlocal-forward (socketPath set): a unix socket (mode 0660; a stale socket file at the
-// path is replaced, as sshd's StreamLocalBindUnlink yes; the file goes when the listener
-// closes) and a forwarded-streamlocal@openssh.com channel per connection. Bytes are
+// path — one nobody listens on — is replaced, as sshd's StreamLocalBindUnlink yes; the file
+// goes when the listener closes) and a forwarded-streamlocal@openssh.com channel per connection. Bytes are
 // piped with backpressure both ways and half-close is propagated (the same pump the agent
 // uses, src/session/channel-pipe.ts); the SSH socket's send queue is bounded by a gate.
 //
@@ -137,6 +137,8 @@ export class ForwardListener {
     });
     if (existing) {
       if (!existing.isSocket()) throw fail('EEXIST', 'a file that is not a socket is in the way (it is left alone)');
+      // Stale means nobody listens: a live socket of another process is not ours to replace.
+      if (await someoneListens(socketPath)) throw fail('EADDRINUSE', 'another process listens on that socket (it is left alone)');
       await unlink(socketPath).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw fail(err.code, `cannot remove the stale socket: ${err.message}`); });
       this.opts.log('info', `gateway: removed the stale socket ${socketPath} before listening on it`, { event: 'stale-socket', socketPath });
     }
@@ -287,6 +289,17 @@ export class ForwardListener {
       channelsOpen: this.channelsOpen, channelsTotal: this.channelsTotal, bytesIn, bytesOut,
     };
   }
+}
+
+/** Whether a connect to the unix socket succeeds (1 s at most; any failure counts as no). */
+function someoneListens(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect({ path: socketPath });
+    const done = (live: boolean) => { clearTimeout(timer); probe.destroy(); resolve(live); };
+    const timer = setTimeout(() => done(false), 1_000);
+    probe.once('connect', () => done(true));
+    probe.on('error', () => done(false));
+  });
 }
 
 function describeListenError(code: string | undefined, err: unknown): string {

@@ -267,7 +267,7 @@ describe('ssh -R DIR/NAME.sock:host:port against the built-in gateway with a soc
     }
   });
 
-  it('a stale socket file at the path is replaced; a file that is not a socket is left alone', async () => {
+  it('a stale socket file at the path is replaced; a live socket or a file that is not a socket is left alone', async () => {
     const sockPath = path.join(dir, 'alice.sock');
     // A socket file nobody listens on any more (a crashed gateway leaves these behind).
     const tmp = path.join(dir, 'tmp.sock');
@@ -283,6 +283,19 @@ describe('ssh -R DIR/NAME.sock:host:port against the built-in gateway with a soc
     expect((await roundTrip(sockPath, Buffer.from('fresh'))).toString()).toBe('fresh');
     expect(gw.logged(/removed the stale socket .*alice\.sock before listening on it/)).toHaveLength(1);
     await stop(gw, run);
+
+    // A socket another process still listens on is not stale: refused, left alone.
+    const livePath = path.join(dir, 'alice-live.sock');
+    const live = net.createServer((c) => c.on('error', () => {}).end('other process\n')).listen(livePath);
+    await new Promise((r) => live.once('listening', r));
+    try {
+      const taken = ssh(gw, alice, 'alice', ['-R', `${livePath}:127.0.0.1:${echo.port}`]);
+      expect(await taken.exit).not.toBe(0);
+      expect(gw.logged(/alice-live\.sock" refused: cannot listen on .*: another process listens on that socket/)).toHaveLength(1);
+      expect((await roundTrip(livePath, Buffer.alloc(0))).toString()).toBe('other process\n');
+    } finally {
+      await new Promise((r) => live.close(r));
+    }
 
     const file = path.join(dir, 'alice-data.sock');
     writeFileSync(file, 'not a socket');
