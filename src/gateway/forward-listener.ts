@@ -144,7 +144,7 @@ export class ForwardListener {
     }
     await new Promise<void>((resolve, reject) => {
       const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => this.onConnection(sock));
-      server.once('error', (err: NodeJS.ErrnoException) => reject(fail(err.code, describeListenError(err.code, err))));
+      server.once('error', (err: NodeJS.ErrnoException) => reject(fail(err.code, err.code === 'EACCES' ? 'permission denied (the gateway may not create files in the socket directory)' : err.code === 'EADDRINUSE' ? 'the path is in use' : err.message)));
       server.listen(socketPath, () => {
         server.removeAllListeners('error');
         server.on('error', (err) => this.opts.log('warn', `gateway: listener ${socketPath} failed: ${err.message}`, { socketPath }));
