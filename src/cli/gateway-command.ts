@@ -22,7 +22,8 @@ Options:
   --host-key FILE              host private key; generated (ed25519, mode 0600) when missing
   --authorized-keys FILE       OpenSSH authorized_keys, re-read on every login; one file for
                                all user names; honours permitlisten="host:port", from="…",
-                               restrict, no-port-forwarding, permitopen, expiry-time.
+                               restrict, no-port-forwarding, permitopen, expiry-time,
+                               principals (user names for --socket-dir sockets).
                                Keys without permitlisten may listen on loopback only
                                (localhost, 127.0.0.1, ::1), ports above 1024 or 0
   --trusted-user-ca-keys FILE  CA public keys (one per line): user certificates they sign log in
@@ -52,6 +53,10 @@ Options:
   --keepalive-count N          unanswered keepalives before a client is dropped (default 3)
   --idle-timeout-ms MS         close forwarded connections idle this long (default 0 = never)
   --allow-direct-tcpip         allow local forwards (ssh -L) within each key's permitopen
+  --socket-dir DIR             accept unix socket forwards (ssh -R DIR/NAME.sock:host:port)
+                               directly inside DIR, named USER.sock or USER-SUFFIX.sock after
+                               the user a key logged in as; mode 0660, a stale socket is
+                               replaced (default: none = refused)
   --algorithms SPEC            change the SSH algorithm offer, only to admit legacy clients:
                                CATEGORY=LIST joined by ';', categories kex, hostkey, cipher,
                                mac, compression; LIST as in sshd_config: "+a,b" appends to the
@@ -84,6 +89,7 @@ const OPTIONS = {
   'keepalive-count': { type: 'string' },
   'idle-timeout-ms': { type: 'string' },
   'allow-direct-tcpip': { type: 'boolean' },
+  'socket-dir': { type: 'string' },
   admin: { type: 'string' },
   algorithms: { type: 'string' },
   'drain-timeout-ms': { type: 'string' },
@@ -167,6 +173,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       keepaliveCountMax: intFlag(values['keepalive-count'], '--keepalive-count', 0),
       idleTimeoutMs: intFlag(values['idle-timeout-ms'], '--idle-timeout-ms', 0),
       allowDirectTcpip: values['allow-direct-tcpip'] ?? false,
+      ...(values['socket-dir'] !== undefined ? { socketDir: values['socket-dir'] } : {}),
       ...(values.admin !== undefined ? { adminListen: parseHostPort(values.admin, '--admin') } : {}),
       ...(algorithms ? { algorithms } : {}),
     },
@@ -255,6 +262,7 @@ function flagNames(message: string): string {
     [/^listen(\.\w+)?\b/, '--listen'], [/^allowedClients(\[\d+\])?/, '--allowed-clients'], [/^maxConnections\b/, '--max-connections'],
     [/^maxAuthAttempts\b/, '--max-auth-attempts'], [/^loginGraceTimeoutMs\b/, '--login-grace-ms'], [/^idleTimeoutMs\b/, '--idle-timeout-ms'],
     [/^algorithms(\.\w+)?/, '--algorithms'], [/^maxStartups\b/, '--max-startups'], [/^perSourceMaxStartups\b/, '--per-source-max-startups'],
+    [/^socketDir\b/, '--socket-dir'],
   ];
   for (const [re, flag] of flags) if (re.test(message)) return message.replace(re, flag);
   return message;

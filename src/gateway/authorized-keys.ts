@@ -13,8 +13,8 @@
 //                         — unlike OpenSSH — `permitlisten` alone re-enables remote forwarding
 //                         limited to the listed addresses
 //   no-port-forwarding / port-forwarding
-//                         no remote (tcpip-forward) and no local (direct-tcpip) forwards; later
-//                         options win, as in sshd
+//                         no remote (tcpip-forward, streamlocal-forward) and no local
+//                         (direct-tcpip) forwards; later options win, as in sshd
 //   permitlisten="[host:]port"
 //                         repeatable; host may use `*`/`?` wildcards, port may be `*`; a bare
 //                         port means any host; IPv6 hosts in brackets ([::1]:8080)
@@ -27,7 +27,10 @@
 //                         client's address text (like sshd with UseDNS no)
 //   expiry-time="YYYYMMDD[HHMM[SS]]"
 //                         the key is refused after that time (local time; a trailing Z = UTC)
-//   command=, environment=, principals=, tunnel=, (no-)pty, (no-)agent-forwarding,
+//   principals="name,…"  the user names this key may create unix sockets as (socket forwards
+//                         are named after the user; see socket-policy.ts). Without it any user
+//                         name the key logs in with names its sockets
+//   command=, environment=, tunnel=, (no-)pty, (no-)agent-forwarding,
 //   (no-)x11-forwarding, (no-)user-rc, (no-)touch-required, verify-required
 //                         accepted and ignored: the gateway never runs commands or sessions
 //   cert-authority        not supported (certificates are not accepted): the line is skipped
@@ -58,10 +61,14 @@ export interface KeyOptions {
   remoteForwarding: boolean;
   /** direct-tcpip allowed (only matters when the gateway enables direct-tcpip). */
   localForwarding: boolean;
+  /** The port-forwarding flag itself (restrict / no-port-forwarding / port-forwarding, last wins): unix socket forwards follow it, permitlisten does not apply to them. */
+  portForwarding: boolean;
   /** Empty = the gateway's default listen policy applies. */
   permitListen: ListenPermission[];
   /** Empty = any destination (when direct-tcpip is allowed). */
   permitOpen: OpenPermission[];
+  /** principals="a,b": the user names this key may name unix sockets after; empty = any. */
+  principals: string[];
   /** Raw from="…" pattern list, if given. */
   from?: string;
   expiryTime?: Date;
@@ -198,11 +205,11 @@ export function splitKeyOptions(text: string): RawOption[] {
 
 const IGNORED_FLAGS = new Set(['pty', 'no-pty', 'agent-forwarding', 'no-agent-forwarding', 'x11-forwarding', 'no-x11-forwarding',
   'user-rc', 'no-user-rc', 'touch-required', 'no-touch-required', 'verify-required']);
-const IGNORED_VALUES = new Set(['command', 'environment', 'principals', 'tunnel']);
+const IGNORED_VALUES = new Set(['command', 'environment', 'tunnel']);
 
 /** Interprets an options field. Throws (plain Error) on unknown or malformed options. */
 export function parseKeyOptions(text: string): KeyOptions {
-  const opts: KeyOptions = { restrict: false, remoteForwarding: true, localForwarding: true, permitListen: [], permitOpen: [], certAuthority: false };
+  const opts: KeyOptions = { restrict: false, remoteForwarding: true, localForwarding: true, portForwarding: true, permitListen: [], permitOpen: [], principals: [], certAuthority: false };
   // Who last decided port forwarding: sshd applies options in order, later ones win.
   let forwarding: { allowed: boolean; by: 'default' | 'restrict' | 'explicit' } = { allowed: true, by: 'default' };
   for (const { name, value } of text ? splitKeyOptions(text) : []) {
@@ -220,6 +227,7 @@ export function parseKeyOptions(text: string): KeyOptions {
       case 'cert-authority': noValue(); opts.certAuthority = true; break;
       case 'permitlisten': opts.permitListen.push(parsePermitListen(needValue())); break;
       case 'permitopen': opts.permitOpen.push(parsePermitOpen(needValue())); break;
+      case 'principals': opts.principals.push(...parsePrincipals(needValue())); break;
       case 'from': opts.from = validateFromPatterns(needValue()); break;
       case 'expiry-time': opts.expiryTime = parseExpiryTime(needValue()); break;
       default:
@@ -229,8 +237,16 @@ export function parseKeyOptions(text: string): KeyOptions {
     }
   }
   opts.localForwarding = forwarding.allowed;
+  opts.portForwarding = forwarding.allowed;
   opts.remoteForwarding = forwarding.allowed || (forwarding.by === 'restrict' && opts.permitListen.length > 0);
   return opts;
+}
+
+/** principals="a,b": comma-separated names, none empty. */
+export function parsePrincipals(value: string): string[] {
+  const names = value.split(',').map((n) => n.trim());
+  if (names.some((n) => n === '')) throw new Error(`principals="${value}": empty name`);
+  return names;
 }
 
 /** `[host:]port`, host optionally in brackets; bare port = any host; port may be `*`. */

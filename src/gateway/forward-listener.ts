@@ -1,5 +1,8 @@
 // One tcpip-forward on the gateway: the listening socket(s) for one bind address and port, and
-// a forwarded-tcpip channel to the agent for every connection that arrives there. Bytes are
+// a forwarded-tcpip channel to the agent for every connection that arrives there. Or one
+// streamlocal-forward (socketPath set): a unix socket (mode 0660; a stale socket file at the
+// path — one nobody listens on — is replaced, as sshd's StreamLocalBindUnlink yes; the file
+// goes when the listener closes) and a forwarded-streamlocal@openssh.com channel per connection. Bytes are
 // piped with backpressure both ways and half-close is propagated (the same pump the agent
 // uses, src/session/channel-pipe.ts); the SSH socket's send queue is bounded by a gate.
 //
@@ -7,6 +10,7 @@
 // dies any other way (the agent's connection lost, CLOSE without EOF, a takeover, the drain
 // deadline at shutdown) resets the client's TCP connection (RST), so a cut transfer never
 // looks complete to it. The idle timeout still ends with FIN: nothing was in flight.
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { pipeChannel, resetTarget, type ChannelCloseReason, type SshChannel } from '../session/channel-pipe.js';
 import type { SshSocketGate } from '../session/ssh-socket-gate.js';
@@ -23,6 +27,8 @@ export interface ForwardChannelInfo {
   user: string;
   bind: string;
   port: number;
+  /** For a unix socket forward: its path (bind is '' and port 0 then). */
+  socketPath?: string;
   originAddress: string;
   originPort: number;
   /** Bytes from the outside client towards the agent. */
@@ -39,6 +45,8 @@ export interface ForwardListenerStatus {
   /** The port listened on (the chosen one when 0 was requested). */
   port: number;
   requestedPort: number;
+  /** For a unix socket forward: its path (bind is '' and port 0 then). */
+  socketPath?: string;
   since: string;
   channelsOpen: number;
   channelsTotal: number;
@@ -51,12 +59,14 @@ export interface ForwardListenerStatus {
 export interface ForwardListenerOptions {
   bind: string;
   requestedPort: number;
+  /** Listen on this unix socket instead of bind:port (already checked by the socket policy). */
+  socketPath?: string;
   connection: number;
   user: string;
   /** 0 = off. */
   idleTimeoutMs: number;
   gate: SshSocketGate;
-  /** Asks the agent for a forwarded-tcpip channel (ssh2 Connection.forwardOut). */
+  /** Asks the agent for a channel (forwarded-tcpip, or forwarded-streamlocal for a socket). */
   openChannel(boundAddr: string, boundPort: number, originAddr: string, originPort: number, cb: (err: Error | undefined, channel?: SshChannel) => void): void;
   log: GatewayLog;
   onChannelOpen?(info: Omit<ForwardChannelInfo, 'bytesIn' | 'bytesOut' | 'durationMs' | 'reason'>): void;
@@ -75,6 +85,7 @@ const MISSING_FAMILY = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EPROTONOSUPPOR
 export class ForwardListener {
   readonly bind: string;
   readonly requestedPort: number;
+  readonly socketPath: string | undefined;
   readonly since = new Date();
   port = 0;
   channelsOpen = 0;
@@ -89,10 +100,12 @@ export class ForwardListener {
   constructor(private readonly opts: ForwardListenerOptions) {
     this.bind = opts.bind;
     this.requestedPort = opts.requestedPort;
+    this.socketPath = opts.socketPath;
   }
 
   /** Binds every socket the bind address needs; resolves with the port. Throws ListenError. */
   async listen(): Promise<number> {
+    if (this.socketPath !== undefined) return this.listenUnix(this.socketPath);
     const specs = bindSockets(this.bind);
     if (!specs) throw new ListenError(`bind address "${this.bind}" is not supported (use "", 0.0.0.0, ::, localhost or an IP address)`, 'EINVAL');
     // With port 0 and several sockets (localhost), the port the first one got may be taken in
@@ -113,6 +126,39 @@ export class ForwardListener {
         throw err instanceof ListenError ? err : new ListenError(`cannot listen on ${this.where}: ${describeListenError(code, err)}`, code);
       }
     }
+  }
+
+  /** Replaces a stale socket file, listens, sets mode 0660. Resolves with 0 (no port). */
+  private async listenUnix(socketPath: string): Promise<number> {
+    const fail = (code: string | undefined, why: string) => new ListenError(`cannot listen on ${socketPath}: ${why}`, code);
+    const existing = await lstat(socketPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw fail(err.code, err.message);
+    });
+    if (existing) {
+      if (!existing.isSocket()) throw fail('EEXIST', 'a file that is not a socket is in the way (it is left alone)');
+      // Stale means nobody listens: a live socket of another process is not ours to replace.
+      if (await someoneListens(socketPath)) throw fail('EADDRINUSE', 'another process listens on that socket (it is left alone)');
+      await unlink(socketPath).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw fail(err.code, `cannot remove the stale socket: ${err.message}`); });
+      this.opts.log('info', `gateway: removed the stale socket ${socketPath} before listening on it`, { event: 'stale-socket', socketPath });
+    }
+    await new Promise<void>((resolve, reject) => {
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => this.onConnection(sock));
+      server.once('error', (err: NodeJS.ErrnoException) => reject(fail(err.code, err.code === 'EACCES' ? 'permission denied (the gateway may not create files in the socket directory)' : err.code === 'EADDRINUSE' ? 'the path is in use' : err.message)));
+      server.listen(socketPath, () => {
+        server.removeAllListeners('error');
+        server.on('error', (err) => this.opts.log('warn', `gateway: listener ${socketPath} failed: ${err.message}`, { socketPath }));
+        this.servers.push(server);
+        resolve();
+      });
+    });
+    try {
+      await chmod(socketPath, 0o660);
+    } catch (err) {
+      this.closeServers();
+      throw fail((err as NodeJS.ErrnoException).code, `cannot set mode 0660: ${(err as Error).message}`);
+    }
+    return 0;
   }
 
   private async bindOne(spec: ListenSocketSpec, port: number): Promise<number | undefined> {
@@ -146,6 +192,7 @@ export class ForwardListener {
   }
 
   private get where(): string {
+    if (this.socketPath !== undefined) return this.socketPath;
     const port = this.port || this.requestedPort;
     return `${this.bind === '' ? '*' : this.bind.includes(':') ? `[${this.bind}]` : this.bind}:${port}`;
   }
@@ -156,15 +203,16 @@ export class ForwardListener {
       sock.destroy();
       return;
     }
-    sock.setNoDelay(true);
+    if (this.socketPath === undefined) sock.setNoDelay(true);
     const originAddress = unmapAddress(sock.remoteAddress ?? '');
     const originPort = sock.remotePort ?? 0;
-    const base = { connection: this.opts.connection, user: this.opts.user, bind: this.bind, port: this.port, originAddress, originPort };
+    const base = { connection: this.opts.connection, user: this.opts.user, bind: this.bind, port: this.port, ...(this.socketPath !== undefined ? { socketPath: this.socketPath } : {}), originAddress, originPort };
+    const from = this.socketPath === undefined ? `${originAddress}:${originPort}` : 'a unix socket client';
     this.pending.add(sock);
     this.opts.openChannel(this.bind, this.port, originAddress, originPort, (err, channel) => {
       this.pending.delete(sock);
       if (err || !channel) {
-        this.opts.log('info', `gateway: agent refused a channel for ${this.where} from ${originAddress}:${originPort}: ${err?.message ?? 'no channel'}`, { ...base, event: 'channel-refused' });
+        this.opts.log('info', `gateway: agent refused a channel for ${this.where} from ${from}: ${err?.message ?? 'no channel'}`, { ...base, event: 'channel-refused' });
         sock.destroy();
         return;
       }
@@ -178,7 +226,7 @@ export class ForwardListener {
       this.channelsOpen += 1;
       this.channelsTotal += 1;
       this.opts.onChannelOpen?.(base);
-      this.opts.log('debug', `gateway: channel open ${originAddress}:${originPort} -> ${this.where}`, { ...base, event: 'channel-open' });
+      this.opts.log('debug', `gateway: channel open ${from} -> ${this.where}`, { ...base, event: 'channel-open' });
       const entry = {
         sock,
         stats: { bytesIn: 0, bytesOut: 0 },
@@ -194,7 +242,7 @@ export class ForwardListener {
           const info: ForwardChannelInfo = { ...base, bytesIn: stats.bytesOut, bytesOut: stats.bytesIn, durationMs: Date.now() - openedAt, reason };
           this.closedBytesIn += info.bytesIn;
           this.closedBytesOut += info.bytesOut;
-          this.opts.log('info', `gateway: channel closed ${originAddress}:${originPort} -> ${this.where} (${reason}${error ? `: ${error.message}` : ''}), ${info.bytesIn} bytes in, ${info.bytesOut} bytes out, ${info.durationMs} ms`, { ...info, event: 'channel-close' });
+          this.opts.log('info', `gateway: channel closed ${from} -> ${this.where} (${reason}${error ? `: ${error.message}` : ''}), ${info.bytesIn} bytes in, ${info.bytesOut} bytes out, ${info.durationMs} ms`, { ...info, event: 'channel-close' });
           this.opts.onChannelClose?.(info);
         },
       });
@@ -205,7 +253,7 @@ export class ForwardListener {
     });
   }
 
-  /** Stops accepting (the port is released at once); open channels continue. Idempotent. */
+  /** Stops accepting (the port is released, the socket file removed, at once); open channels continue. Idempotent. */
   stopListening(): void {
     this.stopped = true;
     this.closeServers();
@@ -237,10 +285,21 @@ export class ForwardListener {
       bytesOut += stats.bytesIn;
     }
     return {
-      bind: this.bind, port: this.port, requestedPort: this.requestedPort, since: this.since.toISOString(),
+      bind: this.bind, port: this.port, requestedPort: this.requestedPort, ...(this.socketPath !== undefined ? { socketPath: this.socketPath } : {}), since: this.since.toISOString(),
       channelsOpen: this.channelsOpen, channelsTotal: this.channelsTotal, bytesIn, bytesOut,
     };
   }
+}
+
+/** Whether a connect to the unix socket succeeds (1 s at most; any failure counts as no). */
+function someoneListens(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect({ path: socketPath });
+    const done = (live: boolean) => { clearTimeout(timer); probe.destroy(); resolve(live); };
+    const timer = setTimeout(() => done(false), 1_000);
+    probe.once('connect', () => done(true));
+    probe.on('error', () => done(false));
+  });
 }
 
 function describeListenError(code: string | undefined, err: unknown): string {

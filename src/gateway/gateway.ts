@@ -17,12 +17,17 @@
 //                identity that holds it (key fingerprint, src/gateway/client-identity.ts): a
 //                new connection of the same identity takes it over only if the old connection
 //                fails a keepalive probe (ping-before-takeover); anyone else is refused
+//   sockets      with socketDir: streamlocal-forward / cancel-streamlocal-forward for sockets
+//                directly in that directory named after the client (src/gateway/socket-policy.ts),
+//                held and taken over like ports; one forwarded-streamlocal channel per connection
 //   refusals     session channels (shell, exec, subsystem, pty), direct-tcpip unless enabled,
-//                streamlocal: administratively prohibited, with a reason, logged
+//                streamlocal without socketDir: refused, with a reason, logged
 import { timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import ssh2, { type AuthContext, type Connection, type ClientInfo, type TcpipBindInfo, type TcpipRequestInfo } from 'ssh2';
+import { realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import ssh2, { type AuthContext, type Connection, type ClientInfo, type SocketBindInfo, type TcpipBindInfo, type TcpipRequestInfo } from 'ssh2';
 import { EdgeError } from '../errors.js';
 import { resolveAlgorithms, weakAlgorithmsIn, type AlgorithmChanges, type AlgorithmLists } from '../ssh-algorithms.js';
 import { pipeChannel, type SshChannel } from '../session/channel-pipe.js';
@@ -37,6 +42,7 @@ import { describeIdentity, sameIdentity, type ClientIdentity } from './client-id
 import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
 import { probeClientAlive, type ProbeResult } from './liveness-probe.js';
 import { DEFAULT_MAX_STARTUPS, dropStartup, formatMaxStartups, parseMaxStartups, type MaxStartups } from './max-startups.js';
+import { checkSocketRequest } from './socket-policy.js';
 import { enableHalfClose, installChannelOpenPolicy, type ChannelOpenRequest } from './ssh2-internals.js';
 import { loadHostCertificate } from './host-certificate.js';
 import { installServerHostCertificate } from '../ssh2/server-host-certificate.js';
@@ -89,6 +95,12 @@ export interface GatewayOptions {
    * appends, "-a,b" removes, "^a,b" puts first, "a,b" replaces); only to admit legacy clients.
    */
   algorithms?: AlgorithmChanges;
+  /**
+   * Directory for unix socket forwards (streamlocal-forward@openssh.com, `ssh -R /dir/name.sock:…`);
+   * none (default) = refused. Sockets go directly inside it, named after the client
+   * (src/gateway/socket-policy.ts), mode 0660: the directory's permissions decide who may connect.
+   */
+  socketDir?: string;
   /** Optional admin HTTP server: GET /status (JSON), GET /healthz. */
   adminListen?: { host: string; port: number };
   /** User certificate logins (TrustedUserCAKeys, AuthorizedPrincipalsFile, RevokedKeys): src/gateway/user-certificate-auth.ts. */
@@ -142,6 +154,9 @@ export interface GatewayStatus {
   connections: GatewayConnectionStatus[];
   /** Who holds which forwarded port. */
   ports: Array<{ bind: string; port: number; connection: number; user: string; holder: ClientIdentity | null }>;
+  /** Unix socket forwards: the socket directory (null = off) and who holds which socket. */
+  socketDir: string | null;
+  sockets: Array<{ path: string; connection: number; user: string; holder: ClientIdentity | null }>;
 }
 
 export type RefusalStage = 'accept' | 'auth' | 'forward' | 'channel';
@@ -150,9 +165,10 @@ export interface GatewayEvents {
   connection: [info: { id: number; remoteAddress: string; remotePort: number }];
   authenticated: [info: { id: number; user: string; method: 'publickey' | 'password'; keyFingerprint: string | null; remoteAddress: string; remotePort: number }];
   refused: [info: { stage: RefusalStage; reason: string; id?: number; user?: string; remoteAddress: string }];
-  forward: [info: { id: number; user: string; bind: string; port: number; requestedPort: number }];
-  forwardClosed: [info: { id: number; user: string; bind: string; port: number; reason: 'cancel' | 'disconnect' | 'takeover' | 'shutdown' }];
-  takeover: [info: { user: string; bind: string; port: number; from: number; to: number }];
+  /** A unix socket forward has socketPath (bind '' and port 0). */
+  forward: [info: { id: number; user: string; bind: string; port: number; requestedPort: number; socketPath?: string }];
+  forwardClosed: [info: { id: number; user: string; bind: string; port: number; socketPath?: string; reason: 'cancel' | 'disconnect' | 'takeover' | 'shutdown' }];
+  takeover: [info: { user: string; bind: string; port: number; socketPath?: string; from: number; to: number }];
   channelOpen: [info: Omit<ForwardChannelInfo, 'bytesIn' | 'bytesOut' | 'durationMs' | 'reason'>];
   channelClose: [info: ForwardChannelInfo];
   disconnect: [info: { id: number; user: string | null; remoteAddress: string; reason: string; durationMs: number }];
@@ -198,7 +214,9 @@ const END_GRACE_MS = 1_000;
 const KEEPALIVE_OFF = 2 ** 31 - 1; // ssh2 has no "off": an interval of ~24.8 days is never reached
 
 export class Gateway extends EventEmitter<GatewayEvents> {
-  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'algorithms' | 'maxStartups' | 'userCertificates' | 'hostCertificateFile'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen'>;
+  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'algorithms' | 'maxStartups' | 'userCertificates' | 'hostCertificateFile' | 'socketDir'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen' | 'socketDir'>;
+  /** The socket directory's realpath, once started (undefined = socket forwards refused). */
+  private socketDir: string | undefined;
   private readonly maxStartups: MaxStartups;
   private unauthenticated = 0;
   private readonly unauthenticatedBySource = new Map<string, number>();
@@ -258,7 +276,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       takeoverProbeTimeoutMs: int('takeoverProbeTimeoutMs', options.takeoverProbeTimeoutMs, 3_000, 1, 60_000),
       allowDirectTcpip: options.allowDirectTcpip ?? false,
       adminListen: options.adminListen ? { ...options.adminListen } : undefined,
+      socketDir: options.socketDir,
     };
+    if (options.socketDir !== undefined && (typeof options.socketDir !== 'string' || options.socketDir === '')) throw bad('socketDir', 'must be a directory path.');
     this.allowedClients = createOriginAllowList(this.opts.allowedClients, 'allowedClients');
     this.algorithms = resolveAlgorithms(options.algorithms, 'algorithms');
     this.maxStartups = options.maxStartups === undefined ? { ...DEFAULT_MAX_STARTUPS }
@@ -286,6 +306,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (hostKey.generated) this.log('info', `gateway: generated a new ${hostKey.keyType} host key in ${this.opts.hostKeyFile} (${hostKey.fingerprint})`, { event: 'host-key', fingerprint: hostKey.fingerprint });
     if (hostKey.warning) this.log('warn', `gateway: ${hostKey.warning}`, { event: 'host-key' });
     await this.userCertificates?.check();
+    if (this.opts.socketDir !== undefined) this.socketDir = await resolveSocketDir(this.opts.socketDir);
     const keys = await this.authorizedKeys.load();
     if (keys.length === 0) this.log('warn', `gateway: ${this.opts.authorizedKeysFile} holds no usable key yet; no key can log in until one is added`, { event: 'authorized-keys' });
 
@@ -366,8 +387,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         loginGraceTimeoutMs: this.opts.loginGraceTimeoutMs,
       },
       connections: [...this.conns.values()].map((c) => this.connectionStatus(c)),
-      ports: [...this.registry].filter((e) => e.conn.forwards.has(e.fwd)).map(({ conn, fwd }) => ({
+      ports: [...this.registry].filter((e) => e.conn.forwards.has(e.fwd) && e.fwd.socketPath === undefined).map(({ conn, fwd }) => ({
         bind: fwd.bind, port: fwd.port, connection: conn.id, user: conn.user ?? '', holder: conn.identity ?? null,
+      })),
+      socketDir: this.socketDir ?? null,
+      sockets: [...this.registry].filter((e) => e.conn.forwards.has(e.fwd) && e.fwd.socketPath !== undefined).map(({ conn, fwd }) => ({
+        path: fwd.socketPath!, connection: conn.id, user: conn.user ?? '', holder: conn.identity ?? null,
       })),
     };
   }
@@ -725,8 +750,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         void this.requestForward(conn, info as TcpipBindInfo, accept as ((port?: number) => void) | undefined, reject);
       } else if (name === 'cancel-tcpip-forward') {
         this.cancelForward(conn, info as TcpipBindInfo, accept, reject);
+      } else if (name === 'streamlocal-forward@openssh.com') {
+        void this.requestSocketForward(conn, String((info as unknown as SocketBindInfo).socketPath ?? ''), accept, reject);
+      } else if (name === 'cancel-streamlocal-forward@openssh.com') {
+        this.cancelSocketForward(conn, String((info as unknown as SocketBindInfo).socketPath ?? ''), accept, reject);
       } else {
-        this.refuse('forward', `${this.who(conn)}: ${name} refused: unix socket forwarding is not supported`, { id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress }, 'info');
+        this.refuse('forward', `${this.who(conn)}: ${String(name)} refused: not supported`, { id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress }, 'info');
         reject?.();
       }
     });
@@ -812,60 +841,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (!decision.allowed) return refuse(decision.reason);
     if (!bindSockets(bind)) return refuse(`bind address "${bind}" is not supported (use "", 0.0.0.0, ::, localhost or an IP address)`);
 
-    let tookOver = false;
-    // A held port: the holder keeps it unless it is this very identity's dead connection.
-    for (;;) {
-      if (port === 0) break;
-      const clashing = [...this.registry].filter((e) => e.fwd.port === port && bindsOverlap(e.fwd.bind, bind));
-      if (clashing.length === 0) break;
-      if (clashing.some((e) => e.conn === conn)) return refuse('this session already forwards that port', 'info');
-      const foreign = clashing.find((e) => !e.conn.identity || !conn.identity || !sameIdentity(e.conn.identity, conn.identity));
-      if (foreign) {
-        return refuse(`port in use by another client (held by connection #${foreign.conn.id}, ${this.holderText(foreign.conn)}; this connection: ${this.holderText(conn)})`);
-      }
-      const old = clashing[0]!.conn;
-      old.probe ??= probeClientAlive(old.client!, old.socket, this.opts.takeoverProbeTimeoutMs).finally(() => { old.probe = undefined; });
-      const probe = await old.probe;
-      if (conn.closed || this.closing) return refuse('the connection or the gateway closed while the holder was probed', 'info');
-      if (probe !== 'dead') {
-        if (probe === 'unsupported') this.log('warn', 'gateway: ssh2 internals changed: a port held by a connection of the same key cannot be probed, so it is never taken over; see src/ssh2/server-ping.ts');
-        return refuse(`port in use by another client: connection #${old.id} of the same ${this.holderText(old)} from ${old.remoteAddress}:${old.remotePort} ${probe === 'alive' ? `answered a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and keeps it` : 'could not be probed'}`);
-      }
-      tookOver = true; // (its listener may need a moment to let go of the port)
-      if (old.closed && ![...this.registry].some((e) => e.conn === old)) continue; // gone meanwhile: look again
-      for (const entry of [...this.registry].filter((e) => e.conn === old && e.fwd.port === port && bindsOverlap(e.fwd.bind, bind))) {
-        this.totals.takeovers += 1;
-        this.log('warn', `gateway: ${this.holderText(conn)} reconnected: connection #${conn.id} (user "${user}") takes ${formatHostPort(entry.fwd.bind === '' ? '*' : entry.fwd.bind, port)} over from its older connection #${old.id} (from ${old.remoteAddress}:${old.remotePort}, since ${old.since.toISOString()}), which did not answer a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and is closed`, {
-          event: 'takeover', user, bind: entry.fwd.bind, port, from: old.id, to: conn.id, ...this.holderFields(conn),
-        });
-        this.emit('takeover', { user, bind: entry.fwd.bind, port, from: old.id, to: conn.id });
-        this.removeForward(entry, 'takeover');
-      }
-      this.dropConnection(old, `replaced by connection #${conn.id} of the same ${this.holderText(old)} (forward takeover after a failed keepalive probe)`);
-    }
-
-    const fwd = new ForwardListener({
-      bind,
-      requestedPort: port,
-      connection: conn.id,
-      user,
-      idleTimeoutMs: this.opts.idleTimeoutMs,
-      gate: conn.gate!,
-      openChannel: (boundAddr, boundPort, originAddr, originPort, cb) => {
-        if (conn.closed || !conn.client) return cb(new Error('the SSH session is gone'));
-        try {
-          conn.client.forwardOut(boundAddr, boundPort, originAddr, originPort, (err, channel) => cb(err ?? undefined, channel as unknown as SshChannel));
-        } catch (err) {
-          cb(err as Error);
-        }
-      },
-      log: this.log,
-      onChannelOpen: (i) => { this.totals.channels += 1; this.emit('channelOpen', i); },
-      onChannelClose: (i) => this.emit('channelClose', i),
-    });
+    const fwd = this.newForwardListener(conn, { bind, requestedPort: port });
     fwd.port = port;
     const entry: Registered = { conn, fwd };
-    this.registry.add(entry); // reserve the port against concurrent requests while binding
+    const reserve = () => this.registry.add(entry); // the port, against concurrent requests while binding
+    let tookOver = false;
+    if (port === 0) {
+      reserve();
+    } else {
+      const claim = await this.claimHeld(conn, 'port', () => [...this.registry].filter((e) => e.fwd.socketPath === undefined && e.fwd.port === port && bindsOverlap(e.fwd.bind, bind)), reserve);
+      if (!claim.ok) return refuse(claim.reason, claim.level);
+      tookOver = claim.tookOver;
+    }
     let actual: number | undefined;
     for (let attempt = 0; actual === undefined; attempt++) {
       try {
@@ -893,11 +880,126 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.emit('forward', { id: conn.id, user, bind, port: actual, requestedPort: port });
   }
 
+  /**
+   * A port or socket someone may hold: the holder keeps it unless it is this very identity's
+   * connection that fails a keepalive probe (ping-before-takeover); that one is dropped and its
+   * forwards there removed. `clashing` lists the registered forwards in the way, asked afresh;
+   * `reserve` registers the new forward in the same tick as the check that found it free (an
+   * await in between would let a concurrent request take it too).
+   */
+  private async claimHeld(conn: Conn, noun: 'port' | 'socket', clashing: () => Registered[], reserve: () => void): Promise<{ ok: true; tookOver: boolean } | { ok: false; reason: string; level: GatewayLogLevel }> {
+    const user = conn.user!;
+    let tookOver = false;
+    for (;;) {
+      const held = clashing();
+      if (held.length === 0) {
+        reserve();
+        return { ok: true, tookOver };
+      }
+      if (held.some((e) => e.conn === conn)) return { ok: false, reason: `this session already forwards that ${noun}`, level: 'info' };
+      const foreign = held.find((e) => !e.conn.identity || !conn.identity || !sameIdentity(e.conn.identity, conn.identity));
+      if (foreign) {
+        return { ok: false, reason: `${noun} in use by another client (held by connection #${foreign.conn.id}, ${this.holderText(foreign.conn)}; this connection: ${this.holderText(conn)})`, level: 'warn' };
+      }
+      const old = held[0]!.conn;
+      old.probe ??= probeClientAlive(old.client!, old.socket, this.opts.takeoverProbeTimeoutMs).finally(() => { old.probe = undefined; });
+      const probe = await old.probe;
+      if (conn.closed || this.closing) return { ok: false, reason: 'the connection or the gateway closed while the holder was probed', level: 'info' };
+      if (probe !== 'dead') {
+        if (probe === 'unsupported') this.log('warn', `gateway: ssh2 internals changed: a ${noun} held by a connection of the same key cannot be probed, so it is never taken over; see src/ssh2/server-ping.ts`);
+        return { ok: false, reason: `${noun} in use by another client: connection #${old.id} of the same ${this.holderText(old)} from ${old.remoteAddress}:${old.remotePort} ${probe === 'alive' ? `answered a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and keeps it` : 'could not be probed'}`, level: 'warn' };
+      }
+      tookOver = true; // (its listener may need a moment to let go of the port)
+      if (old.closed && ![...this.registry].some((e) => e.conn === old)) continue; // gone meanwhile: look again
+      for (const entry of clashing().filter((e) => e.conn === old)) {
+        const { fwd } = entry;
+        this.totals.takeovers += 1;
+        this.log('warn', `gateway: ${this.holderText(conn)} reconnected: connection #${conn.id} (user "${user}") takes ${describeForward(fwd)} over from its older connection #${old.id} (from ${old.remoteAddress}:${old.remotePort}, since ${old.since.toISOString()}), which did not answer a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and is closed`, {
+          event: 'takeover', user, bind: fwd.bind, port: fwd.port, ...(fwd.socketPath !== undefined ? { socketPath: fwd.socketPath } : {}), from: old.id, to: conn.id, ...this.holderFields(conn),
+        });
+        this.emit('takeover', { user, bind: fwd.bind, port: fwd.port, ...(fwd.socketPath !== undefined ? { socketPath: fwd.socketPath } : {}), from: old.id, to: conn.id });
+        this.removeForward(entry, 'takeover');
+      }
+      this.dropConnection(old, `replaced by connection #${conn.id} of the same ${this.holderText(old)} (forward takeover after a failed keepalive probe)`);
+    }
+  }
+
+  /** streamlocal-forward@openssh.com: a unix socket in the socket directory, named after the owner. */
+  private async requestSocketForward(conn: Conn, requested: string, accept: (() => void) | undefined, reject: (() => void) | undefined): Promise<void> {
+    const user = conn.user!;
+    const refuse = (reason: string, level: GatewayLogLevel = 'warn') => {
+      this.refuse('forward', `${this.who(conn)}: socket forward ${JSON.stringify(requested)} refused: ${reason}`, { id: conn.id, user, remoteAddress: conn.remoteAddress, socketPath: requested }, level);
+      reject?.();
+    };
+    if (this.closing) return refuse('the gateway is shutting down', 'info');
+    if (this.socketDir === undefined) return refuse('unix socket forwarding is off on this gateway (no socket directory configured: --socket-dir)', 'info');
+    const decision = checkSocketRequest(this.socketDir, requested, conn.identity, conn.user, conn.key?.options);
+    if (!decision.allowed) return refuse(decision.reason);
+    const socketPath = decision.path;
+    const fwd = this.newForwardListener(conn, { bind: '', requestedPort: 0, socketPath });
+    const entry: Registered = { conn, fwd };
+    // Reserved (against concurrent requests while binding) in the same tick as the last check.
+    const claim = await this.claimHeld(conn, 'socket', () => [...this.registry].filter((e) => e.fwd.socketPath === socketPath), () => this.registry.add(entry));
+    if (!claim.ok) return refuse(claim.reason, claim.level);
+    try {
+      await fwd.listen();
+    } catch (err) {
+      this.registry.delete(entry);
+      return refuse(err instanceof Error ? err.message : String(err));
+    }
+    if (conn.closed || this.closing || !this.registry.has(entry)) {
+      fwd.destroy();
+      this.registry.delete(entry);
+      return reject?.();
+    }
+    conn.forwards.add(fwd);
+    accept?.();
+    this.log('info', `gateway: user "${user}" (connection #${conn.id}, ${this.holderText(conn)}) forwards unix socket ${socketPath}`, {
+      event: 'forward', id: conn.id, user, socketPath, ...this.holderFields(conn),
+    });
+    this.emit('forward', { id: conn.id, user, bind: '', port: 0, requestedPort: 0, socketPath });
+  }
+
+  private cancelSocketForward(conn: Conn, requested: string, accept: (() => void) | undefined, reject: (() => void) | undefined): void {
+    const socketPath = this.socketDir === undefined ? undefined : path.resolve(this.socketDir, requested);
+    const entry = [...this.registry].find((e) => e.conn === conn && conn.forwards.has(e.fwd) && e.fwd.socketPath !== undefined && e.fwd.socketPath === socketPath);
+    if (!entry) {
+      this.log('info', `gateway: ${this.who(conn)}: cancel-streamlocal-forward for ${JSON.stringify(requested)} refused: no such forward on this session`, { event: 'cancel-refused', id: conn.id, user: conn.user, socketPath: requested });
+      reject?.();
+      return;
+    }
+    this.removeForward(entry, 'cancel');
+    accept?.();
+  }
+
+  private newForwardListener(conn: Conn, where: { bind: string; requestedPort: number; socketPath?: string }): ForwardListener {
+    return new ForwardListener({
+      ...where,
+      connection: conn.id,
+      user: conn.user!,
+      idleTimeoutMs: this.opts.idleTimeoutMs,
+      gate: conn.gate!,
+      openChannel: (boundAddr, boundPort, originAddr, originPort, cb) => {
+        if (conn.closed || !conn.client) return cb(new Error('the SSH session is gone'));
+        const done = (err: Error | undefined, channel: unknown) => cb(err ?? undefined, channel as SshChannel);
+        try {
+          if (where.socketPath !== undefined) conn.client.openssh_forwardOutStreamLocal(where.socketPath, done);
+          else conn.client.forwardOut(boundAddr, boundPort, originAddr, originPort, done);
+        } catch (err) {
+          cb(err as Error);
+        }
+      },
+      log: this.log,
+      onChannelOpen: (i) => { this.totals.channels += 1; this.emit('channelOpen', i); },
+      onChannelClose: (i) => this.emit('channelClose', i),
+    });
+  }
+
   private cancelForward(conn: Conn, info: TcpipBindInfo, accept: (() => void) | undefined, reject: (() => void) | undefined): void {
     const bind = String(info.bindAddr ?? '');
     const port = Number(info.bindPort);
     const norm = (b: string) => (b === '*' ? '' : b.toLowerCase());
-    const mine = [...this.registry].filter((e) => e.conn === conn && conn.forwards.has(e.fwd));
+    const mine = [...this.registry].filter((e) => e.conn === conn && conn.forwards.has(e.fwd) && e.fwd.socketPath === undefined);
     const entry = mine.find((e) => e.fwd.bind === bind && e.fwd.port === port)
       ?? mine.find((e) => norm(e.fwd.bind) === norm(bind) && (e.fwd.port === port || (port === 0 && e.fwd.requestedPort === 0)));
     if (!entry) {
@@ -919,10 +1021,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const s = fwd.status();
     conn.closedBytes.in += s.bytesIn;
     conn.closedBytes.out += s.bytesOut;
-    this.log('info', `gateway: forward ${formatHostPort(fwd.bind === '' ? '*' : fwd.bind, fwd.port)} of user "${conn.user}" (connection #${conn.id}) closed (${reason}): ${s.channelsTotal} channels, ${s.bytesIn} bytes in, ${s.bytesOut} bytes out`, {
-      event: 'forward-closed', id: conn.id, user: conn.user, bind: fwd.bind, port: fwd.port, reason, channelsTotal: s.channelsTotal, bytesIn: s.bytesIn, bytesOut: s.bytesOut,
+    const socket = fwd.socketPath !== undefined ? { socketPath: fwd.socketPath } : {};
+    this.log('info', `gateway: forward ${describeForward(fwd)} of user "${conn.user}" (connection #${conn.id}) closed (${reason}): ${s.channelsTotal} channels, ${s.bytesIn} bytes in, ${s.bytesOut} bytes out`, {
+      event: 'forward-closed', id: conn.id, user: conn.user, bind: fwd.bind, port: fwd.port, ...socket, reason, channelsTotal: s.channelsTotal, bytesIn: s.bytesIn, bytesOut: s.bytesOut,
     });
-    this.emit('forwardClosed', { id: conn.id, user: conn.user!, bind: fwd.bind, port: fwd.port, reason });
+    this.emit('forwardClosed', { id: conn.id, user: conn.user!, bind: fwd.bind, port: fwd.port, ...socket, reason });
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -959,6 +1062,11 @@ function hostKeyCanSign(keyType: string, algorithm: string): boolean {
   return keyType === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'].includes(algorithm) : keyType === algorithm;
 }
 
+/** A forward for log lines: its socket path, or '*:8080' / '[::1]:8080'. */
+function describeForward(fwd: ForwardListener): string {
+  return fwd.socketPath ?? formatHostPort(fwd.bind === '' ? '*' : fwd.bind, fwd.port);
+}
+
 /** 'host:port', IPv6 in brackets. */
 export function formatHostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -978,6 +1086,18 @@ function closeGently(socket: net.Socket): void {
   socket.resume();
   socket.end();
   setTimeout(() => socket.destroy(), END_GRACE_MS).unref();
+}
+
+/** The socket directory's realpath; it must exist and be a directory. */
+async function resolveSocketDir(dir: string): Promise<string> {
+  try {
+    const real = await realpath(dir);
+    if (!(await stat(real)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    return real;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `socketDir: ${dir} is not a usable directory (${e.code ?? e.message}); create it first (e.g. mode 0750, group of the reverse proxy).`, { cause: err });
+  }
 }
 
 function sleep(ms: number): Promise<void> {

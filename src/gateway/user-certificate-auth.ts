@@ -112,7 +112,7 @@ export class UserCertificateAuth {
       ok: true, cert, signed,
       identity: { kind: 'certificate', keyId: cert.keyId, serial: cert.serial.toString(), ca: cert.caFingerprint, fingerprint: cert.keyFingerprint, principals: [...cert.principals] },
       options: {
-        restrict: false, remoteForwarding: forwarding, localForwarding: forwarding, permitListen: [], permitOpen: [],
+        restrict: false, remoteForwarding: forwarding, localForwarding: forwarding, portForwarding: forwarding, permitListen: [], permitOpen: [], principals: [],
         ...(criticalOption(cert, 'source-address') ? { from: criticalOption(cert, 'source-address') } : {}), certAuthority: false,
       },
     };

@@ -114,6 +114,7 @@ describe('edge-agent gateway', () => {
       [['--host-key', path.join(dir, 'h'), '--authorized-keys', 'x', '--allowed-clients', '10.0.0.0/99'], /--allowed-clients.*not an IP address or CIDR/],
       [['--host-key', path.join(dir, 'h'), '--authorized-keys', path.join(dir, 'missing')], /--authorized-keys: cannot read/],
       [['--host-key', path.join(dir, 'h'), '--authorized-keys', 'x', '--algorithms', 'kex=+diffie-hellman-group99-sha1'], /--algorithms\.kex: "diffie-hellman-group99-sha1" is not supported/],
+      [['--host-key', path.join(dir, 'h'), '--authorized-keys', 'x', '--socket-dir', path.join(dir, 'no-such-dir')], /--socket-dir: .*no-such-dir is not a usable directory \(ENOENT\)/],
       [['--bogus'], /Unknown option '--bogus'/],
     ];
     for (const [args, message] of cases) {

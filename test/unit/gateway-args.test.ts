@@ -18,4 +18,11 @@ describe('gateway flags', () => {
     expect(() => parseGatewayArgs([...base, '--per-source-max-startups', 'x'])).toThrow(/--per-source-max-startups must be an integer from 0/);
     expect(() => parseGatewayArgs([...base, '--max-startups', '10:30'])).toThrow(expect.objectContaining({ name: 'EdgeError', message: expect.stringMatching(/^--max-startups: must be START:RATE:FULL/) }));
   });
+
+  it('--socket-dir: unix socket forwards in that directory (none without it)', () => {
+    const cmd = parseGatewayArgs([...base, '--socket-dir', '/run/edge']);
+    expect(cmd !== 'help' && cmd.options.socketDir).toBe('/run/edge');
+    const without = parseGatewayArgs(base);
+    expect(without !== 'help' && 'socketDir' in without.options).toBe(false);
+  });
 });

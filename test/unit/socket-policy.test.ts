@@ -1,0 +1,57 @@
+// Which unix socket paths a gateway login may ask for (src/gateway/socket-policy.ts).
+import { describe, expect, it } from 'vitest';
+import { parseKeyOptions } from '../../src/gateway/authorized-keys.js';
+import type { ClientIdentity } from '../../src/gateway/client-identity.js';
+import { checkSocketRequest, socketOwnerName } from '../../src/gateway/socket-policy.js';
+
+const dir = '/run/edge';
+const key: ClientIdentity = { kind: 'key', fingerprint: 'SHA256:abc', keyType: 'ssh-ed25519', comment: 'dev' };
+const check = (requested: string, user = 'device-42', options = parseKeyOptions('')) => checkSocketRequest(dir, requested, key, user, options);
+
+describe('unix socket forward policy', () => {
+  it('names: <user>.sock and <user>-<suffix>.sock directly in the directory; relative paths are taken inside it', () => {
+    expect(check('/run/edge/device-42.sock')).toEqual({ allowed: true, path: '/run/edge/device-42.sock' });
+    expect(check('/run/edge/device-42-http.sock')).toEqual({ allowed: true, path: '/run/edge/device-42-http.sock' });
+    expect(check('device-42.sock')).toEqual({ allowed: true, path: '/run/edge/device-42.sock' });
+    expect(check('/run/edge/./device-42.sock')).toEqual({ allowed: true, path: '/run/edge/device-42.sock' });
+    for (const bad of ['/run/edge/device-4.sock', '/run/edge/device-42', '/run/edge/device-42-.sock', '/run/edge/device-42-a b.sock', '/run/edge/xdevice-42.sock', '/run/edge/device-42.sock.bak']) {
+      expect(check(bad)).toMatchObject({ allowed: false, reason: expect.stringMatching(/may only use device-42\.sock or device-42-<suffix>\.sock/) });
+    }
+  });
+
+  it('places: nothing outside the directory or below it', () => {
+    for (const bad of ['../device-42.sock', '/run/device-42.sock', '/run/edge/sub/device-42.sock', '/run/edge/../edge2/device-42.sock', '/tmp/device-42.sock']) {
+      expect(check(bad)).toMatchObject({ allowed: false, reason: expect.stringMatching(/directly inside the gateway's socket directory \/run\/edge/) });
+    }
+    expect(check('')).toMatchObject({ allowed: false });
+    expect(check('/run/edge/device-42\0.sock')).toMatchObject({ allowed: false });
+  });
+
+  it('owners: a key login by its user name; a password login may not have sockets; odd user names cannot name one', () => {
+    expect(socketOwnerName(key, 'alice')).toBe('alice');
+    expect(socketOwnerName({ kind: 'password', user: 'alice' }, 'alice')).toBeUndefined();
+    // a certificate login is named by the key id its CA signed, whatever user name was typed
+    const cert = { kind: 'certificate' as const, keyId: 'device-42', serial: '7', ca: 'SHA256:ca', fingerprint: 'SHA256:k', principals: ['fleet'] };
+    expect(socketOwnerName(cert, 'alice')).toBe('device-42');
+    expect(checkSocketRequest(dir, '/run/edge/alice.sock', { kind: 'password', user: 'alice' }, 'alice', undefined)).toMatchObject({ allowed: false, reason: expect.stringMatching(/need a publickey login/) });
+    expect(check('/run/edge/.hidden.sock', '.hidden')).toMatchObject({ allowed: false, reason: expect.stringMatching(/cannot name a socket/) });
+    expect(check(`/run/edge/${'a'.repeat(99)}.sock`, 'a'.repeat(99))).toMatchObject({ allowed: false });
+  });
+
+  it('key options as sshd: restrict / no-port-forwarding refuse, port-forwarding re-allows, permitlisten does not apply', () => {
+    expect(check('device-42.sock', 'device-42', parseKeyOptions('restrict'))).toMatchObject({ allowed: false, reason: expect.stringMatching(/restrict/) });
+    expect(check('device-42.sock', 'device-42', parseKeyOptions('no-port-forwarding'))).toMatchObject({ allowed: false, reason: expect.stringMatching(/no-port-forwarding/) });
+    expect(check('device-42.sock', 'device-42', parseKeyOptions('restrict,permitlisten="localhost:8080"'))).toMatchObject({ allowed: false });
+    expect(check('device-42.sock', 'device-42', parseKeyOptions('restrict,port-forwarding'))).toMatchObject({ allowed: true });
+    expect(check('device-42.sock', 'device-42', parseKeyOptions('permitlisten="localhost:8080"'))).toMatchObject({ allowed: true });
+  });
+
+  it('principals="…" on the key line binds the key to those user names', () => {
+    const bound = parseKeyOptions('principals="device-42,device-42b"');
+    expect(bound.principals).toEqual(['device-42', 'device-42b']);
+    expect(check('device-42.sock', 'device-42', bound)).toMatchObject({ allowed: true });
+    expect(check('device-42b-http.sock', 'device-42b', bound)).toMatchObject({ allowed: true });
+    expect(check('device-7.sock', 'device-7', bound)).toMatchObject({ allowed: false, reason: 'user "device-7" is not in this key\'s principals (device-42, device-42b); its sockets are named after those' });
+    expect(() => parseKeyOptions('principals="a,,b"')).toThrow(/empty name/);
+  });
+});
