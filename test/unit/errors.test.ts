@@ -15,9 +15,9 @@ function sourceFiles(dir: string): string[] {
 }
 
 describe('error codes', () => {
-  it('the README lists every code with its retryable flag, and no code that does not exist', () => {
-    const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
-    const table = readme.split('<!-- error-codes:start -->')[1]!.split('<!-- error-codes:end -->')[0]!;
+  it('docs/errors.md lists every code with its retryable flag, and no code that does not exist', () => {
+    const doc = readFileSync(path.join(root, 'docs', 'errors.md'), 'utf8');
+    const table = doc.split('<!-- error-codes:start -->')[1]!.split('<!-- error-codes:end -->')[0]!;
     const rows = [...table.matchAll(/^\| `(EDGE_ERR_[A-Z_]+)` \| (yes|no) \|/gm)].map((m) => [m[1], m[2] === 'yes']);
     const expected = Object.entries(ERROR_CODES).map(([code, info]) => [code, info.retryable]);
     expect(rows).toEqual(expected);
