@@ -25,6 +25,12 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/config ./config
+# The revision floor and the cached assignment document live in the state dir (agent.stateDir
+# reads $STATE_DIRECTORY, as under systemd): a volume, so a restarted container neither replays
+# an old document nor boots without its last one.
+ENV STATE_DIRECTORY=/var/lib/edge-agent
+RUN mkdir -p /var/lib/edge-agent && chown node:node /var/lib/edge-agent && chmod 0700 /var/lib/edge-agent
+VOLUME ["/var/lib/edge-agent"]
 USER node
 # Configuration: mount a file and name it (-e EDGE_AGENT_CONFIG=/etc/edge-agent/config.json),
 # or pass the whole document in EDGE_AGENT_CONFIG_JSON; EDGE_AGENT_<KEY> variables override it.
