@@ -21,6 +21,7 @@ import type { ForwardStatus } from './forward-runtime.js';
 import { DEFAULT_FAILBACK_AFTER_MS, formatGateway, GATEWAY_STRATEGIES, parseGatewayList, type GatewayAddress, type GatewayStrategy } from './gateway-list.js';
 import { forwardWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { TunnelSession, type SessionState, type SessionStatus, type TunnelSessionEvents, type TunnelSessionOptions } from './tunnel-session.js';
+import { ConditionWaiters } from './condition-waiters.js';
 
 export interface MultiGatewayConfigInput extends Omit<SessionConfigInput, 'host'> {
   host?: string;
@@ -89,7 +90,7 @@ export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
   private closing: Promise<boolean> | undefined;
   private failbackTimer: NodeJS.Timeout | undefined;
   private moving = false;
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new ConditionWaiters();
 
   /** Validates everything (throws EdgeError) before any connection is made. */
   constructor(input: MultiGatewayConfigInput, options: TunnelSessionOptions & { onLink?: (link: TunnelSession) => void } = {}) {
@@ -142,7 +143,7 @@ export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
   }
 
   async waitUntilConnected(): Promise<void> {
-    await this.waitFor(() => {
+    await this.waiters.waitFor(() => {
       if (this.stateValue === 'connected') return true;
       if (this.stateValue === 'failed' || this.stateValue === 'stopped') throw this.finalError();
       return false;
@@ -151,7 +152,7 @@ export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
 
   /** Resolves with the forward's remote port once it is up on some gateway (0 for a socket forward). */
   waitForForward(id: string): Promise<number> {
-    return this.waitFor(() => {
+    return this.waiters.waitFor(() => {
       const fwd = this.status().forwards.find((f) => f.id === id);
       if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
       if (fwd.state === 'up') return fwd.remotePort ?? 0;
@@ -259,7 +260,7 @@ export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
       if (!link.holdsForwards) return;
       const merged = this.strategy === 'all' ? this.status().forwards.find((f) => f.id === status.id) ?? status : status;
       this.emit('forward', merged);
-      this.wake();
+      this.waiters.wake();
     });
     session.on('reconnectAttempt', (info) => this.emit('reconnectAttempt', info));
     session.on('localForward', (status) => this.emit('localForward', status));
@@ -354,11 +355,11 @@ export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
   }
 
   private setState(state: SessionState): void {
-    if (this.stateValue === 'stopped' || this.stateValue === state) return this.wake();
+    if (this.stateValue === 'stopped' || this.stateValue === state) return this.waiters.wake();
     this.stateValue = state;
     const error = state === 'failed' || state === 'backoff' ? this.finalError() : null;
     this.emit('state', state, error);
-    this.wake();
+    this.waiters.wake();
   }
 
   // ---------------------------------------------------------------- status helpers
@@ -395,27 +396,6 @@ export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
       : new EdgeError('EDGE_ERR_CLOSED', `Session ${this.config.id} is ${this.stateValue}.`);
   }
 
-  private waitFor<T>(check: () => T | false): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const evaluate = () => {
-        try {
-          const value = check();
-          if (value === false) return;
-          this.waiters.delete(evaluate);
-          resolve(value);
-        } catch (err) {
-          this.waiters.delete(evaluate);
-          reject(err);
-        }
-      };
-      this.waiters.add(evaluate);
-      evaluate();
-    });
-  }
-
-  private wake(): void {
-    for (const w of [...this.waiters]) w();
-  }
 }
 
 /** strategy all: one row per forward — up while up on any gateway; counters summed over gateways. */

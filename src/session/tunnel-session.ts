@@ -14,6 +14,7 @@ import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
 import { checkSshHostName } from './host-name.js';
+import { ConditionWaiters } from './condition-waiters.js';
 import { checkAlgorithmWidening, DEFAULT_CIPHER } from '../ssh-algorithms.js';
 import type { HttpForward } from './http-target/http-forward.js';
 import { httpForwardModule, loadHttpForwardModule } from './http-target/http-forward-loader.js';
@@ -155,7 +156,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private nextChannelId: number;
   private running: Promise<void> | undefined;
   private closing: Promise<boolean> | undefined;
-  private readonly stateWaiters = new Set<() => void>();
+  private readonly stateWaiters = new ConditionWaiters();
   /** Ends the current backoff wait early (retryNow). */
   private wakeBackoff: (() => void) | undefined;
   /** Local (-L) and dynamic (-D) forwards: listeners on the device. */
@@ -193,7 +194,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       channelOpen: (info) => this.emit('channelOpen', info),
       channelClose: (info) => this.emit('channelClose', info),
       channelRejected: (info) => this.emit('channelRejected', info),
-      status: (status) => { this.emit('localForward', status); this.wakeWaiters(); },
+      status: (status) => { this.emit('localForward', status); this.stateWaiters.wake(); },
       log: (level, message, fields) => this.log(level, message, fields),
       fatal: (error) => this.fail(error),
     }, this.config.localForwards, this.config.dynamicForwards);
@@ -230,7 +231,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Resolves once connected; rejects when the session fails or is closed first. */
   async waitUntilConnected(): Promise<void> {
-    await this.waitFor(() => {
+    await this.stateWaiters.waitFor(() => {
       if (this.stateValue === 'connected') return true;
       if (this.stateValue === 'failed' || this.stateValue === 'stopped') {
         throw this.lastError ?? new EdgeError('EDGE_ERR_CLOSED', `Session ${this.config.id} is ${this.stateValue}.`);
@@ -241,7 +242,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Resolves with the server-side port once the forward is up; rejects on its first refusal. */
   waitForForward(id: string): Promise<number> {
-    return this.waitFor(() => {
+    return this.stateWaiters.waitFor(() => {
       const fwd = this.forwards.get(id);
       if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
       if (fwd.state === 'up') return fwd.remotePort ?? 0; // 0: a remote socket forward
@@ -669,7 +670,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     if (fwd.state === state) return;
     fwd.state = state;
     this.emit('forward', fwd.status());
-    this.wakeWaiters();
+    this.stateWaiters.wake();
   }
 
   /** Which forward does a channel reported for destIP:destPort belong to? (ssh2 #377) */
@@ -941,34 +942,13 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     // A session that failed for good takes its device listeners (and waiting connections) with it.
     if (state === 'failed') this.local.destroy('destroyed');
     if (changed) this.emit('state', state, error);
-    this.wakeWaiters();
+    this.stateWaiters.wake();
   }
 
   private log(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     this.emit('log', level, message, fields);
   }
 
-  private waitFor<T>(check: () => T | false): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const evaluate = () => {
-        try {
-          const value = check();
-          if (value === false) return;
-          this.stateWaiters.delete(evaluate);
-          resolve(value);
-        } catch (err) {
-          this.stateWaiters.delete(evaluate);
-          reject(err);
-        }
-      };
-      this.stateWaiters.add(evaluate);
-      evaluate();
-    });
-  }
-
-  private wakeWaiters(): void {
-    for (const waiter of [...this.stateWaiters]) waiter();
-  }
 }
 
 function validateSession(cfg: SessionConfig): void {
