@@ -16,7 +16,7 @@ import { pipeChannel, resetTarget, type ChannelCloseReason, type SshChannel } fr
 import type { SshSocketGate } from '../session/ssh-socket-gate.js';
 import { unmapAddress } from './authorized-keys.js';
 import { bindSockets, type ListenSocketSpec } from './listen-policy.js';
-import { enableHalfClose } from './ssh2-internals.js';
+import { enableHalfClose } from '../ssh2/server-channel-half-close.js';
 
 export type GatewayLogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type GatewayLog = (level: GatewayLogLevel, msg: string, fields?: Record<string, unknown>) => void;

@@ -21,7 +21,7 @@ import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type L
 import { checkProxySetting, maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
 import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { openSshConnection, socketError, type ConnectionCrypto, type SshConnection } from './ssh-connect.js';
-import { installForwardRouting } from './ssh2-forward-routing.js';
+import { installForwardRouting } from '../ssh2/forward-routing.js';
 import { cancelRemoteListener, describeListener, requestRemoteListener } from './remote-listener.js';
 import { SshSocketGate } from './ssh-socket-gate.js';
 import { dialTarget } from './target-dialer.js';
