@@ -24,6 +24,7 @@ import { EdgeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { createFleetDispatcher, FleetToken } from './fleet-http.js';
+import { classifyErrno, connectErrorCode, connectFailureReason, errnoOf } from '../lifecycle/errno.js';
 
 export type FetchTrigger = 'poll' | 'manual';
 
@@ -391,24 +392,22 @@ export class RemoteAssignmentSource {
   }
 
   private networkError(err: unknown, timedOut: boolean, started: number): FetchResult {
-    const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string }; errors?: Array<{ code?: string }> };
-    const code = e?.code ?? e?.cause?.code ?? e?.errors?.[0]?.code;
+    const e = err as { message?: string; cause?: { message?: string } };
+    const code = errnoOf(err);
     let edge: ErrorCode = 'EDGE_ERR_NETWORK';
     let kind: 'fetch' | 'timeout' = 'fetch';
     let why: string;
+    const errno = classifyErrno(code);
     if (timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
       kind = 'timeout';
       why = `no complete answer within ${this.responseTimeoutMs} ms (response timeout)`;
-    } else if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') {
+    } else if (errno === 'timed-out') {
       kind = 'timeout';
-      edge = 'EDGE_ERR_CONNECT_TIMEOUT';
+      edge = connectErrorCode(code);
       why = `could not connect within ${this.connectTimeoutMs} ms (connect timeout)`;
-    } else if (code === 'ECONNREFUSED') {
-      edge = 'EDGE_ERR_CONNECT_REFUSED';
-      why = 'connection refused';
-    } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-      edge = 'EDGE_ERR_HOST_NOT_FOUND';
-      why = 'the host name does not resolve';
+    } else if (errno === 'refused' || errno === 'name-not-resolved') {
+      edge = connectErrorCode(code);
+      why = connectFailureReason(err);
     } else if (this.closed) {
       why = 'the agent is stopping';
     } else {

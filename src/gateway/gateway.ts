@@ -48,6 +48,7 @@ import { enableHalfClose } from '../ssh2/server-channel-half-close.js';
 import { loadHostCertificate } from './host-certificate.js';
 import { installServerHostCertificate } from '../ssh2/server-host-certificate.js';
 import { UserCertificateAuth, certificateAsAuthorizedKey, describeCertificateLogin, type CertificateIdentity, type UserCertificateAuthOptions } from './user-certificate-auth.js';
+import { classifyErrno, listenErrorReason } from '../lifecycle/errno.js';
 
 const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
@@ -350,7 +351,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         resolve();
       });
     }).catch((err: NodeJS.ErrnoException) => {
-      throw new EdgeError('EDGE_ERR_LISTEN_FAILED', `listen: the gateway cannot listen on ${formatHostPort(host, port)} (${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': the port is in use' : err.code === 'EACCES' ? ': ports below 1024 need privileges' : ''}).`, { cause: err, details: { host, port } });
+      throw new EdgeError('EDGE_ERR_LISTEN_FAILED', `listen: the gateway cannot listen on ${formatHostPort(host, port)} (${classifyErrno(err.code) === 'other' ? (err.code ?? err.message) : `${err.code}: ${listenErrorReason(err)}`}).`, { cause: err, details: { host, port } });
     });
     server.on('error', (err) => this.log('error', `gateway: listener error: ${err.message}`));
     this.server = server;

@@ -16,6 +16,7 @@ import { VERSION } from '../version.js';
 import { createFleetDispatcher, FleetToken } from '../assignments/fleet-http.js';
 import { describeEndpoint, errorBackoffMs, jitteredIntervalMs } from '../assignments/remote-source.js';
 import { buildStatusReport, reportFingerprint, type StatusReport } from './status-report.js';
+import { classifyErrno, connectErrorCode, connectFailureReason, errnoOf } from '../lifecycle/errno.js';
 
 /** Library-level tuning (no config keys). */
 export interface StatusReporterTuning {
@@ -244,10 +245,10 @@ export class StatusReporter {
         : res.statusCode >= 300 && res.statusCode < 400 ? ': redirects are not followed; set assignments.reportUrl to the final URL' : '';
       return new EdgeError('EDGE_ERR_NETWORK', `report: ${this.endpoint} answered HTTP ${res.statusCode}${hint}.`, { details: { httpStatus: res.statusCode } });
     } catch (err) {
-      const e = err as { code?: string; cause?: { code?: string } };
-      const code = e?.code ?? e?.cause?.code;
-      const why = timedOut ? `no answer within ${this.deadlineMs} ms` : code === 'ECONNREFUSED' ? 'connection refused' : this.closed ? 'the agent is stopping' : (code ?? (err instanceof Error ? err.message : String(err)));
-      const edge = code === 'ECONNREFUSED' ? 'EDGE_ERR_CONNECT_REFUSED' : timedOut || code === 'UND_ERR_CONNECT_TIMEOUT' ? 'EDGE_ERR_CONNECT_TIMEOUT' : 'EDGE_ERR_NETWORK';
+      const code = errnoOf(err);
+      const errno = classifyErrno(code);
+      const why = timedOut ? `no answer within ${this.deadlineMs} ms` : errno === 'refused' || errno === 'name-not-resolved' ? connectFailureReason(err) : this.closed ? 'the agent is stopping' : (code ?? (err instanceof Error ? err.message : String(err)));
+      const edge = timedOut && errno !== 'refused' ? 'EDGE_ERR_CONNECT_TIMEOUT' : connectErrorCode(code);
       return new EdgeError(edge, `report: sending to ${this.endpoint} failed: ${why}.`);
     } finally {
       clearTimeout(deadline);

@@ -28,6 +28,7 @@ import { failureReply, successReply, SocksError } from './socks-protocol.js';
 import { socksHandshake } from './socks-server.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
 import { checkHost, formatHost } from './target-url.js';
+import { isMissingAddressFamily, listenErrorReason } from '../lifecycle/errno.js';
 
 export type ListenerKind = 'local' | 'dynamic';
 
@@ -364,13 +365,13 @@ export class LocalForwarding {
           } catch (err) {
             lastErr = err;
             const code = (err as NodeJS.ErrnoException).code;
-            if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') break;
+            if (!isMissingAddressFamily(code)) break;
           }
         }
         if (!bound) {
           if (i === 0) throw lastErr;
           const code = (lastErr as NodeJS.ErrnoException).code;
-          if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') {
+          if (!isMissingAddressFamily(code)) {
             this.host.log('warn', `${this.describe(l)}: listening on ${alternatives.join(', ')} port ${port} too failed (${code ?? String(lastErr)}); it listens on ${listenSlots(bind)[0]![0]} only.`);
           }
         }
@@ -396,11 +397,7 @@ export class LocalForwarding {
   }
 
   private listenFailed(l: Listener, err: NodeJS.ErrnoException, where: string): void {
-    const why = err.code === 'EADDRINUSE' ? 'the address is already in use'
-      : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
-        : err.code === 'EADDRNOTAVAIL' ? 'the address is not available on this device'
-          : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? 'the bind address did not resolve'
-            : (err.code ?? err.message);
+    const why = listenErrorReason(err);
     const message = `${this.describe(l)} cannot listen on ${where}: ${why}.`;
     l.lastError = new EdgeError('EDGE_ERR_LOCAL_LISTEN_FAILED', message, { details: { forward: l.config.id, bind: l.config.bind, port: l.config.port, errno: err.code } });
     l.retryAttempt += 1;

@@ -72,6 +72,7 @@ export interface ConnectDeps {
 }
 
 import { disabledLevers } from '../diag-levers.js';
+import { connectErrorCode } from '../lifecycle/errno.js';
 
 export { disabledLevers };
 
@@ -245,13 +246,12 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
 
 export function socketError(err: NodeJS.ErrnoException, where: string): EdgeError {
   const details = { where, errno: err.code };
-  switch (err.code) {
-    case 'ECONNREFUSED':
+  switch (connectErrorCode(err.code)) {
+    case 'EDGE_ERR_CONNECT_REFUSED':
       return new EdgeError('EDGE_ERR_CONNECT_REFUSED', `SSH host ${where} refused the connection: nothing is listening there, or a firewall rejects it.`, { details, cause: err });
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
+    case 'EDGE_ERR_HOST_NOT_FOUND':
       return new EdgeError('EDGE_ERR_HOST_NOT_FOUND', `SSH host name in ${where} did not resolve (${err.code}); check the host setting and DNS.`, { details, cause: err });
-    case 'ETIMEDOUT':
+    case 'EDGE_ERR_CONNECT_TIMEOUT':
       return new EdgeError('EDGE_ERR_CONNECT_TIMEOUT', `Connection to SSH host ${where} timed out (${err.code}).`, { details, cause: err });
     default:
       return new EdgeError('EDGE_ERR_NETWORK', `Network error talking to SSH host ${where}: ${err.code ?? err.message}.`, { details, cause: err });
