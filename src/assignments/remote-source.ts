@@ -25,6 +25,8 @@ import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { createFleetDispatcher, FleetToken } from './fleet-http.js';
 import { classifyErrno, connectErrorCode, connectFailureReason, errnoOf } from '../lifecycle/errno.js';
+import { backoffDelay } from '../lifecycle/backoff.js';
+import { MAX_TIMER_MS } from '../lifecycle/clock.js';
 
 export type FetchTrigger = 'poll' | 'manual';
 
@@ -106,7 +108,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_RESPONSE_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_RETRY_AFTER_MS = 3_600_000;
-const MAX_DELAY_MS = 2_147_483_647;
+const MAX_DELAY_MS = MAX_TIMER_MS;
 
 /** One steady-state wait: uniform in [0.5, 1.5] × interval. */
 export function jitteredIntervalMs(intervalMs: number, random: () => number = Math.random): number {
@@ -115,9 +117,7 @@ export function jitteredIntervalMs(intervalMs: number, random: () => number = Ma
 
 /** Wait after the `consecutiveErrors`-th error in a row (≥ 1): uniform in [c/2, c], c = min(max, base × 2^(n−1)). */
 export function errorBackoffMs(consecutiveErrors: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const n = Math.max(1, consecutiveErrors);
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(n - 1, 40));
-  return Math.min(MAX_DELAY_MS, Math.round(ceiling / 2 + (ceiling / 2) * random()));
+  return backoffDelay(Math.max(1, consecutiveErrors), { baseMs, maxMs, jitter: 'equal' }, random);
 }
 
 /** Retry-After as a delay in ms: delta-seconds or an HTTP date; null when absent or unreadable. */
