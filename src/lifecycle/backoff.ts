@@ -43,7 +43,8 @@ export class Backoff {
   private readonly random: () => number;
   readonly clock: Clock;
 
-  constructor(private readonly policy: BackoffPolicy, private readonly options: BackoffOptions = {}) {
+  /** `policy` may be a function: settings that can change between retries (a config reload). */
+  constructor(private readonly policy: BackoffPolicy | (() => BackoffPolicy), private readonly options: BackoffOptions = {}) {
     this.random = options.random ?? Math.random;
     this.clock = options.clock ?? systemClock;
   }
@@ -59,7 +60,7 @@ export class Backoff {
   }
 
   /** Counts one more failure and returns the delay before the next try. */
-  next(policy: BackoffPolicy = this.policy): number {
+  next(policy: BackoffPolicy = typeof this.policy === 'function' ? this.policy() : this.policy): number {
     if (this.startedAt !== undefined && this.options.stableAfterMs !== undefined && this.clock.now() - this.startedAt >= this.options.stableAfterMs) {
       this.attemptValue = 0;
     }
@@ -75,6 +76,22 @@ export class Backoff {
       this.timer = undefined;
       fn();
     }, delayMs);
+  }
+
+  /** Waits `delayMs` on the clock; resolves early (never rejects) when `signal` aborts. */
+  wait(delayMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const onAbort = () => {
+        this.cancel();
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.schedule(delayMs, () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
   }
 
   /** Whether a retry is scheduled. */

@@ -5,7 +5,8 @@
 import { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
-import { backoffDelayMs, backoffSettingsAfter, credentialRetryDelayMs, isCredentialFailure } from './backoff.js';
+import { Backoff } from '../lifecycle/backoff.js';
+import { backoffDelayMs, backoffSettingsAfter, credentialRetryDelayMs, isCredentialFailure, reconnectPolicy } from './backoff.js';
 import { loadCredentials } from './credentials.js';
 import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
 import type { AuthIdentity } from './auth.js';
@@ -408,7 +409,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private async run(): Promise<void> {
     const { reconnect } = this.config;
     let everConnected = false;
-    let retries = 0;
+    const backoff = new Backoff(reconnectPolicy(reconnect));
     while (!this.stopping) {
       this.attempt += 1;
       this.setState('connecting', this.lastError);
@@ -426,7 +427,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         this.watchCertificateExpiry(keys, conn.auth);
         error = await this.serve(conn);
         clearTimeout(this.expiryWarning);
-        if (Date.now() - connectedAt >= reconnect.stableAfterMs) retries = 0;
+        if (Date.now() - connectedAt >= reconnect.stableAfterMs) backoff.reset();
       } catch (err) {
         error = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_PROTOCOL', String(err), { cause: err });
         if (this.stopping) break;
@@ -444,8 +445,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       const giveUp = !error.retryable && !retryCredentials ? error
         : reconnect.mode === 'never' ? error
           : reconnect.mode === 'after-connect' && !everConnected ? error
-            : reconnect.maxRetries >= 0 && retries >= reconnect.maxRetries
-              ? new EdgeError('EDGE_ERR_RECONNECT_LIMIT', `Session ${this.config.id} gave up after ${retries} reconnect attempts (reconnect.maxRetries = ${reconnect.maxRetries}); last error: ${error.message}`, { details: { lastError: error.code } })
+            : reconnect.maxRetries >= 0 && backoff.attempt >= reconnect.maxRetries
+              ? new EdgeError('EDGE_ERR_RECONNECT_LIMIT', `Session ${this.config.id} gave up after ${backoff.attempt} reconnect attempts (reconnect.maxRetries = ${reconnect.maxRetries}); last error: ${error.message}`, { details: { lastError: error.code } })
               : undefined;
       if (giveUp) {
         this.lastError = giveUp;
@@ -453,8 +454,9 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         return;
       }
 
-      retries += 1;
-      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : backoffDelayMs(retries, backoffSettingsAfter(reconnect, error));
+      const backoffMs = backoff.next(reconnectPolicy(backoffSettingsAfter(reconnect, error)));
+      const retries = backoff.attempt;
+      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : backoffMs;
       let cancelled = false;
       this.emit('reconnectAttempt', {
         kind: 'ssh', host: this.config.host, port: this.config.port,
@@ -472,7 +474,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       this.log('info', `session ${this.config.id}: retry ${retries} in ${delayMs} ms${credentialFailure ? ' (authentication/host key failure: reconnect.authRetryIntervalMs)' : ''}`, { code: error.code });
       const wake = new AbortController();
       this.wakeBackoff = () => wake.abort();
-      await delay(delayMs, AbortSignal.any([this.stopController.signal, wake.signal]));
+      await backoff.wait(delayMs, AbortSignal.any([this.stopController.signal, wake.signal]));
       this.wakeBackoff = undefined;
     }
   }

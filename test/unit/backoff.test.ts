@@ -84,3 +84,32 @@ describe('Backoff (src/lifecycle/backoff.ts) with an injected clock', () => {
     expect(backoff.next({ ...policy, maxMs: 3_000 })).toBe(3_000);
   });
 });
+
+describe('Backoff.wait and settings read at each retry', () => {
+  it('wait() resolves when the clock reaches the delay, or at once on abort', async () => {
+    const clock = new ManualClock();
+    const backoff = new Backoff({ baseMs: 1_000, maxMs: 8_000, jitter: 'full' }, { clock });
+    let done = false;
+    const waiting = backoff.wait(3_000).then(() => { done = true; });
+    clock.advance(2_999);
+    await Promise.resolve();
+    expect(done).toBe(false);
+    clock.advance(1);
+    await waiting;
+    expect(done).toBe(true);
+
+    const abort = new AbortController();
+    const early = backoff.wait(60_000, abort.signal);
+    abort.abort();
+    await early;
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('a policy function is read at every retry (a reloaded config applies to the next one)', () => {
+    let maxMs = 8_000;
+    const backoff = new Backoff(() => ({ baseMs: 1_000, maxMs, jitter: 'full' }), { random: () => 1 });
+    expect([backoff.next(), backoff.next(), backoff.next(), backoff.next()]).toEqual([1_000, 2_000, 4_000, 8_000]);
+    maxMs = 3_000;
+    expect(backoff.next()).toBe(3_000);
+  });
+});
