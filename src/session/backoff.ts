@@ -2,21 +2,12 @@
 // (ReconnectConfig): the shared backoff (src/lifecycle/backoff.ts) with full jitter, the first
 // ceiling being the seed's 5 s retry interval; plus the slower pace after credential failures
 // and the shorter cap for a busy gateway.
-import { backoffDelay, type BackoffPolicy } from '../lifecycle/backoff.js';
+import type { BackoffPolicy } from '../lifecycle/backoff.js';
 import type { ReconnectConfig } from './session-config.js';
 
 /** The shared backoff policy for these reconnect settings. */
 export function reconnectPolicy(cfg: Pick<ReconnectConfig, 'retryIntervalMs' | 'maxRetryIntervalMs'>): BackoffPolicy {
   return { baseMs: cfg.retryIntervalMs, maxMs: cfg.maxRetryIntervalMs, jitter: 'full' };
-}
-
-/** The delay before retry number `attempt` (1-based): uniform in [floor, ceiling]. */
-export function backoffDelayMs(
-  attempt: number,
-  cfg: Pick<ReconnectConfig, 'retryIntervalMs' | 'maxRetryIntervalMs'>,
-  random: () => number = Math.random,
-): number {
-  return backoffDelay(attempt, reconnectPolicy(cfg), random);
 }
 
 /**

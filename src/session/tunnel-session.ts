@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
 import { Backoff } from '../lifecycle/backoff.js';
-import { backoffDelayMs, backoffSettingsAfter, credentialRetryDelayMs, isCredentialFailure, reconnectPolicy } from './backoff.js';
+import { backoffSettingsAfter, credentialRetryDelayMs, isCredentialFailure, reconnectPolicy } from './backoff.js';
 import { loadCredentials } from './credentials.js';
 import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
 import type { AuthIdentity } from './auth.js';
@@ -546,7 +546,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         this.conn = undefined;
         this.local.setLink(undefined);
         for (const fwd of this.forwards.values()) {
-          clearTimeout(fwd.retryTimer);
+          fwd.retry.cancel();
           if (fwd.state !== 'refused' && fwd.state !== 'stopped') this.setForwardState(fwd, 'pending');
           fwd.remotePort = null;
         }
@@ -567,7 +567,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   // ---------------------------------------------------------------- forwards
 
   private addForwardRuntime(config: ForwardConfig): ForwardRuntime {
-    const fwd = new ForwardRuntime(config);
+    const fwd = new ForwardRuntime(config, () => reconnectPolicy(this.config.reconnect));
     this.forwards.set(config.id, fwd);
     if (fwd.http) loadHttpForwardModule().catch(() => {}); // meanwhile the session connects; failures surface on use
     return fwd;
@@ -576,7 +576,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private requestForward(fwd: ForwardRuntime): void {
     const conn = this.conn;
     if (!conn || fwd.state === 'refused') return;
-    clearTimeout(fwd.retryTimer);
+    fwd.retry.cancel();
     const listener = { ...fwd.config };
     this.emit('forwardRequest', { forwardId: fwd.config.id, bind: listener.remoteSocket || listener.bind, port: listener.port });
     try {
@@ -588,7 +588,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         }
         if (err) return this.forwardRefused(fwd, err);
         fwd.remotePort = listener.remoteSocket ? null : remotePort;
-        fwd.retryAttempt = 0;
+        fwd.retry.reset();
         fwd.lastError = null;
         this.setForwardState(fwd, 'up');
         if (fwd.http) this.prepareHttpForward(fwd); // ready (and any TLS warning logged) before traffic
@@ -619,15 +619,14 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const { reconnect } = this.config;
     const why = remoteSocket ? 'socket path in use (sshd StreamLocalBindUnlink no), directory missing or not writable, or AllowStreamLocalForwarding off' : 'port in use, or not allowed by the server\'s policy, e.g. PermitListen/GatewayPorts';
     fwd.lastError = new EdgeError('EDGE_ERR_FORWARD_REFUSED', `SSH host ${this.where} refused to listen on ${describeListener(fwd.config)} for forward ${fwd.config.id} (${why}).`, { details: { forward: fwd.config.id, ...(remoteSocket ? { remoteSocket } : { bind, port }) }, cause });
-    fwd.retryAttempt += 1;
-    const exhausted = reconnect.mode === 'never' || (reconnect.maxRetries >= 0 && fwd.retryAttempt > reconnect.maxRetries);
+    const delayMs = fwd.retry.next();
+    const exhausted = reconnect.mode === 'never' || (reconnect.maxRetries >= 0 && fwd.retry.attempt > reconnect.maxRetries);
     let cancelled = false;
-    const delayMs = backoffDelayMs(fwd.retryAttempt, reconnect);
     if (!exhausted) {
       this.emit('reconnectAttempt', {
         kind: 'forward', host: this.config.host, port: this.config.port, forwardId: fwd.config.id,
-        retryCount: fwd.retryAttempt,
-        retriesRemaining: reconnect.maxRetries < 0 ? -1 : reconnect.maxRetries - fwd.retryAttempt,
+        retryCount: fwd.retry.attempt,
+        retriesRemaining: reconnect.maxRetries < 0 ? -1 : reconnect.maxRetries - fwd.retry.attempt,
         maxRetries: reconnect.maxRetries, delayMs, lastError: fwd.lastError,
         cancel: () => { cancelled = true; },
       });
@@ -645,11 +644,11 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     }
     this.setForwardState(fwd, 'retrying');
     this.log('warn', `${fwd.lastError.message} Retrying in ${delayMs} ms.`, { code: fwd.lastError.code });
-    fwd.retryTimer = setTimeout(() => this.requestForward(fwd), delayMs);
+    fwd.retry.schedule(delayMs, () => this.requestForward(fwd));
   }
 
   private async cancelOnServer(fwd: ForwardRuntime): Promise<void> {
-    clearTimeout(fwd.retryTimer);
+    fwd.retry.cancel();
     const wasUp = fwd.state === 'up';
     const remotePort = fwd.remotePort;
     this.setForwardState(fwd, 'stopped');
@@ -925,7 +924,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.httpForwards.clear();
     this.retiredHttp.clear();
     for (const fwd of this.forwards.values()) {
-      clearTimeout(fwd.retryTimer);
+      fwd.retry.cancel();
       this.setForwardState(fwd, 'stopped');
     }
     const conn = this.conn;

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { errorBackoffMs } from '../../src/assignments/remote-source.js';
 import { Backoff, backoffDelay } from '../../src/lifecycle/backoff.js';
-import { backoffDelayMs } from '../../src/session/backoff.js';
+import { reconnectPolicy } from '../../src/session/backoff.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 const cfg = { retryIntervalMs: 5_000, maxRetryIntervalMs: 60_000 };
+const backoffDelayMs = (attempt: number, c: typeof cfg, random?: () => number) => backoffDelay(attempt, reconnectPolicy(c), random);
 
-describe('backoffDelayMs', () => {
+describe('session reconnect pacing (reconnectPolicy)', () => {
   it('starts at the seed retry interval and doubles up to the cap', () => {
     const top = (attempt: number) => backoffDelayMs(attempt, cfg, () => 1);
     expect([1, 2, 3, 4, 5, 6, 10].map(top)).toEqual([5_000, 10_000, 20_000, 40_000, 60_000, 60_000, 60_000]);
