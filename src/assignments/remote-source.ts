@@ -26,7 +26,7 @@ import { VERSION } from '../version.js';
 import { createFleetDispatcher, FleetToken } from './fleet-http.js';
 import { classifyErrno, connectErrorCode, connectFailureReason, errnoOf } from '../lifecycle/errno.js';
 import { backoffDelay } from '../lifecycle/backoff.js';
-import { MAX_TIMER_MS } from '../lifecycle/clock.js';
+import { MAX_TIMER_MS, systemClock, type Clock } from '../lifecycle/clock.js';
 
 export type FetchTrigger = 'poll' | 'manual';
 
@@ -64,6 +64,8 @@ export interface RemoteSourceTuning {
   maxRetryAfterMs?: number;
   /** Source of randomness in [0, 1) for the jitter. Default Math.random. */
   random?: () => number;
+  /** Time source and timers of the poll schedule (tests drive it by hand). Default the system clock. */
+  clock?: Clock;
   /** Overrides for HTTP_PROXY / HTTPS_PROXY / NO_PROXY (default: the environment). */
   proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
 }
@@ -155,7 +157,8 @@ export class RemoteAssignmentSource {
   private readonly random: () => number;
   private readonly dispatcher: EnvHttpProxyAgent;
   private readonly statsValue: RemoteSourceStats;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
+  private readonly clock: Clock;
   private inflight: Promise<FetchCycle> | undefined;
   private queued: Promise<FetchCycle> | undefined;
   private abort: AbortController | undefined;
@@ -187,6 +190,7 @@ export class RemoteAssignmentSource {
     this.firstPollMaxDelayMs = options.firstPollMaxDelayMs ?? Math.min(this.interval, 5_000);
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
     this.random = options.random ?? Math.random;
+    this.clock = options.clock ?? systemClock;
 
     this.dispatcher = createFleetDispatcher({ caFile: options.caFile, connectTimeoutMs: this.connectTimeoutMs, responseTimeoutMs: this.responseTimeoutMs, proxy: options.proxy });
     this.token = new FleetToken({ tokenEnv: options.tokenEnv, env: options.env, log: options.log, what: 'assignments' });
@@ -229,7 +233,7 @@ export class RemoteAssignmentSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.statsValue.nextPollAt = null;
     this.abort?.abort();
@@ -310,21 +314,21 @@ export class RemoteAssignmentSource {
   // ---------------------------------------------------------------- internals
 
   private schedule(delayMs: number): void {
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     if (this.closed || !this.started) {
       this.statsValue.nextPollAt = null;
       return;
     }
     const delay = Math.max(0, Math.min(MAX_DELAY_MS, delayMs));
-    this.statsValue.nextPollAt = Date.now() + delay;
-    this.timer = setTimeout(() => {
+    this.statsValue.nextPollAt = this.clock.now() + delay;
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       if (!this.inflight) void this.runCycle('poll').catch(() => undefined);
     }, delay);
   }
 
   private runCycle(trigger: FetchTrigger): Promise<FetchCycle> {
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.statsValue.nextPollAt = null;
     const cycle = (async (): Promise<FetchCycle> => {
