@@ -33,7 +33,7 @@ describe('Backoff (src/lifecycle/backoff.ts) with an injected clock', () => {
     expect([1, 2, 3, 6].map((n) => bottom(n, 'full'))).toEqual([100, 100, 100, 100]);
     expect([1, 2, 3, 6].map((n) => bottom(n, 'equal'))).toEqual([500, 1_000, 2_000, 15_000]);
     // the session and fleet helpers are this formula
-    expect(backoffDelayMs(3, cfg, () => 0.5)).toBe(backoffDelay(3, { baseMs: 5_000, maxMs: 60_000, jitter: 'full' }, () => 0.5));
+    expect(reconnectPolicy(cfg)).toEqual({ baseMs: 5_000, maxMs: 60_000, jitter: 'full' });
     expect(errorBackoffMs(3, 1_000, 10_000, () => 0.5)).toBe(backoffDelay(3, { baseMs: 1_000, maxMs: 10_000, jitter: 'equal' }, () => 0.5));
     // never longer than a Node timer can wait
     expect(backoffDelay(100, { baseMs: 1_000, maxMs: Number.MAX_SAFE_INTEGER, jitter: 'equal' }, () => 1)).toBe(2_147_483_647);
