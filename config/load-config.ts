@@ -18,6 +18,7 @@ import { buildConfigSchema, createConvictConfig, schemaLeaves, type RawAgentConf
 import type { AgentConfig, CredentialConfig, DynamicForwardSpec, ForwardSpec, LocalForwardSpec, Policy, SessionSpec, TelemetryExporter } from './types.js';
 import { checkBudget } from './policy.js';
 import { parseSessions, sessionHost, validateCredentials, validatePolicy } from './validate-sessions.js';
+import { fileErrorReason } from '../src/lifecycle/errno.js';
 
 export type { AgentConfig, AssignmentDocument, CredentialConfig, DynamicForwardSpec, ForwardSpec, HostKeysSpec, LocalForwardSpec, Policy, SessionSpec, TelemetryExporter, ValidationContext } from './types.js';
 
@@ -169,8 +170,7 @@ function readConfigFile(file: string, errors: string[]): Obj | undefined {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : e.message;
+    const why = fileErrorReason(err);
     errors.push(`config file ${file}: cannot read it (${why})`);
     return undefined;
   }
@@ -318,8 +318,7 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
     try {
       key = readFileSync(file);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : (e.code ?? e.message);
+      const why = fileErrorReason(err);
       throw new EdgeError('EDGE_ERR_KEY_INVALID', `${credKey}.privateKeyFile: cannot read the private key file ${file} (${why}); session "${spec.id}" uses this credential.`, {
         details: { key: `${credKey}.privateKeyFile`, file, session: spec.id },
       });

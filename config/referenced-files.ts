@@ -3,6 +3,7 @@
 // each unreadable one by key and path (exit 2) instead of "config OK" followed by a session
 // that fails at connect time. Only readability is checked; contents are the session's business.
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { fileErrorReason } from '../src/lifecycle/errno.js';
 import { appendKey } from './json-schema.js';
 import type { AgentConfig, SessionSpec } from './types.js';
 
@@ -58,7 +59,7 @@ function readProblem(path: string): string | undefined {
     readSync(fd, Buffer.alloc(1), 0, 1, 0);
     return undefined;
   } catch (err) {
-    return `cannot read it (${errnoReason(err as NodeJS.ErrnoException)})`;
+    return `cannot read it (${fileErrorReason(err)})`;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
@@ -68,16 +69,6 @@ function socketProblem(path: string): string | undefined {
   try {
     return statSync(path).isSocket() ? undefined : 'is not a socket (expected an ssh-agent socket)';
   } catch (err) {
-    return `cannot use it (${errnoReason(err as NodeJS.ErrnoException)})`;
-  }
-}
-
-function errnoReason(e: NodeJS.ErrnoException): string {
-  switch (e.code) {
-    case 'ENOENT': return 'no such file';
-    case 'EACCES': case 'EPERM': return 'permission denied';
-    case 'EISDIR': return 'it is a directory';
-    case 'ENOTDIR': return 'a parent is not a directory';
-    default: return e.code ?? e.message;
+    return `cannot use it (${fileErrorReason(err)})`;
   }
 }

@@ -88,9 +88,9 @@ export interface StartAgentOptions {
   consoleSpans?: (line: string) => void;
   /** Every event from every session's worker (channel opens and closes, forward states, …). */
   onEvent?: (sessionId: string, event: WorkerEvent) => void;
-  /** Library-only tuning of the fleet endpoint polling (timeouts, backoff, jitter source, proxy). */
+  /** Library-only tuning of the fleet endpoint polling (timeouts, backoff, jitter source, clock, proxy). */
   assignments?: RemoteSourceTuning;
-  /** Library-only tuning of the status reports to assignments.reportUrl (debounce, backoff, jitter source, proxy). */
+  /** Library-only tuning of the status reports to assignments.reportUrl (debounce, backoff, jitter source, clock, proxy). */
   report?: StatusReporterTuning;
   /**
    * Apply the agent's V8 settings (src/runtime-flags.ts: single-threaded GC) to this process

@@ -20,10 +20,8 @@
 //   "-a,b"  remove from the default  "^a,b"  put first
 // The gateway flag joins categories with ';' (kex=+diffie-hellman-group14-sha1;mac=+hmac-sha1);
 // a session's `algorithms` config key lists names to append ({ "kex": ["…"] } = "+…").
-import { createRequire } from 'node:module';
 import { EdgeError } from './errors.js';
-
-const require = createRequire(import.meta.url);
+import { ssh2SupportedAlgorithms } from './ssh2/supported-algorithms.js';
 
 /** ssh2's names for the algorithm categories (its `algorithms` config object). */
 export type AlgorithmCategory = 'kex' | 'serverHostKey' | 'cipher' | 'hmac' | 'compress';
@@ -79,14 +77,7 @@ export const WEAK_ALGORITHMS: ReadonlySet<string> = new Set([
 
 /** Every name ssh2 implements per category (its SUPPORTED_* lists). */
 export function supportedAlgorithms(): AlgorithmLists {
-  const c = require('ssh2/lib/protocol/constants.js') as Record<string, string[]>;
-  return {
-    kex: [...c.SUPPORTED_KEX!],
-    serverHostKey: [...c.SUPPORTED_SERVER_HOST_KEY!],
-    cipher: [...c.SUPPORTED_CIPHER!],
-    hmac: [...c.SUPPORTED_MAC!],
-    compress: [...c.SUPPORTED_COMPRESSION!],
-  };
+  return ssh2SupportedAlgorithms();
 }
 
 /** A fresh, mutable copy of the defaults. */

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { EnvHttpProxyAgent } from 'undici';
 import { EdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { fileErrorReason } from '../lifecycle/errno.js';
 
 export interface FleetDispatcherOptions {
   /** PEM file of CA certificates to trust ("" = system CAs); read now, so a bad path fails fast. */
@@ -22,8 +23,7 @@ export function createFleetDispatcher(options: FleetDispatcherOptions): EnvHttpP
     try {
       ca = readFileSync(options.caFile);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : (e.code ?? e.message);
+      const why = fileErrorReason(err);
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `assignments.caFile: cannot read the CA file ${options.caFile} (${why}).`, { details: { key: 'assignments.caFile' } });
     }
   }

@@ -24,6 +24,9 @@ import { EdgeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { createFleetDispatcher, FleetToken } from './fleet-http.js';
+import { classifyErrno, connectErrorCode, connectFailureReason, errnoOf } from '../lifecycle/errno.js';
+import { backoffDelay } from '../lifecycle/backoff.js';
+import { MAX_TIMER_MS, systemClock, type Clock } from '../lifecycle/clock.js';
 
 export type FetchTrigger = 'poll' | 'manual';
 
@@ -61,6 +64,8 @@ export interface RemoteSourceTuning {
   maxRetryAfterMs?: number;
   /** Source of randomness in [0, 1) for the jitter. Default Math.random. */
   random?: () => number;
+  /** Time source and timers of the poll schedule (tests drive it by hand). Default the system clock. */
+  clock?: Clock;
   /** Overrides for HTTP_PROXY / HTTPS_PROXY / NO_PROXY (default: the environment). */
   proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
 }
@@ -105,7 +110,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_RESPONSE_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_RETRY_AFTER_MS = 3_600_000;
-const MAX_DELAY_MS = 2_147_483_647;
+const MAX_DELAY_MS = MAX_TIMER_MS;
 
 /** One steady-state wait: uniform in [0.5, 1.5] × interval. */
 export function jitteredIntervalMs(intervalMs: number, random: () => number = Math.random): number {
@@ -114,9 +119,7 @@ export function jitteredIntervalMs(intervalMs: number, random: () => number = Ma
 
 /** Wait after the `consecutiveErrors`-th error in a row (≥ 1): uniform in [c/2, c], c = min(max, base × 2^(n−1)). */
 export function errorBackoffMs(consecutiveErrors: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const n = Math.max(1, consecutiveErrors);
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(n - 1, 40));
-  return Math.min(MAX_DELAY_MS, Math.round(ceiling / 2 + (ceiling / 2) * random()));
+  return backoffDelay(Math.max(1, consecutiveErrors), { baseMs, maxMs, jitter: 'equal' }, random);
 }
 
 /** Retry-After as a delay in ms: delta-seconds or an HTTP date; null when absent or unreadable. */
@@ -154,7 +157,8 @@ export class RemoteAssignmentSource {
   private readonly random: () => number;
   private readonly dispatcher: EnvHttpProxyAgent;
   private readonly statsValue: RemoteSourceStats;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
+  private readonly clock: Clock;
   private inflight: Promise<FetchCycle> | undefined;
   private queued: Promise<FetchCycle> | undefined;
   private abort: AbortController | undefined;
@@ -186,6 +190,7 @@ export class RemoteAssignmentSource {
     this.firstPollMaxDelayMs = options.firstPollMaxDelayMs ?? Math.min(this.interval, 5_000);
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
     this.random = options.random ?? Math.random;
+    this.clock = options.clock ?? systemClock;
 
     this.dispatcher = createFleetDispatcher({ caFile: options.caFile, connectTimeoutMs: this.connectTimeoutMs, responseTimeoutMs: this.responseTimeoutMs, proxy: options.proxy });
     this.token = new FleetToken({ tokenEnv: options.tokenEnv, env: options.env, log: options.log, what: 'assignments' });
@@ -228,7 +233,7 @@ export class RemoteAssignmentSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.statsValue.nextPollAt = null;
     this.abort?.abort();
@@ -309,21 +314,21 @@ export class RemoteAssignmentSource {
   // ---------------------------------------------------------------- internals
 
   private schedule(delayMs: number): void {
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     if (this.closed || !this.started) {
       this.statsValue.nextPollAt = null;
       return;
     }
     const delay = Math.max(0, Math.min(MAX_DELAY_MS, delayMs));
-    this.statsValue.nextPollAt = Date.now() + delay;
-    this.timer = setTimeout(() => {
+    this.statsValue.nextPollAt = this.clock.now() + delay;
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       if (!this.inflight) void this.runCycle('poll').catch(() => undefined);
     }, delay);
   }
 
   private runCycle(trigger: FetchTrigger): Promise<FetchCycle> {
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.statsValue.nextPollAt = null;
     const cycle = (async (): Promise<FetchCycle> => {
@@ -391,24 +396,22 @@ export class RemoteAssignmentSource {
   }
 
   private networkError(err: unknown, timedOut: boolean, started: number): FetchResult {
-    const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string }; errors?: Array<{ code?: string }> };
-    const code = e?.code ?? e?.cause?.code ?? e?.errors?.[0]?.code;
+    const e = err as { message?: string; cause?: { message?: string } };
+    const code = errnoOf(err);
     let edge: ErrorCode = 'EDGE_ERR_NETWORK';
     let kind: 'fetch' | 'timeout' = 'fetch';
     let why: string;
+    const errno = classifyErrno(code);
     if (timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
       kind = 'timeout';
       why = `no complete answer within ${this.responseTimeoutMs} ms (response timeout)`;
-    } else if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') {
+    } else if (errno === 'timed-out') {
       kind = 'timeout';
-      edge = 'EDGE_ERR_CONNECT_TIMEOUT';
+      edge = connectErrorCode(code);
       why = `could not connect within ${this.connectTimeoutMs} ms (connect timeout)`;
-    } else if (code === 'ECONNREFUSED') {
-      edge = 'EDGE_ERR_CONNECT_REFUSED';
-      why = 'connection refused';
-    } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-      edge = 'EDGE_ERR_HOST_NOT_FOUND';
-      why = 'the host name does not resolve';
+    } else if (errno === 'refused' || errno === 'name-not-resolved') {
+      edge = connectErrorCode(code);
+      why = connectFailureReason(err);
     } else if (this.closed) {
       why = 'the agent is stopping';
     } else {

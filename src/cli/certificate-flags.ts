@@ -6,6 +6,7 @@ import ssh2 from 'ssh2';
 import { parseCertificateLine } from '../certificates/openssh-certificate.js';
 import type { AuthConfig } from '../session/session-config.js';
 import { UsageError } from './usage-error.js';
+import { fileErrorReason } from '../lifecycle/errno.js';
 
 type PrivateKeys = NonNullable<AuthConfig['privateKeys']>;
 
@@ -16,7 +17,7 @@ export function attachCertificates(keys: PrivateKeys, certFlags: string[]): void
     try {
       certified = parseCertificateLine(readFileSync(file, 'utf8')).publicKey.blob;
     } catch (err) {
-      throw new UsageError(`--cert ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+      throw new UsageError(`--cert ${file}: ${fileErrorReason(err)}`);
     }
     // With one key there is nothing to match (a mismatch is reported by the session, naming both).
     const owner = keys.length === 1 ? keys[0] : keys.find((k) => publicBlob(k)?.equals(certified));

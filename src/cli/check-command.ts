@@ -9,6 +9,7 @@ import { referencedFiles, sessionFiles, unreadableFiles } from '../../config/ref
 import { parseAssignmentDocument } from '../../config/validate-sessions.js';
 import { isEdgeError } from '../errors.js';
 import { UsageError } from './usage-error.js';
+import { fileErrorReason } from '../lifecycle/errno.js';
 
 export const CHECK_USAGE = `Usage: edge-agent check [--config FILE] [--assignments FILE]
 
@@ -93,8 +94,7 @@ function readJson(file: string, prefix: string, problems: string[]): unknown {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    problems.push(`${prefix}cannot read it (${e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : e.message})`);
+    problems.push(`${prefix}cannot read it (${fileErrorReason(err)})`);
     return undefined;
   }
   try {

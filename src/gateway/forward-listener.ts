@@ -16,7 +16,8 @@ import { pipeChannel, resetTarget, type ChannelCloseReason, type SshChannel } fr
 import type { SshSocketGate } from '../session/ssh-socket-gate.js';
 import { unmapAddress } from './authorized-keys.js';
 import { bindSockets, type ListenSocketSpec } from './listen-policy.js';
-import { enableHalfClose } from './ssh2-internals.js';
+import { enableHalfClose } from '../ssh2/server-channel-half-close.js';
+import { isMissingAddressFamily, listenErrorReason } from '../lifecycle/errno.js';
 
 export type GatewayLogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type GatewayLog = (level: GatewayLogLevel, msg: string, fields?: Record<string, unknown>) => void;
@@ -80,8 +81,6 @@ export class ListenError extends Error {
   }
 }
 
-const MISSING_FAMILY = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EPROTONOSUPPORT']);
-
 export class ForwardListener {
   readonly bind: string;
   readonly requestedPort: number;
@@ -123,7 +122,7 @@ export class ForwardListener {
         this.closeServers();
         const code = (err as NodeJS.ErrnoException).code;
         if (this.requestedPort === 0 && specs.length > 1 && code === 'EADDRINUSE' && attempt < 5) continue;
-        throw err instanceof ListenError ? err : new ListenError(`cannot listen on ${this.where}: ${describeListenError(code, err)}`, code);
+        throw err instanceof ListenError ? err : new ListenError(`cannot listen on ${this.where}: ${listenErrorReason(err)}`, code);
       }
     }
   }
@@ -144,7 +143,7 @@ export class ForwardListener {
     }
     await new Promise<void>((resolve, reject) => {
       const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => this.onConnection(sock));
-      server.once('error', (err: NodeJS.ErrnoException) => reject(fail(err.code, err.code === 'EACCES' ? 'permission denied (the gateway may not create files in the socket directory)' : err.code === 'EADDRINUSE' ? 'the path is in use' : err.message)));
+      server.once('error', (err: NodeJS.ErrnoException) => reject(fail(err.code, listenErrorReason(err, 'unix'))));
       server.listen(socketPath, () => {
         server.removeAllListeners('error');
         server.on('error', (err) => this.opts.log('warn', `gateway: listener ${socketPath} failed: ${err.message}`, { socketPath }));
@@ -166,7 +165,7 @@ export class ForwardListener {
       return await this.listenSocket(spec.host, port, spec.ipv6Only);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (MISSING_FAMILY.has(code)) {
+      if (isMissingAddressFamily(code)) {
         if (spec.fallbackHost) return this.listenSocket(spec.fallbackHost, port, undefined);
         if (spec.optional) {
           this.opts.log('debug', `gateway: ${spec.host} is not available on this host; ${this.where} listens without it`, { bind: this.bind, port });
@@ -300,14 +299,4 @@ function someoneListens(socketPath: string): Promise<boolean> {
     probe.once('connect', () => done(true));
     probe.on('error', () => done(false));
   });
-}
-
-function describeListenError(code: string | undefined, err: unknown): string {
-  switch (code) {
-    case 'EADDRINUSE': return 'the port is already in use';
-    case 'EACCES': return 'permission denied (ports below 1024 need privileges)';
-    case 'EADDRNOTAVAIL': return 'the address is not available on this host';
-    case 'EAFNOSUPPORT': return 'that address family is not supported on this host';
-    default: return err instanceof Error ? err.message : String(err);
-  }
 }

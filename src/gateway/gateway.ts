@@ -43,10 +43,12 @@ import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js
 import { probeClientAlive, type ProbeResult } from './liveness-probe.js';
 import { DEFAULT_MAX_STARTUPS, dropStartup, formatMaxStartups, parseMaxStartups, type MaxStartups } from './max-startups.js';
 import { checkSocketRequest } from './socket-policy.js';
-import { enableHalfClose, installChannelOpenPolicy, type ChannelOpenRequest } from './ssh2-internals.js';
+import { installChannelOpenPolicy, type ChannelOpenRequest } from '../ssh2/channel-open-refusal.js';
+import { enableHalfClose } from '../ssh2/server-channel-half-close.js';
 import { loadHostCertificate } from './host-certificate.js';
 import { installServerHostCertificate } from '../ssh2/server-host-certificate.js';
 import { UserCertificateAuth, certificateAsAuthorizedKey, describeCertificateLogin, type CertificateIdentity, type UserCertificateAuthOptions } from './user-certificate-auth.js';
+import { classifyErrno, listenErrorReason } from '../lifecycle/errno.js';
 
 const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
@@ -349,7 +351,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         resolve();
       });
     }).catch((err: NodeJS.ErrnoException) => {
-      throw new EdgeError('EDGE_ERR_LISTEN_FAILED', `listen: the gateway cannot listen on ${formatHostPort(host, port)} (${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': the port is in use' : err.code === 'EACCES' ? ': ports below 1024 need privileges' : ''}).`, { cause: err, details: { host, port } });
+      throw new EdgeError('EDGE_ERR_LISTEN_FAILED', `listen: the gateway cannot listen on ${formatHostPort(host, port)} (${classifyErrno(err.code) === 'other' ? (err.code ?? err.message) : `${err.code}: ${listenErrorReason(err)}`}).`, { cause: err, details: { host, port } });
     });
     server.on('error', (err) => this.log('error', `gateway: listener error: ${err.message}`));
     this.server = server;
@@ -743,7 +745,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
     if (!installChannelOpenPolicy(client, (req) => this.channelPolicy(conn, req)) && !this.warnedInternals) {
       this.warnedInternals = true;
-      this.log('warn', 'gateway: ssh2 internals changed: refused channels (session, direct-tcpip) are refused without a reason or a log line; see src/gateway/ssh2-internals.ts');
+      this.log('warn', 'gateway: ssh2 internals changed: refused channels (session, direct-tcpip) are refused without a reason or a log line; see src/ssh2/channel-open-refusal.ts');
     }
     client.on('request', (accept, reject, name, info) => {
       if (name === 'tcpip-forward') {

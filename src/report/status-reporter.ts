@@ -15,7 +15,9 @@ import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { createFleetDispatcher, FleetToken } from '../assignments/fleet-http.js';
 import { describeEndpoint, errorBackoffMs, jitteredIntervalMs } from '../assignments/remote-source.js';
+import { systemClock, type Clock } from '../lifecycle/clock.js';
 import { buildStatusReport, reportFingerprint, type StatusReport } from './status-report.js';
+import { classifyErrno, connectErrorCode, connectFailureReason, errnoOf } from '../lifecycle/errno.js';
 
 /** Library-level tuning (no config keys). */
 export interface StatusReporterTuning {
@@ -33,6 +35,8 @@ export interface StatusReporterTuning {
   failureLogIntervalMs?: number;
   /** Source of randomness in [0, 1). Default Math.random. */
   random?: () => number;
+  /** Time source and timers of the report schedule (tests drive it by hand). Default the system clock. */
+  clock?: Clock;
   /** Overrides for HTTP_PROXY / HTTPS_PROXY / NO_PROXY (default: the environment). */
   proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
 }
@@ -78,7 +82,8 @@ export class StatusReporter {
   private readonly failureLogIntervalMs: number;
   private readonly countSent: (n: number) => void;
   private readonly countFailed: (n: number) => void;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
+  private readonly clock: Clock;
   private due: { at: number; reason: Reason } | undefined;
   private inflight: Promise<void> | undefined;
   private abort: AbortController | undefined;
@@ -95,6 +100,7 @@ export class StatusReporter {
   constructor(private readonly options: StatusReporterOptions) {
     this.endpoint = describeEndpoint(options.url);
     this.random = options.random ?? Math.random;
+    this.clock = options.clock ?? systemClock;
     this.debounceMs = options.debounceMs ?? 1_000;
     this.retryBaseMs = options.retryBaseMs ?? Math.min(options.intervalMs, 5_000);
     this.retryMaxMs = options.retryMaxMs ?? options.intervalMs;
@@ -142,7 +148,7 @@ export class StatusReporter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.due = undefined;
     this.abort?.abort();
     await this.inflight?.catch(() => undefined);
@@ -154,17 +160,17 @@ export class StatusReporter {
   /** Keeps the earliest of what is scheduled and this; a 'start' or retry keeps its reason. */
   private schedule(delayMs: number, reason: Reason, replace = false): void {
     if (this.closed) return;
-    const at = Date.now() + delayMs;
+    const at = this.clock.now() + delayMs;
     if (!replace && this.due && this.due.at <= at) return;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.due = { at, reason: this.due && !replace && this.due.reason === 'start' ? 'start' : reason };
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       const due = this.due!;
       this.timer = undefined;
       this.due = undefined;
       this.inflight = this.send(due.reason).finally(() => { this.inflight = undefined; });
     }, Math.max(0, delayMs));
-    this.timer.unref?.();
+    (this.timer as { unref?: () => void }).unref?.(); // reports never keep the process alive
   }
 
   private async send(reason: Reason): Promise<void> {
@@ -181,7 +187,7 @@ export class StatusReporter {
     if (reason === 'change' && fingerprint === this.lastSentFingerprint) {
       // Only counters moved: nothing the fleet needs before the interval report, which keeps
       // its time (a stream of such changes must not postpone it).
-      this.schedule(Math.max(0, this.intervalAt - Date.now()), 'interval', true);
+      this.schedule(Math.max(0, this.intervalAt - this.clock.now()), 'interval', true);
       if (this.changedDuringSend) this.schedule(this.debounceMs, 'change');
       return;
     }
@@ -207,7 +213,7 @@ export class StatusReporter {
     this.countFailed(1);
     const delay = errorBackoffMs(this.stats.consecutiveFailures, this.retryBaseMs, this.retryMaxMs, this.random);
     this.unloggedFailures += 1;
-    const now = Date.now();
+    const now = this.clock.now();
     if (this.stats.consecutiveFailures === 1 || now - this.lastFailureLogAt >= this.failureLogIntervalMs) {
       this.options.log?.('warn', `${error.message.replace(/\.$/, '')} (${this.unloggedFailures} failure(s) since the last report of this; next attempt in ${(delay / 1000).toFixed(1)} s; the tunnels are not affected)`, { code: error.code });
       this.lastFailureLogAt = now;
@@ -218,7 +224,7 @@ export class StatusReporter {
 
   private afterSend(): void {
     const delay = jitteredIntervalMs(this.options.intervalMs, this.random);
-    this.intervalAt = Date.now() + delay;
+    this.intervalAt = this.clock.now() + delay;
     this.schedule(delay, 'interval', true);
     if (this.changedDuringSend) this.schedule(this.debounceMs, 'change');
   }
@@ -244,10 +250,10 @@ export class StatusReporter {
         : res.statusCode >= 300 && res.statusCode < 400 ? ': redirects are not followed; set assignments.reportUrl to the final URL' : '';
       return new EdgeError('EDGE_ERR_NETWORK', `report: ${this.endpoint} answered HTTP ${res.statusCode}${hint}.`, { details: { httpStatus: res.statusCode } });
     } catch (err) {
-      const e = err as { code?: string; cause?: { code?: string } };
-      const code = e?.code ?? e?.cause?.code;
-      const why = timedOut ? `no answer within ${this.deadlineMs} ms` : code === 'ECONNREFUSED' ? 'connection refused' : this.closed ? 'the agent is stopping' : (code ?? (err instanceof Error ? err.message : String(err)));
-      const edge = code === 'ECONNREFUSED' ? 'EDGE_ERR_CONNECT_REFUSED' : timedOut || code === 'UND_ERR_CONNECT_TIMEOUT' ? 'EDGE_ERR_CONNECT_TIMEOUT' : 'EDGE_ERR_NETWORK';
+      const code = errnoOf(err);
+      const errno = classifyErrno(code);
+      const why = timedOut ? `no answer within ${this.deadlineMs} ms` : errno === 'refused' || errno === 'name-not-resolved' ? connectFailureReason(err) : this.closed ? 'the agent is stopping' : (code ?? (err instanceof Error ? err.message : String(err)));
+      const edge = timedOut && errno !== 'refused' ? 'EDGE_ERR_CONNECT_TIMEOUT' : connectErrorCode(code);
       return new EdgeError(edge, `report: sending to ${this.endpoint} failed: ${why}.`);
     } finally {
       clearTimeout(deadline);

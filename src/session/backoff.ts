@@ -1,19 +1,13 @@
-// Reconnect pacing: exponential backoff with full jitter ("Exponential Backoff And Jitter",
-// AWS architecture blog) so that a fleet that lost its gateway at the same instant does not
-// come back in lock-step. The first ceiling is the seed's 5 s retry interval; a small floor
-// (a tenth of it) keeps an unlucky draw from retrying at once.
+// Reconnect pacing of a session, its forwards and its listeners, in the session's terms
+// (ReconnectConfig): the shared backoff (src/lifecycle/backoff.ts) with full jitter, the first
+// ceiling being the seed's 5 s retry interval; plus the slower pace after credential failures
+// and the shorter cap for a busy gateway.
+import type { BackoffPolicy } from '../lifecycle/backoff.js';
 import type { ReconnectConfig } from './session-config.js';
 
-/** The delay before retry number `attempt` (1-based): uniform in [floor, ceiling]. */
-export function backoffDelayMs(
-  attempt: number,
-  cfg: Pick<ReconnectConfig, 'retryIntervalMs' | 'maxRetryIntervalMs'>,
-  random: () => number = Math.random,
-): number {
-  const exponent = Math.min(Math.max(attempt - 1, 0), 30);
-  const ceiling = Math.max(0, Math.min(cfg.maxRetryIntervalMs, cfg.retryIntervalMs * 2 ** exponent));
-  const floor = Math.min(cfg.retryIntervalMs / 10, ceiling);
-  return Math.round(floor + random() * (ceiling - floor));
+/** The shared backoff policy for these reconnect settings. */
+export function reconnectPolicy(cfg: Pick<ReconnectConfig, 'retryIntervalMs' | 'maxRetryIntervalMs'>): BackoffPolicy {
+  return { baseMs: cfg.retryIntervalMs, maxMs: cfg.maxRetryIntervalMs, jitter: 'full' };
 }
 
 /**

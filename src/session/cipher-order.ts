@@ -15,9 +15,10 @@
 //     ~4× AES-GCM's speed there);
 //   - no native binding: AES-GCM through Node's crypto first, chacha20 last (ssh2's pure-JS
 //     chacha20/poly1305 is several times slower).
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
+import { nativeBindingAvailable, nativeBindingBuilt } from '../ssh2/crypto-binding.js';
+import { ssh2SupportedAlgorithms } from '../ssh2/supported-algorithms.js';
 
 const require = createRequire(import.meta.url);
 
@@ -31,24 +32,6 @@ export interface CryptoSupport {
 }
 
 let cachedSupport: CryptoSupport | undefined;
-
-/** Whether ssh2's native crypto binding is in use (works in any thread). */
-export function nativeBindingAvailable(): boolean {
-  try {
-    return (require('ssh2/lib/protocol/crypto.js') as { bindingAvailable?: boolean }).bindingAvailable === true;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether ssh2's native crypto addon was built (present on disk), without loading ssh2. */
-function nativeBindingBuilt(): boolean {
-  try {
-    return existsSync(require.resolve('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node'));
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Probes the CPU and ssh2's binding. Call in the main thread only: cpu-features cannot load in
@@ -78,7 +61,7 @@ export function cryptoSupport(): CryptoSupport {
 /** Every cipher name ssh2 accepts in `algorithms.cipher` (its SUPPORTED_CIPHER list). */
 export function supportedCiphers(): string[] {
   try {
-    return [...(require('ssh2/lib/protocol/constants.js') as { SUPPORTED_CIPHER: string[] }).SUPPORTED_CIPHER];
+    return ssh2SupportedAlgorithms().cipher;
   } catch {
     return [...GCM, ...CHACHA, ...CTR];
   }

@@ -8,6 +8,7 @@ import { EdgeError } from '../errors.js';
 import { parsePrivateKeys } from './auth.js';
 import type { AuthConfig } from './session-config.js';
 import { keysForAttempt, type AuthKey } from './user-certificate.js';
+import { fileErrorReason } from '../lifecycle/errno.js';
 
 export interface LoadedCredentials {
   /** Parsed private keys, in configured order (a key with a certificate as that certificate). */
@@ -29,8 +30,7 @@ function readKeyFile(file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : (e.code ?? e.message);
+    const why = fileErrorReason(err);
     throw new EdgeError('EDGE_ERR_KEY_INVALID', `Cannot read the private key file ${file} (${why}).`, { details: { source: file } });
   }
 }

@@ -2,6 +2,7 @@
 // is up, and the counters status and telemetry report. Admission (origin allow-list, channel
 // cap) lives here because it is per forward.
 import { EdgeError } from '../errors.js';
+import { Backoff, type BackoffPolicy } from '../lifecycle/backoff.js';
 import { ForwardBandwidth } from './bandwidth-limit.js';
 import { compileHttpSettings, type CompiledHttpSettings } from './http-target/http-settings.js';
 import { newHttpStats, snapshotHttpStats, type HttpStats } from './http-target/http-stats.js';
@@ -47,9 +48,8 @@ export class ForwardRuntime {
   lastError: EdgeError | null = null;
   /** See ForwardStatus.bindWarning; reset each time the forward comes up. */
   bindWarning: string | null = null;
-  /** Consecutive refused requests since it was last up (drives its own backoff). */
-  retryAttempt = 0;
-  retryTimer: NodeJS.Timeout | undefined;
+  /** Consecutive refused requests since it was last up (`retry.attempt`) and the pending retry. */
+  readonly retry: Backoff;
   openChannels = 0;
   totalChannels = 0;
   rejectedChannels = 0;
@@ -60,8 +60,10 @@ export class ForwardRuntime {
   /** maxBytesPerSecond, shared by the forward's channels (a retarget keeps the buckets). */
   readonly bandwidth: ForwardBandwidth;
 
-  constructor(config: ForwardConfig) {
+  /** `retryPolicy`: the session's reconnect pacing, read at each retry. */
+  constructor(config: ForwardConfig, retryPolicy: () => BackoffPolicy) {
     const { target, allowList, http } = ForwardRuntime.compile(config);
+    this.retry = new Backoff(retryPolicy);
     this.config = config;
     this.target = target;
     this.allowList = allowList;

@@ -15,7 +15,8 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import type { Client } from 'ssh2';
 import { EdgeError, isEdgeError } from '../errors.js';
-import { backoffDelayMs } from './backoff.js';
+import { Backoff } from '../lifecycle/backoff.js';
+import { reconnectPolicy } from './backoff.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
 import type { ChannelInfo } from './tunnel-session.js';
 import { createDestinationAllowList, type DestinationAllowList } from './destination-allow-list.js';
@@ -28,6 +29,7 @@ import { failureReply, successReply, SocksError } from './socks-protocol.js';
 import { socksHandshake } from './socks-server.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
 import { checkHost, formatHost } from './target-url.js';
+import { isMissingAddressFamily, listenErrorReason } from '../lifecycle/errno.js';
 
 export type ListenerKind = 'local' | 'dynamic';
 
@@ -105,8 +107,8 @@ class Listener {
   state: ForwardState = 'pending';
   localPort: number | null = null;
   lastError: EdgeError | null = null;
-  retryAttempt = 0;
-  retryTimer: NodeJS.Timeout | undefined;
+  /** Listen retries in a row, paced by the session's reconnect settings (read at each retry). */
+  readonly retry: Backoff;
   /** Bumped on every (re)listen and on removal: stale listen results are discarded. */
   generation = 0;
   removed = false;
@@ -117,8 +119,9 @@ class Listener {
   bytesOut = 0;
   readonly liveStats = new Set<{ readonly bytesIn: number; readonly bytesOut: number }>();
 
-  constructor(config: AnyListenerConfig) {
+  constructor(config: AnyListenerConfig, reconnect: () => ReconnectConfig) {
     this.config = config;
+    this.retry = new Backoff(() => reconnectPolicy(reconnect()));
     this.allowList = LocalForwarding.compile(config).allowList;
   }
 
@@ -304,7 +307,7 @@ export class LocalForwarding {
   stopListening(): void {
     this.closed = true;
     for (const l of this.listeners.values()) {
-      clearTimeout(l.retryTimer);
+      l.retry.cancel();
       l.generation += 1;
       closeServers(l.servers);
       l.servers = [];
@@ -322,7 +325,7 @@ export class LocalForwarding {
   // ---------------------------------------------------------------- listeners
 
   private add(config: AnyListenerConfig): Listener {
-    const l = new Listener(config);
+    const l = new Listener(config, () => this.host.reconnect());
     this.listeners.set(config.id, l);
     return l;
   }
@@ -330,7 +333,7 @@ export class LocalForwarding {
   private remove(l: Listener): void {
     l.removed = true;
     l.generation += 1;
-    clearTimeout(l.retryTimer);
+    l.retry.cancel();
     closeServers(l.servers);
     l.servers = [];
     l.localPort = null;
@@ -345,7 +348,7 @@ export class LocalForwarding {
 
   private async listen(l: Listener): Promise<void> {
     const generation = ++l.generation;
-    clearTimeout(l.retryTimer);
+    l.retry.cancel();
     const { bind } = l.config;
     const shownBind = bind === '' || bind === '*' ? '*' : formatHost(bind.replace(/^\[(.*)\]$/, '$1'));
     const servers: net.Server[] = [];
@@ -364,13 +367,13 @@ export class LocalForwarding {
           } catch (err) {
             lastErr = err;
             const code = (err as NodeJS.ErrnoException).code;
-            if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') break;
+            if (!isMissingAddressFamily(code)) break;
           }
         }
         if (!bound) {
           if (i === 0) throw lastErr;
           const code = (lastErr as NodeJS.ErrnoException).code;
-          if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') {
+          if (!isMissingAddressFamily(code)) {
             this.host.log('warn', `${this.describe(l)}: listening on ${alternatives.join(', ')} port ${port} too failed (${code ?? String(lastErr)}); it listens on ${listenSlots(bind)[0]![0]} only.`);
           }
         }
@@ -386,7 +389,7 @@ export class LocalForwarding {
     }
     l.servers = servers;
     l.localPort = port;
-    l.retryAttempt = 0;
+    l.retry.reset();
     l.lastError = null;
     this.setState(l, 'up');
     const c = l.config;
@@ -396,14 +399,10 @@ export class LocalForwarding {
   }
 
   private listenFailed(l: Listener, err: NodeJS.ErrnoException, where: string): void {
-    const why = err.code === 'EADDRINUSE' ? 'the address is already in use'
-      : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
-        : err.code === 'EADDRNOTAVAIL' ? 'the address is not available on this device'
-          : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? 'the bind address did not resolve'
-            : (err.code ?? err.message);
+    const why = listenErrorReason(err);
     const message = `${this.describe(l)} cannot listen on ${where}: ${why}.`;
     l.lastError = new EdgeError('EDGE_ERR_LOCAL_LISTEN_FAILED', message, { details: { forward: l.config.id, bind: l.config.bind, port: l.config.port, errno: err.code } });
-    l.retryAttempt += 1;
+    const delayMs = l.retry.next();
     if (this.host.exitOnForwardFailure()) {
       this.setState(l, 'refused');
       this.host.log('error', `${message} exitOnForwardFailure is set: the session fails.`, { code: l.lastError.code });
@@ -411,18 +410,17 @@ export class LocalForwarding {
       return;
     }
     const rc = this.host.reconnect();
-    if (rc.mode === 'never' || (rc.maxRetries >= 0 && l.retryAttempt > rc.maxRetries)) {
+    if (rc.mode === 'never' || (rc.maxRetries >= 0 && l.retry.attempt > rc.maxRetries)) {
       this.setState(l, 'refused');
       this.host.log('error', `${message} Giving up (reconnect settings).`, { code: l.lastError.code });
       return;
     }
-    const delayMs = backoffDelayMs(l.retryAttempt, rc);
     this.setState(l, 'retrying');
-    this.host.log(l.retryAttempt === 1 ? 'error' : 'warn', `${message} Retrying in ${delayMs} ms.`, { code: l.lastError.code });
+    this.host.log(l.retry.attempt === 1 ? 'error' : 'warn', `${message} Retrying in ${delayMs} ms.`, { code: l.lastError.code });
     const generation = l.generation;
-    l.retryTimer = setTimeout(() => {
+    l.retry.schedule(delayMs, () => {
       if (generation === l.generation && !l.removed && !this.closed) void this.listen(l);
-    }, delayMs);
+    });
   }
 
   private setState(l: Listener, state: ForwardState): void {

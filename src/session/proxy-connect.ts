@@ -19,6 +19,7 @@ import { EdgeError, type ErrorCode } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { ProxyEnv } from './session-config.js';
 import { checkHost, formatHost } from './target-url.js';
+import { connectFailureReason } from '../lifecycle/errno.js';
 
 export type ProxyKind = 'http' | 'socks5' | 'socks5h' | 'socks4' | 'socks4a';
 
@@ -204,8 +205,8 @@ export async function connectThroughProxy(proxy: ProxySpec, host: string, port: 
         : error('EDGE_ERR_CONNECT_TIMEOUT', `${via} did not answer the request to connect to SSH host ${target} within ${opts.timeoutMs} ms (connectTimeoutMs).`)), opts.timeoutMs);
       const onAbort = () => finish(new EdgeError('EDGE_ERR_CLOSED', 'The session was closed while connecting.'));
       const onError = (err: NodeJS.ErrnoException) => finish(phase === 'connect'
-        ? error('EDGE_ERR_PROXY_UNREACHABLE', `Cannot reach ${via}: ${describeSocketError(err)}; the SSH host ${target} was not contacted. Check the proxy setting (or HTTPS_PROXY/ALL_PROXY).`, err)
-        : error('EDGE_ERR_PROXY_PROTOCOL', `${via} failed while connecting to SSH host ${target}: ${describeSocketError(err)}.`, err));
+        ? error('EDGE_ERR_PROXY_UNREACHABLE', `Cannot reach ${via}: ${connectFailureReason(err)}; the SSH host ${target} was not contacted. Check the proxy setting (or HTTPS_PROXY/ALL_PROXY).`, err)
+        : error('EDGE_ERR_PROXY_PROTOCOL', `${via} failed while connecting to SSH host ${target}: ${connectFailureReason(err)}.`, err));
       const onClose = () => finish(error('EDGE_ERR_PROXY_REFUSED', `${via} closed the connection without answering the request to connect to SSH host ${target}.`));
       cleanups.push(() => clearTimeout(timer), () => opts.signal.removeEventListener('abort', onAbort), () => socket.off('error', onError), () => socket.off('close', onClose));
       if (opts.signal.aborted) return onAbort();
@@ -226,17 +227,6 @@ export async function connectThroughProxy(proxy: ProxySpec, host: string, port: 
 }
 
 type MakeError = (code: ErrorCode, message: string, cause?: unknown) => EdgeError;
-
-function describeSocketError(err: NodeJS.ErrnoException): string {
-  switch (err.code) {
-    case 'ECONNREFUSED': return 'connection refused (nothing listening there)';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN': return `the proxy host name did not resolve (${err.code})`;
-    case 'ETIMEDOUT': return 'connection timed out';
-    case 'ECONNRESET': return 'connection reset';
-    default: return err.code ?? err.message;
-  }
-}
 
 /** Reads from the socket until `complete(buffer)` returns a length; unshifts what follows. */
 function readUntil(socket: net.Socket, complete: (buf: Buffer) => number | null, limit: number, onTooLong: () => EdgeError): Promise<Buffer> {

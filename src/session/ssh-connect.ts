@@ -5,7 +5,7 @@
 // Performance levers installed on every connection (measured in bench/, see README):
 // - SSH socket writes batched per event-loop turn (ssh-write-batching.ts), where the server is
 //   known to send with TCP_NODELAY (else batching costs requests/s against sshd's Nagle);
-// - random padding from a pool instead of one randomFillSync per packet (ssh2-padding-pool.ts);
+// - random padding from a pool instead of one randomFillSync per packet (src/ssh2/padding-pool.ts);
 // - the cipher order decided once in the main thread (cipher-order.ts);
 // - optionally (`sshdNoDelayExec`) one `exec true` so sshd turns on TCP_NODELAY (sshd-nodelay.ts).
 // EDGE_DIAG_DISABLE=write-batching,padding-pool turns the first two off (diagnostics and the
@@ -23,10 +23,12 @@ import { installClientHostCertificates } from '../ssh2/client-host-certificates.
 import type { HostKeyDecision } from './host-keys/host-key-verifier.js';
 import type { SessionConfig } from './session-config.js';
 import { AGENT_IDENT } from '../version.js';
-import { mainThreadCipherOrder, nativeBindingAvailable } from './cipher-order.js';
+import { mainThreadCipherOrder } from './cipher-order.js';
+import { nativeBindingAvailable } from '../ssh2/crypto-binding.js';
 import { DEFAULT_ALGORITHMS, defaultAlgorithms, widenAlgorithms } from '../ssh-algorithms.js';
 import { requireRsaSha2UserAuth } from '../ssh2/rsa-sha2-user-auth.js';
-import { installPaddingPool } from './ssh2-padding-pool.js';
+import { installPaddingPool } from '../ssh2/padding-pool.js';
+import { serverSoftwareVersion } from '../ssh2/server-software-version.js';
 import { nudgeSshdNoDelay, type NudgeResult } from './sshd-nodelay.js';
 import { installWriteBatching, serverSendsNoDelay, type WriteBatching } from './ssh-write-batching.js';
 import { connectThroughProxy, resolveProxyRoute } from './proxy-connect.js';
@@ -70,6 +72,7 @@ export interface ConnectDeps {
 }
 
 import { disabledLevers } from '../diag-levers.js';
+import { connectErrorCode } from '../lifecycle/errno.js';
 
 export { disabledLevers };
 
@@ -162,7 +165,7 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
     deps.signal.addEventListener('abort', onAbort, { once: true });
 
     client.on('handshake', (negotiated: { cs?: { cipher?: string } }) => {
-      serverBanner = (client as unknown as { _remoteVer?: string })._remoteVer ?? '';
+      serverBanner = serverSoftwareVersion(client) ?? '';
       crypto.cipher = negotiated?.cs?.cipher ?? crypto.cipher;
     });
     client.once('ready', () => {
@@ -175,7 +178,7 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
     });
     // Closed before the server even said who it is (no SSH-2.0 line): sshd dropping us past
     // MaxStartups — alive but busy, which the reconnect backoff treats differently (backoff.ts).
-    const beforeIdent = () => !(client as unknown as { _remoteVer?: string })._remoteVer;
+    const beforeIdent = () => serverSoftwareVersion(client) === undefined;
     const busyError = () => new EdgeError('EDGE_ERR_PROTOCOL', `SSH host ${where} closed the connection before identifying itself (busy: e.g. past sshd MaxStartups).`, { details: { host: cfg.host, port: cfg.port, serverBusy: true } });
     client.on('error', (err: Error & { level?: string; code?: string }) => {
       if (hostKeyError) return fail(hostKeyError);
@@ -243,13 +246,12 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
 
 export function socketError(err: NodeJS.ErrnoException, where: string): EdgeError {
   const details = { where, errno: err.code };
-  switch (err.code) {
-    case 'ECONNREFUSED':
+  switch (connectErrorCode(err.code)) {
+    case 'EDGE_ERR_CONNECT_REFUSED':
       return new EdgeError('EDGE_ERR_CONNECT_REFUSED', `SSH host ${where} refused the connection: nothing is listening there, or a firewall rejects it.`, { details, cause: err });
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
+    case 'EDGE_ERR_HOST_NOT_FOUND':
       return new EdgeError('EDGE_ERR_HOST_NOT_FOUND', `SSH host name in ${where} did not resolve (${err.code}); check the host setting and DNS.`, { details, cause: err });
-    case 'ETIMEDOUT':
+    case 'EDGE_ERR_CONNECT_TIMEOUT':
       return new EdgeError('EDGE_ERR_CONNECT_TIMEOUT', `Connection to SSH host ${where} timed out (${err.code}).`, { details, cause: err });
     default:
       return new EdgeError('EDGE_ERR_NETWORK', `Network error talking to SSH host ${where}: ${err.code ?? err.message}.`, { details, cause: err });

@@ -7,6 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { EdgeError } from '../errors.js';
 import type { ParsedTarget } from './target-url.js';
+import { classifyErrno } from '../lifecycle/errno.js';
 
 export function dialTarget(target: ParsedTarget, timeoutMs: number, forwardId: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -38,10 +39,11 @@ export function dialTarget(target: ParsedTarget, timeoutMs: number, forwardId: s
 
 function targetError(err: NodeJS.ErrnoException, url: string, forwardId: string): EdgeError {
   const details = { target: url, forward: forwardId, errno: err.code };
-  if (err.code === 'ECONNREFUSED') {
+  const kind = classifyErrno(err.code);
+  if (kind === 'refused') {
     return new EdgeError('EDGE_ERR_TARGET_REFUSED', `Target ${url} of forward ${forwardId} refused the connection: is the service running?`, { details, cause: err });
   }
-  if (err.code === 'ETIMEDOUT') {
+  if (kind === 'timed-out') {
     return new EdgeError('EDGE_ERR_TARGET_TIMEOUT', `Target ${url} of forward ${forwardId} timed out while connecting.`, { details, cause: err });
   }
   return new EdgeError('EDGE_ERR_TARGET_UNREACHABLE', `Target ${url} of forward ${forwardId} could not be reached: ${err.code ?? err.message}.`, { details, cause: err });

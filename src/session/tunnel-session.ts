@@ -5,7 +5,8 @@
 import { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
-import { backoffDelayMs, backoffSettingsAfter, credentialRetryDelayMs, isCredentialFailure } from './backoff.js';
+import { Backoff } from '../lifecycle/backoff.js';
+import { backoffSettingsAfter, credentialRetryDelayMs, isCredentialFailure, reconnectPolicy } from './backoff.js';
 import { loadCredentials } from './credentials.js';
 import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
 import type { AuthIdentity } from './auth.js';
@@ -22,7 +23,7 @@ import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type L
 import { checkProxySetting, maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
 import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { openSshConnection, socketError, type ConnectionCrypto, type SshConnection } from './ssh-connect.js';
-import { installForwardRouting } from './ssh2-forward-routing.js';
+import { installForwardRouting } from '../ssh2/forward-routing.js';
 import { cancelRemoteListener, describeListener, requestRemoteListener } from './remote-listener.js';
 import { SshSocketGate } from './ssh-socket-gate.js';
 import { dialTarget } from './target-dialer.js';
@@ -409,7 +410,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private async run(): Promise<void> {
     const { reconnect } = this.config;
     let everConnected = false;
-    let retries = 0;
+    const backoff = new Backoff(reconnectPolicy(reconnect));
     while (!this.stopping) {
       this.attempt += 1;
       this.setState('connecting', this.lastError);
@@ -427,7 +428,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         this.watchCertificateExpiry(keys, conn.auth);
         error = await this.serve(conn);
         clearTimeout(this.expiryWarning);
-        if (Date.now() - connectedAt >= reconnect.stableAfterMs) retries = 0;
+        if (Date.now() - connectedAt >= reconnect.stableAfterMs) backoff.reset();
       } catch (err) {
         error = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_PROTOCOL', String(err), { cause: err });
         if (this.stopping) break;
@@ -445,8 +446,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       const giveUp = !error.retryable && !retryCredentials ? error
         : reconnect.mode === 'never' ? error
           : reconnect.mode === 'after-connect' && !everConnected ? error
-            : reconnect.maxRetries >= 0 && retries >= reconnect.maxRetries
-              ? new EdgeError('EDGE_ERR_RECONNECT_LIMIT', `Session ${this.config.id} gave up after ${retries} reconnect attempts (reconnect.maxRetries = ${reconnect.maxRetries}); last error: ${error.message}`, { details: { lastError: error.code } })
+            : reconnect.maxRetries >= 0 && backoff.attempt >= reconnect.maxRetries
+              ? new EdgeError('EDGE_ERR_RECONNECT_LIMIT', `Session ${this.config.id} gave up after ${backoff.attempt} reconnect attempts (reconnect.maxRetries = ${reconnect.maxRetries}); last error: ${error.message}`, { details: { lastError: error.code } })
               : undefined;
       if (giveUp) {
         this.lastError = giveUp;
@@ -454,8 +455,9 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         return;
       }
 
-      retries += 1;
-      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : backoffDelayMs(retries, backoffSettingsAfter(reconnect, error));
+      const backoffMs = backoff.next(reconnectPolicy(backoffSettingsAfter(reconnect, error)));
+      const retries = backoff.attempt;
+      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : backoffMs;
       let cancelled = false;
       this.emit('reconnectAttempt', {
         kind: 'ssh', host: this.config.host, port: this.config.port,
@@ -473,7 +475,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       this.log('info', `session ${this.config.id}: retry ${retries} in ${delayMs} ms${credentialFailure ? ' (authentication/host key failure: reconnect.authRetryIntervalMs)' : ''}`, { code: error.code });
       const wake = new AbortController();
       this.wakeBackoff = () => wake.abort();
-      await delay(delayMs, AbortSignal.any([this.stopController.signal, wake.signal]));
+      await backoff.wait(delayMs, AbortSignal.any([this.stopController.signal, wake.signal]));
       this.wakeBackoff = undefined;
     }
   }
@@ -545,7 +547,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         this.conn = undefined;
         this.local.setLink(undefined);
         for (const fwd of this.forwards.values()) {
-          clearTimeout(fwd.retryTimer);
+          fwd.retry.cancel();
           if (fwd.state !== 'refused' && fwd.state !== 'stopped') this.setForwardState(fwd, 'pending');
           fwd.remotePort = null;
         }
@@ -566,7 +568,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   // ---------------------------------------------------------------- forwards
 
   private addForwardRuntime(config: ForwardConfig): ForwardRuntime {
-    const fwd = new ForwardRuntime(config);
+    const fwd = new ForwardRuntime(config, () => reconnectPolicy(this.config.reconnect));
     this.forwards.set(config.id, fwd);
     if (fwd.http) loadHttpForwardModule().catch(() => {}); // meanwhile the session connects; failures surface on use
     return fwd;
@@ -575,7 +577,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private requestForward(fwd: ForwardRuntime): void {
     const conn = this.conn;
     if (!conn || fwd.state === 'refused') return;
-    clearTimeout(fwd.retryTimer);
+    fwd.retry.cancel();
     const listener = { ...fwd.config };
     this.emit('forwardRequest', { forwardId: fwd.config.id, bind: listener.remoteSocket || listener.bind, port: listener.port });
     try {
@@ -587,7 +589,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         }
         if (err) return this.forwardRefused(fwd, err);
         fwd.remotePort = listener.remoteSocket ? null : remotePort;
-        fwd.retryAttempt = 0;
+        fwd.retry.reset();
         fwd.lastError = null;
         this.setForwardState(fwd, 'up');
         if (fwd.http) this.prepareHttpForward(fwd); // ready (and any TLS warning logged) before traffic
@@ -618,15 +620,14 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const { reconnect } = this.config;
     const why = remoteSocket ? 'socket path in use (sshd StreamLocalBindUnlink no), directory missing or not writable, or AllowStreamLocalForwarding off' : 'port in use, or not allowed by the server\'s policy, e.g. PermitListen/GatewayPorts';
     fwd.lastError = new EdgeError('EDGE_ERR_FORWARD_REFUSED', `SSH host ${this.where} refused to listen on ${describeListener(fwd.config)} for forward ${fwd.config.id} (${why}).`, { details: { forward: fwd.config.id, ...(remoteSocket ? { remoteSocket } : { bind, port }) }, cause });
-    fwd.retryAttempt += 1;
-    const exhausted = reconnect.mode === 'never' || (reconnect.maxRetries >= 0 && fwd.retryAttempt > reconnect.maxRetries);
+    const delayMs = fwd.retry.next();
+    const exhausted = reconnect.mode === 'never' || (reconnect.maxRetries >= 0 && fwd.retry.attempt > reconnect.maxRetries);
     let cancelled = false;
-    const delayMs = backoffDelayMs(fwd.retryAttempt, reconnect);
     if (!exhausted) {
       this.emit('reconnectAttempt', {
         kind: 'forward', host: this.config.host, port: this.config.port, forwardId: fwd.config.id,
-        retryCount: fwd.retryAttempt,
-        retriesRemaining: reconnect.maxRetries < 0 ? -1 : reconnect.maxRetries - fwd.retryAttempt,
+        retryCount: fwd.retry.attempt,
+        retriesRemaining: reconnect.maxRetries < 0 ? -1 : reconnect.maxRetries - fwd.retry.attempt,
         maxRetries: reconnect.maxRetries, delayMs, lastError: fwd.lastError,
         cancel: () => { cancelled = true; },
       });
@@ -644,11 +645,11 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     }
     this.setForwardState(fwd, 'retrying');
     this.log('warn', `${fwd.lastError.message} Retrying in ${delayMs} ms.`, { code: fwd.lastError.code });
-    fwd.retryTimer = setTimeout(() => this.requestForward(fwd), delayMs);
+    fwd.retry.schedule(delayMs, () => this.requestForward(fwd));
   }
 
   private async cancelOnServer(fwd: ForwardRuntime): Promise<void> {
-    clearTimeout(fwd.retryTimer);
+    fwd.retry.cancel();
     const wasUp = fwd.state === 'up';
     const remotePort = fwd.remotePort;
     this.setForwardState(fwd, 'stopped');
@@ -924,7 +925,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.httpForwards.clear();
     this.retiredHttp.clear();
     for (const fwd of this.forwards.values()) {
-      clearTimeout(fwd.retryTimer);
+      fwd.retry.cancel();
       this.setForwardState(fwd, 'stopped');
     }
     const conn = this.conn;

@@ -11,6 +11,7 @@ import {
 } from '../certificates/openssh-certificate.js';
 import { sha256Fingerprint } from '../certificates/ssh-public-key.js';
 import { certificateKey } from '../ssh2/client-certificate-auth.js';
+import { fileErrorReason } from '../lifecycle/errno.js';
 
 /** What /status shows of a certificate (never key material). */
 export interface CertificateSummary {
@@ -53,8 +54,7 @@ export function loadUserCertificate(file: string, privateKey: ParsedKey, source:
   try {
     cert = parseCertificateLine(readFileSync(file, 'utf8'));
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
+    const why = fileErrorReason(err);
     throw new EdgeError('EDGE_ERR_CERT_INVALID', `Certificate ${file} could not be read: ${why}. Point certificateFile (or --cert) at the "-cert.pub" file ssh-keygen -s wrote.`, { details });
   }
   const keyFingerprint = sha256Fingerprint(privateKey.getPublicSSH());

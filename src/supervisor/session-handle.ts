@@ -8,7 +8,7 @@ import type { Piscina } from 'piscina';
 import { EdgeError, fromPlainError, type PlainError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } from '../protocol.js';
-import { backoffDelayMs } from '../session/backoff.js';
+import { Backoff } from '../lifecycle/backoff.js';
 import type { DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from '../session/session-config.js';
 import { maskProxyUrl } from '../session/proxy-connect.js';
 import type { GatewayStrategy } from '../session/gateway-list.js';
@@ -31,7 +31,8 @@ export interface SessionHandleEvents {
   ended: [result: SessionTaskResult];
 }
 
-const RESTART_BACKOFF = { retryIntervalMs: 1_000, maxRetryIntervalMs: 30_000 };
+/** Worker restarts: 1 s doubling to 30 s; a worker that ran for a minute starts over at 1 s. */
+const RESTART_BACKOFF = { baseMs: 1_000, maxMs: 30_000, jitter: 'full' } as const;
 const STABLE_AFTER_MS = 60_000;
 
 export class SessionHandle extends EventEmitter<SessionHandleEvents> {
@@ -42,10 +43,8 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
   private cached: SessionStatus;
   private requests = new Map<number, { resolve(status: SessionStatus): void; reject(err: Error): void }>();
   private nextRequestId = 1;
-  private crashes = 0;
   private restarts = 0;
-  private startedAt = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly restartBackoff = new Backoff(RESTART_BACKOFF, { stableAfterMs: STABLE_AFTER_MS });
   private stopping = false;
   private done: Promise<SessionTaskResult> | undefined;
   private finish!: (result: SessionTaskResult) => void;
@@ -119,15 +118,14 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
       const status = await this.request({ type: 'reconnect', requestId: 0 }, 2_000);
       return { ...status, threadId: this.threadIdValue, workerRestarts: this.restarts };
     }
-    if (this.cached.state === 'failed' && !this.restartTimer) {
+    if (this.cached.state === 'failed' && !this.restartBackoff.pending) {
       this.log('info', `session ${this.id}: restarting the parked session on request`, { session: this.id });
       this.done = new Promise((resolve) => { this.finish = resolve; });
       this.cached = { ...this.cached, state: 'idle' };
       this.launch();
-    } else if (this.restartTimer && this.cached.state === 'backoff') {
+    } else if (this.restartBackoff.pending && this.cached.state === 'backoff') {
       // A crashed worker waiting for its restart: restart it now.
-      clearTimeout(this.restartTimer);
-      this.restartTimer = undefined;
+      this.restartBackoff.cancel();
       this.launch();
     }
     return this.status();
@@ -136,7 +134,7 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
   /** Graceful stop; resolves when the session has ended. */
   async close(drainTimeoutMs: number): Promise<SessionTaskResult> {
     this.stopping = true;
-    clearTimeout(this.restartTimer);
+    this.restartBackoff.cancel();
     if (!this.port) return this.settle({ state: 'stopped', error: null });
     this.post({ type: 'close', drainTimeoutMs });
     // The worker enforces the deadline; this timer only guards against a wedged worker.
@@ -149,7 +147,7 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
   /** Abrupt stop. */
   destroy(): void {
     this.stopping = true;
-    clearTimeout(this.restartTimer);
+    this.restartBackoff.cancel();
     if (this.port) this.post({ type: 'destroy' });
     else this.settle({ state: 'stopped', error: null });
   }
@@ -172,7 +170,7 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.finalSeen = false;
-    this.startedAt = Date.now();
+    this.restartBackoff.markStarted();
     port1.on('message', (event: WorkerEvent) => this.onEvent(event));
     const task: SessionTaskInput = { session: this.input, port: port2, tracing: this.tracing };
     (this.pool.run(task, { transferList: [port2] as never }) as Promise<SessionTaskResult>).then(
@@ -255,10 +253,8 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
       this.settle({ state: 'stopped', error: null });
       return;
     }
-    if (Date.now() - this.startedAt >= STABLE_AFTER_MS) this.crashes = 0;
-    this.crashes += 1;
     this.restarts += 1;
-    const delayMs = backoffDelayMs(this.crashes, RESTART_BACKOFF);
+    const delayMs = this.restartBackoff.next();
     const message = `The worker thread of session ${this.id} exited unexpectedly (${err instanceof Error ? err.message : String(err)}); restarting it in ${delayMs} ms.`;
     this.cached = {
       ...this.cached, state: 'backoff',
@@ -268,10 +264,9 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
       dynamicForwards: this.cached.dynamicForwards.map((f) => ({ ...f, state: f.state === 'stopped' ? f.state : 'pending', localPort: null, channels: { ...f.channels, open: 0 } })),
     };
     this.log('error', message, { session: this.id, code: 'EDGE_ERR_WORKER_CRASHED' });
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = undefined;
+    this.restartBackoff.schedule(delayMs, () => {
       if (!this.stopping) this.launch();
-    }, delayMs);
+    });
   }
 
   private detach(port: MessagePort): void {

@@ -9,8 +9,9 @@ import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RemoteAssignmentSource, type FetchResult, type RemoteSourceOptions } from '../../src/assignments/remote-source.js';
+import { errorBackoffMs, jitteredIntervalMs, RemoteAssignmentSource, type FetchResult, type RemoteSourceOptions } from '../../src/assignments/remote-source.js';
 import { startFleetServer, type FleetServer } from '../helpers/fleet-server.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { waitUntil } from '../helpers/tunnel-fixtures.js';
 
 const doc = (revision: number) => ({ revision, sessions: [] });
@@ -60,29 +61,33 @@ describe('remote assignment source', () => {
     expect(s.stats).toMatchObject({ requests: 4, documents: 3, notModified: 1, errors: 0, etag: acceptedTag });
   });
 
-  it('backs off exponentially with jitter on errors, and polls at the jittered interval again after an answer', async () => {
+  it('backs off exponentially with jitter on errors, and polls at the jittered interval again after an answer (injected clock)', async () => {
     const f = await fleet();
     f.respond(() => ({ status: 500, body: 'boom' }));
-    const s = source({ url: f.url, pollIntervalMs: 150, retryBaseMs: 100, retryMaxMs: 800, firstPollMaxDelayMs: 1 });
+    const clock = new ManualClock();
+    const random = () => 0.75;
+    const s = source({ url: f.url, pollIntervalMs: 150, retryBaseMs: 100, retryMaxMs: 800, firstPollMaxDelayMs: 1, random, clock });
+    /** Waits for the poll that is due to finish, returns the delay it scheduled next. */
+    const settled = async (done: () => boolean) => {
+      await waitUntil(() => done() && s.stats.nextPollAt !== null, 10_000, 'the poll to finish');
+      return s.stats.nextPollAt! - clock.now();
+    };
     s.start();
-    await f.waitForRequests(6, 10_000);
-    const gaps = f.requests.slice(0, 6).map((r, i, all) => (i === 0 ? 0 : r.at - all[i - 1]!.at)).slice(1);
-    const bounds = [[50, 100], [100, 200], [200, 400], [400, 800], [400, 800]];
-    gaps.forEach((g, i) => {
-      expect(g, `gap ${i + 1}: ${gaps.join(', ')}`).toBeGreaterThanOrEqual(bounds[i]![0]! - 5);
-      expect(g, `gap ${i + 1}: ${gaps.join(', ')}`).toBeLessThanOrEqual(bounds[i]![1]! + 200);
-    });
-    expect(s.stats.consecutiveErrors).toBeGreaterThanOrEqual(5);
+    const delays: number[] = [];
+    for (let n = 1; n <= 5; n++) {
+      clock.advance(n === 1 ? 0 : delays.at(-1)!);
+      delays.push(await settled(() => s.stats.errors === n));
+    }
+    // equal jitter: uniform in [c/2, c], c = 100, 200, 400, 800, 800 → 0.75 of the way
+    expect(delays).toEqual([88, 175, 350, 700, 700]);
+    expect(delays).toEqual([1, 2, 3, 4, 5].map((n) => errorBackoffMs(n, 100, 800, random)));
+    expect(f.requests).toHaveLength(5); // nothing polled between the clock's steps
 
     f.serve(doc(1));
-    const n = f.requests.length;
-    await f.waitForRequests(n + 4, 10_000);
+    clock.advance(delays.at(-1)!);
+    const next = await settled(() => s.stats.documents === 1);
     expect(s.stats.consecutiveErrors).toBe(0);
-    const after = f.requests.slice(n + 1, n + 4).map((r, i) => r.at - f.requests[n + i]!.at);
-    for (const g of after) {
-      expect(g).toBeGreaterThanOrEqual(70);
-      expect(g).toBeLessThanOrEqual(225 + 200);
-    }
+    expect(next).toBe(jitteredIntervalMs(150, random)); // back to the interval, jittered (×0.5–1.5)
   });
 
   it('honours Retry-After in seconds and as an HTTP date', async () => {

@@ -6,7 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AgentStatus } from '../../src/agent.js';
 import type { StatusReport } from '../../src/report/status-report.js';
+import { errorBackoffMs } from '../../src/assignments/remote-source.js';
 import { StatusReporter } from '../../src/report/status-reporter.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { waitUntil } from '../helpers/tunnel-fixtures.js';
 
 function agentStatus(bytes: number, state = 'up'): AgentStatus {
@@ -21,11 +23,11 @@ describe('StatusReporter schedule', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
   afterEach(async () => { for (const c of cleanup.splice(0)) await c(); });
 
-  async function endpoint() {
+  async function endpoint(answer = 200) {
     const reports: StatusReport[] = [];
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => { reports.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as StatusReport); res.writeHead(200).end(); });
+      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => { reports.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as StatusReport); res.writeHead(answer).end(); });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     cleanup.push(() => new Promise((r) => { server.closeAllConnections(); server.close(r); }));
@@ -55,5 +57,26 @@ describe('StatusReporter schedule', () => {
     const changed = await waitUntil(() => reports.slice(before).find((r) => r.reason === 'change'), 5_000, 'the change report');
     expect(changed.sessions[0]!.forwards[0]!.state).toBe('retrying');
     expect(reports.map((r) => r.sequence)).toEqual(reports.map((_, i) => i + 1));
+  });
+
+  it('a failing endpoint is retried with the shared backoff, on the injected clock', async () => {
+    const { url, reports } = await endpoint(500);
+    const clock = new ManualClock();
+    const random = () => 0.5;
+    const reporter = new StatusReporter({ url, intervalMs: 60_000, retryBaseMs: 1_000, retryMaxMs: 8_000, debounceMs: 10, status: async () => agentStatus(0), random, clock });
+    cleanup.push(() => reporter.close());
+    reporter.start();
+    clock.advance(10); // the start report's debounce
+    for (let failures = 1; failures <= 5; failures++) {
+      await waitUntil(() => reporter.status().consecutiveFailures === failures && clock.pendingTimers === 1, 5_000, `failure ${failures}`);
+      const delay = errorBackoffMs(failures, 1_000, 8_000, random);
+      clock.advance(delay - 1);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(reports, `nothing sent before the ${delay} ms backoff is over`).toHaveLength(failures);
+      clock.advance(1);
+      await waitUntil(() => reports.length === failures + 1, 5_000, `attempt ${failures + 1}`);
+    }
+    // 750, 1500, 3000, 6000, 6000 ms: doubling, equal jitter, capped at retryMaxMs
+    expect([1, 2, 3, 4, 5].map((n) => errorBackoffMs(n, 1_000, 8_000, random))).toEqual([750, 1_500, 3_000, 6_000, 6_000]);
   });
 });

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cipherOrderFor, cryptoSupport, mainThreadCipherOrder, nativeBindingAvailable, supportedCiphers } from '../../src/session/cipher-order.js';
+import { cipherOrderFor, cryptoSupport, mainThreadCipherOrder, supportedCiphers } from '../../src/session/cipher-order.js';
+import { nativeBindingAvailable } from '../../src/ssh2/crypto-binding.js';
 
 describe('cipher order', () => {
   it('puts AES-GCM first with AES instructions, chacha20 first without, chacha20 last without the binding', () => {
@@ -41,7 +42,8 @@ describe('cipher order', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cipher-order-'));
     const task = path.join(dir, 'task.ts');
     const modUrl = new URL('../../src/session/cipher-order.ts', import.meta.url).href;
-    writeFileSync(task, `import * as m from ${JSON.stringify(modUrl)};\nexport default function () {\n  return { order: m.mainThreadCipherOrder() ?? null, binding: m.nativeBindingAvailable() };\n}\n`);
+    const bindingUrl = new URL('../../src/ssh2/crypto-binding.ts', import.meta.url).href;
+    writeFileSync(task, `import * as m from ${JSON.stringify(modUrl)};\nimport * as b from ${JSON.stringify(bindingUrl)};\nexport default function () {\n  return { order: m.mainThreadCipherOrder() ?? null, binding: b.nativeBindingAvailable() };\n}\n`);
     const pool = new Piscina({ filename: pathToFileURL(task).href, execArgv: ['--import', 'tsx'], maxThreads: 1 });
     try {
       expect(await pool.run({})).toEqual({ order: null, binding: true });

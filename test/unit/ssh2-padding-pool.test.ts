@@ -1,15 +1,18 @@
-// The padding pool re-implements ssh2's allocPacket for four cipher classes and hooks the
-// connection's private `_protocol._cipher`. These tests fail when an ssh2 upgrade changes
-// either, before a user gets malformed packets (the runtime check would then quietly fall back
-// to ssh2's own allocPacket, losing the lever).
-import { readFileSync } from 'node:fs';
+// The padding pool (src/ssh2/padding-pool.ts) re-implements ssh2's allocPacket for four cipher
+// classes and hooks the connection's private `_protocol._cipher`; installed here on live
+// in-process ssh2 connections. These tests fail when an ssh2 upgrade changes either, before
+// a user gets malformed packets (the runtime check would then quietly fall back to ssh2's own
+// allocPacket, losing the lever).
 import { createRequire } from 'node:module';
 import { PassThrough } from 'node:stream';
 import ssh2 from 'ssh2';
-import { describe, expect, it } from 'vitest';
-import { allocPacketFingerprint, installPaddingPool, KNOWN_ALLOC_PACKET, paddingPoolStats, pooledAllocPacket } from '../../src/session/ssh2-padding-pool.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectSsh2Pair, type Ssh2Pair } from '../helpers/ssh2-pair.js';
+import { allocPacketFingerprint, installPaddingPool, KNOWN_ALLOC_PACKET, paddingPoolStats, pooledAllocPacket } from '../../src/ssh2/padding-pool.js';
 
 const require = createRequire(import.meta.url);
+const pairs: Ssh2Pair[] = [];
+afterEach(() => { for (const p of pairs.splice(0)) p.close(); });
 interface CipherInstance { allocPacket(len: number): Buffer; encrypt(packet: Buffer): void }
 const cryptoModule = require('ssh2/lib/protocol/crypto.js') as {
   CIPHER_INFO: Record<string, { keyLen: number; ivLen: number }>;
@@ -29,16 +32,25 @@ const CASES = [
 ] as const;
 
 describe('ssh2 internals used by the padding pool', () => {
-  it('is ssh2 1.x with the outbound cipher kept in Protocol._cipher and replaced at key exchange', () => {
-    const pkg = JSON.parse(readFileSync(require.resolve('ssh2/package.json'), 'utf8')) as { version: string };
-    expect(pkg.version.split('.')[0]).toBe('1');
-    const kex = readFileSync(require.resolve('ssh2/lib/protocol/kex.js'), 'utf8');
-    expect(kex).toContain('this._protocol._cipher = createCipher(hsCipherConfig);');
-    const protocol = readFileSync(require.resolve('ssh2/lib/protocol/Protocol.js'), 'utf8');
-    expect(protocol).toContain('this._cipher = new NullCipher(0, this._onWrite);');
-    // every packet ssh2 sends is allocated through the current cipher's allocPacket
-    const zlib = readFileSync(require.resolve('ssh2/lib/protocol/zlib.js'), 'utf8');
-    expect(zlib).toContain('return this._protocol._cipher.allocPacket(payloadSize);');
+  it.each(['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com'])('on a live connection (%s) every cipher ssh2 installs at key exchange gets the pooled allocPacket, and the server reads our packets', async (cipher) => {
+    const pair = await connectSsh2Pair({
+      client: { algorithms: { cipher: [cipher] } as never },
+      afterConnect: (client) => expect(installPaddingPool(client)).toBe(true),
+    });
+    pairs.push(pair);
+    // after NEWKEYS ssh2 replaced the NullCipher with the negotiated one: it must be pooled
+    const current = (pair.client as unknown as { _protocol: { _cipher: object } })._protocol._cipher;
+    expect(Object.prototype.hasOwnProperty.call(current, 'allocPacket'), `${current.constructor.name} kept ssh2's allocPacket`).toBe(true);
+    pair.server.on('tcpip', (accept) => { const ch = accept(); ch.pipe(ch); });
+    const before = paddingPoolStats.packets;
+    const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => pair.client.forwardOut('127.0.0.1', 1, '127.0.0.1', 2, (err, ch) => (err ? reject(err) : resolve(ch))));
+    const payload = Buffer.alloc(100_000, 7);
+    const echoed: Buffer[] = [];
+    channel.on('data', (d: Buffer) => echoed.push(d));
+    await new Promise((resolve) => { channel.on('close', resolve); channel.end(payload); });
+    expect(Buffer.concat(echoed).equals(payload)).toBe(true);
+    // the channel open and 100 kB of data went out in pooled packets
+    expect(paddingPoolStats.packets - before).toBeGreaterThanOrEqual(4);
   });
 
   it.each(CASES)('%s (forceNative %s) is %s with the allocPacket source the patch was written against', (name, forceNative, className) => {
@@ -46,7 +58,7 @@ describe('ssh2 internals used by the padding pool', () => {
     const proto = Object.getPrototypeOf(cipher) as { constructor: { name: string }; allocPacket: (...a: never[]) => unknown };
     expect(proto.constructor.name).toBe(className);
     const known = KNOWN_ALLOC_PACKET[allocPacketFingerprint(proto.allocPacket)];
-    expect(known?.className, `allocPacket of ${className} changed: re-check src/session/ssh2-padding-pool.ts`).toBe(className);
+    expect(known?.className, `allocPacket of ${className} changed: re-check src/ssh2/padding-pool.ts`).toBe(className);
   });
 
   it.each(CASES)('the pooled allocPacket lays out %s packets exactly as ssh2 does', (name, forceNative) => {

@@ -9,6 +9,7 @@ import { fingerprintsOf, matchesPinned, parsePinnedFingerprint, type PinnedFinge
 import { lookupKnownHosts, parseKnownHosts, type KnownHostsEntry, type KnownHostsProblem } from './known-hosts.js';
 import { checkHostCertificate, parseCertificateAuthorities, type HostCertificateSummary } from './host-certificate.js';
 import { isCertificateType } from '../../certificates/openssh-certificate.js';
+import { fileErrorReason } from '../../lifecycle/errno.js';
 
 export interface HostKeyPolicy {
   knownHostsFile?: string | string[];
@@ -197,8 +198,7 @@ export function loadKnownHosts(files: string[], log: HostKeyLog): { entries: Kno
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
+      const why = fileErrorReason(err);
       readErrors.push(`${file} (${why})`);
       continue;
     }

@@ -8,6 +8,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ClientAbortedError, RequestBodyTooLargeError } from './request-body.js';
+import { classifyErrno } from '../../lifecycle/errno.js';
 
 export type HttpFailureKind =
   | 'refused'
@@ -50,27 +51,28 @@ export function classifyUpstreamError(err: Error, timeouts: Timeouts): HttpFailu
   }
   if (err instanceof ClientAbortedError) return { kind: 'client-aborted', status: 0, reason: err.message, code: err.code };
   const code = errorCode(err);
+  switch (classifyErrno(code)) {
+    case 'timed-out':
+      return { kind: 'connect-timeout', status: 504, reason: `the service did not accept a connection within ${timeouts.connectTimeoutMs} ms`, code };
+    case 'refused':
+      return { kind: 'refused', status: 502, reason: 'the service refused the connection (is it running?)', code };
+    case 'no-such-file': // a unix-socket target that is not there
+    case 'name-not-resolved':
+    case 'unreachable':
+    case 'permission':
+    case 'address-unavailable':
+      return { kind: 'unreachable', status: 502, reason: `the service could not be reached (${code})`, code };
+    case 'reset':
+      return { kind: 'service-closed', status: 502, reason: 'the service closed the connection without a complete answer', code };
+    default:
+      break;
+  }
   switch (code) {
     case 'UND_ERR_HEADERS_TIMEOUT':
     case 'EDGE_HTTP_HEADERS_TIMEOUT':
       return { kind: 'headers-timeout', status: 504, reason: `the service did not answer within ${timeouts.headersTimeoutMs} ms`, code };
     case 'UND_ERR_BODY_TIMEOUT':
       return { kind: 'body-timeout', status: 504, reason: `the service stopped sending its response for ${timeouts.bodyTimeoutMs} ms`, code };
-    case 'UND_ERR_CONNECT_TIMEOUT':
-    case 'ETIMEDOUT':
-      return { kind: 'connect-timeout', status: 504, reason: `the service did not accept a connection within ${timeouts.connectTimeoutMs} ms`, code };
-    case 'ECONNREFUSED':
-      return { kind: 'refused', status: 502, reason: 'the service refused the connection (is it running?)', code };
-    case 'ENOENT':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'EACCES':
-    case 'EADDRNOTAVAIL':
-      return { kind: 'unreachable', status: 502, reason: `the service could not be reached (${code})`, code };
-    case 'ECONNRESET':
-    case 'EPIPE':
     case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
       return { kind: 'service-closed', status: 502, reason: 'the service closed the connection without a complete answer', code };

@@ -13,7 +13,7 @@
 //   - the cipher classes' `allocPacket`, which we re-implement. We only do so for the classes
 //     whose `allocPacket` source we checked (sha256 of the whitespace-normalised source below);
 //     any other class, or a changed source after an ssh2 upgrade, keeps ssh2's own code.
-// test/unit/ssh2-internals.test.ts fails when ssh2 changes either of them.
+// test/unit/ssh2-padding-pool.test.ts fails when ssh2 changes either of them.
 import { createHash, randomFillSync } from 'node:crypto';
 import type { Client } from 'ssh2';
 

@@ -1,20 +1,14 @@
-// The two places the gateway reaches into ssh2's server internals (ssh2 1.x):
+// ssh2 hook (server side): refuse a channel open with a reason the client prints.
 //
-// 1. Channel refusals with a reason. ssh2's server answers a channel type nobody listens for
-//    with CHANNEL_OPEN_FAILURE but no description and no event, so the gateway could neither
-//    log the refusal nor tell the client why. installChannelOpenPolicy wraps the connection's
-//    private CHANNEL_OPEN handler: every channel the policy refuses gets "administratively
-//    prohibited" with a reason the client prints (OpenSSH: "channel 0: open failed:
-//    administratively prohibited: <reason>"); allowed ones go on to ssh2 as usual. If the
-//    internals are missing, those channels are still refused (ssh2's default), without reason.
-//
-// 2. Half-close on forwarded channels. A server-side ssh2 Channel sends CHANNEL_CLOSE right
-//    after CHANNEL_EOF when its writable side ends (right for a session's exec output, wrong
-//    for a TCP stream: the agent's answer after the outside client's FIN would be lost).
-//    enableHalfClose makes the channel behave like a client-side one: end() sends EOF only,
-//    and the pump closes the channel once both directions are done.
+// ssh2's server answers a channel type nobody listens for with CHANNEL_OPEN_FAILURE but no
+// description and no event, so the gateway could neither log the refusal nor tell the client
+// why. installChannelOpenPolicy wraps the connection's private CHANNEL_OPEN handler
+// (`Connection._protocol._handlers.CHANNEL_OPEN`, ssh2 1.17): every channel the policy refuses
+// gets "administratively prohibited" with a reason the client prints (OpenSSH: "channel 0: open
+// failed: administratively prohibited: <reason>"); allowed ones go on to ssh2 as usual. If the
+// internals are missing, those channels are still refused (ssh2's default), without reason.
+// test/unit/ssh2-channel-open-refusal.test.ts fails if an ssh2 upgrade changes this.
 import type { Connection } from 'ssh2';
-import type { SshChannel } from '../session/channel-pipe.js';
 
 /** SSH_OPEN_ADMINISTRATIVELY_PROHIBITED (RFC 4254 §5.1). */
 const ADMINISTRATIVELY_PROHIBITED = 1;
@@ -55,11 +49,4 @@ export function installChannelOpenPolicy(client: Connection, policy: ChannelOpen
     (original as (p: unknown, info: unknown) => void)(p, info);
   };
   return true;
-}
-
-/** Lets a server-side forwarded-tcpip / direct-tcpip channel stay open after our EOF. */
-export function enableHalfClose(channel: SshChannel): void {
-  const ch = channel as SshChannel & { server?: boolean; allowHalfOpen?: boolean };
-  // ssh2's onFinish: `eof(); if (this.server || !this.allowHalfOpen) close();`
-  if (ch.server === true && ch.allowHalfOpen === true) ch.server = false;
 }
