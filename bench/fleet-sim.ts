@@ -1,4 +1,5 @@
-// npm run fleet-sim -- --agents N [--json] [--timeout-ms MS] [--max-startups 10:30:100]
+// npm run fleet-sim -- --agents N [--gateway sshd|builtin] [--json] [--timeout-ms MS]
+//                      [--max-startups 10:30:100] [--per-source-max-startups N (builtin; default 0 = none)]
 //                      [--retry-interval-ms MS] [--max-retry-interval-ms MS]
 // Reconnect storm after a gateway restart: see bench/lib/fleet-sim.ts. Exit 0 when every agent
 // came back, 1 when some were left behind.
@@ -10,7 +11,10 @@ const { values } = parseArgs({
     agents: { type: 'string', default: '500' },
     json: { type: 'boolean', default: false },
     'timeout-ms': { type: 'string', default: '180000' },
+    gateway: { type: 'string', default: 'sshd' },
     'max-startups': { type: 'string', default: '10:30:100' },
+    // all simulated agents share 127.0.0.1: see FleetSimOptions.perSourceMaxStartups
+    'per-source-max-startups': { type: 'string', default: '0' },
     // the agents' reconnect settings (default: the library's, retry 5000 ms doubling to 60000 ms)
     'retry-interval-ms': { type: 'string' },
     'max-retry-interval-ms': { type: 'string' },
@@ -21,8 +25,19 @@ if (!Number.isInteger(agents) || agents < 1) {
   process.stderr.write(`--agents must be a positive integer (got ${values.agents})\n`);
   process.exit(2);
 }
+if (values.gateway !== 'sshd' && values.gateway !== 'builtin') {
+  process.stderr.write(`--gateway must be sshd or builtin (got ${values.gateway})\n`);
+  process.exit(2);
+}
+const perSource = Number(values['per-source-max-startups']);
+if (!Number.isInteger(perSource) || perSource < 0) {
+  process.stderr.write(`--per-source-max-startups must be a non-negative integer (got ${values['per-source-max-startups']})\n`);
+  process.exit(2);
+}
 const result = await runFleetSim({
   agents,
+  gateway: values.gateway,
+  perSourceMaxStartups: perSource,
   timeoutMs: Number(values['timeout-ms']),
   maxStartups: values['max-startups'],
   reconnect: {
@@ -36,7 +51,7 @@ if (values.json) {
 } else {
   const a = result.attempts;
   process.stdout.write([
-    `agents                      ${result.agents} (one forward each) vs ${result.sshd}, MaxStartups ${result.maxStartups}`,
+    `agents                      ${result.agents} (one forward each) vs ${result.gateway === 'builtin' ? 'built-in gateway' : 'sshd'} ${result.sshd}, MaxStartups ${result.maxStartups}${result.perSourceMaxStartups === null ? '' : `, per source ${result.perSourceMaxStartups || 'unlimited'}`}`,
     `initial connect             ${(result.initialConnectMs / 1000).toFixed(1)} s`,
     `all serving again after     ${result.recoveryMs === null ? `NOT ALL (${result.leftBehind} left behind)` : `${(result.recoveryMs / 1000).toFixed(1)} s`} (from the gateway's SIGKILL)`,
     `left behind                 ${result.leftBehind}`,

@@ -1,14 +1,13 @@
 // The reconnect-storm simulation behind `npm run fleet-sim`: N agents (TunnelSessions through the
 // library, in this one process), each with one remote forward to a shared echo service, against
-// one real OpenSSH sshd left at its default MaxStartups (10:30:100). Once every forward serves,
+// one real OpenSSH sshd left at its default MaxStartups (10:30:100), or (`gateway: 'builtin'`)
+// the built-in gateway with its default maxStartups 10:30:100 (fleet-gateway.ts). Once every forward serves,
 // the gateway dies (SIGKILL, as a crash or a hard restart) and comes straight back on the same
 // port; the simulation measures how the fleet gets back in: time until every forward serves again
 // (checked with bytes through each one), connection attempts per second, attempts sshd dropped
 // past MaxStartups, and the library's memory per session.
-import { once } from 'node:events';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { startBuiltinGateway, startSshdGateway } from './fleet-gateway.js';
 import { TunnelSession } from '../../src/session/tunnel-session.js';
 import type { ReconnectConfig } from '../../src/session/session-config.js';
 
@@ -18,16 +17,29 @@ export interface FleetSimOptions {
   timeoutMs?: number;
   /** Sessions' reconnect settings; default: the library's defaults (what a fleet runs). */
   reconnect?: Partial<ReconnectConfig>;
-  /** sshd MaxStartups; default OpenSSH's own default, 10:30:100. */
+  /** What the fleet dials: OpenSSH sshd (default) or the built-in gateway. */
+  gateway?: 'sshd' | 'builtin';
+  /** MaxStartups (sshd) / maxStartups (built-in); default 10:30:100, both servers' own default. */
   maxStartups?: string;
+  /**
+   * Built-in gateway only: perSourceMaxStartups. Default 0 (no limit): every simulated agent
+   * comes from 127.0.0.1, where a real fleet comes from as many addresses as devices (the
+   * session core has no option to bind the agents' sockets to other 127.0.0.x addresses).
+   * The gateway's own default, 10, models a whole fleet behind one NAT address.
+   */
+  perSourceMaxStartups?: number;
   /** Progress lines. */
   log?: (line: string) => void;
 }
 
 export interface FleetSimResult {
   agents: number;
+  gateway: 'sshd' | 'builtin';
+  /** The server's SSH banner. */
   sshd: string;
   maxStartups: string;
+  /** Built-in gateway only (null for sshd, which has no such limit by default). */
+  perSourceMaxStartups: number | null;
   /** From start until every forward was up the first time. */
   initialConnectMs: number;
   /** From the gateway's death until every forward served again (null: not all came back). */
@@ -37,7 +49,7 @@ export interface FleetSimResult {
   attempts: { total: number; maxPerSecond: number; meanPerSecond: number; peakToMean: number; perSecond: number[] };
   /** How long the gateway was gone (SIGKILL until listening again). */
   gatewayDownMs: number;
-  /** Connections sshd dropped before the handshake ("past MaxStartups" in its log). */
+  /** Connections dropped before the handshake (sshd: "past MaxStartups" in its log; built-in: its droppedStartups total). */
   refusedByMaxStartups: number;
   /** Failed attempts by error code. */
   failuresByCode: Record<string, number>;
@@ -48,12 +60,14 @@ export async function runFleetSim(options: FleetSimOptions): Promise<FleetSimRes
   const log = options.log ?? (() => {});
   const maxStartups = options.maxStartups ?? '10:30:100';
   const timeoutMs = options.timeoutMs ?? 180_000;
-  // The test helper writes `MaxStartups 100`; a caller line comes first and wins.
-  const sshd = await startSshdWorker([`MaxStartups ${maxStartups}`]);
+  const kind = options.gateway ?? 'sshd';
+  const perSourceMaxStartups = options.perSourceMaxStartups ?? 0;
+  const gw = kind === 'builtin'
+    ? await startBuiltinGateway({ agents: options.agents, maxStartups, perSourceMaxStartups })
+    : await startSshdGateway(maxStartups);
   const echo = await startEcho();
   const sessions: TunnelSession[] = [];
   try {
-    const key = readFileSync(sshd.userKeyPath);
     const before = memory();
     const started = Date.now();
     const attempts: number[] = []; // timestamps of every connection attempt
@@ -62,10 +76,10 @@ export async function runFleetSim(options: FleetSimOptions): Promise<FleetSimRes
     for (let i = 0; i < options.agents; i++) {
       const session = new TunnelSession({
         id: `agent-${i}`,
-        host: sshd.host,
-        port: sshd.port,
-        auth: { username: sshd.username, privateKeys: [{ key, source: sshd.userKeyPath }] },
-        hostKeys: { knownHostsFile: sshd.knownHostsPath },
+        host: gw.host,
+        port: gw.port,
+        auth: { username: gw.username, privateKeys: [{ key: gw.privateKey, source: gw.keySource }] },
+        hostKeys: gw.hostKeys,
         ...(options.reconnect ? { reconnect: options.reconnect } : {}),
         forwards: [{ id: 'f', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${echo.port}` }],
       });
@@ -77,14 +91,14 @@ export async function runFleetSim(options: FleetSimOptions): Promise<FleetSimRes
     const firstUp = await allServing(sessions, started, started + timeoutMs, log, 'initial connect');
     const initialConnectMs = Date.now() - started;
     const after = memory();
-    log(`all ${options.agents} forwards up after ${initialConnectMs} ms; killing sshd`);
+    log(`all ${options.agents} forwards up after ${initialConnectMs} ms; killing the ${kind} gateway`);
 
     attempts.length = 0;
     for (const k of Object.keys(failuresByCode)) delete failuresByCode[k];
-    const logOffset = (await sshd.logs()).length;
+    await gw.markRefusals();
     const killedAt = Date.now();
-    const { downMs } = await sshd.killAndRestart();
-    log(`sshd back after ${downMs} ms; ${losses.length} sessions noticed the loss, the last after ${losses.length ? Math.max(...losses) - killedAt : '-'} ms; ${attempts.length} attempts so far`);
+    const { downMs } = await gw.killAndRestart();
+    log(`${kind} gateway back after ${downMs} ms; ${losses.length} sessions noticed the loss, the last after ${losses.length ? Math.max(...losses) - killedAt : '-'} ms; ${attempts.length} attempts so far`);
     const recovered = await allServing(sessions, killedAt, killedAt + timeoutMs, log, 'recovery');
     const recoveryMs = recovered.leftBehind === 0 ? recovered.lastUpAt - killedAt : null;
 
@@ -99,14 +113,16 @@ export async function runFleetSim(options: FleetSimOptions): Promise<FleetSimRes
     const meanPerSecond = attempts.length / windowSeconds;
     return {
       agents: options.agents,
-      sshd: sessions[0]?.status().serverBanner ?? 'OpenSSH',
+      gateway: kind,
+      sshd: sessions[0]?.status().serverBanner ?? kind,
       gatewayDownMs: downMs,
       maxStartups,
+      perSourceMaxStartups: kind === 'builtin' ? perSourceMaxStartups : null,
       initialConnectMs,
       recoveryMs,
       leftBehind: recovered.leftBehind,
       attempts: { total: attempts.length, maxPerSecond, meanPerSecond: round(meanPerSecond), peakToMean: round(meanPerSecond > 0 ? maxPerSecond / meanPerSecond : 0), perSecond },
-      refusedByMaxStartups: ((await sshd.logs()).slice(logOffset).match(/past MaxStartups/g) ?? []).length,
+      refusedByMaxStartups: await gw.refusedSinceMark(),
       failuresByCode,
       memoryPerSession: {
         rssBytes: Math.round(Math.max(0, after.rss - before.rss) / options.agents),
@@ -117,7 +133,7 @@ export async function runFleetSim(options: FleetSimOptions): Promise<FleetSimRes
   } finally {
     for (const s of sessions) s.destroy();
     await echo.close();
-    await sshd.dispose();
+    await gw.dispose();
   }
 }
 
@@ -188,33 +204,6 @@ function memory(): { rss: number; heap: number } {
   (globalThis as { gc?: () => void }).gc?.();
   const m = process.memoryUsage();
   return { rss: m.rss, heap: m.heapUsed + m.external };
-}
-
-interface SshdControl {
-  host: string; port: number; username: string; userKeyPath: string; knownHostsPath: string;
-  killAndRestart(): Promise<{ downMs: number }>;
-  logs(): Promise<string>;
-  dispose(): Promise<void>;
-}
-
-async function startSshdWorker(extraConfig: string[]): Promise<SshdControl> {
-  const worker = new Worker(new URL('./sshd-control-worker.mjs', import.meta.url), { workerData: { extraConfig } });
-  const reply = async <T>(type: string): Promise<T> => {
-    for (;;) {
-      const [msg] = (await once(worker, 'message')) as [{ type: string } & T];
-      if (msg.type === type) return msg;
-    }
-  };
-  const ready = await Promise.race([
-    reply<{ host: string; port: number; username: string; userKeyPath: string; knownHostsPath: string }>('ready'),
-    once(worker, 'error').then(([err]) => { throw err; }),
-  ]);
-  return {
-    ...ready,
-    killAndRestart: () => { worker.postMessage({ type: 'kill-restart' }); return reply<{ downMs: number }>('back'); },
-    logs: async () => { worker.postMessage({ type: 'logs' }); return (await reply<{ text: string }>('logs')).text; },
-    dispose: async () => { worker.postMessage({ type: 'dispose' }); await reply('disposed'); await worker.terminate(); },
-  };
 }
 
 function round(n: number): number {
