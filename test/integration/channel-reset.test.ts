@@ -11,16 +11,27 @@ const MB = 1024 * 1024;
 
 interface Received { bytes: number; outcome: 'end' | string | null }
 
-/** A TCP service that counts bytes and records how each connection ended: 'end' (FIN) or the error code. */
+/**
+ * A TCP service that counts bytes and records how each connection ended: 'end' (FIN) or the error code.
+ *
+ * Node 20's libuv (1.46) reports a reset that arrives while bytes still wait unread in the socket
+ * as a plain EOF: after POLLHUP and a short read it skips the read that would return ECONNRESET
+ * (libuv issue 2319, fixed upstream in libuv PR 4997). The kernel still holds the reset, so at
+ * 'end' the service probes with an empty write: nothing goes on the wire, but on a reset socket
+ * it fails with ECONNRESET. A real FIN passes the probe and is recorded as 'end'.
+ */
 async function startRecordingService(): Promise<{ port: number; connections: Received[]; close(): Promise<void> }> {
   const connections: Received[] = [];
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((sock) => {
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
     const r: Received = { bytes: 0, outcome: null };
     connections.push(r);
     sockets.add(sock);
     sock.on('data', (c: Buffer) => { r.bytes += c.length; });
-    sock.on('end', () => { r.outcome ??= 'end'; sock.end(); });
+    sock.on('end', () => {
+      sock.write(Buffer.alloc(0), (err?: NodeJS.ErrnoException | null) => { r.outcome ??= err ? err.code ?? err.message : 'end'; });
+      sock.end();
+    });
     sock.on('error', (err: NodeJS.ErrnoException) => { r.outcome ??= err.code ?? err.message; });
     sock.on('close', () => sockets.delete(sock));
   });
