@@ -5,11 +5,10 @@
 // endpoint's current document whatever its revision. Exit 0 (removed, or nothing to remove),
 // 2 (usage or invalid config), 1 (the file could not be removed).
 import { readFile, unlink } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/load-config.js';
 import { assignmentStateFile } from '../assignments/state-dir.js';
 import { isEdgeError } from '../errors.js';
-import { UsageError } from './usage-error.js';
+import { parseCommandArgs, UsageError } from './usage-error.js';
 
 export const ASSIGNMENTS_USAGE = `Usage: edge-agent assignments reset [--config FILE]
 
@@ -29,13 +28,7 @@ const OPTIONS = {
 } as const;
 
 export async function runAssignmentsCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, '.'));
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandArgs({ args: argv, options: OPTIONS, allowPositionals: true });
   if (values.help) {
     process.stdout.write(ASSIGNMENTS_USAGE);
     return 0;

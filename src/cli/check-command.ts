@@ -3,12 +3,11 @@
 // optionally an assignment document against the schema and the config's credentials and
 // policy. Exit 0 with a summary on stdout, or 2 with every problem on stderr, one per line.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { loadConfig, type AgentConfig } from '../../config/load-config.js';
 import { referencedFiles, sessionFiles, unreadableFiles } from '../../config/referenced-files.js';
 import { parseAssignmentDocument } from '../../config/validate-sessions.js';
 import { isEdgeError } from '../errors.js';
-import { UsageError } from './usage-error.js';
+import { parseCommandArgs, UsageError } from './usage-error.js';
 import { fileErrorReason } from '../lifecycle/errno.js';
 
 export const CHECK_USAGE = `Usage: edge-agent check [--config FILE] [--assignments FILE]
@@ -37,12 +36,7 @@ function countForwards(sessions: Array<{ forwards: unknown[]; localForwards?: un
 }
 
 export async function runCheckCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, '.'));
-  }
+  const { values } = parseCommandArgs({ args: argv, options: OPTIONS, allowPositionals: false });
   if (values.help) {
     process.stdout.write(CHECK_USAGE);
     return 0;

@@ -2,14 +2,13 @@
 // Prints "gateway listening on HOST:PORT, host key SHA256:…" once up; the first SIGINT/SIGTERM
 // stops listening, lets open forwarded connections finish (--drain-timeout-ms) and exits 0; a
 // second signal stops at once (exit 0 too: stopping was asked for).
-import { parseArgs } from 'node:util';
 import { isEdgeError } from '../errors.js';
 import { formatHostPort, Gateway, type GatewayOptions } from '../gateway/gateway.js';
 import { createLogger, isLogLevel, type LogFormat, type LogLevel } from '../log.js';
 import { parseMaxStartups } from '../gateway/max-startups.js';
 import { parseAlgorithmsSpec, resolveAlgorithms } from '../ssh-algorithms.js';
 import { intFlag } from './int-flag.js';
-import { UsageError } from './usage-error.js';
+import { parseCommandArgs, UsageError } from './usage-error.js';
 
 export const GATEWAY_USAGE = `Usage: edge-agent gateway --host-key FILE --authorized-keys FILE [options]
 
@@ -107,12 +106,7 @@ export interface GatewayCommand {
 
 /** Turns argv into gateway options; throws UsageError (exit 2) on bad input. */
 export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): GatewayCommand | 'help' {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, '.'));
-  }
+  const { values } = parseCommandArgs({ args: argv, options: OPTIONS, allowPositionals: false });
   if (values.help) return 'help';
   const hostKeyFile = values['host-key'];
   const authorizedKeysFile = values['authorized-keys'];

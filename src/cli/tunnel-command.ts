@@ -4,7 +4,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import ssh2 from 'ssh2';
 import { isIP } from 'node:net';
 import { isEdgeError } from '../errors.js';
@@ -22,7 +21,7 @@ import { isLoopbackBind } from '../session/local-forwarding.js';
 import { checkProxySetting } from '../session/proxy-connect.js';
 import { intFlag } from './int-flag.js';
 import { attachCertificates } from './certificate-flags.js';
-import { UsageError } from './usage-error.js';
+import { parseCommandArgs, UsageError } from './usage-error.js';
 
 const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
@@ -164,13 +163,7 @@ export interface TunnelCommand {
 
 /** Turns argv into a session configuration; throws UsageError (exit 2) on bad input. */
 export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): TunnelCommand | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, '.'));
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandArgs({ args: argv, options: OPTIONS, allowPositionals: true });
   if (values.help) return 'help';
   if (values.admin !== undefined) throw new UsageError('--admin is not supported by edge-agent tunnel yet; use edge-agent run with admin.listen in the config file.');
   const extraHosts = values.host ?? [];
