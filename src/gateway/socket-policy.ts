@@ -63,6 +63,11 @@ export function checkSocketRequest(dir: string, requested: string, identity: Cli
   if (requested === '' || requested.includes('\0')) return refuse('empty or malformed socket path');
   const resolved = path.resolve(dir, requested);
   if (path.dirname(resolved) !== dir) return refuse(`sockets must be directly inside the gateway's socket directory ${dir}`);
+  // One authorized_keys serves every user name, so for a key login the typed user name proves
+  // nothing: only the names the operator wrote on the key's line may name its sockets.
+  if (identity?.kind === 'key' && (!options || options.principals.length === 0)) {
+    return refuse(`this key has no principals="…" in authorized_keys; a key login's sockets are named after its principals (add principals="${owner}" to the key's line to allow ${allowedSocketNames(owner)})`);
+  }
   if (options && options.principals.length > 0 && !options.principals.includes(owner)) {
     return refuse(`user "${owner}" is not in this key's principals (${options.principals.join(', ')}); its sockets are named after those`);
   }

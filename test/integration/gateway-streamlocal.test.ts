@@ -71,6 +71,8 @@ let web: http.Server;
 let webPort: number;
 let alice: UserKey;
 let other: UserKey;
+/** A key line without principals=: a typed user name alone must not name a socket. */
+let bare: UserKey;
 let restricted: UserKey;
 let listenOnly: UserKey;
 let device42: UserKey;
@@ -107,10 +109,11 @@ describe('ssh -R DIR/NAME.sock:host:port against the built-in gateway with a soc
   beforeAll(() => {
     alice = gw.newKey('alice');
     other = gw.newKey('other');
+    bare = gw.newKey('bare');
     restricted = gw.newKey('restricted');
     listenOnly = gw.newKey('listen-only');
     device42 = gw.newKey('device-42');
-    gw.writeAuthorizedKeys([alice.publicLine, other.publicLine, `restrict ${restricted.publicLine}`, `permitlisten="127.0.0.1:9" ${listenOnly.publicLine}`, `principals="device-42" ${device42.publicLine}`]);
+    gw.writeAuthorizedKeys([`principals="alice" ${alice.publicLine}`, `principals="alice" ${other.publicLine}`, `restrict,principals="restricted" ${restricted.publicLine}`, `permitlisten="127.0.0.1:9",principals="limited" ${listenOnly.publicLine}`, `principals="device-42" ${device42.publicLine}`, bare.publicLine]);
   });
 
   it('carries bytes and an HTTP page through alice.sock, mode 0660, listed in /status, removed at the end', async () => {
@@ -202,6 +205,13 @@ describe('ssh -R DIR/NAME.sock:host:port against the built-in gateway with a soc
     const squat = ssh(gw, device42, 'alice', ['-R', `${path.join(dir, 'alice.sock')}:127.0.0.1:${echo.port}`]);
     expect(await squat.exit).not.toBe(0);
     expect(gw.logged(/alice\.sock" refused: user "alice" is not in this key's principals \(device-42\)/)).toHaveLength(1);
+  });
+
+  it('a key line without principals= gets no socket, whatever user name it logs in with', async () => {
+    const squat = ssh(gw, bare, 'device-42', ['-R', `${path.join(dir, 'device-42.sock')}:127.0.0.1:${echo.port}`]);
+    expect(await squat.exit).not.toBe(0);
+    expect(gw.logged(/device-42\.sock" refused: this key has no principals="…" in authorized_keys/)).toHaveLength(1);
+    expect(existsSync(path.join(dir, 'device-42.sock'))).toBe(false);
   });
 
   it('a name not after the user is refused', async () => {

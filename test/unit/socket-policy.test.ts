@@ -6,7 +6,7 @@ import { checkSocketRequest, socketOwnerName } from '../../src/gateway/socket-po
 
 const dir = '/run/edge';
 const key: ClientIdentity = { kind: 'key', fingerprint: 'SHA256:abc', keyType: 'ssh-ed25519', comment: 'dev' };
-const check = (requested: string, user = 'device-42', options = parseKeyOptions('')) => checkSocketRequest(dir, requested, key, user, options);
+const check = (requested: string, user = 'device-42', options = parseKeyOptions(`principals="${user}"`)) => checkSocketRequest(dir, requested, key, user, options);
 
 describe('unix socket forward policy', () => {
   it('names: <user>.sock and <user>-<suffix>.sock directly in the directory; relative paths are taken inside it', () => {
@@ -42,8 +42,10 @@ describe('unix socket forward policy', () => {
     expect(check('device-42.sock', 'device-42', parseKeyOptions('restrict'))).toMatchObject({ allowed: false, reason: expect.stringMatching(/restrict/) });
     expect(check('device-42.sock', 'device-42', parseKeyOptions('no-port-forwarding'))).toMatchObject({ allowed: false, reason: expect.stringMatching(/no-port-forwarding/) });
     expect(check('device-42.sock', 'device-42', parseKeyOptions('restrict,permitlisten="localhost:8080"'))).toMatchObject({ allowed: false });
-    expect(check('device-42.sock', 'device-42', parseKeyOptions('restrict,port-forwarding'))).toMatchObject({ allowed: true });
-    expect(check('device-42.sock', 'device-42', parseKeyOptions('permitlisten="localhost:8080"'))).toMatchObject({ allowed: true });
+    expect(check('device-42.sock', 'device-42', parseKeyOptions('restrict,port-forwarding,principals="device-42"'))).toMatchObject({ allowed: true });
+    expect(check('device-42.sock', 'device-42', parseKeyOptions('permitlisten="localhost:8080",principals="device-42"'))).toMatchObject({ allowed: true });
+    // without principals= the typed user name alone names nothing
+    expect(check('device-42.sock', 'device-42', parseKeyOptions(''))).toMatchObject({ allowed: false, reason: expect.stringMatching(/no principals=/) });
   });
 
   it('principals="…" on the key line binds the key to those user names', () => {
