@@ -29,25 +29,28 @@ import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import ssh2, { type AuthContext, type Connection, type ClientInfo, type SocketBindInfo, type TcpipBindInfo, type TcpipRequestInfo } from 'ssh2';
 import { EdgeError } from '../errors.js';
-import { resolveAlgorithms, weakAlgorithmsIn, type AlgorithmChanges, type AlgorithmLists } from '../ssh-algorithms.js';
+import { resolveAlgorithms, weakAlgorithmsIn, type AlgorithmLists } from '../ssh-algorithms.js';
 import { pipeChannel, type SshChannel } from '../session/channel-pipe.js';
-import { createOriginAllowList, type OriginAllowList } from '../session/origin-allow-list.js';
+import { createOriginAllowList } from '../session/origin-allow-list.js';
 import { SshSocketGate } from '../session/ssh-socket-gate.js';
 import { VERSION } from '../version.js';
 import { startAdminServer, type AdminServer } from './admin-status.js';
 import { AuthorizedKeysFile, matchFrom, sha256Fingerprint, unmapAddress, type AuthorizedKey } from './authorized-keys.js';
-import { ForwardListener, ListenError, type ForwardChannelInfo, type ForwardListenerStatus, type GatewayLog, type GatewayLogLevel } from './forward-listener.js';
+import { ForwardListener, ListenError, type GatewayLog, type GatewayLogLevel } from './forward-listener.js';
 import { loadOrCreateHostKey, type HostKey } from './host-key.js';
-import { describeIdentity, sameIdentity, type ClientIdentity } from './client-identity.js';
+import { sameIdentity } from './client-identity.js';
 import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
-import { probeClientAlive, type ProbeResult } from './liveness-probe.js';
-import { DEFAULT_MAX_STARTUPS, dropStartup, formatMaxStartups, parseMaxStartups, type MaxStartups } from './max-startups.js';
+import { probeClientAlive } from './liveness-probe.js';
+import { DEFAULT_MAX_STARTUPS, formatMaxStartups, parseMaxStartups } from './max-startups.js';
+import { Admission } from './admission.js';
+import { END_GRACE_MS, describeForward, dropConnection, formatHostPort, holderFields, holderText, sleep, who, type Conn, type GatewayCore, type Registered } from './gateway-connection.js';
+import type { GatewayEvents, GatewayOptions, GatewayStartInfo, GatewayStatus, GatewayConnectionStatus, RefusalStage } from './gateway-types.js';
 import { checkSocketRequest } from './socket-policy.js';
 import { installChannelOpenPolicy, type ChannelOpenRequest } from '../ssh2/channel-open-refusal.js';
 import { enableHalfClose } from '../ssh2/server-channel-half-close.js';
 import { loadHostCertificate } from './host-certificate.js';
 import { installServerHostCertificate } from '../ssh2/server-host-certificate.js';
-import { UserCertificateAuth, certificateAsAuthorizedKey, describeCertificateLogin, type CertificateIdentity, type UserCertificateAuthOptions } from './user-certificate-auth.js';
+import { UserCertificateAuth, certificateAsAuthorizedKey, describeCertificateLogin } from './user-certificate-auth.js';
 import { classifyErrno, listenErrorReason } from '../lifecycle/errno.js';
 
 const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
@@ -55,178 +58,21 @@ const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible t
 /** Our SSH identification string (ssh2 prefixes "SSH-2.0-"). */
 export const GATEWAY_IDENT = `ssh-edge-agent-gateway_${VERSION}`;
 
-export interface GatewayOptions {
-  /** SSH listen address; port 0 = pick a free one. */
-  listen: { host: string; port: number };
-  /** Private host key; generated (ed25519, mode 0600, plus FILE.pub) when missing. */
-  hostKeyFile: string;
-  /** OpenSSH authorized_keys (one file for every user name); re-read on each authentication. */
-  authorizedKeysFile: string;
-  /** Password logins per user name; password auth is off unless given. Never logged. */
-  allowPassword?: { [user: string]: string };
-  /** Simultaneous TCP connections (authenticated or not); extra ones are closed at accept. Default 1000. */
-  maxConnections?: number;
-  /** CIDR ranges / addresses allowed to connect at all; empty = everyone. */
-  allowedClients?: string[];
-  /** Failed authentication attempts before the connection is closed. Default 6. */
-  maxAuthAttempts?: number;
-  /**
-   * Random early drop of unauthenticated connections, as sshd's MaxStartups: 'START:RATE:FULL'
-   * (or an object). Default '10:30:100'.
-   */
-  maxStartups?: string | MaxStartups;
-  /** Unauthenticated connections from one address at a time; 0 = no limit. Default 10. */
-  perSourceMaxStartups?: number;
-  /** Unauthenticated connections are closed after this long; 0 = no limit. Default 20000. */
-  loginGraceTimeoutMs?: number;
-  /** Keepalive to logged-in clients; 0 = off. Default 15000. */
-  keepaliveIntervalMs?: number;
-  /** Unanswered keepalives before a client is dropped. Default 3. */
-  keepaliveCountMax?: number;
-  /** Forwarded connections with no bytes either way for this long are closed; 0 = off (default). */
-  idleTimeoutMs?: number;
-  /**
-   * Before a held port goes to a new connection of the same key, the old connection is probed
-   * with a keepalive; an answer within this long means it is alive and keeps the port. Default 3000.
-   */
-  takeoverProbeTimeoutMs?: number;
-  /** Allow direct-tcpip (ssh -L) channels, within each key's permitopen. Default false. */
-  allowDirectTcpip?: boolean;
-  /**
-   * Changes to the default SSH algorithm offer, OpenSSH list syntax per category ("+a,b"
-   * appends, "-a,b" removes, "^a,b" puts first, "a,b" replaces); only to admit legacy clients.
-   */
-  algorithms?: AlgorithmChanges;
-  /**
-   * Directory for unix socket forwards (streamlocal-forward@openssh.com, `ssh -R /dir/name.sock:…`);
-   * none (default) = refused. Sockets go directly inside it, named after the client
-   * (src/gateway/socket-policy.ts), mode 0660: the directory's permissions decide who may connect.
-   */
-  socketDir?: string;
-  /** Optional admin HTTP server: GET /status (JSON), GET /healthz. */
-  adminListen?: { host: string; port: number };
-  /** User certificate logins (TrustedUserCAKeys, AuthorizedPrincipalsFile, RevokedKeys): src/gateway/user-certificate-auth.ts. */
-  userCertificates?: UserCertificateAuthOptions;
-  /** OpenSSH host certificate of the host key (ssh-keygen -s CA -h), presented next to the plain key. */
-  hostCertificateFile?: string;
-  log?: (level: 'error' | 'warn' | 'info' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
-}
-
-export interface GatewayStartInfo {
-  port: number;
-  /** 'SHA256:…' of the host key. */
-  fingerprint: string;
-  /** 'ssh-ed25519 AAAA…' (for a known_hosts line). */
-  hostPublicKey: string;
-  adminPort?: number;
-}
-
-export interface GatewayConnectionStatus {
-  id: number;
-  /** The logged-in user; null before authentication. */
-  user: string | null;
-  authenticated: boolean;
-  authMethod: 'publickey' | 'password' | null;
-  keyFingerprint: string | null;
-  /** The credential this connection proved (null before authentication). */
-  identity: ClientIdentity | null;
-  /** The user certificate the connection logged in with (key id, serial, CA), else null. */
-  certificate: CertificateIdentity | null;
-  remoteAddress: string;
-  remotePort: number;
-  /** ISO time the TCP connection was accepted. */
-  since: string;
-  clientVersion: string | null;
-  forwards: ForwardListenerStatus[];
-  /** Bytes through this connection's forwards, closed ones included: towards the agent (in) and back (out). */
-  bytesIn: number;
-  bytesOut: number;
-}
-
-export interface GatewayStatus {
-  version: string;
-  listen: { host: string; port: number } | null;
-  hostKeyFingerprint: string | null;
-  startedAt: string | null;
-  totals: { accepted: number; refused: number; authFailures: number; takeovers: number; channels: number; droppedStartups: number };
-  /** Connections accepted and not yet logged in. */
-  unauthenticated: number;
-  /** The pre-authentication limits in force. */
-  limits: { maxConnections: number; maxStartups: string; perSourceMaxStartups: number; loginGraceTimeoutMs: number };
-  connections: GatewayConnectionStatus[];
-  /** Who holds which forwarded port. */
-  ports: Array<{ bind: string; port: number; connection: number; user: string; holder: ClientIdentity | null }>;
-  /** Unix socket forwards: the socket directory (null = off) and who holds which socket. */
-  socketDir: string | null;
-  sockets: Array<{ path: string; connection: number; user: string; holder: ClientIdentity | null }>;
-}
-
-export type RefusalStage = 'accept' | 'auth' | 'forward' | 'channel';
-
-export interface GatewayEvents {
-  connection: [info: { id: number; remoteAddress: string; remotePort: number }];
-  authenticated: [info: { id: number; user: string; method: 'publickey' | 'password'; keyFingerprint: string | null; remoteAddress: string; remotePort: number }];
-  refused: [info: { stage: RefusalStage; reason: string; id?: number; user?: string; remoteAddress: string }];
-  /** A unix socket forward has socketPath (bind '' and port 0). */
-  forward: [info: { id: number; user: string; bind: string; port: number; requestedPort: number; socketPath?: string }];
-  forwardClosed: [info: { id: number; user: string; bind: string; port: number; socketPath?: string; reason: 'cancel' | 'disconnect' | 'takeover' | 'shutdown' }];
-  takeover: [info: { user: string; bind: string; port: number; socketPath?: string; from: number; to: number }];
-  channelOpen: [info: Omit<ForwardChannelInfo, 'bytesIn' | 'bytesOut' | 'durationMs' | 'reason'>];
-  channelClose: [info: ForwardChannelInfo];
-  disconnect: [info: { id: number; user: string | null; remoteAddress: string; reason: string; durationMs: number }];
-}
-
-interface Conn {
-  id: number;
-  socket: net.Socket;
-  socketKey: string;
-  remoteAddress: string;
-  remotePort: number;
-  since: Date;
-  client?: Connection;
-  clientVersion?: string;
-  /** Set just before the accepting ctx.accept(), so 'ready' sees it. */
-  user?: string;
-  authMethod?: 'publickey' | 'password';
-  key?: AuthorizedKey;
-  /** Set with user, just before the accepting ctx.accept(). */
-  identity?: ClientIdentity;
-  /** A liveness probe in flight (shared by concurrent takeover requests). */
-  probe?: Promise<ProbeResult>;
-  certificate?: CertificateIdentity;
-  authenticated: boolean;
-  /** Counted in the unauthenticated (MaxStartups) totals until login or close. */
-  preAuth: boolean;
-  authFailures: number;
-  graceTimer?: NodeJS.Timeout;
-  gate?: SshSocketGate;
-  forwards: Set<ForwardListener>;
-  /** Bytes of forwards already removed (the live ones count in their own status). */
-  closedBytes: { in: number; out: number };
-  closed: boolean;
-  endReason?: string;
-}
-
-interface Registered { conn: Conn; fwd: ForwardListener }
+export type { GatewayOptions, GatewayStartInfo, GatewayConnectionStatus, GatewayStatus, RefusalStage, GatewayEvents } from './gateway-types.js';
+export { formatHostPort } from './gateway-connection.js';
 
 /** Bytes queued on one client's SSH socket above which forwarded sockets stop being read. */
 const MAX_SSH_SOCKET_BUFFER = 4 * 1024 * 1024;
-/** How long a connection we ended may take to close before we destroy it. */
-const END_GRACE_MS = 1_000;
 const KEEPALIVE_OFF = 2 ** 31 - 1; // ssh2 has no "off": an interval of ~24.8 days is never reached
 
 export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'algorithms' | 'maxStartups' | 'userCertificates' | 'hostCertificateFile' | 'socketDir'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen' | 'socketDir'>;
   /** The socket directory's realpath, once started (undefined = socket forwards refused). */
   private socketDir: string | undefined;
-  private readonly maxStartups: MaxStartups;
-  private unauthenticated = 0;
-  private readonly unauthenticatedBySource = new Map<string, number>();
-  /** Drop log lines are throttled: a flood must not flood the log too. */
-  private readonly dropNotice = { lastAt: 0, suppressed: 0 };
+  private readonly admission: Admission;
+  private readonly core: GatewayCore;
   private readonly algorithms: AlgorithmLists;
   private readonly log: GatewayLog;
-  private readonly allowedClients: OriginAllowList;
   private readonly authorizedKeys: AuthorizedKeysFile;
   private readonly conns = new Map<number, Conn>();
   private readonly bySocket = new Map<string, Conn>();
@@ -281,15 +127,24 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       socketDir: options.socketDir,
     };
     if (options.socketDir !== undefined && (typeof options.socketDir !== 'string' || options.socketDir === '')) throw bad('socketDir', 'must be a directory path.');
-    this.allowedClients = createOriginAllowList(this.opts.allowedClients, 'allowedClients');
+    const allowedClients = createOriginAllowList(this.opts.allowedClients, 'allowedClients');
     this.algorithms = resolveAlgorithms(options.algorithms, 'algorithms');
-    this.maxStartups = options.maxStartups === undefined ? { ...DEFAULT_MAX_STARTUPS }
+    const maxStartups = options.maxStartups === undefined ? { ...DEFAULT_MAX_STARTUPS }
       : typeof options.maxStartups === 'string' ? parseMaxStartups(options.maxStartups)
         : parseMaxStartups(formatMaxStartups(options.maxStartups));
     this.userCertificates = options.userCertificates ? new UserCertificateAuth(options.userCertificates) : undefined;
     this.hostCertificateFile = options.hostCertificateFile;
     const log = options.log;
     this.log = log ? (level, msg, fields) => { try { log(level, msg, fields); } catch { /* a logger must not break the gateway */ } } : () => {};
+    this.core = {
+      log: this.log,
+      totals: this.totals,
+      events: this,
+      refuse: (stage, message, info, level) => this.refuse(stage, message, info, level),
+      closing: () => this.closing !== undefined,
+    };
+    const { maxConnections, perSourceMaxStartups, loginGraceTimeoutMs } = this.opts;
+    this.admission = new Admission(this.core, { maxConnections, maxStartups, perSourceMaxStartups, loginGraceTimeoutMs, allowedClients });
     this.authorizedKeys = new AuthorizedKeysFile(this.opts.authorizedKeysFile, (errors) => {
       for (const e of errors) this.log('warn', `gateway: ${this.opts.authorizedKeysFile} line ${e.line} skipped: ${e.message}`, { event: 'authorized-keys', line: e.line });
     });
@@ -381,13 +236,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       hostKeyFingerprint: this.hostKey?.fingerprint ?? null,
       startedAt: this.startedAt?.toISOString() ?? null,
       totals: { ...this.totals },
-      unauthenticated: this.unauthenticated,
-      limits: {
-        maxConnections: this.opts.maxConnections,
-        maxStartups: formatMaxStartups(this.maxStartups),
-        perSourceMaxStartups: this.opts.perSourceMaxStartups,
-        loginGraceTimeoutMs: this.opts.loginGraceTimeoutMs,
-      },
+      unauthenticated: this.admission.unauthenticated,
+      limits: this.admission.status(),
       connections: [...this.conns.values()].map((c) => this.connectionStatus(c)),
       ports: [...this.registry].filter((e) => e.conn.forwards.has(e.fwd) && e.fwd.socketPath === undefined).map(({ conn, fwd }) => ({
         bind: fwd.bind, port: fwd.port, connection: conn.id, user: conn.user ?? '', holder: conn.identity ?? null,
@@ -460,7 +310,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       while (!this.destroyed && this.openChannels() > 0 && Date.now() < deadline) await sleep(50);
     }
     for (const entry of [...this.registry]) this.removeForward(entry, 'shutdown');
-    for (const conn of [...this.conns.values()]) this.dropConnection(conn, 'the gateway is shutting down');
+    for (const conn of [...this.conns.values()]) dropConnection(conn, 'the gateway is shutting down');
     const deadline = Date.now() + END_GRACE_MS + 500;
     while (!this.destroyed && this.conns.size > 0 && Date.now() < deadline) await sleep(20);
     for (const conn of [...this.conns.values()]) conn.socket.destroy();
@@ -484,24 +334,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       socket.destroy();
       return;
     }
-    if (!this.allowedClients.allows(remoteAddress)) {
-      this.refuse('accept', `connection from ${remoteAddress}:${remotePort} refused: address not in allowedClients`, { remoteAddress }, 'warn');
-      socket.destroy();
-      return;
-    }
-    const perSource = this.opts.perSourceMaxStartups;
-    const fromSource = this.unauthenticatedBySource.get(remoteAddress) ?? 0;
-    if (perSource > 0 && fromSource >= perSource) {
-      return this.dropStartup(socket, remoteAddress, remotePort, `${fromSource} unauthenticated connections from ${remoteAddress} already (perSourceMaxStartups ${perSource})`);
-    }
-    if (dropStartup(this.unauthenticated, this.maxStartups)) {
-      return this.dropStartup(socket, remoteAddress, remotePort, `past maxStartups ${formatMaxStartups(this.maxStartups)} (${this.unauthenticated} unauthenticated connections)`);
-    }
-    if (this.conns.size >= this.opts.maxConnections) {
-      this.refuse('accept', `connection from ${remoteAddress}:${remotePort} closed: maxConnections (${this.opts.maxConnections}) reached`, { remoteAddress }, 'warn');
-      closeGently(socket);
-      return;
-    }
+    if (!this.admission.admit(socket, remoteAddress, remotePort, this.conns.size)) return;
     const conn: Conn = {
       id: this.nextId++,
       socket,
@@ -517,50 +350,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       closed: false,
     };
     this.totals.accepted += 1;
-    this.unauthenticated += 1;
-    this.unauthenticatedBySource.set(remoteAddress, fromSource + 1);
     this.conns.set(conn.id, conn);
     this.bySocket.set(conn.socketKey, conn);
-    if (this.opts.loginGraceTimeoutMs > 0) {
-      conn.graceTimer = setTimeout(() => {
-        this.refuse('auth', `connection #${conn.id} from ${remoteAddress}:${remotePort} closed: not authenticated within the login grace time (${this.opts.loginGraceTimeoutMs} ms)`, { id: conn.id, remoteAddress }, 'info');
-        conn.endReason = 'login grace time exceeded';
-        socket.destroy();
-      }, this.opts.loginGraceTimeoutMs);
-    }
+    this.admission.enterPreAuth(conn);
     socket.once('close', () => this.onSocketClose(conn));
     // Once our side has ended, a peer that never closes its side must not hold the slot.
     socket.once('finish', () => setTimeout(() => socket.destroy(), END_GRACE_MS * 2).unref());
     this.log('debug', `gateway: connection #${conn.id} from ${remoteAddress}:${remotePort}`, { event: 'accept', id: conn.id, remoteAddress, remotePort });
     this.emit('connection', { id: conn.id, remoteAddress, remotePort });
     this.ssh.injectSocket(socket);
-  }
-
-  /** Closes a connection at accept because of the pre-authentication limits; logs throttled. */
-  private dropStartup(socket: net.Socket, remoteAddress: string, remotePort: number, why: string): void {
-    this.totals.droppedStartups += 1;
-    this.totals.refused += 1;
-    socket.destroy();
-    const now = Date.now();
-    if (now - this.dropNotice.lastAt < 5_000) {
-      this.dropNotice.suppressed += 1;
-    } else {
-      const more = this.dropNotice.suppressed > 0 ? ` (${this.dropNotice.suppressed} more dropped since the last such line)` : '';
-      this.dropNotice.lastAt = now;
-      this.dropNotice.suppressed = 0;
-      this.log('warn', `gateway: connection from ${remoteAddress}:${remotePort} dropped before login: ${why}${more}`, { event: 'refused', stage: 'accept', remoteAddress, reason: 'max-startups', droppedStartups: this.totals.droppedStartups });
-    }
-    this.emit('refused', { stage: 'accept', reason: why, remoteAddress });
-  }
-
-  /** The connection stops counting as unauthenticated (logged in, or gone). */
-  private leavePreAuth(conn: Conn): void {
-    if (!conn.preAuth) return;
-    conn.preAuth = false;
-    this.unauthenticated -= 1;
-    const left = (this.unauthenticatedBySource.get(conn.remoteAddress) ?? 1) - 1;
-    if (left > 0) this.unauthenticatedBySource.set(conn.remoteAddress, left);
-    else this.unauthenticatedBySource.delete(conn.remoteAddress);
   }
 
   private onSshClient(client: Connection, info: ClientInfo): void {
@@ -585,43 +383,31 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private onClientError(conn: Conn, err: Error & { level?: string }): void {
     if (err.level === 'client-timeout') {
       conn.endReason = `keepalive timeout (${this.opts.keepaliveCountMax} keepalives every ${this.opts.keepaliveIntervalMs} ms unanswered)`;
-      this.log('warn', `gateway: ${this.who(conn)} stopped answering keepalives; closing the connection`, { event: 'keepalive-timeout', id: conn.id, user: conn.user });
+      this.log('warn', `gateway: ${who(conn)} stopped answering keepalives; closing the connection`, { event: 'keepalive-timeout', id: conn.id, user: conn.user });
       conn.socket.destroy();
     } else if (err.level === 'socket') {
       conn.endReason ??= `socket error: ${(err as NodeJS.ErrnoException).code ?? err.message}`;
     } else {
       conn.endReason ??= `protocol error: ${err.message}`;
-      this.log('info', `gateway: ${this.who(conn)}: SSH protocol error: ${err.message}`, { event: 'protocol-error', id: conn.id });
+      this.log('info', `gateway: ${who(conn)}: SSH protocol error: ${err.message}`, { event: 'protocol-error', id: conn.id });
     }
   }
 
   private onSocketClose(conn: Conn): void {
     if (conn.closed) return;
     conn.closed = true;
-    clearTimeout(conn.graceTimer);
-    this.leavePreAuth(conn);
+    this.admission.leavePreAuth(conn);
     this.conns.delete(conn.id);
     if (this.bySocket.get(conn.socketKey) === conn) this.bySocket.delete(conn.socketKey);
     for (const entry of [...this.registry]) if (entry.conn === conn) this.removeForward(entry, 'disconnect');
     const durationMs = Date.now() - conn.since.getTime();
     const reason = conn.endReason ?? (conn.client ? 'closed by the client' : conn.socket.bytesRead > 0 ? 'no valid SSH identification (not an SSH client?)' : 'closed before the SSH handshake');
     if (conn.authenticated) {
-      this.log('info', `gateway: ${this.who(conn)} disconnected (${reason}) after ${durationMs} ms`, { event: 'disconnect', id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress, reason, durationMs });
+      this.log('info', `gateway: ${who(conn)} disconnected (${reason}) after ${durationMs} ms`, { event: 'disconnect', id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress, reason, durationMs });
     } else {
       this.log(conn.client ? 'info' : 'debug', `gateway: connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort} closed without logging in (${reason})`, { event: 'disconnect', id: conn.id, remoteAddress: conn.remoteAddress, reason, durationMs });
     }
     this.emit('disconnect', { id: conn.id, user: conn.authenticated ? conn.user ?? null : null, remoteAddress: conn.remoteAddress, reason, durationMs });
-  }
-
-  /** Ends a connection: SSH disconnect now, socket destroyed shortly after if still open. */
-  private dropConnection(conn: Conn, reason: string): void {
-    if (conn.closed) return;
-    conn.endReason ??= reason;
-    try {
-      conn.client?.end();
-    } catch { /* already gone */ }
-    if (!conn.client) conn.socket.destroy();
-    setTimeout(() => conn.socket.destroy(), END_GRACE_MS).unref();
   }
 
   // ---------------------------------------------------------------- authentication
@@ -725,15 +511,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.log('warn', `gateway: connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort} closed: too many authentication failures (${conn.authFailures}, maxAuthAttempts ${this.opts.maxAuthAttempts})`, {
         event: 'auth-max-attempts', id: conn.id, user: ctx.username, remoteAddress: conn.remoteAddress,
       });
-      this.dropConnection(conn, `too many authentication failures (${conn.authFailures})`);
+      dropConnection(conn, `too many authentication failures (${conn.authFailures})`);
     }
   }
 
   private onReady(conn: Conn): void {
     const client = conn.client!;
-    clearTimeout(conn.graceTimer);
     conn.authenticated = true;
-    this.leavePreAuth(conn);
+    this.admission.leavePreAuth(conn);
     conn.gate = new SshSocketGate(conn.socket, MAX_SSH_SOCKET_BUFFER);
     const keyText = conn.certificate ? ` (${describeCertificateLogin(conn.certificate)})`
       : conn.key ? ` (publickey ${conn.key.keyType} ${conn.key.fingerprint}, authorized_keys line ${conn.key.line}${conn.key.comment ? ` "${conn.key.comment}"` : ''})` : ' (password)';
@@ -757,7 +542,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       } else if (name === 'cancel-streamlocal-forward@openssh.com') {
         this.cancelSocketForward(conn, String((info as unknown as SocketBindInfo).socketPath ?? ''), accept, reject);
       } else {
-        this.refuse('forward', `${this.who(conn)}: ${String(name)} refused: not supported`, { id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress }, 'info');
+        this.refuse('forward', `${who(conn)}: ${String(name)} refused: not supported`, { id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress }, 'info');
         reject?.();
       }
     });
@@ -771,7 +556,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** Refusal reason for a channel the client wants to open, or undefined to let it through. */
   private channelPolicy(conn: Conn, req: ChannelOpenRequest): string | undefined {
     const refuse = (reason: string) => {
-      this.refuse('channel', `${this.who(conn)}: ${req.type} channel refused: ${reason}`, { id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress }, 'info');
+      this.refuse('channel', `${who(conn)}: ${req.type} channel refused: ${reason}`, { id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress }, 'info');
       return reason;
     };
     switch (req.type) {
@@ -800,7 +585,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     socket.once('error', (err) => {
       clearTimeout(timer);
       if (socket.connecting || !socket.remoteAddress) {
-        this.log('info', `gateway: ${this.who(conn)}: direct-tcpip to ${dest} failed: ${err.message}`, { event: 'direct-tcpip-failed', id: conn.id, user: conn.user, dest });
+        this.log('info', `gateway: ${who(conn)}: direct-tcpip to ${dest} failed: ${err.message}`, { event: 'direct-tcpip-failed', id: conn.id, user: conn.user, dest });
         reject();
       }
     });
@@ -815,11 +600,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       }
       enableHalfClose(channel);
       const openedAt = Date.now();
-      this.log('debug', `gateway: ${this.who(conn)}: direct-tcpip to ${dest}`, { event: 'direct-tcpip', id: conn.id, user: conn.user, dest });
+      this.log('debug', `gateway: ${who(conn)}: direct-tcpip to ${dest}`, { event: 'direct-tcpip', id: conn.id, user: conn.user, dest });
       pipeChannel(channel, socket, {
         idleTimeoutMs: this.opts.idleTimeoutMs,
         gate: conn.gate!,
-        onClose: (reason, stats) => this.log('info', `gateway: ${this.who(conn)}: direct-tcpip to ${dest} closed (${reason}), ${stats.bytesIn} bytes sent, ${stats.bytesOut} bytes received, ${Date.now() - openedAt} ms`, {
+        onClose: (reason, stats) => this.log('info', `gateway: ${who(conn)}: direct-tcpip to ${dest} closed (${reason}), ${stats.bytesIn} bytes sent, ${stats.bytesOut} bytes received, ${Date.now() - openedAt} ms`, {
           event: 'direct-tcpip-close', id: conn.id, user: conn.user, dest, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut, durationMs: Date.now() - openedAt, reason,
         }),
       });
@@ -834,7 +619,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const where = formatHostPort(bind === '' ? '*' : bind, port);
     const user = conn.user!;
     const refuse = (reason: string, level: GatewayLogLevel = 'warn') => {
-      this.refuse('forward', `${this.who(conn)}: forward ${where} refused: ${reason}`, { id: conn.id, user, remoteAddress: conn.remoteAddress, bind, port }, level);
+      this.refuse('forward', `${who(conn)}: forward ${where} refused: ${reason}`, { id: conn.id, user, remoteAddress: conn.remoteAddress, bind, port }, level);
       reject?.();
     };
     if (this.closing) return refuse('the gateway is shutting down', 'info');
@@ -876,8 +661,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     conn.forwards.add(fwd);
     accept?.(actual);
-    this.log('info', `gateway: user "${user}" (connection #${conn.id}, ${this.holderText(conn)}) forwards ${formatHostPort(bind === '' ? '*' : bind, actual)}${port === 0 ? ' (port chosen by the gateway)' : ''}`, {
-      event: 'forward', id: conn.id, user, bind, port: actual, requestedPort: port, ...this.holderFields(conn),
+    this.log('info', `gateway: user "${user}" (connection #${conn.id}, ${holderText(conn)}) forwards ${formatHostPort(bind === '' ? '*' : bind, actual)}${port === 0 ? ' (port chosen by the gateway)' : ''}`, {
+      event: 'forward', id: conn.id, user, bind, port: actual, requestedPort: port, ...holderFields(conn),
     });
     this.emit('forward', { id: conn.id, user, bind, port: actual, requestedPort: port });
   }
@@ -901,7 +686,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (held.some((e) => e.conn === conn)) return { ok: false, reason: `this session already forwards that ${noun}`, level: 'info' };
       const foreign = held.find((e) => !e.conn.identity || !conn.identity || !sameIdentity(e.conn.identity, conn.identity));
       if (foreign) {
-        return { ok: false, reason: `${noun} in use by another client (held by connection #${foreign.conn.id}, ${this.holderText(foreign.conn)}; this connection: ${this.holderText(conn)})`, level: 'warn' };
+        return { ok: false, reason: `${noun} in use by another client (held by connection #${foreign.conn.id}, ${holderText(foreign.conn)}; this connection: ${holderText(conn)})`, level: 'warn' };
       }
       const old = held[0]!.conn;
       old.probe ??= probeClientAlive(old.client!, old.socket, this.opts.takeoverProbeTimeoutMs).finally(() => { old.probe = undefined; });
@@ -909,20 +694,20 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (conn.closed || this.closing) return { ok: false, reason: 'the connection or the gateway closed while the holder was probed', level: 'info' };
       if (probe !== 'dead') {
         if (probe === 'unsupported') this.log('warn', `gateway: ssh2 internals changed: a ${noun} held by a connection of the same key cannot be probed, so it is never taken over; see src/ssh2/server-ping.ts`);
-        return { ok: false, reason: `${noun} in use by another client: connection #${old.id} of the same ${this.holderText(old)} from ${old.remoteAddress}:${old.remotePort} ${probe === 'alive' ? `answered a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and keeps it` : 'could not be probed'}`, level: 'warn' };
+        return { ok: false, reason: `${noun} in use by another client: connection #${old.id} of the same ${holderText(old)} from ${old.remoteAddress}:${old.remotePort} ${probe === 'alive' ? `answered a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and keeps it` : 'could not be probed'}`, level: 'warn' };
       }
       tookOver = true; // (its listener may need a moment to let go of the port)
       if (old.closed && ![...this.registry].some((e) => e.conn === old)) continue; // gone meanwhile: look again
       for (const entry of clashing().filter((e) => e.conn === old)) {
         const { fwd } = entry;
         this.totals.takeovers += 1;
-        this.log('warn', `gateway: ${this.holderText(conn)} reconnected: connection #${conn.id} (user "${user}") takes ${describeForward(fwd)} over from its older connection #${old.id} (from ${old.remoteAddress}:${old.remotePort}, since ${old.since.toISOString()}), which did not answer a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and is closed`, {
-          event: 'takeover', user, bind: fwd.bind, port: fwd.port, ...(fwd.socketPath !== undefined ? { socketPath: fwd.socketPath } : {}), from: old.id, to: conn.id, ...this.holderFields(conn),
+        this.log('warn', `gateway: ${holderText(conn)} reconnected: connection #${conn.id} (user "${user}") takes ${describeForward(fwd)} over from its older connection #${old.id} (from ${old.remoteAddress}:${old.remotePort}, since ${old.since.toISOString()}), which did not answer a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and is closed`, {
+          event: 'takeover', user, bind: fwd.bind, port: fwd.port, ...(fwd.socketPath !== undefined ? { socketPath: fwd.socketPath } : {}), from: old.id, to: conn.id, ...holderFields(conn),
         });
         this.emit('takeover', { user, bind: fwd.bind, port: fwd.port, ...(fwd.socketPath !== undefined ? { socketPath: fwd.socketPath } : {}), from: old.id, to: conn.id });
         this.removeForward(entry, 'takeover');
       }
-      this.dropConnection(old, `replaced by connection #${conn.id} of the same ${this.holderText(old)} (forward takeover after a failed keepalive probe)`);
+      dropConnection(old, `replaced by connection #${conn.id} of the same ${holderText(old)} (forward takeover after a failed keepalive probe)`);
     }
   }
 
@@ -930,7 +715,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private async requestSocketForward(conn: Conn, requested: string, accept: (() => void) | undefined, reject: (() => void) | undefined): Promise<void> {
     const user = conn.user!;
     const refuse = (reason: string, level: GatewayLogLevel = 'warn') => {
-      this.refuse('forward', `${this.who(conn)}: socket forward ${JSON.stringify(requested)} refused: ${reason}`, { id: conn.id, user, remoteAddress: conn.remoteAddress, socketPath: requested }, level);
+      this.refuse('forward', `${who(conn)}: socket forward ${JSON.stringify(requested)} refused: ${reason}`, { id: conn.id, user, remoteAddress: conn.remoteAddress, socketPath: requested }, level);
       reject?.();
     };
     if (this.closing) return refuse('the gateway is shutting down', 'info');
@@ -956,8 +741,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     conn.forwards.add(fwd);
     accept?.();
-    this.log('info', `gateway: user "${user}" (connection #${conn.id}, ${this.holderText(conn)}) forwards unix socket ${socketPath}`, {
-      event: 'forward', id: conn.id, user, socketPath, ...this.holderFields(conn),
+    this.log('info', `gateway: user "${user}" (connection #${conn.id}, ${holderText(conn)}) forwards unix socket ${socketPath}`, {
+      event: 'forward', id: conn.id, user, socketPath, ...holderFields(conn),
     });
     this.emit('forward', { id: conn.id, user, bind: '', port: 0, requestedPort: 0, socketPath });
   }
@@ -966,7 +751,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const socketPath = this.socketDir === undefined ? undefined : path.resolve(this.socketDir, requested);
     const entry = [...this.registry].find((e) => e.conn === conn && conn.forwards.has(e.fwd) && e.fwd.socketPath !== undefined && e.fwd.socketPath === socketPath);
     if (!entry) {
-      this.log('info', `gateway: ${this.who(conn)}: cancel-streamlocal-forward for ${JSON.stringify(requested)} refused: no such forward on this session`, { event: 'cancel-refused', id: conn.id, user: conn.user, socketPath: requested });
+      this.log('info', `gateway: ${who(conn)}: cancel-streamlocal-forward for ${JSON.stringify(requested)} refused: no such forward on this session`, { event: 'cancel-refused', id: conn.id, user: conn.user, socketPath: requested });
       reject?.();
       return;
     }
@@ -1005,7 +790,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const entry = mine.find((e) => e.fwd.bind === bind && e.fwd.port === port)
       ?? mine.find((e) => norm(e.fwd.bind) === norm(bind) && (e.fwd.port === port || (port === 0 && e.fwd.requestedPort === 0)));
     if (!entry) {
-      this.log('info', `gateway: ${this.who(conn)}: cancel-tcpip-forward for ${formatHostPort(bind === '' ? '*' : bind, port)} refused: no such forward on this session`, { event: 'cancel-refused', id: conn.id, user: conn.user, bind, port });
+      this.log('info', `gateway: ${who(conn)}: cancel-tcpip-forward for ${formatHostPort(bind === '' ? '*' : bind, port)} refused: no such forward on this session`, { event: 'cancel-refused', id: conn.id, user: conn.user, bind, port });
       reject?.();
       return;
     }
@@ -1037,41 +822,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.log(level, `gateway: ${message}`, { event: 'refused', stage, ...info });
     this.emit('refused', { stage, reason: message, remoteAddress: info.remoteAddress, ...(info.id !== undefined ? { id: info.id } : {}), ...(info.user !== undefined ? { user: info.user } : {}) });
   }
-
-  private holderText(conn: Conn): string {
-    return conn.identity ? describeIdentity(conn.identity) : 'unknown identity';
-  }
-
-  private holderFields(conn: Conn): Record<string, unknown> {
-    const id = conn.identity;
-    if (!id) return {};
-    switch (id.kind) {
-      case 'key': return { fingerprint: id.fingerprint, keyComment: id.comment };
-      case 'password': return { passwordUser: id.user };
-      case 'certificate': return { keyId: id.keyId, serial: id.serial, ca: id.ca, fingerprint: id.fingerprint };
-    }
-  }
-
-  private who(conn: Conn): string {
-    return conn.user !== undefined && conn.authenticated
-      ? `user "${conn.user}" (connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort})`
-      : `connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort}`;
-  }
 }
 
 /** Whether a host key of this type signs with that host-key algorithm (RSA: SHA-2 or, if asked, SHA-1). */
 function hostKeyCanSign(keyType: string, algorithm: string): boolean {
   return keyType === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'].includes(algorithm) : keyType === algorithm;
-}
-
-/** A forward for log lines: its socket path, or '*:8080' / '[::1]:8080'. */
-function describeForward(fwd: ForwardListener): string {
-  return fwd.socketPath ?? formatHostPort(fwd.bind === '' ? '*' : fwd.bind, fwd.port);
-}
-
-/** 'host:port', IPv6 in brackets. */
-export function formatHostPort(host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 function safeEqual(given: string, expected: string): boolean {
@@ -1081,13 +836,6 @@ function safeEqual(given: string, expected: string): boolean {
   const padded = Buffer.alloc(b.length);
   a.copy(padded, 0, 0, Math.min(a.length, b.length));
   return timingSafeEqual(padded, b) && a.length === b.length;
-}
-
-/** Closes a socket we will not serve: FIN after discarding whatever it sent, reset if it lingers. */
-function closeGently(socket: net.Socket): void {
-  socket.resume();
-  socket.end();
-  setTimeout(() => socket.destroy(), END_GRACE_MS).unref();
 }
 
 /** The socket directory's realpath; it must exist and be a directory. */
@@ -1100,8 +848,4 @@ async function resolveSocketDir(dir: string): Promise<string> {
     const e = err as NodeJS.ErrnoException;
     throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `socketDir: ${dir} is not a usable directory (${e.code ?? e.message}); create it first (e.g. mode 0750, group of the reverse proxy).`, { cause: err });
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
