@@ -22,7 +22,6 @@
 //                held and taken over like ports; one forwarded-streamlocal channel per connection
 //   refusals     session channels (shell, exec, subsystem, pty), direct-tcpip unless enabled,
 //                streamlocal without socketDir: refused, with a reason, logged
-import { timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { realpath, stat } from 'node:fs/promises';
@@ -35,7 +34,7 @@ import { createOriginAllowList } from '../session/origin-allow-list.js';
 import { SshSocketGate } from '../session/ssh-socket-gate.js';
 import { VERSION } from '../version.js';
 import { startAdminServer, type AdminServer } from './admin-status.js';
-import { AuthorizedKeysFile, matchFrom, sha256Fingerprint, unmapAddress, type AuthorizedKey } from './authorized-keys.js';
+import { AuthorizedKeysFile, unmapAddress } from './authorized-keys.js';
 import { ForwardListener, ListenError, type GatewayLog, type GatewayLogLevel } from './forward-listener.js';
 import { loadOrCreateHostKey, type HostKey } from './host-key.js';
 import { sameIdentity } from './client-identity.js';
@@ -43,6 +42,7 @@ import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js
 import { probeClientAlive } from './liveness-probe.js';
 import { DEFAULT_MAX_STARTUPS, formatMaxStartups, parseMaxStartups } from './max-startups.js';
 import { Admission } from './admission.js';
+import { Authenticator } from './authenticator.js';
 import { END_GRACE_MS, describeForward, dropConnection, formatHostPort, holderFields, holderText, sleep, who, type Conn, type GatewayCore, type Registered } from './gateway-connection.js';
 import type { GatewayEvents, GatewayOptions, GatewayStartInfo, GatewayStatus, GatewayConnectionStatus, RefusalStage } from './gateway-types.js';
 import { checkSocketRequest } from './socket-policy.js';
@@ -50,7 +50,7 @@ import { installChannelOpenPolicy, type ChannelOpenRequest } from '../ssh2/chann
 import { enableHalfClose } from '../ssh2/server-channel-half-close.js';
 import { loadHostCertificate } from './host-certificate.js';
 import { installServerHostCertificate } from '../ssh2/server-host-certificate.js';
-import { UserCertificateAuth, certificateAsAuthorizedKey, describeCertificateLogin } from './user-certificate-auth.js';
+import { UserCertificateAuth, describeCertificateLogin } from './user-certificate-auth.js';
 import { classifyErrno, listenErrorReason } from '../lifecycle/errno.js';
 
 const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
@@ -89,6 +89,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private closing: Promise<void> | undefined;
   private warnedInternals = false;
   private readonly userCertificates: UserCertificateAuth | undefined;
+  private readonly authenticator: Authenticator;
   private readonly hostCertificateFile: string | undefined;
   private destroyed = false;
 
@@ -147,6 +148,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.admission = new Admission(this.core, { maxConnections, maxStartups, perSourceMaxStartups, loginGraceTimeoutMs, allowedClients });
     this.authorizedKeys = new AuthorizedKeysFile(this.opts.authorizedKeysFile, (errors) => {
       for (const e of errors) this.log('warn', `gateway: ${this.opts.authorizedKeysFile} line ${e.line} skipped: ${e.message}`, { event: 'authorized-keys', line: e.line });
+    });
+    this.authenticator = new Authenticator(this.core, {
+      allowPassword: this.opts.allowPassword, maxAuthAttempts: this.opts.maxAuthAttempts, authorizedKeys: this.authorizedKeys, userCertificates: this.userCertificates,
     });
   }
 
@@ -372,7 +376,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     conn.clientVersion = info.header?.identRaw;
     client.on('error', (err: Error & { level?: string }) => this.onClientError(conn, err));
     client.on('authentication', (ctx: AuthContext) => {
-      this.authenticate(conn, ctx).catch((err: unknown) => {
+      this.authenticator.authenticate(conn, ctx).catch((err: unknown) => {
         this.log('error', `gateway: authentication of connection #${conn.id} crashed: ${String(err)}`, { id: conn.id });
         try { ctx.reject(); } catch { /* connection gone */ }
       });
@@ -408,111 +412,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.log(conn.client ? 'info' : 'debug', `gateway: connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort} closed without logging in (${reason})`, { event: 'disconnect', id: conn.id, remoteAddress: conn.remoteAddress, reason, durationMs });
     }
     this.emit('disconnect', { id: conn.id, user: conn.authenticated ? conn.user ?? null : null, remoteAddress: conn.remoteAddress, reason, durationMs });
-  }
-
-  // ---------------------------------------------------------------- authentication
-
-  private authMethods(): Array<'publickey' | 'password'> {
-    return this.opts.allowPassword && Object.keys(this.opts.allowPassword).length > 0 ? ['publickey', 'password'] : ['publickey'];
-  }
-
-  private async authenticate(conn: Conn, ctx: AuthContext): Promise<void> {
-    // A connection being dropped (too many failures) answers nothing more.
-    if (conn.closed || conn.endReason !== undefined) return;
-    const user = ctx.username;
-    switch (ctx.method) {
-      case 'none':
-        ctx.reject(this.authMethods()); // a query for the methods, not an attempt
-        return;
-      case 'password': {
-        const expected = this.opts.allowPassword?.[user];
-        if (expected === undefined) return this.authFailed(conn, ctx, `password authentication is not enabled for user "${user}"`);
-        if (!safeEqual(ctx.password, expected)) return this.authFailed(conn, ctx, 'wrong password');
-        conn.user = user;
-        conn.authMethod = 'password';
-        conn.key = undefined;
-        conn.identity = { kind: 'password', user };
-        ctx.accept();
-        return;
-      }
-      case 'publickey': {
-        if (this.userCertificates && UserCertificateAuth.offered(ctx.key.algo)) return this.authenticateCertificate(conn, ctx);
-        let keys: AuthorizedKey[];
-        try {
-          keys = await this.authorizedKeys.load();
-        } catch (err) {
-          this.log('error', `gateway: ${(err as Error).message}`, { event: 'authorized-keys', code: (err as EdgeError).code });
-          keys = [];
-        }
-        if (conn.closed || conn.endReason !== undefined) return;
-        const fingerprint = sha256Fingerprint(ctx.key.data);
-        const candidates = keys.filter((k) => k.blob.equals(ctx.key.data));
-        if (candidates.length === 0) return this.authFailed(conn, ctx, `key ${ctx.key.algo} ${fingerprint} is not in authorized_keys`, fingerprint);
-        if (ctx.key.algo === 'ssh-rsa' && ctx.hashAlgo === undefined) {
-          return this.authFailed(conn, ctx, `key ${fingerprint}: ssh-rsa (SHA-1) signatures are not accepted; the client must use rsa-sha2-256 or rsa-sha2-512`, fingerprint);
-        }
-        // Like sshd, the first line with this key whose restrictions allow the login wins.
-        const now = Date.now();
-        let why = '';
-        const match = candidates.find((k) => {
-          if (k.options.expiryTime && k.options.expiryTime.getTime() <= now) {
-            why ||= `key ${fingerprint} (authorized_keys line ${k.line}) expired at ${k.options.expiryTime.toISOString()} (expiry-time)`;
-            return false;
-          }
-          if (k.options.from !== undefined && !matchFrom(conn.remoteAddress, k.options.from)) {
-            why ||= `key ${fingerprint} (authorized_keys line ${k.line}) may not log in from ${conn.remoteAddress} (from="${k.options.from}")`;
-            return false;
-          }
-          return true;
-        });
-        if (!match) return this.authFailed(conn, ctx, why, fingerprint);
-        if (!ctx.signature || !ctx.blob) {
-          ctx.accept(); // "this key would do": the client signs next (not a login yet)
-          return;
-        }
-        if (!match.key.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) {
-          return this.authFailed(conn, ctx, `key ${fingerprint}: the signature does not verify`, fingerprint);
-        }
-        conn.user = user;
-        conn.authMethod = 'publickey';
-        conn.key = match;
-        conn.identity = { kind: 'key', fingerprint: match.fingerprint, keyType: match.keyType, comment: match.comment };
-        ctx.accept();
-        return;
-      }
-      default:
-        return this.authFailed(conn, ctx, `authentication method ${ctx.method} is not supported`);
-    }
-  }
-
-  private async authenticateCertificate(conn: Conn, ctx: AuthContext & { method: 'publickey' }): Promise<void> {
-    const d = await this.userCertificates!.decide({
-      username: ctx.username, keyAlgo: ctx.key.algo, keyBlob: ctx.key.data, signature: ctx.signature, signedData: ctx.blob, remoteAddress: conn.remoteAddress, nowMs: Date.now(),
-    });
-    if (conn.closed || conn.endReason !== undefined) return;
-    if (!d.ok) return this.authFailed(conn, ctx, d.reason);
-    if (!d.signed) return ctx.accept(); // "this certificate would do": the client signs next
-    conn.user = ctx.username;
-    conn.authMethod = 'publickey';
-    conn.certificate = d.identity;
-    conn.identity = d.identity; // ports belong to the CA + key id: a renewed certificate keeps them
-    conn.key = certificateAsAuthorizedKey(d.cert, d.options);
-    ctx.accept();
-  }
-
-  private authFailed(conn: Conn, ctx: AuthContext, reason: string, fingerprint?: string): void {
-    conn.authFailures += 1;
-    this.totals.authFailures += 1;
-    this.refuse('auth', `authentication failed for user "${ctx.username}" from ${conn.remoteAddress}:${conn.remotePort} (attempt ${conn.authFailures} of ${this.opts.maxAuthAttempts}, ${ctx.method}): ${reason}`, {
-      id: conn.id, user: ctx.username, remoteAddress: conn.remoteAddress, ...(fingerprint ? { fingerprint } : {}),
-    }, 'info');
-    ctx.reject(this.authMethods());
-    if (conn.authFailures >= this.opts.maxAuthAttempts) {
-      this.log('warn', `gateway: connection #${conn.id} from ${conn.remoteAddress}:${conn.remotePort} closed: too many authentication failures (${conn.authFailures}, maxAuthAttempts ${this.opts.maxAuthAttempts})`, {
-        event: 'auth-max-attempts', id: conn.id, user: ctx.username, remoteAddress: conn.remoteAddress,
-      });
-      dropConnection(conn, `too many authentication failures (${conn.authFailures})`);
-    }
   }
 
   private onReady(conn: Conn): void {
@@ -827,15 +726,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 /** Whether a host key of this type signs with that host-key algorithm (RSA: SHA-2 or, if asked, SHA-1). */
 function hostKeyCanSign(keyType: string, algorithm: string): boolean {
   return keyType === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'].includes(algorithm) : keyType === algorithm;
-}
-
-function safeEqual(given: string, expected: string): boolean {
-  const a = Buffer.from(given, 'utf8');
-  const b = Buffer.from(expected, 'utf8');
-  // Compare equal-length buffers always, so the time does not reveal the expected length.
-  const padded = Buffer.alloc(b.length);
-  a.copy(padded, 0, 0, Math.min(a.length, b.length));
-  return timingSafeEqual(padded, b) && a.length === b.length;
 }
 
 /** The socket directory's realpath; it must exist and be a directory. */
