@@ -25,8 +25,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { realpath, stat } from 'node:fs/promises';
-import path from 'node:path';
-import ssh2, { type AuthContext, type Connection, type ClientInfo, type SocketBindInfo, type TcpipBindInfo, type TcpipRequestInfo } from 'ssh2';
+import ssh2, { type AuthContext, type Connection, type ClientInfo, type TcpipRequestInfo } from 'ssh2';
 import { EdgeError } from '../errors.js';
 import { resolveAlgorithms, weakAlgorithmsIn, type AlgorithmLists } from '../ssh-algorithms.js';
 import { pipeChannel, type SshChannel } from '../session/channel-pipe.js';
@@ -35,17 +34,14 @@ import { SshSocketGate } from '../session/ssh-socket-gate.js';
 import { VERSION } from '../version.js';
 import { startAdminServer, type AdminServer } from './admin-status.js';
 import { AuthorizedKeysFile, unmapAddress } from './authorized-keys.js';
-import { ForwardListener, ListenError, type GatewayLog, type GatewayLogLevel } from './forward-listener.js';
+import type { GatewayLog, GatewayLogLevel } from './forward-listener.js';
 import { loadOrCreateHostKey, type HostKey } from './host-key.js';
-import { sameIdentity } from './client-identity.js';
-import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
-import { probeClientAlive } from './liveness-probe.js';
 import { DEFAULT_MAX_STARTUPS, formatMaxStartups, parseMaxStartups } from './max-startups.js';
 import { Admission } from './admission.js';
 import { Authenticator } from './authenticator.js';
-import { END_GRACE_MS, describeForward, dropConnection, formatHostPort, holderFields, holderText, sleep, who, type Conn, type GatewayCore, type Registered } from './gateway-connection.js';
+import { ForwardRegistry } from './forward-registry.js';
+import { END_GRACE_MS, dropConnection, formatHostPort, sleep, who, type Conn, type GatewayCore } from './gateway-connection.js';
 import type { GatewayEvents, GatewayOptions, GatewayStartInfo, GatewayStatus, GatewayConnectionStatus, RefusalStage } from './gateway-types.js';
-import { checkSocketRequest } from './socket-policy.js';
 import { installChannelOpenPolicy, type ChannelOpenRequest } from '../ssh2/channel-open-refusal.js';
 import { enableHalfClose } from '../ssh2/server-channel-half-close.js';
 import { loadHostCertificate } from './host-certificate.js';
@@ -67,8 +63,6 @@ const KEEPALIVE_OFF = 2 ** 31 - 1; // ssh2 has no "off": an interval of ~24.8 da
 
 export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'algorithms' | 'maxStartups' | 'userCertificates' | 'hostCertificateFile' | 'socketDir'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen' | 'socketDir'>;
-  /** The socket directory's realpath, once started (undefined = socket forwards refused). */
-  private socketDir: string | undefined;
   private readonly admission: Admission;
   private readonly core: GatewayCore;
   private readonly algorithms: AlgorithmLists;
@@ -76,7 +70,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly authorizedKeys: AuthorizedKeysFile;
   private readonly conns = new Map<number, Conn>();
   private readonly bySocket = new Map<string, Conn>();
-  private readonly registry = new Set<Registered>();
+  private readonly forwards: ForwardRegistry;
   private readonly totals = { accepted: 0, refused: 0, authFailures: 0, takeovers: 0, channels: 0, droppedStartups: 0 };
   private hostKey: HostKey | undefined;
   private server: net.Server | undefined;
@@ -146,6 +140,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     };
     const { maxConnections, perSourceMaxStartups, loginGraceTimeoutMs } = this.opts;
     this.admission = new Admission(this.core, { maxConnections, maxStartups, perSourceMaxStartups, loginGraceTimeoutMs, allowedClients });
+    this.forwards = new ForwardRegistry(this.core, { idleTimeoutMs: this.opts.idleTimeoutMs, takeoverProbeTimeoutMs: this.opts.takeoverProbeTimeoutMs });
     this.authorizedKeys = new AuthorizedKeysFile(this.opts.authorizedKeysFile, (errors) => {
       for (const e of errors) this.log('warn', `gateway: ${this.opts.authorizedKeysFile} line ${e.line} skipped: ${e.message}`, { event: 'authorized-keys', line: e.line });
     });
@@ -167,7 +162,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (hostKey.generated) this.log('info', `gateway: generated a new ${hostKey.keyType} host key in ${this.opts.hostKeyFile} (${hostKey.fingerprint})`, { event: 'host-key', fingerprint: hostKey.fingerprint });
     if (hostKey.warning) this.log('warn', `gateway: ${hostKey.warning}`, { event: 'host-key' });
     await this.userCertificates?.check();
-    if (this.opts.socketDir !== undefined) this.socketDir = await resolveSocketDir(this.opts.socketDir);
+    if (this.opts.socketDir !== undefined) this.forwards.socketDir = await resolveSocketDir(this.opts.socketDir);
     const keys = await this.authorizedKeys.load();
     if (keys.length === 0) this.log('warn', `gateway: ${this.opts.authorizedKeysFile} holds no usable key yet; no key can log in until one is added`, { event: 'authorized-keys' });
 
@@ -243,13 +238,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       unauthenticated: this.admission.unauthenticated,
       limits: this.admission.status(),
       connections: [...this.conns.values()].map((c) => this.connectionStatus(c)),
-      ports: [...this.registry].filter((e) => e.conn.forwards.has(e.fwd) && e.fwd.socketPath === undefined).map(({ conn, fwd }) => ({
-        bind: fwd.bind, port: fwd.port, connection: conn.id, user: conn.user ?? '', holder: conn.identity ?? null,
-      })),
-      socketDir: this.socketDir ?? null,
-      sockets: [...this.registry].filter((e) => e.conn.forwards.has(e.fwd) && e.fwd.socketPath !== undefined).map(({ conn, fwd }) => ({
-        path: fwd.socketPath!, connection: conn.id, user: conn.user ?? '', holder: conn.identity ?? null,
-      })),
+      ports: this.forwards.ports(),
+      socketDir: this.forwards.socketDir ?? null,
+      sockets: this.forwards.sockets(),
     };
   }
 
@@ -293,7 +284,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.destroyed = true;
     const closing = this.close();
     if (this.server) {
-      for (const entry of [...this.registry]) this.removeForward(entry, 'shutdown');
+      this.forwards.removeAll('shutdown');
       for (const conn of [...this.conns.values()]) {
         conn.endReason ??= 'the gateway was stopped';
         conn.socket.destroy();
@@ -307,24 +298,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const server = this.server;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     if (server) this.log('info', 'gateway: shutting down', { event: 'shutdown', connections: this.conns.size });
-    for (const entry of [...this.registry]) entry.fwd.stopListening();
-    if (drainTimeoutMs > 0 && this.openChannels() > 0) {
-      this.log('info', `gateway: letting ${this.openChannels()} open connections finish (up to ${drainTimeoutMs} ms)`, { event: 'drain' });
+    this.forwards.stopListening();
+    if (drainTimeoutMs > 0 && this.forwards.openChannels() > 0) {
+      this.log('info', `gateway: letting ${this.forwards.openChannels()} open connections finish (up to ${drainTimeoutMs} ms)`, { event: 'drain' });
       const deadline = Date.now() + drainTimeoutMs;
-      while (!this.destroyed && this.openChannels() > 0 && Date.now() < deadline) await sleep(50);
+      while (!this.destroyed && this.forwards.openChannels() > 0 && Date.now() < deadline) await sleep(50);
     }
-    for (const entry of [...this.registry]) this.removeForward(entry, 'shutdown');
+    this.forwards.removeAll('shutdown');
     for (const conn of [...this.conns.values()]) dropConnection(conn, 'the gateway is shutting down');
     const deadline = Date.now() + END_GRACE_MS + 500;
     while (!this.destroyed && this.conns.size > 0 && Date.now() < deadline) await sleep(20);
     for (const conn of [...this.conns.values()]) conn.socket.destroy();
     await Promise.all([serverClosed, this.admin?.close()]);
-  }
-
-  private openChannels(): number {
-    let n = 0;
-    for (const { fwd } of this.registry) n += fwd.channelsOpen;
-    return n;
   }
 
   // ---------------------------------------------------------------- accept
@@ -403,7 +388,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.admission.leavePreAuth(conn);
     this.conns.delete(conn.id);
     if (this.bySocket.get(conn.socketKey) === conn) this.bySocket.delete(conn.socketKey);
-    for (const entry of [...this.registry]) if (entry.conn === conn) this.removeForward(entry, 'disconnect');
+    this.forwards.removeConnection(conn);
     const durationMs = Date.now() - conn.since.getTime();
     const reason = conn.endReason ?? (conn.client ? 'closed by the client' : conn.socket.bytesRead > 0 ? 'no valid SSH identification (not an SSH client?)' : 'closed before the SSH handshake');
     if (conn.authenticated) {
@@ -431,20 +416,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.warnedInternals = true;
       this.log('warn', 'gateway: ssh2 internals changed: refused channels (session, direct-tcpip) are refused without a reason or a log line; see src/ssh2/channel-open-refusal.ts');
     }
-    client.on('request', (accept, reject, name, info) => {
-      if (name === 'tcpip-forward') {
-        void this.requestForward(conn, info as TcpipBindInfo, accept as ((port?: number) => void) | undefined, reject);
-      } else if (name === 'cancel-tcpip-forward') {
-        this.cancelForward(conn, info as TcpipBindInfo, accept, reject);
-      } else if (name === 'streamlocal-forward@openssh.com') {
-        void this.requestSocketForward(conn, String((info as unknown as SocketBindInfo).socketPath ?? ''), accept, reject);
-      } else if (name === 'cancel-streamlocal-forward@openssh.com') {
-        this.cancelSocketForward(conn, String((info as unknown as SocketBindInfo).socketPath ?? ''), accept, reject);
-      } else {
-        this.refuse('forward', `${who(conn)}: ${String(name)} refused: not supported`, { id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress }, 'info');
-        reject?.();
-      }
-    });
+    client.on('request', (accept, reject, name, info) => this.forwards.onRequest(conn, name, info, accept, reject));
     if (this.opts.allowDirectTcpip) {
       client.on('tcpip', (accept, reject, info) => this.directTcpip(conn, accept as () => SshChannel, reject, info));
     }
@@ -508,210 +480,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         }),
       });
     });
-  }
-
-  // ---------------------------------------------------------------- forwards
-
-  private async requestForward(conn: Conn, info: TcpipBindInfo, accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined): Promise<void> {
-    const bind = String(info.bindAddr ?? '');
-    const port = Number(info.bindPort);
-    const where = formatHostPort(bind === '' ? '*' : bind, port);
-    const user = conn.user!;
-    const refuse = (reason: string, level: GatewayLogLevel = 'warn') => {
-      this.refuse('forward', `${who(conn)}: forward ${where} refused: ${reason}`, { id: conn.id, user, remoteAddress: conn.remoteAddress, bind, port }, level);
-      reject?.();
-    };
-    if (this.closing) return refuse('the gateway is shutting down', 'info');
-    if (!Number.isInteger(port) || port < 0 || port > 65535) return refuse(`${port} is not a TCP port`);
-    const decision = checkListenPolicy(conn.key?.options, { bind, port });
-    if (!decision.allowed) return refuse(decision.reason);
-    if (!bindSockets(bind)) return refuse(`bind address "${bind}" is not supported (use "", 0.0.0.0, ::, localhost or an IP address)`);
-
-    const fwd = this.newForwardListener(conn, { bind, requestedPort: port });
-    fwd.port = port;
-    const entry: Registered = { conn, fwd };
-    const reserve = () => this.registry.add(entry); // the port, against concurrent requests while binding
-    let tookOver = false;
-    if (port === 0) {
-      reserve();
-    } else {
-      const claim = await this.claimHeld(conn, 'port', () => [...this.registry].filter((e) => e.fwd.socketPath === undefined && e.fwd.port === port && bindsOverlap(e.fwd.bind, bind)), reserve);
-      if (!claim.ok) return refuse(claim.reason, claim.level);
-      tookOver = claim.tookOver;
-    }
-    let actual: number | undefined;
-    for (let attempt = 0; actual === undefined; attempt++) {
-      try {
-        actual = await fwd.listen();
-      } catch (err) {
-        // Just taken over: the old listener's socket may need a moment to let go.
-        if (tookOver && err instanceof ListenError && err.code === 'EADDRINUSE' && attempt < 20 && !conn.closed) {
-          await sleep(50);
-          continue;
-        }
-        this.registry.delete(entry);
-        return refuse(err instanceof Error ? err.message : String(err));
-      }
-    }
-    if (conn.closed || this.closing || !this.registry.has(entry)) {
-      fwd.destroy();
-      this.registry.delete(entry);
-      return reject?.();
-    }
-    conn.forwards.add(fwd);
-    accept?.(actual);
-    this.log('info', `gateway: user "${user}" (connection #${conn.id}, ${holderText(conn)}) forwards ${formatHostPort(bind === '' ? '*' : bind, actual)}${port === 0 ? ' (port chosen by the gateway)' : ''}`, {
-      event: 'forward', id: conn.id, user, bind, port: actual, requestedPort: port, ...holderFields(conn),
-    });
-    this.emit('forward', { id: conn.id, user, bind, port: actual, requestedPort: port });
-  }
-
-  /**
-   * A port or socket someone may hold: the holder keeps it unless it is this very identity's
-   * connection that fails a keepalive probe (ping-before-takeover); that one is dropped and its
-   * forwards there removed. `clashing` lists the registered forwards in the way, asked afresh;
-   * `reserve` registers the new forward in the same tick as the check that found it free (an
-   * await in between would let a concurrent request take it too).
-   */
-  private async claimHeld(conn: Conn, noun: 'port' | 'socket', clashing: () => Registered[], reserve: () => void): Promise<{ ok: true; tookOver: boolean } | { ok: false; reason: string; level: GatewayLogLevel }> {
-    const user = conn.user!;
-    let tookOver = false;
-    for (;;) {
-      const held = clashing();
-      if (held.length === 0) {
-        reserve();
-        return { ok: true, tookOver };
-      }
-      if (held.some((e) => e.conn === conn)) return { ok: false, reason: `this session already forwards that ${noun}`, level: 'info' };
-      const foreign = held.find((e) => !e.conn.identity || !conn.identity || !sameIdentity(e.conn.identity, conn.identity));
-      if (foreign) {
-        return { ok: false, reason: `${noun} in use by another client (held by connection #${foreign.conn.id}, ${holderText(foreign.conn)}; this connection: ${holderText(conn)})`, level: 'warn' };
-      }
-      const old = held[0]!.conn;
-      old.probe ??= probeClientAlive(old.client!, old.socket, this.opts.takeoverProbeTimeoutMs).finally(() => { old.probe = undefined; });
-      const probe = await old.probe;
-      if (conn.closed || this.closing) return { ok: false, reason: 'the connection or the gateway closed while the holder was probed', level: 'info' };
-      if (probe !== 'dead') {
-        if (probe === 'unsupported') this.log('warn', `gateway: ssh2 internals changed: a ${noun} held by a connection of the same key cannot be probed, so it is never taken over; see src/ssh2/server-ping.ts`);
-        return { ok: false, reason: `${noun} in use by another client: connection #${old.id} of the same ${holderText(old)} from ${old.remoteAddress}:${old.remotePort} ${probe === 'alive' ? `answered a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and keeps it` : 'could not be probed'}`, level: 'warn' };
-      }
-      tookOver = true; // (its listener may need a moment to let go of the port)
-      if (old.closed && ![...this.registry].some((e) => e.conn === old)) continue; // gone meanwhile: look again
-      for (const entry of clashing().filter((e) => e.conn === old)) {
-        const { fwd } = entry;
-        this.totals.takeovers += 1;
-        this.log('warn', `gateway: ${holderText(conn)} reconnected: connection #${conn.id} (user "${user}") takes ${describeForward(fwd)} over from its older connection #${old.id} (from ${old.remoteAddress}:${old.remotePort}, since ${old.since.toISOString()}), which did not answer a keepalive probe within ${this.opts.takeoverProbeTimeoutMs} ms and is closed`, {
-          event: 'takeover', user, bind: fwd.bind, port: fwd.port, ...(fwd.socketPath !== undefined ? { socketPath: fwd.socketPath } : {}), from: old.id, to: conn.id, ...holderFields(conn),
-        });
-        this.emit('takeover', { user, bind: fwd.bind, port: fwd.port, ...(fwd.socketPath !== undefined ? { socketPath: fwd.socketPath } : {}), from: old.id, to: conn.id });
-        this.removeForward(entry, 'takeover');
-      }
-      dropConnection(old, `replaced by connection #${conn.id} of the same ${holderText(old)} (forward takeover after a failed keepalive probe)`);
-    }
-  }
-
-  /** streamlocal-forward@openssh.com: a unix socket in the socket directory, named after the owner. */
-  private async requestSocketForward(conn: Conn, requested: string, accept: (() => void) | undefined, reject: (() => void) | undefined): Promise<void> {
-    const user = conn.user!;
-    const refuse = (reason: string, level: GatewayLogLevel = 'warn') => {
-      this.refuse('forward', `${who(conn)}: socket forward ${JSON.stringify(requested)} refused: ${reason}`, { id: conn.id, user, remoteAddress: conn.remoteAddress, socketPath: requested }, level);
-      reject?.();
-    };
-    if (this.closing) return refuse('the gateway is shutting down', 'info');
-    if (this.socketDir === undefined) return refuse('unix socket forwarding is off on this gateway (no socket directory configured: --socket-dir)', 'info');
-    const decision = checkSocketRequest(this.socketDir, requested, conn.identity, conn.user, conn.key?.options);
-    if (!decision.allowed) return refuse(decision.reason);
-    const socketPath = decision.path;
-    const fwd = this.newForwardListener(conn, { bind: '', requestedPort: 0, socketPath });
-    const entry: Registered = { conn, fwd };
-    // Reserved (against concurrent requests while binding) in the same tick as the last check.
-    const claim = await this.claimHeld(conn, 'socket', () => [...this.registry].filter((e) => e.fwd.socketPath === socketPath), () => this.registry.add(entry));
-    if (!claim.ok) return refuse(claim.reason, claim.level);
-    try {
-      await fwd.listen();
-    } catch (err) {
-      this.registry.delete(entry);
-      return refuse(err instanceof Error ? err.message : String(err));
-    }
-    if (conn.closed || this.closing || !this.registry.has(entry)) {
-      fwd.destroy();
-      this.registry.delete(entry);
-      return reject?.();
-    }
-    conn.forwards.add(fwd);
-    accept?.();
-    this.log('info', `gateway: user "${user}" (connection #${conn.id}, ${holderText(conn)}) forwards unix socket ${socketPath}`, {
-      event: 'forward', id: conn.id, user, socketPath, ...holderFields(conn),
-    });
-    this.emit('forward', { id: conn.id, user, bind: '', port: 0, requestedPort: 0, socketPath });
-  }
-
-  private cancelSocketForward(conn: Conn, requested: string, accept: (() => void) | undefined, reject: (() => void) | undefined): void {
-    const socketPath = this.socketDir === undefined ? undefined : path.resolve(this.socketDir, requested);
-    const entry = [...this.registry].find((e) => e.conn === conn && conn.forwards.has(e.fwd) && e.fwd.socketPath !== undefined && e.fwd.socketPath === socketPath);
-    if (!entry) {
-      this.log('info', `gateway: ${who(conn)}: cancel-streamlocal-forward for ${JSON.stringify(requested)} refused: no such forward on this session`, { event: 'cancel-refused', id: conn.id, user: conn.user, socketPath: requested });
-      reject?.();
-      return;
-    }
-    this.removeForward(entry, 'cancel');
-    accept?.();
-  }
-
-  private newForwardListener(conn: Conn, where: { bind: string; requestedPort: number; socketPath?: string }): ForwardListener {
-    return new ForwardListener({
-      ...where,
-      connection: conn.id,
-      user: conn.user!,
-      idleTimeoutMs: this.opts.idleTimeoutMs,
-      gate: conn.gate!,
-      openChannel: (boundAddr, boundPort, originAddr, originPort, cb) => {
-        if (conn.closed || !conn.client) return cb(new Error('the SSH session is gone'));
-        const done = (err: Error | undefined, channel: unknown) => cb(err ?? undefined, channel as SshChannel);
-        try {
-          if (where.socketPath !== undefined) conn.client.openssh_forwardOutStreamLocal(where.socketPath, done);
-          else conn.client.forwardOut(boundAddr, boundPort, originAddr, originPort, done);
-        } catch (err) {
-          cb(err as Error);
-        }
-      },
-      log: this.log,
-      onChannelOpen: (i) => { this.totals.channels += 1; this.emit('channelOpen', i); },
-      onChannelClose: (i) => this.emit('channelClose', i),
-    });
-  }
-
-  private cancelForward(conn: Conn, info: TcpipBindInfo, accept: (() => void) | undefined, reject: (() => void) | undefined): void {
-    const bind = String(info.bindAddr ?? '');
-    const port = Number(info.bindPort);
-    const norm = (b: string) => (b === '*' ? '' : b.toLowerCase());
-    const mine = [...this.registry].filter((e) => e.conn === conn && conn.forwards.has(e.fwd) && e.fwd.socketPath === undefined);
-    const entry = mine.find((e) => e.fwd.bind === bind && e.fwd.port === port)
-      ?? mine.find((e) => norm(e.fwd.bind) === norm(bind) && (e.fwd.port === port || (port === 0 && e.fwd.requestedPort === 0)));
-    if (!entry) {
-      this.log('info', `gateway: ${who(conn)}: cancel-tcpip-forward for ${formatHostPort(bind === '' ? '*' : bind, port)} refused: no such forward on this session`, { event: 'cancel-refused', id: conn.id, user: conn.user, bind, port });
-      reject?.();
-      return;
-    }
-    this.removeForward(entry, 'cancel');
-    accept?.();
-  }
-
-  /** Unregisters a forward. 'cancel' keeps its open channels running (as sshd does). */
-  private removeForward(entry: Registered, reason: 'cancel' | 'disconnect' | 'takeover' | 'shutdown'): void {
-    if (!this.registry.delete(entry)) return;
-    const { conn, fwd } = entry;
-    conn.forwards.delete(fwd);
-    if (reason === 'cancel') fwd.stopListening();
-    else fwd.destroy(reason === 'shutdown' ? 'drain' : 'destroyed');
-    const s = fwd.status();
-    conn.closedBytes.in += s.bytesIn;
-    conn.closedBytes.out += s.bytesOut;
-    const socket = fwd.socketPath !== undefined ? { socketPath: fwd.socketPath } : {};
-    this.log('info', `gateway: forward ${describeForward(fwd)} of user "${conn.user}" (connection #${conn.id}) closed (${reason}): ${s.channelsTotal} channels, ${s.bytesIn} bytes in, ${s.bytesOut} bytes out`, {
-      event: 'forward-closed', id: conn.id, user: conn.user, bind: fwd.bind, port: fwd.port, ...socket, reason, channelsTotal: s.channelsTotal, bytesIn: s.bytesIn, bytesOut: s.bytesOut,
-    });
-    this.emit('forwardClosed', { id: conn.id, user: conn.user!, bind: fwd.bind, port: fwd.port, ...socket, reason });
   }
 
   // ---------------------------------------------------------------- plumbing
