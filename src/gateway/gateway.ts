@@ -25,10 +25,9 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { realpath, stat } from 'node:fs/promises';
-import ssh2, { type AuthContext, type Connection, type ClientInfo, type TcpipRequestInfo } from 'ssh2';
+import ssh2, { type AuthContext, type Connection, type ClientInfo } from 'ssh2';
 import { EdgeError } from '../errors.js';
 import { resolveAlgorithms, weakAlgorithmsIn, type AlgorithmLists } from '../ssh-algorithms.js';
-import { pipeChannel, type SshChannel } from '../session/channel-pipe.js';
 import { createOriginAllowList } from '../session/origin-allow-list.js';
 import { SshSocketGate } from '../session/ssh-socket-gate.js';
 import { VERSION } from '../version.js';
@@ -40,10 +39,9 @@ import { DEFAULT_MAX_STARTUPS, formatMaxStartups, parseMaxStartups } from './max
 import { Admission } from './admission.js';
 import { Authenticator } from './authenticator.js';
 import { ForwardRegistry } from './forward-registry.js';
+import { ChannelPolicy } from './channel-policy.js';
 import { END_GRACE_MS, dropConnection, formatHostPort, sleep, who, type Conn, type GatewayCore } from './gateway-connection.js';
 import type { GatewayEvents, GatewayOptions, GatewayStartInfo, GatewayStatus, GatewayConnectionStatus, RefusalStage } from './gateway-types.js';
-import { installChannelOpenPolicy, type ChannelOpenRequest } from '../ssh2/channel-open-refusal.js';
-import { enableHalfClose } from '../ssh2/server-channel-half-close.js';
 import { loadHostCertificate } from './host-certificate.js';
 import { installServerHostCertificate } from '../ssh2/server-host-certificate.js';
 import { UserCertificateAuth, describeCertificateLogin } from './user-certificate-auth.js';
@@ -71,6 +69,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly conns = new Map<number, Conn>();
   private readonly bySocket = new Map<string, Conn>();
   private readonly forwards: ForwardRegistry;
+  private readonly channels: ChannelPolicy;
   private readonly totals = { accepted: 0, refused: 0, authFailures: 0, takeovers: 0, channels: 0, droppedStartups: 0 };
   private hostKey: HostKey | undefined;
   private server: net.Server | undefined;
@@ -81,7 +80,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private nextId = 1;
   private starting: Promise<GatewayStartInfo> | undefined;
   private closing: Promise<void> | undefined;
-  private warnedInternals = false;
   private readonly userCertificates: UserCertificateAuth | undefined;
   private readonly authenticator: Authenticator;
   private readonly hostCertificateFile: string | undefined;
@@ -141,6 +139,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const { maxConnections, perSourceMaxStartups, loginGraceTimeoutMs } = this.opts;
     this.admission = new Admission(this.core, { maxConnections, maxStartups, perSourceMaxStartups, loginGraceTimeoutMs, allowedClients });
     this.forwards = new ForwardRegistry(this.core, { idleTimeoutMs: this.opts.idleTimeoutMs, takeoverProbeTimeoutMs: this.opts.takeoverProbeTimeoutMs });
+    this.channels = new ChannelPolicy(this.core, { allowDirectTcpip: this.opts.allowDirectTcpip, idleTimeoutMs: this.opts.idleTimeoutMs });
     this.authorizedKeys = new AuthorizedKeysFile(this.opts.authorizedKeysFile, (errors) => {
       for (const e of errors) this.log('warn', `gateway: ${this.opts.authorizedKeysFile} line ${e.line} skipped: ${e.message}`, { event: 'authorized-keys', line: e.line });
     });
@@ -412,74 +411,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     this.emit('authenticated', { id: conn.id, user: conn.user!, method: conn.authMethod!, keyFingerprint: conn.key?.fingerprint ?? null, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort });
 
-    if (!installChannelOpenPolicy(client, (req) => this.channelPolicy(conn, req)) && !this.warnedInternals) {
-      this.warnedInternals = true;
-      this.log('warn', 'gateway: ssh2 internals changed: refused channels (session, direct-tcpip) are refused without a reason or a log line; see src/ssh2/channel-open-refusal.ts');
-    }
+    this.channels.attach(conn, client);
     client.on('request', (accept, reject, name, info) => this.forwards.onRequest(conn, name, info, accept, reject));
-    if (this.opts.allowDirectTcpip) {
-      client.on('tcpip', (accept, reject, info) => this.directTcpip(conn, accept as () => SshChannel, reject, info));
-    }
-  }
-
-  // ---------------------------------------------------------------- channels the client opens
-
-  /** Refusal reason for a channel the client wants to open, or undefined to let it through. */
-  private channelPolicy(conn: Conn, req: ChannelOpenRequest): string | undefined {
-    const refuse = (reason: string) => {
-      this.refuse('channel', `${who(conn)}: ${req.type} channel refused: ${reason}`, { id: conn.id, user: conn.user, remoteAddress: conn.remoteAddress }, 'info');
-      return reason;
-    };
-    switch (req.type) {
-      case 'session':
-        return refuse('this gateway only accepts port forwarding (ssh -N -R …): no shell, exec, subsystem or pty');
-      case 'direct-tcpip': {
-        if (!this.opts.allowDirectTcpip) return refuse('direct-tcpip (local forwarding, ssh -L) is disabled on this gateway');
-        const options = conn.key?.options;
-        if (options && !options.localForwarding) return refuse(`port forwarding is disabled for this key (${options.restrict ? 'restrict' : 'no-port-forwarding'})`);
-        const host = String(req.data.destIP ?? '').toLowerCase();
-        const port = Number(req.data.destPort);
-        if (options && options.permitOpen.length > 0 && !options.permitOpen.some((p) => (p.host === '*' || p.host === host) && (p.port === '*' || p.port === port))) {
-          return refuse(`${host}:${port} is not in this key's permitopen`);
-        }
-        return undefined;
-      }
-      default:
-        return refuse(`channel type ${req.type} is not supported`);
-    }
-  }
-
-  private directTcpip(conn: Conn, accept: () => SshChannel, reject: () => void, info: TcpipRequestInfo): void {
-    const dest = `${info.destIP}:${info.destPort}`;
-    const socket = net.connect({ host: info.destIP, port: info.destPort, allowHalfOpen: true, noDelay: true });
-    const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), 10_000);
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      if (socket.connecting || !socket.remoteAddress) {
-        this.log('info', `gateway: ${who(conn)}: direct-tcpip to ${dest} failed: ${err.message}`, { event: 'direct-tcpip-failed', id: conn.id, user: conn.user, dest });
-        reject();
-      }
-    });
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      if (conn.closed) return void socket.destroy();
-      let channel: SshChannel;
-      try {
-        channel = accept();
-      } catch {
-        return void socket.destroy();
-      }
-      enableHalfClose(channel);
-      const openedAt = Date.now();
-      this.log('debug', `gateway: ${who(conn)}: direct-tcpip to ${dest}`, { event: 'direct-tcpip', id: conn.id, user: conn.user, dest });
-      pipeChannel(channel, socket, {
-        idleTimeoutMs: this.opts.idleTimeoutMs,
-        gate: conn.gate!,
-        onClose: (reason, stats) => this.log('info', `gateway: ${who(conn)}: direct-tcpip to ${dest} closed (${reason}), ${stats.bytesIn} bytes sent, ${stats.bytesOut} bytes received, ${Date.now() - openedAt} ms`, {
-          event: 'direct-tcpip-close', id: conn.id, user: conn.user, dest, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut, durationMs: Date.now() - openedAt, reason,
-        }),
-      });
-    });
   }
 
   // ---------------------------------------------------------------- plumbing
