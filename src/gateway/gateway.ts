@@ -5,23 +5,26 @@
 //   TCP accept   allowedClients (CIDR), perSourceMaxStartups, maxStartups (random early drop
 //                of unauthenticated connections, src/gateway/max-startups.ts) and
 //                maxConnections are checked before any SSH byte; TCP_NODELAY on; the login
-//                grace timer starts
+//                grace timer starts (admission.ts)
 //   SSH          host key (loaded or generated), keepalive to clients after login; the
 //                algorithm offer is src/ssh-algorithms.ts's (no SHA-1, no NIST kex, no
 //                pre-auth zlib, strict kex) unless `algorithms` widens it for legacy clients
 //   auth         publickey against authorized_keys (re-read each time; options honoured:
 //                from=, restrict, no-port-forwarding, permitlisten, permitopen, expiry-time),
 //                optional passwords per user; maxAuthAttempts failures end the connection
+//                (authenticator.ts)
 //   forwards     tcpip-forward / cancel-tcpip-forward under the listen policy; one
 //                forwarded-tcpip channel per incoming connection. A held port belongs to the
 //                identity that holds it (key fingerprint, src/gateway/client-identity.ts): a
 //                new connection of the same identity takes it over only if the old connection
 //                fails a keepalive probe (ping-before-takeover); anyone else is refused
+//                (forward-registry.ts)
 //   sockets      with socketDir: streamlocal-forward / cancel-streamlocal-forward for sockets
 //                directly in that directory named after the client (src/gateway/socket-policy.ts),
 //                held and taken over like ports; one forwarded-streamlocal channel per connection
 //   refusals     session channels (shell, exec, subsystem, pty), direct-tcpip unless enabled,
-//                streamlocal without socketDir: refused, with a reason, logged
+//                streamlocal without socketDir: refused, with a reason, logged (channel-policy.ts)
+// This file composes them: server lifecycle, connection wiring, status.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { realpath, stat } from 'node:fs/promises';
