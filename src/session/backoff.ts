@@ -30,14 +30,18 @@ export function isCredentialFailure(error: { code: string }): boolean {
   return CREDENTIAL_FAILURES.has(error.code);
 }
 
+/** A gateway that accepted the TCP connection and closed it before identifying itself. */
+export function isGatewayBusy(error: { details?: Record<string, unknown> }): boolean {
+  return error.details?.serverBusy === true;
+}
+
 /**
- * The settings for the next delay after `error`: a gateway that accepted the TCP connection and
- * closed it before identifying itself is alive but busy (sshd past MaxStartups after a restart),
- * so its retries stop doubling at 4 × retryIntervalMs (20 s by default) instead of
- * maxRetryIntervalMs: the fleet keeps spreading out, but nobody sleeps a full minute while the
- * gateway has long been idle (the tail that kept 1000 agents out for ~100 s in npm run fleet-sim).
+ * The delay before retrying a busy gateway (sshd past MaxStartups after a restart): uniform in
+ * [retryIntervalMs / 2, 2 × retryIntervalMs] (2.5–10 s by default) at every retry, never doubling.
+ * The gateway is alive and working through a queue, so agents it turned away keep arriving at a
+ * steady rate instead of drifting to ever longer, sparser draws (the tail that kept 1000 agents
+ * out for > 60 s in npm run fleet-sim with a doubling cap of 20 s).
  */
-export function backoffSettingsAfter<T extends Pick<ReconnectConfig, 'retryIntervalMs' | 'maxRetryIntervalMs'>>(cfg: T, error: { details?: Record<string, unknown> }): T {
-  if (error.details?.serverBusy !== true) return cfg;
-  return { ...cfg, maxRetryIntervalMs: Math.max(cfg.retryIntervalMs, Math.min(cfg.maxRetryIntervalMs, 4 * cfg.retryIntervalMs)) };
+export function busyRetryDelayMs(cfg: Pick<ReconnectConfig, 'retryIntervalMs'>, random: () => number = Math.random): number {
+  return Math.round(cfg.retryIntervalMs * (0.5 + 1.5 * random()));
 }

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
 import { Backoff } from '../lifecycle/backoff.js';
-import { backoffSettingsAfter, credentialRetryDelayMs, isCredentialFailure, reconnectPolicy } from './backoff.js';
+import { busyRetryDelayMs, credentialRetryDelayMs, isCredentialFailure, isGatewayBusy, reconnectPolicy } from './backoff.js';
 import { loadCredentials } from './credentials.js';
 import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
 import type { AuthIdentity } from './auth.js';
@@ -455,9 +455,9 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         return;
       }
 
-      const backoffMs = backoff.next(reconnectPolicy(backoffSettingsAfter(reconnect, error)));
+      const backoffMs = backoff.next(); // counts the retry (maxRetries) whichever pace applies
       const retries = backoff.attempt;
-      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : backoffMs;
+      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : isGatewayBusy(error) ? busyRetryDelayMs(reconnect) : backoffMs;
       let cancelled = false;
       this.emit('reconnectAttempt', {
         kind: 'ssh', host: this.config.host, port: this.config.port,
