@@ -3,6 +3,7 @@
 // ceiling being the seed's 5 s retry interval; plus the slower pace after credential failures
 // and the shorter cap for a busy gateway.
 import type { BackoffPolicy } from '../lifecycle/backoff.js';
+import { classifyErrno } from '../lifecycle/errno.js';
 import type { ReconnectConfig } from './session-config.js';
 
 /** The shared backoff policy for these reconnect settings. */
@@ -30,9 +31,20 @@ export function isCredentialFailure(error: { code: string }): boolean {
   return CREDENTIAL_FAILURES.has(error.code);
 }
 
-/** A gateway that accepted the TCP connection and closed it before identifying itself. */
-export function isGatewayBusy(error: { details?: Record<string, unknown> }): boolean {
-  return error.details?.serverBusy === true;
+/** Retries after a lost session during which a refused or reset connection counts as busy. */
+export const RESTART_GRACE_RETRIES = 3;
+
+/**
+ * Whether the gateway is alive but busy, or coming back: it accepted the TCP connection and closed
+ * it before identifying itself (sshd past MaxStartups), or — within the first
+ * RESTART_GRACE_RETRIES attempts after a session that was up was lost — it refused or reset the
+ * connection (the gateway host is restarting: the whole fleet lost it at the same moment). Later
+ * refusals get the usual doubling backoff: a gateway that stays away is not polled every few seconds.
+ */
+export function isGatewayBusy(error: { code: string; details?: Record<string, unknown> }, failuresSinceLoss = Infinity): boolean {
+  if (error.details?.serverBusy === true) return true;
+  if (failuresSinceLoss < 1 || failuresSinceLoss > RESTART_GRACE_RETRIES) return false; // 0: the loss itself
+  return error.code === 'EDGE_ERR_CONNECT_REFUSED' || classifyErrno(error.details?.errno as string | undefined) === 'reset';
 }
 
 /**

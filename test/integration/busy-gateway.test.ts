@@ -6,7 +6,8 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TunnelSession, type ReconnectAttemptInfo } from '../../src/session/tunnel-session.js';
-import { waitUntil } from '../helpers/tunnel-fixtures.js';
+import { startSshd } from '../helpers/sshd.js';
+import { startSession, waitUntil } from '../helpers/tunnel-fixtures.js';
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
@@ -47,7 +48,7 @@ describe('a busy gateway (closes before identifying itself)', () => {
       expect(a.delayMs).toBeGreaterThanOrEqual(20);
       expect(a.delayMs).toBeLessThanOrEqual(80);
     }
-    expect(attempts.at(-1)!.retryCount).toBe(8); // still counted against maxRetries
+    expect(attempts[7]!.retryCount).toBe(8); // still counted against maxRetries
   });
 
   it('a gateway that identifies itself and then closes is not "busy": the usual doubling applies', async () => {
@@ -55,5 +56,25 @@ describe('a busy gateway (closes before identifying itself)', () => {
     const attempts = await attemptsAgainst(port, 3);
     expect(attempts[0]!.lastError.details?.serverBusy).toBeUndefined();
     expect(attempts[0]!.lastError.message).not.toContain('busy');
+  });
+
+  it('a gateway host that refuses right after a lost session is restarting: its first 3 retries are paced as busy', async () => {
+    const sshd = await startSshd();
+    cleanups.push(() => sshd.dispose());
+    const { session } = await startSession(sshd, [], { reconnect: { mode: 'always', retryIntervalMs: 40, maxRetryIntervalMs: 60_000 } });
+    cleanups.push(() => session.close(100));
+    const attempts: ReconnectAttemptInfo[] = [];
+    session.on('reconnectAttempt', (a) => attempts.push(a));
+    await sshd.kill(); // and not restarted: every retry is refused
+    await waitUntil(() => attempts.length >= 5, 20_000, '5 reconnect attempts');
+    session.destroy();
+    // the loss itself: the usual first draw (full jitter up to retryIntervalMs)
+    expect(attempts[0]!.delayMs).toBeLessThanOrEqual(40);
+    // refused 1–3 times since the loss: busy pace, [20, 80] ms (doubling would reach 4–320 ms)
+    for (const a of attempts.slice(1, 4)) {
+      expect(a.lastError.code).toBe('EDGE_ERR_CONNECT_REFUSED');
+      expect(a.delayMs).toBeGreaterThanOrEqual(20);
+      expect(a.delayMs).toBeLessThanOrEqual(80);
+    }
   });
 });
