@@ -3,6 +3,7 @@
 // ceiling being the seed's 5 s retry interval; plus the slower pace after credential failures
 // and the shorter cap for a busy gateway.
 import type { BackoffPolicy } from '../lifecycle/backoff.js';
+import { classifyErrno } from '../lifecycle/errno.js';
 import type { ReconnectConfig } from './session-config.js';
 
 /** The shared backoff policy for these reconnect settings. */
@@ -30,14 +31,29 @@ export function isCredentialFailure(error: { code: string }): boolean {
   return CREDENTIAL_FAILURES.has(error.code);
 }
 
+/** Retries after a lost session during which a refused or reset connection counts as busy. */
+export const RESTART_GRACE_RETRIES = 3;
+
 /**
- * The settings for the next delay after `error`: a gateway that accepted the TCP connection and
- * closed it before identifying itself is alive but busy (sshd past MaxStartups after a restart),
- * so its retries stop doubling at 4 × retryIntervalMs (20 s by default) instead of
- * maxRetryIntervalMs: the fleet keeps spreading out, but nobody sleeps a full minute while the
- * gateway has long been idle (the tail that kept 1000 agents out for ~100 s in npm run fleet-sim).
+ * Whether the gateway is alive but busy, or coming back: it accepted the TCP connection and closed
+ * it before identifying itself (sshd past MaxStartups), or — within the first
+ * RESTART_GRACE_RETRIES attempts after a session that was up was lost — it refused or reset the
+ * connection (the gateway host is restarting: the whole fleet lost it at the same moment). Later
+ * refusals get the usual doubling backoff: a gateway that stays away is not polled every few seconds.
  */
-export function backoffSettingsAfter<T extends Pick<ReconnectConfig, 'retryIntervalMs' | 'maxRetryIntervalMs'>>(cfg: T, error: { details?: Record<string, unknown> }): T {
-  if (error.details?.serverBusy !== true) return cfg;
-  return { ...cfg, maxRetryIntervalMs: Math.max(cfg.retryIntervalMs, Math.min(cfg.maxRetryIntervalMs, 4 * cfg.retryIntervalMs)) };
+export function isGatewayBusy(error: { code: string; details?: Record<string, unknown> }, failuresSinceLoss = Infinity): boolean {
+  if (error.details?.serverBusy === true) return true;
+  if (failuresSinceLoss < 1 || failuresSinceLoss > RESTART_GRACE_RETRIES) return false; // 0: the loss itself
+  return error.code === 'EDGE_ERR_CONNECT_REFUSED' || classifyErrno(error.details?.errno as string | undefined) === 'reset';
+}
+
+/**
+ * The delay before retrying a busy gateway (sshd past MaxStartups after a restart): uniform in
+ * [retryIntervalMs / 2, 2 × retryIntervalMs] (2.5–10 s by default) at every retry, never doubling.
+ * The gateway is alive and working through a queue, so agents it turned away keep arriving at a
+ * steady rate instead of drifting to ever longer, sparser draws (the tail that kept 1000 agents
+ * out for > 60 s in npm run fleet-sim with a doubling cap of 20 s).
+ */
+export function busyRetryDelayMs(cfg: Pick<ReconnectConfig, 'retryIntervalMs'>, random: () => number = Math.random): number {
+  return Math.round(cfg.retryIntervalMs * (0.5 + 1.5 * random()));
 }

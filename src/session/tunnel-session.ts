@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
 import { Backoff } from '../lifecycle/backoff.js';
-import { backoffSettingsAfter, credentialRetryDelayMs, isCredentialFailure, reconnectPolicy } from './backoff.js';
+import { busyRetryDelayMs, credentialRetryDelayMs, isCredentialFailure, isGatewayBusy, reconnectPolicy } from './backoff.js';
 import { loadCredentials } from './credentials.js';
 import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
 import type { AuthIdentity } from './auth.js';
@@ -410,6 +410,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private async run(): Promise<void> {
     const { reconnect } = this.config;
     let everConnected = false;
+    let failuresSinceLoss = Infinity; // connect failures since a session that was up was lost
     const backoff = new Backoff(reconnectPolicy(reconnect));
     while (!this.stopping) {
       this.attempt += 1;
@@ -423,6 +424,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         const keys = this.keysForAttempt(); // key files and certificates read again: a fixed or renewed file is picked up
         const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys, signal: this.stopController.signal, log: (level, message) => this.log(level, message) });
         everConnected = true;
+        failuresSinceLoss = 0;
         const connectedAt = Date.now();
         this.lastAuth = conn.auth;
         this.watchCertificateExpiry(keys, conn.auth);
@@ -433,6 +435,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         error = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_PROTOCOL', String(err), { cause: err });
         if (this.stopping) break;
         this.lastError = error;
+        failuresSinceLoss += 1;
         this.log('warn', `session ${this.config.id}: attempt ${this.attempt} failed: ${error.message}`, { code: error.code });
         this.emit('connectFailed', { attempt: this.attempt, error });
       }
@@ -455,9 +458,9 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         return;
       }
 
-      const backoffMs = backoff.next(reconnectPolicy(backoffSettingsAfter(reconnect, error)));
+      const backoffMs = backoff.next(); // counts the retry (maxRetries) whichever pace applies
       const retries = backoff.attempt;
-      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : backoffMs;
+      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : isGatewayBusy(error, failuresSinceLoss) ? busyRetryDelayMs(reconnect) : backoffMs;
       let cancelled = false;
       this.emit('reconnectAttempt', {
         kind: 'ssh', host: this.config.host, port: this.config.port,

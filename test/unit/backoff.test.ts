@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { errorBackoffMs } from '../../src/assignments/remote-source.js';
 import { Backoff, backoffDelay } from '../../src/lifecycle/backoff.js';
-import { reconnectPolicy } from '../../src/session/backoff.js';
+import { busyRetryDelayMs, reconnectPolicy } from '../../src/session/backoff.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 const cfg = { retryIntervalMs: 5_000, maxRetryIntervalMs: 60_000 };
@@ -20,6 +20,15 @@ describe('session reconnect pacing (reconnectPolicy)', () => {
     expect(Math.min(...draws)).toBeGreaterThanOrEqual(500);
     expect(Math.max(...draws)).toBeLessThanOrEqual(20_000);
     expect(new Set(draws).size).toBeGreaterThan(100); // not lock-step
+  });
+
+  it('a busy gateway is retried at a steady pace: [retryIntervalMs / 2, 2 × retryIntervalMs], no doubling', () => {
+    expect(busyRetryDelayMs(cfg, () => 0)).toBe(2_500);
+    expect(busyRetryDelayMs(cfg, () => 1)).toBe(10_000);
+    const draws = Array.from({ length: 200 }, () => busyRetryDelayMs(cfg));
+    expect(Math.min(...draws)).toBeGreaterThanOrEqual(2_500);
+    expect(Math.max(...draws)).toBeLessThanOrEqual(10_000);
+    expect(new Set(draws).size).toBeGreaterThan(100);
   });
 });
 
