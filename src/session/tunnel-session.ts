@@ -14,18 +14,17 @@ import { expiryWarningAt, type AuthKey } from './user-certificate.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
-import { checkSshHostName } from './host-name.js';
 import { ConditionWaiters } from './condition-waiters.js';
-import { checkAlgorithmWidening, DEFAULT_CIPHER } from '../ssh-algorithms.js';
 import type { HttpForward } from './http-target/http-forward.js';
 import { httpForwardModule, loadHttpForwardModule } from './http-target/http-forward-loader.js';
 import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type LocalForwardStatus, type LocalRejectReason } from './local-forwarding.js';
-import { checkProxySetting, maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
+import { maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
 import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { openSshConnection, socketError, type ConnectionCrypto, type SshConnection } from './ssh-connect.js';
 import { installForwardRouting } from '../ssh2/forward-routing.js';
 import { cancelRemoteListener, describeListener, requestRemoteListener } from './remote-listener.js';
 import { SshSocketGate } from './ssh-socket-gate.js';
+import { checkUniqueIds, validateSession } from './session-validation.js';
 import { dialTarget } from './target-dialer.js';
 
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'failed' | 'draining' | 'stopped';
@@ -950,54 +949,6 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.emit('log', level, message, fields);
   }
 
-}
-
-function validateSession(cfg: SessionConfig): void {
-  const bad = (key: string, msg: string) => new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: ${msg}`);
-  if (!cfg.host) throw bad('host', 'the SSH host is required.');
-  const hostProblem = typeof cfg.host === 'string' ? checkSshHostName(cfg.host, 'port') : 'must be a string';
-  if (hostProblem) throw bad('host', `${hostProblem}.`);
-  if (!Number.isInteger(cfg.port) || cfg.port < 1 || cfg.port > 65535) throw bad('port', `${cfg.port} is not a TCP port (1–65535).`);
-  if (!cfg.auth.username) throw bad('username', 'the SSH user name is required.');
-  const widening = checkAlgorithmWidening(cfg.algorithms);
-  if (cfg.ciphers) {
-    // `ciphers` orders; it cannot weaken: anything beyond the defaults must be in algorithms.cipher (local config only).
-    const allowed = [...DEFAULT_CIPHER, ...(widening.cipher ?? [])];
-    const unknown = cfg.ciphers.filter((c) => !allowed.includes(c));
-    if (unknown.length) throw bad('ciphers', `cipher ${unknown.join(', ')} is not offered (offered: ${allowed.join(', ')}); for a legacy host, add it to algorithms.cipher.`);
-  }
-  if (!['never', 'after-connect', 'always'].includes(cfg.reconnect.mode)) throw bad('reconnect.mode', `"${cfg.reconnect.mode}" must be one of never, after-connect, always.`);
-  if (!(cfg.reconnect.retryIntervalMs > 0)) throw bad('reconnect.retryIntervalMs', 'must be a positive number of milliseconds.');
-  if (!(cfg.reconnect.authRetryIntervalMs > 0)) throw bad('reconnect.authRetryIntervalMs', 'must be a positive number of milliseconds.');
-  if (cfg.reconnect.maxRetryIntervalMs < cfg.reconnect.retryIntervalMs) throw bad('reconnect.maxRetryIntervalMs', 'must be at least reconnect.retryIntervalMs.');
-  if (!Number.isInteger(cfg.reconnect.maxRetries) || cfg.reconnect.maxRetries < -1) throw bad('reconnect.maxRetries', 'must be -1 (unlimited) or a non-negative integer.');
-  if (!(cfg.keepalive.intervalMs >= 0)) throw bad('keepalive.intervalMs', 'must be 0 (off) or a positive number of milliseconds.');
-  if (!Number.isInteger(cfg.keepalive.countMax) || cfg.keepalive.countMax < 1) throw bad('keepalive.countMax', 'must be a positive integer.');
-  const ids = new Set<string>();
-  for (const fwd of cfg.forwards) {
-    if (ids.has(fwd.id)) throw bad(`forwards[${fwd.id}].id`, 'forward ids must be unique within a session.');
-    ids.add(fwd.id);
-    ForwardRuntime.compile(fwd);
-  }
-  checkUniqueIds(cfg.forwards.map((f) => f.id), cfg.localForwards.map((f) => f.id), cfg.dynamicForwards.map((f) => f.id));
-  for (const f of cfg.localForwards) LocalForwarding.compile({ ...f, kind: 'local' });
-  for (const f of cfg.dynamicForwards) LocalForwarding.compile({ ...f, kind: 'dynamic' });
-  if (typeof cfg.proxy !== 'string') throw bad('proxy', 'must be a string: "", "env" or a proxy URL.');
-  checkProxySetting(cfg.proxy);
-}
-
-/** Forward ids are unique across a session's forwards, localForwards and dynamicForwards (status, metrics and spans name them). */
-function checkUniqueIds(remote: string[], local: string[], dynamic: string[]): void {
-  const seen = new Map<string, string>();
-  for (const [list, ids] of [['forwards', remote], ['localForwards', local], ['dynamicForwards', dynamic]] as const) {
-    for (const id of ids) {
-      const first = seen.get(id);
-      if (first !== undefined) {
-        throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${list}[${id}].id: forward ids must be unique within a session (across forwards, localForwards and dynamicForwards); "${id}" is also used in ${first}.`);
-      }
-      seen.set(id, list);
-    }
-  }
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
