@@ -15,7 +15,6 @@ import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
 import { ConditionWaiters } from './condition-waiters.js';
-import type { HttpForward } from './http-target/http-forward.js';
 import { httpForwardModule, loadHttpForwardModule } from './http-target/http-forward-loader.js';
 import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type LocalForwardStatus, type LocalRejectReason } from './local-forwarding.js';
 import { maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
@@ -24,6 +23,7 @@ import { openSshConnection, socketError, type ConnectionCrypto, type SshConnecti
 import { installForwardRouting } from '../ssh2/forward-routing.js';
 import { cancelRemoteListener, describeListener, requestRemoteListener } from './remote-listener.js';
 import { SshSocketGate } from './ssh-socket-gate.js';
+import { HttpForwardCache } from './http-forward-cache.js';
 import { checkUniqueIds, validateSession } from './session-validation.js';
 import { dialTarget } from './target-dialer.js';
 
@@ -145,10 +145,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private readonly stopController = new AbortController();
   private readonly onIncomingChannel: TunnelSessionOptions['onIncomingChannel'];
   private readonly channelTraceContext: TunnelSessionOptions['channelTraceContext'];
-  /** The HTTP side of each forward with an HTTP target (pool + server), created on first use. */
-  private readonly httpForwards = new Map<ForwardRuntime, HttpForward>();
-  /** HttpForwards replaced or removed, finishing their channels before their pools close. */
-  private readonly retiredHttp = new Set<HttpForward>();
+  /** The HTTP side of each forward with an HTTP target (http-forward-cache.ts). */
+  private readonly httpForwards: HttpForwardCache;
   private conn: (SshConnection & { gate: SshSocketGate }) | undefined;
   private stateValue: SessionState = 'idle';
   private lastError: EdgeError | null = null;
@@ -177,6 +175,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.channelTraceContext = options.channelTraceContext;
     this.nextChannelId = options.firstChannelId ?? 1;
     validateSession(this.config);
+    this.httpForwards = new HttpForwardCache(this.config.id, (level, message, fields) => this.log(level, message, fields));
     this.verifyHostKey = createHostKeyVerifier(this.config.hostKeys, this.config.host, this.config.port,
       (level, message) => this.log(level, message));
     // Loaded here once so a bad key or certificate file fails at startup (an expired certificate
@@ -270,11 +269,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const fwd = this.forwards.get(id);
     if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
     this.forwards.delete(id);
-    const http = this.httpForwards.get(fwd);
-    if (http) {
-      this.httpForwards.delete(fwd);
-      this.retireHttp(http); // its pool closes once its channels have ended
-    }
+    this.httpForwards.remove(fwd); // its pool closes once its channels have ended
     await this.cancelOnServer(fwd);
   }
 
@@ -290,7 +285,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         this.addForward(config);
       } else if (existing.sameListener(config)) {
         existing.update(config);
-        this.refreshHttpForward(existing);
+        this.httpForwards.refresh(existing);
       } else {
         removals.push(this.removeForward(config.id).then(() => { this.addForward(config); }));
       }
@@ -356,7 +351,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       this.local.stopListening(); // no new local connections; open ones drain like channels
       await Promise.allSettled([...this.forwards.values()].map((f) => this.cancelOnServer(f)));
       // HTTP keep-alive connections never end by themselves: end them between requests.
-      for (const http of this.httpForwards.values()) http.drain();
+      this.httpForwards.drain();
       if (this.openChannelCount > 0) {
         const deadline = new AbortController();
         await Promise.race([
@@ -591,7 +586,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         fwd.retry.reset();
         fwd.lastError = null;
         this.setForwardState(fwd, 'up');
-        if (fwd.http) this.prepareHttpForward(fwd); // ready (and any TLS warning logged) before traffic
+        if (fwd.http) this.httpForwards.prepare(fwd, (f) => this.forwards.get(f.config.id) === f); // ready (and any TLS warning logged) before traffic
         this.log('info', `session ${this.config.id}: forward ${fwd.config.id} up: ${describeListener(listener, remotePort)} on ${this.config.host} -> ${fwd.target?.url ?? '(application)'}`);
         if (!listener.remoteSocket) this.checkBind(fwd, conn, listener.bind, remotePort);
       });
@@ -781,7 +776,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     } catch (err) {
       return this.rejectChannel(fwd, info, () => {}, 'target-unreachable', new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH session ended before channel ${info.id} could be accepted.`, { cause: err }));
     }
-    const http = this.httpForwardFor(fwd);
+    const http = this.httpForwards.forForward(fwd);
     const live = this.trackChannel(fwd, info);
     let parentContext: Context | undefined;
     try {
@@ -800,53 +795,6 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     live.stats = handle.stats;
     fwd.liveStats.add(handle.stats);
     live.destroy = handle.destroy;
-  }
-
-  /** Loads the HTTP-target code if needed, then builds the forward's HttpForward. */
-  private prepareHttpForward(fwd: ForwardRuntime): void {
-    if (httpForwardModule()) {
-      this.httpForwardFor(fwd);
-      return;
-    }
-    loadHttpForwardModule().then(
-      () => { if (fwd.http && this.forwards.get(fwd.config.id) === fwd) this.httpForwardFor(fwd); },
-      (err: unknown) => this.log('error', `session ${this.config.id}: HTTP target support could not be loaded: ${String(err)}`),
-    );
-  }
-
-  /** The forward's current HttpForward, replacing (and retiring) one built from older settings (the module is loaded). */
-  private httpForwardFor(fwd: ForwardRuntime): HttpForward {
-    const { HttpForward, httpForwardKey } = httpForwardModule()!;
-    const key = httpForwardKey(fwd.target!, fwd.config);
-    const current = this.httpForwards.get(fwd);
-    if (current && current.key === key) return current;
-    if (current) this.retireHttp(current);
-    const created = new HttpForward({
-      key,
-      sessionId: this.config.id,
-      forwardId: fwd.config.id,
-      target: fwd.target!,
-      settings: fwd.http!,
-      connectTimeoutMs: fwd.config.targetConnectTimeoutMs,
-      stats: fwd.httpStats,
-      log: (level, message, fields) => this.log(level, message, fields),
-    });
-    this.httpForwards.set(fwd, created);
-    return created;
-  }
-
-  /** After a forward's settings changed in place: retire its HttpForward if it no longer fits. */
-  private refreshHttpForward(fwd: ForwardRuntime): void {
-    const current = this.httpForwards.get(fwd);
-    if (!current) return;
-    if (fwd.http && fwd.target && current.key === httpForwardModule()!.httpForwardKey(fwd.target, fwd.config)) return;
-    this.httpForwards.delete(fwd);
-    this.retireHttp(current);
-  }
-
-  private retireHttp(http: HttpForward): void {
-    this.retiredHttp.add(http);
-    void http.retire().then(() => this.retiredHttp.delete(http));
   }
 
   private offerToApplication(fwd: ForwardRuntime, info: ChannelInfo, accept: () => SshChannel, reject: () => void): void {
@@ -920,9 +868,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     for (const live of [...this.channels.values()]) live.destroy(reason);
     this.local.destroy(reason);
     // Every pool closes with the session (their channels were just ended).
-    for (const http of [...this.httpForwards.values(), ...this.retiredHttp]) void http.destroy(reason);
-    this.httpForwards.clear();
-    this.retiredHttp.clear();
+    this.httpForwards.destroyAll(reason);
     for (const fwd of this.forwards.values()) {
       fwd.retry.cancel();
       this.setForwardState(fwd, 'stopped');
