@@ -11,11 +11,11 @@ import { loadCredentials } from './credentials.js';
 import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
 import type { AuthIdentity } from './auth.js';
 import { expiryWarningAt, type AuthKey } from './user-certificate.js';
-import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
+import type { ChannelCloseReason, SshChannel } from './channel-pipe.js';
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
 import { ConditionWaiters } from './condition-waiters.js';
-import { httpForwardModule, loadHttpForwardModule } from './http-target/http-forward-loader.js';
+import { loadHttpForwardModule } from './http-target/http-forward-loader.js';
 import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type LocalForwardStatus, type LocalRejectReason } from './local-forwarding.js';
 import { maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
 import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
@@ -24,8 +24,8 @@ import { installForwardRouting } from '../ssh2/forward-routing.js';
 import { cancelRemoteListener, describeListener, requestRemoteListener } from './remote-listener.js';
 import { SshSocketGate } from './ssh-socket-gate.js';
 import { HttpForwardCache } from './http-forward-cache.js';
+import { ChannelRouter } from './channel-router.js';
 import { checkUniqueIds, validateSession } from './session-validation.js';
-import { dialTarget } from './target-dialer.js';
 
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'failed' | 'draining' | 'stopped';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -129,22 +129,13 @@ export interface TunnelSessionOptions {
   firstChannelId?: number;
 }
 
-interface LiveChannel {
-  info: ChannelInfo;
-  forward: ForwardRuntime;
-  openedAt: number;
-  stats: { bytesIn: number; bytesOut: number };
-  destroy(reason: ChannelCloseReason): void;
-}
-
 export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   readonly config: SessionConfig;
   private readonly verifyHostKey: ReturnType<typeof createHostKeyVerifier>;
   private readonly forwards = new Map<string, ForwardRuntime>();
-  private readonly channels = new Map<number, LiveChannel>();
+  /** Routes, admits and serves every channel of the remote forwards (channel-router.ts). */
+  private readonly router: ChannelRouter;
   private readonly stopController = new AbortController();
-  private readonly onIncomingChannel: TunnelSessionOptions['onIncomingChannel'];
-  private readonly channelTraceContext: TunnelSessionOptions['channelTraceContext'];
   /** The HTTP side of each forward with an HTTP target (http-forward-cache.ts). */
   private readonly httpForwards: HttpForwardCache;
   private conn: (SshConnection & { gate: SshSocketGate }) | undefined;
@@ -171,11 +162,22 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   constructor(input: SessionConfigInput | SessionConfig, options: TunnelSessionOptions = {}) {
     super();
     this.config = sessionWithDefaults(input);
-    this.onIncomingChannel = options.onIncomingChannel;
-    this.channelTraceContext = options.channelTraceContext;
     this.nextChannelId = options.firstChannelId ?? 1;
     validateSession(this.config);
     this.httpForwards = new HttpForwardCache(this.config.id, (level, message, fields) => this.log(level, message, fields));
+    this.router = new ChannelRouter({
+      sessionId: this.config.id,
+      forwards: this.forwards,
+      bindProbes: this.bindProbes,
+      httpForwards: this.httpForwards,
+      events: this,
+      onIncomingChannel: options.onIncomingChannel,
+      channelTraceContext: options.channelTraceContext,
+      nextChannelId: () => this.nextChannelId++,
+      connection: () => this.conn,
+      stopped: () => this.stateValue === 'stopped',
+      log: (level, message, fields) => this.log(level, message, fields),
+    });
     this.verifyHostKey = createHostKeyVerifier(this.config.hostKeys, this.config.host, this.config.port,
       (level, message) => this.log(level, message));
     // Loaded here once so a bad key or certificate file fails at startup (an expired certificate
@@ -335,7 +337,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Open channels right now (all forwards, including cancelled ones still finishing). */
   get openChannelCount(): number {
-    return this.channels.size + this.local.openConnections;
+    return this.router.openChannels + this.local.openConnections;
   }
 
   /**
@@ -384,7 +386,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.stopController.abort();
     this.teardown('destroyed');
     this.setState('stopped', null);
-    if (!this.closing) this.closing = Promise.resolve(this.channels.size === 0);
+    if (!this.closing) this.closing = Promise.resolve(this.router.openChannels === 0);
   }
 
   /**
@@ -510,12 +512,12 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     let endError: EdgeError | undefined;
 
     installForwardRouting(client, (destIP, destPort) => {
-      const fwd = this.route(destIP, destPort);
+      const fwd = this.router.route(destIP, destPort);
       if (!fwd) this.log('warn', `session ${this.config.id}: rejected a channel for ${destIP}:${destPort}, which matches no forward that is up`);
       return fwd?.remotePort ?? undefined;
     });
-    client.on('tcp connection', (details, accept, reject) => this.onChannel(details, accept, reject));
-    client.on('unix connection', (info, accept, reject) => this.onChannel({ destIP: info.socketPath, destPort: 0, srcIP: '', srcPort: 0 }, accept, reject, this.routeSocket(info.socketPath)));
+    client.on('tcp connection', (details, accept, reject) => this.router.onChannel(details, accept, reject));
+    client.on('unix connection', (info, accept, reject) => this.router.onChannel({ destIP: info.socketPath, destPort: 0, srcIP: '', srcPort: 0 }, accept, reject, this.router.routeSocket(info.socketPath)));
     client.on('error', (err: Error & { level?: string; code?: string }) => {
       if (err.level === 'client-timeout' && /keepalive/i.test(err.message)) {
         endError = new EdgeError('EDGE_ERR_KEEPALIVE_TIMEOUT', `SSH host ${this.where} stopped answering: ${this.config.keepalive.countMax} keepalives sent every ${this.config.keepalive.intervalMs} ms went unanswered.`);
@@ -668,204 +670,11 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.stateWaiters.wake();
   }
 
-  /** Which forward does a channel reported for destIP:destPort belong to? (ssh2 #377) */
-  private route(destIP: string, destPort: number): ForwardRuntime | undefined {
-    let byPort: ForwardRuntime | undefined;
-    for (const fwd of this.forwards.values()) {
-      const match = fwd.matchesDestination(destIP, destPort);
-      if (match === 'exact') return fwd;
-      if (match === 'port') byPort ??= fwd;
-    }
-    return byPort;
-  }
-
-  /** The forward listening on a remote socket path (a `forwarded-streamlocal` channel). */
-  private routeSocket(socketPath: string): ForwardRuntime | undefined {
-    for (const fwd of this.forwards.values()) if (fwd.state === 'up' && fwd.config.remoteSocket === socketPath) return fwd;
-    return undefined;
-  }
-
-  // ---------------------------------------------------------------- channels
-
-  private onChannel(
-    details: { destIP: string; destPort: number; srcIP: string; srcPort: number },
-    accept: () => SshChannel,
-    reject: () => void,
-    fwd = this.route(details.destIP, details.destPort),
-  ): void {
-    if (this.bindProbes.claims(details.srcIP, details.srcPort)) return reject(); // our own bind check
-    const info: ChannelInfo = {
-      id: this.nextChannelId++,
-      sessionId: this.config.id,
-      forwardId: fwd?.config.id ?? '',
-      originAddress: details.srcIP,
-      originPort: details.srcPort,
-      connectedAddress: details.destIP,
-      connectedPort: details.destPort,
-      direction: 'remote',
-      bind: fwd?.config.bind ?? details.destIP,
-      requestedPort: fwd?.config.port ?? details.destPort,
-      target: fwd?.target?.url ?? null,
-    };
-    if (!fwd) return this.rejectChannel(undefined, info, reject, 'forward-stopped');
-    const refusal = fwd.admit(details.srcIP);
-    if (refusal) {
-      const error = refusal === 'rejected-origin'
-        ? new EdgeError('EDGE_ERR_ORIGIN_REJECTED', `Channel from ${details.srcIP}:${details.srcPort} on forward ${fwd.config.id} rejected: origin not in allowOrigins.`)
-        : refusal === 'max-channels'
-          ? new EdgeError('EDGE_ERR_MAX_CHANNELS', `Channel from ${details.srcIP}:${details.srcPort} on forward ${fwd.config.id} rejected: ${fwd.config.maxChannels} channels already open (maxChannels).`)
-          : undefined;
-      return this.rejectChannel(fwd, info, reject, refusal, error);
-    }
-
-    if (!fwd.target) return this.offerToApplication(fwd, info, accept, reject);
-    if (fwd.http) return this.serveHttpChannel(fwd, info, accept, reject);
-
-    // Count it as open while the target is dialled, so maxChannels holds under bursts.
-    fwd.openChannels += 1;
-    const conn = this.conn!;
-    dialTarget(fwd.target, fwd.config.targetConnectTimeoutMs, fwd.config.id).then((socket) => {
-      fwd.openChannels -= 1;
-      if (this.conn !== conn || this.stateValue === 'stopped') {
-        socket.destroy();
-        return;
-      }
-      let channel: SshChannel;
-      try {
-        channel = accept();
-      } catch (err) {
-        socket.destroy();
-        return this.rejectChannel(fwd, info, () => {}, 'target-unreachable', new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH session ended before channel ${info.id} could be accepted.`, { cause: err }));
-      }
-      const live = this.trackChannel(fwd, info);
-      const pipe = pipeChannel(channel, socket, {
-        idleTimeoutMs: fwd.config.idleTimeoutMs,
-        gate: conn.gate,
-        bandwidth: fwd.bandwidth,
-        onClose: (reason, stats, error) => this.untrackChannel(live, reason, stats, error),
-      });
-      live.stats = pipe.stats;
-      fwd.liveStats.add(pipe.stats);
-      live.destroy = pipe.destroy;
-    }, (error: EdgeError) => {
-      fwd.openChannels -= 1;
-      const reason: RejectReason = error.code === 'EDGE_ERR_TARGET_REFUSED' ? 'target-refused'
-        : error.code === 'EDGE_ERR_TARGET_TIMEOUT' ? 'target-timeout' : 'target-unreachable';
-      this.rejectChannel(fwd, info, reject, reason, error);
-    });
-  }
-
-  /**
-   * A channel of an HTTP target is accepted at once (a service that is down becomes a 502 for
-   * each request, not a rejected channel) and served by the forward's HttpForward.
-   */
-  private serveHttpChannel(fwd: ForwardRuntime, info: ChannelInfo, accept: () => SshChannel, reject: () => void): void {
-    if (!httpForwardModule()) {
-      // First HTTP channel before the module finished loading: serve it once it has.
-      loadHttpForwardModule().then(
-        () => this.serveHttpChannel(fwd, info, accept, reject),
-        (err: unknown) => this.rejectChannel(fwd, info, reject, 'target-unreachable', new EdgeError('EDGE_ERR_TARGET_UNREACHABLE', `HTTP target support could not be loaded: ${String(err)}`)),
-      );
-      return;
-    }
-    const conn = this.conn;
-    if (!conn || this.stateValue === 'stopped') return this.rejectChannel(fwd, info, reject, 'forward-stopped');
-    let channel: SshChannel;
-    try {
-      channel = accept();
-    } catch (err) {
-      return this.rejectChannel(fwd, info, () => {}, 'target-unreachable', new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH session ended before channel ${info.id} could be accepted.`, { cause: err }));
-    }
-    const http = this.httpForwards.forForward(fwd);
-    const live = this.trackChannel(fwd, info);
-    let parentContext: Context | undefined;
-    try {
-      parentContext = this.channelTraceContext?.(info);
-    } catch (err) {
-      this.log('debug', `session ${this.config.id}: channelTraceContext failed for channel ${info.id}: ${String(err)}`);
-    }
-    const handle = http.serveChannel(channel, {
-      info: { id: info.id, originAddress: info.originAddress, originPort: info.originPort, connectedAddress: info.connectedAddress, connectedPort: info.connectedPort },
-      gate: conn.gate,
-      bandwidth: fwd.bandwidth,
-      idleTimeoutMs: fwd.config.idleTimeoutMs,
-      parentContext,
-      onClose: (reason, stats, error) => this.untrackChannel(live, reason, stats, error),
-    });
-    live.stats = handle.stats;
-    fwd.liveStats.add(handle.stats);
-    live.destroy = handle.destroy;
-  }
-
-  private offerToApplication(fwd: ForwardRuntime, info: ChannelInfo, accept: () => SshChannel, reject: () => void): void {
-    if (!this.onIncomingChannel) return this.rejectChannel(fwd, info, reject, 'application');
-    let decided = false;
-    const incoming: IncomingChannel = {
-      ...info,
-      accept: () => {
-        if (decided) throw new Error(`channel ${info.id} was already accepted or rejected`);
-        decided = true;
-        const channel = accept();
-        const live = this.trackChannel(fwd, info);
-        const stats = { bytesIn: 0, bytesOut: 0 };
-        let reason: ChannelCloseReason = 'eof';
-        channel.on('data', (chunk: Buffer) => { stats.bytesIn += chunk.length; });
-        const write = channel.write.bind(channel) as (chunk: Buffer, ...rest: unknown[]) => boolean;
-        channel.write = ((chunk: Buffer, ...rest: unknown[]) => {
-          stats.bytesOut += chunk.length;
-          return write(chunk, ...rest);
-        }) as typeof channel.write;
-        channel.on('error', () => { reason = 'channel-error'; });
-        live.stats = stats;
-        fwd.liveStats.add(stats);
-        channel.once('close', () => this.untrackChannel(live, reason, stats));
-        live.destroy = (why) => { reason = why; channel.close(); };
-        return channel;
-      },
-      reject: () => {
-        if (decided) return;
-        decided = true;
-        this.rejectChannel(fwd, info, reject, 'application');
-      },
-    };
-    this.onIncomingChannel(incoming);
-  }
-
-  private trackChannel(fwd: ForwardRuntime, info: ChannelInfo): LiveChannel {
-    const live: LiveChannel = { info, forward: fwd, openedAt: Date.now(), stats: { bytesIn: 0, bytesOut: 0 }, destroy: () => {} };
-    this.channels.set(info.id, live);
-    fwd.openChannels += 1;
-    fwd.totalChannels += 1;
-    this.emit('channelOpen', info);
-    return live;
-  }
-
-  private untrackChannel(live: LiveChannel, reason: ChannelCloseReason, stats: { bytesIn: number; bytesOut: number }, error?: Error): void {
-    if (!this.channels.delete(live.info.id)) return;
-    const fwd = live.forward;
-    fwd.openChannels -= 1;
-    fwd.liveStats.delete(live.stats);
-    fwd.bytesIn += stats.bytesIn;
-    fwd.bytesOut += stats.bytesOut;
-    this.emit('channelClose', { ...live.info, reason, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut, durationMs: Date.now() - live.openedAt, error });
-  }
-
-  private rejectChannel(fwd: ForwardRuntime | undefined, info: ChannelInfo, reject: () => void, reason: RejectReason, error?: EdgeError): void {
-    try {
-      reject();
-    } catch {
-      // The session is already gone; the channel died with it.
-    }
-    if (fwd) fwd.rejectedChannels += 1;
-    this.log('info', `session ${this.config.id}: rejected channel from ${info.originAddress}:${info.originPort} on forward ${info.forwardId || `${info.connectedAddress}:${info.connectedPort}`}: ${reason}${error ? ` (${error.message})` : ''}`, { code: error?.code });
-    this.emit('channelRejected', { ...info, reason, error });
-  }
-
   // ---------------------------------------------------------------- plumbing
 
   private teardown(reason: ChannelCloseReason): void {
     clearTimeout(this.expiryWarning);
-    for (const live of [...this.channels.values()]) live.destroy(reason);
+    this.router.destroyAll(reason);
     this.local.destroy(reason);
     // Every pool closes with the session (their channels were just ended).
     this.httpForwards.destroyAll(reason);
