@@ -8,23 +8,21 @@ import { EdgeError, isEdgeError } from '../errors.js';
 import { Backoff } from '../lifecycle/backoff.js';
 import { backoffSettingsAfter, credentialRetryDelayMs, isCredentialFailure, reconnectPolicy } from './backoff.js';
 import { loadCredentials } from './credentials.js';
-import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
 import type { AuthIdentity } from './auth.js';
 import { expiryWarningAt, type AuthKey } from './user-certificate.js';
 import type { ChannelCloseReason, SshChannel } from './channel-pipe.js';
 import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
 import { ConditionWaiters } from './condition-waiters.js';
-import { loadHttpForwardModule } from './http-target/http-forward-loader.js';
 import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type LocalForwardStatus, type LocalRejectReason } from './local-forwarding.js';
 import { maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
-import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
+import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { openSshConnection, socketError, type ConnectionCrypto, type SshConnection } from './ssh-connect.js';
 import { installForwardRouting } from '../ssh2/forward-routing.js';
-import { cancelRemoteListener, describeListener, requestRemoteListener } from './remote-listener.js';
 import { SshSocketGate } from './ssh-socket-gate.js';
 import { HttpForwardCache } from './http-forward-cache.js';
 import { ChannelRouter } from './channel-router.js';
+import { RemoteForwards } from './remote-forwards.js';
 import { checkUniqueIds, validateSession } from './session-validation.js';
 
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'failed' | 'draining' | 'stopped';
@@ -132,7 +130,8 @@ export interface TunnelSessionOptions {
 export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   readonly config: SessionConfig;
   private readonly verifyHostKey: ReturnType<typeof createHostKeyVerifier>;
-  private readonly forwards = new Map<string, ForwardRuntime>();
+  /** The remote forwards (-R) and their lifecycle on the SSH host (remote-forwards.ts). */
+  private readonly remote: RemoteForwards;
   /** Routes, admits and serves every channel of the remote forwards (channel-router.ts). */
   private readonly router: ChannelRouter;
   private readonly stopController = new AbortController();
@@ -152,7 +151,6 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private readonly local: LocalForwarding;
   /** The route of the last connection attempt (masked), for status. */
   private proxyRoute: string | null = null;
-  private readonly bindProbes = new BindProbes();
   /** How the last successful connection logged in. */
   private lastAuth: AuthIdentity | null = null;
   /** Fires the "certificate expires soon" warning while connected. */
@@ -165,10 +163,20 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.nextChannelId = options.firstChannelId ?? 1;
     validateSession(this.config);
     this.httpForwards = new HttpForwardCache(this.config.id, (level, message, fields) => this.log(level, message, fields));
+    this.remote = new RemoteForwards({
+      config: this.config,
+      httpForwards: this.httpForwards,
+      events: this,
+      connection: () => this.conn,
+      proxyRoute: () => this.proxyRoute,
+      wake: () => this.stateWaiters.wake(),
+      fail: (error) => this.fail(error),
+      log: (level, message, fields) => this.log(level, message, fields),
+    });
     this.router = new ChannelRouter({
       sessionId: this.config.id,
-      forwards: this.forwards,
-      bindProbes: this.bindProbes,
+      forwards: this.remote.forwards,
+      bindProbes: this.remote.bindProbes,
       httpForwards: this.httpForwards,
       events: this,
       onIncomingChannel: options.onIncomingChannel,
@@ -186,7 +194,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     if ((this.config.auth.privateKeys ?? []).length === 0 && !this.config.auth.agent && this.config.auth.password === undefined) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} has no credentials: configure a private key, an ssh-agent socket or a password.`);
     }
-    for (const fwd of this.config.forwards) this.addForwardRuntime(fwd);
+    for (const fwd of this.config.forwards) this.remote.add(fwd);
     this.local = new LocalForwarding({
       sessionId: this.config.id,
       reconnect: () => this.config.reconnect,
@@ -244,7 +252,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   /** Resolves with the server-side port once the forward is up; rejects on its first refusal. */
   waitForForward(id: string): Promise<number> {
     return this.stateWaiters.waitFor(() => {
-      const fwd = this.forwards.get(id);
+      const fwd = this.remote.forwards.get(id);
       if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
       if (fwd.state === 'up') return fwd.remotePort ?? 0; // 0: a remote socket forward
       if (fwd.state === 'retrying' || fwd.state === 'refused') throw fwd.lastError!;
@@ -257,22 +265,22 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Adds a forward; requested at once when connected, else on the next connect. */
   addForward(input: ForwardConfigInput): ForwardStatus {
-    const config = forwardWithDefaults(input, this.forwards.size);
-    if (this.forwards.has(config.id)) {
+    const config = forwardWithDefaults(input, this.remote.forwards.size);
+    if (this.remote.forwards.has(config.id)) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} already has a forward with id "${config.id}".`);
     }
-    const fwd = this.addForwardRuntime(config);
-    if (this.conn) this.requestForward(fwd);
+    const fwd = this.remote.add(config);
+    if (this.conn) this.remote.request(fwd);
     return fwd.status();
   }
 
   /** Cancels a forward on the SSH host. Its open channels keep running until they end. */
   async removeForward(id: string): Promise<void> {
-    const fwd = this.forwards.get(id);
+    const fwd = this.remote.forwards.get(id);
     if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
-    this.forwards.delete(id);
+    this.remote.forwards.delete(id);
     this.httpForwards.remove(fwd); // its pool closes once its channels have ended
-    await this.cancelOnServer(fwd);
+    await this.remote.cancelOnServer(fwd);
   }
 
   /** Applies a new forward list in place: unchanged forwards and their channels are untouched. */
@@ -280,9 +288,9 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const desired = inputs.map((f, i) => forwardWithDefaults(f, i));
     desired.forEach((f) => ForwardRuntime.compile(f)); // validate all before changing anything
     const ids = new Set(desired.map((f) => f.id));
-    const removals = [...this.forwards.keys()].filter((id) => !ids.has(id)).map((id) => this.removeForward(id));
+    const removals = [...this.remote.forwards.keys()].filter((id) => !ids.has(id)).map((id) => this.removeForward(id));
     for (const config of desired) {
-      const existing = this.forwards.get(config.id);
+      const existing = this.remote.forwards.get(config.id);
       if (!existing) {
         this.addForward(config);
       } else if (existing.sameListener(config)) {
@@ -309,7 +317,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   async setListenerForwards(lists: { localForwards?: LocalForwardConfigInput[]; dynamicForwards?: DynamicForwardConfigInput[] }): Promise<void> {
     const local = lists.localForwards ? lists.localForwards.map(localForwardWithDefaults) : this.config.localForwards;
     const dynamic = lists.dynamicForwards ? lists.dynamicForwards.map(dynamicForwardWithDefaults) : this.config.dynamicForwards;
-    checkUniqueIds([...this.forwards.keys()], local.map((f) => f.id), dynamic.map((f) => f.id));
+    checkUniqueIds([...this.remote.forwards.keys()], local.map((f) => f.id), dynamic.map((f) => f.id));
     await this.local.setAll(local, dynamic);
     this.config.localForwards = local;
     this.config.dynamicForwards = dynamic;
@@ -326,7 +334,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       serverBanner: this.conn?.serverBanner ?? null,
       hostKeyFingerprint: this.conn?.hostKey.fingerprint ?? null,
       lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
-      forwards: [...this.forwards.values()].map((f) => f.status()),
+      forwards: [...this.remote.forwards.values()].map((f) => f.status()),
       localForwards: listeners.localForwards,
       dynamicForwards: listeners.dynamicForwards,
       proxy: this.config.proxy === '' ? null : { configured: maskProxyUrl(this.config.proxy), route: this.proxyRoute },
@@ -351,7 +359,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       this.stopController.abort();
       this.setState('draining', null);
       this.local.stopListening(); // no new local connections; open ones drain like channels
-      await Promise.allSettled([...this.forwards.values()].map((f) => this.cancelOnServer(f)));
+      await Promise.allSettled([...this.remote.forwards.values()].map((f) => this.remote.cancelOnServer(f)));
       // HTTP keep-alive connections never end by themselves: end them between requests.
       this.httpForwards.drain();
       if (this.openChannelCount > 0) {
@@ -536,15 +544,15 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       hostKeyFingerprint: conn.hostKey.fingerprint, hostKeyType: conn.hostKey.keyType, hostKeyVerifiedBy: conn.hostKey.how,
     });
     this.log('info', `session ${this.config.id}: connected to ${this.where}${this.proxyRoute !== null ? ` via ${this.proxyRoute}` : ''} (${conn.serverBanner || 'unknown server'}), host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint} verified by ${conn.hostKey.how}${conn.auth?.certificate ? `, logged in with certificate "${conn.auth.certificate.keyId}" serial ${conn.auth.certificate.serial}` : ''}`);
-    for (const fwd of this.forwards.values()) this.requestForward(fwd);
+    for (const fwd of this.remote.forwards.values()) this.remote.request(fwd);
 
     return new Promise((resolve) => {
       client.once('close', () => {
         this.conn = undefined;
         this.local.setLink(undefined);
-        for (const fwd of this.forwards.values()) {
+        for (const fwd of this.remote.forwards.values()) {
           fwd.retry.cancel();
-          if (fwd.state !== 'refused' && fwd.state !== 'stopped') this.setForwardState(fwd, 'pending');
+          if (fwd.state !== 'refused' && fwd.state !== 'stopped') this.remote.setState(fwd, 'pending');
           fwd.remotePort = null;
         }
         const error = endError ?? new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH host ${this.where} closed the session.`);
@@ -561,115 +569,6 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     return `${this.config.host}:${this.config.port}`;
   }
 
-  // ---------------------------------------------------------------- forwards
-
-  private addForwardRuntime(config: ForwardConfig): ForwardRuntime {
-    const fwd = new ForwardRuntime(config, () => reconnectPolicy(this.config.reconnect));
-    this.forwards.set(config.id, fwd);
-    if (fwd.http) loadHttpForwardModule().catch(() => {}); // meanwhile the session connects; failures surface on use
-    return fwd;
-  }
-
-  private requestForward(fwd: ForwardRuntime): void {
-    const conn = this.conn;
-    if (!conn || fwd.state === 'refused') return;
-    fwd.retry.cancel();
-    const listener = { ...fwd.config };
-    this.emit('forwardRequest', { forwardId: fwd.config.id, bind: listener.remoteSocket || listener.bind, port: listener.port });
-    try {
-      requestRemoteListener(conn.client, listener, (err, remotePort) => {
-        if (this.conn !== conn || this.forwards.get(fwd.config.id) !== fwd) {
-          // Session gone, or forward removed while the request was in flight.
-          if (!err && this.conn === conn) cancelRemoteListener(conn.client, listener, remotePort, () => {});
-          return;
-        }
-        if (err) return this.forwardRefused(fwd, err);
-        fwd.remotePort = listener.remoteSocket ? null : remotePort;
-        fwd.retry.reset();
-        fwd.lastError = null;
-        this.setForwardState(fwd, 'up');
-        if (fwd.http) this.httpForwards.prepare(fwd, (f) => this.forwards.get(f.config.id) === f); // ready (and any TLS warning logged) before traffic
-        this.log('info', `session ${this.config.id}: forward ${fwd.config.id} up: ${describeListener(listener, remotePort)} on ${this.config.host} -> ${fwd.target?.url ?? '(application)'}`);
-        if (!listener.remoteSocket) this.checkBind(fwd, conn, listener.bind, remotePort);
-      });
-    } catch (err) {
-      this.forwardRefused(fwd, err as Error);
-    }
-  }
-
-  /** A wildcard bind: is the port reachable on the SSH host's address? (bind-check.ts) */
-  private checkBind(fwd: ForwardRuntime, conn: NonNullable<typeof this.conn>, bind: string, remotePort: number): void {
-    fwd.bindWarning = null;
-    const direct = this.proxyRoute === null || this.proxyRoute.startsWith('direct');
-    const host = bindCheckAddress(bind, conn.socket, direct);
-    if (!host) return;
-    void this.bindProbes.probe(host, remotePort).then((reachable) => {
-      if (this.conn !== conn || fwd.state !== 'up' || fwd.remotePort !== remotePort) return;
-      if (reachable) return this.log('debug', `session ${this.config.id}: forward ${fwd.config.id}: bind check: reachable on ${host}:${remotePort}`, { forward: fwd.config.id });
-      fwd.bindWarning = bindWarning(bind, host, remotePort);
-      this.log('warn', `session ${this.config.id}: forward ${fwd.config.id}: ${fwd.bindWarning}`, { forward: fwd.config.id });
-    });
-  }
-
-  private forwardRefused(fwd: ForwardRuntime, cause: Error): void {
-    const { bind, port, remoteSocket } = fwd.config;
-    const { reconnect } = this.config;
-    const why = remoteSocket ? 'socket path in use (sshd StreamLocalBindUnlink no), directory missing or not writable, or AllowStreamLocalForwarding off' : 'port in use, or not allowed by the server\'s policy, e.g. PermitListen/GatewayPorts';
-    fwd.lastError = new EdgeError('EDGE_ERR_FORWARD_REFUSED', `SSH host ${this.where} refused to listen on ${describeListener(fwd.config)} for forward ${fwd.config.id} (${why}).`, { details: { forward: fwd.config.id, ...(remoteSocket ? { remoteSocket } : { bind, port }) }, cause });
-    const delayMs = fwd.retry.next();
-    const exhausted = reconnect.mode === 'never' || (reconnect.maxRetries >= 0 && fwd.retry.attempt > reconnect.maxRetries);
-    let cancelled = false;
-    if (!exhausted) {
-      this.emit('reconnectAttempt', {
-        kind: 'forward', host: this.config.host, port: this.config.port, forwardId: fwd.config.id,
-        retryCount: fwd.retry.attempt,
-        retriesRemaining: reconnect.maxRetries < 0 ? -1 : reconnect.maxRetries - fwd.retry.attempt,
-        maxRetries: reconnect.maxRetries, delayMs, lastError: fwd.lastError,
-        cancel: () => { cancelled = true; },
-      });
-    }
-    if (this.config.exitOnForwardFailure) {
-      this.setForwardState(fwd, 'refused');
-      this.log('error', `${fwd.lastError.message} exitOnForwardFailure is set: the session fails.`, { code: fwd.lastError.code });
-      this.fail(new EdgeError('EDGE_ERR_FORWARD_REFUSED', `${fwd.lastError.message} (exitOnForwardFailure)`, { details: fwd.lastError.details, retryable: false }));
-      return;
-    }
-    if (exhausted || cancelled) {
-      this.setForwardState(fwd, 'refused');
-      this.log('error', fwd.lastError.message, { code: fwd.lastError.code });
-      return;
-    }
-    this.setForwardState(fwd, 'retrying');
-    this.log('warn', `${fwd.lastError.message} Retrying in ${delayMs} ms.`, { code: fwd.lastError.code });
-    fwd.retry.schedule(delayMs, () => this.requestForward(fwd));
-  }
-
-  private async cancelOnServer(fwd: ForwardRuntime): Promise<void> {
-    fwd.retry.cancel();
-    const wasUp = fwd.state === 'up';
-    const remotePort = fwd.remotePort;
-    this.setForwardState(fwd, 'stopped');
-    const conn = this.conn;
-    if (!wasUp || !conn || (remotePort === null && !fwd.config.remoteSocket)) return;
-    await new Promise<void>((resolve) => {
-      try {
-        cancelRemoteListener(conn.client, fwd.config, remotePort ?? 0, (err) => {
-          if (err) this.log('warn', `session ${this.config.id}: SSH host refused to cancel forward ${fwd.config.id} (${describeListener(fwd.config, remotePort)}): ${err.message}`, { code: 'EDGE_ERR_FORWARD_CANCEL_FAILED' });
-          resolve();
-        });
-      } catch {
-        resolve(); // connection already gone: nothing to cancel
-      }
-    });
-  }
-
-  private setForwardState(fwd: ForwardRuntime, state: ForwardRuntime['state']): void {
-    if (fwd.state === state) return;
-    fwd.state = state;
-    this.emit('forward', fwd.status());
-    this.stateWaiters.wake();
-  }
-
   // ---------------------------------------------------------------- plumbing
 
   private teardown(reason: ChannelCloseReason): void {
@@ -678,9 +577,9 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.local.destroy(reason);
     // Every pool closes with the session (their channels were just ended).
     this.httpForwards.destroyAll(reason);
-    for (const fwd of this.forwards.values()) {
+    for (const fwd of this.remote.forwards.values()) {
       fwd.retry.cancel();
-      this.setForwardState(fwd, 'stopped');
+      this.remote.setState(fwd, 'stopped');
     }
     const conn = this.conn;
     if (conn) {
