@@ -13,7 +13,7 @@ import { httpForwardModule, loadHttpForwardModule } from './http-target/http-for
 import type { SshConnection } from './ssh-connect.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
 import { dialTarget } from './target-dialer.js';
-import type { ChannelInfo, IncomingChannel, LogLevel, TunnelSessionEvents, TunnelSessionOptions } from './tunnel-session.js';
+import type { ChannelInfo, IncomingChannel, LogLevel, TunnelSessionEvents, TunnelSessionOptions } from './session-types.js';
 
 /** What the router needs from its session. */
 export interface ChannelRouterHost {

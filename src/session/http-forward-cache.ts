@@ -5,7 +5,7 @@ import type { ChannelCloseReason } from './channel-pipe.js';
 import type { ForwardRuntime } from './forward-runtime.js';
 import type { HttpForward } from './http-target/http-forward.js';
 import { httpForwardModule, loadHttpForwardModule } from './http-target/http-forward-loader.js';
-import type { LogLevel } from './tunnel-session.js';
+import type { LogLevel } from './session-types.js';
 
 export class HttpForwardCache {
   /** The HTTP side of each forward with an HTTP target (pool + server), created on first use. */

@@ -12,7 +12,7 @@ import { cancelRemoteListener, describeListener, requestRemoteListener } from '.
 import type { ForwardConfig, SessionConfig } from './session-config.js';
 import type { SshConnection } from './ssh-connect.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
-import type { LogLevel, TunnelSessionEvents } from './tunnel-session.js';
+import type { LogLevel, TunnelSessionEvents } from './session-types.js';
 
 type RemoteConnection = SshConnection & { gate: SshSocketGate };
 

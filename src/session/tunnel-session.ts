@@ -3,129 +3,28 @@
 // forward again. This is the unit a worker thread runs; it knows nothing of config files,
 // supervisors or telemetry exporters, and reports everything through events and status().
 import { EventEmitter } from 'node:events';
-import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
 import { Backoff } from '../lifecycle/backoff.js';
 import { backoffSettingsAfter, credentialRetryDelayMs, isCredentialFailure, reconnectPolicy } from './backoff.js';
 import { loadCredentials } from './credentials.js';
 import type { AuthIdentity } from './auth.js';
 import { expiryWarningAt, type AuthKey } from './user-certificate.js';
-import type { ChannelCloseReason, SshChannel } from './channel-pipe.js';
-import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
+import type { ChannelCloseReason } from './channel-pipe.js';
+import { ForwardRuntime, type ForwardStatus } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
 import { ConditionWaiters } from './condition-waiters.js';
-import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type LocalForwardStatus, type LocalRejectReason } from './local-forwarding.js';
+import { LocalForwarding } from './local-forwarding.js';
 import { maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
 import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
-import { openSshConnection, socketError, type ConnectionCrypto, type SshConnection } from './ssh-connect.js';
+import { openSshConnection, socketError, type SshConnection } from './ssh-connect.js';
 import { installForwardRouting } from '../ssh2/forward-routing.js';
 import { SshSocketGate } from './ssh-socket-gate.js';
 import { HttpForwardCache } from './http-forward-cache.js';
 import { ChannelRouter } from './channel-router.js';
 import { RemoteForwards } from './remote-forwards.js';
 import { checkUniqueIds, validateSession } from './session-validation.js';
-
-export type SessionState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'failed' | 'draining' | 'stopped';
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-
-export interface ChannelInfo {
-  id: number;
-  sessionId: string;
-  forwardId: string;
-  originAddress: string;
-  originPort: number;
-  /** The address/port on the SSH host the outside client connected to. */
-  connectedAddress: string;
-  connectedPort: number;
-  /** The forward's bind address and the port it asked for (0 = server's choice). */
-  bind: string;
-  requestedPort: number;
-  target: string | null;
-  /** remote = a channel the SSH host opened (-R); local/dynamic = a connection to a device listener (-L/-D). Absent = remote. */
-  direction?: 'remote' | 'local' | 'dynamic';
-}
-
-export interface ChannelClosedInfo extends ChannelInfo {
-  reason: ChannelCloseReason;
-  bytesIn: number;
-  bytesOut: number;
-  durationMs: number;
-  error?: EdgeError | Error;
-}
-
-export interface ReconnectAttemptInfo {
-  /** 'ssh' = the session itself, 'forward' = one forward the server refused. */
-  kind: 'ssh' | 'forward';
-  host: string;
-  port: number;
-  forwardId?: string;
-  /** 1-based number of this retry. */
-  retryCount: number;
-  /** Retries left after this one; -1 = unlimited. */
-  retriesRemaining: number;
-  maxRetries: number;
-  delayMs: number;
-  lastError: EdgeError;
-  /** Stops all further retries of this kind. */
-  cancel(): void;
-}
-
-/** An incoming channel on an event-mode forward (no target): the application decides. */
-export interface IncomingChannel extends ChannelInfo {
-  accept(): SshChannel;
-  reject(): void;
-}
-
-export interface SessionStatus {
-  id: string;
-  state: SessionState;
-  host: string;
-  port: number;
-  attempt: number;
-  serverBanner: string | null;
-  hostKeyFingerprint: string | null;
-  lastError: { code: string; message: string } | null;
-  forwards: ForwardStatus[];
-  /** Local forwards (-L): listeners on the device. */
-  localForwards: LocalForwardStatus[];
-  /** Dynamic forwards (-D): SOCKS listeners on the device. */
-  dynamicForwards: DynamicForwardStatus[];
-  /** How the SSH host is reached: null = directly (no proxy configured); else the masked proxy setting and, once tried, the route used. */
-  proxy: { configured: string; route: string | null } | null;
-  /** Negotiated cipher, whether ssh2's native crypto binding is in use, levers (null while not connected). */
-  crypto?: ConnectionCrypto | null;
-  /** The identity of the last successful login (null before the first): method, key fingerprint, certificate summary. */
-  auth?: AuthIdentity | null;
-}
-
-export interface TunnelSessionEvents {
-  state: [state: SessionState, error: EdgeError | null];
-  connected: [info: { attempt: number; serverBanner: string; hostKeyFingerprint: string; hostKeyType: string; hostKeyVerifiedBy: string }];
-  disconnected: [error: EdgeError];
-  connectFailed: [info: { attempt: number; error: EdgeError }];
-  reconnectAttempt: [info: ReconnectAttemptInfo];
-  forward: [status: ForwardStatus];
-  /** A local or dynamic forward's listener changed state (or settings). */
-  localForward: [status: ListenerStatus];
-  /** A tcpip-forward request is being sent; its outcome arrives as a `forward` status. */
-  forwardRequest: [info: { forwardId: string; bind: string; port: number }];
-  channelOpen: [info: ChannelInfo];
-  channelClose: [info: ChannelClosedInfo];
-  channelRejected: [info: ChannelInfo & { reason: RejectReason | LocalRejectReason; error?: EdgeError }];
-  log: [level: LogLevel, message: string, fields?: Record<string, unknown>];
-}
-
-export interface TunnelSessionOptions {
-  /** Handles channels of forwards without a target (event mode). Default: reject them. */
-  onIncomingChannel?: (channel: IncomingChannel) => void;
-  /**
-   * The trace context a channel of an HTTP target runs in (e.g. the channel's own span): each
-   * request's CLIENT span becomes its child. Default: none (requests start their own traces).
-   */
-  channelTraceContext?: (channel: ChannelInfo) => Context | undefined;
-  /** First channel id (default 1): sessions that share one event stream (several gateways) keep ids apart. */
-  firstChannelId?: number;
-}
+import type { LogLevel, SessionState, SessionStatus, TunnelSessionEvents, TunnelSessionOptions } from './session-types.js';
+export type { SessionState, LogLevel, ChannelInfo, ChannelClosedInfo, ReconnectAttemptInfo, IncomingChannel, SessionStatus, TunnelSessionEvents, TunnelSessionOptions } from './session-types.js';
 
 export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   readonly config: SessionConfig;
