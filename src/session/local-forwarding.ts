@@ -18,7 +18,7 @@ import { EdgeError, isEdgeError } from '../errors.js';
 import { Backoff } from '../lifecycle/backoff.js';
 import { reconnectPolicy } from './backoff.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
-import type { ChannelInfo } from './tunnel-session.js';
+import type { ChannelInfo } from './session-types.js';
 import { createDestinationAllowList, type DestinationAllowList } from './destination-allow-list.js';
 import type { ForwardState } from './forward-runtime.js';
 import type {

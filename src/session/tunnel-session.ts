@@ -3,153 +3,39 @@
 // forward again. This is the unit a worker thread runs; it knows nothing of config files,
 // supervisors or telemetry exporters, and reports everything through events and status().
 import { EventEmitter } from 'node:events';
-import type { Context } from '@opentelemetry/api';
 import { EdgeError, isEdgeError } from '../errors.js';
 import { Backoff } from '../lifecycle/backoff.js';
 import { busyRetryDelayMs, credentialRetryDelayMs, isCredentialFailure, isGatewayBusy, reconnectPolicy } from './backoff.js';
 import { loadCredentials } from './credentials.js';
-import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
 import type { AuthIdentity } from './auth.js';
 import { expiryWarningAt, type AuthKey } from './user-certificate.js';
-import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
-import { ForwardRuntime, type ForwardStatus, type RejectReason } from './forward-runtime.js';
+import type { ChannelCloseReason } from './channel-pipe.js';
+import { ForwardRuntime, type ForwardStatus } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
-import { checkSshHostName } from './host-name.js';
 import { ConditionWaiters } from './condition-waiters.js';
-import { checkAlgorithmWidening, DEFAULT_CIPHER } from '../ssh-algorithms.js';
-import type { HttpForward } from './http-target/http-forward.js';
-import { httpForwardModule, loadHttpForwardModule } from './http-target/http-forward-loader.js';
-import { LocalForwarding, type DynamicForwardStatus, type ListenerStatus, type LocalForwardStatus, type LocalRejectReason } from './local-forwarding.js';
-import { checkProxySetting, maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
-import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
-import { openSshConnection, socketError, type ConnectionCrypto, type SshConnection } from './ssh-connect.js';
+import { LocalForwarding } from './local-forwarding.js';
+import { maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
+import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
+import { openSshConnection, socketError, type SshConnection } from './ssh-connect.js';
 import { installForwardRouting } from '../ssh2/forward-routing.js';
-import { cancelRemoteListener, describeListener, requestRemoteListener } from './remote-listener.js';
 import { SshSocketGate } from './ssh-socket-gate.js';
-import { dialTarget } from './target-dialer.js';
-
-export type SessionState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'failed' | 'draining' | 'stopped';
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-
-export interface ChannelInfo {
-  id: number;
-  sessionId: string;
-  forwardId: string;
-  originAddress: string;
-  originPort: number;
-  /** The address/port on the SSH host the outside client connected to. */
-  connectedAddress: string;
-  connectedPort: number;
-  /** The forward's bind address and the port it asked for (0 = server's choice). */
-  bind: string;
-  requestedPort: number;
-  target: string | null;
-  /** remote = a channel the SSH host opened (-R); local/dynamic = a connection to a device listener (-L/-D). Absent = remote. */
-  direction?: 'remote' | 'local' | 'dynamic';
-}
-
-export interface ChannelClosedInfo extends ChannelInfo {
-  reason: ChannelCloseReason;
-  bytesIn: number;
-  bytesOut: number;
-  durationMs: number;
-  error?: EdgeError | Error;
-}
-
-export interface ReconnectAttemptInfo {
-  /** 'ssh' = the session itself, 'forward' = one forward the server refused. */
-  kind: 'ssh' | 'forward';
-  host: string;
-  port: number;
-  forwardId?: string;
-  /** 1-based number of this retry. */
-  retryCount: number;
-  /** Retries left after this one; -1 = unlimited. */
-  retriesRemaining: number;
-  maxRetries: number;
-  delayMs: number;
-  lastError: EdgeError;
-  /** Stops all further retries of this kind. */
-  cancel(): void;
-}
-
-/** An incoming channel on an event-mode forward (no target): the application decides. */
-export interface IncomingChannel extends ChannelInfo {
-  accept(): SshChannel;
-  reject(): void;
-}
-
-export interface SessionStatus {
-  id: string;
-  state: SessionState;
-  host: string;
-  port: number;
-  attempt: number;
-  serverBanner: string | null;
-  hostKeyFingerprint: string | null;
-  lastError: { code: string; message: string } | null;
-  forwards: ForwardStatus[];
-  /** Local forwards (-L): listeners on the device. */
-  localForwards: LocalForwardStatus[];
-  /** Dynamic forwards (-D): SOCKS listeners on the device. */
-  dynamicForwards: DynamicForwardStatus[];
-  /** How the SSH host is reached: null = directly (no proxy configured); else the masked proxy setting and, once tried, the route used. */
-  proxy: { configured: string; route: string | null } | null;
-  /** Negotiated cipher, whether ssh2's native crypto binding is in use, levers (null while not connected). */
-  crypto?: ConnectionCrypto | null;
-  /** The identity of the last successful login (null before the first): method, key fingerprint, certificate summary. */
-  auth?: AuthIdentity | null;
-}
-
-export interface TunnelSessionEvents {
-  state: [state: SessionState, error: EdgeError | null];
-  connected: [info: { attempt: number; serverBanner: string; hostKeyFingerprint: string; hostKeyType: string; hostKeyVerifiedBy: string }];
-  disconnected: [error: EdgeError];
-  connectFailed: [info: { attempt: number; error: EdgeError }];
-  reconnectAttempt: [info: ReconnectAttemptInfo];
-  forward: [status: ForwardStatus];
-  /** A local or dynamic forward's listener changed state (or settings). */
-  localForward: [status: ListenerStatus];
-  /** A tcpip-forward request is being sent; its outcome arrives as a `forward` status. */
-  forwardRequest: [info: { forwardId: string; bind: string; port: number }];
-  channelOpen: [info: ChannelInfo];
-  channelClose: [info: ChannelClosedInfo];
-  channelRejected: [info: ChannelInfo & { reason: RejectReason | LocalRejectReason; error?: EdgeError }];
-  log: [level: LogLevel, message: string, fields?: Record<string, unknown>];
-}
-
-export interface TunnelSessionOptions {
-  /** Handles channels of forwards without a target (event mode). Default: reject them. */
-  onIncomingChannel?: (channel: IncomingChannel) => void;
-  /**
-   * The trace context a channel of an HTTP target runs in (e.g. the channel's own span): each
-   * request's CLIENT span becomes its child. Default: none (requests start their own traces).
-   */
-  channelTraceContext?: (channel: ChannelInfo) => Context | undefined;
-  /** First channel id (default 1): sessions that share one event stream (several gateways) keep ids apart. */
-  firstChannelId?: number;
-}
-
-interface LiveChannel {
-  info: ChannelInfo;
-  forward: ForwardRuntime;
-  openedAt: number;
-  stats: { bytesIn: number; bytesOut: number };
-  destroy(reason: ChannelCloseReason): void;
-}
+import { HttpForwardCache } from './http-forward-cache.js';
+import { ChannelRouter } from './channel-router.js';
+import { RemoteForwards } from './remote-forwards.js';
+import { checkUniqueIds, validateSession } from './session-validation.js';
+import type { LogLevel, SessionState, SessionStatus, TunnelSessionEvents, TunnelSessionOptions } from './session-types.js';
+export type { SessionState, LogLevel, ChannelInfo, ChannelClosedInfo, ReconnectAttemptInfo, IncomingChannel, SessionStatus, TunnelSessionEvents, TunnelSessionOptions } from './session-types.js';
 
 export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   readonly config: SessionConfig;
   private readonly verifyHostKey: ReturnType<typeof createHostKeyVerifier>;
-  private readonly forwards = new Map<string, ForwardRuntime>();
-  private readonly channels = new Map<number, LiveChannel>();
+  /** The remote forwards (-R) and their lifecycle on the SSH host (remote-forwards.ts). */
+  private readonly remote: RemoteForwards;
+  /** Routes, admits and serves every channel of the remote forwards (channel-router.ts). */
+  private readonly router: ChannelRouter;
   private readonly stopController = new AbortController();
-  private readonly onIncomingChannel: TunnelSessionOptions['onIncomingChannel'];
-  private readonly channelTraceContext: TunnelSessionOptions['channelTraceContext'];
-  /** The HTTP side of each forward with an HTTP target (pool + server), created on first use. */
-  private readonly httpForwards = new Map<ForwardRuntime, HttpForward>();
-  /** HttpForwards replaced or removed, finishing their channels before their pools close. */
-  private readonly retiredHttp = new Set<HttpForward>();
+  /** The HTTP side of each forward with an HTTP target (http-forward-cache.ts). */
+  private readonly httpForwards: HttpForwardCache;
   private conn: (SshConnection & { gate: SshSocketGate }) | undefined;
   private stateValue: SessionState = 'idle';
   private lastError: EdgeError | null = null;
@@ -164,7 +50,6 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private readonly local: LocalForwarding;
   /** The route of the last connection attempt (masked), for status. */
   private proxyRoute: string | null = null;
-  private readonly bindProbes = new BindProbes();
   /** How the last successful connection logged in. */
   private lastAuth: AuthIdentity | null = null;
   /** Fires the "certificate expires soon" warning while connected. */
@@ -174,10 +59,32 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   constructor(input: SessionConfigInput | SessionConfig, options: TunnelSessionOptions = {}) {
     super();
     this.config = sessionWithDefaults(input);
-    this.onIncomingChannel = options.onIncomingChannel;
-    this.channelTraceContext = options.channelTraceContext;
     this.nextChannelId = options.firstChannelId ?? 1;
     validateSession(this.config);
+    this.httpForwards = new HttpForwardCache(this.config.id, (level, message, fields) => this.log(level, message, fields));
+    this.remote = new RemoteForwards({
+      config: this.config,
+      httpForwards: this.httpForwards,
+      events: this,
+      connection: () => this.conn,
+      proxyRoute: () => this.proxyRoute,
+      wake: () => this.stateWaiters.wake(),
+      fail: (error) => this.fail(error),
+      log: (level, message, fields) => this.log(level, message, fields),
+    });
+    this.router = new ChannelRouter({
+      sessionId: this.config.id,
+      forwards: this.remote.forwards,
+      bindProbes: this.remote.bindProbes,
+      httpForwards: this.httpForwards,
+      events: this,
+      onIncomingChannel: options.onIncomingChannel,
+      channelTraceContext: options.channelTraceContext,
+      nextChannelId: () => this.nextChannelId++,
+      connection: () => this.conn,
+      stopped: () => this.stateValue === 'stopped',
+      log: (level, message, fields) => this.log(level, message, fields),
+    });
     this.verifyHostKey = createHostKeyVerifier(this.config.hostKeys, this.config.host, this.config.port,
       (level, message) => this.log(level, message));
     // Loaded here once so a bad key or certificate file fails at startup (an expired certificate
@@ -186,7 +93,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     if ((this.config.auth.privateKeys ?? []).length === 0 && !this.config.auth.agent && this.config.auth.password === undefined) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} has no credentials: configure a private key, an ssh-agent socket or a password.`);
     }
-    for (const fwd of this.config.forwards) this.addForwardRuntime(fwd);
+    for (const fwd of this.config.forwards) this.remote.add(fwd);
     this.local = new LocalForwarding({
       sessionId: this.config.id,
       reconnect: () => this.config.reconnect,
@@ -244,7 +151,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   /** Resolves with the server-side port once the forward is up; rejects on its first refusal. */
   waitForForward(id: string): Promise<number> {
     return this.stateWaiters.waitFor(() => {
-      const fwd = this.forwards.get(id);
+      const fwd = this.remote.forwards.get(id);
       if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
       if (fwd.state === 'up') return fwd.remotePort ?? 0; // 0: a remote socket forward
       if (fwd.state === 'retrying' || fwd.state === 'refused') throw fwd.lastError!;
@@ -257,26 +164,22 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Adds a forward; requested at once when connected, else on the next connect. */
   addForward(input: ForwardConfigInput): ForwardStatus {
-    const config = forwardWithDefaults(input, this.forwards.size);
-    if (this.forwards.has(config.id)) {
+    const config = forwardWithDefaults(input, this.remote.forwards.size);
+    if (this.remote.forwards.has(config.id)) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} already has a forward with id "${config.id}".`);
     }
-    const fwd = this.addForwardRuntime(config);
-    if (this.conn) this.requestForward(fwd);
+    const fwd = this.remote.add(config);
+    if (this.conn) this.remote.request(fwd);
     return fwd.status();
   }
 
   /** Cancels a forward on the SSH host. Its open channels keep running until they end. */
   async removeForward(id: string): Promise<void> {
-    const fwd = this.forwards.get(id);
+    const fwd = this.remote.forwards.get(id);
     if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
-    this.forwards.delete(id);
-    const http = this.httpForwards.get(fwd);
-    if (http) {
-      this.httpForwards.delete(fwd);
-      this.retireHttp(http); // its pool closes once its channels have ended
-    }
-    await this.cancelOnServer(fwd);
+    this.remote.forwards.delete(id);
+    this.httpForwards.remove(fwd); // its pool closes once its channels have ended
+    await this.remote.cancelOnServer(fwd);
   }
 
   /** Applies a new forward list in place: unchanged forwards and their channels are untouched. */
@@ -284,14 +187,14 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const desired = inputs.map((f, i) => forwardWithDefaults(f, i));
     desired.forEach((f) => ForwardRuntime.compile(f)); // validate all before changing anything
     const ids = new Set(desired.map((f) => f.id));
-    const removals = [...this.forwards.keys()].filter((id) => !ids.has(id)).map((id) => this.removeForward(id));
+    const removals = [...this.remote.forwards.keys()].filter((id) => !ids.has(id)).map((id) => this.removeForward(id));
     for (const config of desired) {
-      const existing = this.forwards.get(config.id);
+      const existing = this.remote.forwards.get(config.id);
       if (!existing) {
         this.addForward(config);
       } else if (existing.sameListener(config)) {
         existing.update(config);
-        this.refreshHttpForward(existing);
+        this.httpForwards.refresh(existing);
       } else {
         removals.push(this.removeForward(config.id).then(() => { this.addForward(config); }));
       }
@@ -313,7 +216,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   async setListenerForwards(lists: { localForwards?: LocalForwardConfigInput[]; dynamicForwards?: DynamicForwardConfigInput[] }): Promise<void> {
     const local = lists.localForwards ? lists.localForwards.map(localForwardWithDefaults) : this.config.localForwards;
     const dynamic = lists.dynamicForwards ? lists.dynamicForwards.map(dynamicForwardWithDefaults) : this.config.dynamicForwards;
-    checkUniqueIds([...this.forwards.keys()], local.map((f) => f.id), dynamic.map((f) => f.id));
+    checkUniqueIds([...this.remote.forwards.keys()], local.map((f) => f.id), dynamic.map((f) => f.id));
     await this.local.setAll(local, dynamic);
     this.config.localForwards = local;
     this.config.dynamicForwards = dynamic;
@@ -330,7 +233,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       serverBanner: this.conn?.serverBanner ?? null,
       hostKeyFingerprint: this.conn?.hostKey.fingerprint ?? null,
       lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
-      forwards: [...this.forwards.values()].map((f) => f.status()),
+      forwards: [...this.remote.forwards.values()].map((f) => f.status()),
       localForwards: listeners.localForwards,
       dynamicForwards: listeners.dynamicForwards,
       proxy: this.config.proxy === '' ? null : { configured: maskProxyUrl(this.config.proxy), route: this.proxyRoute },
@@ -341,7 +244,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Open channels right now (all forwards, including cancelled ones still finishing). */
   get openChannelCount(): number {
-    return this.channels.size + this.local.openConnections;
+    return this.router.openChannels + this.local.openConnections;
   }
 
   /**
@@ -355,9 +258,9 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       this.stopController.abort();
       this.setState('draining', null);
       this.local.stopListening(); // no new local connections; open ones drain like channels
-      await Promise.allSettled([...this.forwards.values()].map((f) => this.cancelOnServer(f)));
+      await Promise.allSettled([...this.remote.forwards.values()].map((f) => this.remote.cancelOnServer(f)));
       // HTTP keep-alive connections never end by themselves: end them between requests.
-      for (const http of this.httpForwards.values()) http.drain();
+      this.httpForwards.drain();
       if (this.openChannelCount > 0) {
         const deadline = new AbortController();
         await Promise.race([
@@ -390,7 +293,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.stopController.abort();
     this.teardown('destroyed');
     this.setState('stopped', null);
-    if (!this.closing) this.closing = Promise.resolve(this.channels.size === 0);
+    if (!this.closing) this.closing = Promise.resolve(this.router.openChannels === 0);
   }
 
   /**
@@ -519,12 +422,12 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     let endError: EdgeError | undefined;
 
     installForwardRouting(client, (destIP, destPort) => {
-      const fwd = this.route(destIP, destPort);
+      const fwd = this.router.route(destIP, destPort);
       if (!fwd) this.log('warn', `session ${this.config.id}: rejected a channel for ${destIP}:${destPort}, which matches no forward that is up`);
       return fwd?.remotePort ?? undefined;
     });
-    client.on('tcp connection', (details, accept, reject) => this.onChannel(details, accept, reject));
-    client.on('unix connection', (info, accept, reject) => this.onChannel({ destIP: info.socketPath, destPort: 0, srcIP: '', srcPort: 0 }, accept, reject, this.routeSocket(info.socketPath)));
+    client.on('tcp connection', (details, accept, reject) => this.router.onChannel(details, accept, reject));
+    client.on('unix connection', (info, accept, reject) => this.router.onChannel({ destIP: info.socketPath, destPort: 0, srcIP: '', srcPort: 0 }, accept, reject, this.router.routeSocket(info.socketPath)));
     client.on('error', (err: Error & { level?: string; code?: string }) => {
       if (err.level === 'client-timeout' && /keepalive/i.test(err.message)) {
         endError = new EdgeError('EDGE_ERR_KEEPALIVE_TIMEOUT', `SSH host ${this.where} stopped answering: ${this.config.keepalive.countMax} keepalives sent every ${this.config.keepalive.intervalMs} ms went unanswered.`);
@@ -543,15 +446,15 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       hostKeyFingerprint: conn.hostKey.fingerprint, hostKeyType: conn.hostKey.keyType, hostKeyVerifiedBy: conn.hostKey.how,
     });
     this.log('info', `session ${this.config.id}: connected to ${this.where}${this.proxyRoute !== null ? ` via ${this.proxyRoute}` : ''} (${conn.serverBanner || 'unknown server'}), host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint} verified by ${conn.hostKey.how}${conn.auth?.certificate ? `, logged in with certificate "${conn.auth.certificate.keyId}" serial ${conn.auth.certificate.serial}` : ''}`);
-    for (const fwd of this.forwards.values()) this.requestForward(fwd);
+    for (const fwd of this.remote.forwards.values()) this.remote.request(fwd);
 
     return new Promise((resolve) => {
       client.once('close', () => {
         this.conn = undefined;
         this.local.setLink(undefined);
-        for (const fwd of this.forwards.values()) {
+        for (const fwd of this.remote.forwards.values()) {
           fwd.retry.cancel();
-          if (fwd.state !== 'refused' && fwd.state !== 'stopped') this.setForwardState(fwd, 'pending');
+          if (fwd.state !== 'refused' && fwd.state !== 'stopped') this.remote.setState(fwd, 'pending');
           fwd.remotePort = null;
         }
         const error = endError ?? new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH host ${this.where} closed the session.`);
@@ -568,368 +471,17 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     return `${this.config.host}:${this.config.port}`;
   }
 
-  // ---------------------------------------------------------------- forwards
-
-  private addForwardRuntime(config: ForwardConfig): ForwardRuntime {
-    const fwd = new ForwardRuntime(config, () => reconnectPolicy(this.config.reconnect));
-    this.forwards.set(config.id, fwd);
-    if (fwd.http) loadHttpForwardModule().catch(() => {}); // meanwhile the session connects; failures surface on use
-    return fwd;
-  }
-
-  private requestForward(fwd: ForwardRuntime): void {
-    const conn = this.conn;
-    if (!conn || fwd.state === 'refused') return;
-    fwd.retry.cancel();
-    const listener = { ...fwd.config };
-    this.emit('forwardRequest', { forwardId: fwd.config.id, bind: listener.remoteSocket || listener.bind, port: listener.port });
-    try {
-      requestRemoteListener(conn.client, listener, (err, remotePort) => {
-        if (this.conn !== conn || this.forwards.get(fwd.config.id) !== fwd) {
-          // Session gone, or forward removed while the request was in flight.
-          if (!err && this.conn === conn) cancelRemoteListener(conn.client, listener, remotePort, () => {});
-          return;
-        }
-        if (err) return this.forwardRefused(fwd, err);
-        fwd.remotePort = listener.remoteSocket ? null : remotePort;
-        fwd.retry.reset();
-        fwd.lastError = null;
-        this.setForwardState(fwd, 'up');
-        if (fwd.http) this.prepareHttpForward(fwd); // ready (and any TLS warning logged) before traffic
-        this.log('info', `session ${this.config.id}: forward ${fwd.config.id} up: ${describeListener(listener, remotePort)} on ${this.config.host} -> ${fwd.target?.url ?? '(application)'}`);
-        if (!listener.remoteSocket) this.checkBind(fwd, conn, listener.bind, remotePort);
-      });
-    } catch (err) {
-      this.forwardRefused(fwd, err as Error);
-    }
-  }
-
-  /** A wildcard bind: is the port reachable on the SSH host's address? (bind-check.ts) */
-  private checkBind(fwd: ForwardRuntime, conn: NonNullable<typeof this.conn>, bind: string, remotePort: number): void {
-    fwd.bindWarning = null;
-    const direct = this.proxyRoute === null || this.proxyRoute.startsWith('direct');
-    const host = bindCheckAddress(bind, conn.socket, direct);
-    if (!host) return;
-    void this.bindProbes.probe(host, remotePort).then((reachable) => {
-      if (this.conn !== conn || fwd.state !== 'up' || fwd.remotePort !== remotePort) return;
-      if (reachable) return this.log('debug', `session ${this.config.id}: forward ${fwd.config.id}: bind check: reachable on ${host}:${remotePort}`, { forward: fwd.config.id });
-      fwd.bindWarning = bindWarning(bind, host, remotePort);
-      this.log('warn', `session ${this.config.id}: forward ${fwd.config.id}: ${fwd.bindWarning}`, { forward: fwd.config.id });
-    });
-  }
-
-  private forwardRefused(fwd: ForwardRuntime, cause: Error): void {
-    const { bind, port, remoteSocket } = fwd.config;
-    const { reconnect } = this.config;
-    const why = remoteSocket ? 'socket path in use (sshd StreamLocalBindUnlink no), directory missing or not writable, or AllowStreamLocalForwarding off' : 'port in use, or not allowed by the server\'s policy, e.g. PermitListen/GatewayPorts';
-    fwd.lastError = new EdgeError('EDGE_ERR_FORWARD_REFUSED', `SSH host ${this.where} refused to listen on ${describeListener(fwd.config)} for forward ${fwd.config.id} (${why}).`, { details: { forward: fwd.config.id, ...(remoteSocket ? { remoteSocket } : { bind, port }) }, cause });
-    const delayMs = fwd.retry.next();
-    const exhausted = reconnect.mode === 'never' || (reconnect.maxRetries >= 0 && fwd.retry.attempt > reconnect.maxRetries);
-    let cancelled = false;
-    if (!exhausted) {
-      this.emit('reconnectAttempt', {
-        kind: 'forward', host: this.config.host, port: this.config.port, forwardId: fwd.config.id,
-        retryCount: fwd.retry.attempt,
-        retriesRemaining: reconnect.maxRetries < 0 ? -1 : reconnect.maxRetries - fwd.retry.attempt,
-        maxRetries: reconnect.maxRetries, delayMs, lastError: fwd.lastError,
-        cancel: () => { cancelled = true; },
-      });
-    }
-    if (this.config.exitOnForwardFailure) {
-      this.setForwardState(fwd, 'refused');
-      this.log('error', `${fwd.lastError.message} exitOnForwardFailure is set: the session fails.`, { code: fwd.lastError.code });
-      this.fail(new EdgeError('EDGE_ERR_FORWARD_REFUSED', `${fwd.lastError.message} (exitOnForwardFailure)`, { details: fwd.lastError.details, retryable: false }));
-      return;
-    }
-    if (exhausted || cancelled) {
-      this.setForwardState(fwd, 'refused');
-      this.log('error', fwd.lastError.message, { code: fwd.lastError.code });
-      return;
-    }
-    this.setForwardState(fwd, 'retrying');
-    this.log('warn', `${fwd.lastError.message} Retrying in ${delayMs} ms.`, { code: fwd.lastError.code });
-    fwd.retry.schedule(delayMs, () => this.requestForward(fwd));
-  }
-
-  private async cancelOnServer(fwd: ForwardRuntime): Promise<void> {
-    fwd.retry.cancel();
-    const wasUp = fwd.state === 'up';
-    const remotePort = fwd.remotePort;
-    this.setForwardState(fwd, 'stopped');
-    const conn = this.conn;
-    if (!wasUp || !conn || (remotePort === null && !fwd.config.remoteSocket)) return;
-    await new Promise<void>((resolve) => {
-      try {
-        cancelRemoteListener(conn.client, fwd.config, remotePort ?? 0, (err) => {
-          if (err) this.log('warn', `session ${this.config.id}: SSH host refused to cancel forward ${fwd.config.id} (${describeListener(fwd.config, remotePort)}): ${err.message}`, { code: 'EDGE_ERR_FORWARD_CANCEL_FAILED' });
-          resolve();
-        });
-      } catch {
-        resolve(); // connection already gone: nothing to cancel
-      }
-    });
-  }
-
-  private setForwardState(fwd: ForwardRuntime, state: ForwardRuntime['state']): void {
-    if (fwd.state === state) return;
-    fwd.state = state;
-    this.emit('forward', fwd.status());
-    this.stateWaiters.wake();
-  }
-
-  /** Which forward does a channel reported for destIP:destPort belong to? (ssh2 #377) */
-  private route(destIP: string, destPort: number): ForwardRuntime | undefined {
-    let byPort: ForwardRuntime | undefined;
-    for (const fwd of this.forwards.values()) {
-      const match = fwd.matchesDestination(destIP, destPort);
-      if (match === 'exact') return fwd;
-      if (match === 'port') byPort ??= fwd;
-    }
-    return byPort;
-  }
-
-  /** The forward listening on a remote socket path (a `forwarded-streamlocal` channel). */
-  private routeSocket(socketPath: string): ForwardRuntime | undefined {
-    for (const fwd of this.forwards.values()) if (fwd.state === 'up' && fwd.config.remoteSocket === socketPath) return fwd;
-    return undefined;
-  }
-
-  // ---------------------------------------------------------------- channels
-
-  private onChannel(
-    details: { destIP: string; destPort: number; srcIP: string; srcPort: number },
-    accept: () => SshChannel,
-    reject: () => void,
-    fwd = this.route(details.destIP, details.destPort),
-  ): void {
-    if (this.bindProbes.claims(details.srcIP, details.srcPort)) return reject(); // our own bind check
-    const info: ChannelInfo = {
-      id: this.nextChannelId++,
-      sessionId: this.config.id,
-      forwardId: fwd?.config.id ?? '',
-      originAddress: details.srcIP,
-      originPort: details.srcPort,
-      connectedAddress: details.destIP,
-      connectedPort: details.destPort,
-      direction: 'remote',
-      bind: fwd?.config.bind ?? details.destIP,
-      requestedPort: fwd?.config.port ?? details.destPort,
-      target: fwd?.target?.url ?? null,
-    };
-    if (!fwd) return this.rejectChannel(undefined, info, reject, 'forward-stopped');
-    const refusal = fwd.admit(details.srcIP);
-    if (refusal) {
-      const error = refusal === 'rejected-origin'
-        ? new EdgeError('EDGE_ERR_ORIGIN_REJECTED', `Channel from ${details.srcIP}:${details.srcPort} on forward ${fwd.config.id} rejected: origin not in allowOrigins.`)
-        : refusal === 'max-channels'
-          ? new EdgeError('EDGE_ERR_MAX_CHANNELS', `Channel from ${details.srcIP}:${details.srcPort} on forward ${fwd.config.id} rejected: ${fwd.config.maxChannels} channels already open (maxChannels).`)
-          : undefined;
-      return this.rejectChannel(fwd, info, reject, refusal, error);
-    }
-
-    if (!fwd.target) return this.offerToApplication(fwd, info, accept, reject);
-    if (fwd.http) return this.serveHttpChannel(fwd, info, accept, reject);
-
-    // Count it as open while the target is dialled, so maxChannels holds under bursts.
-    fwd.openChannels += 1;
-    const conn = this.conn!;
-    dialTarget(fwd.target, fwd.config.targetConnectTimeoutMs, fwd.config.id).then((socket) => {
-      fwd.openChannels -= 1;
-      if (this.conn !== conn || this.stateValue === 'stopped') {
-        socket.destroy();
-        return;
-      }
-      let channel: SshChannel;
-      try {
-        channel = accept();
-      } catch (err) {
-        socket.destroy();
-        return this.rejectChannel(fwd, info, () => {}, 'target-unreachable', new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH session ended before channel ${info.id} could be accepted.`, { cause: err }));
-      }
-      const live = this.trackChannel(fwd, info);
-      const pipe = pipeChannel(channel, socket, {
-        idleTimeoutMs: fwd.config.idleTimeoutMs,
-        gate: conn.gate,
-        bandwidth: fwd.bandwidth,
-        onClose: (reason, stats, error) => this.untrackChannel(live, reason, stats, error),
-      });
-      live.stats = pipe.stats;
-      fwd.liveStats.add(pipe.stats);
-      live.destroy = pipe.destroy;
-    }, (error: EdgeError) => {
-      fwd.openChannels -= 1;
-      const reason: RejectReason = error.code === 'EDGE_ERR_TARGET_REFUSED' ? 'target-refused'
-        : error.code === 'EDGE_ERR_TARGET_TIMEOUT' ? 'target-timeout' : 'target-unreachable';
-      this.rejectChannel(fwd, info, reject, reason, error);
-    });
-  }
-
-  /**
-   * A channel of an HTTP target is accepted at once (a service that is down becomes a 502 for
-   * each request, not a rejected channel) and served by the forward's HttpForward.
-   */
-  private serveHttpChannel(fwd: ForwardRuntime, info: ChannelInfo, accept: () => SshChannel, reject: () => void): void {
-    if (!httpForwardModule()) {
-      // First HTTP channel before the module finished loading: serve it once it has.
-      loadHttpForwardModule().then(
-        () => this.serveHttpChannel(fwd, info, accept, reject),
-        (err: unknown) => this.rejectChannel(fwd, info, reject, 'target-unreachable', new EdgeError('EDGE_ERR_TARGET_UNREACHABLE', `HTTP target support could not be loaded: ${String(err)}`)),
-      );
-      return;
-    }
-    const conn = this.conn;
-    if (!conn || this.stateValue === 'stopped') return this.rejectChannel(fwd, info, reject, 'forward-stopped');
-    let channel: SshChannel;
-    try {
-      channel = accept();
-    } catch (err) {
-      return this.rejectChannel(fwd, info, () => {}, 'target-unreachable', new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH session ended before channel ${info.id} could be accepted.`, { cause: err }));
-    }
-    const http = this.httpForwardFor(fwd);
-    const live = this.trackChannel(fwd, info);
-    let parentContext: Context | undefined;
-    try {
-      parentContext = this.channelTraceContext?.(info);
-    } catch (err) {
-      this.log('debug', `session ${this.config.id}: channelTraceContext failed for channel ${info.id}: ${String(err)}`);
-    }
-    const handle = http.serveChannel(channel, {
-      info: { id: info.id, originAddress: info.originAddress, originPort: info.originPort, connectedAddress: info.connectedAddress, connectedPort: info.connectedPort },
-      gate: conn.gate,
-      bandwidth: fwd.bandwidth,
-      idleTimeoutMs: fwd.config.idleTimeoutMs,
-      parentContext,
-      onClose: (reason, stats, error) => this.untrackChannel(live, reason, stats, error),
-    });
-    live.stats = handle.stats;
-    fwd.liveStats.add(handle.stats);
-    live.destroy = handle.destroy;
-  }
-
-  /** Loads the HTTP-target code if needed, then builds the forward's HttpForward. */
-  private prepareHttpForward(fwd: ForwardRuntime): void {
-    if (httpForwardModule()) {
-      this.httpForwardFor(fwd);
-      return;
-    }
-    loadHttpForwardModule().then(
-      () => { if (fwd.http && this.forwards.get(fwd.config.id) === fwd) this.httpForwardFor(fwd); },
-      (err: unknown) => this.log('error', `session ${this.config.id}: HTTP target support could not be loaded: ${String(err)}`),
-    );
-  }
-
-  /** The forward's current HttpForward, replacing (and retiring) one built from older settings (the module is loaded). */
-  private httpForwardFor(fwd: ForwardRuntime): HttpForward {
-    const { HttpForward, httpForwardKey } = httpForwardModule()!;
-    const key = httpForwardKey(fwd.target!, fwd.config);
-    const current = this.httpForwards.get(fwd);
-    if (current && current.key === key) return current;
-    if (current) this.retireHttp(current);
-    const created = new HttpForward({
-      key,
-      sessionId: this.config.id,
-      forwardId: fwd.config.id,
-      target: fwd.target!,
-      settings: fwd.http!,
-      connectTimeoutMs: fwd.config.targetConnectTimeoutMs,
-      stats: fwd.httpStats,
-      log: (level, message, fields) => this.log(level, message, fields),
-    });
-    this.httpForwards.set(fwd, created);
-    return created;
-  }
-
-  /** After a forward's settings changed in place: retire its HttpForward if it no longer fits. */
-  private refreshHttpForward(fwd: ForwardRuntime): void {
-    const current = this.httpForwards.get(fwd);
-    if (!current) return;
-    if (fwd.http && fwd.target && current.key === httpForwardModule()!.httpForwardKey(fwd.target, fwd.config)) return;
-    this.httpForwards.delete(fwd);
-    this.retireHttp(current);
-  }
-
-  private retireHttp(http: HttpForward): void {
-    this.retiredHttp.add(http);
-    void http.retire().then(() => this.retiredHttp.delete(http));
-  }
-
-  private offerToApplication(fwd: ForwardRuntime, info: ChannelInfo, accept: () => SshChannel, reject: () => void): void {
-    if (!this.onIncomingChannel) return this.rejectChannel(fwd, info, reject, 'application');
-    let decided = false;
-    const incoming: IncomingChannel = {
-      ...info,
-      accept: () => {
-        if (decided) throw new Error(`channel ${info.id} was already accepted or rejected`);
-        decided = true;
-        const channel = accept();
-        const live = this.trackChannel(fwd, info);
-        const stats = { bytesIn: 0, bytesOut: 0 };
-        let reason: ChannelCloseReason = 'eof';
-        channel.on('data', (chunk: Buffer) => { stats.bytesIn += chunk.length; });
-        const write = channel.write.bind(channel) as (chunk: Buffer, ...rest: unknown[]) => boolean;
-        channel.write = ((chunk: Buffer, ...rest: unknown[]) => {
-          stats.bytesOut += chunk.length;
-          return write(chunk, ...rest);
-        }) as typeof channel.write;
-        channel.on('error', () => { reason = 'channel-error'; });
-        live.stats = stats;
-        fwd.liveStats.add(stats);
-        channel.once('close', () => this.untrackChannel(live, reason, stats));
-        live.destroy = (why) => { reason = why; channel.close(); };
-        return channel;
-      },
-      reject: () => {
-        if (decided) return;
-        decided = true;
-        this.rejectChannel(fwd, info, reject, 'application');
-      },
-    };
-    this.onIncomingChannel(incoming);
-  }
-
-  private trackChannel(fwd: ForwardRuntime, info: ChannelInfo): LiveChannel {
-    const live: LiveChannel = { info, forward: fwd, openedAt: Date.now(), stats: { bytesIn: 0, bytesOut: 0 }, destroy: () => {} };
-    this.channels.set(info.id, live);
-    fwd.openChannels += 1;
-    fwd.totalChannels += 1;
-    this.emit('channelOpen', info);
-    return live;
-  }
-
-  private untrackChannel(live: LiveChannel, reason: ChannelCloseReason, stats: { bytesIn: number; bytesOut: number }, error?: Error): void {
-    if (!this.channels.delete(live.info.id)) return;
-    const fwd = live.forward;
-    fwd.openChannels -= 1;
-    fwd.liveStats.delete(live.stats);
-    fwd.bytesIn += stats.bytesIn;
-    fwd.bytesOut += stats.bytesOut;
-    this.emit('channelClose', { ...live.info, reason, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut, durationMs: Date.now() - live.openedAt, error });
-  }
-
-  private rejectChannel(fwd: ForwardRuntime | undefined, info: ChannelInfo, reject: () => void, reason: RejectReason, error?: EdgeError): void {
-    try {
-      reject();
-    } catch {
-      // The session is already gone; the channel died with it.
-    }
-    if (fwd) fwd.rejectedChannels += 1;
-    this.log('info', `session ${this.config.id}: rejected channel from ${info.originAddress}:${info.originPort} on forward ${info.forwardId || `${info.connectedAddress}:${info.connectedPort}`}: ${reason}${error ? ` (${error.message})` : ''}`, { code: error?.code });
-    this.emit('channelRejected', { ...info, reason, error });
-  }
-
   // ---------------------------------------------------------------- plumbing
 
   private teardown(reason: ChannelCloseReason): void {
     clearTimeout(this.expiryWarning);
-    for (const live of [...this.channels.values()]) live.destroy(reason);
+    this.router.destroyAll(reason);
     this.local.destroy(reason);
     // Every pool closes with the session (their channels were just ended).
-    for (const http of [...this.httpForwards.values(), ...this.retiredHttp]) void http.destroy(reason);
-    this.httpForwards.clear();
-    this.retiredHttp.clear();
-    for (const fwd of this.forwards.values()) {
+    this.httpForwards.destroyAll(reason);
+    for (const fwd of this.remote.forwards.values()) {
       fwd.retry.cancel();
-      this.setForwardState(fwd, 'stopped');
+      this.remote.setState(fwd, 'stopped');
     }
     const conn = this.conn;
     if (conn) {
@@ -953,54 +505,6 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.emit('log', level, message, fields);
   }
 
-}
-
-function validateSession(cfg: SessionConfig): void {
-  const bad = (key: string, msg: string) => new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: ${msg}`);
-  if (!cfg.host) throw bad('host', 'the SSH host is required.');
-  const hostProblem = typeof cfg.host === 'string' ? checkSshHostName(cfg.host, 'port') : 'must be a string';
-  if (hostProblem) throw bad('host', `${hostProblem}.`);
-  if (!Number.isInteger(cfg.port) || cfg.port < 1 || cfg.port > 65535) throw bad('port', `${cfg.port} is not a TCP port (1–65535).`);
-  if (!cfg.auth.username) throw bad('username', 'the SSH user name is required.');
-  const widening = checkAlgorithmWidening(cfg.algorithms);
-  if (cfg.ciphers) {
-    // `ciphers` orders; it cannot weaken: anything beyond the defaults must be in algorithms.cipher (local config only).
-    const allowed = [...DEFAULT_CIPHER, ...(widening.cipher ?? [])];
-    const unknown = cfg.ciphers.filter((c) => !allowed.includes(c));
-    if (unknown.length) throw bad('ciphers', `cipher ${unknown.join(', ')} is not offered (offered: ${allowed.join(', ')}); for a legacy host, add it to algorithms.cipher.`);
-  }
-  if (!['never', 'after-connect', 'always'].includes(cfg.reconnect.mode)) throw bad('reconnect.mode', `"${cfg.reconnect.mode}" must be one of never, after-connect, always.`);
-  if (!(cfg.reconnect.retryIntervalMs > 0)) throw bad('reconnect.retryIntervalMs', 'must be a positive number of milliseconds.');
-  if (!(cfg.reconnect.authRetryIntervalMs > 0)) throw bad('reconnect.authRetryIntervalMs', 'must be a positive number of milliseconds.');
-  if (cfg.reconnect.maxRetryIntervalMs < cfg.reconnect.retryIntervalMs) throw bad('reconnect.maxRetryIntervalMs', 'must be at least reconnect.retryIntervalMs.');
-  if (!Number.isInteger(cfg.reconnect.maxRetries) || cfg.reconnect.maxRetries < -1) throw bad('reconnect.maxRetries', 'must be -1 (unlimited) or a non-negative integer.');
-  if (!(cfg.keepalive.intervalMs >= 0)) throw bad('keepalive.intervalMs', 'must be 0 (off) or a positive number of milliseconds.');
-  if (!Number.isInteger(cfg.keepalive.countMax) || cfg.keepalive.countMax < 1) throw bad('keepalive.countMax', 'must be a positive integer.');
-  const ids = new Set<string>();
-  for (const fwd of cfg.forwards) {
-    if (ids.has(fwd.id)) throw bad(`forwards[${fwd.id}].id`, 'forward ids must be unique within a session.');
-    ids.add(fwd.id);
-    ForwardRuntime.compile(fwd);
-  }
-  checkUniqueIds(cfg.forwards.map((f) => f.id), cfg.localForwards.map((f) => f.id), cfg.dynamicForwards.map((f) => f.id));
-  for (const f of cfg.localForwards) LocalForwarding.compile({ ...f, kind: 'local' });
-  for (const f of cfg.dynamicForwards) LocalForwarding.compile({ ...f, kind: 'dynamic' });
-  if (typeof cfg.proxy !== 'string') throw bad('proxy', 'must be a string: "", "env" or a proxy URL.');
-  checkProxySetting(cfg.proxy);
-}
-
-/** Forward ids are unique across a session's forwards, localForwards and dynamicForwards (status, metrics and spans name them). */
-function checkUniqueIds(remote: string[], local: string[], dynamic: string[]): void {
-  const seen = new Map<string, string>();
-  for (const [list, ids] of [['forwards', remote], ['localForwards', local], ['dynamicForwards', dynamic]] as const) {
-    for (const id of ids) {
-      const first = seen.get(id);
-      if (first !== undefined) {
-        throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${list}[${id}].id: forward ids must be unique within a session (across forwards, localForwards and dynamicForwards); "${id}" is also used in ${first}.`);
-      }
-      seen.set(id, list);
-    }
-  }
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
