@@ -121,12 +121,7 @@ export class ForwardRegistry {
         return refuse(err instanceof Error ? err.message : String(err));
       }
     }
-    if (conn.closed || this.core.closing() || !this.registry.has(entry)) {
-      fwd.destroy();
-      this.registry.delete(entry);
-      return reject?.();
-    }
-    conn.forwards.add(fwd);
+    if (!this.keepIfCurrent(conn, entry)) return reject?.();
     accept?.(actual);
     this.core.log('info', `gateway: user "${user}" (connection #${conn.id}, ${holderText(conn)}) forwards ${formatHostPort(bind === '' ? '*' : bind, actual)}${port === 0 ? ' (port chosen by the gateway)' : ''}`, {
       event: 'forward', id: conn.id, user, bind, port: actual, requestedPort: port, ...holderFields(conn),
@@ -141,6 +136,17 @@ export class ForwardRegistry {
    * `reserve` registers the new forward in the same tick as the check that found it free (an
    * await in between would let a concurrent request take it too).
    */
+  /** Keeps a forward that just started listening if its connection and registration still stand; else undoes it. */
+  private keepIfCurrent(conn: Conn, entry: Registered): boolean {
+    if (conn.closed || this.core.closing() || !this.registry.has(entry)) {
+      entry.fwd.destroy();
+      this.registry.delete(entry);
+      return false;
+    }
+    conn.forwards.add(entry.fwd);
+    return true;
+  }
+
   private async claimHeld(conn: Conn, noun: 'port' | 'socket', clashing: () => Registered[], reserve: () => void): Promise<{ ok: true; tookOver: boolean } | { ok: false; reason: string; level: GatewayLogLevel }> {
     const user = conn.user!;
     let tookOver = false;
@@ -201,12 +207,7 @@ export class ForwardRegistry {
       this.registry.delete(entry);
       return refuse(err instanceof Error ? err.message : String(err));
     }
-    if (conn.closed || this.core.closing() || !this.registry.has(entry)) {
-      fwd.destroy();
-      this.registry.delete(entry);
-      return reject?.();
-    }
-    conn.forwards.add(fwd);
+    if (!this.keepIfCurrent(conn, entry)) return reject?.();
     accept?.();
     this.core.log('info', `gateway: user "${user}" (connection #${conn.id}, ${holderText(conn)}) forwards unix socket ${socketPath}`, {
       event: 'forward', id: conn.id, user, socketPath, ...holderFields(conn),

@@ -1,38 +1,20 @@
 // The two ssh2 hooks the gateway relies on (src/ssh2/), installed on a live in-process ssh2
 // server and client. These fail when an ssh2 upgrade renames or reshapes the internals.
-import net from 'node:net';
-import ssh2, { type Connection } from 'ssh2';
+import type ssh2 from 'ssh2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateEd25519 } from '../../src/gateway/host-key.js';
 import { watchChannelEof } from '../../src/ssh2/channel-eof.js';
 import { pingClient } from '../../src/ssh2/server-ping.js';
+import { connectSsh2Pair, type Ssh2Pair } from '../helpers/ssh2-pair.js';
 
-const hostKey = Buffer.from(generateEd25519('hooks-test').private);
 const stops: Array<() => void> = [];
 afterEach(() => { for (const s of stops.splice(0)) s(); });
 
-interface Pair { server: Connection; serverSocket: net.Socket; client: ssh2.Client }
+type Pair = Ssh2Pair;
 
 async function connectPair(): Promise<Pair> {
-  const ssh = new ssh2.Server({ hostKeys: [hostKey] });
-  let serverSocket!: net.Socket;
-  const tcp = net.createServer((sock) => { serverSocket = sock; ssh.injectSocket(sock); });
-  await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
-  const server = new Promise<Connection>((resolve) => {
-    ssh.on('connection', (conn) => {
-      conn.on('error', () => {});
-      conn.on('authentication', (ctx) => ctx.accept());
-      conn.on('ready', () => resolve(conn));
-    });
-  });
-  const client = new ssh2.Client();
-  client.on('error', () => {});
-  await new Promise<void>((resolve) => {
-    client.once('ready', () => resolve());
-    client.connect({ host: '127.0.0.1', port: (tcp.address() as net.AddressInfo).port, username: 'x', hostVerifier: () => true });
-  });
-  stops.push(() => { client.end(); serverSocket?.destroy(); tcp.close(); });
-  return { server: await server, serverSocket, client };
+  const pair = await connectSsh2Pair();
+  stops.push(() => pair.close());
+  return pair;
 }
 
 /** Opens a direct-tcpip channel from the client; resolves with the server's end, tracked. */
