@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { generateEd25519 } from '../../src/gateway/host-key.js';
+import { freeLocalPort } from '../../test/helpers/sshd.js';
 import type { HostKeyPolicy } from '../../src/session/host-keys/host-key-verifier.js';
 
 export interface FleetGateway {
@@ -86,7 +87,8 @@ export async function startBuiltinGateway(opts: { agents: number; maxStartups: s
       });
     });
   };
-  const first = await spawn(0);
+  // Below the ephemeral range: no port-0 listener elsewhere can take it while the gateway is down.
+  const first = await spawn(await freeLocalPort());
   const totals = async (): Promise<number> => {
     const c = child!;
     c.send({ type: 'totals' });
