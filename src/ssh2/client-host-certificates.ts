@@ -29,7 +29,7 @@ import { functionFingerprint } from './client-certificate-auth.js';
 
 const require = createRequire(import.meta.url);
 type KexInitList = { array: string[] };
-interface KexInitLike { lists: { kex: KexInitList; serverHostKey: KexInitList; cs: Record<'cipher' | 'mac' | 'compress' | 'lang', KexInitList>; sc: Record<'cipher' | 'mac' | 'compress' | 'lang', KexInitList> } }
+export interface KexInitLike { lists: { kex: KexInitList; serverHostKey: KexInitList; cs: Record<'cipher' | 'mac' | 'compress' | 'lang', KexInitList>; sc: Record<'cipher' | 'mac' | 'compress' | 'lang', KexInitList> } }
 const kexModule = require('ssh2/lib/protocol/kex.js') as {
   KexInit: new (obj: unknown) => KexInitLike;
   DEFAULT_KEXINIT_CLIENT: KexInitLike;
@@ -51,7 +51,7 @@ export const KNOWN_KEX_FINISH = 'a73ee52c9239e54c';
 /** The fingerprint of the last key exchange's finish seen (for the upgrade test). */
 export let lastSeenKexFinish: string | undefined;
 
-interface KexLike {
+export interface KexLike {
   negotiated: { serverHostKey: string };
   finish: (...args: unknown[]) => unknown;
   parse?: (...args: unknown[]) => unknown;
@@ -78,9 +78,23 @@ export function installClientHostCertificates(client: Client): void {
   const l = offer.lists;
   const plain = l.serverHostKey.array;
   const certs = plain.map((a) => HOST_CERTIFICATE_ALGORITHMS[a]).filter((a): a is string => a !== undefined);
-  const pick = (side: 'cs' | 'sc') => ({ cipher: l[side].cipher.array, mac: l[side].mac.array, compress: l[side].compress.array, lang: l[side].lang.array });
-  proto._offer = new kexModule.KexInit({ kex: l.kex.array, serverHostKey: [...certs, ...plain], cs: pick('cs'), sc: pick('sc') });
+  offerServerHostKeys(proto, offer, [...certs, ...plain]);
+  onKexInstalled(proto, (k) => {
+    lastSeenKexFinish = upstreamKexFinishFingerprint(k);
+    // Unknown upstream code: leave it alone; ssh2 then refuses the certificate ("Wrong signature type").
+    if (k.negotiated?.serverHostKey?.endsWith(CERT_TYPE_SUFFIX) && lastSeenKexFinish === KNOWN_KEX_FINISH) wrapFinish(k);
+  });
+}
 
+/** Replaces a protocol's KEXINIT offer (`Protocol._offer`) by the same lists with other host key algorithms. */
+export function offerServerHostKeys(proto: Record<string, unknown>, offer: KexInitLike, serverHostKey: string[]): void {
+  const l = offer.lists;
+  const pick = (side: 'cs' | 'sc') => ({ cipher: l[side].cipher.array, mac: l[side].mac.array, compress: l[side].compress.array, lang: l[side].lang.array });
+  proto._offer = new kexModule.KexInit({ kex: l.kex.array, serverHostKey, cs: pick('cs'), sc: pick('sc') });
+}
+
+/** Calls `onKex` with every key exchange ssh2 installs on the protocol (`Protocol._kex`), before it runs. */
+export function onKexInstalled(proto: Record<string, unknown>, onKex: (kex: KexLike) => void): void {
   let current: unknown = proto._kex;
   Object.defineProperty(proto, '_kex', {
     configurable: true,
@@ -89,10 +103,7 @@ export function installClientHostCertificates(client: Client): void {
     set: (kex: unknown) => {
       current = kex;
       const k = kex as KexLike | undefined;
-      if (!k || typeof k.finish !== 'function') return;
-      lastSeenKexFinish = upstreamKexFinishFingerprint(k);
-      // Unknown upstream code: leave it alone; ssh2 then refuses the certificate ("Wrong signature type").
-      if (k.negotiated?.serverHostKey?.endsWith(CERT_TYPE_SUFFIX) && lastSeenKexFinish === KNOWN_KEX_FINISH) wrapFinish(k);
+      if (k && typeof k.finish === 'function') onKex(k);
     },
   });
 }

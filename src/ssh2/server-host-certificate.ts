@@ -19,15 +19,10 @@
 import { createRequire } from 'node:module';
 import type { Connection, ParsedKey } from 'ssh2';
 import { CERT_TYPE_SUFFIX, type OpenSshCertificate } from '../certificates/openssh-certificate.js';
-import { HOST_CERTIFICATE_ALGORITHMS, KNOWN_KEX_FINISH, upstreamKexFinishFingerprint } from './client-host-certificates.js';
+import { HOST_CERTIFICATE_ALGORITHMS, KNOWN_KEX_FINISH, offerServerHostKeys, onKexInstalled, upstreamKexFinishFingerprint, type KexInitLike, type KexLike } from './client-host-certificates.js';
 
 const require = createRequire(import.meta.url);
-type KexInitList = { array: string[] };
-interface KexInitLike { lists: { kex: KexInitList; serverHostKey: KexInitList; cs: Record<'cipher' | 'mac' | 'compress' | 'lang', KexInitList>; sc: Record<'cipher' | 'mac' | 'compress' | 'lang', KexInitList> } }
-const { KexInit } = require('ssh2/lib/protocol/kex.js') as { KexInit: new (obj: unknown) => KexInitLike };
 const { convertSignature } = require('ssh2/lib/protocol/utils.js') as { convertSignature(sig: Buffer, type: string): Buffer | false };
-
-interface KexLike { negotiated: { serverHostKey: string }; finish: (...args: unknown[]) => unknown }
 
 /** The host private key presenting `cert` (whose key must be this key). */
 export function hostCertificateKey(privateKey: ParsedKey, cert: OpenSshCertificate): ParsedKey {
@@ -51,30 +46,20 @@ export function installServerHostCertificate(connection: Connection, certKey: Pa
   if (!proto || !offer?.lists?.serverHostKey?.array || !hostKeys || !('_kex' in proto) || proto._kex !== undefined) return false;
   const certType = certKey.type;
   hostKeys[certType] = certKey;
-  const l = offer.lists;
-  const pick = (side: 'cs' | 'sc') => ({ cipher: l[side].cipher.array, mac: l[side].mac.array, compress: l[side].compress.array, lang: l[side].lang.array });
-  proto._offer = new KexInit({ kex: l.kex.array, serverHostKey: [certType, ...l.serverHostKey.array], cs: pick('cs'), sc: pick('sc') });
-  let current: unknown;
-  Object.defineProperty(proto, '_kex', {
-    configurable: true,
-    enumerable: true,
-    get: () => current,
-    set: (kex: unknown) => {
-      current = kex;
-      const k = kex as KexLike | undefined;
-      if (!k || typeof k.finish !== 'function' || k.negotiated?.serverHostKey !== certType) return;
-      // Unknown upstream code: leave it; ssh2 then sends a signature the client refuses.
-      if (upstreamKexFinishFingerprint(k as never) !== KNOWN_KEX_FINISH) return;
-      const upstream = k.finish;
-      k.finish = function finish(this: KexLike, ...args: unknown[]) {
-        this.negotiated.serverHostKey = certType.slice(0, -CERT_TYPE_SUFFIX.length);
-        try {
-          return upstream.apply(this, args);
-        } finally {
-          this.negotiated.serverHostKey = certType;
-        }
-      };
-    },
+  offerServerHostKeys(proto, offer, [certType, ...offer.lists.serverHostKey.array]);
+  onKexInstalled(proto, (k) => {
+    if (k.negotiated?.serverHostKey !== certType) return;
+    // Unknown upstream code: leave it; ssh2 then sends a signature the client refuses.
+    if (upstreamKexFinishFingerprint(k) !== KNOWN_KEX_FINISH) return;
+    const upstream = k.finish;
+    k.finish = function finish(this: KexLike, ...args: unknown[]) {
+      this.negotiated.serverHostKey = certType.slice(0, -CERT_TYPE_SUFFIX.length);
+      try {
+        return upstream.apply(this, args);
+      } finally {
+        this.negotiated.serverHostKey = certType;
+      }
+    };
   });
   return true;
 }
