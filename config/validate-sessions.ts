@@ -8,12 +8,12 @@
 import { isEdgeError } from '../src/errors.js';
 import { parsePinnedFingerprint } from '../src/session/host-keys/fingerprint.js';
 import { parseCertificateAuthorities } from '../src/session/host-keys/host-certificate.js';
-import { parseDestinationPattern } from '../src/session/destination-allow-list.js';
+import { parseDestinationPattern } from '../src/grammar/destination-allow-list.js';
 import { isLoopbackBind } from '../src/session/local-forwarding.js';
-import { createOriginAllowList } from '../src/session/origin-allow-list.js';
+import { createOriginAllowList } from '../src/grammar/origin-allow-list.js';
 import { checkProxySetting } from '../src/session/proxy-connect.js';
-import { checkHost, formatHost, parseTargetUrl } from '../src/session/target-url.js';
-import { checkSshHostName } from '../src/session/host-name.js';
+import { checkHost, formatHost, parseTargetUrl } from '../src/grammar/targets.js';
+import { checkSshHostName } from '../src/grammar/host-name.js';
 import { checkAlgorithmWidening } from '../src/ssh-algorithms.js';
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
 import { checkBindPolicy, checkBudget, checkLocalBindPolicy, checkPolicy, checkRemoteSocketPolicy, checkTargetPolicy } from './policy.js';

@@ -30,7 +30,7 @@
 
 import { EdgeError } from '../errors.js';
 import { checkRemoteSocketPath } from '../session/remote-listener.js';
-import { checkHost, formatHost, parseTargetUrl, redactCredentials, type ParsedTarget } from '../session/target-url.js';
+import { checkHost, formatHost, parseTargetUrl, redactCredentials, type ParsedTarget } from '../grammar/targets.js';
 
 export interface RemoteForwardSpec {
   /** Bind address sent in tcpip-forward; 'localhost' when the spec gives none, '' = all addresses; '' with remoteSocket. */

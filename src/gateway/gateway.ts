@@ -31,7 +31,7 @@ import { realpath, stat } from 'node:fs/promises';
 import ssh2, { type AuthContext, type Connection, type ClientInfo } from 'ssh2';
 import { EdgeError } from '../errors.js';
 import { resolveAlgorithms, weakAlgorithmsIn, type AlgorithmLists } from '../ssh-algorithms.js';
-import { createOriginAllowList } from '../session/origin-allow-list.js';
+import { createOriginAllowList } from '../grammar/origin-allow-list.js';
 import { SshSocketGate } from '../session/ssh-socket-gate.js';
 import { VERSION } from '../version.js';
 import { startAdminServer, type AdminServer } from './admin-status.js';

@@ -6,10 +6,10 @@ import { Backoff, type BackoffPolicy } from '../lifecycle/backoff.js';
 import { ForwardBandwidth } from './bandwidth-limit.js';
 import { compileHttpSettings, type CompiledHttpSettings } from './http-target/http-settings.js';
 import { newHttpStats, snapshotHttpStats, type HttpStats } from './http-target/http-stats.js';
-import { createOriginAllowList, type OriginAllowList } from './origin-allow-list.js';
+import { createOriginAllowList, type OriginAllowList } from '../grammar/origin-allow-list.js';
 import type { ForwardConfig } from './session-config.js';
 import { checkRemoteSocketPath } from './remote-listener.js';
-import { isHttpTarget, parseTargetUrl, type ParsedTarget } from './target-url.js';
+import { isHttpTarget, parseTargetUrl, type ParsedTarget } from '../grammar/targets.js';
 
 export type ForwardState = 'pending' | 'up' | 'retrying' | 'refused' | 'stopped';
 

@@ -19,7 +19,7 @@ import { Backoff } from '../lifecycle/backoff.js';
 import { reconnectPolicy } from './backoff.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
 import type { ChannelInfo } from './session-types.js';
-import { createDestinationAllowList, type DestinationAllowList } from './destination-allow-list.js';
+import { createDestinationAllowList, type DestinationAllowList } from '../grammar/destination-allow-list.js';
 import type { ForwardState } from './forward-runtime.js';
 import type {
   DynamicForwardConfig, DynamicForwardConfigInput, LocalForwardConfig, LocalForwardConfigInput, LocalListenerConfig, ReconnectConfig,
@@ -28,7 +28,7 @@ import { dynamicForwardWithDefaults, localForwardWithDefaults } from './session-
 import { failureReply, successReply, SocksError } from './socks-protocol.js';
 import { socksHandshake } from './socks-server.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
-import { checkHost, formatHost } from './target-url.js';
+import { checkHost, formatHost } from '../grammar/targets.js';
 import { isMissingAddressFamily, listenErrorReason } from '../lifecycle/errno.js';
 
 export type ListenerKind = 'local' | 'dynamic';

@@ -18,7 +18,7 @@ import net from 'node:net';
 import { EdgeError, type ErrorCode } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { ProxyEnv } from './session-config.js';
-import { checkHost, formatHost } from './target-url.js';
+import { checkHost, formatHost } from '../grammar/targets.js';
 import { connectFailureReason } from '../lifecycle/errno.js';
 
 export type ProxyKind = 'http' | 'socks5' | 'socks5h' | 'socks4' | 'socks4a';

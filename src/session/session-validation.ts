@@ -2,7 +2,7 @@
 // reconnect and keepalive settings, cipher order, forward ids (unique across -R, -L and -D) and
 // each forward's own settings. Every problem is an EDGE_ERR_INVALID_CONFIG naming the key.
 import { EdgeError } from '../errors.js';
-import { checkSshHostName } from './host-name.js';
+import { checkSshHostName } from '../grammar/host-name.js';
 import { checkAlgorithmWidening, DEFAULT_CIPHER } from '../ssh-algorithms.js';
 import { ForwardRuntime } from './forward-runtime.js';
 import { LocalForwarding } from './local-forwarding.js';

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { EdgeError } from '../errors.js';
-import type { ParsedTarget } from './target-url.js';
+import type { ParsedTarget } from '../grammar/targets.js';
 import { classifyErrno } from '../lifecycle/errno.js';
 
 export function dialTarget(target: ParsedTarget, timeoutMs: number, forwardId: string): Promise<net.Socket> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseRemoteForwardSpec, type RemoteForwardSpec } from '../../src/cli/forward-spec.js';
-import { parseTargetUrl, type ParsedTarget } from '../../src/session/target-url.js';
+import { parseTargetUrl, type ParsedTarget } from '../../src/grammar/targets.js';
 import { EdgeError } from '../../src/errors.js';
 
 function catchError(fn: () => unknown): EdgeError {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseAssignmentDocument, validateSessions } from '../../config/validate-sessions.js';
 import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_TARGETS } from '../../config/policy.js';
-import { checkSshHostName } from '../../src/session/host-name.js';
+import { checkSshHostName } from '../../src/grammar/host-name.js';
 import { TunnelSession } from '../../src/session/tunnel-session.js';
 import { widenAlgorithms, DEFAULT_ALGORITHMS } from '../../src/ssh-algorithms.js';
 

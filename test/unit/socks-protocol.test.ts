@@ -6,7 +6,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parseSessions } from '../../config/validate-sessions.js';
 import { maskConfig } from '../../config/mask.js';
-import { createDestinationAllowList } from '../../src/session/destination-allow-list.js';
+import { createDestinationAllowList } from '../../src/grammar/destination-allow-list.js';
 import { isLoopbackBind } from '../../src/session/local-forwarding.js';
 import { maskProxyUrl, noProxyMatches, parseProxyUrl, resolveProxyRoute } from '../../src/session/proxy-connect.js';
 import {

@@ -7,7 +7,7 @@ import type { Context } from '@opentelemetry/api';
 import type { ChannelCloseReason, PipeStats, SshChannel } from '../channel-pipe.js';
 import type { ForwardConfig } from '../session-config.js';
 import type { SshSocketGate } from '../ssh-socket-gate.js';
-import type { ParsedTarget } from '../target-url.js';
+import type { ParsedTarget } from '../../grammar/targets.js';
 import { HttpChannelServer } from './http-channel-server.js';
 import type { ExchangeForward } from './http-exchange.js';
 import type { CompiledHttpSettings } from './http-settings.js';

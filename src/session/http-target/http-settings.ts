@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { EdgeError } from '../../errors.js';
 import { DEFAULT_HTTP, type HttpForwardConfig } from '../session-config.js';
-import type { ParsedTarget } from '../target-url.js';
+import type { ParsedTarget } from '../../grammar/targets.js';
 
 export interface CompiledHttpSettings extends HttpForwardConfig {
   /** PEM contents of caFile (https:// targets with a caFile only). */

@@ -10,7 +10,7 @@
 //   port   "*", a number, or a range "8000-8999"
 import net from 'node:net';
 import { EdgeError } from '../errors.js';
-import { checkHost } from './target-url.js';
+import { checkHost } from './targets.js';
 
 export interface DestinationAllowList {
   allows(host: string, port: number): boolean;
