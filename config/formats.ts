@@ -2,7 +2,8 @@
 // the values (admin server, assignment source). Each parser throws a plain Error whose message
 // is a reason (no key name): callers prefix the key.
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { checkHost, formatHost, redactCredentials } from '../src/grammar/targets.js';
+import { checkHost, formatHost } from '../src/grammar/host-name.js';
+import { redactCredentials } from '../src/grammar/redact.js';
 
 /** Environment variable names we accept for `…Env` settings. */
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -11,7 +11,7 @@ import type { LogFormat, LogLevel } from '../src/log.js';
 import type { AuthConfig, DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from '../src/session/session-config.js';
 import { parseGatewayList } from '../src/session/gateway-list.js';
 import { proxyEnvFrom } from '../src/session/proxy-connect.js';
-import { redactCredentials } from '../src/grammar/targets.js';
+import { redactCredentials } from '../src/grammar/redact.js';
 import { describeValue } from './formats.js';
 import { appendKey } from './json-schema.js';
 import { buildConfigSchema, createConvictConfig, schemaLeaves, type RawAgentConfig, type SchemaLeaf } from './schema.js';

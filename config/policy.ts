@@ -20,7 +20,8 @@
 // dynamicForwards). Default loopback only, so no document can expose the SSH host's network to
 // the device's LAN: a relay needs the device owner's entry here AND the forward's allowRelay.
 import path from 'node:path';
-import { checkHost, formatHost, parseTargetUrl, type ParsedTarget } from '../src/grammar/targets.js';
+import { checkHost, formatHost } from '../src/grammar/host-name.js';
+import { parseTargetUrl, type ParsedTarget } from '../src/grammar/targets.js';
 import type { Policy } from './types.js';
 
 export const DEFAULT_ALLOWED_TARGETS = ['127.0.0.1:*', 'localhost:*', '[::1]:*'];

@@ -11,8 +11,9 @@ import { parseCertificateAuthorities } from '../src/session/host-keys/host-certi
 import { parseDestinationPattern } from '../src/grammar/destination-allow-list.js';
 import { isLoopbackBind } from '../src/session/local-forwarding.js';
 import { createOriginAllowList } from '../src/grammar/origin-allow-list.js';
-import { checkProxySetting } from '../src/session/proxy-connect.js';
-import { checkHost, formatHost, parseTargetUrl } from '../src/grammar/targets.js';
+import { checkProxySetting } from '../src/grammar/proxy-url.js';
+import { checkHost, formatHost } from '../src/grammar/host-name.js';
+import { parseTargetUrl } from '../src/grammar/targets.js';
 import { checkSshHostName } from '../src/grammar/host-name.js';
 import { checkAlgorithmWidening } from '../src/ssh-algorithms.js';
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';

@@ -30,7 +30,9 @@
 
 import { EdgeError } from '../errors.js';
 import { checkRemoteSocketPath } from '../session/remote-listener.js';
-import { checkHost, formatHost, parseTargetUrl, redactCredentials, type ParsedTarget } from '../grammar/targets.js';
+import { checkHost, formatHost } from '../grammar/host-name.js';
+import { redactCredentials } from '../grammar/redact.js';
+import { parseTargetUrl, type ParsedTarget } from '../grammar/targets.js';
 
 export interface RemoteForwardSpec {
   /** Bind address sent in tcpip-forward; 'localhost' when the spec gives none, '' = all addresses; '' with remoteSocket. */

@@ -18,7 +18,7 @@ import { createSession, type MultiGatewayConfigInput, type MultiGatewaySession }
 import { parseDynamicForwardSpec, parseLocalForwardSpec, parseRemoteForwardSpec } from './forward-spec.js';
 import { parseDestinationPattern } from '../grammar/destination-allow-list.js';
 import { isLoopbackBind } from '../session/local-forwarding.js';
-import { checkProxySetting } from '../session/proxy-connect.js';
+import { checkProxySetting } from '../grammar/proxy-url.js';
 import { intFlag } from './int-flag.js';
 import { attachCertificates } from './certificate-flags.js';
 import { parseCommandArgs, UsageError } from './usage-error.js';

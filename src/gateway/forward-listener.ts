@@ -14,8 +14,8 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { pipeChannel, resetTarget, type ChannelCloseReason, type SshChannel } from '../session/channel-pipe.js';
 import type { SshSocketGate } from '../session/ssh-socket-gate.js';
-import { unmapAddress } from './authorized-keys.js';
-import { bindSockets, type ListenSocketSpec } from './listen-policy.js';
+import { unmapAddress } from '../grammar/host-name.js';
+import { bindSockets, type ListenSocketSpec } from '../grammar/bind.js';
 import { enableHalfClose } from '../ssh2/server-channel-half-close.js';
 import { isMissingAddressFamily, listenErrorReason } from '../lifecycle/errno.js';
 

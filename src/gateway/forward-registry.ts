@@ -10,7 +10,8 @@ import { sameIdentity } from './client-identity.js';
 import { ForwardListener, ListenError, type GatewayLogLevel } from './forward-listener.js';
 import { describeForward, dropConnection, formatHostPort, holderFields, holderText, sleep, who, type Conn, type GatewayCore, type Registered } from './gateway-connection.js';
 import type { GatewayStatus } from './gateway-types.js';
-import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
+import { bindSockets, bindsOverlap } from '../grammar/bind.js';
+import { checkListenPolicy } from './listen-policy.js';
 import { probeClientAlive } from './liveness-probe.js';
 import { checkSocketRequest } from './socket-policy.js';
 

@@ -1,10 +1,16 @@
-// Is this something an SSH host can be called? An IP address or a DNS name (labels of letters,
+// Host names and addresses, the grammar every other value builds on.
+//
+// checkHost: a target/destination/bind host (WHATWG host parsing, the form net.connect takes).
+// checkSshHostName: is this something an SSH host can be called? An IP address or a DNS name (labels of letters,
 // digits, '-' and '_', at most 63 bytes each, 253 in all; internationalised names in their
 // punycode form). Anything else — a port glued on (`127.0.0.1:2401`), spaces, NUL, shell or URL
 // characters — can never resolve, so it is a configuration/usage error (exit 2) instead of a
 // name retried forever. A well-formed name that does not resolve (yet) is retried as usual.
-import { isIP } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
+
+/** OpenSSH refuses host names of NI_MAXHOST (1025) bytes or more. */
+const NI_MAXHOST = 1025;
 
 const LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 
@@ -29,4 +35,43 @@ export function checkSshHostName(host: string, portHint: string): string | undef
     return `host ${shown} is not a valid host name or IP address (letters, digits, "-", "_" and dots)`;
   }
   return undefined;
+}
+
+/**
+ * Validate a host name or IP address (IPv6 without brackets) and return its normalized form
+ * (WHATWG host parsing: lower case, IDNA to ASCII, IPv4 shorthand expanded, IPv6 compressed).
+ * Returns a reason string in `error` when it is not acceptable.
+ */
+export function checkHost(host: string): { host: string; error?: undefined } | { host?: undefined; error: string } {
+  if (host === '') return { error: 'the host is empty' };
+  if (Buffer.byteLength(host) >= NI_MAXHOST) return { error: `the host is too long (${Buffer.byteLength(host)} bytes, limit ${NI_MAXHOST - 1})` };
+  if (/[\s\x00-\x1f\x7f]/.test(host)) return { error: `host "${host}" contains whitespace or control characters` };
+  if (host.includes(':')) {
+    if (host.includes('%')) return { error: `IPv6 zone ids are not supported ("${host}")` };
+    if (!isIPv6(host)) return { error: `"${host}" is not a valid IPv6 address` };
+    try {
+      return { host: new URL(`http://[${host}]/`).hostname.slice(1, -1) };
+    } catch {
+      return { error: `"${host}" is not a valid IPv6 address` };
+    }
+  }
+  if (/[/?#@\\[\]%<>^|"'`{}]/.test(host)) return { error: `"${host}" is not a valid host name or IP address` };
+  try {
+    const hostname = new URL(`http://${host}/`).hostname;
+    if (hostname === '') return { error: 'the host is empty' };
+    return { host: hostname };
+  } catch {
+    return { error: `"${host}" is not a valid host name or IP address` };
+  }
+}
+
+/** `host` or `[host]` for IPv6, as used in URLs. */
+export function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Strips the IPv4-mapped prefix a dual-stack socket reports (::ffff:1.2.3.4 → 1.2.3.4). */
+export function unmapAddress(address: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return m ? m[1]! : address;
 }

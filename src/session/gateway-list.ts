@@ -1,7 +1,7 @@
 // A session's gateways: `hosts: ["gw1.example.com:22", "[2001:db8::1]:2222", "gw3"]` (port 22
 // when absent, IPv6 literals in brackets) and how the session uses them (`strategy`).
 import { EdgeError } from '../errors.js';
-import { checkHost } from '../grammar/targets.js';
+import { checkHost } from '../grammar/host-name.js';
 
 export type GatewayStrategy = 'failover' | 'all';
 export const GATEWAY_STRATEGIES: readonly GatewayStrategy[] = ['failover', 'all'];

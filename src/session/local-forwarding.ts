@@ -28,7 +28,7 @@ import { dynamicForwardWithDefaults, localForwardWithDefaults } from './session-
 import { failureReply, successReply, SocksError } from './socks-protocol.js';
 import { socksHandshake } from './socks-server.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
-import { checkHost, formatHost } from '../grammar/targets.js';
+import { checkHost, formatHost } from '../grammar/host-name.js';
 import { isMissingAddressFamily, listenErrorReason } from '../lifecycle/errno.js';
 
 export type ListenerKind = 'local' | 'dynamic';

@@ -6,7 +6,7 @@ import { checkSshHostName } from '../grammar/host-name.js';
 import { checkAlgorithmWidening, DEFAULT_CIPHER } from '../ssh-algorithms.js';
 import { ForwardRuntime } from './forward-runtime.js';
 import { LocalForwarding } from './local-forwarding.js';
-import { checkProxySetting } from './proxy-connect.js';
+import { checkProxySetting } from '../grammar/proxy-url.js';
 import type { SessionConfig } from './session-config.js';
 
 export function validateSession(cfg: SessionConfig): void {

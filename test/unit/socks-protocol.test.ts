@@ -8,7 +8,8 @@ import { parseSessions } from '../../config/validate-sessions.js';
 import { maskConfig } from '../../config/mask.js';
 import { createDestinationAllowList } from '../../src/grammar/destination-allow-list.js';
 import { isLoopbackBind } from '../../src/session/local-forwarding.js';
-import { maskProxyUrl, noProxyMatches, parseProxyUrl, resolveProxyRoute } from '../../src/session/proxy-connect.js';
+import { maskProxyUrl, noProxyMatches, parseProxyUrl } from '../../src/grammar/proxy-url.js';
+import { resolveProxyRoute } from '../../src/session/proxy-connect.js';
 import {
   chooseSocks5Method, failureReply, parseSocks4Request, parseSocks5Greeting, parseSocks5Request, parseSocks5UserPass,
   socks4Reply, socks5Reply, socksVersion, SocksError, successReply,
