@@ -9,7 +9,7 @@ import { isEdgeError } from '../src/errors.js';
 import { parsePinnedFingerprint } from '../src/session/host-keys/fingerprint.js';
 import { parseCertificateAuthorities } from '../src/session/host-keys/host-certificate.js';
 import { parseDestinationPattern } from '../src/grammar/destination-allow-list.js';
-import { isLoopbackBind } from '../src/session/local-forwarding.js';
+import { isLoopbackBind } from '../src/grammar/bind.js';
 import { createOriginAllowList } from '../src/grammar/origin-allow-list.js';
 import { checkProxySetting } from '../src/grammar/proxy-url.js';
 import { checkHost, formatHost } from '../src/grammar/host-name.js';

@@ -17,7 +17,7 @@ import { formatGateway, parseGatewayAddress, parseGatewayList, type GatewayAddre
 import { createSession, type MultiGatewayConfigInput, type MultiGatewaySession } from '../session/multi-gateway-session.js';
 import { parseDynamicForwardSpec, parseLocalForwardSpec, parseRemoteForwardSpec } from './forward-spec.js';
 import { parseDestinationPattern } from '../grammar/destination-allow-list.js';
-import { isLoopbackBind } from '../session/local-forwarding.js';
+import { isLoopbackBind } from '../grammar/bind.js';
 import { checkProxySetting } from '../grammar/proxy-url.js';
 import { intFlag } from './int-flag.js';
 import { attachCertificates } from './certificate-flags.js';

@@ -39,6 +39,24 @@ export function canonicalBind(bind: string): string {
   return bind.toLowerCase();
 }
 
+/** Is `bind` one of `allowed` (a policy list: exact binds compared canonically, "*" = any)? */
+export function bindListed(bind: string, allowed: readonly unknown[]): boolean {
+  const wanted = canonicalBind(bind);
+  return allowed.some((a) => a === '*' || (typeof a === 'string' && canonicalBind(a) === wanted));
+}
+
+/** 'localhost', 127.0.0.0/8, ::1 (and ::ffff:127.x): addresses only this device can reach. */
+export function isLoopbackBind(bind: string): boolean {
+  const b = bind.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (b === 'localhost') return true;
+  if (net.isIPv4(b)) return b.startsWith('127.');
+  if (net.isIPv6(b)) {
+    const normalized = checkHost(b).host;
+    return normalized === '::1' || /^::ffff:127\./.test(b) || /^::ffff:7f[0-9a-f]{2}:/.test(normalized ?? '');
+  }
+  return false;
+}
+
 export interface ListenSocketSpec {
   host: string;
   ipv6Only?: boolean;
@@ -89,4 +107,10 @@ export function bindsOverlap(a: string, b: string): boolean {
     }
   }
   return false;
+}
+
+/** The device's own listeners (-L/-D): bindSockets, brackets removed, and a host name listened on as Node resolves it. */
+export function deviceBindSockets(bind: string): ListenSocketSpec[] {
+  const b = bind.replace(/^\[(.*)\]$/, '$1');
+  return bindSockets(b) ?? [{ host: b }];
 }

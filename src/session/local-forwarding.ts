@@ -28,6 +28,7 @@ import { dynamicForwardWithDefaults, localForwardWithDefaults } from './session-
 import { failureReply, successReply, SocksError } from './socks-protocol.js';
 import { socksHandshake } from './socks-server.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
+import { deviceBindSockets, isLoopbackBind } from '../grammar/bind.js';
 import { checkHost, formatHost } from '../grammar/host-name.js';
 import { isMissingAddressFamily, listenErrorReason } from '../lifecycle/errno.js';
 
@@ -153,31 +154,11 @@ function localTarget(c: LocalForwardConfig): string {
   return `tcp://${formatHost(c.host)}:${c.hostPort}`;
 }
 
-/** 'localhost', 127.0.0.0/8, ::1 (and ::ffff:127.x): addresses only this device can reach. */
-export function isLoopbackBind(bind: string): boolean {
-  const b = bind.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (b === 'localhost') return true;
-  if (net.isIPv4(b)) return b.startsWith('127.');
-  if (net.isIPv6(b)) {
-    const normalized = checkHost(b).host;
-    return normalized === '::1' || /^::ffff:127\./.test(b) || /^::ffff:7f[0-9a-f]{2}:/.test(normalized ?? '');
-  }
-  return false;
-}
-
-/** Which sockets a bind needs: each slot lists alternatives; the first slot must succeed, later ones are best effort. */
-function listenSlots(bind: string): string[][] {
-  const b = bind.replace(/^\[(.*)\]$/, '$1');
-  if (b === '' || b === '*') return [['::', '0.0.0.0']];
-  if (b.toLowerCase() === 'localhost') return [['127.0.0.1'], ['::1']];
-  return [[b]];
-}
-
-function listenOn(address: string, port: number, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+function listenOn(address: string, ipv6Only: boolean, port: number, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
   return new Promise((resolve, reject) => {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
     server.once('error', reject);
-    server.listen({ host: address, port, ...(address === '::' ? { ipv6Only: false } : {}) }, () => {
+    server.listen({ host: address, port, ...(address.includes(':') ? { ipv6Only } : {}) }, () => {
       server.off('error', reject);
       server.on('error', () => {}); // errors on accept are per connection
       resolve(server);
@@ -353,13 +334,15 @@ export class LocalForwarding {
     const shownBind = bind === '' || bind === '*' ? '*' : formatHost(bind.replace(/^\[(.*)\]$/, '$1'));
     const servers: net.Server[] = [];
     let port = l.config.port;
+    const sockets = deviceBindSockets(bind);
     try {
-      for (const [i, alternatives] of listenSlots(bind).entries()) {
+      for (const [i, socket] of sockets.entries()) {
+        const alternatives = socket.fallbackHost === undefined ? [socket.host] : [socket.host, socket.fallbackHost];
         let lastErr: unknown;
         let bound = false;
         for (const address of alternatives) {
           try {
-            const server = await listenOn(address, port, (socket) => this.onConnection(l, socket));
+            const server = await listenOn(address, socket.ipv6Only ?? false, port, (conn) => this.onConnection(l, conn));
             servers.push(server);
             port = (server.address() as AddressInfo).port;
             bound = true;
@@ -374,7 +357,7 @@ export class LocalForwarding {
           if (i === 0) throw lastErr;
           const code = (lastErr as NodeJS.ErrnoException).code;
           if (!isMissingAddressFamily(code)) {
-            this.host.log('warn', `${this.describe(l)}: listening on ${alternatives.join(', ')} port ${port} too failed (${code ?? String(lastErr)}); it listens on ${listenSlots(bind)[0]![0]} only.`);
+            this.host.log('warn', `${this.describe(l)}: listening on ${alternatives.join(', ')} port ${port} too failed (${code ?? String(lastErr)}); it listens on ${sockets[0]!.host} only.`);
           }
         }
       }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSessions } from '../../config/validate-sessions.js';
 import { maskConfig } from '../../config/mask.js';
 import { createDestinationAllowList } from '../../src/grammar/destination-allow-list.js';
-import { isLoopbackBind } from '../../src/session/local-forwarding.js';
+import { isLoopbackBind } from '../../src/grammar/bind.js';
 import { maskProxyUrl, noProxyMatches, parseProxyUrl } from '../../src/grammar/proxy-url.js';
 import { resolveProxyRoute } from '../../src/session/proxy-connect.js';
 import {
