@@ -17,7 +17,11 @@ export function createOriginAllowList(entries: readonly string[], configKey: str
     return range;
   }));
   return {
-    // An IPv4 client on a dual-stack listener shows up as ::ffff:a.b.c.d.
-    allows: (address) => ranges.has(address) || ranges.has(unmapAddress(address)),
+    allows(address) {
+      if (ranges.has(address)) return true;
+      // An IPv4 client on a dual-stack listener shows up as ::ffff:a.b.c.d.
+      const unmapped = unmapAddress(address);
+      return unmapped !== address && ranges.has(unmapped);
+    },
   };
 }
