@@ -65,6 +65,22 @@ export function checkHost(host: string): { host: string; error?: undefined } | {
   }
 }
 
+/**
+ * Splits a `host`, `host:port`, `[v6]` or `[v6]:port` value (a gateway, a listen address):
+ * brackets removed, the port as written (undefined when absent). Throws an Error whose message
+ * is the reason; `ipv6Example` completes "write an IPv6 address in brackets, e.g. …".
+ */
+export function splitHostPort(text: string, ipv6Example: string): { host: string; port: string | undefined } {
+  const bracket = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
+  if (bracket) {
+    if (!bracket[1]!.includes(':')) throw new Error(`brackets are only for IPv6 addresses ("${text}")`);
+    return { host: bracket[1]!, port: bracket[2] };
+  }
+  if ((text.match(/:/g) ?? []).length > 1) throw new Error(`write an IPv6 address in brackets, e.g. ${ipv6Example} (got "${text}")`);
+  const colon = text.indexOf(':');
+  return colon === -1 ? { host: text, port: undefined } : { host: text.slice(0, colon), port: text.slice(colon + 1) };
+}
+
 /** `host` or `[host]` for IPv6, as used in URLs. */
 export function formatHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;

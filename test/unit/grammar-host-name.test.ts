@@ -1,8 +1,11 @@
 // Host names and addresses (src/grammar/host-name.ts): checkHost (targets, destinations,
 // binds), checkSshHostName (SSH hosts; the config and session-core wiring of it:
-// test/unit/host-name-and-algorithms.test.ts), formatHost, unmapAddress.
+// test/unit/host-name-and-algorithms.test.ts), formatHost, unmapAddress, and the host[:port]
+// values of gateways and listen addresses (former copies: gateway-list.ts, config/formats.ts).
 import { describe, expect, it } from 'vitest';
-import { checkHost, checkSshHostName, formatHost, unmapAddress } from '../../src/grammar/host-name.js';
+import { checkHost, checkSshHostName, formatHost, splitHostPort, unmapAddress } from '../../src/grammar/host-name.js';
+import { parseListenAddress } from '../../config/formats.js';
+import { parseGatewayAddress } from '../../src/session/gateway-list.js';
 
 describe('checkHost', () => {
   it.each([
@@ -50,5 +53,30 @@ describe('SSH host names', () => {
     ['1:2:3', /not a valid IPv6/],
   ])('refuses %j', (host, why) => {
     expect(checkSshHostName(host, 'port')).toMatch(why);
+  });
+});
+
+describe('host[:port] values', () => {
+  it('splits host and port, IPv6 in brackets, the port as written', () => {
+    expect(splitHostPort('gw.example.com', '[::1]:22')).toEqual({ host: 'gw.example.com', port: undefined });
+    expect(splitHostPort('gw:2222', '[::1]:22')).toEqual({ host: 'gw', port: '2222' });
+    expect(splitHostPort('[2001:db8::1]', '[::1]:22')).toEqual({ host: '2001:db8::1', port: undefined });
+    expect(splitHostPort('[::1]:', '[::1]:22')).toEqual({ host: '::1', port: '' });
+    expect(() => splitHostPort('::1:22', '[::1]:22')).toThrow('write an IPv6 address in brackets, e.g. [::1]:22 (got "::1:22")');
+    expect(() => splitHostPort('[gw]:22', '[::1]:22')).toThrow('brackets are only for IPv6 addresses');
+  });
+  it('gateways: port optional (default 22), 1-65535', () => {
+    expect(parseGatewayAddress('[2001:db8::1]:2222')).toEqual({ host: '2001:db8::1', port: 2222 });
+    expect(parseGatewayAddress('GW3')).toEqual({ host: 'gw3', port: 22 });
+    expect(() => parseGatewayAddress('gw:0')).toThrow(/1-65535/);
+  });
+  it('listen addresses: port required, 0-65535', () => {
+    expect(parseListenAddress('[::1]:0')).toEqual({ host: '::1', port: 0 });
+    expect(parseListenAddress('127.0.0.1:9480')).toEqual({ host: '127.0.0.1', port: 9480 });
+    expect(() => parseListenAddress('127.0.0.1')).toThrow(/has no port/);
+    expect(() => parseListenAddress('[::1]')).toThrow(/has no port/);
+    expect(() => parseListenAddress(':80')).toThrow(/has no host/);
+    expect(() => parseListenAddress('::1:80')).toThrow(/in brackets, e.g. \[::1\]:9480/);
+    expect(() => parseListenAddress('h:99999')).toThrow(/0-65535/);
   });
 });
