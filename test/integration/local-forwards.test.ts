@@ -1,9 +1,10 @@
 // Local (-L) and dynamic (-D, SOCKS) forwards through a real OpenSSH sshd: listeners on the
 // device whose connections become direct-tcpip channels. A TCP echo and an HTTP service as
 // destinations, a real SOCKS client (the `socks` npm package) asking by name, the per-forward
-// destination allow-list, relay binds refused before binding, a "::" relay bind on IPv6 only, a listener that outlives an sshd
-// kill + restart, connections that arrive while the session is down, live list changes,
-// exitOnForwardFailure, status and tunnel.channel spans with their direction.
+// destination allow-list, relay binds refused before binding, a "::" relay bind on IPv6 only,
+// a listener that outlives an sshd kill + restart, connections that arrive while the session is
+// down, live list changes, exitOnForwardFailure, status and tunnel.channel spans with their
+// direction.
 import net from 'node:net';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { SocksClient } from 'socks';
