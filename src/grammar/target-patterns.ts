@@ -19,13 +19,16 @@ export type TargetPattern =
   | { kind: 'unix'; path: RegExp | string; directory: boolean }
   | { kind: 'host'; family: 'v6' | 'name' | 'any'; host: RegExp; portMin: number; portMax: number };
 
+/** Parsed patterns by text (policy checks run per forward); bounded: cleared when it is full. */
 const cache = new Map<string, TargetPattern>();
+const CACHE_MAX = 1024;
 
 /** Parses one allowedTargets entry; throws an Error whose message is the reason. */
 export function parseTargetPattern(pattern: string): TargetPattern {
   const hit = typeof pattern === 'string' ? cache.get(pattern) : undefined;
   if (hit) return hit;
   const parsed = parsePattern(pattern);
+  if (cache.size >= CACHE_MAX) cache.clear();
   cache.set(pattern, parsed);
   return parsed;
 }
