@@ -1,7 +1,7 @@
 // A printable copy of the configuration: credentials show only which fields are set
 // (environment variable NAMES are shown: they are not secrets), and the assignment endpoint's
 // userinfo and query values are masked.
-import { maskProxyUrl } from '../src/session/proxy-connect.js';
+import { maskProxyUrl } from '../src/session/proxy/proxy-connect.js';
 import type { AgentConfig, CredentialConfig } from './types.js';
 
 export const MASK = '***';

@@ -3,9 +3,9 @@
 // cap) lives here because it is per forward.
 import { EdgeError } from '../errors.js';
 import { Backoff, type BackoffPolicy } from '../lifecycle/backoff.js';
-import { ForwardBandwidth } from './bandwidth-limit.js';
-import { compileHttpSettings, type CompiledHttpSettings } from './http-target/http-settings.js';
-import { newHttpStats, snapshotHttpStats, type HttpStats } from './http-target/http-stats.js';
+import { ForwardBandwidth } from '../net/bandwidth-limit.js';
+import { compileHttpSettings, type CompiledHttpSettings } from './targets/http/http-settings.js';
+import { newHttpStats, snapshotHttpStats, type HttpStats } from './targets/http/http-stats.js';
 import { createOriginAllowList, type OriginAllowList } from './origin-allow-list.js';
 import type { ForwardConfig } from './session-config.js';
 import { checkRemoteSocketPath } from './remote-listener.js';

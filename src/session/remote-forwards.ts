@@ -6,12 +6,12 @@ import { EdgeError } from '../errors.js';
 import { reconnectPolicy } from './backoff.js';
 import { BindProbes, bindCheckAddress, bindWarning } from './bind-check.js';
 import { ForwardRuntime } from './forward-runtime.js';
-import type { HttpForwardCache } from './http-forward-cache.js';
-import { loadHttpForwardModule } from './http-target/http-forward-loader.js';
+import type { HttpForwardCache } from './targets/http-forward-cache.js';
+import { loadHttpForwardModule } from './targets/http/http-forward-loader.js';
 import { cancelRemoteListener, describeListener, requestRemoteListener } from './remote-listener.js';
 import type { ForwardConfig, SessionConfig } from './session-config.js';
 import type { SshConnection } from './ssh-connect.js';
-import type { SshSocketGate } from './ssh-socket-gate.js';
+import type { SshSocketGate } from '../net/ssh-socket-gate.js';
 import type { LogLevel, TunnelSessionEvents } from './session-types.js';
 
 type RemoteConnection = SshConnection & { gate: SshSocketGate };

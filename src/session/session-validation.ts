@@ -5,8 +5,8 @@ import { EdgeError } from '../errors.js';
 import { checkSshHostName } from './host-name.js';
 import { checkAlgorithmWidening, DEFAULT_CIPHER } from '../ssh-algorithms.js';
 import { ForwardRuntime } from './forward-runtime.js';
-import { LocalForwarding } from './local-forwarding.js';
-import { checkProxySetting } from './proxy-connect.js';
+import { LocalForwarding } from './device/local-forwarding.js';
+import { checkProxySetting } from './proxy/proxy-connect.js';
 import type { SessionConfig } from './session-config.js';
 
 export function validateSession(cfg: SessionConfig): void {

@@ -31,7 +31,7 @@ import { installPaddingPool } from '../ssh2/padding-pool.js';
 import { serverSoftwareVersion } from '../ssh2/server-software-version.js';
 import { nudgeSshdNoDelay, type NudgeResult } from './sshd-nodelay.js';
 import { installWriteBatching, serverSendsNoDelay, type WriteBatching } from './ssh-write-batching.js';
-import { connectThroughProxy, resolveProxyRoute } from './proxy-connect.js';
+import { connectThroughProxy, resolveProxyRoute } from './proxy/proxy-connect.js';
 
 export interface SshConnection {
   client: Client;

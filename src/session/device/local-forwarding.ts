@@ -14,22 +14,22 @@
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import type { Client } from 'ssh2';
-import { EdgeError, isEdgeError } from '../errors.js';
-import { Backoff } from '../lifecycle/backoff.js';
-import { reconnectPolicy } from './backoff.js';
-import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
-import type { ChannelInfo } from './session-types.js';
-import { createDestinationAllowList, type DestinationAllowList } from './destination-allow-list.js';
-import type { ForwardState } from './forward-runtime.js';
+import { EdgeError, isEdgeError } from '../../errors.js';
+import { Backoff } from '../../lifecycle/backoff.js';
+import { reconnectPolicy } from '../backoff.js';
+import { pipeChannel, type ChannelCloseReason, type SshChannel } from '../../net/channel-pipe.js';
+import type { ChannelInfo } from '../session-types.js';
+import { createDestinationAllowList, type DestinationAllowList } from '../destination-allow-list.js';
+import type { ForwardState } from '../forward-runtime.js';
 import type {
   DynamicForwardConfig, DynamicForwardConfigInput, LocalForwardConfig, LocalForwardConfigInput, LocalListenerConfig, ReconnectConfig,
-} from './session-config.js';
-import { dynamicForwardWithDefaults, localForwardWithDefaults } from './session-config.js';
+} from '../session-config.js';
+import { dynamicForwardWithDefaults, localForwardWithDefaults } from '../session-config.js';
 import { failureReply, successReply, SocksError } from './socks-protocol.js';
 import { socksHandshake } from './socks-server.js';
-import type { SshSocketGate } from './ssh-socket-gate.js';
-import { checkHost, formatHost } from './target-url.js';
-import { isMissingAddressFamily, listenErrorReason } from '../lifecycle/errno.js';
+import type { SshSocketGate } from '../../net/ssh-socket-gate.js';
+import { checkHost, formatHost } from '../target-url.js';
+import { isMissingAddressFamily, listenErrorReason } from '../../lifecycle/errno.js';
 
 export type ListenerKind = 'local' | 'dynamic';
 

@@ -14,10 +14,10 @@
 // closed once both sides are done (or at once on destroy()).
 import net from 'node:net';
 import { Duplex } from 'node:stream';
-import { ThrottledReader, type ForwardBandwidth } from '../bandwidth-limit.js';
-import type { ChannelCloseReason, PipeStats, SshChannel } from '../channel-pipe.js';
-import type { SshSocketGate } from '../ssh-socket-gate.js';
-import { watchChannelEof } from '../../ssh2/channel-eof.js';
+import { ThrottledReader, type ForwardBandwidth } from '../../../net/bandwidth-limit.js';
+import type { ChannelCloseReason, PipeStats, SshChannel } from '../../../net/channel-pipe.js';
+import type { SshSocketGate } from '../../../net/ssh-socket-gate.js';
+import { watchChannelEof } from '../../../ssh2/channel-eof.js';
 
 export interface ChannelSocketInfo {
   /** The outside client, as the SSH host reported it. */

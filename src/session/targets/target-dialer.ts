@@ -5,9 +5,9 @@
 // a 502 there); the http(s) branches below remain for callers that want a raw connection.
 import net from 'node:net';
 import tls from 'node:tls';
-import { EdgeError } from '../errors.js';
-import type { ParsedTarget } from './target-url.js';
-import { classifyErrno } from '../lifecycle/errno.js';
+import { EdgeError } from '../../errors.js';
+import type { ParsedTarget } from '../target-url.js';
+import { classifyErrno } from '../../lifecycle/errno.js';
 
 export function dialTarget(target: ParsedTarget, timeoutMs: number, forwardId: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {

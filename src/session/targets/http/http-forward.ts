@@ -2,12 +2,12 @@
 // channels it serves. A forward whose target or HTTP settings change gets a new HttpForward;
 // the old one is retired — it takes no new channels, its channels run to their end, and its
 // pool closes after the last of them. Session close/destroy end them all.
-import type { ForwardBandwidth } from '../bandwidth-limit.js';
+import type { ForwardBandwidth } from '../../../net/bandwidth-limit.js';
 import type { Context } from '@opentelemetry/api';
-import type { ChannelCloseReason, PipeStats, SshChannel } from '../channel-pipe.js';
-import type { ForwardConfig } from '../session-config.js';
-import type { SshSocketGate } from '../ssh-socket-gate.js';
-import type { ParsedTarget } from '../target-url.js';
+import type { ChannelCloseReason, PipeStats, SshChannel } from '../../../net/channel-pipe.js';
+import type { ForwardConfig } from '../../session-config.js';
+import type { SshSocketGate } from '../../../net/ssh-socket-gate.js';
+import type { ParsedTarget } from '../../target-url.js';
 import { HttpChannelServer } from './http-channel-server.js';
 import type { ExchangeForward } from './http-exchange.js';
 import type { CompiledHttpSettings } from './http-settings.js';

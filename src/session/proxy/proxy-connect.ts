@@ -15,11 +15,11 @@
 // (…_TARGET_REFUSED), or it spoke something else (…_PROTOCOL).
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { EdgeError, type ErrorCode } from '../errors.js';
-import { VERSION } from '../version.js';
-import type { ProxyEnv } from './session-config.js';
-import { checkHost, formatHost } from './target-url.js';
-import { connectFailureReason } from '../lifecycle/errno.js';
+import { EdgeError, type ErrorCode } from '../../errors.js';
+import { VERSION } from '../../version.js';
+import type { ProxyEnv } from '../session-config.js';
+import { checkHost, formatHost } from '../target-url.js';
+import { connectFailureReason } from '../../lifecycle/errno.js';
 
 export type ProxyKind = 'http' | 'socks5' | 'socks5h' | 'socks4' | 'socks4a';
 
