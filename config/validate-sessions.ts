@@ -9,7 +9,7 @@ import { isEdgeError } from '../src/errors.js';
 import { parsePinnedFingerprint } from '../src/session/host-keys/fingerprint.js';
 import { parseCertificateAuthorities } from '../src/session/host-keys/host-certificate.js';
 import { parseDestinationPattern } from '../src/session/destination-allow-list.js';
-import { isLoopbackBind } from '../src/session/device/local-forwarding.js';
+import { isLoopbackBind } from '../src/session/device/listener.js';
 import { createOriginAllowList } from '../src/session/origin-allow-list.js';
 import { checkProxySetting } from '../src/session/proxy/proxy-connect.js';
 import { checkHost, formatHost, parseTargetUrl } from '../src/session/target-url.js';

@@ -17,7 +17,7 @@ import { formatGateway, parseGatewayAddress, parseGatewayList, type GatewayAddre
 import { createSession, type MultiGatewayConfigInput, type MultiGatewaySession } from '../session/multi-gateway-session.js';
 import { parseDynamicForwardSpec, parseLocalForwardSpec, parseRemoteForwardSpec } from './forward-spec.js';
 import { parseDestinationPattern } from '../session/destination-allow-list.js';
-import { isLoopbackBind } from '../session/device/local-forwarding.js';
+import { isLoopbackBind } from '../session/device/listener.js';
 import { checkProxySetting } from '../session/proxy/proxy-connect.js';
 import { intFlag } from './int-flag.js';
 import { attachCertificates } from './certificate-flags.js';

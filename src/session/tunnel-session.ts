@@ -164,42 +164,17 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Adds a forward; requested at once when connected, else on the next connect. */
   addForward(input: ForwardConfigInput): ForwardStatus {
-    const config = forwardWithDefaults(input, this.remote.forwards.size);
-    if (this.remote.forwards.has(config.id)) {
-      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} already has a forward with id "${config.id}".`);
-    }
-    const fwd = this.remote.add(config);
-    if (this.conn) this.remote.request(fwd);
-    return fwd.status();
+    return this.remote.addNew(forwardWithDefaults(input, this.remote.forwards.size)).status();
   }
 
   /** Cancels a forward on the SSH host. Its open channels keep running until they end. */
-  async removeForward(id: string): Promise<void> {
-    const fwd = this.remote.forwards.get(id);
-    if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
-    this.remote.forwards.delete(id);
-    this.httpForwards.remove(fwd); // its pool closes once its channels have ended
-    await this.remote.cancelOnServer(fwd);
+  removeForward(id: string): Promise<void> {
+    return this.remote.remove(id);
   }
 
   /** Applies a new forward list in place: unchanged forwards and their channels are untouched. */
-  async setForwards(inputs: ForwardConfigInput[]): Promise<void> {
-    const desired = inputs.map((f, i) => forwardWithDefaults(f, i));
-    desired.forEach((f) => ForwardRuntime.compile(f)); // validate all before changing anything
-    const ids = new Set(desired.map((f) => f.id));
-    const removals = [...this.remote.forwards.keys()].filter((id) => !ids.has(id)).map((id) => this.removeForward(id));
-    for (const config of desired) {
-      const existing = this.remote.forwards.get(config.id);
-      if (!existing) {
-        this.addForward(config);
-      } else if (existing.sameListener(config)) {
-        existing.update(config);
-        this.httpForwards.refresh(existing);
-      } else {
-        removals.push(this.removeForward(config.id).then(() => { this.addForward(config); }));
-      }
-    }
-    await Promise.all(removals);
+  setForwards(inputs: ForwardConfigInput[]): Promise<void> {
+    return this.remote.setAll(inputs.map((f, i) => forwardWithDefaults(f, i)));
   }
 
   /** Applies a new local-forward (-L) list in place, like setForwards (listeners of unchanged forwards stay open). */
@@ -258,7 +233,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       this.stopController.abort();
       this.setState('draining', null);
       this.local.stopListening(); // no new local connections; open ones drain like channels
-      await Promise.allSettled([...this.remote.forwards.values()].map((f) => this.remote.cancelOnServer(f)));
+      await this.remote.cancelAllOnServer();
       // HTTP keep-alive connections never end by themselves: end them between requests.
       this.httpForwards.drain();
       if (this.openChannelCount > 0) {
@@ -446,17 +421,13 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       hostKeyFingerprint: conn.hostKey.fingerprint, hostKeyType: conn.hostKey.keyType, hostKeyVerifiedBy: conn.hostKey.how,
     });
     this.log('info', `session ${this.config.id}: connected to ${this.where}${this.proxyRoute !== null ? ` via ${this.proxyRoute}` : ''} (${conn.serverBanner || 'unknown server'}), host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint} verified by ${conn.hostKey.how}${conn.auth?.certificate ? `, logged in with certificate "${conn.auth.certificate.keyId}" serial ${conn.auth.certificate.serial}` : ''}`);
-    for (const fwd of this.remote.forwards.values()) this.remote.request(fwd);
+    this.remote.requestAll();
 
     return new Promise((resolve) => {
       client.once('close', () => {
         this.conn = undefined;
         this.local.setLink(undefined);
-        for (const fwd of this.remote.forwards.values()) {
-          fwd.retry.cancel();
-          if (fwd.state !== 'refused' && fwd.state !== 'stopped') this.remote.setState(fwd, 'pending');
-          fwd.remotePort = null;
-        }
+        this.remote.connectionLost();
         const error = endError ?? new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH host ${this.where} closed the session.`);
         if (!this.stopping) {
           this.log('warn', `session ${this.config.id}: disconnected: ${error.message}`, { code: error.code });
@@ -479,10 +450,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     this.local.destroy(reason);
     // Every pool closes with the session (their channels were just ended).
     this.httpForwards.destroyAll(reason);
-    for (const fwd of this.remote.forwards.values()) {
-      fwd.retry.cancel();
-      this.remote.setState(fwd, 'stopped');
-    }
+    this.remote.stopAll();
     const conn = this.conn;
     if (conn) {
       conn.client.end();

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSessions } from '../../config/validate-sessions.js';
 import { maskConfig } from '../../config/mask.js';
 import { createDestinationAllowList } from '../../src/session/destination-allow-list.js';
-import { isLoopbackBind } from '../../src/session/device/local-forwarding.js';
+import { isLoopbackBind } from '../../src/session/device/listener.js';
 import { maskProxyUrl, noProxyMatches, parseProxyUrl, resolveProxyRoute } from '../../src/session/proxy/proxy-connect.js';
 import {
   chooseSocks5Method, failureReply, parseSocks4Request, parseSocks5Greeting, parseSocks5Request, parseSocks5UserPass,
