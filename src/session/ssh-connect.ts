@@ -258,6 +258,15 @@ export function socketError(err: NodeJS.ErrnoException, where: string): EdgeErro
   }
 }
 
+/** Why an established session ended, from the error ssh2's client reported. */
+export function sessionError(err: Error & { level?: string; code?: string }, where: string, keepalive: { countMax: number; intervalMs: number }): EdgeError {
+  if (err.level === 'client-timeout' && /keepalive/i.test(err.message)) {
+    return new EdgeError('EDGE_ERR_KEEPALIVE_TIMEOUT', `SSH host ${where} stopped answering: ${keepalive.countMax} keepalives sent every ${keepalive.intervalMs} ms went unanswered.`);
+  }
+  if (err.level === 'client-socket') return socketError(err, where);
+  return new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH session to ${where} failed: ${err.message}`, { cause: err });
+}
+
 function closedError(): EdgeError {
   return new EdgeError('EDGE_ERR_CLOSED', 'The session was closed while connecting.');
 }

@@ -3,20 +3,21 @@
 // forward again. This is the unit a worker thread runs; it knows nothing of config files,
 // supervisors or telemetry exporters, and reports everything through events and status().
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EdgeError, isEdgeError } from '../errors.js';
 import { Backoff } from '../lifecycle/backoff.js';
-import { busyRetryDelayMs, credentialRetryDelayMs, isCredentialFailure, isGatewayBusy, reconnectPolicy } from './backoff.js';
-import { loadCredentials } from './credentials.js';
+import { busyRetryDelayMs, credentialRetryDelayMs, isCredentialFailure, isGatewayBusy, reconnectGiveUp, reconnectPolicy } from './backoff.js';
+import { credentialsForAttempt, loadCredentials } from './credentials.js';
 import type { AuthIdentity } from './auth.js';
-import { expiryWarningAt, type AuthKey } from './user-certificate.js';
+import { CertificateExpiryWarning } from './certificate-expiry.js';
 import type { ChannelCloseReason } from '../net/channel-pipe.js';
-import { ForwardRuntime, type ForwardStatus } from './forward-runtime.js';
+import type { ForwardStatus } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
 import { ConditionWaiters } from './condition-waiters.js';
 import { LocalForwarding } from './device/local-forwarding.js';
 import { maskProxyUrl, resolveProxyRoute } from './proxy/proxy-connect.js';
 import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
-import { openSshConnection, socketError, type SshConnection } from './ssh-connect.js';
+import { openSshConnection, sessionError, type SshConnection } from './ssh-connect.js';
 import { installForwardRouting } from '../ssh2/forward-routing.js';
 import { SshSocketGate } from '../net/ssh-socket-gate.js';
 import { HttpForwardCache } from './targets/http-forward-cache.js';
@@ -53,13 +54,14 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   /** How the last successful connection logged in. */
   private lastAuth: AuthIdentity | null = null;
   /** Fires the "certificate expires soon" warning while connected. */
-  private expiryWarning: NodeJS.Timeout | undefined;
+  private readonly expiryWarning: CertificateExpiryWarning;
 
   /** Validates the whole configuration (throws EdgeError) before anything touches the network. */
   constructor(input: SessionConfigInput | SessionConfig, options: TunnelSessionOptions = {}) {
     super();
     this.config = sessionWithDefaults(input);
     this.nextChannelId = options.firstChannelId ?? 1;
+    this.expiryWarning = new CertificateExpiryWarning(this.config.id, (message, fields) => this.log('warn', message, fields));
     validateSession(this.config);
     this.httpForwards = new HttpForwardCache(this.config.id, (level, message, fields) => this.log(level, message, fields));
     this.remote = new RemoteForwards({
@@ -249,7 +251,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
             this.on('channelClose', check);
             this.on('channelRejected', check);
           }),
-          delay(drainTimeoutMs, deadline.signal),
+          sleep(drainTimeoutMs, undefined, { signal: deadline.signal }).catch(() => {}), // aborted: drained first
         ]);
         deadline.abort();
       }
@@ -299,15 +301,15 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
           this.proxyRoute = resolveProxyRoute(this.config, this.config.host, this.config.port).description;
           this.log('debug', `session ${this.config.id}: reaching ${this.where} via ${this.proxyRoute}`);
         }
-        const keys = this.keysForAttempt(); // key files and certificates read again: a fixed or renewed file is picked up
+        const keys = credentialsForAttempt(this.config.auth); // key files and certificates read again: a fixed or renewed file is picked up
         const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys, signal: this.stopController.signal, log: (level, message) => this.log(level, message) });
         everConnected = true;
         failuresSinceLoss = 0;
         const connectedAt = Date.now();
         this.lastAuth = conn.auth;
-        this.watchCertificateExpiry(keys, conn.auth);
+        this.expiryWarning.watch(keys, conn.auth);
         error = await this.serve(conn);
-        clearTimeout(this.expiryWarning);
+        this.expiryWarning.stop();
         if (Date.now() - connectedAt >= reconnect.stableAfterMs) backoff.reset();
       } catch (err) {
         error = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_PROTOCOL', String(err), { cause: err });
@@ -320,16 +322,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       if (this.stopping) break;
       this.lastError = error;
 
-      // Authentication and host key failures are retried (slowly) once the session may retry
-      // at all without having connected, or has connected before: see isCredentialFailure.
       const credentialFailure = isCredentialFailure(error);
-      const retryCredentials = credentialFailure && (reconnect.mode === 'always' || (reconnect.mode === 'after-connect' && everConnected));
-      const giveUp = !error.retryable && !retryCredentials ? error
-        : reconnect.mode === 'never' ? error
-          : reconnect.mode === 'after-connect' && !everConnected ? error
-            : reconnect.maxRetries >= 0 && backoff.attempt >= reconnect.maxRetries
-              ? new EdgeError('EDGE_ERR_RECONNECT_LIMIT', `Session ${this.config.id} gave up after ${backoff.attempt} reconnect attempts (reconnect.maxRetries = ${reconnect.maxRetries}); last error: ${error.message}`, { details: { lastError: error.code } })
-              : undefined;
+      const giveUp = reconnectGiveUp(error, reconnect, { sessionId: this.config.id, everConnected, retries: backoff.attempt });
       if (giveUp) {
         this.lastError = giveUp;
         this.setState('failed', giveUp);
@@ -361,30 +355,6 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     }
   }
 
-  /** Credentials for one attempt: certificate files are read again here, so a renewed one is used. */
-  private keysForAttempt(): AuthKey[] {
-    try {
-      return loadCredentials(this.config.auth).keys;
-    } catch (err) {
-      // Mid-rotation (a file briefly missing or half-written) is worth another attempt.
-      if (isEdgeError(err, 'EDGE_ERR_CERT_INVALID')) throw new EdgeError(err.code, err.message, { details: err.details, retryable: true });
-      throw err;
-    }
-  }
-
-  /** Logs a warning now, or when it comes, once the certificate in use nears its valid-before. */
-  private watchCertificateExpiry(keys: AuthKey[], auth: AuthIdentity | null): void {
-    clearTimeout(this.expiryWarning);
-    const used = auth?.certificate ? keys.find((k) => k.certificate?.summary === auth.certificate)?.certificate : undefined;
-    if (!used) return;
-    const warnAt = expiryWarningAt(used.cert);
-    if (warnAt === null) return;
-    const warn = () => this.log('warn', `session ${this.config.id}: certificate ${used.file} ("${used.summary.keyId}", serial ${used.summary.serial}) expires at ${used.summary.validBefore}; renew it (the file is read again at every reconnect).`, { validBefore: used.summary.validBefore });
-    const inMs = warnAt - Date.now();
-    if (inMs <= 0) warn();
-    else this.expiryWarning = setTimeout(warn, Math.min(inMs, 2 ** 31 - 1)).unref();
-  }
-
   private get stopping(): boolean {
     return this.stopController.signal.aborted;
   }
@@ -403,15 +373,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     });
     client.on('tcp connection', (details, accept, reject) => this.router.onChannel(details, accept, reject));
     client.on('unix connection', (info, accept, reject) => this.router.onChannel({ destIP: info.socketPath, destPort: 0, srcIP: '', srcPort: 0 }, accept, reject, this.router.routeSocket(info.socketPath)));
-    client.on('error', (err: Error & { level?: string; code?: string }) => {
-      if (err.level === 'client-timeout' && /keepalive/i.test(err.message)) {
-        endError = new EdgeError('EDGE_ERR_KEEPALIVE_TIMEOUT', `SSH host ${this.where} stopped answering: ${this.config.keepalive.countMax} keepalives sent every ${this.config.keepalive.intervalMs} ms went unanswered.`);
-      } else if (err.level === 'client-socket') {
-        endError = socketError(err, this.where);
-      } else {
-        endError = new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH session to ${this.where} failed: ${err.message}`, { cause: err });
-      }
-    });
+    client.on('error', (err: Error & { level?: string; code?: string }) => { endError = sessionError(err, this.where, this.config.keepalive); });
 
     this.lastError = null;
     this.local.setLink({ client, gate });
@@ -445,7 +407,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   // ---------------------------------------------------------------- plumbing
 
   private teardown(reason: ChannelCloseReason): void {
-    clearTimeout(this.expiryWarning);
+    this.expiryWarning.stop();
     this.router.destroyAll(reason);
     this.local.destroy(reason);
     // Every pool closes with the session (their channels were just ended).
@@ -474,17 +436,3 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   }
 
 }
-
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
