@@ -103,7 +103,7 @@ export async function openSshConnection(cfg: SessionConfig, deps: ConnectDeps): 
 }
 
 function connectTcp(cfg: SessionConfig, signal: AbortSignal): Promise<net.Socket> {
-  // `proxy` (a URL, or "env" = HTTPS_PROXY/ALL_PROXY unless NO_PROXY matches): tunnel through it (proxy-connect.ts).
+  // `proxy` (a URL, or "env" = HTTPS_PROXY/ALL_PROXY unless NO_PROXY matches): tunnel through it (proxy/proxy-connect.ts).
   const route = cfg.proxy ? resolveProxyRoute(cfg, cfg.host, cfg.port) : undefined;
   if (route?.proxy) return connectThroughProxy(route.proxy, cfg.host, cfg.port, { timeoutMs: cfg.connectTimeoutMs, signal });
   const where = `${cfg.host}:${cfg.port}`;

@@ -35,7 +35,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   /** Routes, admits and serves every channel of the remote forwards (channel-router.ts). */
   private readonly router: ChannelRouter;
   private readonly stopController = new AbortController();
-  /** The HTTP side of each forward with an HTTP target (http-forward-cache.ts). */
+  /** The HTTP side of each forward with an HTTP target (targets/http-forward-cache.ts). */
   private readonly httpForwards: HttpForwardCache;
   private conn: (SshConnection & { gate: SshSocketGate }) | undefined;
   private stateValue: SessionState = 'idle';

@@ -3,6 +3,7 @@
 // (forward-lifecycle.ts).
 import net from 'node:net';
 import { EdgeError } from '../../errors.js';
+import { closeServers } from '../../net/listen-sockets.js';
 import { ForwardLifecycle, type ForwardLifecycleHost } from '../forward-lifecycle.js';
 import { createDestinationAllowList, type DestinationAllowList } from '../destination-allow-list.js';
 import type { LocalForwardConfig } from '../session-config.js';
@@ -77,6 +78,16 @@ export class Listener extends ForwardLifecycle {
     super(lifecycle);
     this.config = config;
     this.allowList = compileListener(config).allowList;
+  }
+
+  /** Closes its sockets (a listen in flight is discarded) and stops retrying. */
+  stopListening(): void {
+    this.generation += 1;
+    this.retry.cancel();
+    closeServers(this.servers);
+    this.servers = [];
+    this.localPort = null;
+    this.setState('stopped');
   }
 
   get kind(): ListenerKind {

@@ -45,11 +45,6 @@ export class LocalForwarding {
     for (const c of dynamic) this.add({ ...c, kind: 'dynamic' });
   }
 
-  /** Validates one listener's settings; throws EDGE_ERR_INVALID_CONFIG naming the key. */
-  static compile(config: AnyListenerConfig): void {
-    compileListener(config);
-  }
-
   /** Opens every listener. Idempotent. */
   start(): void {
     if (this.started || this.closed) return;
@@ -87,7 +82,7 @@ export class LocalForwarding {
    */
   async setAll(local: LocalForwardConfig[], dynamic: DynamicForwardConfig[]): Promise<void> {
     const desired: AnyListenerConfig[] = [...local.map((c) => ({ ...c, kind: 'local' as const })), ...dynamic.map((c) => ({ ...c, kind: 'dynamic' as const }))];
-    desired.forEach((c) => LocalForwarding.compile(c)); // all valid before anything changes
+    desired.forEach((c) => compileListener(c)); // all valid before anything changes
     const ids = new Set(desired.map((c) => c.id));
     for (const l of [...this.listeners.values()]) if (!ids.has(l.config.id)) this.remove(l);
     for (const c of desired) {
@@ -111,14 +106,7 @@ export class LocalForwarding {
   stopListening(): void {
     this.closed = true;
     this.connections.closed = true;
-    for (const l of this.listeners.values()) {
-      l.retry.cancel();
-      l.generation += 1;
-      closeServers(l.servers);
-      l.servers = [];
-      l.localPort = null;
-      l.setState('stopped');
-    }
+    for (const l of this.listeners.values()) l.stopListening();
   }
 
   /** Stops listening and ends every connection now. */
@@ -145,12 +133,7 @@ export class LocalForwarding {
 
   private remove(l: Listener): void {
     l.removed = true;
-    l.generation += 1;
-    l.retry.cancel();
-    closeServers(l.servers);
-    l.servers = [];
-    l.localPort = null;
-    l.setState('stopped');
+    l.stopListening();
     if (this.listeners.get(l.config.id) === l) this.listeners.delete(l.config.id);
   }
 
