@@ -47,8 +47,7 @@ export class DeviceConnections {
   private readonly live = new Map<net.Socket, (reason: ChannelCloseReason) => void>();
   private link: SshLink | undefined;
   private readonly linkWaiters = new Set<() => void>();
-  /** Set once the listeners stop for good: connections arriving late are closed. */
-  closed = false;
+  private closed = false;
 
   constructor(private readonly host: DeviceConnectionsHost) {}
 
@@ -61,6 +60,11 @@ export class DeviceConnections {
   /** Connections open now (waiting or piped), including those of removed listeners. */
   get size(): number {
     return this.live.size;
+  }
+
+  /** The listeners stopped for good: a connection accepted late is closed at once. */
+  stopAccepting(): void {
+    this.closed = true;
   }
 
   /** Ends every connection now. */

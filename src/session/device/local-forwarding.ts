@@ -105,7 +105,7 @@ export class LocalForwarding {
   /** Stops accepting (every listener closes); open connections continue. */
   stopListening(): void {
     this.closed = true;
-    this.connections.closed = true;
+    this.connections.stopAccepting();
     for (const l of this.listeners.values()) l.stopListening();
   }
 
