@@ -10,7 +10,7 @@ import { EdgeError } from '../src/errors.js';
 import type { LogFormat, LogLevel } from '../src/log.js';
 import type { AuthConfig, DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from '../src/session/session-config.js';
 import { parseGatewayList } from '../src/session/gateway-list.js';
-import { proxyEnvFrom } from '../src/session/proxy-connect.js';
+import { proxyEnvFrom } from '../src/session/proxy/proxy-connect.js';
 import { redactCredentials } from '../src/grammar/redact.js';
 import { describeValue } from './formats.js';
 import { appendKey } from './json-schema.js';

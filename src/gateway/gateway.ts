@@ -32,7 +32,7 @@ import ssh2, { type AuthContext, type Connection, type ClientInfo } from 'ssh2';
 import { EdgeError } from '../errors.js';
 import { resolveAlgorithms, weakAlgorithmsIn, type AlgorithmLists } from '../ssh-algorithms.js';
 import { createOriginAllowList } from '../grammar/origin-allow-list.js';
-import { SshSocketGate } from '../session/ssh-socket-gate.js';
+import { SshSocketGate } from '../net/ssh-socket-gate.js';
 import { VERSION } from '../version.js';
 import { startAdminServer, type AdminServer } from './admin-status.js';
 import { AuthorizedKeysFile } from './authorized-keys.js';

@@ -6,12 +6,15 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parseSessions } from '../../config/validate-sessions.js';
 import { maskConfig } from '../../config/mask.js';
-import { resolveProxyRoute } from '../../src/session/proxy-connect.js';
+import { resolveProxyRoute } from '../../src/session/proxy/proxy-connect.js';
+import { createDestinationAllowList } from '../../src/grammar/destination-allow-list.js';
+import { isLoopbackBind } from '../../src/grammar/bind.js';
+import { maskProxyUrl, noProxyMatches, parseProxyUrl } from '../../src/session/proxy/proxy-connect.js';
 import {
   chooseSocks5Method, failureReply, parseSocks4Request, parseSocks5Greeting, parseSocks5Request, parseSocks5UserPass,
   socks4Reply, socks5Reply, socksVersion, SocksError, successReply,
-} from '../../src/session/socks-protocol.js';
-import { socksHandshake } from '../../src/session/socks-server.js';
+} from '../../src/session/device/socks-protocol.js';
+import { socksHandshake } from '../../src/session/device/socks-server.js';
 
 const b = (...bytes: Array<number | string | number[]>) => Buffer.concat(bytes.map((x) => (typeof x === 'string' ? Buffer.from(x) : Buffer.from(Array.isArray(x) ? x : [x]))));
 

@@ -17,7 +17,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
-import { maskQuery } from '../../grammar/redact.js';
+import { maskQuery } from '../../../grammar/redact.js';
 import type { ChannelSocket } from './channel-socket.js';
 import { buildResponseHeaders, buildUpstreamHeaders, headerValues } from './forwarded-headers.js';
 import { badRequest, bodyTooLarge, classifyUpstreamError, overloaded, sendErrorResponse, type HttpFailure } from './http-errors.js';

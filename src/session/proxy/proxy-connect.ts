@@ -16,12 +16,12 @@
 // (…_TARGET_REFUSED), or it spoke something else (…_PROTOCOL).
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { EdgeError, type ErrorCode } from '../errors.js';
-import { VERSION } from '../version.js';
-import type { ProxyEnv } from './session-config.js';
-import { checkHost, formatHost } from '../grammar/host-name.js';
-import { noProxyMatches, parseProxyUrl, type ProxySpec } from '../grammar/proxy-url.js';
-import { connectFailureReason } from '../lifecycle/errno.js';
+import { EdgeError, type ErrorCode } from '../../errors.js';
+import { VERSION } from '../../version.js';
+import type { ProxyEnv } from '../session-config.js';
+import { checkHost, formatHost } from '../../grammar/host-name.js';
+import { noProxyMatches, parseProxyUrl, type ProxySpec } from '../../grammar/proxy-url.js';
+import { connectFailureReason } from '../../lifecycle/errno.js';
 
 export interface ProxyRoute {
   proxy: ProxySpec | null;
