@@ -4,7 +4,7 @@
 // supervisors or telemetry exporters, and reports everything through events and status().
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EdgeError, isEdgeError } from '../errors.js';
+import { asEdgeError, EdgeError, isEdgeError } from '../errors.js';
 import { Backoff } from '../lifecycle/backoff.js';
 import { busyRetryDelayMs, credentialRetryDelayMs, isCredentialFailure, isGatewayBusy, reconnectGiveUp, reconnectPolicy } from './backoff.js';
 import { credentialsForAttempt, loadCredentials } from './credentials.js';
@@ -121,8 +121,10 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     if (!this.running) {
       this.local.start();
       this.running = this.run().catch((err) => {
-        this.log('error', `session ${this.config.id} loop crashed: ${String(err)}`);
-        this.setState('failed', isEdgeError(err) ? err : new EdgeError('EDGE_ERR_CONNECTION_LOST', String(err)));
+        const error = asEdgeError(err, `session ${this.config.id}'s connect loop`);
+        this.log('error', `session ${this.config.id} loop crashed: ${error.message}`, { code: error.code });
+        this.lastError = error;
+        this.setState('failed', error);
       });
     }
     return this;
@@ -313,7 +315,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         this.expiryWarning.stop();
         if (Date.now() - connectedAt >= reconnect.stableAfterMs) backoff.reset();
       } catch (err) {
-        error = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_PROTOCOL', String(err), { cause: err });
+        error = asEdgeError(err, `session ${this.config.id}'s connection attempt`);
         if (this.stopping) break;
         this.lastError = error;
         failuresSinceLoss += 1;
