@@ -11,13 +11,12 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Logger } from '../src/log.js';
 import { ExportFailureLog, type TelemetrySignal } from './export-failures.js';
 import { fromPlainSpan, type PlainSpan } from './plain-span.js';
 import { PrometheusPullReader } from './prometheus-reader.js';
 import type { SeriesFilter } from './series-filter.js';
-import { METER_NAME, SPAN, ATTR } from './semconv.js';
+import { METER_NAME, SPAN, ATTR, RESOURCE_ATTR } from './semconv.js';
 
 export type TelemetryExporterKind = 'otlp' | 'console' | 'none';
 
@@ -112,10 +111,10 @@ function envMs(name: string): number | undefined {
 function agentResource(options: TelemetryOptions): Resource {
   // OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME (envDetector) win over our defaults.
   const defaults = resourceFromAttributes({
-    [ATTR_SERVICE_NAME]: 'edge-agent',
-    [ATTR_SERVICE_VERSION]: options.version,
+    [RESOURCE_ATTR.serviceName]: 'edge-agent',
+    [RESOURCE_ATTR.serviceVersion]: options.version,
     // The fleet's Collector tells devices apart by this: every span and metric carries it.
-    [ATTR_SERVICE_INSTANCE_ID]: options.agentId,
+    [RESOURCE_ATTR.serviceInstanceId]: options.agentId,
     'host.name': os.hostname(),
   });
   return defaults.merge(detectResources({ detectors: [envDetector] }));
