@@ -116,7 +116,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   const log = options.log ?? createLogger({ level: cfg.agent.logLevel, format: cfg.agent.logFormat });
   // The OpenTelemetry SDK (its metrics part serves /metrics), the OTLP exporters and the fleet
   // client (undici) are imported here, not at module load: `import` of this file stays light.
-  const telemetry: AgentTelemetry = (await import('../telemetry/agent-telemetry.js')).startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
+  const telemetry: AgentTelemetry = await (await import('../telemetry/agent-telemetry.js')).startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
   const supervisor = new Supervisor<SessionSpec>({
     log,
     resolve: (spec) => resolveSession(spec, current, process.env),
