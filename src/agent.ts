@@ -12,8 +12,9 @@ import { assignmentStateFile } from './assignments/state-dir.js';
 import { EdgeError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { sameJson } from './supervisor/reconcile.js';
-import { applyRuntimeFlags } from './runtime-flags.js';
+import { applyRuntimeFlags, runtimeSettings } from './runtime-flags.js';
 import { Supervisor } from './supervisor/supervisor.js';
+import { workerResourceLimits } from './supervisor/worker-limits.js';
 import type { HandleStatus } from './supervisor/session-handle.js';
 import { VERSION } from './version.js';
 import type { ReportStatus, StatusReporter, StatusReporterTuning } from './report/status-reporter.js';
@@ -32,6 +33,8 @@ export type AgentStatus = Omit<AgentStatusDocument, 'assignments' | 'sessions'> 
   sessions: HandleStatus[];
   /** How sending status reports to assignments.reportUrl goes (present when it is set). */
   report?: ReportStatus;
+  /** The settings the performance figures depend on, as this process runs them (src/runtime-flags.ts). */
+  runtime: ReturnType<typeof runtimeSettings> & { workerResourceLimits: ReturnType<typeof workerResourceLimits> };
 };
 
 export interface AgentHandle {
@@ -116,7 +119,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   const log = options.log ?? createLogger({ level: cfg.agent.logLevel, format: cfg.agent.logFormat });
   // The OpenTelemetry SDK (its metrics part serves /metrics), the OTLP exporters and the fleet
   // client (undici) are imported here, not at module load: `import` of this file stays light.
-  const telemetry: AgentTelemetry = (await import('../telemetry/agent-telemetry.js')).startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
+  const telemetry: AgentTelemetry = await (await import('../telemetry/agent-telemetry.js')).startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
   const supervisor = new Supervisor<SessionSpec>({
     log,
     resolve: (spec) => resolveSession(spec, current, process.env),
@@ -161,6 +164,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     assignments: structuredClone(controller ? controller.status() : applier.state),
     sessions: applier.addRefusedForwards(await supervisor.status()),
     ...(reporter ? { report: reporter.status() } : {}),
+    runtime: { ...runtimeSettings(), workerResourceLimits: workerResourceLimits(cfg.agent) },
   });
   // Built before anything starts too: an unreadable caFile fails fast.
   reporter = cfg.assignments.reportUrl

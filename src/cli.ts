@@ -2,6 +2,8 @@
 // that a command pays only for the modules it uses (start time and memory on small devices).
 // Exit codes follow the contract: 0 clean stop, 1 runtime failure, 2 invalid usage or
 // configuration.
+// First, before any command loads ssh2: skips ssh2's unused poly1305 WebAssembly (~3.6 MB).
+import './ssh2/poly1305-wasm.js';
 import { UsageError } from './cli/usage-error.js';
 import { applyRuntimeFlags } from './runtime-flags.js';
 import { VERSION } from './version.js';

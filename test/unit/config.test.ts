@@ -76,7 +76,7 @@ function configErrors(options: Parameters<typeof loadConfig>[0]): string[] {
 describe('loadConfig', () => {
   it('loads defaults with no file and no env', () => {
     const cfg = loadConfig({ env: {} });
-    expect(cfg.agent).toEqual({ id: os.hostname(), drainTimeoutMs: 10000, logLevel: 'info', logFormat: 'json', stateDir: '', workerMaxHeapMb: 64, workerMaxYoungHeapMb: 8 });
+    expect(cfg.agent).toEqual({ id: os.hostname(), drainTimeoutMs: 10000, logLevel: 'info', logFormat: 'json', stateDir: '', workerMaxHeapMb: 64, workerMaxYoungHeapMb: 2 });
     expect(cfg.admin.listen).toBe('127.0.0.1:9480');
     expect(cfg.credentials).toEqual({});
     // Loopback TCP only: no unix socket (docker.sock!) unless the operator lists it.
