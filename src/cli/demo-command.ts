@@ -11,6 +11,7 @@ import { Gateway } from '../gateway/gateway.js';
 import { generateEd25519 } from '../gateway/host-key.js';
 import { createLogger } from '../log.js';
 import { UsageError } from './usage-error.js';
+import { onShutdown } from '../lifecycle/shutdown.js';
 
 export const DEMO_USAGE = `Usage: edge-agent demo
 
@@ -90,17 +91,14 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     throw err;
   }
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = () => {
-      if (stopping) process.exit(1);
-      stopping = true;
+  return onShutdown({
+    drain: async () => {
       out('stopping…');
-      void cleanup().then(() => resolve(0));
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+      await cleanup();
+      return 0;
+    },
+    stop: () => process.exit(1),
+  }).exitCode;
 }
 
 async function waitForForward(agent: AgentHandle, timeoutMs: number): Promise<number> {

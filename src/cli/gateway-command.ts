@@ -9,6 +9,7 @@ import { parseMaxStartups } from '../gateway/max-startups.js';
 import { parseAlgorithmsSpec, resolveAlgorithms } from '../ssh-algorithms.js';
 import { intFlag } from './int-flag.js';
 import { parseCommandArgs, UsageError } from './usage-error.js';
+import { DRAIN_BACKSTOP_MS, onShutdown } from '../lifecycle/shutdown.js';
 
 export const GATEWAY_USAGE = `Usage: edge-agent gateway --host-key FILE --authorized-keys FILE [options]
 
@@ -207,25 +208,15 @@ export async function runGatewayCommand(argv: string[]): Promise<number> {
   process.stdout.write(`gateway listening on ${formatHostPort(cmd.options.listen.host, info.port)}, host key ${info.fingerprint}\n`);
   if (info.adminPort !== undefined) process.stdout.write(`gateway status at http://${formatHostPort(cmd.options.adminListen!.host, info.adminPort)}/status\n`);
 
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const finish = () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(0);
-    };
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals === 1) {
-        log('info', `${signal}: stopping the gateway (open connections have ${cmd.drainTimeoutMs} ms; send again to stop now)`);
-        void gateway.close(cmd.drainTimeoutMs).then(finish);
-      } else {
-        void gateway.destroy().then(finish);
-      }
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  return onShutdown({
+    drain: async (signal) => {
+      log('info', `${signal}: stopping the gateway (open connections have ${cmd.drainTimeoutMs} ms; send again to stop now)`);
+      await gateway.close(cmd.drainTimeoutMs);
+      return 0;
+    },
+    stop: () => gateway.destroy().then(() => 0),
+    deadlineMs: cmd.drainTimeoutMs + DRAIN_BACKSTOP_MS,
+  }).exitCode;
 }
 
 function maxStartupsFlag(text: string): string {

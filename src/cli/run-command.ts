@@ -10,6 +10,7 @@ import { referencedFiles, unreadableFiles } from '../../config/referenced-files.
 import { startAgent, type AgentHandle } from '../agent.js';
 import { isEdgeError } from '../errors.js';
 import { UsageError } from './usage-error.js';
+import { onShutdown } from '../lifecycle/shutdown.js';
 
 export const RUN_USAGE = `Usage: edge-agent run [--config FILE]
 
@@ -77,38 +78,33 @@ export async function runRunCommand(argv: string[]): Promise<number> {
       process.stderr.write(`edge-agent: SIGHUP: ${err instanceof Error ? err.message : String(err)}\n`);
     }
   };
-  process.on('SIGHUP', () => {
-    if (reloading) {
-      again = true;
-      return;
-    }
-    reloading = (async () => {
-      do {
-        again = false;
-        await reload();
-      } while (again);
-      reloading = undefined;
-    })();
-  });
   if (agent.adminUrl) process.stdout.write(`edge-agent running; status at ${agent.adminUrl}/status\n`);
 
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals === 1) {
-        process.stderr.write(`edge-agent: ${signal}: draining (open channels have agent.drainTimeoutMs; send it again to stop at once)\n`);
-        // Whichever way the stop ends, a second signal makes it an abort (exit 1).
-        void agent.close().then((drained) => {
-          if (!drained) process.stderr.write('edge-agent: drain deadline reached: open channels were cut\n');
-          resolve(signals > 1 || !drained ? 1 : 0);
-        });
-      } else if (signals === 2) {
-        process.stderr.write(`edge-agent: ${signal} again: stopping now\n`);
-        void agent.destroy().then(() => resolve(1));
+  return onShutdown({
+    drain: async (signal) => {
+      process.stderr.write(`edge-agent: ${signal}: draining (open channels have agent.drainTimeoutMs; send it again to stop at once)\n`);
+      const drained = await agent.close();
+      if (!drained) process.stderr.write('edge-agent: drain deadline reached: open channels were cut\n');
+      return drained ? 0 : 1;
+    },
+    // A second signal makes the stop an abort (exit 1), whichever way the drain ends.
+    stop: async (signal) => {
+      process.stderr.write(`edge-agent: ${signal} again: stopping now\n`);
+      await agent.destroy();
+      return 1;
+    },
+    hangup: () => {
+      if (reloading) {
+        again = true;
+        return;
       }
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+      reloading = (async () => {
+        do {
+          again = false;
+          await reload();
+        } while (again);
+        reloading = undefined;
+      })();
+    },
+  }).exitCode;
 }

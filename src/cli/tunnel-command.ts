@@ -22,6 +22,7 @@ import { checkProxySetting } from '../session/proxy-connect.js';
 import { intFlag } from './int-flag.js';
 import { attachCertificates } from './certificate-flags.js';
 import { parseCommandArgs, UsageError } from './usage-error.js';
+import { DRAIN_BACKSTOP_MS, onShutdown } from '../lifecycle/shutdown.js';
 
 const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
@@ -372,44 +373,37 @@ export async function runTunnelCommand(argv: string[]): Promise<number> {
       : `dynamic forward ${fwd.id} listening: ${listen} (SOCKS4/4a/5) via ${cmd.session.host}\n`);
   });
 
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals === 1) {
-        log('info', `${signal}: draining (open channels have ${cmd.drainTimeoutMs} ms; send again to stop now)`);
-        void session.close(cmd.drainTimeoutMs).then(() => finish(0));
-      } else {
-        session.destroy();
-        finish(0);
-      }
-    };
-    const finish = (code: number) => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(code);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    // As ssh: a host key or authentication failure on the first connect ends the command (exit 1,
-    // the message shows the offered fingerprint). Once connected, they are retried like `run` does
-    // (reconnect.authRetryIntervalMs), since the tunnel may be the only way back to the device.
-    let everConnected = false;
-    session.once('connected', () => { everConnected = true; });
-    session.on('connectFailed', ({ error }) => {
-      if (everConnected || !isCredentialFailure(error)) return;
-      log('error', `session failed: ${error.message}`, { code: error.code });
+  const shutdown = onShutdown({
+    drain: async (signal) => {
+      log('info', `${signal}: draining (open channels have ${cmd.drainTimeoutMs} ms; send again to stop now)`);
+      await session.close(cmd.drainTimeoutMs);
+      return 0;
+    },
+    stop: () => {
       session.destroy();
-      finish(1);
-    });
-    session.on('state', (state, error) => {
-      if (state === 'failed') {
-        log('error', `session failed: ${error?.message ?? 'unknown error'}`, { code: error?.code });
-        finish(1);
-      }
-    });
-    session.start();
+      return 0;
+    },
+    deadlineMs: cmd.drainTimeoutMs + DRAIN_BACKSTOP_MS,
   });
+  // As ssh: a host key or authentication failure on the first connect ends the command (exit 1,
+  // the message shows the offered fingerprint). Once connected, they are retried like `run` does
+  // (reconnect.authRetryIntervalMs), since the tunnel may be the only way back to the device.
+  let everConnected = false;
+  session.once('connected', () => { everConnected = true; });
+  session.on('connectFailed', ({ error }) => {
+    if (everConnected || !isCredentialFailure(error)) return;
+    log('error', `session failed: ${error.message}`, { code: error.code });
+    session.destroy();
+    shutdown.finish(1);
+  });
+  session.on('state', (state, error) => {
+    if (state === 'failed') {
+      log('error', `session failed: ${error?.message ?? 'unknown error'}`, { code: error?.code });
+      shutdown.finish(1);
+    }
+  });
+  session.start();
+  return shutdown.exitCode;
 }
 
 function envValue(env: NodeJS.ProcessEnv, name: string | undefined, flag: string): string | undefined {
