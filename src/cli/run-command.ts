@@ -4,12 +4,11 @@
 // and reconciles it (AgentHandle.reloadConfig), then fetches the fleet endpoint (assignments.url)
 // at once, like POST /assignments/refresh on the admin server. Without any configuration, or
 // with a config naming files that cannot be read, it exits 2 at once.
-import { parseArgs } from 'node:util';
 import { CONFIG_FILE_ENV, CONFIG_JSON_ENV, loadConfig } from '../../config/load-config.js';
 import { referencedFiles, unreadableFiles } from '../../config/referenced-files.js';
 import { startAgent, type AgentHandle } from '../agent.js';
 import { isEdgeError } from '../errors.js';
-import { UsageError } from './usage-error.js';
+import { parseCommandArgs, UsageError } from './usage-error.js';
 import { onShutdown } from '../lifecycle/shutdown.js';
 
 export const RUN_USAGE = `Usage: edge-agent run [--config FILE]
@@ -27,12 +26,7 @@ on the admin server) also fetches it at once.
 const CONFIG_SOURCES = [CONFIG_FILE_ENV, CONFIG_JSON_ENV, 'EDGE_AGENT_SESSIONS', 'EDGE_AGENT_ASSIGNMENTS_URL'];
 
 export async function runRunCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values } = parseCommandArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     process.stdout.write(RUN_USAGE);
     return 0;

@@ -13,32 +13,24 @@ import type { AgentStatus } from '../agent.js';
 import { EdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
-import { createFleetDispatcher, FleetToken } from '../assignments/fleet-http.js';
+import { createFleetDispatcher, FleetToken, type FleetClientTuning } from '../assignments/fleet-http.js';
 import { describeEndpoint, errorBackoffMs, jitteredIntervalMs } from '../assignments/remote-source.js';
 import { systemClock, type Clock } from '../lifecycle/clock.js';
 import { buildStatusReport, reportFingerprint, type StatusReport } from './status-report.js';
 import { classifyErrno, connectErrorCode, connectFailureReason, errnoOf } from '../lifecycle/errno.js';
 
 /** Library-level tuning (no config keys). */
-export interface StatusReporterTuning {
+export interface StatusReporterTuning extends FleetClientTuning {
   /** Wait after a change before sending, so a burst of changes makes one report. Default 1 000. */
   debounceMs?: number;
   /** First retry ceiling after a failure. Default min(intervalMs, 5 000). */
   retryBaseMs?: number;
   /** Retry cap. Default intervalMs. */
   retryMaxMs?: number;
-  /** TCP + TLS connect timeout. Default 10 000. */
-  connectTimeoutMs?: number;
   /** Response timeout. Default 30 000. */
   responseTimeoutMs?: number;
   /** Minimum time between two failure log lines. Default 60 000. */
   failureLogIntervalMs?: number;
-  /** Source of randomness in [0, 1). Default Math.random. */
-  random?: () => number;
-  /** Time source and timers of the report schedule (tests drive it by hand). Default the system clock. */
-  clock?: Clock;
-  /** Overrides for HTTP_PROXY / HTTPS_PROXY / NO_PROXY (default: the environment). */
-  proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
 }
 
 export interface StatusReporterOptions extends StatusReporterTuning {
