@@ -9,7 +9,7 @@
 // retried with exponential backoff capped at the interval. Nothing here touches a session.
 import type { Meter } from '@opentelemetry/api';
 import { request, type EnvHttpProxyAgent } from 'undici';
-import type { AgentStatus } from '../agent.js';
+import type { AgentStatus, ReportStatus } from '../agent-status.js';
 import { EdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
@@ -47,18 +47,7 @@ export interface StatusReporterOptions extends StatusReporterTuning {
 }
 
 /** The `report` part of /status. */
-export interface ReportStatus {
-  endpoint: string;
-  intervalMs: number;
-  sent: number;
-  failed: number;
-  consecutiveFailures: number;
-  /** ISO time of the last report the endpoint accepted. */
-  lastSentAt: string | null;
-  lastError: { code: string; message: string; at: string } | null;
-  /** ISO time of the next scheduled report. */
-  nextAt: string | null;
-}
+export type { ReportStatus } from '../agent-status.js';
 
 type Reason = StatusReport['reason'];
 
