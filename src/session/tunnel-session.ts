@@ -44,6 +44,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private running: Promise<void> | undefined;
   private closing: Promise<boolean> | undefined;
   private readonly stateWaiters = new ConditionWaiters();
+  private readonly backoffOptions: NonNullable<TunnelSessionOptions['backoff']>;
   /** Ends the current backoff wait early (retryNow). */
   private wakeBackoff: (() => void) | undefined;
   /** Local (-L) and dynamic (-D) forwards: listeners on the device. */
@@ -60,6 +61,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     super();
     this.config = sessionWithDefaults(input);
     this.nextChannelId = options.firstChannelId ?? 1;
+    this.backoffOptions = options.backoff ?? {};
     validateSession(this.config);
     this.httpForwards = new HttpForwardCache(this.config.id, (level, message, fields) => this.log(level, message, fields));
     this.remote = new RemoteForwards({
@@ -314,7 +316,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const { reconnect } = this.config;
     let everConnected = false;
     let failuresSinceLoss = Infinity; // connect failures since a session that was up was lost
-    const backoff = new Backoff(reconnectPolicy(reconnect));
+    const backoff = new Backoff(reconnectPolicy(reconnect), this.backoffOptions);
+    const random = this.backoffOptions.random;
     while (!this.stopping) {
       this.attempt += 1;
       this.setState('connecting', this.lastError);
@@ -363,7 +366,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
       const backoffMs = backoff.next(); // counts the retry (maxRetries) whichever pace applies
       const retries = backoff.attempt;
-      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : isGatewayBusy(error, failuresSinceLoss) ? busyRetryDelayMs(reconnect) : backoffMs;
+      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect, random) : isGatewayBusy(error, failuresSinceLoss) ? busyRetryDelayMs(reconnect, random) : backoffMs;
       let cancelled = false;
       this.emit('reconnectAttempt', {
         kind: 'ssh', host: this.config.host, port: this.config.port,
