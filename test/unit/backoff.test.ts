@@ -30,6 +30,7 @@ describe('session reconnect pacing (reconnectPolicy)', () => {
     expect(Math.max(...draws)).toBeLessThanOrEqual(10_000);
     expect(new Set(draws).size).toBeGreaterThan(100);
   });
+
   it('after a credential failure: authRetryIntervalMs plus up to 25 % jitter, no doubling', () => {
     const auth = { authRetryIntervalMs: 60_000 };
     expect(credentialRetryDelayMs(auth, () => 0)).toBe(60_000);
