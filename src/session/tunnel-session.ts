@@ -331,12 +331,12 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys, signal: this.stopController.signal, log: (level, message) => this.log(level, message) });
         everConnected = true;
         failuresSinceLoss = 0;
-        const connectedAt = Date.now();
+        const connectedAt = backoff.clock.now();
         this.lastAuth = conn.auth;
         this.watchCertificateExpiry(keys, conn.auth);
         error = await this.serve(conn);
         clearTimeout(this.expiryWarning);
-        if (Date.now() - connectedAt >= reconnect.stableAfterMs) backoff.reset();
+        if (backoff.clock.now() - connectedAt >= reconnect.stableAfterMs) backoff.reset();
       } catch (err) {
         error = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_PROTOCOL', String(err), { cause: err });
         if (this.stopping) break;
