@@ -3,7 +3,7 @@
 // `edge-agent run` and the library's startAgent() are the same code. With assignments.url set,
 // the assignment controller polls the fleet endpoint and applies what it serves (src/assignments/).
 import { AgentMetrics } from './admin/agent-metrics.js';
-import { startAdminServer, type AdminServer, type AgentStatusDocument } from './admin/admin-server.js';
+import { startAdminServer, type AdminServer } from './admin/admin-server.js';
 import { AssignmentApplier, type ApplyAssignmentsResult } from './assignments/assignment-applier.js';
 import type { AssignmentController } from './assignments/assignment-controller.js';
 import type { RemoteSourceTuning } from './assignments/remote-source.js';
@@ -17,7 +17,8 @@ import { Supervisor } from './supervisor/supervisor.js';
 import { workerResourceLimits } from './supervisor/worker-limits.js';
 import type { HandleStatus } from './supervisor/session-handle.js';
 import { VERSION } from './version.js';
-import type { ReportStatus, StatusReporter, StatusReporterTuning } from './report/status-reporter.js';
+import type { StatusReporter, StatusReporterTuning } from './report/status-reporter.js';
+import type { AgentStatus } from './agent-status.js';
 import type { WorkerEvent } from './protocol.js';
 import type { AgentTelemetry } from '../telemetry/agent-telemetry.js';
 import { parseListenAddress } from '../config/formats.js';
@@ -27,15 +28,7 @@ import type { AgentConfig, SessionSpec } from '../config/types.js';
 export type { ApplyAssignmentsResult } from './assignments/assignment-applier.js';
 export type { AssignmentsStatus } from './assignments/status.js';
 
-/** /status: the admin document, with the full assignments status and the sessions' live status. */
-export type AgentStatus = Omit<AgentStatusDocument, 'assignments' | 'sessions'> & {
-  assignments: AssignmentsStatus;
-  sessions: HandleStatus[];
-  /** How sending status reports to assignments.reportUrl goes (present when it is set). */
-  report?: ReportStatus;
-  /** The settings the performance figures depend on, as this process runs them (src/runtime-flags.ts). */
-  runtime: ReturnType<typeof runtimeSettings> & { workerResourceLimits: ReturnType<typeof workerResourceLimits> };
-};
+export type { AgentStatus } from './agent-status.js';
 
 export interface AgentHandle {
   /** Base URL of the admin server, or null when it is disabled. */

@@ -29,25 +29,23 @@ Commands:
 Run 'edge-agent <command> --help' for a command's options.
 `;
 
+/** Each command's module, imported only when that command runs. */
+const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
+  run: async () => (await import('./cli/run-command.js')).runRunCommand,
+  tunnel: async () => (await import('./cli/tunnel-command.js')).runTunnelCommand,
+  demo: async () => (await import('./cli/demo-command.js')).runDemoCommand,
+  gateway: async () => (await import('./cli/gateway-command.js')).runGatewayCommand,
+  check: async () => (await import('./cli/check-command.js')).runCheckCommand,
+  status: async () => (await import('./cli/status-command.js')).runStatusCommand,
+  assignments: async () => (await import('./cli/assignments-command.js')).runAssignmentsCommand,
+  sign: async () => (await import('./cli/sign-command.js')).runSignCommand,
+};
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const load = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (load) return (await load())(rest);
   switch (command) {
-    case 'run':
-      return (await import('./cli/run-command.js')).runRunCommand(rest);
-    case 'tunnel':
-      return (await import('./cli/tunnel-command.js')).runTunnelCommand(rest);
-    case 'demo':
-      return (await import('./cli/demo-command.js')).runDemoCommand(rest);
-    case 'gateway':
-      return (await import('./cli/gateway-command.js')).runGatewayCommand(rest);
-    case 'check':
-      return (await import('./cli/check-command.js')).runCheckCommand(rest);
-    case 'status':
-      return (await import('./cli/status-command.js')).runStatusCommand(rest);
-    case 'assignments':
-      return (await import('./cli/assignments-command.js')).runAssignmentsCommand(rest);
-    case 'sign':
-      return (await import('./cli/sign-command.js')).runSignCommand(rest);
     case 'version':
     case '--version':
     case '-V':

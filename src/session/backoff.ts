@@ -3,7 +3,7 @@
 // ceiling being the seed's 5 s retry interval; plus the slower pace after credential failures
 // and the shorter cap for a busy gateway.
 import { EdgeError } from '../errors.js';
-import type { BackoffPolicy } from '../lifecycle/backoff.js';
+import { backoffDelay, type BackoffPolicy } from '../lifecycle/backoff.js';
 import { classifyErrno } from '../lifecycle/errno.js';
 import type { ReconnectConfig } from './session-config.js';
 
@@ -18,7 +18,7 @@ export function reconnectPolicy(cfg: Pick<ReconnectConfig, 'retryIntervalMs' | '
  * hammering it with bad keys), plus up to 25 % jitter so a fleet does not retry in lock-step.
  */
 export function credentialRetryDelayMs(cfg: Pick<ReconnectConfig, 'authRetryIntervalMs'>, random: () => number = Math.random): number {
-  return Math.round(cfg.authRetryIntervalMs * (1 + 0.25 * random()));
+  return backoffDelay(1, { baseMs: cfg.authRetryIntervalMs, maxMs: cfg.authRetryIntervalMs, jitter: [1, 1.25] }, random);
 }
 
 const CREDENTIAL_FAILURES = new Set(['EDGE_ERR_AUTH_FAILED', 'EDGE_ERR_HOST_KEY_MISMATCH', 'EDGE_ERR_HOST_KEY_UNKNOWN', 'EDGE_ERR_HOST_KEY_REVOKED', 'EDGE_ERR_KEY_INVALID', 'EDGE_ERR_KEY_PASSPHRASE']);
@@ -73,5 +73,5 @@ export function isGatewayBusy(error: { code: string; details?: Record<string, un
  * out for > 60 s in npm run fleet-sim with a doubling cap of 20 s).
  */
 export function busyRetryDelayMs(cfg: Pick<ReconnectConfig, 'retryIntervalMs'>, random: () => number = Math.random): number {
-  return Math.round(cfg.retryIntervalMs * (0.5 + 1.5 * random()));
+  return backoffDelay(1, { baseMs: cfg.retryIntervalMs, maxMs: cfg.retryIntervalMs, jitter: [0.5, 2] }, random);
 }

@@ -46,6 +46,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private running: Promise<void> | undefined;
   private closing: Promise<boolean> | undefined;
   private readonly stateWaiters = new ConditionWaiters();
+  private readonly backoffOptions: NonNullable<TunnelSessionOptions['backoff']>;
   /** Ends the current backoff wait early (retryNow). */
   private wakeBackoff: (() => void) | undefined;
   /** Local (-L) and dynamic (-D) forwards: listeners on the device. */
@@ -62,6 +63,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     super();
     this.config = sessionWithDefaults(input);
     this.nextChannelId = options.firstChannelId ?? 1;
+    this.backoffOptions = options.backoff ?? {};
     this.expiryWarning = new CertificateExpiryWarning(this.config.id, (message, fields) => this.log('warn', message, fields));
     validateSession(this.config);
     this.httpForwards = new HttpForwardCache(this.config.id, (level, message, fields) => this.log(level, message, fields));
@@ -294,7 +296,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const { reconnect } = this.config;
     let everConnected = false;
     let failuresSinceLoss = Infinity; // connect failures since a session that was up was lost
-    const backoff = new Backoff(reconnectPolicy(reconnect));
+    const backoff = new Backoff(reconnectPolicy(reconnect), this.backoffOptions);
+    const random = this.backoffOptions.random;
     while (!this.stopping) {
       this.attempt += 1;
       this.setState('connecting', this.lastError);
@@ -308,12 +311,12 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
         const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys, signal: this.stopController.signal, log: (level, message) => this.log(level, message) });
         everConnected = true;
         failuresSinceLoss = 0;
-        const connectedAt = Date.now();
+        const connectedAt = backoff.clock.now();
         this.lastAuth = conn.auth;
         this.expiryWarning.watch(keys, conn.auth);
         error = await this.serve(conn);
         this.expiryWarning.stop();
-        if (Date.now() - connectedAt >= reconnect.stableAfterMs) backoff.reset();
+        if (backoff.clock.now() - connectedAt >= reconnect.stableAfterMs) backoff.reset();
       } catch (err) {
         error = asEdgeError(err, `session ${this.config.id}'s connection attempt`);
         if (this.stopping) break;
@@ -335,7 +338,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
       const backoffMs = backoff.next(); // counts the retry (maxRetries) whichever pace applies
       const retries = backoff.attempt;
-      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : isGatewayBusy(error, failuresSinceLoss) ? busyRetryDelayMs(reconnect) : backoffMs;
+      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect, random) : isGatewayBusy(error, failuresSinceLoss) ? busyRetryDelayMs(reconnect, random) : backoffMs;
       let cancelled = false;
       this.emit('reconnectAttempt', {
         kind: 'ssh', host: this.config.host, port: this.config.port,

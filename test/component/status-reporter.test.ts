@@ -1,6 +1,6 @@
 // The reporter's schedule against a real loopback HTTP endpoint, with a status source the test
-// controls: a stream of changes that only move counters neither floods the endpoint nor
-// postpones the interval report; a real change is sent after the debounce.
+// controls and a manual clock: a stream of changes that only move counters neither floods the
+// endpoint nor postpones the interval report; a real change is sent after the debounce.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,6 +17,16 @@ function agentStatus(bytes: number, state = 'up'): AgentStatus {
     sessions: [{ id: 's', state: 'connected', host: '127.0.0.1', port: 22, attempt: 1, serverBanner: null, hostKeyFingerprint: null, lastError: null, proxy: null, localForwards: [], dynamicForwards: [], threadId: 1, workerRestarts: 0,
       forwards: [{ id: 'f', state, bind: 'localhost', port: 0, remotePort: 4000, target: 'tcp://127.0.0.1:1', channels: { open: 0, total: bytes, rejected: 0 }, bytesIn: bytes, bytesOut: 0, lastError: null }] }],
   } as unknown as AgentStatus;
+}
+
+/** Lets pending I/O and promise callbacks run until `done` holds (no timers, no wall-clock bound). */
+async function waitUntilQuiet(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 100_000 && !done(); i++) await new Promise((r) => setImmediate(r));
+  if (!done()) throw new Error('the reporter did not settle');
+}
+
+async function settle(rounds = 20): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
 }
 
 describe('StatusReporter schedule', () => {
@@ -36,24 +46,30 @@ describe('StatusReporter schedule', () => {
 
   it('changes that only move counters do not send, and do not postpone the interval report; a real change does send', async () => {
     const { url, reports } = await endpoint();
+    const clock = new ManualClock();
     let current = agentStatus(0);
-    const reporter = new StatusReporter({ url, intervalMs: 600, status: async () => current, debounceMs: 20, random: () => 0.5 });
+    const reporter = new StatusReporter({ url, intervalMs: 600, status: async () => current, debounceMs: 20, random: () => 0.5, clock });
     cleanup.push(() => reporter.close());
+    // Nothing scheduled = a report is being built or sent (the clock stands still meanwhile).
+    const quiet = () => waitUntilQuiet(() => reporter.status().nextAt !== null);
     reporter.start();
+    clock.advance(20); // the start report's debounce
     await waitUntil(() => reports.length === 1, 5_000, 'the start report');
-    const started = Date.now();
+    await quiet();
+    // A change that only moves counters every 30 ms, for 1 300 ms of the clock: the interval
+    // reports still go out at 600 and 1 200 ms, not postponed by ~40 changes.
     let bytes = 0;
-    const churn = setInterval(() => { current = agentStatus(++bytes); reporter.changed(); }, 30);
-    try {
-      await waitUntil(() => reports.length >= 3, 5_000, 'two interval reports during the churn');
-    } finally {
-      clearInterval(churn);
+    for (let t = 0; t < 1_300; t += 30) {
+      current = agentStatus(++bytes);
+      reporter.changed();
+      clock.advance(30);
+      await quiet();
     }
-    expect(reports.slice(1, 3).map((r) => r.reason)).toEqual(['interval', 'interval']);
-    expect(Date.now() - started).toBeLessThan(3_000); // ~2 × 600 ms, not postponed by ~40 changes
+    expect(reports.slice(1).map((r) => r.reason)).toEqual(['interval', 'interval']);
     const before = reports.length;
     current = agentStatus(bytes, 'retrying');
     reporter.changed();
+    clock.advance(20);
     const changed = await waitUntil(() => reports.slice(before).find((r) => r.reason === 'change'), 5_000, 'the change report');
     expect(changed.sessions[0]!.forwards[0]!.state).toBe('retrying');
     expect(reports.map((r) => r.sequence)).toEqual(reports.map((_, i) => i + 1));
@@ -71,7 +87,7 @@ describe('StatusReporter schedule', () => {
       await waitUntil(() => reporter.status().consecutiveFailures === failures && clock.pendingTimers === 1, 5_000, `failure ${failures}`);
       const delay = errorBackoffMs(failures, 1_000, 8_000, random);
       clock.advance(delay - 1);
-      await new Promise((r) => setTimeout(r, 20));
+      await settle();
       expect(reports, `nothing sent before the ${delay} ms backoff is over`).toHaveLength(failures);
       clock.advance(1);
       await waitUntil(() => reports.length === failures + 1, 5_000, `attempt ${failures + 1}`);
