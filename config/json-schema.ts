@@ -1,23 +1,15 @@
-// The JSON Schema of sessions, assignment documents and credentials (assignment.schema.json),
-// compiled once with ajv, and ajv errors turned into one-line messages naming the key in
+// The JSON Schema of sessions, assignment documents and credentials (config/session-schema.ts,
+// published as assignment.schema.json), compiled once with ajv, and ajv errors turned into one-line messages naming the key in
 // dotted/bracket form: `/sessions/1/forwards/0/port` → `sessions[1].forwards[0].port`.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import * as ajv2020 from 'ajv/dist/2020.js';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { describeValue, ENV_NAME_PATTERN, ID_PATTERN, ID_RULE } from './formats.js';
+import { ASSIGNMENT_SCHEMA } from './session-schema.js';
 
 // ajv is CommonJS: under NodeNext the class is the named export `Ajv2020` (also module.exports.default).
 const { Ajv2020 } = ajv2020;
 
-export const ASSIGNMENT_SCHEMA_ID = 'urn:ssh-edge-agent:assignment:v1';
-
-// From config/*.ts (tsx, tests) the file sits next to this module; from a build
-// (dist/config/*.js) it is the package's own config/ directory, two levels up.
-const SCHEMA_CANDIDATES = [
-  new URL('./assignment.schema.json', import.meta.url),
-  new URL('../../config/assignment.schema.json', import.meta.url),
-];
+export const ASSIGNMENT_SCHEMA_ID = ASSIGNMENT_SCHEMA.$id;
 
 let loaded: { document: ValidateFunction; sessions: ValidateFunction; session: ValidateFunction; credentials: ValidateFunction; schema: object } | undefined;
 
@@ -26,23 +18,12 @@ export function assignmentJsonSchema(): object {
   return validators().schema;
 }
 
-function readSchema(): object {
-  let lastError: unknown;
-  for (const url of SCHEMA_CANDIDATES) {
-    try {
-      return JSON.parse(readFileSync(fileURLToPath(url), 'utf8')) as object;
-    } catch (err) {
-      lastError = err;
-    }
-  }
-  throw new Error(`cannot read assignment.schema.json: ${(lastError as Error).message}`);
-}
-
 export function validators(): NonNullable<typeof loaded> {
   if (loaded) return loaded;
-  const schema = readSchema();
-  // useDefaults fills in defaults on the (cloned) data, so validated sessions come out complete.
-  const ajv = new Ajv2020({ allErrors: true, useDefaults: true, verbose: true, allowUnionTypes: true, strict: true });
+  const schema: object = ASSIGNMENT_SCHEMA;
+  // No useDefaults: validation only checks. Defaults are filled in by one function,
+  // config/schema-defaults.ts, from the same schema.
+  const ajv = new Ajv2020({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true });
   ajv.addSchema(schema);
   const get = (ref: string): ValidateFunction => {
     const fn = ajv.getSchema(`${ASSIGNMENT_SCHEMA_ID}${ref}`);

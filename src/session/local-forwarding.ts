@@ -22,9 +22,8 @@ import type { ChannelInfo } from './session-types.js';
 import { createDestinationAllowList, type DestinationAllowList } from './destination-allow-list.js';
 import type { ForwardState } from './forward-runtime.js';
 import type {
-  DynamicForwardConfig, DynamicForwardConfigInput, LocalForwardConfig, LocalForwardConfigInput, LocalListenerConfig, ReconnectConfig,
+  DynamicForwardConfig, LocalForwardConfig, LocalListenerConfig, ReconnectConfig,
 } from './session-config.js';
-import { dynamicForwardWithDefaults, localForwardWithDefaults } from './session-config.js';
 import { failureReply, successReply, SocksError } from './socks-protocol.js';
 import { socksHandshake } from './socks-server.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
@@ -239,10 +238,6 @@ export class LocalForwarding {
       throw bad('username', 'the SOCKS5 username and password must be 1–255 bytes.');
     }
     return { allowList: createDestinationAllowList(config.allowDestinations, `${key}.allowDestinations`) };
-  }
-
-  static withDefaults(local: LocalForwardConfigInput[], dynamic: DynamicForwardConfigInput[]): { local: LocalForwardConfig[]; dynamic: DynamicForwardConfig[] } {
-    return { local: local.map(localForwardWithDefaults), dynamic: dynamic.map(dynamicForwardWithDefaults) };
   }
 
   /** Opens every listener. Idempotent. */

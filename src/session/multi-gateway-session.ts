@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import { EdgeError } from '../errors.js';
 import type { ForwardStatus } from './forward-runtime.js';
 import { DEFAULT_FAILBACK_AFTER_MS, formatGateway, GATEWAY_STRATEGIES, parseGatewayList, type GatewayAddress, type GatewayStrategy } from './gateway-list.js';
-import { forwardWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
+import { normaliseForward, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { TunnelSession, type SessionState, type SessionStatus, type TunnelSessionEvents, type TunnelSessionOptions } from './tunnel-session.js';
 import { ConditionWaiters } from './condition-waiters.js';
 
@@ -72,7 +72,9 @@ export function isMultiGatewayInput(input: object): input is MultiGatewayConfigI
 
 export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
   /** The first gateway's view of the configuration (id, forwards, timers) — what the worker and tracing read. */
-  readonly config: SessionConfig;
+  /** The session's normalised, frozen configuration; replaced whole when forward lists change. */
+  get config(): Readonly<SessionConfig> { return this.current; }
+  private current: Readonly<SessionConfig>;
   readonly gateways: readonly GatewayAddress[];
   readonly strategy: GatewayStrategy;
   readonly failbackAfterMs: number;
@@ -111,7 +113,7 @@ export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
     const first = this.gateways[0]!;
     // Validates the session (credentials, forwards, host-key policy) exactly as a single-gateway one.
     const probe = new TunnelSession(this.linkInput(first, input.forwards ?? []));
-    this.config = probe.config;
+    this.current = probe.config;
     this.forwards = this.config.forwards;
   }
 
@@ -163,9 +165,9 @@ export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
   }
 
   async setForwards(inputs: ForwardConfigInput[]): Promise<void> {
-    const desired = inputs.map((f, i) => forwardWithDefaults(f, i));
+    const desired = inputs.map((f, i) => normaliseForward(f, i));
     this.forwards = desired;
-    this.config.forwards = desired;
+    this.current = Object.freeze({ ...this.config, forwards: desired });
     await Promise.all(this.liveLinks().filter((l) => l.holdsForwards).map((l) => l.session.setForwards(desired)));
   }
 

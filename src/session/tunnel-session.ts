@@ -15,7 +15,7 @@ import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
 import { ConditionWaiters } from './condition-waiters.js';
 import { LocalForwarding } from './local-forwarding.js';
 import { maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
-import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
+import { normaliseDynamicForward, normaliseForward, normaliseLocalForward, normaliseSession, type DynamicForwardConfigInput, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { openSshConnection, socketError, type SshConnection } from './ssh-connect.js';
 import { installForwardRouting } from '../ssh2/forward-routing.js';
 import { SshSocketGate } from './ssh-socket-gate.js';
@@ -27,7 +27,9 @@ import type { LogLevel, SessionState, SessionStatus, TunnelSessionEvents, Tunnel
 export type { SessionState, LogLevel, ChannelInfo, ChannelClosedInfo, ReconnectAttemptInfo, IncomingChannel, SessionStatus, TunnelSessionEvents, TunnelSessionOptions } from './session-types.js';
 
 export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
-  readonly config: SessionConfig;
+  /** The session's normalised, frozen configuration; replaced whole when forward lists change. */
+  get config(): Readonly<SessionConfig> { return this.current; }
+  private current: Readonly<SessionConfig>;
   private readonly verifyHostKey: ReturnType<typeof createHostKeyVerifier>;
   /** The remote forwards (-R) and their lifecycle on the SSH host (remote-forwards.ts). */
   private readonly remote: RemoteForwards;
@@ -58,7 +60,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   /** Validates the whole configuration (throws EdgeError) before anything touches the network. */
   constructor(input: SessionConfigInput | SessionConfig, options: TunnelSessionOptions = {}) {
     super();
-    this.config = sessionWithDefaults(input);
+    this.current = normaliseSession(input);
     this.nextChannelId = options.firstChannelId ?? 1;
     validateSession(this.config);
     this.httpForwards = new HttpForwardCache(this.config.id, (level, message, fields) => this.log(level, message, fields));
@@ -164,7 +166,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Adds a forward; requested at once when connected, else on the next connect. */
   addForward(input: ForwardConfigInput): ForwardStatus {
-    const config = forwardWithDefaults(input, this.remote.forwards.size);
+    const config = normaliseForward(input, this.remote.forwards.size);
     if (this.remote.forwards.has(config.id)) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} already has a forward with id "${config.id}".`);
     }
@@ -184,7 +186,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Applies a new forward list in place: unchanged forwards and their channels are untouched. */
   async setForwards(inputs: ForwardConfigInput[]): Promise<void> {
-    const desired = inputs.map((f, i) => forwardWithDefaults(f, i));
+    const desired = inputs.map((f, i) => normaliseForward(f, i));
     desired.forEach((f) => ForwardRuntime.compile(f)); // validate all before changing anything
     const ids = new Set(desired.map((f) => f.id));
     const removals = [...this.remote.forwards.keys()].filter((id) => !ids.has(id)).map((id) => this.removeForward(id));
@@ -214,12 +216,11 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Both device-listener lists at once (an absent one is kept); validated whole before anything changes. */
   async setListenerForwards(lists: { localForwards?: LocalForwardConfigInput[]; dynamicForwards?: DynamicForwardConfigInput[] }): Promise<void> {
-    const local = lists.localForwards ? lists.localForwards.map(localForwardWithDefaults) : this.config.localForwards;
-    const dynamic = lists.dynamicForwards ? lists.dynamicForwards.map(dynamicForwardWithDefaults) : this.config.dynamicForwards;
+    const local = lists.localForwards ? lists.localForwards.map(normaliseLocalForward) : this.config.localForwards;
+    const dynamic = lists.dynamicForwards ? lists.dynamicForwards.map(normaliseDynamicForward) : this.config.dynamicForwards;
     checkUniqueIds([...this.remote.forwards.keys()], local.map((f) => f.id), dynamic.map((f) => f.id));
     await this.local.setAll(local, dynamic);
-    this.config.localForwards = local;
-    this.config.dynamicForwards = dynamic;
+    this.current = Object.freeze({ ...this.config, localForwards: local, dynamicForwards: dynamic });
   }
 
   status(): SessionStatus {
