@@ -162,11 +162,14 @@ export function checkBudget(sessions: ReadonlyArray<{ id: string; forwards?: unk
   return errors;
 }
 
-/** Reason the target is outside policy, or undefined when allowed (or when it does not parse: that is reported elsewhere). */
-export function checkTargetPolicy(target: string, policy: Pick<Policy, 'allowedTargets'>): string | undefined {
+/**
+ * Reason the target is outside policy, or undefined when allowed (or when it does not parse: that
+ * is reported elsewhere). Validation passes the target it already parsed, so it is parsed once.
+ */
+export function checkTargetPolicy(target: string | ParsedTarget, policy: Pick<Policy, 'allowedTargets'>): string | undefined {
   let parsed: ParsedTarget;
   try {
-    parsed = parseTargetUrl(target, 'target');
+    parsed = typeof target === 'string' ? parseTargetUrl(target, 'target') : target;
   } catch {
     return undefined;
   }

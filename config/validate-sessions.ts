@@ -12,7 +12,7 @@ import { parseDestinationPattern } from '../src/session/destination-allow-list.j
 import { isLoopbackBind } from '../src/session/local-forwarding.js';
 import { createOriginAllowList } from '../src/session/origin-allow-list.js';
 import { checkProxySetting } from '../src/session/proxy-connect.js';
-import { checkHost, formatHost, parseTargetUrl } from '../src/session/target-url.js';
+import { checkHost, formatHost, parseTargetUrl, type ParsedTarget } from '../src/session/target-url.js';
 import { checkSshHostName } from '../src/session/host-name.js';
 import { checkAlgorithmWidening } from '../src/ssh-algorithms.js';
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
@@ -380,15 +380,14 @@ function forwardErrors(forwards: unknown[], policy: Policy | undefined, path: st
       else listeners.set(key, j);
     }
     if (typeof f.target === 'string' && f.target !== '') {
-      let parsedOk = true;
+      let parsed: ParsedTarget | undefined;
       try {
-        parseTargetUrl(f.target, `${at}.target`);
+        parsed = parseTargetUrl(f.target, `${at}.target`);
       } catch (err) {
-        parsedOk = false;
         errors.push(messageOf(err));
       }
-      if (parsedOk && policy) {
-        const why = checkTargetPolicy(f.target, policy);
+      if (parsed && policy) {
+        const why = checkTargetPolicy(parsed, policy);
         if (why) errors.push(`${at}.target: ${why}`);
       }
     }
