@@ -15,6 +15,53 @@ import type { FromSchema } from 'json-schema-to-ts';
 export const SESSION_PORT_DEFAULT = 22;
 export const FORWARD_BIND_DEFAULT = 'localhost';
 
+/** Milliseconds, as far as a Node.js timer reaches; the _OR_ZERO one lets 0 mean "off". */
+const TIMER_MS = { type: 'integer', minimum: 1, maximum: 2147483647 } as const;
+const TIMER_MS_OR_ZERO = { type: 'integer', minimum: 0, maximum: 2147483647 } as const;
+
+const ALGORITHM_NAMES = { $ref: '#/$defs/algorithmNames' } as const;
+
+/** Keys local (-L) and dynamic (-D) forwards share: declared once, spread into both. */
+const LISTENER_ADDRESS = {
+  id: {
+    $ref: '#/$defs/id',
+    description: 'Unique within the session (across forwards, localForwards and dynamicForwards), stable across revisions.',
+  },
+  bind: {
+    description: 'Device address to listen on: "localhost" (127.0.0.1 and ::1), "127.0.0.1", "::1"; with allowRelay also "0.0.0.0", "::", "" (all) or another address. Must be in the local policy.allowedLocalBindAddresses.',
+    type: 'string',
+    maxLength: 255,
+    default: 'localhost',
+  },
+  port: { description: 'Device port; 0 = any free port (reported as localPort in status).', type: 'integer', minimum: 0, maximum: 65535 },
+} as const;
+
+const LISTENER_LIMITS = {
+  allowRelay: {
+    description: 'Let other machines use the listener (Tectia allow-relay, ssh -g); required for any bind address that is not loopback.',
+    type: 'boolean',
+    default: false,
+  },
+  maxChannels: {
+    description: 'Connections open at once (including those waiting for their channel); more are closed at once.',
+    type: 'integer',
+    minimum: 1,
+    maximum: 1000000,
+    default: 1024,
+  },
+  idleTimeoutMs: { description: 'Close a connection idle this long; 0 = never.', ...TIMER_MS_OR_ZERO, default: 0 },
+  sessionWaitMs: {
+    description: 'A connection arriving while the SSH session is down waits this long for it, then is closed cleanly; 0 = closed at once.',
+    ...TIMER_MS_OR_ZERO,
+    default: 10000,
+  },
+  openTimeoutMs: {
+    description: 'The SSH host must confirm the channel (direct-tcpip) within this, else the connection is closed.',
+    ...TIMER_MS,
+    default: 15000,
+  },
+} as const;
+
 export const ASSIGNMENT_SCHEMA = 
 {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -77,8 +124,8 @@ export const ASSIGNMENT_SCHEMA =
         hostKeys: { $ref: '#/$defs/hostKeys', default: {} },
         keepalive: { $ref: '#/$defs/keepalive', default: {} },
         reconnect: { $ref: '#/$defs/reconnect', default: {} },
-        connectTimeoutMs: { description: 'TCP connect timeout to the SSH host.', type: 'integer', minimum: 1, maximum: 2147483647, default: 15000 },
-        handshakeTimeoutMs: { description: 'From TCP connected to authenticated.', type: 'integer', minimum: 1, maximum: 2147483647, default: 30000 },
+        connectTimeoutMs: { description: 'TCP connect timeout to the SSH host.', ...TIMER_MS, default: 15000 },
+        handshakeTimeoutMs: { description: 'From TCP connected to authenticated.', ...TIMER_MS, default: 30000 },
         forwards: { type: 'array', items: { $ref: '#/$defs/forward' }, default: [] },
         localForwards: {
           description: 'Local forwards (ssh -L): listeners on the device whose connections go to host:hostPort as reached from the SSH host.',
@@ -119,13 +166,7 @@ export const ASSIGNMENT_SCHEMA =
           type: 'object',
           additionalProperties: false,
           description: 'LEGACY HOSTS ONLY, local config only (refused in assignment documents): SSH algorithm names added after the secure defaults, per category, e.g. {"kex": ["diffie-hellman-group14-sha1"], "serverHostKey": ["ssh-rsa"]}.',
-          properties: {
-            kex: { $ref: '#/$defs/algorithmNames' },
-            serverHostKey: { $ref: '#/$defs/algorithmNames' },
-            cipher: { $ref: '#/$defs/algorithmNames' },
-            hmac: { $ref: '#/$defs/algorithmNames' },
-            compress: { $ref: '#/$defs/algorithmNames' },
-          },
+          properties: { kex: ALGORITHM_NAMES, serverHostKey: ALGORITHM_NAMES, cipher: ALGORITHM_NAMES, hmac: ALGORITHM_NAMES, compress: ALGORITHM_NAMES },
         },
       },
     },
@@ -158,9 +199,7 @@ export const ASSIGNMENT_SCHEMA =
       properties: {
         intervalMs: {
           description: 'Keepalive interval while the server is silent; 0 disables.',
-          type: 'integer',
-          minimum: 0,
-          maximum: 2147483647,
+          ...TIMER_MS_OR_ZERO,
           default: 30000,
         },
         countMax: {
@@ -180,19 +219,15 @@ export const ASSIGNMENT_SCHEMA =
         mode: { enum: ['never', 'after-connect', 'always'], default: 'always' },
         retryIntervalMs: {
           description: 'First retry delay ceiling (exponential backoff with full jitter).',
-          type: 'integer',
-          minimum: 1,
-          maximum: 2147483647,
+          ...TIMER_MS,
           default: 5000,
         },
-        maxRetryIntervalMs: { description: 'Retry delay cap; at least retryIntervalMs.', type: 'integer', minimum: 1, maximum: 2147483647, default: 60000 },
+        maxRetryIntervalMs: { description: 'Retry delay cap; at least retryIntervalMs.', ...TIMER_MS, default: 60000 },
         maxRetries: { description: '-1 = unlimited.', type: 'integer', minimum: -1, maximum: 2147483647, default: -1 },
-        stableAfterMs: { description: 'A link up this long resets the backoff.', type: 'integer', minimum: 0, maximum: 2147483647, default: 60000 },
+        stableAfterMs: { description: 'A link up this long resets the backoff.', ...TIMER_MS_OR_ZERO, default: 60000 },
         authRetryIntervalMs: {
           description: 'Authentication and host key failures are retried (mode always) no sooner than this apart, plus up to 25 % jitter; keys and known_hosts are read again each time.',
-          type: 'integer',
-          minimum: 1,
-          maximum: 2147483647,
+          ...TIMER_MS,
           default: 60000,
         },
       },
@@ -235,32 +270,26 @@ export const ASSIGNMENT_SCHEMA =
           default: [],
         },
         maxChannels: { description: 'Open channels allowed at once on this forward.', type: 'integer', minimum: 1, maximum: 1000000, default: 1024 },
-        idleTimeoutMs: { description: 'Close a channel idle this long; 0 = never.', type: 'integer', minimum: 0, maximum: 2147483647, default: 0 },
+        idleTimeoutMs: { description: 'Close a channel idle this long; 0 = never.', ...TIMER_MS_OR_ZERO, default: 0 },
         maxBytesPerSecond: { description: 'Bandwidth cap for the forward; 0 = none.', type: 'integer', minimum: 0, maximum: 9007199254740991, default: 0 },
-        targetConnectTimeoutMs: { description: 'Timeout for connecting to the target.', type: 'integer', minimum: 1, maximum: 2147483647, default: 10000 },
+        targetConnectTimeoutMs: { description: 'Timeout for connecting to the target.', ...TIMER_MS, default: 10000 },
         http: {
           description: 'HTTP-aware handling for http://, https:// and http+unix: targets (ignored for tcp:// and unix:).',
           type: 'object',
           additionalProperties: false,
           properties: {
             headersTimeoutMs: {
-              type: 'integer',
-              minimum: 0,
-              maximum: 2147483647,
+              ...TIMER_MS_OR_ZERO,
               description: 'Time the service may take to start answering; 0 = no limit.',
               default: 60000,
             },
             bodyTimeoutMs: {
-              type: 'integer',
-              minimum: 0,
-              maximum: 2147483647,
+              ...TIMER_MS_OR_ZERO,
               description: 'Longest silence within a response body; 0 = no limit.',
               default: 300000,
             },
             keepAliveTimeoutMs: {
-              type: 'integer',
-              minimum: 0,
-              maximum: 2147483647,
+              ...TIMER_MS_OR_ZERO,
               description: 'Idle client keep-alive connections are closed after this; 0 = never.',
               default: 5000,
             },
@@ -290,17 +319,7 @@ export const ASSIGNMENT_SCHEMA =
       additionalProperties: false,
       required: ['id', 'port', 'host', 'hostPort'],
       properties: {
-        id: {
-          $ref: '#/$defs/id',
-          description: 'Unique within the session (across forwards, localForwards and dynamicForwards), stable across revisions.',
-        },
-        bind: {
-          description: 'Device address to listen on: "localhost" (127.0.0.1 and ::1), "127.0.0.1", "::1"; with allowRelay also "0.0.0.0", "::", "" (all) or another address. Must be in the local policy.allowedLocalBindAddresses.',
-          type: 'string',
-          maxLength: 255,
-          default: 'localhost',
-        },
-        port: { description: 'Device port; 0 = any free port (reported as localPort in status).', type: 'integer', minimum: 0, maximum: 65535 },
+        ...LISTENER_ADDRESS,
         host: {
           description: 'Destination host, resolved by the SSH host ("localhost" = the SSH host itself).',
           type: 'string',
@@ -308,33 +327,7 @@ export const ASSIGNMENT_SCHEMA =
           maxLength: 1024,
         },
         hostPort: { description: 'Destination port.', type: 'integer', minimum: 1, maximum: 65535 },
-        allowRelay: {
-          description: 'Let other machines use the listener (Tectia allow-relay, ssh -g); required for any bind address that is not loopback.',
-          type: 'boolean',
-          default: false,
-        },
-        maxChannels: {
-          description: 'Connections open at once (including those waiting for their channel); more are closed at once.',
-          type: 'integer',
-          minimum: 1,
-          maximum: 1000000,
-          default: 1024,
-        },
-        idleTimeoutMs: { description: 'Close a connection idle this long; 0 = never.', type: 'integer', minimum: 0, maximum: 2147483647, default: 0 },
-        sessionWaitMs: {
-          description: 'A connection arriving while the SSH session is down waits this long for it, then is closed cleanly; 0 = closed at once.',
-          type: 'integer',
-          minimum: 0,
-          maximum: 2147483647,
-          default: 10000,
-        },
-        openTimeoutMs: {
-          description: 'The SSH host must confirm the channel (direct-tcpip) within this, else the connection is closed.',
-          type: 'integer',
-          minimum: 1,
-          maximum: 2147483647,
-          default: 15000,
-        },
+        ...LISTENER_LIMITS,
       },
     },
     dynamicForward: {
@@ -343,17 +336,7 @@ export const ASSIGNMENT_SCHEMA =
       additionalProperties: false,
       required: ['id', 'port'],
       properties: {
-        id: {
-          $ref: '#/$defs/id',
-          description: 'Unique within the session (across forwards, localForwards and dynamicForwards), stable across revisions.',
-        },
-        bind: {
-          description: 'Device address to listen on: "localhost" (127.0.0.1 and ::1), "127.0.0.1", "::1"; with allowRelay also "0.0.0.0", "::", "" (all) or another address. Must be in the local policy.allowedLocalBindAddresses.',
-          type: 'string',
-          maxLength: 255,
-          default: 'localhost',
-        },
-        port: { description: 'Device port; 0 = any free port (reported as localPort in status).', type: 'integer', minimum: 0, maximum: 65535 },
+        ...LISTENER_ADDRESS,
         allowDestinations: {
           description: 'Destinations SOCKS clients may reach: host:port patterns ("*.lan:443", "10.0.0.0/8:*", "[::1]:22", "*:*"). Names are matched as written, not resolved. Empty (the default) = every request is refused.',
           type: 'array',
@@ -367,33 +350,7 @@ export const ASSIGNMENT_SCHEMA =
           maxLength: 255,
         },
         passwordEnv: { $ref: '#/$defs/envName', description: 'Environment variable on the agent\'s host holding the SOCKS password.' },
-        allowRelay: {
-          description: 'Let other machines use the listener (Tectia allow-relay, ssh -g); required for any bind address that is not loopback.',
-          type: 'boolean',
-          default: false,
-        },
-        maxChannels: {
-          description: 'Connections open at once (including those waiting for their channel); more are closed at once.',
-          type: 'integer',
-          minimum: 1,
-          maximum: 1000000,
-          default: 1024,
-        },
-        idleTimeoutMs: { description: 'Close a connection idle this long; 0 = never.', type: 'integer', minimum: 0, maximum: 2147483647, default: 0 },
-        sessionWaitMs: {
-          description: 'A connection arriving while the SSH session is down waits this long for it, then is closed cleanly; 0 = closed at once.',
-          type: 'integer',
-          minimum: 0,
-          maximum: 2147483647,
-          default: 10000,
-        },
-        openTimeoutMs: {
-          description: 'The SSH host must confirm the channel (direct-tcpip) within this, else the connection is closed.',
-          type: 'integer',
-          minimum: 1,
-          maximum: 2147483647,
-          default: 15000,
-        },
+        ...LISTENER_LIMITS,
       },
     },
     credentials: {
