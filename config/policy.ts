@@ -22,6 +22,7 @@
 import path from 'node:path';
 import { checkHost, formatHost, parseTargetUrl, type ParsedTarget } from '../src/session/target-url.js';
 import type { Policy } from './types.js';
+import { FORWARD_BIND_DEFAULT } from './session-schema.js';
 
 export const DEFAULT_ALLOWED_TARGETS = ['127.0.0.1:*', 'localhost:*', '[::1]:*'];
 /** Default budget: what a document may size (each session is a worker thread with its own heap). */
@@ -239,7 +240,7 @@ export function checkPolicy(forward: { bind?: string; target?: string; remoteSoc
   }
   const b = typeof forward.remoteSocket === 'string'
     ? checkRemoteSocketPolicy(forward.remoteSocket, policy)
-    : checkBindPolicy(forward.bind ?? 'localhost', policy);
+    : checkBindPolicy(forward.bind ?? FORWARD_BIND_DEFAULT, policy);
   if (b) problems.push(b);
   return problems.length ? problems.join('; ') : undefined;
 }

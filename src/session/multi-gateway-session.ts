@@ -22,6 +22,7 @@ import { DEFAULT_FAILBACK_AFTER_MS, formatGateway, GATEWAY_STRATEGIES, parseGate
 import { normaliseForward, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { TunnelSession, type SessionState, type SessionStatus, type TunnelSessionEvents, type TunnelSessionOptions } from './tunnel-session.js';
 import { ConditionWaiters } from './condition-waiters.js';
+import { SESSION_PORT_DEFAULT } from '../../config/session-schema.js';
 
 export interface MultiGatewayConfigInput extends Omit<SessionConfigInput, 'host'> {
   host?: string;
@@ -98,7 +99,7 @@ export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
   constructor(input: MultiGatewayConfigInput, options: TunnelSessionOptions & { onLink?: (link: TunnelSession) => void } = {}) {
     super();
     const bad = (key: string, msg: string) => new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: ${msg}`);
-    this.gateways = parseGatewayList(input.hosts ?? (input.host ? [{ host: input.host, port: input.port ?? 22 }] : []));
+    this.gateways = parseGatewayList(input.hosts ?? (input.host ? [{ host: input.host, port: input.port ?? SESSION_PORT_DEFAULT }] : []));
     this.strategy = input.strategy ?? 'failover';
     if (!GATEWAY_STRATEGIES.includes(this.strategy)) throw bad('strategy', `"${String(this.strategy)}" must be one of ${GATEWAY_STRATEGIES.join(', ')}.`);
     this.failbackAfterMs = input.failbackAfterMs ?? DEFAULT_FAILBACK_AFTER_MS;
