@@ -17,7 +17,7 @@ import { redactCredentials } from '../src/session/target-url.js';
 import { describeValue } from './formats.js';
 import { appendKey } from './json-schema.js';
 import { buildConfigSchema, createConvictConfig, schemaLeaves, type RawAgentConfig, type SchemaLeaf } from './schema.js';
-import type { AgentConfig, CredentialConfig, DynamicForwardSpec, ForwardSpec, LocalForwardSpec, Policy, SessionSpec, TelemetryExporter } from './types.js';
+import type { AgentConfig, CredentialConfig, DynamicForwardSpec, Policy, SessionSpec, TelemetryExporter } from './types.js';
 import { checkBudget } from './policy.js';
 import { parseSessions, sessionHost, validateCredentials, validatePolicy } from './validate-sessions.js';
 import { fileErrorReason } from '../src/lifecycle/errno.js';

@@ -3,7 +3,6 @@
 // session, forward and credential types are derived from their schema (config/session-schema.ts),
 // the one declaration of their keys and defaults.
 import type { LogFormat, LogLevel } from '../src/log.js';
-import type { AlgorithmWidening } from '../src/ssh-algorithms.js';
 import type { AssignmentDocumentSchema, SchemaDef } from './session-schema.js';
 
 /** A named local credential. Secrets are never stored here: only where to find them. */
