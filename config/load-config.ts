@@ -12,8 +12,8 @@ import { normaliseSession, type AuthConfig, type DynamicForwardConfigInput, type
 import type { MultiGatewayConfigInput } from '../src/session/multi-gateway-session.js';
 import type { AlgorithmWidening } from '../src/ssh-algorithms.js';
 import { parseGatewayList } from '../src/session/gateway-list.js';
-import { proxyEnvFrom } from '../src/session/proxy-connect.js';
-import { redactCredentials } from '../src/session/target-url.js';
+import { proxyEnvFrom } from '../src/session/proxy/proxy-connect.js';
+import { redactCredentials } from '../src/grammar/redact.js';
 import { describeValue } from './formats.js';
 import { appendKey } from './json-schema.js';
 import { buildConfigSchema, createConvictConfig, schemaLeaves, type RawAgentConfig, type SchemaLeaf } from './schema.js';

@@ -21,6 +21,7 @@
 // documents themselves: the controller verifies, validates and applies them.
 import { type EnvHttpProxyAgent, request } from 'undici';
 import { EdgeError, type ErrorCode } from '../errors.js';
+import { describeEndpoint, redactCredentials } from '../grammar/redact.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { createFleetDispatcher, FleetToken } from './fleet-http.js';
@@ -131,16 +132,6 @@ export function parseRetryAfterMs(value: string | readonly string[] | undefined 
   if (!/[A-Za-z]/.test(text)) return null;
   const at = Date.parse(text);
   return Number.isNaN(at) ? null : Math.max(0, at - now);
-}
-
-/** The endpoint as shown in logs and /status: scheme, host and path; never credentials or the query. */
-export function describeEndpoint(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '(invalid URL)';
-  }
 }
 
 export class RemoteAssignmentSource {
@@ -416,7 +407,7 @@ export class RemoteAssignmentSource {
       why = 'the agent is stopping';
     } else {
       const message = e?.cause?.message ?? e?.message ?? String(err);
-      why = `${message.replace(/\/\/[^/?#@\s]*@/g, '//***@')}${code ? ` (${code})` : ''}`;
+      why = `${redactCredentials(message)}${code ? ` (${code})` : ''}`;
     }
     const error = new EdgeError(edge, `assignments: fetching ${this.endpoint} failed: ${why}.`, { details: code ? { cause: code } : undefined });
     return { kind: 'error', errorKind: kind, error, httpStatus: null, retryAfterMs: null, durationMs: Date.now() - started };

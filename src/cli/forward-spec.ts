@@ -31,7 +31,10 @@
 import { EdgeError } from '../errors.js';
 import type { DynamicForwardConfig, ForwardConfig, LocalForwardConfig } from '../session/session-config.js';
 import { checkRemoteSocketPath } from '../session/remote-listener.js';
-import { checkHost, formatHost, parseTargetUrl, redactCredentials, type ParsedTarget } from '../session/target-url.js';
+import { parseBindField } from '../grammar/bind.js';
+import { checkHost, formatHost } from '../grammar/host-name.js';
+import { redactCredentials } from '../grammar/redact.js';
+import { parseTargetUrl, type ParsedTarget } from '../grammar/targets.js';
 
 /**
  * One parsed `-R`: the forward model's listen keys (bind 'localhost' when the spec gives none,
@@ -120,11 +123,12 @@ function targetPort(raw: string): number {
 function bindAddress(field: Field | undefined): string {
   if (field === undefined) return 'localhost';
   if (field.isPath) remoteSocket(field);
-  const bind = field.arg;
-  if (bind === '' || bind === '*') return '';
-  const checked = checkHost(bind);
-  if (checked.error !== undefined) fail(`bind address: ${checked.error}`);
-  return bind;
+  return specBind(field);
+}
+
+function specBind(field: Field): string {
+  const parsed = parseBindField(field.arg);
+  return parsed.error !== undefined ? fail(parsed.error) : parsed.bind;
 }
 
 function remoteSocket(field: Field): never {
@@ -358,11 +362,7 @@ export interface ListenSpecOptions {
 function localBind(field: Field | undefined, opts: ListenSpecOptions): string {
   if (field === undefined) return opts.gatewayPorts ? '' : 'localhost';
   if (field.isPath) fail(`listening on a unix socket ("${field.arg}") is not supported; give a listen port`);
-  const bind = field.arg;
-  if (bind === '' || bind === '*') return '';
-  const checked = checkHost(bind);
-  if (checked.error !== undefined) fail(`bind address: ${checked.error}`);
-  return bind;
+  return specBind(field);
 }
 
 function splitFields(spec: string): Field[] {

@@ -5,12 +5,13 @@
 // old connection fails a keepalive probe (claimHeld, ping-before-takeover); takeovers are logged.
 import path from 'node:path';
 import type { SocketBindInfo, TcpipBindInfo } from 'ssh2';
-import type { SshChannel } from '../session/channel-pipe.js';
+import type { SshChannel } from '../net/channel-pipe.js';
 import { sameIdentity } from './client-identity.js';
 import { ForwardListener, ListenError, type GatewayLogLevel } from './forward-listener.js';
 import { describeForward, dropConnection, formatHostPort, holderFields, holderText, sleep, who, type Conn, type GatewayCore, type Registered } from './gateway-connection.js';
 import type { GatewayStatus } from './gateway-types.js';
-import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
+import { bindSockets, bindsOverlap } from '../grammar/bind.js';
+import { checkListenPolicy } from './listen-policy.js';
 import { probeClientAlive } from './liveness-probe.js';
 import { checkSocketRequest } from './socket-policy.js';
 

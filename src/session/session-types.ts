@@ -4,9 +4,9 @@
 import type { Context } from '@opentelemetry/api';
 import type { EdgeError } from '../errors.js';
 import type { AuthIdentity } from './auth.js';
-import type { ChannelCloseReason, SshChannel } from './channel-pipe.js';
+import type { ChannelCloseReason, SshChannel } from '../net/channel-pipe.js';
 import type { ForwardStatus, RejectReason } from './forward-runtime.js';
-import type { DynamicForwardStatus, ListenerStatus, LocalForwardStatus, LocalRejectReason } from './local-forwarding.js';
+import type { DynamicForwardStatus, ListenerStatus, LocalForwardStatus, LocalRejectReason } from './device/listener-types.js';
 import type { ConnectionCrypto } from './ssh-connect.js';
 
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'failed' | 'draining' | 'stopped';

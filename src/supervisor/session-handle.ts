@@ -11,7 +11,7 @@ import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } 
 import { Backoff } from '../lifecycle/backoff.js';
 import type { DynamicForwardConfig, ForwardConfig, LocalForwardConfig, SessionConfig } from '../session/session-config.js';
 import type { MultiGatewayConfigInput } from '../session/multi-gateway-session.js';
-import { maskProxyUrl } from '../session/proxy-connect.js';
+import { maskProxyUrl } from '../grammar/proxy-url.js';
 import type { GatewayStrategy } from '../session/gateway-list.js';
 import type { GatewayStatus } from '../session/multi-gateway-session.js';
 import type { SessionStatus } from '../session/tunnel-session.js';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, resolveSession, type AgentConfig, type SessionSpec } from '../../config/load-config.js';
-import { maskConfig, maskUrl } from '../../config/mask.js';
+import { maskConfig } from '../../config/mask.js';
 import { buildConfigSchema, envVarFor, schemaLeaves } from '../../config/schema.js';
 import { checkPolicy, parseAssignmentDocument, parseTargetPattern, validateSessions } from '../../config/validate-sessions.js';
 import { checkBudget, DEFAULT_ALLOWED_TARGETS } from '../../config/policy.js';
@@ -551,8 +551,6 @@ describe('maskConfig', () => {
     expect(masked.sessions[0]!.id).toBe('gw');
     // the original is untouched
     expect(cfg.credentials.default!.privateKeyFile).toBe('/secret/path/id_ed25519');
-    expect(maskUrl('')).toBe('');
-    expect(maskUrl('https://fleet.example.com/a')).toBe('https://fleet.example.com/a');
   });
 });
 

@@ -45,7 +45,7 @@ describe('module weight per thread', () => {
   });
 
   it('the lazily loaded parts are where the graph says they are', () => {
-    expect(reachablePackages('src/session/http-target/http-forward.ts', ROOT).has('undici')).toBe(true);
+    expect(reachablePackages('src/session/targets/http/http-forward.ts', ROOT).has('undici')).toBe(true);
     expect(reachablePackages('telemetry/worker-tracing-sdk.ts', ROOT).has('@opentelemetry/sdk-trace-base')).toBe(true);
   });
 });

@@ -2,12 +2,12 @@
 // channels it serves. A forward whose target or HTTP settings change gets a new HttpForward;
 // the old one is retired — it takes no new channels, its channels run to their end, and its
 // pool closes after the last of them. Session close/destroy end them all.
-import type { ForwardBandwidth } from '../bandwidth-limit.js';
+import type { ForwardBandwidth } from '../../../net/bandwidth-limit.js';
 import type { Context } from '@opentelemetry/api';
-import type { ChannelCloseReason, PipeStats, SshChannel } from '../channel-pipe.js';
-import type { ForwardConfig } from '../session-config.js';
-import type { SshSocketGate } from '../ssh-socket-gate.js';
-import type { ParsedTarget } from '../target-url.js';
+import type { ChannelCloseReason, PipeStats, SshChannel } from '../../../net/channel-pipe.js';
+import type { ForwardConfig } from '../../session-config.js';
+import type { SshSocketGate } from '../../../net/ssh-socket-gate.js';
+import type { ParsedTarget } from '../../../grammar/targets.js';
 import { HttpChannelServer } from './http-channel-server.js';
 import type { ExchangeForward } from './http-exchange.js';
 import type { CompiledHttpSettings } from './http-settings.js';
@@ -49,15 +49,11 @@ export function httpForwardKey(target: ParsedTarget, config: ForwardConfig): str
   return JSON.stringify([target.url, config.http, config.targetConnectTimeoutMs]);
 }
 
-export class HttpForward implements ExchangeForward {
+export class HttpForward {
   readonly key: string;
-  readonly sessionId: string;
-  readonly forwardId: string;
-  readonly settings: CompiledHttpSettings;
-  readonly connectTimeoutMs: number;
-  readonly upstream: UpstreamPool;
-  readonly stats: HttpStats;
-  readonly log: UpstreamLog;
+  /** What each request needs to know about this forward (its pool, settings, counters, log). */
+  readonly exchange: ExchangeForward;
+  private readonly upstream: UpstreamPool;
   private readonly server: HttpChannelServer;
   private readonly sockets = new Set<ChannelSocket>();
   private retired = false;
@@ -65,20 +61,16 @@ export class HttpForward implements ExchangeForward {
   private onIdle: (() => void) | undefined;
 
   constructor(options: HttpForwardOptions) {
-    this.key = options.key;
-    this.sessionId = options.sessionId;
-    this.forwardId = options.forwardId;
-    this.settings = options.settings;
-    this.connectTimeoutMs = options.connectTimeoutMs;
-    this.stats = options.stats;
-    this.log = options.log;
-    this.upstream = new UpstreamPool(options.target, {
+    const { key, target, ...fields } = options;
+    this.key = key;
+    this.upstream = new UpstreamPool(target, {
       forwardId: options.forwardId,
       settings: options.settings,
       connectTimeoutMs: options.connectTimeoutMs,
       log: options.log,
     });
-    this.server = new HttpChannelServer(this);
+    this.exchange = { ...fields, upstream: this.upstream };
+    this.server = new HttpChannelServer(this.exchange);
   }
 
   /** Channels being served now. */

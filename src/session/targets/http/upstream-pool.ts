@@ -9,7 +9,7 @@
 //   http+unix:/path       HTTP over a unix socket (undici `socketPath`)
 import net from 'node:net';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
-import type { ParsedTarget } from '../target-url.js';
+import type { ParsedTarget } from '../../../grammar/targets.js';
 import type { CompiledHttpSettings } from './http-settings.js';
 
 export type UpstreamLog = (level: 'error' | 'warn' | 'info' | 'debug', message: string, fields?: Record<string, unknown>) => void;

@@ -1,13 +1,13 @@
 // Opens the connection to a byte-pipe target (tcp://, unix:) before the SSH channel is
 // accepted, so that a dead service turns into a rejected channel with a reason instead of an
 // accepted channel that closes at once. HTTP targets (http://, https://, http+unix:) do not
-// come here: their channels are accepted at once and served by http-target/ (a dead service is
+// come here: their channels are accepted at once and served by targets/http/ (a dead service is
 // a 502 there); the http(s) branches below remain for callers that want a raw connection.
 import net from 'node:net';
 import tls from 'node:tls';
-import { EdgeError } from '../errors.js';
-import type { ParsedTarget } from './target-url.js';
-import { classifyErrno } from '../lifecycle/errno.js';
+import { EdgeError } from '../../errors.js';
+import type { ParsedTarget } from '../../grammar/targets.js';
+import { classifyErrno } from '../../lifecycle/errno.js';
 
 export function dialTarget(target: ParsedTarget, timeoutMs: number, forwardId: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {

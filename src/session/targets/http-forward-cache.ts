@@ -1,11 +1,11 @@
 // The HTTP side (pool + server) of each forward with an HTTP target: built on first use, rebuilt
 // when the forward's settings change, and retired — finishing its channels before its pool
 // closes — when replaced or removed. The HTTP-target code itself is loaded lazily.
-import type { ChannelCloseReason } from './channel-pipe.js';
-import type { ForwardRuntime } from './forward-runtime.js';
-import type { HttpForward } from './http-target/http-forward.js';
-import { httpForwardModule, loadHttpForwardModule } from './http-target/http-forward-loader.js';
-import type { LogLevel } from './session-types.js';
+import type { ChannelCloseReason } from '../../net/channel-pipe.js';
+import type { ForwardRuntime } from '../forward-runtime.js';
+import type { HttpForward } from './http/http-forward.js';
+import { httpForwardModule, loadHttpForwardModule } from './http/http-forward-loader.js';
+import type { LogLevel } from '../session-types.js';
 
 export class HttpForwardCache {
   /** The HTTP side of each forward with an HTTP target (pool + server), created on first use. */

@@ -30,8 +30,8 @@ import {
   type SpanContext,
 } from '@opentelemetry/api';
 import type { IncomingHttpHeaders } from 'node:http';
-import { traceContextPropagator as propagator } from '../../../telemetry/propagator.js';
-import { TRACER_NAME } from '../../../telemetry/semconv.js';
+import { traceContextPropagator as propagator } from '../../../../telemetry/propagator.js';
+import { TRACER_NAME } from '../../../../telemetry/semconv.js';
 
 /** Request headers the agent sets itself (and so removes from what the client sent). */
 export const TRACE_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'tracestate']);

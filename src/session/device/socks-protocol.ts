@@ -6,7 +6,7 @@
 // `null` while the message is incomplete, or the message and how many bytes it used. A message
 // that can never become valid throws SocksError, which carries the reply to send (if any)
 // before closing.
-import { checkHost } from './target-url.js';
+import { checkHost } from '../../grammar/host-name.js';
 
 export const SOCKS5_METHOD = { noAuth: 0x00, userPass: 0x02, noneAcceptable: 0xff } as const;
 

@@ -8,7 +8,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ClientAbortedError, RequestBodyTooLargeError } from './request-body.js';
-import { classifyErrno } from '../../lifecycle/errno.js';
+import { classifyErrno } from '../../../lifecycle/errno.js';
 
 export type HttpFailureKind =
   | 'refused'

@@ -18,8 +18,9 @@
 // everything that decides *where* the agent may connect (the local policy matches it by path),
 // and HTTP-aware for how channels are carried (isHttpTarget()).
 
-import { isIPv6 } from 'node:net';
 import { EdgeError } from '../errors.js';
+import { checkHost, formatHost } from './host-name.js';
+import { redactCredentials } from './redact.js';
 
 export type ParsedTarget =
   | { kind: 'tcp'; host: string; port: number; url: string }
@@ -33,50 +34,10 @@ export function isHttpTarget(target: ParsedTarget): boolean {
   return target.kind === 'http' || target.kind === 'https' || (target.kind === 'unix' && target.protocol === 'http');
 }
 
-/** OpenSSH refuses host names of NI_MAXHOST (1025) bytes or more. */
-const NI_MAXHOST = 1025;
 /** sizeof(sockaddr_un.sun_path): the path plus its NUL must fit. */
 const SUN_PATH_MAX = process.platform === 'linux' ? 108 : 104;
 
 const DEFAULT_PORTS = { http: 80, https: 443 } as const;
-
-/** Replace URL credentials (`scheme://user:pass@`) with `***@` so messages never echo secrets. */
-export function redactCredentials(text: string): string {
-  return text.replace(/(\/\/)[^/?#@\s]*@/g, '$1***@');
-}
-
-/**
- * Validate a host name or IP address (IPv6 without brackets) and return its normalized form
- * (WHATWG host parsing: lower case, IDNA to ASCII, IPv4 shorthand expanded, IPv6 compressed).
- * Returns a reason string in `error` when it is not acceptable.
- */
-export function checkHost(host: string): { host: string; error?: undefined } | { host?: undefined; error: string } {
-  if (host === '') return { error: 'the host is empty' };
-  if (Buffer.byteLength(host) >= NI_MAXHOST) return { error: `the host is too long (${Buffer.byteLength(host)} bytes, limit ${NI_MAXHOST - 1})` };
-  if (/[\s\x00-\x1f\x7f]/.test(host)) return { error: `host "${host}" contains whitespace or control characters` };
-  if (host.includes(':')) {
-    if (host.includes('%')) return { error: `IPv6 zone ids are not supported ("${host}")` };
-    if (!isIPv6(host)) return { error: `"${host}" is not a valid IPv6 address` };
-    try {
-      return { host: new URL(`http://[${host}]/`).hostname.slice(1, -1) };
-    } catch {
-      return { error: `"${host}" is not a valid IPv6 address` };
-    }
-  }
-  if (/[/?#@\\[\]%<>^|"'`{}]/.test(host)) return { error: `"${host}" is not a valid host name or IP address` };
-  try {
-    const hostname = new URL(`http://${host}/`).hostname;
-    if (hostname === '') return { error: 'the host is empty' };
-    return { host: hostname };
-  } catch {
-    return { error: `"${host}" is not a valid host name or IP address` };
-  }
-}
-
-/** `host` or `[host]` for IPv6, as used in URLs. */
-export function formatHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
-}
 
 class TargetError extends Error {}
 

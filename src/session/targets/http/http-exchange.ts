@@ -17,6 +17,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
+import { maskQuery } from '../../../grammar/redact.js';
 import type { ChannelSocket } from './channel-socket.js';
 import { buildResponseHeaders, buildUpstreamHeaders, headerValues } from './forwarded-headers.js';
 import { badRequest, bodyTooLarge, classifyUpstreamError, overloaded, sendErrorResponse, type HttpFailure } from './http-errors.js';
@@ -319,7 +320,7 @@ function upstreamUrl(targetUrl: string, path: string): string {
   const q = path.indexOf('?');
   const base = targetUrl.startsWith('http+unix:') ? `${targetUrl}:` : targetUrl;
   if (q === -1) return `${base}${path}`;
-  return `${base}${path.slice(0, q)}?${path.slice(q + 1).replace(/=[^&]*/g, '=REDACTED')}`;
+  return `${base}${path.slice(0, q)}?${maskQuery(path.slice(q + 1), 'REDACTED')}`;
 }
 
 /** A path for log lines: no query (secrets), bounded length. */

@@ -5,7 +5,7 @@
 // the server is handed this object through `server.emit('connection', socket)`, its documented
 // way of accepting a connection that did not come from its own listener.
 //
-// Backpressure is end to end, as in channel-pipe.ts: reading stops (the channel is paused, so
+// Backpressure is end to end, as in src/net/channel-pipe.ts: reading stops (the channel is paused, so
 // ssh2 stops re-opening its window and the SSH host slows the outside client) while the
 // server's consumer is full; a write completes only once the channel took it and the SSH socket
 // is under its gate's limit, so a full window or a slow uplink pauses whoever writes. The socket
@@ -14,10 +14,10 @@
 // closed once both sides are done (or at once on destroy()).
 import net from 'node:net';
 import { Duplex } from 'node:stream';
-import { ThrottledReader, type ForwardBandwidth } from '../bandwidth-limit.js';
-import type { ChannelCloseReason, PipeStats, SshChannel } from '../channel-pipe.js';
-import type { SshSocketGate } from '../ssh-socket-gate.js';
-import { watchChannelEof } from '../../ssh2/channel-eof.js';
+import { ThrottledReader, type ForwardBandwidth } from '../../../net/bandwidth-limit.js';
+import type { ChannelCloseReason, PipeStats, SshChannel } from '../../../net/channel-pipe.js';
+import type { SshSocketGate } from '../../../net/ssh-socket-gate.js';
+import { watchChannelEof } from '../../../ssh2/channel-eof.js';
 
 export interface ChannelSocketInfo {
   /** The outside client, as the SSH host reported it. */

@@ -3,7 +3,7 @@
 // `Dispatcher.upgrade()` is built on — used directly so that a service that declines, say with
 // 401 or 426, has its own answer relayed instead of an error). On `101 Switching Protocols` the
 // 101 head is written to the client and the connection becomes a raw byte pipe to the service's
-// socket in both directions, with the same rules as channel-pipe.ts: backpressure each way
+// socket in both directions, with the same rules as src/net/channel-pipe.ts: backpressure each way
 // (a full side pauses the other), half-close each way (EOF → end()), and once the service's
 // socket is gone the client's side is finished and closed. A declined upgrade is answered with
 // `Connection: close` (Node's HTTP server has let go of the connection by then).

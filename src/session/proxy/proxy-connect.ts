@@ -8,6 +8,7 @@
 //   socks4://[user@]host[:port]        SOCKS4, resolved by the agent (IPv4 only)
 //   socks4a://[user@]host[:port]       SOCKS4a, resolved by the proxy
 //
+// The proxy setting's grammar (parsing, masking, NO_PROXY) is src/grammar/proxy-url.ts.
 // Credentials are never shown: every message, status field and span carries maskProxyUrl()'s
 // form (`http://***:***@proxy:3128`). Failures say who refused: the proxy could not be reached
 // (EDGE_ERR_PROXY_UNREACHABLE), it rejected our credentials (…_AUTH_FAILED), it refused by its
@@ -15,79 +16,12 @@
 // (…_TARGET_REFUSED), or it spoke something else (…_PROTOCOL).
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { EdgeError, type ErrorCode } from '../errors.js';
-import { VERSION } from '../version.js';
-import type { ProxyEnv } from './session-config.js';
-import { checkHost, formatHost } from './target-url.js';
-import { connectFailureReason } from '../lifecycle/errno.js';
-
-export type ProxyKind = 'http' | 'socks5' | 'socks5h' | 'socks4' | 'socks4a';
-
-export interface ProxySpec {
-  kind: ProxyKind;
-  host: string;
-  port: number;
-  username?: string;
-  password?: string;
-  /** The URL with credentials masked: safe for logs, status and spans. */
-  display: string;
-}
-
-const DEFAULT_PORTS: Record<ProxyKind, number> = { http: 80, socks5: 1080, socks5h: 1080, socks4: 1080, socks4a: 1080 };
-export const PROXY_FORMS = '"" (direct), "env" (HTTPS_PROXY / ALL_PROXY / NO_PROXY), http://[user:pass@]host:port, socks5://[user:pass@]host:port, socks5h://…, socks4://[user@]host:port or socks4a://…';
-
-/** `scheme://user:pass@host:port` → `scheme://***:***@host:port`; in text that is not a URL, everything up to the last '@' is masked. */
-export function maskProxyUrl(text: string): string {
-  if (text === '' || text === 'env') return text;
-  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*@)?(.*)$/i.exec(text);
-  if (!m) return text.includes('@') ? `***@${text.slice(text.lastIndexOf('@') + 1)}` : text;
-  const rest = m[3]!.replace(/[?#].*$/, '?***'); // a query or fragment is never needed, and may hold a token
-  if (!m[2]) return `${m[1]}${rest}`;
-  const userinfo = m[2].slice(0, -1);
-  return `${m[1]}${userinfo.includes(':') ? '***:***' : '***'}@${rest}`;
-}
-
-/** Parses a proxy URL; throws EDGE_ERR_INVALID_CONFIG naming `key` (never echoing credentials). */
-export function parseProxyUrl(text: string, key = 'proxy'): ProxySpec {
-  const masked = maskProxyUrl(text);
-  const shown = masked.length > 120 ? `${masked.slice(0, 117)}...` : masked;
-  const bad = (why: string) => new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: "${shown}" ${why}. Accepted: ${PROXY_FORMS}.`, { details: { key } });
-  // A bare host:port (as some HTTPS_PROXY values are written) means an HTTP proxy.
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`;
-  let url: URL;
-  try {
-    url = new URL(withScheme);
-  } catch {
-    throw bad('is not a URL');
-  }
-  const scheme = url.protocol.slice(0, -1).toLowerCase();
-  if (scheme === 'https') throw bad('is an https:// proxy, which is not supported (use http://: the SSH stream is encrypted anyway)');
-  if (!(scheme in DEFAULT_PORTS)) throw bad(`has an unsupported scheme "${scheme}:"`);
-  const kind = scheme as ProxyKind;
-  if ((url.pathname !== '' && url.pathname !== '/') || url.search || url.hash) throw bad('must not have a path, query or fragment');
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (!host) throw bad('has no host');
-  const port = url.port === '' ? DEFAULT_PORTS[kind] : Number(url.port);
-  if (!(port >= 1 && port <= 65535)) throw bad('has no valid port');
-  let username: string | undefined;
-  let password: string | undefined;
-  try {
-    if (url.username) username = decodeURIComponent(url.username);
-    if (url.password) password = decodeURIComponent(url.password);
-  } catch {
-    throw bad('has badly percent-encoded credentials');
-  }
-  if ((kind === 'socks4' || kind === 'socks4a') && password !== undefined) throw bad('carries a password, which SOCKS4 cannot send (only a user id)');
-  if (kind.startsWith('socks5') && username !== undefined && (username.length > 255 || Buffer.byteLength(password ?? '') > 255)) throw bad('has a username or password longer than 255 bytes');
-  const display = maskProxyUrl(`${kind}://${url.username ? `${url.username}${url.password ? ':x' : ''}@` : ''}${formatHost(host)}:${port}`);
-  return { kind, host, port, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}), display };
-}
-
-/** Validates a session's `proxy` value ('' | 'env' | URL); throws EDGE_ERR_INVALID_CONFIG. */
-export function checkProxySetting(value: string, key = 'proxy'): void {
-  if (value === '' || value === 'env') return;
-  parseProxyUrl(value, key);
-}
+import { EdgeError, type ErrorCode } from '../../errors.js';
+import { VERSION } from '../../version.js';
+import type { ProxyEnv } from '../session-config.js';
+import { checkHost, formatHost } from '../../grammar/host-name.js';
+import { noProxyMatches, parseProxyUrl, type ProxySpec } from '../../grammar/proxy-url.js';
+import { connectFailureReason } from '../../lifecycle/errno.js';
 
 export interface ProxyRoute {
   proxy: ProxySpec | null;
@@ -125,49 +59,6 @@ export function resolveProxyRoute(cfg: { proxy: string; proxyEnv?: ProxyEnv }, h
   }
   const proxy = parseProxyUrl(value, vars.httpsProxy !== undefined ? 'HTTPS_PROXY' : 'ALL_PROXY');
   return { proxy, via: 'env', description: proxy.display };
-}
-
-/**
- * NO_PROXY as curl reads it: comma (or space) separated; "*" = every host; "example.com" and
- * ".example.com" match the domain and its subdomains; "host:port" only that port; IP
- * addresses and CIDR ranges match IP literals. Names are not resolved.
- */
-export function noProxyMatches(noProxy: string, host: string, port: number): boolean {
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
-  const family = net.isIP(h);
-  for (let entry of noProxy.split(/[\s,]+/).map((e) => e.trim().toLowerCase()).filter(Boolean)) {
-    if (entry === '*') return true;
-    let entryPort: number | undefined;
-    const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
-    if (v6) {
-      entry = v6[1]!;
-      if (v6[2]) entryPort = Number(v6[2]);
-    } else if (/^[^:]+:\d+$/.test(entry)) {
-      entryPort = Number(entry.slice(entry.lastIndexOf(':') + 1));
-      entry = entry.slice(0, entry.lastIndexOf(':'));
-    }
-    if (entryPort !== undefined && entryPort !== port) continue;
-    if (family !== 0) {
-      const [addr, prefixText] = entry.split('/');
-      const entryFamily = net.isIP(addr ?? '');
-      if (entryFamily !== family) continue;
-      if (prefixText === undefined) {
-        if (checkHost(addr!).host === checkHost(h).host) return true;
-        continue;
-      }
-      const list = new net.BlockList();
-      try {
-        list.addSubnet(addr!, Number(prefixText), family === 6 ? 'ipv6' : 'ipv4');
-      } catch {
-        continue;
-      }
-      if (list.check(h, family === 6 ? 'ipv6' : 'ipv4')) return true;
-      continue;
-    }
-    const domain = entry.replace(/^\*?\./, '');
-    if (domain !== '' && (h === domain || h.endsWith(`.${domain}`))) return true;
-  }
-  return false;
 }
 
 export interface ProxyConnectOptions {

@@ -3,9 +3,9 @@
 // file of an https:// target is read here, so that a missing or unreadable file is a config
 // error when the forward is configured, not a 502 on the first request.
 import { readFileSync } from 'node:fs';
-import { EdgeError } from '../../errors.js';
-import { DEFAULT_HTTP, type HttpForwardConfig } from '../session-config.js';
-import type { ParsedTarget } from '../target-url.js';
+import { EdgeError } from '../../../errors.js';
+import { DEFAULT_HTTP, type HttpForwardConfig } from '../../session-config.js';
+import type { ParsedTarget } from '../../../grammar/targets.js';
 
 export interface CompiledHttpSettings extends HttpForwardConfig {
   /** PEM contents of caFile (https:// targets with a caFile only). */

@@ -1,6 +1,6 @@
 // The HTTP-target code (undici, the HTTP parser, W3C trace context) is loaded on first use:
 // a session whose forwards are all byte pipes never pays its memory and start-up time.
-import { importSibling } from '../../import-sibling.js';
+import { importSibling } from '../../../import-sibling.js';
 
 type HttpForwardModule = typeof import('./http-forward.js');
 
