@@ -153,11 +153,7 @@ const OPTIONS = {
 } as const;
 
 export interface TunnelCommand {
-  /**
-   * The session, normalised and frozen by normaliseSession exactly as a config file's (every
-   * flag not given carries the schema's default). With several gateways (`user@gw1,gw2` or
-   * --host), `hosts` and `strategy` are set.
-   */
+  /** Normalised and frozen by normaliseSession, as a config file's; several gateways set `hosts` and `strategy`. */
   session: Readonly<SessionConfig> & Pick<MultiGatewayConfigInput, 'hosts' | 'strategy' | 'failbackAfterMs'>;
   drainTimeoutMs: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
