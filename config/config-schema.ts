@@ -1,9 +1,10 @@
 // Builds config/config.schema.json — the JSON Schema of the agent's config file, for editors
 // and fleet tooling — from the two schemas the loader really uses: the convict schema
-// (schema.ts: every scalar key, its doc, default and format) and assignment.schema.json (the
-// shape of `sessions` and `credentials`, whose $defs are embedded so the file stands alone).
-// `npm run schema` writes the file; test/unit/config-schema.test.ts fails when it is stale.
-import { assignmentJsonSchema } from './json-schema.js';
+// (schema.ts: every scalar key, its doc, default and format) and session-schema.ts (the shape
+// of `sessions` and `credentials`, whose $defs are embedded so the file stands alone). It also
+// publishes session-schema.ts itself as assignment.schema.json. `npm run schema` writes both
+// files; test/unit/config-schema.test.ts fails when either is stale.
+import { ASSIGNMENT_SCHEMA } from './session-schema.js';
 import { ENV_NAME_PATTERN } from './formats.js';
 import { buildConfigSchema, INTEGER_FORMATS } from './schema.js';
 
@@ -48,7 +49,7 @@ function objectSchema(node: Json, prefix: string): Json {
 
 /** The config file's JSON Schema (what config/config.schema.json holds). */
 export function buildConfigJsonSchema(): Json {
-  const assignment = assignmentJsonSchema() as Json;
+  const assignment = ASSIGNMENT_SCHEMA as unknown as Json;
   const root = objectSchema(buildConfigSchema() as unknown as Json, '');
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -68,4 +69,9 @@ export function buildConfigJsonSchema(): Json {
 /** The file's text: stable key order, two-space indent, trailing newline. */
 export function configSchemaText(): string {
   return `${JSON.stringify(buildConfigJsonSchema(), null, 2)}\n`;
+}
+
+/** config/assignment.schema.json's text: the session schema as published for fleet tooling. */
+export function assignmentSchemaText(): string {
+  return `${JSON.stringify(ASSIGNMENT_SCHEMA, null, 2)}\n`;
 }

@@ -1,31 +1,24 @@
-// The JSON Schema of sessions, assignment documents and credentials (assignment.schema.json),
-// and ajv errors turned into one-line messages naming the key in dotted/bracket form:
-// `/sessions/1/forwards/0/port` → `sessions[1].forwards[0].port`.
+// The JSON Schema of sessions, assignment documents and credentials (config/session-schema.ts,
+// published as assignment.schema.json), and ajv errors turned into one-line messages naming the
+// key in dotted/bracket form: `/sessions/1/forwards/0/port` → `sessions[1].forwards[0].port`.
 //
 // The validators are ajv's standalone code for the schema, generated ahead of time
 // (config/assignment-validators.generated.ts, `npm run schema`): compiling the schema at run time
 // took 0.4–0.9 s and ~10 MB on a 2-core device, most of `edge-agent run`'s start. The generated
-// code carries the fingerprint of the schema it was made from; should the schema file differ
-// (edited without regenerating), the schema is compiled with ajv here instead — same answers,
-// slower start — and test/unit/assignment-validators.test.ts fails until it is regenerated.
-import { readFileSync } from 'node:fs';
+// code carries the fingerprint of the schema it was made from; should the schema differ (edited
+// without regenerating), it is compiled with ajv here instead — same answers, slower start — and
+// test/unit/assignment-validators.test.ts fails until it is regenerated. Validation only checks:
+// defaults are filled in by config/schema-defaults.ts.
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import * as generated from './assignment-validators.generated.js';
 import { describeValue, ENV_NAME_PATTERN, ID_PATTERN, ID_RULE } from './formats.js';
+import { ASSIGNMENT_SCHEMA } from './session-schema.js';
 import { AJV_OPTIONS, ASSIGNMENT_SCHEMA_ID, schemaFingerprint, VALIDATOR_REFS } from './validator-options.js';
 
 const require = createRequire(import.meta.url);
 
 type Validators = Record<keyof typeof VALIDATOR_REFS, ValidateFunction>;
-
-// From config/*.ts (tsx, tests) the file sits next to this module; from a build
-// (dist/config/*.js) it is the package's own config/ directory, two levels up.
-const SCHEMA_CANDIDATES = [
-  new URL('./assignment.schema.json', import.meta.url),
-  new URL('../../config/assignment.schema.json', import.meta.url),
-];
 
 let loaded: (Validators & { schema: object; source: 'generated' | 'compiled' }) | undefined;
 
@@ -34,24 +27,10 @@ export function assignmentJsonSchema(): object {
   return validators().schema;
 }
 
-/** The schema file's text. */
-export function readSchemaText(): string {
-  let lastError: unknown;
-  for (const url of SCHEMA_CANDIDATES) {
-    try {
-      return readFileSync(fileURLToPath(url), 'utf8');
-    } catch (err) {
-      lastError = err;
-    }
-  }
-  throw new Error(`cannot read assignment.schema.json: ${(lastError as Error).message}`);
-}
-
 export function validators(): NonNullable<typeof loaded> {
   if (loaded) return loaded;
-  const text = readSchemaText();
-  const schema = JSON.parse(text) as object;
-  if (schemaFingerprint(text) === generated.SCHEMA_SHA256) {
+  const schema: object = ASSIGNMENT_SCHEMA;
+  if (schemaFingerprint(schema) === generated.SCHEMA_SHA256) {
     loaded = { schema, source: 'generated', ...(generated as unknown as Validators) };
     return loaded;
   }

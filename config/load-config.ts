@@ -8,14 +8,16 @@
 import { readFileSync } from 'node:fs';
 import { EdgeError } from '../src/errors.js';
 import type { LogFormat, LogLevel } from '../src/log.js';
-import type { AuthConfig, DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from '../src/session/session-config.js';
+import { normaliseSession, type AuthConfig, type DynamicForwardConfigInput, type ForwardConfigInput, type SessionConfigInput } from '../src/session/session-config.js';
+import type { MultiGatewayConfigInput } from '../src/session/multi-gateway-session.js';
+import type { AlgorithmWidening } from '../src/ssh-algorithms.js';
 import { parseGatewayList } from '../src/session/gateway-list.js';
 import { proxyEnvFrom } from '../src/session/proxy/proxy-connect.js';
 import { redactCredentials } from '../src/grammar/redact.js';
 import { describeValue } from './formats.js';
 import { appendKey } from './json-schema.js';
 import { buildConfigSchema, createConvictConfig, schemaLeaves, type RawAgentConfig, type SchemaLeaf } from './schema.js';
-import type { AgentConfig, CredentialConfig, DynamicForwardSpec, ForwardSpec, LocalForwardSpec, Policy, SessionSpec, TelemetryExporter } from './types.js';
+import type { AgentConfig, CredentialConfig, DynamicForwardSpec, Policy, SessionSpec, TelemetryExporter } from './types.js';
 import { checkBudget } from './policy.js';
 import { parseSessions, sessionHost, validateCredentials, validatePolicy } from './validate-sessions.js';
 import { fileErrorReason } from '../src/lifecycle/errno.js';
@@ -294,13 +296,16 @@ function withSource(message: string, key: string, fromEnv: Map<string, string>):
 /** A forward as the session core takes it. */
 export type ResolvedForward = ForwardConfigInput;
 
+/** A session as the supervisor runs it: normalised and deep-frozen (normaliseSession). */
+export type ResolvedSession = ReturnType<typeof normaliseSession<SessionConfigInput & Partial<Pick<MultiGatewayConfigInput, 'hosts' | 'strategy' | 'failbackAfterMs'>>>>;
+
 /**
  * Turns a validated session spec into TunnelSession's input: reads the credential's private
  * key file, looks up the passphrase/password env vars and the ssh-agent socket, fills defaults.
  * Throws EdgeError naming the credential key (`credentials.NAME.privateKeyFile`, …); secrets
  * are never part of a message.
  */
-export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'credentials'>, env: NodeJS.ProcessEnv = process.env): SessionConfigInput {
+export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'credentials'>, env: NodeJS.ProcessEnv = process.env): ResolvedSession {
   const name = spec.credential;
   const credential = Object.prototype.hasOwnProperty.call(config.credentials, name) ? config.credentials[name] : undefined;
   const credKey = appendKey('credentials', name);
@@ -356,71 +361,37 @@ export function resolveSession(spec: SessionSpec, config: Pick<AgentConfig, 'cre
   if (hk.certificateAuthorities?.length) hostKeys.certificateAuthorities = [...hk.certificateAuthorities];
 
   const gateways = spec.hosts ? parseGatewayList(spec.hosts, `sessions[${spec.id}].hosts`) : undefined;
-  return {
+  // The spec carries every default already (validation filled them in from the schema); this
+  // only maps it, and normaliseSession freezes the result.
+  return normaliseSession({
     id: spec.id,
     host: gateways ? gateways[0]!.host : sessionHost(spec.host),
-    port: gateways ? gateways[0]!.port : spec.port ?? 22,
+    port: gateways ? gateways[0]!.port : spec.port,
     // Several gateways: the worker runs a MultiGatewaySession (src/session/multi-gateway-session.ts).
     ...(gateways ? { hosts: gateways, strategy: spec.strategy ?? 'failover', ...(spec.failbackAfterMs !== undefined ? { failbackAfterMs: spec.failbackAfterMs } : {}) } : {}),
     auth,
     hostKeys,
-    keepalive: { ...spec.keepalive },
-    reconnect: { ...spec.reconnect },
+    keepalive: spec.keepalive,
+    reconnect: spec.reconnect,
     connectTimeoutMs: spec.connectTimeoutMs,
     handshakeTimeoutMs: spec.handshakeTimeoutMs,
-    forwards: (spec.forwards ?? []).map(resolveForward),
-    localForwards: (spec.localForwards ?? []).map(resolveLocalForward),
-    dynamicForwards: (spec.dynamicForwards ?? []).map((f) => resolveDynamicForward(f, spec.id, env)),
-    ...(spec.proxy ? { proxy: spec.proxy } : {}),
+    forwards: spec.forwards,
+    localForwards: spec.localForwards,
+    dynamicForwards: spec.dynamicForwards.map((f) => resolveDynamicForward(f, spec.id, env)),
+    proxy: spec.proxy,
     // "env" is read here, in the main thread: the session's worker gets the values themselves.
     ...(spec.proxy === 'env' ? { proxyEnv: proxyEnvFrom(env) } : {}),
-    ...(spec.exitOnForwardFailure ? { exitOnForwardFailure: true } : {}),
-    ...(spec.sshdNoDelayExec ? { sshdNoDelayExec: true } : {}),
-    ...(spec.ciphers ? { ciphers: [...spec.ciphers] } : {}),
-    ...(spec.algorithms ? { algorithms: structuredClone(spec.algorithms) } : {}),
-  };
-}
-
-function listenerSettings(f: LocalForwardSpec | DynamicForwardSpec) {
-  return {
-    id: f.id,
-    bind: f.bind ?? 'localhost',
-    port: f.port,
-    allowRelay: f.allowRelay ?? false,
-    maxChannels: f.maxChannels ?? 1024,
-    idleTimeoutMs: f.idleTimeoutMs ?? 0,
-    sessionWaitMs: f.sessionWaitMs ?? 10_000,
-    openTimeoutMs: f.openTimeoutMs ?? 15_000,
-  };
-}
-
-function resolveLocalForward(f: LocalForwardSpec): LocalForwardConfigInput {
-  return { ...listenerSettings(f), host: f.host, hostPort: f.hostPort };
+    exitOnForwardFailure: spec.exitOnForwardFailure,
+    sshdNoDelayExec: spec.sshdNoDelayExec,
+    ...(spec.ciphers ? { ciphers: spec.ciphers } : {}),
+    ...(spec.algorithms ? { algorithms: spec.algorithms as AlgorithmWidening } : {}),
+  });
 }
 
 /** The SOCKS password is looked up here; a missing variable names its key. */
 function resolveDynamicForward(f: DynamicForwardSpec, session: string, env: NodeJS.ProcessEnv): DynamicForwardConfigInput {
-  const out: DynamicForwardConfigInput = { ...listenerSettings(f), allowDestinations: [...(f.allowDestinations ?? [])] };
-  if (f.username !== undefined && f.passwordEnv !== undefined) {
-    out.username = f.username;
-    out.password = requireEnv(env, f.passwordEnv, `dynamicForwards[${f.id}].passwordEnv`, session);
-  }
-  return out;
-}
-
-function resolveForward(f: ForwardSpec): ResolvedForward {
-  const forward: ResolvedForward = {
-    id: f.id,
-    ...(f.remoteSocket !== undefined ? { remoteSocket: f.remoteSocket } : { bind: f.bind ?? 'localhost', port: f.port }),
-    target: f.target,
-    allowOrigins: [...(f.allowOrigins ?? [])],
-    maxChannels: f.maxChannels ?? 1024,
-    idleTimeoutMs: f.idleTimeoutMs ?? 0,
-    targetConnectTimeoutMs: f.targetConnectTimeoutMs ?? 10_000,
-    maxBytesPerSecond: f.maxBytesPerSecond ?? 0,
-  };
-  if (f.http) forward.http = { ...f.http };
-  return forward;
+  const { passwordEnv, username, ...rest } = f;
+  return username !== undefined && passwordEnv !== undefined ? { ...rest, username, password: requireEnv(env, passwordEnv, `dynamicForwards[${f.id}].passwordEnv`, session) } : rest;
 }
 
 function requireEnv(env: NodeJS.ProcessEnv, name: string, key: string, session: string): string {

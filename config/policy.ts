@@ -16,6 +16,7 @@ import { globToRegExp } from '../src/grammar/patterns.js';
 import { parseTargetPattern, targetPatternMatches, type TargetPattern } from '../src/grammar/target-patterns.js';
 import { parseTargetUrl, type ParsedTarget } from '../src/grammar/targets.js';
 import type { Policy } from './types.js';
+import { FORWARD_BIND_DEFAULT } from './session-schema.js';
 
 /** The pattern grammar lives in src/grammar/target-patterns.ts; re-exported for the config validators. */
 export { parseTargetPattern };
@@ -52,11 +53,14 @@ export function checkBudget(sessions: ReadonlyArray<{ id: string; forwards?: unk
   return errors;
 }
 
-/** Reason the target is outside policy, or undefined when allowed (or when it does not parse: that is reported elsewhere). */
-export function checkTargetPolicy(target: string, policy: Pick<Policy, 'allowedTargets'>): string | undefined {
+/**
+ * Reason the target is outside policy, or undefined when allowed (or when it does not parse: that
+ * is reported elsewhere). Validation passes the target it already parsed, so it is parsed once.
+ */
+export function checkTargetPolicy(target: string | ParsedTarget, policy: Pick<Policy, 'allowedTargets'>): string | undefined {
   let parsed: ParsedTarget;
   try {
-    parsed = parseTargetUrl(target, 'target');
+    parsed = typeof target === 'string' ? parseTargetUrl(target, 'target') : target;
   } catch {
     return undefined;
   }
@@ -115,7 +119,7 @@ export function checkPolicy(forward: { bind?: string; target?: string; remoteSoc
   }
   const b = typeof forward.remoteSocket === 'string'
     ? checkRemoteSocketPolicy(forward.remoteSocket, policy)
-    : checkBindPolicy(forward.bind ?? 'localhost', policy);
+    : checkBindPolicy(forward.bind ?? FORWARD_BIND_DEFAULT, policy);
   if (b) problems.push(b);
   return problems.length ? problems.join('; ') : undefined;
 }

@@ -1,22 +1,12 @@
 // The agent's configuration as the rest of the program sees it, after loading and validation.
-// Shapes follow /work/shared/design/contract.md ("Configuration", "Session and forward").
+// Shapes follow /work/shared/design/contract.md ("Configuration", "Session and forward"). The
+// session, forward and credential types are derived from their schema (config/session-schema.ts),
+// the one declaration of their keys and defaults.
 import type { LogFormat, LogLevel } from '../src/log.js';
-import type { AlgorithmWidening } from '../src/ssh-algorithms.js';
-import type { HttpForwardConfig, KeepaliveConfig, LocalListenerConfig, ReconnectConfig } from '../src/session/session-config.js';
+import type { AssignmentDocumentSchema, SchemaDef } from './session-schema.js';
 
 /** A named local credential. Secrets are never stored here: only where to find them. */
-export interface CredentialConfig {
-  /** Path of an OpenSSH or PEM private key. */
-  privateKeyFile?: string;
-  /** Path of the key's OpenSSH user certificate; read again at every connection attempt (renewal). */
-  certificateFile?: string;
-  /** Name of the environment variable holding the key's passphrase. */
-  passphraseEnv?: string;
-  /** Name of the environment variable holding a password (password + keyboard-interactive auth). */
-  passwordEnv?: string;
-  /** `true` = the ssh-agent at $SSH_AUTH_SOCK; a string = that agent socket path. */
-  agent?: boolean | string;
-}
+export type CredentialConfig = SchemaDef<'credential'>;
 
 /** Local bounds on what any session (static or remotely assigned) may ask for. */
 export interface Policy {
@@ -41,92 +31,30 @@ export interface Policy {
   allowedRemoteSockets?: string[];
 }
 
-export interface ForwardSpec {
-  id: string;
-  /** 'localhost' when absent (filled in by validation); absent for a remoteSocket forward. */
-  bind: string;
-  /** 0 asks the SSH host to choose; absent (0) for a remoteSocket forward. */
-  port: number;
-  /** A unix socket path on the SSH host to listen on instead of bind/port. */
-  remoteSocket?: string;
-  /** tcp://host:port, unix:/path, http(s)://host[:port] */
-  target: string;
-  allowOrigins: string[];
-  maxChannels: number;
-  idleTimeoutMs: number;
-  /** 0 = no cap. */
-  maxBytesPerSecond: number;
-  targetConnectTimeoutMs: number;
-  /** HTTP-aware settings for http(s):// and http+unix: targets. */
-  http?: Partial<HttpForwardConfig>;
-}
-
-/** Settings shared by local and dynamic forwards (listeners on the device). */
-export type ListenerSpecBase = LocalListenerConfig;
+/**
+ * A validated remote forward of a config `sessions[]` entry or an assignment document, defaults
+ * filled in: `bind` ('localhost' unless remoteSocket) always, `port` absent only with remoteSocket.
+ */
+export type ForwardSpec = Omit<SchemaDef<'forward'>, 'bind' | 'port'> & { bind: string; port: number };
 
 /** A local forward (ssh -L). */
-export interface LocalForwardSpec extends ListenerSpecBase {
-  host: string;
-  hostPort: number;
-}
+export type LocalForwardSpec = SchemaDef<'localForward'>;
 
-/** A dynamic forward (ssh -D): SOCKS4/4a/5. */
-export interface DynamicForwardSpec extends ListenerSpecBase {
-  allowDestinations: string[];
-  username?: string;
-  /** Name of the environment variable holding the SOCKS password. */
-  passwordEnv?: string;
-}
+/** A dynamic forward (ssh -D): SOCKS4/4a/5; `passwordEnv` names the variable holding the SOCKS password. */
+export type DynamicForwardSpec = SchemaDef<'dynamicForward'>;
 
-export interface HostKeysSpec {
-  /** "" (or an empty list) = none. */
-  knownHostsFile?: string | string[];
-  fingerprints?: string[];
-  insecureAcceptAny?: boolean;
-  /** CA public keys trusted to sign this host's certificate. */
-  certificateAuthorities?: string[];
-}
+/** Settings shared by local and dynamic forwards (listeners on the device). */
+export type ListenerSpecBase = Omit<LocalForwardSpec, 'host' | 'hostPort'>;
 
-/** A validated session from config `sessions[]` or an assignment document, defaults filled in. */
-export interface SessionSpec {
-  id: string;
-  /** Absent when `hosts` is given. */
-  host: string;
-  /** 22 when absent; never with `hosts`. */
-  port?: number;
-  /** Several gateways, most preferred first ("host[:port]"), instead of host/port. */
-  hosts?: string[];
-  strategy?: 'failover' | 'all';
-  failbackAfterMs?: number;
-  username: string;
-  /** Name of an entry in the local `credentials`. */
-  credential: string;
-  hostKeys: HostKeysSpec;
-  keepalive: KeepaliveConfig;
-  reconnect: ReconnectConfig;
-  connectTimeoutMs: number;
-  handshakeTimeoutMs: number;
-  forwards: ForwardSpec[];
-  /** Filled in ([]) by validation; optional for code that builds specs by hand. */
-  localForwards?: LocalForwardSpec[];
-  dynamicForwards?: DynamicForwardSpec[];
-  /** '' (direct), 'env', or a proxy URL (may carry credentials: mask before showing). */
-  proxy?: string;
-  exitOnForwardFailure?: boolean;
-  /** Run `true` on the SSH host after connecting so OpenSSH ≤ 10.0 sets TCP_NODELAY. */
-  sshdNoDelayExec?: boolean;
-  /** Ciphers to offer, in order (default: chosen once for this CPU). */
-  ciphers?: string[];
-  /** Legacy hosts only, local config only: SSH algorithms added after the defaults (src/ssh-algorithms.ts). */
-  algorithms?: AlgorithmWidening;
-}
+export type HostKeysSpec = SchemaDef<'hostKeys'>;
 
-export interface AssignmentDocument {
-  revision: number;
-  /** RFC 3339; a document past it is not applied. */
-  expires?: string;
-  sessions: SessionSpec[];
-}
+/**
+ * A validated session from config `sessions[]` or an assignment document, defaults filled in
+ * (fillSessionDefaults). `host` is absent when `hosts` is given; `port` is 22 without `hosts`.
+ */
+export type SessionSpec = Omit<SchemaDef<'session'>, 'host' | 'forwards'> & { host: string; forwards: ForwardSpec[] };
+
+export type AssignmentDocument = Omit<AssignmentDocumentSchema, 'sessions'> & { sessions: SessionSpec[] };
 
 export type TelemetryExporter = 'otlp' | 'console' | 'none';
 

@@ -13,10 +13,11 @@ import { isLoopbackBind } from '../src/grammar/bind.js';
 import { createOriginAllowList } from '../src/grammar/origin-allow-list.js';
 import { checkProxySetting } from '../src/grammar/proxy-url.js';
 import { checkHost, formatHost } from '../src/grammar/host-name.js';
-import { parseTargetUrl } from '../src/grammar/targets.js';
+import { parseTargetUrl, type ParsedTarget } from '../src/grammar/targets.js';
 import { checkSshHostName } from '../src/grammar/host-name.js';
 import { checkAlgorithmWidening } from '../src/ssh-algorithms.js';
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
+import { fillSessionDefaults } from './schema-defaults.js';
 import { checkBindPolicy, checkBudget, checkLocalBindPolicy, checkPolicy, checkRemoteSocketPolicy, checkTargetPolicy } from './policy.js';
 import { checkRemoteSocketPath } from '../src/session/remote-listener.js';
 import { parseGatewayList } from '../src/session/gateway-list.js';
@@ -42,12 +43,11 @@ export function sessionHost(host: string): string {
  * `sessions` is not modified.
  */
 export function parseSessions(sessions: unknown, ctx: ValidationContext, path = 'sessions'): { sessions: SessionSpec[]; errors: string[] } {
-  const data: unknown = sessions === undefined ? undefined : structuredClone(sessions);
+  const data: unknown = fillDefaults(sessions === undefined ? undefined : structuredClone(sessions));
   const validate = validators().sessions;
   const errors: string[] = [];
   if (!validate(data)) errors.push(...formatAjvErrors(validate.errors, path, data));
   if (Array.isArray(data)) errors.push(...semanticErrors(data, ctx, path));
-  if (Array.isArray(data)) fillForwardDefaults(data);
   return { sessions: errors.length === 0 ? (data as SessionSpec[]) : [], errors };
 }
 
@@ -96,6 +96,7 @@ export interface ParsedAssignment {
 export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, options: ParseAssignmentOptions = {}): ParsedAssignment {
   const refuse = options.policy === 'refuse-forwards';
   const data: unknown = structuredClone(doc);
+  if (isObj(data) && Array.isArray(data.sessions)) data.sessions = fillDefaults(data.sessions);
   const validate = validators().document;
   const errors: string[] = [];
   if (!validate(data)) {
@@ -107,7 +108,6 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
     data.sessions.forEach((s, i) => {
       if (isObj(s) && s.algorithms !== undefined) errors.push(`sessions[${i}].algorithms: weaker SSH algorithms can only be allowed in the local config, not by an assignment document`);
     });
-    fillForwardDefaults(data.sessions);
   }
   // The schema checks the shape; a well-shaped but impossible date (month 13) is caught here.
   if (isObj(data) && typeof data.expires === 'string' && /^\d{4}-\d{2}-\d{2}[Tt ]/.test(data.expires) && Number.isNaN(Date.parse(data.expires))) {
@@ -144,19 +144,9 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
   return { document, errors, refusedForwards };
 }
 
-/**
- * Defaults the schema cannot give because they depend on another key (a filled-in default looks
- * like a given value): a session's port (22) only without `hosts`, a remote forward's bind
- * ("localhost") only without `remoteSocket`.
- */
-function fillForwardDefaults(sessions: unknown[]): void {
-  for (const s of sessions) {
-    if (isObj(s) && s.hosts === undefined && s.port === undefined) s.port = 22;
-    if (!isObj(s) || !Array.isArray(s.forwards)) continue;
-    for (const f of s.forwards) {
-      if (isObj(f) && f.remoteSocket === undefined && f.bind === undefined) f.bind = 'localhost';
-    }
-  }
+/** Every session with its defaults filled in (config/schema-defaults.ts), before validation as ajv's useDefaults did. */
+function fillDefaults(sessions: unknown): unknown {
+  return Array.isArray(sessions) ? sessions.map(fillSessionDefaults) : sessions;
 }
 
 function semanticErrors(sessions: unknown[], ctx: ValidationContext, path: string, withPolicy = true): string[] {
@@ -391,15 +381,14 @@ function forwardErrors(forwards: unknown[], policy: Policy | undefined, path: st
       else listeners.set(key, j);
     }
     if (typeof f.target === 'string' && f.target !== '') {
-      let parsedOk = true;
+      let parsed: ParsedTarget | undefined;
       try {
-        parseTargetUrl(f.target, `${at}.target`);
+        parsed = parseTargetUrl(f.target, `${at}.target`);
       } catch (err) {
-        parsedOk = false;
         errors.push(messageOf(err));
       }
-      if (parsedOk && policy) {
-        const why = checkTargetPolicy(f.target, policy);
+      if (parsed && policy) {
+        const why = checkTargetPolicy(parsed, policy);
         if (why) errors.push(`${at}.target: ${why}`);
       }
     }

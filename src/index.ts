@@ -4,6 +4,7 @@ export type { ReverseTunnelOptions, ForwardingRequest, ChannelOpenRequest, Rever
 export { TunnelSession } from './session/tunnel-session.js';
 export type { SessionStatus, SessionState, ChannelInfo, ChannelClosedInfo, ReconnectAttemptInfo, IncomingChannel } from './session/tunnel-session.js';
 export type { ForwardStatus, ForwardState } from './session/forward-runtime.js';
+export { normaliseSession } from './session/session-config.js';
 export type { SessionConfig, SessionConfigInput, ForwardConfig, ForwardConfigInput, HttpForwardConfig, AuthConfig, KeepaliveConfig, ReconnectConfig, ReconnectMode } from './session/session-config.js';
 export type { LocalForwardConfig, LocalForwardConfigInput, DynamicForwardConfig, DynamicForwardConfigInput, ProxyEnv } from './session/session-config.js';
 export type { LocalForwardStatus, DynamicForwardStatus, ListenerStatus, LocalRejectReason } from './session/device/listener-types.js';

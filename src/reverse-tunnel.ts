@@ -35,7 +35,7 @@ export interface ReverseTunnelOptions {
 }
 
 export interface ForwardingRequest {
-  /** Bind address on the SSH host; default 'localhost'. */
+  /** Bind address on the SSH host; default 'localhost' (the schema's forward bind default). */
   address?: string;
   /** 0 lets the SSH host choose; the chosen port is returned. */
   port: number;
@@ -83,6 +83,7 @@ export class ReverseTunnel extends EventEmitter<ReverseTunnelEvents> {
 
   constructor(options: ReverseTunnelOptions) {
     super();
+    // TunnelSession completes the input with normaliseSession, as every other way in does.
     this.session = new TunnelSession({
       id: options.id,
       host: options.host,
@@ -122,7 +123,7 @@ export class ReverseTunnel extends EventEmitter<ReverseTunnelEvents> {
   async requestForwarding(request: ForwardingRequest): Promise<{ id: string; port: number }> {
     const input: ForwardConfigInput = {
       id: request.id ?? `forward-${this.nextForwardId++}`,
-      bind: request.address ?? 'localhost',
+      bind: request.address,
       port: request.port,
       target: request.target,
       allowOrigins: request.allowOrigins,

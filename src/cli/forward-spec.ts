@@ -29,24 +29,20 @@
 // OpenSSH's ${VAR} expansion is not done here (the shell already expands variables).
 
 import { EdgeError } from '../errors.js';
+import type { DynamicForwardConfig, ForwardConfig, LocalForwardConfig } from '../session/session-config.js';
 import { checkRemoteSocketPath } from '../session/remote-listener.js';
 import { parseBindField } from '../grammar/bind.js';
 import { checkHost, formatHost } from '../grammar/host-name.js';
 import { redactCredentials } from '../grammar/redact.js';
 import { parseTargetUrl, type ParsedTarget } from '../grammar/targets.js';
 
-export interface RemoteForwardSpec {
-  /** Bind address sent in tcpip-forward; 'localhost' when the spec gives none, '' = all addresses; '' with remoteSocket. */
-  bind: string;
-  /** Listen port on the server, 0..65535 (0 = let the server pick); 0 with remoteSocket. */
-  port: number;
-  /** Listen on this unix socket path on the SSH host instead of bind:port. */
-  remoteSocket?: string;
-  /** Normalized target URL: 'tcp://host:port', 'unix:/path', 'http+unix:/path' or an http(s) origin. */
-  target: string;
-  /** The original text, for messages. */
-  spec: string;
-}
+/**
+ * One parsed `-R`: the forward model's listen keys (bind 'localhost' when the spec gives none,
+ * '' = all addresses; with remoteSocket '' and port 0) and its normalised target URL
+ * ('tcp://host:port', 'unix:/path', 'http+unix:/path' or an http(s) origin), plus the spec text
+ * for messages. The tunnel command turns it into a forward through normaliseSession.
+ */
+export type RemoteForwardSpec = Pick<ForwardConfig, 'bind' | 'port'> & { target: string; remoteSocket?: string; spec: string };
 
 export const REMOTE_FORWARD_FORMS =
   '[bind_address:]port:host:hostport, [bind_address:]port:/local/socket, ' +
@@ -349,21 +345,11 @@ export function parseRemoteForwardSpec(spec: string): RemoteForwardSpec {
 // port); destination port 1-65535. Unix socket paths (local listener or destination) are not
 // supported.
 
-export interface LocalForwardSpec {
-  /** 'localhost' when the spec gives none (or '' with -g), '' = all interfaces. */
-  bind: string;
-  port: number;
-  /** Destination host (brackets removed, normalized as in -R: lower case, IPv6 compressed), resolved by the SSH host. */
-  host: string;
-  hostPort: number;
-  spec: string;
-}
+/** One parsed `-L` (bind 'localhost' when the spec gives none, or '' with -g; host normalized as in -R). */
+export type LocalForwardSpec = Pick<LocalForwardConfig, 'bind' | 'port' | 'host' | 'hostPort'> & { spec: string };
 
-export interface DynamicForwardSpec {
-  bind: string;
-  port: number;
-  spec: string;
-}
+/** One parsed `-D`. */
+export type DynamicForwardSpec = Pick<DynamicForwardConfig, 'bind' | 'port'> & { spec: string };
 
 export const LOCAL_FORWARD_FORMS = '[bind_address:]port:host:hostport';
 export const DYNAMIC_FORWARD_FORMS = '[bind_address:]port';

@@ -11,10 +11,11 @@ import { checkSshHostName } from '../grammar/host-name.js';
 import { ALGORITHM_CATEGORIES, checkAlgorithmWidening, DEFAULT_CIPHER, type AlgorithmWidening } from '../ssh-algorithms.js';
 import { createLogger } from '../log.js';
 import { LOG_OPTIONS, logFlags, type LogFlags } from './log-flags.js';
-import type { AuthConfig, ReconnectMode, SessionConfigInput } from '../session/session-config.js';
+import { normaliseSession, type AuthConfig, type ReconnectMode, type SessionConfig } from '../session/session-config.js';
+import { SESSION_PORT_DEFAULT } from '../../config/session-schema.js';
 import { isCredentialFailure } from '../session/backoff.js';
 import type { TunnelSession } from '../session/tunnel-session.js';
-import { formatGateway, parseGatewayAddress, parseGatewayList, type GatewayAddress } from '../session/gateway-list.js';
+import { formatGateway, parseGatewayAddress, parseGatewayList, type GatewayAddress, type GatewayStrategy } from '../session/gateway-list.js';
 import { createSession, type MultiGatewayConfigInput, type MultiGatewaySession } from '../session/multi-gateway-session.js';
 import { parseDynamicForwardSpec, parseLocalForwardSpec, parseRemoteForwardSpec } from './forward-spec.js';
 import { parseDestinationPattern } from '../grammar/destination-allow-list.js';
@@ -154,8 +155,8 @@ const OPTIONS = {
 } as const;
 
 export interface TunnelCommand extends LogFlags {
-  /** With several gateways (`user@gw1,gw2` or --host), `hosts` and `strategy` are set. */
-  session: SessionConfigInput & Pick<MultiGatewayConfigInput, 'hosts' | 'strategy' | 'failbackAfterMs'>;
+  /** Normalised and frozen by normaliseSession, as a config file's; several gateways set `hosts` and `strategy`. */
+  session: Readonly<SessionConfig> & Pick<MultiGatewayConfigInput, 'hosts' | 'strategy' | 'failbackAfterMs'>;
   drainTimeoutMs: number;
   /** Default keys that were skipped (encrypted without a passphrase), for a warning. */
   skippedKeys: string[];
@@ -182,7 +183,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   // Several gateways: user@gw1,gw2:2222 and/or repeated --host HOST[:PORT] (port: -p, else 22).
   const gatewaySpecs = [...(hostPart ? hostPart.split(',') : []), ...extraHosts];
   const multi = gatewaySpecs.length > 1 || extraHosts.length > 0;
-  const defaultPort = intFlag(values.p, '-p', 1, 65535) ?? 22;
+  const defaultPort = intFlag(values.p, '-p', 1, 65535) ?? SESSION_PORT_DEFAULT;
   let gateways: GatewayAddress[] | undefined;
   if (multi) {
     try {
@@ -193,7 +194,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   } else if (values.strategy !== undefined || values['failback-after-ms'] !== undefined) {
     throw new UsageError('--strategy and --failback-after-ms apply to several gateways (user@gw1,gw2 or --host), and only one is given');
   }
-  const strategy = values.strategy ?? 'failover';
+  const strategy = (values.strategy ?? 'failover') as GatewayStrategy;
   if (strategy !== 'failover' && strategy !== 'all') throw new UsageError(`--strategy must be failover or all (got "${strategy}")`);
   // An IPv6 address may be written in brackets; impossible names are a usage error, not retried.
   const host = gateways ? gateways[0]!.host : /^\[.*\]$/.test(hostPart) && isIP(hostPart.slice(1, -1)) === 6 ? hostPart.slice(1, -1) : hostPart;
@@ -285,8 +286,8 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const ciphers = values.ciphers === undefined ? undefined : parseCipherList(values.ciphers, algorithms?.cipher ?? []);
 
   return {
-    session: {
-      id: gateways ? gateways.map(formatGateway).join(',') : `${host}:${values.p ?? 22}`,
+    session: normaliseSession({
+      id: gateways ? gateways.map(formatGateway).join(',') : `${host}:${defaultPort}`,
       host,
       port: gateways ? gateways[0]!.port : defaultPort,
       ...(gateways ? { hosts: gateways, strategy, failbackAfterMs: intFlag(values['failback-after-ms'], '--failback-after-ms', 0) } : {}),
@@ -311,7 +312,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
       dynamicForwards,
       ...(proxy ? { proxy } : {}),
       ...(values['exit-on-forward-failure'] ? { exitOnForwardFailure: true } : {}),
-    },
+    }),
     drainTimeoutMs: intFlag(values['drain-timeout-ms'], '--drain-timeout-ms', 0) ?? 10_000,
     ...logging,
     skippedKeys,

@@ -62,38 +62,16 @@ export class ForwardRuntime extends ForwardLifecycle {
     this.bandwidth = new ForwardBandwidth(config.maxBytesPerSecond);
   }
 
-  /** Validates a forward's settings; throws EDGE_ERR_INVALID_CONFIG naming the key. */
-  static compile(config: ForwardConfig): { target: ParsedTarget | undefined; allowList: OriginAllowList; http: CompiledHttpSettings | undefined } {
-    const key = `forwards[${config.id}]`;
-    if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) {
-      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.port: ${config.port} is not a port number (0–65535, 0 lets the SSH host choose).`);
-    }
-    if (typeof config.remoteSocket !== 'string') {
-      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.remoteSocket must be a string (an absolute socket path on the SSH host, or "" for a TCP forward).`);
-    }
-    if (config.remoteSocket !== '') {
-      checkRemoteSocketPath(config.remoteSocket, `${key}.remoteSocket`);
-      if (config.port !== 0) throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: give either remoteSocket or port, not both.`);
-      if (config.allowOrigins.length > 0) {
-        throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.allowOrigins cannot apply to a remoteSocket forward: the SSH host reports no origin address for unix-socket connections (restrict access with the socket's directory permissions on the SSH host).`);
-      }
-    }
-    if (typeof config.bind !== 'string') {
-      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.bind must be a string ("localhost", "127.0.0.1", "::1", "0.0.0.0", "::" or "" for all).`);
-    }
-    if (!Number.isInteger(config.maxChannels) || config.maxChannels < 1) {
-      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.maxChannels must be a positive integer, got ${config.maxChannels}.`);
-    }
-    if (!Number.isInteger(config.idleTimeoutMs) || config.idleTimeoutMs < 0) {
-      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.idleTimeoutMs must be 0 (off) or a positive number of milliseconds, got ${config.idleTimeoutMs}.`);
-    }
-    if (!Number.isSafeInteger(config.maxBytesPerSecond) || config.maxBytesPerSecond < 0) {
-      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.maxBytesPerSecond must be 0 (no cap) or a positive number of bytes per second, got ${config.maxBytesPerSecond}.`);
-    }
-    const target = config.target === undefined ? undefined : parseTargetUrl(config.target, `${key}.target`);
-    // Checked whatever the target (a typo must not wait for the day the target becomes HTTP).
-    const http = compileHttpSettings(config.http, `${key}.http`, target);
-    return { target, allowList: createOriginAllowList(config.allowOrigins, `${key}.allowOrigins`), http: target && isHttpTarget(target) ? http : undefined };
+  /**
+   * Validates a forward's settings; throws EDGE_ERR_INVALID_CONFIG naming the key. A normalised
+   * (frozen) config is compiled once: validation, the runtime and an update share the result.
+   */
+  static compile(config: ForwardConfig): CompiledForward {
+    const cached = COMPILED.get(config);
+    if (cached) return cached;
+    const compiled = compileForward(config);
+    if (Object.isFrozen(config)) COMPILED.set(config, compiled);
+    return compiled;
   }
 
   /** Applies settings that do not need a new tcpip-forward (target, limits, allow-list, HTTP settings). */
@@ -141,4 +119,43 @@ export class ForwardRuntime extends ForwardLifecycle {
       ...(this.http ? { http: snapshotHttpStats(this.httpStats) } : {}),
     };
   }
+}
+
+/** A forward's settings parsed and checked: its target, origin allow-list and HTTP settings. */
+export interface CompiledForward { target: ParsedTarget | undefined; allowList: OriginAllowList; http: CompiledHttpSettings | undefined }
+
+/** Compilations of normalised (frozen) forward configs, so that each is compiled once. */
+const COMPILED = new WeakMap<ForwardConfig, CompiledForward>();
+
+function compileForward(config: ForwardConfig): CompiledForward {
+  const key = `forwards[${config.id}]`;
+  if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) {
+    throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.port: ${config.port} is not a port number (0–65535, 0 lets the SSH host choose).`);
+  }
+  if (typeof config.remoteSocket !== 'string') {
+    throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.remoteSocket must be a string (an absolute socket path on the SSH host, or "" for a TCP forward).`);
+  }
+  if (config.remoteSocket !== '') {
+    checkRemoteSocketPath(config.remoteSocket, `${key}.remoteSocket`);
+    if (config.port !== 0) throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: give either remoteSocket or port, not both.`);
+    if (config.allowOrigins.length > 0) {
+      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.allowOrigins cannot apply to a remoteSocket forward: the SSH host reports no origin address for unix-socket connections (restrict access with the socket's directory permissions on the SSH host).`);
+    }
+  }
+  if (typeof config.bind !== 'string') {
+    throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.bind must be a string ("localhost", "127.0.0.1", "::1", "0.0.0.0", "::" or "" for all).`);
+  }
+  if (!Number.isInteger(config.maxChannels) || config.maxChannels < 1) {
+    throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.maxChannels must be a positive integer, got ${config.maxChannels}.`);
+  }
+  if (!Number.isInteger(config.idleTimeoutMs) || config.idleTimeoutMs < 0) {
+    throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.idleTimeoutMs must be 0 (off) or a positive number of milliseconds, got ${config.idleTimeoutMs}.`);
+  }
+  if (!Number.isSafeInteger(config.maxBytesPerSecond) || config.maxBytesPerSecond < 0) {
+    throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}.maxBytesPerSecond must be 0 (no cap) or a positive number of bytes per second, got ${config.maxBytesPerSecond}.`);
+  }
+  const target = config.target === undefined ? undefined : parseTargetUrl(config.target, `${key}.target`);
+  // Checked whatever the target (a typo must not wait for the day the target becomes HTTP).
+  const http = compileHttpSettings(config.http, `${key}.http`, target);
+  return { target, allowList: createOriginAllowList(config.allowOrigins, `${key}.allowOrigins`), http: target && isHttpTarget(target) ? http : undefined };
 }

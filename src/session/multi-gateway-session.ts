@@ -19,9 +19,10 @@ import { EventEmitter } from 'node:events';
 import { EdgeError } from '../errors.js';
 import type { ForwardStatus } from './forward-runtime.js';
 import { DEFAULT_FAILBACK_AFTER_MS, formatGateway, GATEWAY_STRATEGIES, parseGatewayList, type GatewayAddress, type GatewayStrategy } from './gateway-list.js';
-import { forwardWithDefaults, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
+import { normaliseForward, type DynamicForwardConfigInput, type ForwardConfig, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { TunnelSession, type SessionState, type SessionStatus, type TunnelSessionEvents, type TunnelSessionOptions } from './tunnel-session.js';
 import { ConditionWaiters } from './condition-waiters.js';
+import { SESSION_PORT_DEFAULT } from '../../config/session-schema.js';
 
 export interface MultiGatewayConfigInput extends Omit<SessionConfigInput, 'host'> {
   host?: string;
@@ -72,7 +73,9 @@ export function isMultiGatewayInput(input: object): input is MultiGatewayConfigI
 
 export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
   /** The first gateway's view of the configuration (id, forwards, timers) — what the worker and tracing read. */
-  readonly config: SessionConfig;
+  /** The session's normalised, frozen configuration; replaced whole when forward lists change. */
+  get config(): Readonly<SessionConfig> { return this.current; }
+  private current: Readonly<SessionConfig>;
   readonly gateways: readonly GatewayAddress[];
   readonly strategy: GatewayStrategy;
   readonly failbackAfterMs: number;
@@ -96,7 +99,7 @@ export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
   constructor(input: MultiGatewayConfigInput, options: TunnelSessionOptions & { onLink?: (link: TunnelSession) => void } = {}) {
     super();
     const bad = (key: string, msg: string) => new EdgeError('EDGE_ERR_INVALID_CONFIG', `${key}: ${msg}`);
-    this.gateways = parseGatewayList(input.hosts ?? (input.host ? [{ host: input.host, port: input.port ?? 22 }] : []));
+    this.gateways = parseGatewayList(input.hosts ?? (input.host ? [{ host: input.host, port: input.port ?? SESSION_PORT_DEFAULT }] : []));
     this.strategy = input.strategy ?? 'failover';
     if (!GATEWAY_STRATEGIES.includes(this.strategy)) throw bad('strategy', `"${String(this.strategy)}" must be one of ${GATEWAY_STRATEGIES.join(', ')}.`);
     this.failbackAfterMs = input.failbackAfterMs ?? DEFAULT_FAILBACK_AFTER_MS;
@@ -111,7 +114,7 @@ export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
     const first = this.gateways[0]!;
     // Validates the session (credentials, forwards, host-key policy) exactly as a single-gateway one.
     const probe = new TunnelSession(this.linkInput(first, input.forwards ?? []));
-    this.config = probe.config;
+    this.current = probe.config;
     this.forwards = this.config.forwards;
   }
 
@@ -163,9 +166,9 @@ export class MultiGatewaySession extends EventEmitter<TunnelSessionEvents> {
   }
 
   async setForwards(inputs: ForwardConfigInput[]): Promise<void> {
-    const desired = inputs.map((f, i) => forwardWithDefaults(f, i));
+    const desired = inputs.map((f, i) => normaliseForward(f, i));
     this.forwards = desired;
-    this.config.forwards = desired;
+    this.current = Object.freeze({ ...this.config, forwards: desired });
     await Promise.all(this.liveLinks().filter((l) => l.holdsForwards).map((l) => l.session.setForwards(desired)));
   }
 

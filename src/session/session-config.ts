@@ -1,35 +1,22 @@
-// The shape one SSH session is configured with inside the session core. The config loader
-// (config/) and the CLI both produce this; defaults follow the seed (keepalive 30 s × 5, retry
-// every 5 s, unlimited retries) except where the project chose safer ones (reconnect `always`,
-// bind `localhost`).
+// The shape one SSH session is configured with inside the session core, and normaliseSession,
+// the one function that completes it. The config loader (config/), the CLI and the library all
+// build it through that function. The forward and setting types are derived from the schema
+// (config/session-schema.ts), which also holds every default.
 import type { HostKeyPolicy } from './host-keys/host-key-verifier.js';
 import type { AlgorithmWidening } from '../ssh-algorithms.js';
+import { FORWARD_BIND_DEFAULT, SESSION_PORT_DEFAULT, type SchemaDef } from '../../config/session-schema.js';
+import { deepFreeze, schemaDefaults, withSchemaDefaults } from '../../config/schema-defaults.js';
 
-export type ReconnectMode = 'never' | 'after-connect' | 'always';
+/** Keepalive of the SSH connection: `intervalMs` between keepalives while the server is silent (0 disables), `countMax` unanswered ones tolerated. */
+export type KeepaliveConfig = SchemaDef<'keepalive'>;
 
-export interface KeepaliveConfig {
-  /** Milliseconds between keepalives while the server is silent; 0 disables. Seed default 30 s. */
-  intervalMs: number;
-  /** Unanswered keepalives tolerated before the session is declared dead. Seed default 5. */
-  countMax: number;
-}
-
-export interface ReconnectConfig {
-  mode: ReconnectMode;
-  /** First retry ceiling; later ones double up to maxRetryIntervalMs (full jitter). */
-  retryIntervalMs: number;
-  maxRetryIntervalMs: number;
-  /** -1 = unlimited. */
-  maxRetries: number;
-  /** A link that stayed up this long resets the backoff to its first step. */
-  stableAfterMs: number;
-  /**
-   * Mode `always` (and `after-connect` once connected): authentication and host key failures are
-   * retried too, each time re-reading keys and known_hosts, no sooner than this apart (plus up
-   * to 25 % jitter). Default 60 s.
-   */
-  authRetryIntervalMs: number;
-}
+/**
+ * Reconnects: first retry ceiling `retryIntervalMs`, doubling up to `maxRetryIntervalMs` (full
+ * jitter); `maxRetries` -1 = unlimited; a link up for `stableAfterMs` resets the backoff;
+ * authentication and host-key failures are retried no sooner than `authRetryIntervalMs` apart.
+ */
+export type ReconnectConfig = SchemaDef<'reconnect'>;
+export type ReconnectMode = ReconnectConfig['mode'];
 
 /** Credentials as the session uses them (already resolved: files read, env vars looked up). */
 export interface AuthConfig {
@@ -49,108 +36,33 @@ export interface AuthConfig {
 }
 
 /**
- * How an HTTP-aware forward (target http://, https:// or http+unix:) talks HTTP. Ignored for
- * tcp:// and unix: targets. Every key has a default (DEFAULT_HTTP).
+ * How an HTTP-aware forward (target http://, https:// or http+unix:) talks HTTP; ignored for
+ * tcp:// and unix: targets. Every key has a schema default (DEFAULT_HTTP); the schema's
+ * descriptions say what each one does.
  */
-export interface HttpForwardConfig {
-  /** Time the service may take to send the response head after the request went out; then 504. 0 = no limit. */
-  headersTimeoutMs: number;
-  /** Longest silence between two chunks of a response body; then 504 (or a cut connection once the head was sent). 0 = no limit. */
-  bodyTimeoutMs: number;
-  /** An idle keep-alive connection from the outside client is closed after this long (default 5 s, as Node's own servers). 0 = never (idleTimeoutMs still applies). */
-  keepAliveTimeoutMs: number;
-  /** Connections to the service the forward's pool may open (undici Pool `connections`). */
-  maxConnections: number;
-  /** Requests in flight per connection to the service (undici `pipelining`; 1 = keep-alive without pipelining). */
-  pipelining: number;
-  /** Requests of this forward being served at once; more are answered 503. */
-  maxConcurrentRequests: number;
-  /** Largest request body in bytes; larger ones are answered 413. 0 = no limit. */
-  maxRequestBodyBytes: number;
-  /** Largest request head (request line + headers) in bytes; larger ones are answered 431. */
-  maxRequestHeaderBytes: number;
-  /** Keep (and append to) X-Forwarded-For/-Proto/-Host and Forwarded sent by the outside client. Default false: replace them. */
-  trustForwardedHeaders: boolean;
-  /** Continue an incoming traceparent/tracestate. Default false: the agent starts a new trace. */
-  trustTraceparent: boolean;
-  /** Host header sent to the service; '' (default) = the client's Host unchanged. */
-  hostHeader: string;
-  /** PEM file of CA certificates trusted for an https:// service (added to nothing: replaces Node's default roots). '' = Node's default roots. */
-  caFile: string;
-  /** Do not verify the https:// service's certificate (logs a warning). */
-  insecureSkipVerify: boolean;
-}
+export type HttpForwardConfig = NonNullable<SchemaDef<'forward'>['http']>;
 
-export interface ForwardConfig {
-  /** Unique within the session; stable across reconfiguration. */
-  id: string;
-  /** Bind address sent in tcpip-forward: '', '0.0.0.0', '::', 'localhost', '127.0.0.1', '::1', or a host. */
+/** A remote forward (ssh -R) as the session runs it. */
+export type ForwardConfig = Omit<SchemaDef<'forward'>, 'bind' | 'port' | 'remoteSocket' | 'target' | 'http'> & {
+  /** Bind address sent in tcpip-forward: '', '0.0.0.0', '::', 'localhost', '127.0.0.1', '::1', or a host ('' with remoteSocket). */
   bind: string;
-  /** 0 asks the server to choose. */
+  /** 0 asks the server to choose (and for a remoteSocket forward). */
   port: number;
-  /**
-   * Listen on this unix socket path on the SSH host instead of bind:port (OpenSSH
-   * streamlocal-forward, `ssh -R /path:host:port`); '' (default) = a TCP forward on bind:port.
-   */
+  /** A unix socket path on the SSH host to listen on instead of bind:port; '' = a TCP forward. */
   remoteSocket: string;
   /** tcp://host:port, unix:/path, http(s)://… — absent means event mode (the application handles channels). */
   target?: string;
-  /** CIDR list of origin addresses allowed in; empty = anyone the SSH host lets connect. */
-  allowOrigins: string[];
-  maxChannels: number;
-  /** 0 = no idle timeout. */
-  idleTimeoutMs: number;
-  targetConnectTimeoutMs: number;
-  /** Bandwidth cap for the whole forward, each direction, in bytes per second; 0 = none. */
-  maxBytesPerSecond: number;
-  /** HTTP settings of http://, https:// and http+unix: targets. */
   http: HttpForwardConfig;
-}
-
-/** Settings shared by local (-L) and dynamic (-D) forwards: a listener on the device. */
-export interface LocalListenerConfig {
-  /** Unique within the session (across forwards, localForwards and dynamicForwards). */
-  id: string;
-  /**
-   * Device address to listen on: 'localhost' (default: 127.0.0.1 and ::1), an IP address, or
-   * '' / '*' for all interfaces. Anything but loopback needs `allowRelay: true`.
-   */
-  bind: string;
-  /** Device port; 0 = any free port (reported as `localPort` in status). */
-  port: number;
-  /** Let other machines use the listener (Tectia allow-relay, ssh -g). Default false. */
-  allowRelay: boolean;
-  /** Connections open (or waiting for their channel) at once; more are closed at once. */
-  maxChannels: number;
-  /** 0 = no idle timeout. */
-  idleTimeoutMs: number;
-  /**
-   * A connection arriving while the SSH session is down waits this long for it, then is
-   * closed (SOCKS: after a "general failure" reply). 0 = closed at once.
-   */
-  sessionWaitMs: number;
-  /** The SSH host must confirm the direct-tcpip channel within this, else the connection is closed. */
-  openTimeoutMs: number;
-}
+};
 
 /** A local forward (ssh -L): each connection to the device listener goes to host:hostPort as seen from the SSH host. */
-export interface LocalForwardConfig extends LocalListenerConfig {
-  /** Destination host, resolved by the SSH host ("localhost" is the SSH host itself). */
-  host: string;
-  hostPort: number;
-}
+export type LocalForwardConfig = SchemaDef<'localForward'>;
 
-/** A dynamic forward (ssh -D): a SOCKS4/4a/5 server on the device; connections go out from the SSH host. */
-export interface DynamicForwardConfig extends LocalListenerConfig {
-  /**
-   * Destinations SOCKS clients may ask for: host:port patterns ("*.lan:443", "10.0.0.0/8:*",
-   * "[::1]:22", "*:*"). Empty (the default) = every request is refused.
-   */
-  allowDestinations: string[];
-  /** With `password`: SOCKS5 username/password authentication is required (SOCKS4 is then refused). */
-  username?: string;
-  password?: string;
-}
+/** Settings shared by local (-L) and dynamic (-D) forwards: a listener on the device. */
+export type LocalListenerConfig = Omit<LocalForwardConfig, 'host' | 'hostPort'>;
+
+/** A dynamic forward (ssh -D): a SOCKS4/4a/5 server on the device; `password` is the resolved passwordEnv. */
+export type DynamicForwardConfig = Omit<SchemaDef<'dynamicForward'>, 'passwordEnv'> & { password?: string };
 
 /** Proxy settings from the environment, for `proxy: "env"` (default: the thread's process.env). */
 export interface ProxyEnv {
@@ -210,49 +122,13 @@ export interface SessionConfig {
   exitOnForwardFailure: boolean;
 }
 
-export const DEFAULT_KEEPALIVE: KeepaliveConfig = { intervalMs: 30_000, countMax: 5 };
-export const DEFAULT_RECONNECT: ReconnectConfig = {
-  mode: 'always',
-  retryIntervalMs: 5_000,
-  maxRetryIntervalMs: 60_000,
-  maxRetries: -1,
-  stableAfterMs: 60_000,
-  authRetryIntervalMs: 60_000,
-};
-export const DEFAULT_HTTP: HttpForwardConfig = {
-  headersTimeoutMs: 60_000,
-  bodyTimeoutMs: 300_000,
-  keepAliveTimeoutMs: 5_000,
-  maxConnections: 64,
-  pipelining: 1,
-  maxConcurrentRequests: 512,
-  maxRequestBodyBytes: 0,
-  maxRequestHeaderBytes: 16 * 1024,
-  trustForwardedHeaders: false,
-  trustTraceparent: false,
-  hostHeader: '',
-  caFile: '',
-  insecureSkipVerify: false,
-};
-export const DEFAULT_FORWARD: Omit<ForwardConfig, 'id' | 'port'> = {
-  bind: 'localhost',
-  remoteSocket: '',
-  allowOrigins: [],
-  maxChannels: 1024,
-  idleTimeoutMs: 0,
-  targetConnectTimeoutMs: 10_000,
-  maxBytesPerSecond: 0,
-  http: DEFAULT_HTTP,
-};
-
-export const DEFAULT_LOCAL_LISTENER: Omit<LocalListenerConfig, 'id' | 'port'> = {
-  bind: 'localhost',
-  allowRelay: false,
-  maxChannels: 1024,
-  idleTimeoutMs: 0,
-  sessionWaitMs: 10_000,
-  openTimeoutMs: 15_000,
-};
+// Every default below is the schema's (config/session-schema.ts); only the runtime-only keys a
+// config file cannot set (maxSshSocketBuffer, an event-mode forward's id) are stated here.
+export const DEFAULT_KEEPALIVE: Readonly<KeepaliveConfig> = deepFreeze(schemaDefaults<KeepaliveConfig>('keepalive'));
+export const DEFAULT_RECONNECT: Readonly<ReconnectConfig> = deepFreeze(schemaDefaults<ReconnectConfig>('reconnect'));
+export const DEFAULT_HTTP: Readonly<HttpForwardConfig> = deepFreeze(schemaDefaults<HttpForwardConfig>('forward', 'http'));
+/** Bytes queued on the SSH socket above which target sockets stop being read. */
+export const DEFAULT_MAX_SSH_SOCKET_BUFFER = 4 * 1024 * 1024;
 
 export type SessionConfigInput = Partial<Omit<SessionConfig, 'keepalive' | 'reconnect' | 'forwards' | 'auth' | 'localForwards' | 'dynamicForwards'>> & {
   host: string;
@@ -266,54 +142,65 @@ export type SessionConfigInput = Partial<Omit<SessionConfig, 'keepalive' | 'reco
 
 export type LocalForwardConfigInput = Partial<LocalForwardConfig> & { port: number; host: string; hostPort: number };
 export type DynamicForwardConfigInput = Partial<DynamicForwardConfig> & { port: number };
-
-export function localForwardWithDefaults(input: LocalForwardConfigInput, index: number): LocalForwardConfig {
-  return { ...DEFAULT_LOCAL_LISTENER, ...stripUndefined(input), id: input.id ?? `local-${index}` } as LocalForwardConfig;
-}
-
-export function dynamicForwardWithDefaults(input: DynamicForwardConfigInput, index: number): DynamicForwardConfig {
-  return { ...DEFAULT_LOCAL_LISTENER, allowDestinations: [], ...stripUndefined(input), id: input.id ?? `dynamic-${index}` } as DynamicForwardConfig;
-}
-
 /** `port` is required for a TCP forward; a remote socket forward (`remoteSocket`) has none. */
 export type ForwardConfigInput = Partial<Omit<ForwardConfig, 'http'>> & ({ port: number } | { remoteSocket: string }) & { http?: Partial<HttpForwardConfig> };
 
-export function forwardWithDefaults(input: ForwardConfigInput, index: number): ForwardConfig {
-  return {
-    ...DEFAULT_FORWARD,
-    ...stripUndefined(input),
+/** A remote forward with every default filled in (deep-frozen). `index` names a forward given without id. */
+export function normaliseForward(input: ForwardConfigInput | ForwardConfig, index: number): Readonly<ForwardConfig> {
+  if (Object.isFrozen(input)) return input as ForwardConfig;
+  const given = stripUndefined(input);
+  const filled = withSchemaDefaults('forward', given) as Partial<ForwardConfig>;
+  return deepFreeze({
+    ...filled,
+    id: given.id ?? `forward-${index}`,
+    remoteSocket: given.remoteSocket ?? '',
+    bind: given.bind ?? FORWARD_BIND_DEFAULT,
     // A socket forward has no port (0 in status); a port given with it is refused by compile().
-    port: input.port ?? (input.remoteSocket ? 0 : (input.port as unknown as number)),
-    id: input.id ?? `forward-${index}`,
+    port: given.port ?? (given.remoteSocket ? 0 : (given.port as unknown as number)),
     // Kept as given when it is not an object, so that compile() can name the bad key.
-    http: input.http === undefined || input.http === null ? DEFAULT_HTTP
-      : typeof input.http === 'object' && !Array.isArray(input.http) ? { ...DEFAULT_HTTP, ...stripUndefined(input.http) }
-        : input.http as HttpForwardConfig,
-  };
+    http: given.http === undefined || given.http === null ? DEFAULT_HTTP
+      : typeof given.http === 'object' && !Array.isArray(given.http) ? withSchemaDefaults('forward', { http: given.http }).http as HttpForwardConfig
+        : given.http as HttpForwardConfig,
+  } as ForwardConfig);
 }
 
-export function sessionWithDefaults(input: SessionConfigInput): SessionConfig {
-  return {
-    id: input.id ?? `${input.host}:${input.port ?? 22}`,
-    host: input.host,
-    port: input.port ?? 22,
-    auth: input.auth,
-    hostKeys: input.hostKeys ?? {},
-    keepalive: { ...DEFAULT_KEEPALIVE, ...stripUndefined(input.keepalive ?? {}) },
-    reconnect: { ...DEFAULT_RECONNECT, ...stripUndefined(input.reconnect ?? {}) },
-    connectTimeoutMs: input.connectTimeoutMs ?? 15_000,
-    handshakeTimeoutMs: input.handshakeTimeoutMs ?? 30_000,
-    maxSshSocketBuffer: input.maxSshSocketBuffer ?? 4 * 1024 * 1024,
-    ciphers: input.ciphers,
-    ...(input.algorithms ? { algorithms: input.algorithms } : {}),
-    sshdNoDelayExec: input.sshdNoDelayExec ?? false,
-    forwards: (input.forwards ?? []).map(forwardWithDefaults),
-    localForwards: (input.localForwards ?? []).map(localForwardWithDefaults),
-    dynamicForwards: (input.dynamicForwards ?? []).map(dynamicForwardWithDefaults),
-    proxy: input.proxy ?? '',
-    ...(input.proxyEnv ? { proxyEnv: input.proxyEnv } : {}),
-    exitOnForwardFailure: input.exitOnForwardFailure ?? false,
-  };
+export function normaliseLocalForward(input: LocalForwardConfigInput, index: number): Readonly<LocalForwardConfig> {
+  if (Object.isFrozen(input)) return input as LocalForwardConfig;
+  return deepFreeze({ ...withSchemaDefaults('localForward', stripUndefined(input)), id: input.id ?? `local-${index}` } as LocalForwardConfig);
+}
+
+export function normaliseDynamicForward(input: DynamicForwardConfigInput, index: number): Readonly<DynamicForwardConfig> {
+  if (Object.isFrozen(input)) return input as DynamicForwardConfig;
+  return deepFreeze({ ...withSchemaDefaults('dynamicForward', stripUndefined(input)), id: input.id ?? `dynamic-${index}` } as DynamicForwardConfig);
+}
+
+/**
+ * THE one place a session's defaults are applied, for every way in (config file, assignment
+ * document, `edge-agent tunnel` flags, startAgent, ReverseTunnel, createSession): the result is
+ * complete and deep-frozen, and nothing downstream fills anything in again. Keys it does not
+ * know (e.g. `hosts` of a session with several gateways) are kept. A frozen input is returned
+ * as it is.
+ */
+export function normaliseSession<I extends SessionConfigInput>(input: I): Readonly<SessionConfig & Omit<I, keyof SessionConfig>> {
+  type Out = SessionConfig & Omit<I, keyof SessionConfig>;
+  if (Object.isFrozen(input)) return input as unknown as Out;
+  const given = stripUndefined(input) as SessionConfigInput;
+  const filled = withSchemaDefaults('session', {
+    keepalive: given.keepalive, reconnect: given.reconnect, connectTimeoutMs: given.connectTimeoutMs, handshakeTimeoutMs: given.handshakeTimeoutMs,
+    proxy: given.proxy, exitOnForwardFailure: given.exitOnForwardFailure, sshdNoDelayExec: given.sshdNoDelayExec,
+  }) as Pick<SessionConfig, 'keepalive' | 'reconnect' | 'connectTimeoutMs' | 'handshakeTimeoutMs' | 'proxy' | 'exitOnForwardFailure' | 'sshdNoDelayExec'>;
+  const port = given.port ?? SESSION_PORT_DEFAULT;
+  return deepFreeze({
+    ...given,
+    ...filled,
+    id: given.id ?? `${given.host}:${port}`,
+    port,
+    hostKeys: given.hostKeys ?? {},
+    maxSshSocketBuffer: given.maxSshSocketBuffer ?? DEFAULT_MAX_SSH_SOCKET_BUFFER,
+    forwards: (given.forwards ?? []).map(normaliseForward),
+    localForwards: (given.localForwards ?? []).map(normaliseLocalForward),
+    dynamicForwards: (given.dynamicForwards ?? []).map(normaliseDynamicForward),
+  } as Out);
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -17,7 +17,7 @@ import { ConditionWaiters } from './condition-waiters.js';
 import { LocalForwarding } from './device/local-forwarding.js';
 import { maskProxyUrl } from '../grammar/proxy-url.js';
 import { resolveProxyRoute } from './proxy/proxy-connect.js';
-import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
+import { normaliseDynamicForward, normaliseForward, normaliseLocalForward, normaliseSession, type DynamicForwardConfigInput, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
 import { openSshConnection, sessionError, type SshConnection } from './ssh-connect.js';
 import { installForwardRouting } from '../ssh2/forward-routing.js';
 import { SshSocketGate } from '../net/ssh-socket-gate.js';
@@ -29,7 +29,9 @@ import type { LogLevel, SessionState, SessionStatus, TunnelSessionEvents, Tunnel
 export type { SessionState, LogLevel, ChannelInfo, ChannelClosedInfo, ReconnectAttemptInfo, IncomingChannel, SessionStatus, TunnelSessionEvents, TunnelSessionOptions } from './session-types.js';
 
 export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
-  readonly config: SessionConfig;
+  /** The session's normalised, frozen configuration; replaced whole when forward lists change. */
+  get config(): Readonly<SessionConfig> { return this.current; }
+  private current: Readonly<SessionConfig>;
   private readonly verifyHostKey: ReturnType<typeof createHostKeyVerifier>;
   /** The remote forwards (-R) and their lifecycle on the SSH host (remote-forwards.ts). */
   private readonly remote: RemoteForwards;
@@ -61,7 +63,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   /** Validates the whole configuration (throws EdgeError) before anything touches the network. */
   constructor(input: SessionConfigInput | SessionConfig, options: TunnelSessionOptions = {}) {
     super();
-    this.config = sessionWithDefaults(input);
+    this.current = normaliseSession(input);
     this.nextChannelId = options.firstChannelId ?? 1;
     this.backoffOptions = options.backoff ?? {};
     this.expiryWarning = new CertificateExpiryWarning(this.config.id, (message, fields) => this.log('warn', message, fields));
@@ -171,7 +173,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Adds a forward; requested at once when connected, else on the next connect. */
   addForward(input: ForwardConfigInput): ForwardStatus {
-    return this.remote.addNew(forwardWithDefaults(input, this.remote.forwards.size)).status();
+    return this.remote.addNew(normaliseForward(input, this.remote.forwards.size)).status();
   }
 
   /** Cancels a forward on the SSH host. Its open channels keep running until they end. */
@@ -181,7 +183,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Applies a new forward list in place: unchanged forwards and their channels are untouched. */
   setForwards(inputs: ForwardConfigInput[]): Promise<void> {
-    return this.remote.setAll(inputs.map((f, i) => forwardWithDefaults(f, i)));
+    return this.remote.setAll(inputs.map((f, i) => normaliseForward(f, i)));
   }
 
   /** Applies a new local-forward (-L) list in place, like setForwards (listeners of unchanged forwards stay open). */
@@ -196,12 +198,11 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Both device-listener lists at once (an absent one is kept); validated whole before anything changes. */
   async setListenerForwards(lists: { localForwards?: LocalForwardConfigInput[]; dynamicForwards?: DynamicForwardConfigInput[] }): Promise<void> {
-    const local = lists.localForwards ? lists.localForwards.map(localForwardWithDefaults) : this.config.localForwards;
-    const dynamic = lists.dynamicForwards ? lists.dynamicForwards.map(dynamicForwardWithDefaults) : this.config.dynamicForwards;
+    const local = lists.localForwards ? lists.localForwards.map(normaliseLocalForward) : this.config.localForwards;
+    const dynamic = lists.dynamicForwards ? lists.dynamicForwards.map(normaliseDynamicForward) : this.config.dynamicForwards;
     checkUniqueIds([...this.remote.forwards.keys()], local.map((f) => f.id), dynamic.map((f) => f.id));
     await this.local.setAll(local, dynamic);
-    this.config.localForwards = local;
-    this.config.dynamicForwards = dynamic;
+    this.current = Object.freeze({ ...this.config, localForwards: local, dynamicForwards: dynamic });
   }
 
   status(): SessionStatus {

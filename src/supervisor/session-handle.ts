@@ -9,7 +9,8 @@ import { EdgeError, fromPlainError, type PlainError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } from '../protocol.js';
 import { Backoff } from '../lifecycle/backoff.js';
-import type { DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from '../session/session-config.js';
+import type { DynamicForwardConfig, ForwardConfig, LocalForwardConfig, SessionConfig } from '../session/session-config.js';
+import type { MultiGatewayConfigInput } from '../session/multi-gateway-session.js';
 import { maskProxyUrl } from '../grammar/proxy-url.js';
 import type { GatewayStrategy } from '../session/gateway-list.js';
 import type { GatewayStatus } from '../session/multi-gateway-session.js';
@@ -35,9 +36,12 @@ export interface SessionHandleEvents {
 const RESTART_BACKOFF = { baseMs: 1_000, maxMs: 30_000, jitter: 'full' } as const;
 const STABLE_AFTER_MS = 60_000;
 
+/** What a handle runs: a normalised session (normaliseSession), with its gateways when it has several. */
+export type HandleSession = Readonly<SessionConfig> & Pick<MultiGatewayConfigInput, 'hosts' | 'strategy' | 'failbackAfterMs'>;
+
 export class SessionHandle extends EventEmitter<SessionHandleEvents> {
   readonly id: string;
-  private input: SessionConfigInput;
+  private input: HandleSession;
   private port: MessagePort | undefined;
   private threadIdValue: number | null = null;
   private cached: SessionStatus;
@@ -52,25 +56,25 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
   private finalReceived: (() => void) | undefined;
   private finalSeen = false;
 
-  constructor(private readonly pool: Piscina, input: SessionConfigInput, private readonly log: Logger, private readonly tracing = false) {
+  constructor(private readonly pool: Piscina, input: HandleSession, private readonly log: Logger, private readonly tracing = false) {
     super();
-    this.id = input.id ?? input.host;
+    this.id = input.id;
     this.input = input;
     this.cached = {
-      id: this.id, state: 'idle', host: input.host, port: input.port ?? 22, attempt: 0,
+      id: this.id, state: 'idle', host: input.host, port: input.port, attempt: 0,
       serverBanner: null, hostKeyFingerprint: null, lastError: null,
-      forwards: (input.forwards ?? []).map((f, i) => ({
-        id: f.id ?? `forward-${i}`, state: 'pending' as const, bind: f.remoteSocket ? '' : f.bind ?? 'localhost', port: f.port ?? 0, remotePort: null,
+      forwards: input.forwards.map((f) => ({
+        id: f.id, state: 'pending' as const, bind: f.remoteSocket ? '' : f.bind, port: f.port, remotePort: null,
         ...(f.remoteSocket ? { remoteSocket: f.remoteSocket } : {}), target: f.target ?? null, channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0, lastError: null,
       })),
-      localForwards: (input.localForwards ?? []).map((f, i) => ({
-        kind: 'local' as const, id: f.id ?? `local-${i}`, state: 'pending' as const, bind: f.bind ?? 'localhost', port: f.port, localPort: null,
-        allowRelay: f.allowRelay ?? false, host: f.host, hostPort: f.hostPort, target: `tcp://${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.hostPort}`,
+      localForwards: input.localForwards.map((f) => ({
+        kind: 'local' as const, id: f.id, state: 'pending' as const, bind: f.bind, port: f.port, localPort: null,
+        allowRelay: f.allowRelay, host: f.host, hostPort: f.hostPort, target: `tcp://${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.hostPort}`,
         channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0, lastError: null,
       })),
-      dynamicForwards: (input.dynamicForwards ?? []).map((f, i) => ({
-        kind: 'dynamic' as const, id: f.id ?? `dynamic-${i}`, state: 'pending' as const, bind: f.bind ?? 'localhost', port: f.port, localPort: null,
-        allowRelay: f.allowRelay ?? false, allowDestinations: [...(f.allowDestinations ?? [])], auth: f.username !== undefined,
+      dynamicForwards: input.dynamicForwards.map((f) => ({
+        kind: 'dynamic' as const, id: f.id, state: 'pending' as const, bind: f.bind, port: f.port, localPort: null,
+        allowRelay: f.allowRelay, allowDestinations: [...f.allowDestinations], auth: f.username !== undefined,
         channels: { open: 0, total: 0, rejected: 0 }, bytesIn: 0, bytesOut: 0, lastError: null,
       })),
       proxy: input.proxy ? { configured: maskProxyUrl(input.proxy), route: null } : null,
@@ -101,8 +105,8 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
   }
 
   /** Applies new forward lists inside the running session (no reconnect); absent local/dynamic lists are kept. */
-  async setForwards(forwards: ForwardConfigInput[], lists: { localForwards?: LocalForwardConfigInput[]; dynamicForwards?: DynamicForwardConfigInput[] } = {}): Promise<void> {
-    this.input = { ...this.input, forwards, ...(lists.localForwards ? { localForwards: lists.localForwards } : {}), ...(lists.dynamicForwards ? { dynamicForwards: lists.dynamicForwards } : {}) };
+  async setForwards(forwards: ForwardConfig[], lists: { localForwards?: LocalForwardConfig[]; dynamicForwards?: DynamicForwardConfig[] } = {}): Promise<void> {
+    this.input = Object.freeze({ ...this.input, forwards, ...(lists.localForwards ? { localForwards: lists.localForwards } : {}), ...(lists.dynamicForwards ? { dynamicForwards: lists.dynamicForwards } : {}) }) as HandleSession;
     if (this.port) await this.request({ type: 'setForwards', requestId: 0, forwards, ...lists }, 15_000);
     // A worker that is down picks the new list up from `input` when it is relaunched.
   }

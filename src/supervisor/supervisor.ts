@@ -7,7 +7,7 @@ import type { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
 import type { WorkerEvent } from '../protocol.js';
 import { mainThreadCipherOrder } from '../session/cipher-order.js';
-import type { SessionConfigInput } from '../session/session-config.js';
+import { normaliseSession, type SessionConfig, type SessionConfigInput } from '../session/session-config.js';
 import { forwardChanges } from './forward-changes.js';
 import { reconcile, type SessionLike } from './reconcile.js';
 import { SessionHandle, type HandleStatus } from './session-handle.js';
@@ -22,7 +22,10 @@ export interface SupervisorEvents {
 
 export interface SupervisorOptions<S extends SessionLike> {
   log: Logger;
-  /** Turns a session spec (config/assignment shape) into what the session core takes. */
+  /**
+   * Turns a session spec (config/assignment shape) into what the session core takes (reading
+   * key files, env vars). Called only for a session that is new or whose spec changed.
+   */
   resolve(spec: S): SessionConfigInput;
   drainTimeoutMs: number;
   /** Whether session workers record spans (they arrive as `spans` events). */
@@ -50,9 +53,13 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
     if (desired.length > MAX_SESSIONS) {
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `sessions: ${desired.length} sessions exceed the limit of ${MAX_SESSIONS} per agent.`);
     }
-    // Resolve everything first: a spec that cannot be resolved changes nothing at all.
-    const resolved = new Map(desired.map((spec) => [spec.id, this.options.resolve(spec)] as const));
     const plan = reconcile(desired, this.specs);
+    // Resolve only what changed (an unchanged session keeps what it was resolved from: its key
+    // files are not read again), and all of it first: a spec that cannot be resolved changes
+    // nothing at all. normaliseSession: the one place defaults are applied (a no-op on an
+    // already normalised, frozen session).
+    const changed = [...plan.start, ...plan.restart, ...plan.update];
+    const resolved = new Map(changed.map((spec) => [spec.id, normaliseSession(this.options.resolve(spec))] as const));
     this.logForwardChanges(plan, desired);
     const work: Array<Promise<unknown>> = [];
     for (const id of plan.stop) work.push(this.stopSession(id));
@@ -61,7 +68,7 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
     for (const spec of plan.update) {
       this.specs.set(spec.id, spec);
       const next = resolved.get(spec.id)!;
-      work.push(this.handles.get(spec.id)!.setForwards(next.forwards ?? [], { localForwards: next.localForwards ?? [], dynamicForwards: next.dynamicForwards ?? [] }));
+      work.push(this.handles.get(spec.id)!.setForwards(next.forwards, { localForwards: next.localForwards, dynamicForwards: next.dynamicForwards }));
     }
     await Promise.all(work);
   }
@@ -108,10 +115,10 @@ export class Supervisor<S extends SessionLike> extends EventEmitter<SupervisorEv
     }
   }
 
-  private startSession(spec: S, input: SessionConfigInput): void {
+  private startSession(spec: S, input: Readonly<SessionConfig>): void {
     // The cipher order is decided here, in the main thread: ssh2's own CPU probe fails in all
     // but the first worker thread (src/session/cipher-order.ts).
-    const session = { ...input, id: spec.id, ciphers: input.ciphers ?? mainThreadCipherOrder() };
+    const session = normaliseSession({ ...input, id: spec.id, ciphers: input.ciphers ?? mainThreadCipherOrder() });
     const handle = new SessionHandle(this.pool, session, this.options.log, this.options.tracing ?? false);
     handle.on('event', (event) => this.onEvent(spec.id, event));
     this.handles.set(spec.id, handle);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ajv2020 from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
-import { configSchemaText } from '../../config/config-schema.js';
+import { assignmentSchemaText, configSchemaText } from '../../config/config-schema.js';
 import { loadConfig } from '../../config/load-config.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -22,6 +22,11 @@ describe('config/config.schema.json', () => {
   it('is what `npm run schema` generates from the convict schema and assignment.schema.json', () => {
     // If this fails after a config key changed: run `npm run schema` and commit the file.
     expect(readFileSync(schemaFile, 'utf8')).toBe(configSchemaText());
+  });
+
+  it('config/assignment.schema.json is what `npm run schema` generates from config/session-schema.ts', () => {
+    // The published schema is generated, never edited: run `npm run schema` and commit it.
+    expect(readFileSync(path.join(root, 'config/assignment.schema.json'), 'utf8')).toBe(assignmentSchemaText());
   });
 
   it('accepts the shipped example and rejects what the loader rejects', () => {

@@ -15,7 +15,7 @@ import { checkPolicy, parseAssignmentDocument, parseTargetPattern, validateSessi
 import { checkBudget, DEFAULT_ALLOWED_TARGETS } from '../../config/policy.js';
 import { parseListenAddress, parseSigningPublicKey } from '../../config/formats.js';
 import { EdgeError } from '../../src/errors.js';
-import { sessionWithDefaults } from '../../src/session/session-config.js';
+import { normaliseSession } from '../../src/session/session-config.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../config/example.json', import.meta.url));
 
@@ -488,7 +488,7 @@ describe('resolveSession', () => {
     expect(input.auth.privateKeys![0]!.key.toString()).toBe(readFileSync(keyFile, 'utf8'));
     expect(ssh2.utils.parseKey(input.auth.privateKeys![0]!.key)).not.toBeInstanceOf(Error);
     expect(input.hostKeys).toEqual({ fingerprints: [FP] }); // "" knownHostsFile dropped
-    const full = sessionWithDefaults(input);
+    const full = normaliseSession(input);
     expect(full).toMatchObject({ id: 'gw', host: 'gw.example.com', port: 22, connectTimeoutMs: 15000 });
     expect(full.forwards[0]).toMatchObject({ id: 'web', bind: 'localhost', port: 8080, target: 'http://127.0.0.1:3000', maxChannels: 1024 });
   });

@@ -11,7 +11,7 @@ import { backoffDelay } from '../../src/lifecycle/backoff.js';
 import { LocalForwarding } from '../../src/session/device/local-forwarding.js';
 import type { ForwardState } from '../../src/session/forward-lifecycle.js';
 import { RemoteForwards } from '../../src/session/remote-forwards.js';
-import { localForwardWithDefaults, sessionWithDefaults, type ReconnectConfig } from '../../src/session/session-config.js';
+import { normaliseLocalForward, normaliseSession, type ReconnectConfig } from '../../src/session/session-config.js';
 import { HttpForwardCache } from '../../src/session/targets/http-forward-cache.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { connectSsh2Pair } from '../helpers/ssh2-pair.js';
@@ -50,7 +50,7 @@ async function remoteSubject({ clock, reconnect, exitOnForwardFailure }: Setup):
   });
   const logs: Subject['logs'] = [];
   const fatal: EdgeError[] = [];
-  const config = sessionWithDefaults({
+  const config = normaliseSession({
     id: 's1', host: '127.0.0.1', auth: { username: 'x' }, reconnect, exitOnForwardFailure,
     forwards: [{ id: 'web', bind: '127.0.0.1', port: 8080, target: 'tcp://127.0.0.1:1' }],
   });
@@ -100,7 +100,7 @@ async function localSubject({ clock, reconnect, exitOnForwardFailure }: Setup): 
     log: (level, message) => { logs.push({ level, message }); },
     fatal: (error) => { fatal.push(error); },
     clock,
-  }, [localForwardWithDefaults({ id: 'db', bind: '127.0.0.1', port, host: '127.0.0.1', hostPort: 1 }, 0)], []);
+  }, [normaliseLocalForward({ id: 'db', bind: '127.0.0.1', port, host: '127.0.0.1', hostPort: 1 }, 0)], []);
   local.start();
   return {
     tries: () => logs.filter((l) => /cannot listen|listening on/.test(l.message)).length,

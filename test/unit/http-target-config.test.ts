@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseRemoteForwardSpec } from '../../src/cli/forward-spec.js';
 import { ForwardRuntime } from '../../src/session/forward-runtime.js';
-import { forwardWithDefaults, DEFAULT_HTTP } from '../../src/session/session-config.js';
+import { normaliseForward, DEFAULT_HTTP } from '../../src/session/session-config.js';
 import { isHttpTarget, parseTargetUrl } from '../../src/grammar/targets.js';
 
 describe('http+unix target URLs', () => {
@@ -47,10 +47,10 @@ describe('forward http settings', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'edge-agent-http-config-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const compile = (http: unknown, target = 'http://127.0.0.1:3000') =>
-    ForwardRuntime.compile(forwardWithDefaults({ id: 'web', port: 8080, target, http: http as never }, 0));
+    ForwardRuntime.compile(normaliseForward({ id: 'web', port: 8080, target, http: http as never }, 0));
 
   it('fills defaults', () => {
-    expect(forwardWithDefaults({ port: 1, http: { pipelining: 4 } }, 0).http).toEqual({ ...DEFAULT_HTTP, pipelining: 4 });
+    expect(normaliseForward({ port: 1, http: { pipelining: 4 } }, 0).http).toEqual({ ...DEFAULT_HTTP, pipelining: 4 });
     expect(compile(undefined).http).toMatchObject(DEFAULT_HTTP);
     expect(compile({}, 'tcp://127.0.0.1:22').http).toBeUndefined();
   });

@@ -1,5 +1,6 @@
 // -L and -D spec parsing (OpenSSH parse_forward semantics), and how `edge-agent tunnel` turns
 // -L/-D/-g/--socks-*/--proxy/--exit-on-forward-failure into a session configuration.
+import { schemaDefaults } from '../../config/schema-defaults.js';
 import { describe, expect, it } from 'vitest';
 import { parseDynamicForwardSpec, parseLocalForwardSpec, type DynamicForwardSpec, type LocalForwardSpec } from '../../src/cli/forward-spec.js';
 import { parseTunnelArgs, type TunnelCommand } from '../../src/cli/tunnel-command.js';
@@ -119,10 +120,11 @@ describe('edge-agent tunnel: -L, -D, -g, --socks-*, --proxy, --exit-on-forward-f
   it('-L and -D alone (no -R) make a session; ids L1, D1; -D allows every destination unless --socks-allow', () => {
     const cmd = parse(['-L', '5432:db.internal:5432', '-D', '1080', 'me@gw']);
     expect(cmd.session.forwards).toEqual([]);
-    expect(cmd.session.localForwards).toEqual([{ id: 'L1', bind: 'localhost', port: 5432, host: 'db.internal', hostPort: 5432, allowRelay: false }]);
-    expect(cmd.session.dynamicForwards).toEqual([{ id: 'D1', bind: 'localhost', port: 1080, allowRelay: false, allowDestinations: ['*:*'] }]);
-    expect(cmd.session.proxy).toBeUndefined();
-    expect(cmd.session.exitOnForwardFailure).toBeUndefined();
+    // The CLI builds the same normalised model as a config file: the schema's defaults are filled in.
+    expect(cmd.session.localForwards).toEqual([{ ...schemaDefaults('localForward'), id: 'L1', bind: 'localhost', port: 5432, host: 'db.internal', hostPort: 5432, allowRelay: false }]);
+    expect(cmd.session.dynamicForwards).toEqual([{ ...schemaDefaults('dynamicForward'), id: 'D1', bind: 'localhost', port: 1080, allowRelay: false, allowDestinations: ['*:*'] }]);
+    expect(cmd.session.proxy).toBe('');
+    expect(cmd.session.exitOnForwardFailure).toBe(false);
   });
 
   it('-g allows relay binds and makes bind-less listeners bind every interface', () => {
@@ -137,7 +139,7 @@ describe('edge-agent tunnel: -L, -D, -g, --socks-*, --proxy, --exit-on-forward-f
   it('--socks-allow, --socks-user/--socks-password-env, --session-wait-ms, --proxy, --exit-on-forward-failure', () => {
     const cmd = parse(['-D', '1080', '--socks-allow', '*.lan:443', '--socks-allow', '10.0.0.0/8:*', '--socks-user', 'dev', '--socks-password-env', 'PW',
       '--session-wait-ms', '0', '--proxy', 'http://u:p@proxy:3128', '--exit-on-forward-failure', 'gw'], { PW: 'secret' });
-    expect(cmd.session.dynamicForwards![0]).toEqual({ id: 'D1', bind: 'localhost', port: 1080, allowRelay: false, allowDestinations: ['*.lan:443', '10.0.0.0/8:*'], username: 'dev', password: 'secret', sessionWaitMs: 0 });
+    expect(cmd.session.dynamicForwards![0]).toEqual({ ...schemaDefaults('dynamicForward'), id: 'D1', bind: 'localhost', port: 1080, allowRelay: false, allowDestinations: ['*.lan:443', '10.0.0.0/8:*'], username: 'dev', password: 'secret', sessionWaitMs: 0 });
     expect(cmd.session.proxy).toBe('http://u:p@proxy:3128');
     expect(cmd.session.exitOnForwardFailure).toBe(true);
     expect(parse(['-R', '0:h:1', '--proxy', 'env', 'gw']).session.proxy).toBe('env');

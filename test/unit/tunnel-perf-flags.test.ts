@@ -10,7 +10,7 @@ describe('edge-agent tunnel performance flags', () => {
   it('passes no cipher list and no exec by default', () => {
     const cmd = parse();
     expect(cmd.session.ciphers).toBeUndefined();
-    expect(cmd.session.sshdNoDelayExec).toBeUndefined();
+    expect(cmd.session.sshdNoDelayExec).toBe(false);
   });
 
   it('--ciphers / -c: an ordered, comma-separated list', () => {
