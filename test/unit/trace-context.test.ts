@@ -4,16 +4,20 @@
 import { trace, TraceFlags, ROOT_CONTEXT } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { startRequestSpan, tracingOff, type RequestSpanInput } from '../../src/session/http-target/trace-context.js';
+import { startRequestSpan as start, tracingOff, type RequestSpanDetails, type RequestTraceParent } from '../../src/session/http-target/trace-context.js';
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/;
 const CALLER = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
-function input(over: Partial<RequestSpanInput> = {}): RequestSpanInput {
-  return {
-    method: 'GET', urlFull: 'http://svc/x', serverAddress: 'svc', peerAddress: '10.0.0.1', peerPort: 4000,
-    incoming: {}, trustIncoming: false, ...over,
-  };
+const details: RequestSpanDetails = { method: 'GET', urlFull: 'http://svc/x', serverAddress: 'svc', peerAddress: '10.0.0.1', peerPort: 4000 };
+let described = 0;
+const startRequestSpan = (from: RequestTraceParent) => start(from, () => {
+  described += 1;
+  return details;
+});
+
+function input(over: Partial<RequestTraceParent> = {}): RequestTraceParent {
+  return { incoming: {}, trustIncoming: false, ...over };
 }
 
 function traceparent(headers: string[]): string {
@@ -38,6 +42,7 @@ describe('request trace context', () => {
       t.end(200);
     }
     expect(seen.size).toBe(2000);
+    expect(described).toBe(0); // no span details are built for a no-op span
   });
 
   it('with tracing off, an untrusted caller traceparent is not continued', () => {
@@ -71,6 +76,7 @@ describe('request trace context', () => {
       const [span] = exporter.getFinishedSpans();
       expect(span?.spanContext()).toMatchObject({ traceId: m[1], spanId: m[2] });
       expect(span?.attributes['network.peer.address']).toBe('10.0.0.1');
+      expect(described).toBe(1);
     } finally {
       trace.disable();
     }

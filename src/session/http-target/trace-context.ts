@@ -45,7 +45,17 @@ export const TRACE_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'trace
 
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE', 'QUERY']);
 
-export interface RequestSpanInput {
+/** Where a request's trace continues from. */
+export interface RequestTraceParent {
+  /** The client's request headers (for a trusted traceparent). */
+  incoming: IncomingHttpHeaders;
+  trustIncoming: boolean;
+  /** Parent given by the session (e.g. the channel's span); ROOT_CONTEXT when absent. */
+  parent?: Context;
+}
+
+/** What the span records (built only when tracing is on). */
+export interface RequestSpanDetails {
   method: string;
   /** The URL of the request as sent to the service. */
   urlFull: string;
@@ -54,11 +64,6 @@ export interface RequestSpanInput {
   /** The outside client (the channel's origin). */
   peerAddress: string;
   peerPort: number;
-  /** The client's request headers (for a trusted traceparent). */
-  incoming: IncomingHttpHeaders;
-  trustIncoming: boolean;
-  /** Parent given by the session (e.g. the channel's span); ROOT_CONTEXT when absent. */
-  parent?: Context;
   attributes?: Attributes;
 }
 
@@ -83,10 +88,11 @@ export function tracingOff(): boolean {
   return provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_PROVIDER;
 }
 
-export function startRequestSpan(input: RequestSpanInput): RequestTrace {
-  let parent = input.parent ?? ROOT_CONTEXT;
-  if (input.trustIncoming) parent = propagator.extract(parent, input.incoming, defaultTextMapGetter);
+export function startRequestSpan(from: RequestTraceParent, describe: () => RequestSpanDetails): RequestTrace {
+  let parent = from.parent ?? ROOT_CONTEXT;
+  if (from.trustIncoming) parent = propagator.extract(parent, from.incoming, defaultTextMapGetter);
   if (tracingOff()) return untracedRequest(parent);
+  const input = describe();
 
   const method = input.method.toUpperCase();
   const known = KNOWN_METHODS.has(method);
