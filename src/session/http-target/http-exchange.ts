@@ -209,7 +209,7 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
 
   // Response trailers can only go out on a chunked response to an HTTP/1.1 client.
   const trailersPossible = req.httpVersion === '1.1' && req.method !== 'HEAD';
-  res.on('drain', () => controller?.resume());
+  let drainWatched = false;
 
   const handler: Dispatcher.DispatchHandler = {
     onRequestStart(c) {
@@ -248,7 +248,14 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
     onResponseData(c, chunk) {
       bodyStarted = true;
       if (finished) return;
-      if (!res.write(chunk)) c.pause();
+      if (!res.write(chunk)) {
+        c.pause();
+        if (!drainWatched) {
+          // only a response that outgrew its buffer ever waits for 'drain'
+          drainWatched = true;
+          res.on('drain', () => controller?.resume());
+        }
+      }
     },
     onResponseEnd(c, trailers) {
       bodyStarted = true;
