@@ -143,7 +143,7 @@ function untracedRequest(parent: Context): RequestTrace {
   return {
     span,
     context: parent,
-    headers: traceHeaders(spanContext),
+    headers: w3cHeaders(spanContext),
     traceId: spanContext.traceId,
     spanId: spanContext.spanId,
     end: noop,
@@ -153,6 +153,13 @@ function untracedRequest(parent: Context): RequestTrace {
 function noop(): void {}
 
 const INVALID_SPAN_CONTEXT: SpanContext = { traceId: '00000000000000000000000000000000', spanId: '0000000000000000', traceFlags: TraceFlags.NONE };
+
+/** What the W3C propagator injects for a valid span context, written directly. */
+function w3cHeaders(sc: SpanContext): string[] {
+  const headers = ['traceparent', `00-${sc.traceId}-${sc.spanId}-0${Number(sc.traceFlags || TraceFlags.NONE).toString(16)}`];
+  if (sc.traceState) headers.push('tracestate', sc.traceState.serialize());
+  return headers;
+}
 
 /** traceparent (and tracestate) for a span context, as a flat raw header list. */
 function traceHeaders(spanContext: SpanContext): string[] {
