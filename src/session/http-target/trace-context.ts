@@ -23,7 +23,7 @@ import { randomFillSync } from 'node:crypto';
 import {
   context as otelContext,
   defaultTextMapGetter,
-  defaultTextMapSetter,
+  INVALID_SPAN_CONTEXT,
   isSpanContextValid,
   ProxyTracerProvider,
   ROOT_CONTEXT,
@@ -109,7 +109,7 @@ export function startRequestSpan(from: RequestTraceParent, describe: () => Reque
 
   const span = trace.getTracer(TRACER_NAME).startSpan(known ? method : 'HTTP', { kind: SpanKind.CLIENT, attributes }, parent);
   const spanContext = ownSpanContext(span, trace.getSpanContext(parent));
-  const headers = traceHeaders(spanContext);
+  const headers = w3cHeaders(spanContext);
 
   let ended = false;
   return {
@@ -152,21 +152,13 @@ function untracedRequest(parent: Context): RequestTrace {
 
 function noop(): void {}
 
-const INVALID_SPAN_CONTEXT: SpanContext = { traceId: '00000000000000000000000000000000', spanId: '0000000000000000', traceFlags: TraceFlags.NONE };
-
-/** What the W3C propagator injects for a valid span context, written directly. */
+/**
+ * traceparent (and tracestate) for a valid span context, as a flat raw header list: what the
+ * W3C propagator's inject() writes, without a context and a carrier object per request.
+ */
 function w3cHeaders(sc: SpanContext): string[] {
   const headers = ['traceparent', `00-${sc.traceId}-${sc.spanId}-0${Number(sc.traceFlags || TraceFlags.NONE).toString(16)}`];
   if (sc.traceState) headers.push('tracestate', sc.traceState.serialize());
-  return headers;
-}
-
-/** traceparent (and tracestate) for a span context, as a flat raw header list. */
-function traceHeaders(spanContext: SpanContext): string[] {
-  const carrier: Record<string, string> = {};
-  propagator.inject(trace.setSpanContext(ROOT_CONTEXT, spanContext), carrier, defaultTextMapSetter);
-  const headers: string[] = [];
-  for (const name in carrier) headers.push(name, carrier[name]!);
   return headers;
 }
 
