@@ -164,12 +164,24 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[], ctx: Forward
 
 /** The X-Forwarded-For entry for an origin address: the address, or "unknown" if it is not one. */
 export function forwardedForValue(originAddress: string): string {
-  return net.isIP(originAddress) ? originAddress : 'unknown';
+  return ipFamily(originAddress) ? originAddress : 'unknown';
+}
+
+// net.isIP() runs a regular expression; every request of a connection asks about the same origin.
+let lastAddress = '';
+let lastFamily = 0;
+
+function ipFamily(address: string): number {
+  if (address !== lastAddress) {
+    lastFamily = net.isIP(address);
+    lastAddress = address;
+  }
+  return lastFamily;
 }
 
 /** One RFC 7239 forwarded-element: for=…;host=…;proto=… */
 export function forwardedElement(originAddress: string, host: string | undefined, proto: string): string {
-  const family = net.isIP(originAddress);
+  const family = ipFamily(originAddress);
   const node = family === 4 ? originAddress : family === 6 ? `"[${originAddress}]"` : 'unknown';
   const parts = [`for=${node}`];
   if (host) parts.push(`host=${forwardedValue(host)}`);
