@@ -420,6 +420,19 @@ describe('HTTP targets', () => {
       expect(await closed).toBe('idle-timeout');
     });
 
+    it('a request outlasting the keep-alive timeout armed after the previous answer keeps its connection', async () => {
+      // keepAliveTimeoutMs 200 (+ Node's 1 s grace) is armed when the first answer went out and
+      // must not fire while the second request is in flight.
+      const conn = await RawHttpConnection.open(ports.small!);
+      conn.send('GET /hello HTTP/1.1\r\nHost: app\r\n\r\n');
+      expect((await conn.readResponse()).status).toBe(200);
+      await sleep(700);
+      conn.send('GET /stall HTTP/1.1\r\nHost: app\r\n\r\n');
+      await sleep(1_500);
+      expect(conn.closed).toBe(false);
+      conn.close();
+    });
+
     it('removing a forward ends its idle keep-alive connections and closes its pool', async () => {
       const extra = session.addForward({ id: 'extra', bind: '127.0.0.1', port: 0, target: `http://127.0.0.1:${service.port}` });
       expect(extra.id).toBe('extra');

@@ -52,6 +52,12 @@ describe('hop-by-hop fields (RFC 9110 §7.6.1)', () => {
 describe('forwarding fields', () => {
   const untrusted = { originAddress: '198.51.100.7', proto: 'http' as const, trustIncoming: false };
 
+  it('counts the Host fields the client sent (the exchange refuses more than one)', () => {
+    expect(buildUpstreamHeaders(['Accept', '*/*'], untrusted).hostCount).toBe(0);
+    const two = buildUpstreamHeaders(['Host', 'a', 'host', 'b'], untrusted);
+    expect([two.hostCount, two.clientHost]).toEqual([2, 'a']);
+  });
+
   it('sets X-Forwarded-For/-Proto/-Host and Forwarded from the channel origin', () => {
     const { headers, clientHost } = buildUpstreamHeaders(['Host', 'app.example', 'Accept', '*/*'], untrusted);
     expect(clientHost).toBe('app.example');

@@ -137,24 +137,36 @@ export class ChannelSocket extends Duplex {
     return this.stats.bytesIn;
   }
 
-  /** Like net.Socket#setTimeout: emits 'timeout' after `ms` without activity; 0 disables. */
+  /**
+   * Like net.Socket#setTimeout: emits 'timeout' after `ms` without activity; 0 disables. Node's
+   * HTTP server calls it twice per keep-alive request (off when a request arrives, keepAliveTimeout
+   * after its response), so one timer is kept and re-armed (refresh) rather than made anew; a
+   * disabled timer may still fire once, and then does nothing.
+   */
   setTimeout(ms: number, callback?: () => void): this {
-    clearTimeout(this.socketTimer);
-    this.socketTimer = undefined;
     if (callback) {
       if (ms === 0) this.off('timeout', callback);
       else this.once('timeout', callback);
     }
     if (ms > 0 && !this.destroyed) {
-      this.socketTimer = setTimeout(() => {
-        this.socketTimer = undefined;
-        // Node's HTTP server destroys the socket on 'timeout' (keep-alive timeout): say why.
-        if (this.closeReason === 'eof') this.closeReason = 'idle-timeout';
-        this.emit('timeout');
-      }, ms);
+      if (this.socketTimer && this.socketTimeoutMs === ms) this.socketTimer.refresh();
+      else {
+        clearTimeout(this.socketTimer);
+        this.socketTimer = setTimeout(this.onSocketTimeout, ms);
+      }
     }
+    this.socketTimeoutMs = ms;
     return this;
   }
+
+  private socketTimeoutMs = 0;
+
+  private readonly onSocketTimeout = () => {
+    if (this.socketTimeoutMs === 0 || this.destroyed) return;
+    // Node's HTTP server destroys the socket on 'timeout' (keep-alive timeout): say why.
+    if (this.closeReason === 'eof') this.closeReason = 'idle-timeout';
+    this.emit('timeout');
+  };
 
   setNoDelay(_noDelay?: boolean): this {
     return this; // the SSH socket has TCP_NODELAY; a channel has no Nagle of its own
@@ -303,7 +315,7 @@ export class ChannelSocket extends Duplex {
 
   private touch(): void {
     this.idleTimer?.refresh();
-    this.socketTimer?.refresh();
+    if (this.socketTimeoutMs > 0) this.socketTimer?.refresh();
   }
 
   private report(): void {

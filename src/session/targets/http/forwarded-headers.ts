@@ -26,11 +26,28 @@ const FORWARDING_FIELDS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-fo
 export function connectionTokens(rawHeaders: readonly string[]): Set<string> {
   const tokens = new Set<string>();
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() !== 'connection') continue;
-    for (const token of rawHeaders[i + 1]!.split(',')) {
-      const name = token.trim().toLowerCase();
-      if (name) tokens.add(name);
-    }
+    if (isName(rawHeaders[i]!, 'connection')) addTokens(tokens, rawHeaders[i + 1]!);
+  }
+  return tokens;
+}
+
+function addTokens(tokens: Set<string>, value: string): void {
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name) tokens.add(name);
+  }
+}
+
+/** Case-insensitive name test against a lower-case name, without allocating for a mismatch. */
+function isName(name: string, lower: string): boolean {
+  return name.length === lower.length && (name === lower || name.toLowerCase() === lower);
+}
+
+/** Connection tokens, or undefined (no allocation) for the common message without Connection. */
+function namedByConnection(rawHeaders: readonly string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (isName(rawHeaders[i]!, 'connection')) addTokens(tokens ??= new Set(), rawHeaders[i + 1]!);
   }
   return tokens;
 }
@@ -44,13 +61,14 @@ export interface StripOptions {
 
 /** Removes hop-by-hop fields (fixed list plus those Connection names). Never removes Host. */
 export function stripHopByHop(rawHeaders: readonly string[], options: StripOptions = {}): string[] {
-  const named = connectionTokens(rawHeaders);
+  const named = namedByConnection(rawHeaders);
+  const { keep, drop } = options;
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
-    const hop = HOP_BY_HOP.has(lower) || (named.has(lower) && lower !== 'host');
-    if ((hop && !options.keep?.has(lower)) || options.drop?.has(lower)) continue;
+    const hop = HOP_BY_HOP.has(lower) || (named !== undefined && named.has(lower) && lower !== 'host');
+    if ((hop && !keep?.has(lower)) || drop?.has(lower)) continue;
     out.push(name, rawHeaders[i + 1]!);
   }
   return out;
@@ -61,7 +79,7 @@ export function headerValues(rawHeaders: readonly string[], name: string): strin
   const lower = name.toLowerCase();
   const values: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() === lower) values.push(rawHeaders[i + 1]!);
+    if (isName(rawHeaders[i]!, lower)) values.push(rawHeaders[i + 1]!);
   }
   return values;
 }
@@ -84,54 +102,86 @@ export interface UpstreamHeaders {
   headers: string[];
   /** The client's Host (first one), if it sent one. */
   clientHost: string | undefined;
+  /** How many Host fields the client sent. */
+  hostCount: number;
 }
 
 /**
  * The header list to send to the service for a request whose raw headers are `rawHeaders`:
- * hop-by-hop fields removed, forwarding fields set, Host kept or rewritten.
+ * hop-by-hop fields removed, forwarding fields set, Host kept or rewritten. One pass over the
+ * client's fields (this runs for every request).
  */
 export function buildUpstreamHeaders(rawHeaders: readonly string[], ctx: ForwardingContext): UpstreamHeaders {
-  const drop = new Set<string>([...FORWARDING_FIELDS, ...(ctx.drop ?? [])]);
-  const stripped = stripHopByHop(rawHeaders, { drop });
-  const clientHost = headerValues(rawHeaders, 'host')[0];
+  const named = namedByConnection(rawHeaders);
+  const trust = ctx.trustIncoming;
+  const rewrite = ctx.hostRewrite;
+  let clientHost: string | undefined;
+  let hostCount = 0;
+  let xff: string[] | undefined;
+  let xfProto: string[] | undefined;
+  let xfHost: string[] | undefined;
+  let forwarded: string[] | undefined;
 
   const headers: string[] = [];
-  for (let i = 0; i < stripped.length; i += 2) {
-    if (stripped[i]!.toLowerCase() === 'host' && ctx.hostRewrite) {
-      headers.push(stripped[i]!, ctx.hostRewrite);
-    } else {
-      headers.push(stripped[i]!, stripped[i + 1]!);
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    const lower = name.toLowerCase();
+    if (lower === 'host') {
+      hostCount += 1;
+      clientHost ??= value;
+      if (!ctx.drop?.has(lower)) headers.push(name, rewrite || value);
+      continue;
     }
+    if (FORWARDING_FIELDS.has(lower)) {
+      if (trust) {
+        if (lower === 'x-forwarded-for') (xff ??= []).push(value);
+        else if (lower === 'x-forwarded-proto') (xfProto ??= []).push(value);
+        else if (lower === 'x-forwarded-host') (xfHost ??= []).push(value);
+        else (forwarded ??= []).push(value);
+      }
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || named?.has(lower) || ctx.drop?.has(lower)) continue;
+    headers.push(name, value);
   }
-  if (ctx.hostRewrite && clientHost === undefined) headers.push('host', ctx.hostRewrite);
+  if (rewrite && clientHost === undefined) headers.push('host', rewrite);
 
   const forwardedFor = forwardedForValue(ctx.originAddress);
-  const incoming = ctx.trustIncoming
-    ? {
-      xff: joinValues(headerValues(rawHeaders, 'x-forwarded-for')),
-      proto: joinValues(headerValues(rawHeaders, 'x-forwarded-proto')),
-      host: joinValues(headerValues(rawHeaders, 'x-forwarded-host')),
-      forwarded: joinValues(headerValues(rawHeaders, 'forwarded')),
-    }
-    : { xff: '', proto: '', host: '', forwarded: '' };
+  const incomingXff = xff ? joinValues(xff) : '';
+  const incomingProto = xfProto ? joinValues(xfProto) : '';
+  const incomingHost = xfHost ? joinValues(xfHost) : '';
+  const incomingForwarded = forwarded ? joinValues(forwarded) : '';
 
-  headers.push('x-forwarded-for', incoming.xff ? `${incoming.xff}, ${forwardedFor}` : forwardedFor);
-  headers.push('x-forwarded-proto', incoming.proto || ctx.proto);
-  const forwardedHost = incoming.host || clientHost;
+  headers.push('x-forwarded-for', incomingXff ? `${incomingXff}, ${forwardedFor}` : forwardedFor);
+  headers.push('x-forwarded-proto', incomingProto || ctx.proto);
+  const forwardedHost = incomingHost || clientHost;
   if (forwardedHost) headers.push('x-forwarded-host', forwardedHost);
   const element = forwardedElement(ctx.originAddress, clientHost, ctx.proto);
-  headers.push('forwarded', incoming.forwarded ? `${incoming.forwarded}, ${element}` : element);
-  return { headers, clientHost };
+  headers.push('forwarded', incomingForwarded ? `${incomingForwarded}, ${element}` : element);
+  return { headers, clientHost, hostCount };
 }
 
 /** The X-Forwarded-For entry for an origin address: the address, or "unknown" if it is not one. */
 export function forwardedForValue(originAddress: string): string {
-  return net.isIP(originAddress) ? originAddress : 'unknown';
+  return ipFamily(originAddress) ? originAddress : 'unknown';
+}
+
+// net.isIP() runs a regular expression; every request of a connection asks about the same origin.
+let lastAddress = '';
+let lastFamily = 0;
+
+function ipFamily(address: string): number {
+  if (address !== lastAddress) {
+    lastFamily = net.isIP(address);
+    lastAddress = address;
+  }
+  return lastFamily;
 }
 
 /** One RFC 7239 forwarded-element: for=…;host=…;proto=… */
 export function forwardedElement(originAddress: string, host: string | undefined, proto: string): string {
-  const family = net.isIP(originAddress);
+  const family = ipFamily(originAddress);
   const node = family === 4 ? originAddress : family === 6 ? `"[${originAddress}]"` : 'unknown';
   const parts = [`for=${node}`];
   if (host) parts.push(`host=${forwardedValue(host)}`);
@@ -156,7 +206,10 @@ export interface ResponseHeaderOptions {
   keepTrailer: boolean;
 }
 
+const DROP_TRAILER: StripOptions = { drop: new Set(['trailer']) };
+const KEEP_TRAILER: StripOptions = {};
+
 /** The service's response headers as the client gets them: hop-by-hop fields removed. */
 export function buildResponseHeaders(rawHeaders: readonly string[], options: ResponseHeaderOptions): string[] {
-  return stripHopByHop(rawHeaders, { drop: options.keepTrailer ? undefined : new Set(['trailer']) });
+  return stripHopByHop(rawHeaders, options.keepTrailer ? KEEP_TRAILER : DROP_TRAILER);
 }

@@ -62,43 +62,39 @@ export interface PreparedRequest {
 export function prepareUpstreamRequest(req: IncomingMessage, fwd: ExchangeForward, ch: ExchangeChannel): PreparedRequest | HttpFailure {
   const target = requestTarget(req.url ?? '');
   if ('status' in target) return target;
-  const hosts = headerValues(req.rawHeaders, 'host').length;
-  if (hosts > 1) return badRequest('more than one Host header');
-  if (hosts === 0 && req.httpVersion === '1.1') return badRequest('an HTTP/1.1 request needs a Host header');
-  const te = req.headers['transfer-encoding'];
-  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
-    return { kind: 'not-supported', status: 501, reason: `transfer coding "${te.slice(0, 40)}" is not supported (only chunked)`, code: 'EDGE_HTTP_TRANSFER_CODING' };
-  }
   const { settings, upstream } = fwd;
-  const { headers, clientHost } = buildUpstreamHeaders(req.rawHeaders, {
+  const { headers, clientHost, hostCount } = buildUpstreamHeaders(req.rawHeaders, {
     originAddress: ch.socket.remoteAddress,
     proto: 'http',
     trustIncoming: settings.trustForwardedHeaders,
     hostRewrite: settings.hostHeader || target.host,
     drop: TRACE_DROP,
   });
+  if (hostCount > 1) return badRequest('more than one Host header');
+  if (hostCount === 0 && req.httpVersion === '1.1') return badRequest('an HTTP/1.1 request needs a Host header');
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
+    return { kind: 'not-supported', status: 501, reason: `transfer coding "${te.slice(0, 40)}" is not supported (only chunked)`, code: 'EDGE_HTTP_TRANSFER_CODING' };
+  }
   // A request without Host (HTTP/1.0) gets the target's; undici would do the same.
   if (clientHost === undefined && !settings.hostHeader && !target.host) headers.unshift('host', upstream.defaultHost);
   const contentLength = req.headers['content-length'];
   if (contentLength !== undefined && req.headers['transfer-encoding'] === undefined) headers.push('content-length', contentLength);
 
-  const trace = startRequestSpan({
+  const trace = startRequestSpan({ incoming: req.headers, trustIncoming: settings.trustTraceparent, parent: ch.parentContext }, () => ({
     method: req.method ?? 'GET',
     urlFull: upstreamUrl(upstream.targetUrl, target.path),
     serverAddress: upstream.serverAddress,
     serverPort: upstream.serverPort,
     peerAddress: ch.socket.remoteAddress,
     peerPort: ch.socket.remotePort,
-    incoming: req.headers,
-    trustIncoming: settings.trustTraceparent,
-    parent: ch.parentContext,
     attributes: {
       'edge_agent.session.id': fwd.sessionId,
       'edge_agent.forward.id': fwd.forwardId,
       'edge_agent.channel.id': ch.channelId,
     },
-  });
-  headers.push(...trace.headers);
+  }));
+  for (let i = 0; i < trace.headers.length; i++) headers.push(trace.headers[i]!);
   return { path: target.path, headers, trace };
 }
 
@@ -214,7 +210,7 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
 
   // Response trailers can only go out on a chunked response to an HTTP/1.1 client.
   const trailersPossible = req.httpVersion === '1.1' && req.method !== 'HEAD';
-  res.on('drain', () => controller?.resume());
+  let drainWatched = false;
 
   const handler: Dispatcher.DispatchHandler = {
     onRequestStart(c) {
@@ -253,7 +249,14 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
     onResponseData(c, chunk) {
       bodyStarted = true;
       if (finished) return;
-      if (!res.write(chunk)) c.pause();
+      if (!res.write(chunk)) {
+        c.pause();
+        if (!drainWatched) {
+          // only a response that outgrew its buffer ever waits for 'drain'
+          drainWatched = true;
+          res.on('drain', () => controller?.resume());
+        }
+      }
     },
     onResponseEnd(c, trailers) {
       bodyStarted = true;

@@ -19,9 +19,10 @@ export function newHttpStats(): HttpStats {
   return { requests: 0, active: 0, upgrades: 0, responses: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }, agentResponses: 0 };
 }
 
+const CLASSES: readonly StatusClass[] = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
 export function countResponse(stats: HttpStats, status: number): void {
-  const cls = `${Math.min(5, Math.max(1, Math.floor(status / 100)))}xx` as StatusClass;
-  stats.responses[cls] += 1;
+  stats.responses[CLASSES[Math.min(5, Math.max(1, Math.floor(status / 100)))]!] += 1;
 }
 
 export function snapshotHttpStats(stats: HttpStats): HttpStats {

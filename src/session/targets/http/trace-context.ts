@@ -13,12 +13,19 @@
 // The parent is the context the session passes in (e.g. the channel's span), unless the
 // forward trusts the client's own traceparent, which then wins (the outside caller's trace is
 // continued). Untrusted traceparent/tracestate headers never reach the service.
-import { randomBytes } from 'node:crypto';
+//
+// With tracing off (no SDK registered: the API's global provider still has no delegate) there
+// is no span to make: the request gets its traceparent straight from a fresh span context, and
+// no attributes, span or context objects are built — per request that was ~10% of the agent's
+// CPU on a keep-alive benchmark, most of it one randomBytes() (an OpenSSL call and getpid()) per
+// id; ids now come from a pooled random buffer.
+import { randomFillSync } from 'node:crypto';
 import {
   context as otelContext,
   defaultTextMapGetter,
-  defaultTextMapSetter,
+  INVALID_SPAN_CONTEXT,
   isSpanContextValid,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -38,7 +45,17 @@ export const TRACE_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'trace
 
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE', 'QUERY']);
 
-export interface RequestSpanInput {
+/** Where a request's trace continues from. */
+export interface RequestTraceParent {
+  /** The client's request headers (for a trusted traceparent). */
+  incoming: IncomingHttpHeaders;
+  trustIncoming: boolean;
+  /** Parent given by the session (e.g. the channel's span); ROOT_CONTEXT when absent. */
+  parent?: Context;
+}
+
+/** What the span records (built only when tracing is on). */
+export interface RequestSpanDetails {
   method: string;
   /** The URL of the request as sent to the service. */
   urlFull: string;
@@ -47,11 +64,6 @@ export interface RequestSpanInput {
   /** The outside client (the channel's origin). */
   peerAddress: string;
   peerPort: number;
-  /** The client's request headers (for a trusted traceparent). */
-  incoming: IncomingHttpHeaders;
-  trustIncoming: boolean;
-  /** Parent given by the session (e.g. the channel's span); ROOT_CONTEXT when absent. */
-  parent?: Context;
   attributes?: Attributes;
 }
 
@@ -67,9 +79,20 @@ export interface RequestTrace {
   end(status: number | undefined, error?: { type: string; message: string }): void;
 }
 
-export function startRequestSpan(input: RequestSpanInput): RequestTrace {
-  let parent = input.parent ?? ROOT_CONTEXT;
-  if (input.trustIncoming) parent = propagator.extract(parent, input.incoming, defaultTextMapGetter);
+/** What the API's global provider delegates to while no SDK is registered. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/** True while no tracer provider is registered (spans would all be no-ops). */
+export function tracingOff(): boolean {
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_PROVIDER;
+}
+
+export function startRequestSpan(from: RequestTraceParent, describe: () => RequestSpanDetails): RequestTrace {
+  let parent = from.parent ?? ROOT_CONTEXT;
+  if (from.trustIncoming) parent = propagator.extract(parent, from.incoming, defaultTextMapGetter);
+  if (tracingOff()) return untracedRequest(parent);
+  const input = describe();
 
   const method = input.method.toUpperCase();
   const known = KNOWN_METHODS.has(method);
@@ -86,10 +109,7 @@ export function startRequestSpan(input: RequestSpanInput): RequestTrace {
 
   const span = trace.getTracer(TRACER_NAME).startSpan(known ? method : 'HTTP', { kind: SpanKind.CLIENT, attributes }, parent);
   const spanContext = ownSpanContext(span, trace.getSpanContext(parent));
-  const carrier: Record<string, string> = {};
-  propagator.inject(trace.setSpanContext(ROOT_CONTEXT, spanContext), carrier, defaultTextMapSetter);
-  const headers: string[] = [];
-  for (const [name, value] of Object.entries(carrier)) headers.push(name, value);
+  const headers = w3cHeaders(spanContext);
 
   let ended = false;
   return {
@@ -115,6 +135,33 @@ export function startRequestSpan(input: RequestSpanInput): RequestTrace {
   };
 }
 
+/** Tracing off: the no-op span the API would make, and a traceparent naming a hop of our own. */
+function untracedRequest(parent: Context): RequestTrace {
+  const parentSpan = trace.getSpanContext(parent);
+  const spanContext = ownSpanContext(undefined, parentSpan);
+  const span = trace.wrapSpanContext(parentSpan ?? INVALID_SPAN_CONTEXT);
+  return {
+    span,
+    context: parent,
+    headers: w3cHeaders(spanContext),
+    traceId: spanContext.traceId,
+    spanId: spanContext.spanId,
+    end: noop,
+  };
+}
+
+function noop(): void {}
+
+/**
+ * traceparent (and tracestate) for a valid span context, as a flat raw header list: what the
+ * W3C propagator's inject() writes, without a context and a carrier object per request.
+ */
+function w3cHeaders(sc: SpanContext): string[] {
+  const headers = ['traceparent', `00-${sc.traceId}-${sc.spanId}-0${Number(sc.traceFlags || TraceFlags.NONE).toString(16)}`];
+  if (sc.traceState) headers.push('tracestate', sc.traceState.serialize());
+  return headers;
+}
+
 /** Runs `fn` with the request's span as the active one (for any instrumentation below). */
 export function withRequestContext<T>(requestTrace: RequestTrace, fn: () => T): T {
   return otelContext.with(requestTrace.context, fn);
@@ -124,10 +171,9 @@ export function withRequestContext<T>(requestTrace: RequestTrace, fn: () => T): 
  * The span context to propagate: the span's own when it is a real one; otherwise (no SDK) a
  * new span id under the parent's trace, or an entirely new sampled trace.
  */
-function ownSpanContext(span: Span, parent: SpanContext | undefined): SpanContext {
-  const own = span.spanContext();
-  const echoesParent = parent !== undefined && own.spanId === parent.spanId;
-  if (isSpanContextValid(own) && !echoesParent) return own;
+function ownSpanContext(span: Span | undefined, parent: SpanContext | undefined): SpanContext {
+  const own = span?.spanContext();
+  if (own && isSpanContextValid(own) && !(parent !== undefined && own.spanId === parent.spanId)) return own;
   if (parent && isSpanContextValid(parent)) {
     return { traceId: parent.traceId, spanId: newSpanId(), traceFlags: parent.traceFlags, traceState: parent.traceState, isRemote: false };
   }
@@ -142,9 +188,20 @@ export function newSpanId(): string {
   return nonZeroHex(8);
 }
 
+// Ids are cut from one random buffer, refilled when used up: one OpenSSL call per ~170 requests.
+const POOL = Buffer.allocUnsafe(4096);
+let poolOffset = POOL.length;
+
 function nonZeroHex(bytes: number): string {
   for (;;) {
-    const id = randomBytes(bytes);
-    if (id.some((b) => b !== 0)) return id.toString('hex');
+    if (poolOffset + bytes > POOL.length) {
+      randomFillSync(POOL);
+      poolOffset = 0;
+    }
+    const start = poolOffset;
+    poolOffset += bytes;
+    for (let i = start; i < poolOffset; i++) {
+      if (POOL[i] !== 0) return POOL.toString('hex', start, poolOffset);
+    }
   }
 }
