@@ -4,7 +4,7 @@
 import { trace, TraceFlags, ROOT_CONTEXT } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { startRequestSpan as start, tracingOff, type RequestSpanDetails, type RequestTraceParent } from '../../src/session/http-target/trace-context.js';
+import { startRequestSpan as start, tracingOff, type RequestSpanDetails, type RequestTraceParent } from '../../src/session/targets/http/trace-context.js';
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/;
 const CALLER = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
