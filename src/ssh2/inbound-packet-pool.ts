@@ -27,8 +27,8 @@
 // consumer that knows the view is no longer referenced (channel-pipe.ts, from the target write's
 // callback). Views nobody releases are garbage-collected as before.
 // test/unit/ssh2-inbound-packet-pool.test.ts fails when ssh2 changes what this relies on.
-import { createHash } from 'node:crypto';
 import type { Client } from 'ssh2';
+import { knownMethod, sourceFingerprint, watchProtocolField } from './hook-kit.js';
 
 type DecryptFn = (this: DecipherState, data: Uint8Array, p: number, dataLen: number) => number | undefined;
 
@@ -39,15 +39,15 @@ interface DecipherState {
   _len: number;
   _packet: Buffer | null;
   _pktLen: number;
+  /** Tag/MAC bytes read so far (our own field; ssh2's `_tagPos`/`_macPos` stay 0). */
+  _trailerPos: number;
   // AES-GCM
   _lenBytes: number;
   _tag: Buffer;
-  _tagPos: number;
   // chacha20-poly1305
   _lenBuf: Buffer;
   _lenPos: number;
   _mac: Buffer;
-  _macPos: number;
 }
 
 /** ssh2's MAX_PACKET_SIZE (crypto.js): no packet is longer, so one block holds any packet. */
@@ -55,9 +55,7 @@ const BLOCK_BYTES = 35000;
 /** Free blocks kept per thread (≈ 2.2 MiB); more in flight than this are allocated and dropped. */
 const MAX_FREE_BLOCKS = 64;
 
-export function decryptFingerprint(fn: (...args: never[]) => unknown): string {
-  return createHash('sha256').update(fn.toString().replace(/\s+/g, ' ')).digest('hex').slice(0, 16);
-}
+export const decryptFingerprint = sourceFingerprint;
 
 const free: Buffer[] = [];
 /** Blocks handed out and not yet released, by their ArrayBuffer. */
@@ -107,72 +105,69 @@ function emit(self: DecipherState, p: number): number | undefined {
   return undefined;
 }
 
-/** Copies the packet body bytes at p into the (pooled) packet; returns the new p, or -1 when the chunk ends first. */
-function readBody(self: DecipherState, data: Uint8Array, p: number, dataLen: number): number {
-  if (self._pktLen < self._len) {
-    if (p >= dataLen) return -1;
-    const nb = Math.min(self._len - self._pktLen, dataLen - p);
-    if (!self._packet) self._packet = takeBlock(self._len);
-    self._packet.set(new Uint8Array(data.buffer, data.byteOffset + p, nb), self._pktLen);
-    p += nb;
-    self._pktLen += nb;
-    if (self._pktLen < self._len || p >= dataLen) return -1;
-  }
-  return p;
+/**
+ * ssh2's binding decrypt() loop — packet length, body, 16-byte tag/MAC, verify-and-decrypt in
+ * place, payload — with the body copied into a pooled block. `readLength` consumes length bytes
+ * (its own state) and returns the new p, or -1 when the chunk ends first; `verify` decrypts the
+ * packet (throwing when the tag/MAC does not verify) and resets the length state.
+ */
+function pooledDecryptLoop(readLength: (self: DecipherState, data: Uint8Array, p: number, dataLen: number) => number, trailerOf: (self: DecipherState) => Buffer, verify: (self: DecipherState) => void): DecryptFn {
+  return function (data, p, dataLen) {
+    while (p < dataLen) {
+      p = readLength(this, data, p, dataLen);
+      if (p < 0) return undefined;
+      if (this._pktLen < this._len) {
+        if (p >= dataLen) return undefined;
+        const nb = Math.min(this._len - this._pktLen, dataLen - p);
+        if (!this._packet) this._packet = takeBlock(this._len);
+        this._packet.set(new Uint8Array(data.buffer, data.byteOffset + p, nb), this._pktLen);
+        p += nb;
+        this._pktLen += nb;
+        if (this._pktLen < this._len || p >= dataLen) return undefined;
+      }
+      const trailer = trailerOf(this);
+      this._trailerPos |= 0;
+      const nb = Math.min(16 - this._trailerPos, dataLen - p);
+      trailer.set(new Uint8Array(data.buffer, data.byteOffset + p, nb), this._trailerPos);
+      p += nb;
+      this._trailerPos += nb;
+      if (this._trailerPos < 16) return undefined;
+      verify(this);
+      this._trailerPos = 0;
+      const ret = emit(this, p);
+      if (ret !== undefined) return ret;
+    }
+    return undefined;
+  };
 }
 
-/** AESGCMDecipherBinding.decrypt, with every packet in a pooled block. */
-const aesGcmDecrypt: DecryptFn = function (data, p, dataLen) {
-  while (p < dataLen) {
-    if (this._lenBytes < 4) {
-      let nb = Math.min(4 - this._lenBytes, dataLen - p);
-      this._lenBytes += nb;
-      while (nb--) this._len = (this._len << 8) + data[p++]!;
-      if (this._lenBytes < 4) return undefined;
-      if (this._len + 20 > BLOCK_BYTES || this._len < 16 || (this._len & 15) !== 0) throw new Error(`Bad packet length: ${this._len}`);
-    }
-    p = readBody(this, data, p, dataLen);
-    if (p < 0) return undefined;
-    const nb = Math.min(16 - this._tagPos, dataLen - p);
-    this._tag.set(new Uint8Array(data.buffer, data.byteOffset + p, nb), this._tagPos);
-    p += nb;
-    this._tagPos += nb;
-    if (this._tagPos < 16) return undefined;
-    this._instance.decrypt(this._packet, this._len, this._tag); // throws when the tag does not verify
-    this._lenBytes = 0;
-    this._tagPos = 0;
-    const ret = emit(this, p);
-    if (ret !== undefined) return ret;
-  }
-  return undefined;
-};
+/** AESGCMDecipherBinding.decrypt: plain 4-byte length (AAD), 16-byte tag. */
+const aesGcmDecrypt = pooledDecryptLoop((self, data, p, dataLen) => {
+  if (self._lenBytes >= 4) return p;
+  let nb = Math.min(4 - self._lenBytes, dataLen - p);
+  self._lenBytes += nb;
+  while (nb--) self._len = (self._len << 8) + data[p++]!;
+  if (self._lenBytes < 4) return -1;
+  if (self._len + 20 > BLOCK_BYTES || self._len < 16 || (self._len & 15) !== 0) throw new Error(`Bad packet length: ${self._len}`);
+  return p;
+}, (self) => self._tag, (self) => {
+  self._instance.decrypt(self._packet, self._len, self._tag);
+  self._lenBytes = 0;
+});
 
-/** ChaChaPolyDecipherBinding.decrypt, with every packet in a pooled block. */
-const chachaPolyDecrypt: DecryptFn = function (data, p, dataLen) {
-  while (p < dataLen) {
-    if (this._lenPos < 4) {
-      let nb = Math.min(4 - this._lenPos, dataLen - p);
-      while (nb--) this._lenBuf[this._lenPos++] = data[p++]!;
-      if (this._lenPos < 4) return undefined;
-      this._len = this._instance.decryptLen!(this._lenBuf, this.inSeqno);
-      if (this._len > BLOCK_BYTES || this._len < 8 || (this._len & 7) !== 0) throw new Error('Bad packet length');
-      if (p >= dataLen) return undefined;
-    }
-    p = readBody(this, data, p, dataLen);
-    if (p < 0) return undefined;
-    const nb = Math.min(16 - this._macPos, dataLen - p);
-    this._mac.set(new Uint8Array(data.buffer, data.byteOffset + p, nb), this._macPos);
-    p += nb;
-    this._macPos += nb;
-    if (this._macPos < 16) return undefined;
-    this._instance.decrypt(this._packet, this._mac, this.inSeqno); // throws when the MAC does not verify
-    this._lenPos = 0;
-    this._macPos = 0;
-    const ret = emit(this, p);
-    if (ret !== undefined) return ret;
-  }
-  return undefined;
-};
+/** ChaChaPolyDecipherBinding.decrypt: encrypted 4-byte length, 16-byte Poly1305 MAC. */
+const chachaPolyDecrypt = pooledDecryptLoop((self, data, p, dataLen) => {
+  if (self._lenPos >= 4) return p;
+  let nb = Math.min(4 - self._lenPos, dataLen - p);
+  while (nb--) self._lenBuf[self._lenPos++] = data[p++]!;
+  if (self._lenPos < 4) return -1;
+  self._len = self._instance.decryptLen!(self._lenBuf, self.inSeqno);
+  if (self._len > BLOCK_BYTES || self._len < 8 || (self._len & 7) !== 0) throw new Error('Bad packet length');
+  return p >= dataLen ? -1 : p;
+}, (self) => self._mac, (self) => {
+  self._instance.decrypt(self._packet, self._mac, self.inSeqno);
+  self._lenPos = 0;
+});
 
 /** ssh2 1.17 decipher classes we re-implement, keyed by the fingerprint of their decrypt(). */
 export const KNOWN_DECRYPT: Record<string, { className: string; decrypt: DecryptFn }> = {
@@ -196,19 +191,7 @@ function copyingDecrypt(original: DecryptFn): DecryptFn {
   };
 }
 
-const pooledDecryptOf = new WeakMap<object, DecryptFn | null>();
-
-function pooledDecrypt(decipher: object): DecryptFn | null {
-  const proto = Object.getPrototypeOf(decipher) as { decrypt?: (...a: never[]) => unknown; constructor: { name: string } } | null;
-  if (!proto) return null;
-  let fn = pooledDecryptOf.get(proto);
-  if (fn === undefined) {
-    const known = typeof proto.decrypt === 'function' ? KNOWN_DECRYPT[decryptFingerprint(proto.decrypt)] : undefined;
-    fn = known && known.className === proto.constructor.name ? known.decrypt : null;
-    pooledDecryptOf.set(proto, fn);
-  }
-  return fn;
-}
+const knownByPrototype = new WeakMap<object, { className: string; decrypt: DecryptFn } | null>();
 
 export interface InboundPacketPool {
   /** May ssh2 be handed a view of a reused read buffer now? */
@@ -223,34 +206,20 @@ export interface InboundPacketPool {
  * ssh2's internals are not what this file was written against.
  */
 export function installInboundPacketPool(client: Client): InboundPacketPool | null {
-  const protocol = (client as unknown as { _protocol?: { _decipher?: object } })._protocol;
-  if (!protocol || typeof protocol !== 'object' || !('_decipher' in protocol)) return null;
-  const own = Object.getOwnPropertyDescriptor(protocol, '_decipher');
-  if (!own || !('value' in own)) return null;
   const patched = new WeakSet<object>();
   const pooled = new WeakSet<object>();
-  let current = own.value as object | undefined;
-  const patch = (decipher: object | undefined) => {
+  const field = watchProtocolField(client, '_decipher', (decipher) => {
     if (!decipher || typeof decipher !== 'object' || patched.has(decipher)) return;
     const original = (decipher as { decrypt?: DecryptFn }).decrypt;
     if (typeof original !== 'function') return;
-    const fn = pooledDecrypt(decipher);
+    const fn = knownMethod(decipher, 'decrypt', KNOWN_DECRYPT, knownByPrototype)?.decrypt;
     (decipher as { decrypt: DecryptFn }).decrypt = fn ?? copyingDecrypt(original);
     if (fn) pooled.add(decipher);
     patched.add(decipher);
-  };
-  patch(current);
-  Object.defineProperty(protocol, '_decipher', {
-    configurable: true,
-    enumerable: own.enumerable,
-    get: () => current,
-    set: (decipher: object | undefined) => {
-      patch(decipher);
-      current = decipher;
-    },
   });
+  if (!field) return null;
   return {
-    readSafe: () => current !== undefined && patched.has(current),
-    pooling: () => current !== undefined && pooled.has(current),
+    readSafe: () => { const d = field.current(); return d !== undefined && patched.has(d); },
+    pooling: () => { const d = field.current(); return d !== undefined && pooled.has(d); },
   };
 }
