@@ -20,6 +20,11 @@ import { installWriteBatching } from './ssh-write-batching.js';
 // event-loop turn, a turn's packets reach the target in one writev(); flushed in the same turn
 // (setImmediate), so request/response latency is unchanged. EDGE_DIAG_DISABLE=target-write-batching.
 const BATCH_TARGET_WRITES = !disabledLevers().has('target-write-batching');
+// Corked bytes count in writableLength, so write() returns false for every packet after the
+// first of a turn; pausing the channel on that (as without batching) made each turn carry one
+// packet plus a pause/resume. With batching the channel pauses once this much waits for the
+// target (bounded anyway by the channel window, 2 MiB); 'drain' resumes it as before.
+const BATCHED_TARGET_QUEUE = 256 * 1024;
 
 export type ChannelCloseReason = 'eof' | 'idle-timeout' | 'target-error' | 'channel-error' | 'drain' | 'destroyed';
 
@@ -75,7 +80,7 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
     // A packet decrypted into a pooled block (inbound-packet-pool.ts): this write is its only
     // user, so the block is reused once the target has taken the bytes.
     const written = isPooledPayload(chunk) ? target.write(chunk, () => releaseInboundPayload(chunk)) : target.write(chunk);
-    if (!written) channel.pause();
+    if (!written && (!BATCH_TARGET_WRITES || target.writableLength > BATCHED_TARGET_QUEUE)) channel.pause();
     inCap?.consumed(chunk.length);
   });
   target.on('drain', () => {
