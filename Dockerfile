@@ -42,5 +42,5 @@ USER node
 # loopback). With the admin server disabled (admin.listen "") the check reports unhealthy.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
   CMD ["node", "/app/bin/edge-agent.js", "status", "--health"]
-ENTRYPOINT ["node", "--single-threaded-gc", "/app/bin/edge-agent.js"]
+ENTRYPOINT ["node", "/app/bin/edge-agent.js"]
 CMD ["run"]

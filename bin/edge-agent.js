@@ -1,5 +1,8 @@
-#!/usr/bin/env -S node --single-threaded-gc
-// --single-threaded-gc: measured −45% CPU per GB tunnelled on 1–2 core machines (see README).
+#!/usr/bin/env node
+// No node flags here (nor in the Dockerfile or the systemd unit): the agent applies the GC
+// settings its figures depend on itself (src/runtime-flags.ts), so `npx edge-agent`,
+// `node dist/src/cli.js`, the container and a hand-written unit all run the same settings, and
+// the shebang works with env(1) implementations without -S (BusyBox).
 // The installed command runs the build (dist/, made by `npm run build`, and by `npm pack`
 // through prepack). Running the TypeScript sources is a development path: `npm run dev -- …`.
 import { existsSync } from 'node:fs';

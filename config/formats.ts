@@ -2,7 +2,8 @@
 // the values (admin server, assignment source). Each parser throws a plain Error whose message
 // is a reason (no key name): callers prefix the key.
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { checkHost, formatHost, redactCredentials } from '../src/session/target-url.js';
+import { checkHost, formatHost, splitHostPort } from '../src/grammar/host-name.js';
+import { redactCredentials } from '../src/grammar/redact.js';
 
 /** Environment variable names we accept for `…Env` settings. */
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -24,20 +25,8 @@ export interface ListenAddress {
 /** Parses `host:port`, `[v6]:port`. */
 export function parseListenAddress(text: string): ListenAddress {
   if (typeof text !== 'string') throw new Error('must be a string "host:port"');
-  let rawHost: string;
-  let rawPort: string;
-  const bracket = /^\[([^\]]*)\]:(.*)$/.exec(text);
-  if (bracket) {
-    rawHost = bracket[1]!;
-    rawPort = bracket[2]!;
-    if (!rawHost.includes(':')) throw new Error(`brackets are only for IPv6 addresses ("${text}")`);
-  } else {
-    const colon = text.lastIndexOf(':');
-    if (colon === -1) throw new Error(`"${text}" has no port; expected host:port, e.g. 127.0.0.1:9480 or [::1]:9480`);
-    rawHost = text.slice(0, colon);
-    rawPort = text.slice(colon + 1);
-    if (rawHost.includes(':')) throw new Error(`write an IPv6 address in brackets, e.g. [::1]:9480 (got "${text}")`);
-  }
+  const { host: rawHost, port: rawPort } = splitHostPort(text, '[::1]:9480');
+  if (rawPort === undefined) throw new Error(`"${text}" has no port; expected host:port, e.g. 127.0.0.1:9480 or [::1]:9480`);
   if (rawHost === '') throw new Error(`"${text}" has no host; expected host:port, e.g. 127.0.0.1:9480`);
   if (!/^\d{1,5}$/.test(rawPort) || Number(rawPort) > 65535) throw new Error(`port "${rawPort}" must be a number 0-65535`);
   const checked = checkHost(rawHost);

@@ -1,16 +1,24 @@
 // The JSON Schema of sessions, assignment documents and credentials (assignment.schema.json),
-// compiled once with ajv, and ajv errors turned into one-line messages naming the key in
-// dotted/bracket form: `/sessions/1/forwards/0/port` → `sessions[1].forwards[0].port`.
+// and ajv errors turned into one-line messages naming the key in dotted/bracket form:
+// `/sessions/1/forwards/0/port` → `sessions[1].forwards[0].port`.
+//
+// The validators are ajv's standalone code for the schema, generated ahead of time
+// (config/assignment-validators.generated.ts, `npm run schema`): compiling the schema at run time
+// took 0.4–0.9 s and ~10 MB on a 2-core device, most of `edge-agent run`'s start. The generated
+// code carries the fingerprint of the schema it was made from; should the schema file differ
+// (edited without regenerating), the schema is compiled with ajv here instead — same answers,
+// slower start — and test/unit/assignment-validators.test.ts fails until it is regenerated.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import * as ajv2020 from 'ajv/dist/2020.js';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import * as generated from './assignment-validators.generated.js';
 import { describeValue, ENV_NAME_PATTERN, ID_PATTERN, ID_RULE } from './formats.js';
+import { AJV_OPTIONS, ASSIGNMENT_SCHEMA_ID, schemaFingerprint, VALIDATOR_REFS } from './validator-options.js';
 
-// ajv is CommonJS: under NodeNext the class is the named export `Ajv2020` (also module.exports.default).
-const { Ajv2020 } = ajv2020;
+const require = createRequire(import.meta.url);
 
-export const ASSIGNMENT_SCHEMA_ID = 'urn:ssh-edge-agent:assignment:v1';
+type Validators = Record<keyof typeof VALIDATOR_REFS, ValidateFunction>;
 
 // From config/*.ts (tsx, tests) the file sits next to this module; from a build
 // (dist/config/*.js) it is the package's own config/ directory, two levels up.
@@ -19,18 +27,19 @@ const SCHEMA_CANDIDATES = [
   new URL('../../config/assignment.schema.json', import.meta.url),
 ];
 
-let loaded: { document: ValidateFunction; sessions: ValidateFunction; session: ValidateFunction; credentials: ValidateFunction; schema: object } | undefined;
+let loaded: (Validators & { schema: object; source: 'generated' | 'compiled' }) | undefined;
 
 /** The raw JSON Schema (for tooling, e.g. a fleet server validating what it serves). */
 export function assignmentJsonSchema(): object {
   return validators().schema;
 }
 
-function readSchema(): object {
+/** The schema file's text. */
+export function readSchemaText(): string {
   let lastError: unknown;
   for (const url of SCHEMA_CANDIDATES) {
     try {
-      return JSON.parse(readFileSync(fileURLToPath(url), 'utf8')) as object;
+      return readFileSync(fileURLToPath(url), 'utf8');
     } catch (err) {
       lastError = err;
     }
@@ -40,9 +49,14 @@ function readSchema(): object {
 
 export function validators(): NonNullable<typeof loaded> {
   if (loaded) return loaded;
-  const schema = readSchema();
-  // useDefaults fills in defaults on the (cloned) data, so validated sessions come out complete.
-  const ajv = new Ajv2020({ allErrors: true, useDefaults: true, verbose: true, allowUnionTypes: true, strict: true });
+  const text = readSchemaText();
+  const schema = JSON.parse(text) as object;
+  if (schemaFingerprint(text) === generated.SCHEMA_SHA256) {
+    loaded = { schema, source: 'generated', ...(generated as unknown as Validators) };
+    return loaded;
+  }
+  const { Ajv2020 } = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+  const ajv = new Ajv2020(AJV_OPTIONS);
   ajv.addSchema(schema);
   const get = (ref: string): ValidateFunction => {
     const fn = ajv.getSchema(`${ASSIGNMENT_SCHEMA_ID}${ref}`);
@@ -50,11 +64,8 @@ export function validators(): NonNullable<typeof loaded> {
     return fn;
   };
   loaded = {
-    schema,
-    document: get(''),
-    sessions: get('#/$defs/sessions'),
-    session: get('#/$defs/session'),
-    credentials: get('#/$defs/credentials'),
+    schema, source: 'compiled',
+    ...(Object.fromEntries(Object.entries(VALIDATOR_REFS).map(([name, ref]) => [name, get(ref)])) as Validators),
   };
   return loaded;
 }

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc
+#!/usr/bin/env node
 // Development only (`npm run dev -- <command>`, `npm start`, the tests): runs the TypeScript
 // sources through tsx, a devDependency, so what runs is what you are editing. Session workers
 // started from the sources load through tsx too (src/supervisor/worker-pool.ts).

@@ -3,7 +3,7 @@
 // `edge-agent run` and the library's startAgent() are the same code. With assignments.url set,
 // the assignment controller polls the fleet endpoint and applies what it serves (src/assignments/).
 import { AgentMetrics } from './admin/agent-metrics.js';
-import { startAdminServer, type AdminServer, type AgentStatusDocument } from './admin/admin-server.js';
+import { startAdminServer, type AdminServer } from './admin/admin-server.js';
 import { AssignmentApplier, type ApplyAssignmentsResult } from './assignments/assignment-applier.js';
 import type { AssignmentController } from './assignments/assignment-controller.js';
 import type { RemoteSourceTuning } from './assignments/remote-source.js';
@@ -12,11 +12,13 @@ import { assignmentStateFile } from './assignments/state-dir.js';
 import { EdgeError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { sameJson } from './supervisor/reconcile.js';
-import { applyRuntimeFlags } from './runtime-flags.js';
+import { applyRuntimeFlags, runtimeSettings } from './runtime-flags.js';
 import { Supervisor } from './supervisor/supervisor.js';
+import { workerResourceLimits } from './supervisor/worker-limits.js';
 import type { HandleStatus } from './supervisor/session-handle.js';
 import { VERSION } from './version.js';
-import type { ReportStatus, StatusReporter, StatusReporterTuning } from './report/status-reporter.js';
+import type { StatusReporter, StatusReporterTuning } from './report/status-reporter.js';
+import type { AgentStatus } from './agent-status.js';
 import type { WorkerEvent } from './protocol.js';
 import type { AgentTelemetry } from '../telemetry/agent-telemetry.js';
 import { parseListenAddress } from '../config/formats.js';
@@ -26,13 +28,7 @@ import type { AgentConfig, SessionSpec } from '../config/types.js';
 export type { ApplyAssignmentsResult } from './assignments/assignment-applier.js';
 export type { AssignmentsStatus } from './assignments/status.js';
 
-/** /status: the admin document, with the full assignments status and the sessions' live status. */
-export type AgentStatus = Omit<AgentStatusDocument, 'assignments' | 'sessions'> & {
-  assignments: AssignmentsStatus;
-  sessions: HandleStatus[];
-  /** How sending status reports to assignments.reportUrl goes (present when it is set). */
-  report?: ReportStatus;
-};
+export type { AgentStatus } from './agent-status.js';
 
 export interface AgentHandle {
   /** Base URL of the admin server, or null when it is disabled. */
@@ -116,7 +112,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   const log = options.log ?? createLogger({ level: cfg.agent.logLevel, format: cfg.agent.logFormat });
   // The OpenTelemetry SDK (its metrics part serves /metrics), the OTLP exporters and the fleet
   // client (undici) are imported here, not at module load: `import` of this file stays light.
-  const telemetry: AgentTelemetry = (await import('../telemetry/agent-telemetry.js')).startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
+  const telemetry: AgentTelemetry = await (await import('../telemetry/agent-telemetry.js')).startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
   const supervisor = new Supervisor<SessionSpec>({
     log,
     resolve: (spec) => resolveSession(spec, current, process.env),
@@ -161,6 +157,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     assignments: structuredClone(controller ? controller.status() : applier.state),
     sessions: applier.addRefusedForwards(await supervisor.status()),
     ...(reporter ? { report: reporter.status() } : {}),
+    runtime: { ...runtimeSettings(), workerResourceLimits: workerResourceLimits(cfg.agent) },
   });
   // Built before anything starts too: an unreadable caFile fails fast.
   reporter = cfg.assignments.reportUrl

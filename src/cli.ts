@@ -2,6 +2,8 @@
 // that a command pays only for the modules it uses (start time and memory on small devices).
 // Exit codes follow the contract: 0 clean stop, 1 runtime failure, 2 invalid usage or
 // configuration.
+// First, before any command loads ssh2: skips ssh2's unused poly1305 WebAssembly (~3.6 MB).
+import './ssh2/poly1305-wasm.js';
 import { UsageError } from './cli/usage-error.js';
 import { applyRuntimeFlags } from './runtime-flags.js';
 import { VERSION } from './version.js';
@@ -27,25 +29,23 @@ Commands:
 Run 'edge-agent <command> --help' for a command's options.
 `;
 
+/** Each command's module, imported only when that command runs. */
+const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
+  run: async () => (await import('./cli/run-command.js')).runRunCommand,
+  tunnel: async () => (await import('./cli/tunnel-command.js')).runTunnelCommand,
+  demo: async () => (await import('./cli/demo-command.js')).runDemoCommand,
+  gateway: async () => (await import('./cli/gateway-command.js')).runGatewayCommand,
+  check: async () => (await import('./cli/check-command.js')).runCheckCommand,
+  status: async () => (await import('./cli/status-command.js')).runStatusCommand,
+  assignments: async () => (await import('./cli/assignments-command.js')).runAssignmentsCommand,
+  sign: async () => (await import('./cli/sign-command.js')).runSignCommand,
+};
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const load = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (load) return (await load())(rest);
   switch (command) {
-    case 'run':
-      return (await import('./cli/run-command.js')).runRunCommand(rest);
-    case 'tunnel':
-      return (await import('./cli/tunnel-command.js')).runTunnelCommand(rest);
-    case 'demo':
-      return (await import('./cli/demo-command.js')).runDemoCommand(rest);
-    case 'gateway':
-      return (await import('./cli/gateway-command.js')).runGatewayCommand(rest);
-    case 'check':
-      return (await import('./cli/check-command.js')).runCheckCommand(rest);
-    case 'status':
-      return (await import('./cli/status-command.js')).runStatusCommand(rest);
-    case 'assignments':
-      return (await import('./cli/assignments-command.js')).runAssignmentsCommand(rest);
-    case 'sign':
-      return (await import('./cli/sign-command.js')).runSignCommand(rest);
     case 'version':
     case '--version':
     case '-V':

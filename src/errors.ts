@@ -69,6 +69,7 @@ export const ERROR_CODES = {
   EDGE_ERR_INVALID_CONFIG: { retryable: false, summary: 'A configuration value is invalid; the message names the key.' },
   EDGE_ERR_INVALID_SPEC: { retryable: false, summary: 'A command-line forward spec (`-R`, `-L`, `-D`) or flag is invalid; the message shows the accepted forms.' },
   EDGE_ERR_UNKNOWN_SESSION: { retryable: false, summary: 'No session with that id is running (admin `POST /sessions/<id>/reconnect`).' },
+  EDGE_ERR_INTERNAL: { retryable: true, summary: 'An unexpected exception inside the agent (or in a library caller\'s event listener): a bug, not a network or configuration problem. The message names where it happened and the original error; please report it with that log line. Sessions keep retrying.' },
   EDGE_ERR_CLOSED: { retryable: false, summary: 'The session or tunnel was closed by its owner.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
@@ -103,6 +104,18 @@ export class EdgeError extends Error {
 
 export function isEdgeError(value: unknown, code?: ErrorCode): value is EdgeError {
   return value instanceof EdgeError && (code === undefined || value.code === code);
+}
+
+/**
+ * `err` as an EdgeError: coded errors pass through; anything else (a TypeError, a throw from a
+ * listener) is a bug and becomes EDGE_ERR_INTERNAL naming `where` — never a retryable
+ * network/protocol code that would hide it.
+ */
+export function asEdgeError(err: unknown, where: string): EdgeError {
+  if (isEdgeError(err)) return err;
+  const name = err instanceof Error ? err.name : typeof err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new EdgeError('EDGE_ERR_INTERNAL', `Internal error in ${where} (a bug: please report it with this line): ${name}: ${message}`, { details: { errorName: name }, cause: err });
 }
 
 export function toPlainError(err: EdgeError): PlainError {

@@ -6,7 +6,7 @@ export type { SessionStatus, SessionState, ChannelInfo, ChannelClosedInfo, Recon
 export type { ForwardStatus, ForwardState } from './session/forward-runtime.js';
 export type { SessionConfig, SessionConfigInput, ForwardConfig, ForwardConfigInput, HttpForwardConfig, AuthConfig, KeepaliveConfig, ReconnectConfig, ReconnectMode } from './session/session-config.js';
 export type { LocalForwardConfig, LocalForwardConfigInput, DynamicForwardConfig, DynamicForwardConfigInput, ProxyEnv } from './session/session-config.js';
-export type { LocalForwardStatus, DynamicForwardStatus, ListenerStatus, LocalRejectReason } from './session/local-forwarding.js';
+export type { LocalForwardStatus, DynamicForwardStatus, ListenerStatus, LocalRejectReason } from './session/device/listener-types.js';
 export type { HostKeyPolicy } from './session/host-keys/host-key-verifier.js';
 export { EdgeError, ERROR_CODES, isEdgeError } from './errors.js';
 export type { ErrorCode, PlainError } from './errors.js';

@@ -6,7 +6,7 @@ import type { PlainError } from './errors.js';
 import type { ChannelClosedInfo, ChannelInfo, LogLevel, SessionState, SessionStatus } from './session/tunnel-session.js';
 import type { DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from './session/session-config.js';
 import type { ForwardStatus, RejectReason } from './session/forward-runtime.js';
-import type { ListenerStatus, LocalRejectReason } from './session/local-forwarding.js';
+import type { ListenerStatus, LocalRejectReason } from './session/device/listener-types.js';
 import type { PlainSpan } from '../telemetry/plain-span.js';
 
 /** What the worker task receives once, at start. */

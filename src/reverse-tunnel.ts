@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { EdgeError } from './errors.js';
-import type { SshChannel } from './session/channel-pipe.js';
+import type { SshChannel } from './net/channel-pipe.js';
 import type { ForwardStatus } from './session/forward-runtime.js';
 import type { HostKeyPolicy } from './session/host-keys/host-key-verifier.js';
 import type { AuthConfig, ForwardConfigInput, KeepaliveConfig, ReconnectConfig } from './session/session-config.js';

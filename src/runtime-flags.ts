@@ -43,3 +43,8 @@ export function applyRuntimeFlags(env: NodeJS.ProcessEnv = process.env): readonl
   for (const flag of applied) v8.setFlagsFromString(flag);
   return applied;
 }
+
+/** What /status reports under `runtime`: the Node version and the V8 flags applied in this process. */
+export function runtimeSettings(): { node: string; v8Flags: readonly string[] } {
+  return { node: process.version, v8Flags: applied ?? [] };
+}

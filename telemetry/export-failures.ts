@@ -7,7 +7,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { AggregationOption, AggregationTemporality, InstrumentType, PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from '../src/log.js';
-import { redactCredentials } from '../src/session/target-url.js';
+import { redactCredentials } from '../src/grammar/redact.js';
 import { filterSeries, type SeriesFilter } from './series-filter.js';
 
 export type TelemetrySignal = 'traces' | 'metrics';

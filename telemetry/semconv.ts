@@ -1,11 +1,22 @@
 // Span names and attribute keys in one place. OpenTelemetry semantic-convention names where one
 // exists (network.*, server.*, error.type, http.*), `edge_agent.*` for the rest. Span names are
 // low-cardinality: ids and addresses go into attributes, never into names.
-import { ATTR_ERROR_TYPE, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT, ATTR_NETWORK_TRANSPORT, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+//
+// The semantic-convention names are written out rather than imported from
+// @opentelemetry/semantic-conventions: that package is one large module (~1.4 MB and ~100 ms to
+// load on a 2-core device) and this file is loaded by every session worker.
+// test/unit/semconv.test.ts checks them against the package.
 
 export const TRACER_NAME = 'ssh-edge-agent';
 /** The instrumentation scope of the agent's metrics. */
 export const METER_NAME = 'ssh-edge-agent';
+
+/** The resource attributes naming the agent (stable semantic conventions). */
+export const RESOURCE_ATTR = {
+  serviceName: 'service.name',
+  serviceVersion: 'service.version',
+  serviceInstanceId: 'service.instance.id',
+} as const;
 
 export const SPAN = {
   channel: 'tunnel.channel',
@@ -15,12 +26,12 @@ export const SPAN = {
 
 export const ATTR = {
   // semantic conventions
-  networkPeerAddress: ATTR_NETWORK_PEER_ADDRESS,
-  networkPeerPort: ATTR_NETWORK_PEER_PORT,
-  networkTransport: ATTR_NETWORK_TRANSPORT,
-  serverAddress: ATTR_SERVER_ADDRESS,
-  serverPort: ATTR_SERVER_PORT,
-  errorType: ATTR_ERROR_TYPE,
+  networkPeerAddress: 'network.peer.address',
+  networkPeerPort: 'network.peer.port',
+  networkTransport: 'network.transport',
+  serverAddress: 'server.address',
+  serverPort: 'server.port',
+  errorType: 'error.type',
   // ours
   sessionId: 'edge_agent.session.id',
   forwardId: 'edge_agent.forward.id',

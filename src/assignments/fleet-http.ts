@@ -7,14 +7,28 @@ import { EnvHttpProxyAgent } from 'undici';
 import { EdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { fileErrorReason } from '../lifecycle/errno.js';
+import type { Clock } from '../lifecycle/clock.js';
+
+type ProxyOverrides = { httpProxy?: string; httpsProxy?: string; noProxy?: string };
+
+/** Library-level tuning both fleet clients take (the assignment fetch and the status report). */
+export interface FleetClientTuning {
+  /** TCP + TLS connect timeout. Default 10 000. */
+  connectTimeoutMs?: number;
+  /** Source of randomness in [0, 1) for the jitter. Default Math.random. */
+  random?: () => number;
+  /** Time source and timers of the schedule (tests drive it by hand). Default the system clock. */
+  clock?: Clock;
+  /** Overrides for HTTP_PROXY / HTTPS_PROXY / NO_PROXY (default: the environment). */
+  proxy?: ProxyOverrides;
+}
 
 export interface FleetDispatcherOptions {
   /** PEM file of CA certificates to trust ("" = system CAs); read now, so a bad path fails fast. */
   caFile?: string;
   connectTimeoutMs: number;
   responseTimeoutMs: number;
-  /** Overrides for HTTP_PROXY / HTTPS_PROXY / NO_PROXY (default: the environment). */
-  proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
+  proxy?: ProxyOverrides;
 }
 
 export function createFleetDispatcher(options: FleetDispatcherOptions): EnvHttpProxyAgent {

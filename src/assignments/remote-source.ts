@@ -21,9 +21,10 @@
 // documents themselves: the controller verifies, validates and applies them.
 import { type EnvHttpProxyAgent, request } from 'undici';
 import { EdgeError, type ErrorCode } from '../errors.js';
+import { describeEndpoint, redactCredentials } from '../grammar/redact.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
-import { createFleetDispatcher, FleetToken } from './fleet-http.js';
+import { createFleetDispatcher, FleetToken, type FleetClientTuning } from './fleet-http.js';
 import { classifyErrno, connectErrorCode, connectFailureReason, errnoOf } from '../lifecycle/errno.js';
 import { backoffDelay } from '../lifecycle/backoff.js';
 import { MAX_TIMER_MS, systemClock, type Clock } from '../lifecycle/clock.js';
@@ -47,9 +48,7 @@ export interface FetchCycle {
 }
 
 /** Library-level tuning (no config keys): timeouts, limits, backoff, randomness, proxy. */
-export interface RemoteSourceTuning {
-  /** TCP + TLS connect timeout. Default 10 000. */
-  connectTimeoutMs?: number;
+export interface RemoteSourceTuning extends FleetClientTuning {
   /** Response timeout (headers, and the whole body). Default 30 000. */
   responseTimeoutMs?: number;
   /** Largest accepted document. Default 4 MiB. */
@@ -62,12 +61,6 @@ export interface RemoteSourceTuning {
   firstPollMaxDelayMs?: number;
   /** Retry-After values above this are capped. Default 3 600 000 (1 h). */
   maxRetryAfterMs?: number;
-  /** Source of randomness in [0, 1) for the jitter. Default Math.random. */
-  random?: () => number;
-  /** Time source and timers of the poll schedule (tests drive it by hand). Default the system clock. */
-  clock?: Clock;
-  /** Overrides for HTTP_PROXY / HTTPS_PROXY / NO_PROXY (default: the environment). */
-  proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
 }
 
 export interface RemoteSourceOptions extends RemoteSourceTuning {
@@ -131,16 +124,6 @@ export function parseRetryAfterMs(value: string | readonly string[] | undefined 
   if (!/[A-Za-z]/.test(text)) return null;
   const at = Date.parse(text);
   return Number.isNaN(at) ? null : Math.max(0, at - now);
-}
-
-/** The endpoint as shown in logs and /status: scheme, host and path; never credentials or the query. */
-export function describeEndpoint(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '(invalid URL)';
-  }
 }
 
 export class RemoteAssignmentSource {
@@ -416,7 +399,7 @@ export class RemoteAssignmentSource {
       why = 'the agent is stopping';
     } else {
       const message = e?.cause?.message ?? e?.message ?? String(err);
-      why = `${message.replace(/\/\/[^/?#@\s]*@/g, '//***@')}${code ? ` (${code})` : ''}`;
+      why = `${redactCredentials(message)}${code ? ` (${code})` : ''}`;
     }
     const error = new EdgeError(edge, `assignments: fetching ${this.endpoint} failed: ${why}.`, { details: code ? { cause: code } : undefined });
     return { kind: 'error', errorKind: kind, error, httpStatus: null, retryAfterMs: null, durationMs: Date.now() - started };

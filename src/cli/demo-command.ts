@@ -4,13 +4,13 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { startAgent, type AgentHandle } from '../agent.js';
 import { startSampleService, type SampleService } from '../demo/sample-service.js';
 import { Gateway } from '../gateway/gateway.js';
 import { generateEd25519 } from '../gateway/host-key.js';
 import { createLogger } from '../log.js';
-import { UsageError } from './usage-error.js';
+import { parseCommandArgs, UsageError } from './usage-error.js';
+import { onShutdown } from '../lifecycle/shutdown.js';
 
 export const DEMO_USAGE = `Usage: edge-agent demo
 
@@ -20,12 +20,7 @@ open; every tunnelled connection is printed as a span. Ctrl-C stops everything.
 `;
 
 export async function runDemoCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' } }, strict: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values } = parseCommandArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     process.stdout.write(DEMO_USAGE);
     return 0;
@@ -90,17 +85,14 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     throw err;
   }
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = () => {
-      if (stopping) process.exit(1);
-      stopping = true;
+  return onShutdown({
+    drain: async () => {
       out('stopping…');
-      void cleanup().then(() => resolve(0));
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+      await cleanup();
+      return 0;
+    },
+    stop: () => process.exit(1),
+  }).exitCode;
 }
 
 async function waitForForward(agent: AgentHandle, timeoutMs: number): Promise<number> {

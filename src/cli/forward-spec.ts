@@ -30,7 +30,10 @@
 
 import { EdgeError } from '../errors.js';
 import { checkRemoteSocketPath } from '../session/remote-listener.js';
-import { checkHost, formatHost, parseTargetUrl, redactCredentials, type ParsedTarget } from '../session/target-url.js';
+import { parseBindField } from '../grammar/bind.js';
+import { checkHost, formatHost } from '../grammar/host-name.js';
+import { redactCredentials } from '../grammar/redact.js';
+import { parseTargetUrl, type ParsedTarget } from '../grammar/targets.js';
 
 export interface RemoteForwardSpec {
   /** Bind address sent in tcpip-forward; 'localhost' when the spec gives none, '' = all addresses; '' with remoteSocket. */
@@ -124,11 +127,12 @@ function targetPort(raw: string): number {
 function bindAddress(field: Field | undefined): string {
   if (field === undefined) return 'localhost';
   if (field.isPath) remoteSocket(field);
-  const bind = field.arg;
-  if (bind === '' || bind === '*') return '';
-  const checked = checkHost(bind);
-  if (checked.error !== undefined) fail(`bind address: ${checked.error}`);
-  return bind;
+  return specBind(field);
+}
+
+function specBind(field: Field): string {
+  const parsed = parseBindField(field.arg);
+  return parsed.error !== undefined ? fail(parsed.error) : parsed.bind;
 }
 
 function remoteSocket(field: Field): never {
@@ -372,11 +376,7 @@ export interface ListenSpecOptions {
 function localBind(field: Field | undefined, opts: ListenSpecOptions): string {
   if (field === undefined) return opts.gatewayPorts ? '' : 'localhost';
   if (field.isPath) fail(`listening on a unix socket ("${field.arg}") is not supported; give a listen port`);
-  const bind = field.arg;
-  if (bind === '' || bind === '*') return '';
-  const checked = checkHost(bind);
-  if (checked.error !== undefined) fail(`bind address: ${checked.error}`);
-  return bind;
+  return specBind(field);
 }
 
 function splitFields(spec: string): Field[] {

@@ -4,11 +4,13 @@
 // second signal stops at once (exit 0 too: stopping was asked for).
 import { isEdgeError } from '../errors.js';
 import { formatHostPort, Gateway, type GatewayOptions } from '../gateway/gateway.js';
-import { createLogger, isLogLevel, type LogFormat, type LogLevel } from '../log.js';
+import { createLogger } from '../log.js';
+import { LOG_OPTIONS, logFlags, type LogFlags } from './log-flags.js';
 import { parseMaxStartups } from '../gateway/max-startups.js';
 import { parseAlgorithmsSpec, resolveAlgorithms } from '../ssh-algorithms.js';
 import { intFlag } from './int-flag.js';
-import { parseCommandArgs, UsageError } from './usage-error.js';
+import { parseCommandArgs, stringFlags, unlessHelp, UsageError } from './usage-error.js';
+import { DRAIN_BACKSTOP_MS, onShutdown } from '../lifecycle/shutdown.js';
 
 export const GATEWAY_USAGE = `Usage: edge-agent gateway --host-key FILE --authorized-keys FILE [options]
 
@@ -70,38 +72,21 @@ Options:
 `;
 
 const OPTIONS = {
-  listen: { type: 'string' },
-  'host-key': { type: 'string' },
-  'authorized-keys': { type: 'string' },
-  'trusted-user-ca-keys': { type: 'string' },
-  'authorized-principals': { type: 'string' },
-  'revoked-keys': { type: 'string' },
-  'host-certificate': { type: 'string' },
+  ...stringFlags(
+    'listen', 'host-key', 'authorized-keys', 'trusted-user-ca-keys', 'authorized-principals', 'revoked-keys', 'host-certificate',
+    'max-connections', 'max-auth-attempts', 'login-grace-ms', 'max-startups', 'per-source-max-startups',
+    'keepalive-interval-ms', 'keepalive-count', 'idle-timeout-ms', 'socket-dir', 'admin', 'algorithms', 'drain-timeout-ms',
+  ),
+  ...LOG_OPTIONS,
   'password-env': { type: 'string', multiple: true },
-  'max-connections': { type: 'string' },
   'allowed-clients': { type: 'string', multiple: true },
-  'max-auth-attempts': { type: 'string' },
-  'login-grace-ms': { type: 'string' },
-  'max-startups': { type: 'string' },
-  'per-source-max-startups': { type: 'string' },
-  'keepalive-interval-ms': { type: 'string' },
-  'keepalive-count': { type: 'string' },
-  'idle-timeout-ms': { type: 'string' },
   'allow-direct-tcpip': { type: 'boolean' },
-  'socket-dir': { type: 'string' },
-  admin: { type: 'string' },
-  algorithms: { type: 'string' },
-  'drain-timeout-ms': { type: 'string' },
-  'log-level': { type: 'string' },
-  'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export interface GatewayCommand {
+export interface GatewayCommand extends LogFlags {
   options: Omit<GatewayOptions, 'log'>;
   drainTimeoutMs: number;
-  logLevel: LogLevel;
-  logFormat: LogFormat;
 }
 
 /** Turns argv into gateway options; throws UsageError (exit 2) on bad input. */
@@ -135,8 +120,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
   } : undefined;
 
   const allowedClients = (values['allowed-clients'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
-  const logLevel = values['log-level'] ?? 'info';
-  if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be one of error, warn, info, debug (got "${logLevel}")`);
+  const logging = logFlags(values);
   let algorithms;
   if (values.algorithms !== undefined) {
     try {
@@ -146,8 +130,6 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       throw new UsageError((err as Error).message, 'EDGE_ERR_INVALID_CONFIG');
     }
   }
-  const logFormat = values['log-format'] ?? 'text';
-  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json (got "${logFormat}")`);
 
   return {
     options: {
@@ -172,18 +154,14 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       ...(algorithms ? { algorithms } : {}),
     },
     drainTimeoutMs: intFlag(values['drain-timeout-ms'], '--drain-timeout-ms', 0) ?? 5_000,
-    logLevel,
-    logFormat,
+    ...logging,
   };
 }
 
 /** Runs the gateway until a signal; resolves with the process exit code. */
 export async function runGatewayCommand(argv: string[]): Promise<number> {
-  const cmd = parseGatewayArgs(argv);
-  if (cmd === 'help') {
-    process.stdout.write(GATEWAY_USAGE);
-    return 0;
-  }
+  const cmd = unlessHelp(parseGatewayArgs(argv), GATEWAY_USAGE);
+  if (!cmd) return 0;
   const log = createLogger({ level: cmd.logLevel, format: cmd.logFormat });
   let gateway: Gateway;
   try {
@@ -207,25 +185,15 @@ export async function runGatewayCommand(argv: string[]): Promise<number> {
   process.stdout.write(`gateway listening on ${formatHostPort(cmd.options.listen.host, info.port)}, host key ${info.fingerprint}\n`);
   if (info.adminPort !== undefined) process.stdout.write(`gateway status at http://${formatHostPort(cmd.options.adminListen!.host, info.adminPort)}/status\n`);
 
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const finish = () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(0);
-    };
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals === 1) {
-        log('info', `${signal}: stopping the gateway (open connections have ${cmd.drainTimeoutMs} ms; send again to stop now)`);
-        void gateway.close(cmd.drainTimeoutMs).then(finish);
-      } else {
-        void gateway.destroy().then(finish);
-      }
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  return onShutdown({
+    drain: async (signal) => {
+      log('info', `${signal}: stopping the gateway (open connections have ${cmd.drainTimeoutMs} ms; send again to stop now)`);
+      await gateway.close(cmd.drainTimeoutMs);
+      return 0;
+    },
+    stop: () => gateway.destroy().then(() => 0),
+    deadlineMs: cmd.drainTimeoutMs + DRAIN_BACKSTOP_MS,
+  }).exitCode;
 }
 
 function maxStartupsFlag(text: string): string {

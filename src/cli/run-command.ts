@@ -4,12 +4,12 @@
 // and reconciles it (AgentHandle.reloadConfig), then fetches the fleet endpoint (assignments.url)
 // at once, like POST /assignments/refresh on the admin server. Without any configuration, or
 // with a config naming files that cannot be read, it exits 2 at once.
-import { parseArgs } from 'node:util';
 import { CONFIG_FILE_ENV, CONFIG_JSON_ENV, loadConfig } from '../../config/load-config.js';
 import { referencedFiles, unreadableFiles } from '../../config/referenced-files.js';
 import { startAgent, type AgentHandle } from '../agent.js';
 import { isEdgeError } from '../errors.js';
-import { UsageError } from './usage-error.js';
+import { parseCommandArgs, UsageError } from './usage-error.js';
+import { onShutdown } from '../lifecycle/shutdown.js';
 
 export const RUN_USAGE = `Usage: edge-agent run [--config FILE]
 
@@ -26,12 +26,7 @@ on the admin server) also fetches it at once.
 const CONFIG_SOURCES = [CONFIG_FILE_ENV, CONFIG_JSON_ENV, 'EDGE_AGENT_SESSIONS', 'EDGE_AGENT_ASSIGNMENTS_URL'];
 
 export async function runRunCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values } = parseCommandArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     process.stdout.write(RUN_USAGE);
     return 0;
@@ -77,38 +72,33 @@ export async function runRunCommand(argv: string[]): Promise<number> {
       process.stderr.write(`edge-agent: SIGHUP: ${err instanceof Error ? err.message : String(err)}\n`);
     }
   };
-  process.on('SIGHUP', () => {
-    if (reloading) {
-      again = true;
-      return;
-    }
-    reloading = (async () => {
-      do {
-        again = false;
-        await reload();
-      } while (again);
-      reloading = undefined;
-    })();
-  });
   if (agent.adminUrl) process.stdout.write(`edge-agent running; status at ${agent.adminUrl}/status\n`);
 
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals === 1) {
-        process.stderr.write(`edge-agent: ${signal}: draining (open channels have agent.drainTimeoutMs; send it again to stop at once)\n`);
-        // Whichever way the stop ends, a second signal makes it an abort (exit 1).
-        void agent.close().then((drained) => {
-          if (!drained) process.stderr.write('edge-agent: drain deadline reached: open channels were cut\n');
-          resolve(signals > 1 || !drained ? 1 : 0);
-        });
-      } else if (signals === 2) {
-        process.stderr.write(`edge-agent: ${signal} again: stopping now\n`);
-        void agent.destroy().then(() => resolve(1));
+  return onShutdown({
+    drain: async (signal) => {
+      process.stderr.write(`edge-agent: ${signal}: draining (open channels have agent.drainTimeoutMs; send it again to stop at once)\n`);
+      const drained = await agent.close();
+      if (!drained) process.stderr.write('edge-agent: drain deadline reached: open channels were cut\n');
+      return drained ? 0 : 1;
+    },
+    // A second signal makes the stop an abort (exit 1), whichever way the drain ends.
+    stop: async (signal) => {
+      process.stderr.write(`edge-agent: ${signal} again: stopping now\n`);
+      await agent.destroy();
+      return 1;
+    },
+    hangup: () => {
+      if (reloading) {
+        again = true;
+        return;
       }
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+      reloading = (async () => {
+        do {
+          again = false;
+          await reload();
+        } while (again);
+        reloading = undefined;
+      })();
+    },
+  }).exitCode;
 }

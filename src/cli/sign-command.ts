@@ -3,9 +3,8 @@
 // endpoint serves those bytes unchanged with that header. `--keygen` makes a key pair.
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { loadSigningPrivateKey, signAssignmentBody, SIGNATURE_HEADER } from '../assignments/signature.js';
-import { UsageError } from './usage-error.js';
+import { parseCommandArgs, UsageError } from './usage-error.js';
 
 export const SIGN_USAGE = `Usage: edge-agent sign --key FILE [--passphrase-env NAME] [--header] DOCUMENT.json
        edge-agent sign --keygen --key FILE
@@ -54,13 +53,7 @@ export async function runSignCommand(argv: string[], io: SignCommandIo = {}): Pr
   const out = io.stdout ?? ((t: string) => void process.stdout.write(t));
   const err = io.stderr ?? ((t: string) => void process.stderr.write(t));
   const env = io.env ?? process.env;
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const { values, positionals } = parseCommandArgs({ args: argv, options: OPTIONS, allowPositionals: true });
   if (values.help) {
     out(SIGN_USAGE);
     return 0;

@@ -1,10 +1,9 @@
 // `edge-agent status [--admin URL | --config FILE] [--json | --health]`: asks a running agent's
 // admin endpoint for /status and prints it as a table (or raw JSON); --health only asks /healthz
 // (the container's HEALTHCHECK).
-import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { resolveAdminAddress } from './admin-address.js';
-import { UsageError } from './usage-error.js';
+import { parseCommandArgs, UsageError } from './usage-error.js';
 
 export const STATUS_USAGE = `Usage: edge-agent status [--admin URL|HOST:PORT] [--config FILE] [--json | --health]
 
@@ -38,12 +37,7 @@ interface ListenerRow {
 }
 
 export async function runStatusCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, health: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values } = parseCommandArgs({ args: argv, options: { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, health: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     process.stdout.write(STATUS_USAGE);
     return 0;

@@ -7,21 +7,24 @@ import path from 'node:path';
 import ssh2 from 'ssh2';
 import { isIP } from 'node:net';
 import { isEdgeError } from '../errors.js';
-import { checkSshHostName } from '../session/host-name.js';
+import { checkSshHostName } from '../grammar/host-name.js';
 import { ALGORITHM_CATEGORIES, checkAlgorithmWidening, DEFAULT_CIPHER, type AlgorithmWidening } from '../ssh-algorithms.js';
-import { createLogger, isLogLevel, type LogFormat } from '../log.js';
+import { createLogger } from '../log.js';
+import { LOG_OPTIONS, logFlags, type LogFlags } from './log-flags.js';
 import type { AuthConfig, ReconnectMode, SessionConfigInput } from '../session/session-config.js';
 import { isCredentialFailure } from '../session/backoff.js';
 import type { TunnelSession } from '../session/tunnel-session.js';
 import { formatGateway, parseGatewayAddress, parseGatewayList, type GatewayAddress } from '../session/gateway-list.js';
 import { createSession, type MultiGatewayConfigInput, type MultiGatewaySession } from '../session/multi-gateway-session.js';
 import { parseDynamicForwardSpec, parseLocalForwardSpec, parseRemoteForwardSpec } from './forward-spec.js';
-import { parseDestinationPattern } from '../session/destination-allow-list.js';
-import { isLoopbackBind } from '../session/local-forwarding.js';
-import { checkProxySetting } from '../session/proxy-connect.js';
+import { parseDestinationPattern } from '../grammar/destination-allow-list.js';
+import { isLoopbackBind } from '../grammar/bind.js';
+import { checkProxySetting } from '../grammar/proxy-url.js';
 import { intFlag } from './int-flag.js';
 import { attachCertificates } from './certificate-flags.js';
-import { parseCommandArgs, UsageError } from './usage-error.js';
+import { asUsageError, parseCommandArgs, unlessHelp, UsageError } from './usage-error.js';
+import { listenerLine, print, remoteForwardLine } from './tunnel-output.js';
+import { DRAIN_BACKSTOP_MS, onShutdown } from '../lifecycle/shutdown.js';
 
 const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
@@ -143,20 +146,17 @@ const OPTIONS = {
   ciphers: { type: 'string', short: 'c' },
   algorithms: { type: 'string', multiple: true },
   'sshd-nodelay-exec': { type: 'boolean' },
-  'log-level': { type: 'string' },
-  'log-format': { type: 'string' },
+  ...LOG_OPTIONS,
   admin: { type: 'string' },
   host: { type: 'string', multiple: true },
   strategy: { type: 'string' },
   'failback-after-ms': { type: 'string' },
 } as const;
 
-export interface TunnelCommand {
+export interface TunnelCommand extends LogFlags {
   /** With several gateways (`user@gw1,gw2` or --host), `hosts` and `strategy` are set. */
   session: SessionConfigInput & Pick<MultiGatewayConfigInput, 'hosts' | 'strategy' | 'failbackAfterMs'>;
   drainTimeoutMs: number;
-  logLevel: 'error' | 'warn' | 'info' | 'debug';
-  logFormat: LogFormat;
   /** Default keys that were skipped (encrypted without a passphrase), for a warning. */
   skippedKeys: string[];
 }
@@ -203,30 +203,23 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
   }
 
   const forwards = (values.R ?? []).map((spec, i) => {
-    try {
-      const fwd = parseRemoteForwardSpec(spec);
-      return fwd.remoteSocket !== undefined
-        ? { id: `R${i + 1}`, remoteSocket: fwd.remoteSocket, target: fwd.target }
-        : { id: `R${i + 1}`, bind: fwd.bind, port: fwd.port, target: fwd.target };
-    } catch (err) {
-      throw new UsageError(isEdgeError(err) ? err.message : String(err));
-    }
+    const fwd = asUsageError(() => parseRemoteForwardSpec(spec));
+    return fwd.remoteSocket !== undefined
+      ? { id: `R${i + 1}`, remoteSocket: fwd.remoteSocket, target: fwd.target }
+      : { id: `R${i + 1}`, bind: fwd.bind, port: fwd.port, target: fwd.target };
   });
   const relay = values.g ?? false;
   const sessionWaitMs = intFlag(values['session-wait-ms'], '--session-wait-ms', 0);
-  const needRelay = (flag: '-L' | '-D', spec: string, bind: string) => {
-    if (!relay && !isLoopbackBind(bind)) {
-      throw new UsageError(`${flag} ${spec}: bind address ${bind === '' ? '"*" (all interfaces)' : `"${bind}"`} is not loopback, so other machines could use this tunnel; add -g to allow that (or bind localhost)`);
+  // A -L/-D listener on a non-loopback address lets other machines in: only with -g.
+  const listener = <T extends { bind: string }>(flag: '-L' | '-D', spec: string, parse: (spec: string, opts: { gatewayPorts: boolean }) => T): T => {
+    const fwd = asUsageError(() => parse(spec, { gatewayPorts: relay }));
+    if (!relay && !isLoopbackBind(fwd.bind)) {
+      throw new UsageError(`${flag} ${spec}: bind address ${fwd.bind === '' ? '"*" (all interfaces)' : `"${fwd.bind}"`} is not loopback, so other machines could use this tunnel; add -g to allow that (or bind localhost)`);
     }
+    return fwd;
   };
   const localForwards = (values.L ?? []).map((spec, i) => {
-    let fwd;
-    try {
-      fwd = parseLocalForwardSpec(spec, { gatewayPorts: relay });
-    } catch (err) {
-      throw new UsageError(isEdgeError(err) ? err.message : String(err));
-    }
-    needRelay('-L', spec, fwd.bind);
+    const fwd = listener('-L', spec, parseLocalForwardSpec);
     return { id: `L${i + 1}`, bind: fwd.bind, port: fwd.port, host: fwd.host, hostPort: fwd.hostPort, allowRelay: relay, ...(sessionWaitMs !== undefined ? { sessionWaitMs } : {}) };
   });
   const socksUser = values['socks-user'];
@@ -242,13 +235,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
     }
   });
   const dynamicForwards = (values.D ?? []).map((spec, i) => {
-    let fwd;
-    try {
-      fwd = parseDynamicForwardSpec(spec, { gatewayPorts: relay });
-    } catch (err) {
-      throw new UsageError(isEdgeError(err) ? err.message : String(err));
-    }
-    needRelay('-D', spec, fwd.bind);
+    const fwd = listener('-D', spec, parseDynamicForwardSpec);
     return {
       id: `D${i + 1}`, bind: fwd.bind, port: fwd.port, allowRelay: relay, allowDestinations: [...allowDestinations],
       ...(socksUser !== undefined ? { username: socksUser, password: socksPassword } : {}),
@@ -256,11 +243,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
     };
   });
   const proxy = values.proxy ?? '';
-  try {
-    checkProxySetting(proxy, '--proxy');
-  } catch (err) {
-    throw new UsageError(isEdgeError(err) ? err.message : String(err));
-  }
+  asUsageError(() => checkProxySetting(proxy, '--proxy'));
 
   const home = os.homedir();
   const passphrase = envValue(env, values['passphrase-env'], '--passphrase-env');
@@ -295,10 +278,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
     knownHosts.push(fallback);
   }
 
-  const logLevel = values['log-level'] ?? 'info';
-  if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be one of error, warn, info, debug (got "${logLevel}")`);
-  const logFormat = values['log-format'] ?? 'text';
-  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json (got "${logFormat}")`);
+  const logging = logFlags(values);
   const mode = values.reconnect ?? 'always';
   if (!['never', 'after-connect', 'always'].includes(mode)) throw new UsageError(`--reconnect must be never, after-connect or always (got "${mode}")`);
   const algorithms = values.algorithms?.length ? parseAlgorithmFlags(values.algorithms) : undefined;
@@ -333,19 +313,15 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
       ...(values['exit-on-forward-failure'] ? { exitOnForwardFailure: true } : {}),
     },
     drainTimeoutMs: intFlag(values['drain-timeout-ms'], '--drain-timeout-ms', 0) ?? 10_000,
-    logLevel,
-    logFormat,
+    ...logging,
     skippedKeys,
   };
 }
 
 /** Runs the tunnel until a signal; resolves with the process exit code. */
 export async function runTunnelCommand(argv: string[]): Promise<number> {
-  const cmd = parseTunnelArgs(argv);
-  if (cmd === 'help') {
-    process.stdout.write(TUNNEL_USAGE);
-    return 0;
-  }
+  const cmd = unlessHelp(parseTunnelArgs(argv), TUNNEL_USAGE);
+  if (!cmd) return 0;
   const log = createLogger({ level: cmd.logLevel, format: cmd.logFormat });
   for (const file of cmd.skippedKeys) log('warn', `skipping ${file}: it is encrypted and no --passphrase-env was given`);
 
@@ -353,10 +329,7 @@ export async function runTunnelCommand(argv: string[]): Promise<number> {
   try {
     // One line each time a forward comes up on a gateway (with several gateways: per gateway).
     session = createSession(cmd.session, {
-      onLink: (link) => link.on('forward', (fwd) => {
-        if (fwd.state !== 'up') return;
-        process.stdout.write(`forward ${fwd.id} up: ${fwd.remoteSocket ?? `${fwd.bind || '*'}:${fwd.remotePort}`} on ${cmd.session.hosts ? formatGateway(link.config) : link.config.host} -> ${fwd.target}\n`);
-      }),
+      onLink: (link) => link.on('forward', (fwd) => print(remoteForwardLine(fwd, cmd.session.hosts ? formatGateway(link.config) : link.config.host))),
     });
   } catch (err) {
     if (isEdgeError(err)) throw new UsageError(err.message, err.code);
@@ -364,52 +337,39 @@ export async function runTunnelCommand(argv: string[]): Promise<number> {
   }
   session.on('log', (level, message, fields) => log(level, message, fields));
   // One line each time a -L/-D listener opens, with the real local port (port 0 = any free port).
-  session.on('localForward', (fwd) => {
-    if (fwd.state !== 'up' || fwd.localPort === null) return;
-    const listen = `${fwd.bind === '' ? '*' : fwd.bind.includes(':') ? `[${fwd.bind}]` : fwd.bind}:${fwd.localPort}`;
-    process.stdout.write(fwd.kind === 'local'
-      ? `local forward ${fwd.id} listening: ${listen} -> ${fwd.target.replace(/^tcp:\/\//, '')} via ${cmd.session.host}\n`
-      : `dynamic forward ${fwd.id} listening: ${listen} (SOCKS4/4a/5) via ${cmd.session.host}\n`);
-  });
+  session.on('localForward', (fwd) => print(listenerLine(fwd, cmd.session.host)));
 
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals === 1) {
-        log('info', `${signal}: draining (open channels have ${cmd.drainTimeoutMs} ms; send again to stop now)`);
-        void session.close(cmd.drainTimeoutMs).then(() => finish(0));
-      } else {
-        session.destroy();
-        finish(0);
-      }
-    };
-    const finish = (code: number) => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(code);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    // As ssh: a host key or authentication failure on the first connect ends the command (exit 1,
-    // the message shows the offered fingerprint). Once connected, they are retried like `run` does
-    // (reconnect.authRetryIntervalMs), since the tunnel may be the only way back to the device.
-    let everConnected = false;
-    session.once('connected', () => { everConnected = true; });
-    session.on('connectFailed', ({ error }) => {
-      if (everConnected || !isCredentialFailure(error)) return;
-      log('error', `session failed: ${error.message}`, { code: error.code });
+  const shutdown = onShutdown({
+    drain: async (signal) => {
+      log('info', `${signal}: draining (open channels have ${cmd.drainTimeoutMs} ms; send again to stop now)`);
+      await session.close(cmd.drainTimeoutMs);
+      return 0;
+    },
+    stop: () => {
       session.destroy();
-      finish(1);
-    });
-    session.on('state', (state, error) => {
-      if (state === 'failed') {
-        log('error', `session failed: ${error?.message ?? 'unknown error'}`, { code: error?.code });
-        finish(1);
-      }
-    });
-    session.start();
+      return 0;
+    },
+    deadlineMs: cmd.drainTimeoutMs + DRAIN_BACKSTOP_MS,
   });
+  // As ssh: a host key or authentication failure on the first connect ends the command (exit 1,
+  // the message shows the offered fingerprint). Once connected, they are retried like `run` does
+  // (reconnect.authRetryIntervalMs), since the tunnel may be the only way back to the device.
+  let everConnected = false;
+  session.once('connected', () => { everConnected = true; });
+  session.on('connectFailed', ({ error }) => {
+    if (everConnected || !isCredentialFailure(error)) return;
+    log('error', `session failed: ${error.message}`, { code: error.code });
+    session.destroy();
+    shutdown.finish(1);
+  });
+  session.on('state', (state, error) => {
+    if (state === 'failed') {
+      log('error', `session failed: ${error?.message ?? 'unknown error'}`, { code: error?.code });
+      shutdown.finish(1);
+    }
+  });
+  session.start();
+  return shutdown.exitCode;
 }
 
 function envValue(env: NodeJS.ProcessEnv, name: string | undefined, flag: string): string | undefined {
@@ -442,11 +402,7 @@ function parseAlgorithmFlags(flags: string[]): AlgorithmWidening {
     if (names.length === 0) throw new UsageError(`--algorithms ${flag}: no algorithm names`);
     (widening[category] ??= []).push(...names);
   }
-  try {
-    return checkAlgorithmWidening(widening, '--algorithms');
-  } catch (err) {
-    throw new UsageError(isEdgeError(err) ? err.message : String(err));
-  }
+  return asUsageError(() => checkAlgorithmWidening(widening, '--algorithms'));
 }
 
 /** `-c a,b,c`: the order of the offered ciphers; weaker ones only with --algorithms cipher=…. */

@@ -1,6 +1,6 @@
 // A mistake on the command line or in configuration: the CLI prints the message and exits 2.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { EdgeError, type ErrorCode } from '../errors.js';
+import { EdgeError, isEdgeError, type ErrorCode } from '../errors.js';
 
 export class UsageError extends EdgeError {
   constructor(message: string, code: ErrorCode = 'EDGE_ERR_INVALID_SPEC') {
@@ -18,4 +18,25 @@ export function parseCommandArgs<T extends ParseArgsConfig>(config: T): ReturnTy
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, '.'));
   }
+}
+
+/** Runs a parser of what the user typed: its error is their mistake, a UsageError (exit 2). */
+export function asUsageError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new UsageError(isEdgeError(err) ? err.message : String(err));
+  }
+}
+
+/** parseArgs options for flags that each take one string value. */
+export function stringFlags<const K extends string>(...names: K[]): { [P in K]: { type: 'string' } } {
+  return Object.fromEntries(names.map((name) => [name, { type: 'string' }])) as { [P in K]: { type: 'string' } };
+}
+
+/** A parsed command, or undefined after printing `usage` when --help was asked (exit 0). */
+export function unlessHelp<T>(cmd: T | 'help', usage: string): T | undefined {
+  if (cmd !== 'help') return cmd;
+  process.stdout.write(usage);
+  return undefined;
 }

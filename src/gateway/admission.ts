@@ -3,7 +3,7 @@
 // unauthenticated connections, src/gateway/max-startups.ts) and maxConnections; the
 // unauthenticated accounting those limits need; the login grace timer; throttled drop notices.
 import type net from 'node:net';
-import type { OriginAllowList } from '../session/origin-allow-list.js';
+import type { OriginAllowList } from '../grammar/origin-allow-list.js';
 import { END_GRACE_MS, type Conn, type GatewayCore } from './gateway-connection.js';
 import { dropStartup, formatMaxStartups, type MaxStartups } from './max-startups.js';
 

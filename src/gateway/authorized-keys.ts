@@ -40,6 +40,8 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import ssh2, { type ParsedKey } from 'ssh2';
 import { EdgeError } from '../errors.js';
+import { unmapAddress } from '../grammar/host-name.js';
+import { cidrContains, opensshMatch, parseCidr } from '../grammar/patterns.js';
 
 const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
@@ -308,19 +310,7 @@ function parseExpiryTime(value: string): Date {
   return date;
 }
 
-// ------------------------------------------------------------------ patterns (sshd's match.c)
-
-/** OpenSSH match_pattern: whole-string match, `*` any run, `?` one character. */
-export function matchPattern(text: string, pattern: string): boolean {
-  const re = '^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$';
-  return new RegExp(re, 's').test(text);
-}
-
-/** Strips the IPv4-mapped prefix a dual-stack socket reports (::ffff:1.2.3.4 → 1.2.3.4). */
-export function unmapAddress(address: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return m ? m[1]! : address;
-}
+// ------------------------------------------------------------------ from="…" (sshd's match.c; grammar in src/grammar/patterns.ts)
 
 function validateFromPatterns(value: string): string {
   const entries = value.split(',');
@@ -332,32 +322,15 @@ function validateFromPatterns(value: string): string {
   return value;
 }
 
-function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
-  const [address = '', prefixText = ''] = text.split('/');
-  const family = net.isIP(address);
-  if (!family || !/^\d{1,3}$/.test(prefixText)) return undefined;
-  const prefix = Number(prefixText);
-  if (prefix > (family === 6 ? 128 : 32)) return undefined;
-  return { address, prefix, family: family === 6 ? 'ipv6' : 'ipv4' };
-}
-
 function addressMatches(address: string, pattern: string): boolean {
   const family = net.isIP(address);
   if (pattern.includes('/')) {
     const cidr = parseCidr(pattern);
-    if (!cidr || !family) return false;
-    const list = new net.BlockList();
-    list.addSubnet(cidr.address, cidr.prefix, cidr.family);
-    return list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+    return cidr !== undefined && cidrContains(cidr, address);
   }
   const patternFamily = net.isIP(pattern);
-  if (patternFamily && family) {
-    if (patternFamily !== family) return false;
-    const list = new net.BlockList();
-    list.addAddress(pattern, family === 6 ? 'ipv6' : 'ipv4');
-    return list.check(address, family === 6 ? 'ipv6' : 'ipv4');
-  }
-  return matchPattern(address.toLowerCase(), pattern.toLowerCase());
+  if (patternFamily && family) return patternFamily === family && cidrContains(parseCidr(pattern)!, address);
+  return opensshMatch(address.toLowerCase(), pattern.toLowerCase());
 }
 
 /**

@@ -3,7 +3,7 @@
 // dialled and piped here. The refusal reason reaches the client through src/ssh2/channel-open-refusal.ts.
 import net from 'node:net';
 import type { Connection, TcpipRequestInfo } from 'ssh2';
-import { pipeChannel, type SshChannel } from '../session/channel-pipe.js';
+import { pipeChannel, type SshChannel } from '../net/channel-pipe.js';
 import { installChannelOpenPolicy, type ChannelOpenRequest } from '../ssh2/channel-open-refusal.js';
 import { enableHalfClose } from '../ssh2/server-channel-half-close.js';
 import { who, type Conn, type GatewayCore } from './gateway-connection.js';

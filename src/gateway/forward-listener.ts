@@ -4,7 +4,7 @@
 // path — one nobody listens on — is replaced, as sshd's StreamLocalBindUnlink yes; the file
 // goes when the listener closes) and a forwarded-streamlocal@openssh.com channel per connection. Bytes are
 // piped with backpressure both ways and half-close is propagated (the same pump the agent
-// uses, src/session/channel-pipe.ts); the SSH socket's send queue is bounded by a gate.
+// uses, src/net/channel-pipe.ts); the SSH socket's send queue is bounded by a gate.
 //
 // Only a real CHANNEL_EOF from the agent becomes a FIN to the outside client. A channel that
 // dies any other way (the agent's connection lost, CLOSE without EOF, a takeover, the drain
@@ -12,10 +12,10 @@
 // looks complete to it. The idle timeout still ends with FIN: nothing was in flight.
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
-import { pipeChannel, resetTarget, type ChannelCloseReason, type SshChannel } from '../session/channel-pipe.js';
-import type { SshSocketGate } from '../session/ssh-socket-gate.js';
-import { unmapAddress } from './authorized-keys.js';
-import { bindSockets, type ListenSocketSpec } from './listen-policy.js';
+import { pipeChannel, resetTarget, type ChannelCloseReason, type SshChannel } from '../net/channel-pipe.js';
+import type { SshSocketGate } from '../net/ssh-socket-gate.js';
+import { unmapAddress } from '../grammar/host-name.js';
+import { bindSockets, type ListenSocketSpec } from '../grammar/bind.js';
 import { enableHalfClose } from '../ssh2/server-channel-half-close.js';
 import { isMissingAddressFamily, listenErrorReason } from '../lifecycle/errno.js';
 

@@ -5,14 +5,20 @@
 // old connection fails a keepalive probe (claimHeld, ping-before-takeover); takeovers are logged.
 import path from 'node:path';
 import type { SocketBindInfo, TcpipBindInfo } from 'ssh2';
-import type { SshChannel } from '../session/channel-pipe.js';
+import type { SshChannel } from '../net/channel-pipe.js';
 import { sameIdentity } from './client-identity.js';
 import { ForwardListener, ListenError, type GatewayLogLevel } from './forward-listener.js';
-import { describeForward, dropConnection, formatHostPort, holderFields, holderText, sleep, who, type Conn, type GatewayCore, type Registered } from './gateway-connection.js';
+import { describeForward, dropConnection, formatHostPort, holderFields, holderText, who, type Conn, type GatewayCore, type Registered } from './gateway-connection.js';
 import type { GatewayStatus } from './gateway-types.js';
-import { bindSockets, bindsOverlap, checkListenPolicy } from './listen-policy.js';
+import { bindSockets, bindsOverlap } from '../grammar/bind.js';
+import { checkListenPolicy } from './listen-policy.js';
 import { probeClientAlive } from './liveness-probe.js';
 import { checkSocketRequest } from './socket-policy.js';
+import { Backoff, type BackoffPolicy } from '../lifecycle/backoff.js';
+import { classifyErrno } from '../lifecycle/errno.js';
+
+/** Re-listening on a port just taken over: every 50 ms, up to 20 times (the old socket lets go). */
+const RELISTEN_AFTER_TAKEOVER: BackoffPolicy = { baseMs: 50, maxMs: 50, jitter: [1, 1] };
 
 export interface ForwardRegistryOptions {
   /** Forwarded connections idle this long are closed; 0 = off. */
@@ -108,13 +114,14 @@ export class ForwardRegistry {
       tookOver = claim.tookOver;
     }
     let actual: number | undefined;
-    for (let attempt = 0; actual === undefined; attempt++) {
+    const relisten = new Backoff(RELISTEN_AFTER_TAKEOVER);
+    while (actual === undefined) {
       try {
         actual = await fwd.listen();
       } catch (err) {
         // Just taken over: the old listener's socket may need a moment to let go.
-        if (tookOver && err instanceof ListenError && err.code === 'EADDRINUSE' && attempt < 20 && !conn.closed) {
-          await sleep(50);
+        if (tookOver && err instanceof ListenError && classifyErrno(err.code) === 'in-use' && relisten.attempt < 20 && !conn.closed) {
+          await relisten.wait(relisten.next());
           continue;
         }
         this.registry.delete(entry);

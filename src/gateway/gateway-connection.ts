@@ -2,7 +2,7 @@
 import type { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { Connection } from 'ssh2';
-import type { SshSocketGate } from '../session/ssh-socket-gate.js';
+import type { SshSocketGate } from '../net/ssh-socket-gate.js';
 import type { AuthorizedKey } from './authorized-keys.js';
 import { describeIdentity, type ClientIdentity } from './client-identity.js';
 import type { ForwardListener, GatewayLog, GatewayLogLevel } from './forward-listener.js';
@@ -100,6 +100,3 @@ export function formatHostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

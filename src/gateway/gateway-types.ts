@@ -1,4 +1,5 @@
 // The gateway's public shapes: options, start info, status and events (src/gateway/gateway.ts).
+import type { Clock } from '../lifecycle/clock.js';
 import type { ForwardChannelInfo, ForwardListenerStatus } from './forward-listener.js';
 import type { ClientIdentity } from './client-identity.js';
 import type { MaxStartups } from './max-startups.js';
@@ -60,6 +61,8 @@ export interface GatewayOptions {
   /** OpenSSH host certificate of the host key (ssh-keygen -s CA -h), presented next to the plain key. */
   hostCertificateFile?: string;
   log?: (level: 'error' | 'warn' | 'info' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
+  /** Time for the shutdown deadlines (tests drive it by hand). Default the system clock. */
+  clock?: Clock;
 }
 
 export interface GatewayStartInfo {

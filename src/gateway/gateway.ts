@@ -31,11 +31,12 @@ import { realpath, stat } from 'node:fs/promises';
 import ssh2, { type AuthContext, type Connection, type ClientInfo } from 'ssh2';
 import { EdgeError } from '../errors.js';
 import { resolveAlgorithms, weakAlgorithmsIn, type AlgorithmLists } from '../ssh-algorithms.js';
-import { createOriginAllowList } from '../session/origin-allow-list.js';
-import { SshSocketGate } from '../session/ssh-socket-gate.js';
+import { createOriginAllowList } from '../grammar/origin-allow-list.js';
+import { SshSocketGate } from '../net/ssh-socket-gate.js';
 import { VERSION } from '../version.js';
 import { startAdminServer, type AdminServer } from './admin-status.js';
-import { AuthorizedKeysFile, unmapAddress } from './authorized-keys.js';
+import { AuthorizedKeysFile } from './authorized-keys.js';
+import { unmapAddress } from '../grammar/host-name.js';
 import type { GatewayLog, GatewayLogLevel } from './forward-listener.js';
 import { loadOrCreateHostKey, type HostKey } from './host-key.js';
 import { DEFAULT_MAX_STARTUPS, formatMaxStartups, parseMaxStartups } from './max-startups.js';
@@ -43,12 +44,14 @@ import { Admission } from './admission.js';
 import { Authenticator } from './authenticator.js';
 import { ForwardRegistry } from './forward-registry.js';
 import { ChannelPolicy } from './channel-policy.js';
-import { END_GRACE_MS, dropConnection, formatHostPort, sleep, who, type Conn, type GatewayCore } from './gateway-connection.js';
+import { END_GRACE_MS, dropConnection, formatHostPort, who, type Conn, type GatewayCore } from './gateway-connection.js';
 import type { GatewayEvents, GatewayOptions, GatewayStartInfo, GatewayStatus, GatewayConnectionStatus, RefusalStage } from './gateway-types.js';
 import { loadHostCertificate } from './host-certificate.js';
 import { installServerHostCertificate } from '../ssh2/server-host-certificate.js';
 import { UserCertificateAuth, describeCertificateLogin } from './user-certificate-auth.js';
 import { classifyErrno, listenErrorReason } from '../lifecycle/errno.js';
+import { systemClock, type Clock } from '../lifecycle/clock.js';
+import { until } from '../lifecycle/until.js';
 
 const { Server: SshServer } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
@@ -63,7 +66,7 @@ const MAX_SSH_SOCKET_BUFFER = 4 * 1024 * 1024;
 const KEEPALIVE_OFF = 2 ** 31 - 1; // ssh2 has no "off": an interval of ~24.8 days is never reached
 
 export class Gateway extends EventEmitter<GatewayEvents> {
-  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'algorithms' | 'maxStartups' | 'userCertificates' | 'hostCertificateFile' | 'socketDir'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen' | 'socketDir'>;
+  private readonly opts: Required<Omit<GatewayOptions, 'allowPassword' | 'adminListen' | 'log' | 'clock' | 'algorithms' | 'maxStartups' | 'userCertificates' | 'hostCertificateFile' | 'socketDir'>> & Pick<GatewayOptions, 'allowPassword' | 'adminListen' | 'socketDir'>;
   private readonly admission: Admission;
   private readonly core: GatewayCore;
   private readonly algorithms: AlgorithmLists;
@@ -86,7 +89,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly userCertificates: UserCertificateAuth | undefined;
   private readonly authenticator: Authenticator;
   private readonly hostCertificateFile: string | undefined;
-  private destroyed = false;
+  /** Aborted by destroy(): a drain in progress stops waiting. */
+  private readonly stopNow = new AbortController();
+  private readonly clock: Clock;
 
   constructor(options: GatewayOptions) {
     super();
@@ -104,6 +109,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     for (const [user, pw] of Object.entries(options.allowPassword ?? {})) {
       if (typeof pw !== 'string' || pw === '') throw bad(`allowPassword.${user}`, 'must be a non-empty string.');
     }
+    this.clock = options.clock ?? systemClock;
     this.opts = {
       listen: { ...options.listen },
       hostKeyFile: options.hostKeyFile,
@@ -283,7 +289,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Abrupt stop: listeners, forwarded connections and clients end now. Idempotent. */
   destroy(): Promise<void> {
-    this.destroyed = true;
+    this.stopNow.abort();
     const closing = this.close();
     if (this.server) {
       this.forwards.removeAll('shutdown');
@@ -301,15 +307,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     if (server) this.log('info', 'gateway: shutting down', { event: 'shutdown', connections: this.conns.size });
     this.forwards.stopListening();
+    // No polling: each channel close / client disconnect re-checks; destroy() ends the wait.
+    const wait = { clock: this.clock, signal: this.stopNow.signal };
     if (drainTimeoutMs > 0 && this.forwards.openChannels() > 0) {
       this.log('info', `gateway: letting ${this.forwards.openChannels()} open connections finish (up to ${drainTimeoutMs} ms)`, { event: 'drain' });
-      const deadline = Date.now() + drainTimeoutMs;
-      while (!this.destroyed && this.forwards.openChannels() > 0 && Date.now() < deadline) await sleep(50);
+      await until(this, ['channelClose'], () => this.forwards.openChannels() === 0, { ...wait, timeoutMs: drainTimeoutMs });
     }
     this.forwards.removeAll('shutdown');
     for (const conn of [...this.conns.values()]) dropConnection(conn, 'the gateway is shutting down');
-    const deadline = Date.now() + END_GRACE_MS + 500;
-    while (!this.destroyed && this.conns.size > 0 && Date.now() < deadline) await sleep(20);
+    await until(this, ['disconnect'], () => this.conns.size === 0, { ...wait, timeoutMs: END_GRACE_MS + 500 });
     for (const conn of [...this.conns.values()]) conn.socket.destroy();
     await Promise.all([serverClosed, this.admin?.close()]);
   }

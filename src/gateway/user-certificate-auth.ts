@@ -13,7 +13,7 @@ import {
   type OpenSshCertificate,
 } from '../certificates/openssh-certificate.js';
 import { parseSshPublicKeyBlob, verifySshSignature } from '../certificates/ssh-public-key.js';
-import { createOriginAllowList } from '../session/origin-allow-list.js';
+import { createOriginAllowList } from '../grammar/origin-allow-list.js';
 import { EdgeError } from '../errors.js';
 import type { AuthorizedKey, KeyOptions } from './authorized-keys.js';
 

@@ -4,9 +4,11 @@
 // (src/session/backoff.ts holds their settings), -L/SOCKS listener retry, worker restart,
 // assignment fetch and status report.
 //
-// Retry n (1-based) waits a uniform draw in [floor, ceiling], ceiling = min(maxMs, baseMs × 2^(n−1)):
-//   'full'  floor = baseMs / 10 (a small floor keeps an unlucky draw from retrying at once);
-//   'equal' floor = ceiling / 2 (never less than half the step: polling an HTTP endpoint).
+// Retry n (1-based) waits a uniform draw in [floor, top], ceiling = min(maxMs, baseMs × 2^(n−1)):
+//   'full'  floor = baseMs / 10, top = ceiling (a small floor keeps an unlucky draw from retrying at once);
+//   'equal' floor = ceiling / 2, top = ceiling (never less than half the step: polling an HTTP endpoint);
+//   [a, b]  floor = a × ceiling, top = b × ceiling (a steady pace when maxMs = baseMs: the session's
+//           retries after a credential failure or against a busy gateway).
 import { MAX_TIMER_MS, systemClock, type Clock } from './clock.js';
 
 export interface BackoffPolicy {
@@ -14,15 +16,17 @@ export interface BackoffPolicy {
   baseMs: number;
   /** Ceilings stop doubling here. */
   maxMs: number;
-  jitter: 'full' | 'equal';
+  jitter: 'full' | 'equal' | readonly [from: number, to: number];
 }
 
 /** The delay before retry number `attempt` (1-based) under `policy`. */
 export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
   const exponent = Math.min(Math.max(attempt - 1, 0), 40);
   const ceiling = Math.max(0, Math.min(policy.maxMs, policy.baseMs * 2 ** exponent));
-  const floor = policy.jitter === 'full' ? Math.min(policy.baseMs / 10, ceiling) : ceiling / 2;
-  return Math.min(MAX_TIMER_MS, Math.round(floor + random() * (ceiling - floor)));
+  const [floor, top] = policy.jitter === 'full' ? [Math.min(policy.baseMs / 10, ceiling), ceiling]
+    : policy.jitter === 'equal' ? [ceiling / 2, ceiling]
+      : [policy.jitter[0] * ceiling, policy.jitter[1] * ceiling];
+  return Math.min(MAX_TIMER_MS, Math.round(floor + random() * (top - floor)));
 }
 
 export interface BackoffOptions {

@@ -3,8 +3,8 @@
 // each session's gateway connection(s), each forward's state and where it really listens on
 // the SSH host, and the last errors. Built from /status, which is already free of secrets
 // (credentials, tokens and proxy passwords never enter it); only what the fleet needs is copied.
-import type { AgentStatus } from '../agent.js';
-import { redactCredentials } from '../session/target-url.js';
+import type { AgentStatus } from '../agent-status.js';
+import { redactCredentials } from '../grammar/redact.js';
 
 export const REPORT_SCHEMA_VERSION = 1;
 

@@ -9,36 +9,29 @@
 // retried with exponential backoff capped at the interval. Nothing here touches a session.
 import type { Meter } from '@opentelemetry/api';
 import { request, type EnvHttpProxyAgent } from 'undici';
-import type { AgentStatus } from '../agent.js';
+import type { AgentStatus, ReportStatus } from '../agent-status.js';
 import { EdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
-import { createFleetDispatcher, FleetToken } from '../assignments/fleet-http.js';
-import { describeEndpoint, errorBackoffMs, jitteredIntervalMs } from '../assignments/remote-source.js';
+import { createFleetDispatcher, FleetToken, type FleetClientTuning } from '../assignments/fleet-http.js';
+import { errorBackoffMs, jitteredIntervalMs } from '../assignments/remote-source.js';
+import { describeEndpoint } from '../grammar/redact.js';
 import { systemClock, type Clock } from '../lifecycle/clock.js';
 import { buildStatusReport, reportFingerprint, type StatusReport } from './status-report.js';
 import { classifyErrno, connectErrorCode, connectFailureReason, errnoOf } from '../lifecycle/errno.js';
 
 /** Library-level tuning (no config keys). */
-export interface StatusReporterTuning {
+export interface StatusReporterTuning extends FleetClientTuning {
   /** Wait after a change before sending, so a burst of changes makes one report. Default 1 000. */
   debounceMs?: number;
   /** First retry ceiling after a failure. Default min(intervalMs, 5 000). */
   retryBaseMs?: number;
   /** Retry cap. Default intervalMs. */
   retryMaxMs?: number;
-  /** TCP + TLS connect timeout. Default 10 000. */
-  connectTimeoutMs?: number;
   /** Response timeout. Default 30 000. */
   responseTimeoutMs?: number;
   /** Minimum time between two failure log lines. Default 60 000. */
   failureLogIntervalMs?: number;
-  /** Source of randomness in [0, 1). Default Math.random. */
-  random?: () => number;
-  /** Time source and timers of the report schedule (tests drive it by hand). Default the system clock. */
-  clock?: Clock;
-  /** Overrides for HTTP_PROXY / HTTPS_PROXY / NO_PROXY (default: the environment). */
-  proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
 }
 
 export interface StatusReporterOptions extends StatusReporterTuning {
@@ -55,18 +48,7 @@ export interface StatusReporterOptions extends StatusReporterTuning {
 }
 
 /** The `report` part of /status. */
-export interface ReportStatus {
-  endpoint: string;
-  intervalMs: number;
-  sent: number;
-  failed: number;
-  consecutiveFailures: number;
-  /** ISO time of the last report the endpoint accepted. */
-  lastSentAt: string | null;
-  lastError: { code: string; message: string; at: string } | null;
-  /** ISO time of the next scheduled report. */
-  nextAt: string | null;
-}
+export type { ReportStatus } from '../agent-status.js';
 
 type Reason = StatusReport['reason'];
 

@@ -2,7 +2,8 @@
 // (ReconnectConfig): the shared backoff (src/lifecycle/backoff.ts) with full jitter, the first
 // ceiling being the seed's 5 s retry interval; plus the slower pace after credential failures
 // and the shorter cap for a busy gateway.
-import type { BackoffPolicy } from '../lifecycle/backoff.js';
+import { EdgeError } from '../errors.js';
+import { backoffDelay, type BackoffPolicy } from '../lifecycle/backoff.js';
 import { classifyErrno } from '../lifecycle/errno.js';
 import type { ReconnectConfig } from './session-config.js';
 
@@ -17,7 +18,7 @@ export function reconnectPolicy(cfg: Pick<ReconnectConfig, 'retryIntervalMs' | '
  * hammering it with bad keys), plus up to 25 % jitter so a fleet does not retry in lock-step.
  */
 export function credentialRetryDelayMs(cfg: Pick<ReconnectConfig, 'authRetryIntervalMs'>, random: () => number = Math.random): number {
-  return Math.round(cfg.authRetryIntervalMs * (1 + 0.25 * random()));
+  return backoffDelay(1, { baseMs: cfg.authRetryIntervalMs, maxMs: cfg.authRetryIntervalMs, jitter: [1, 1.25] }, random);
 }
 
 const CREDENTIAL_FAILURES = new Set(['EDGE_ERR_AUTH_FAILED', 'EDGE_ERR_HOST_KEY_MISMATCH', 'EDGE_ERR_HOST_KEY_UNKNOWN', 'EDGE_ERR_HOST_KEY_REVOKED', 'EDGE_ERR_KEY_INVALID', 'EDGE_ERR_KEY_PASSPHRASE']);
@@ -29,6 +30,23 @@ const CREDENTIAL_FAILURES = new Set(['EDGE_ERR_AUTH_FAILED', 'EDGE_ERR_HOST_KEY_
  */
 export function isCredentialFailure(error: { code: string }): boolean {
   return CREDENTIAL_FAILURES.has(error.code);
+}
+
+/**
+ * Whether a session stops reconnecting after `error`, and with which error (undefined: retry).
+ * Authentication and host key failures are retried (slowly) once the session may retry at all
+ * without having connected, or has connected before: see isCredentialFailure. `retries`: those
+ * already made in a row.
+ */
+export function reconnectGiveUp(error: EdgeError, reconnect: Pick<ReconnectConfig, 'mode' | 'maxRetries'>, at: { sessionId: string; everConnected: boolean; retries: number }): EdgeError | undefined {
+  const retryCredentials = isCredentialFailure(error) && (reconnect.mode === 'always' || (reconnect.mode === 'after-connect' && at.everConnected));
+  if (!error.retryable && !retryCredentials) return error;
+  if (reconnect.mode === 'never') return error;
+  if (reconnect.mode === 'after-connect' && !at.everConnected) return error;
+  if (reconnect.maxRetries >= 0 && at.retries >= reconnect.maxRetries) {
+    return new EdgeError('EDGE_ERR_RECONNECT_LIMIT', `Session ${at.sessionId} gave up after ${at.retries} reconnect attempts (reconnect.maxRetries = ${reconnect.maxRetries}); last error: ${error.message}`, { details: { lastError: error.code } });
+  }
+  return undefined;
 }
 
 /** Retries after a lost session during which a refused or reset connection counts as busy. */
@@ -55,5 +73,5 @@ export function isGatewayBusy(error: { code: string; details?: Record<string, un
  * out for > 60 s in npm run fleet-sim with a doubling cap of 20 s).
  */
 export function busyRetryDelayMs(cfg: Pick<ReconnectConfig, 'retryIntervalMs'>, random: () => number = Math.random): number {
-  return Math.round(cfg.retryIntervalMs * (0.5 + 1.5 * random()));
+  return backoffDelay(1, { baseMs: cfg.retryIntervalMs, maxMs: cfg.retryIntervalMs, jitter: [0.5, 2] }, random);
 }

@@ -11,8 +11,9 @@
 // same as a loopback bind; behind NAT the probe's channel cannot be recognised and reaches the
 // target as one empty connection.
 import net from 'node:net';
+import { isWildcardBind } from '../grammar/bind.js';
+import { formatHost, unmapAddress } from '../grammar/host-name.js';
 
-const WILDCARD_BINDS = new Set(['', '*', '0.0.0.0', '::']);
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 /** How long a probe waits to connect, and then for its channel to come back. */
@@ -21,14 +22,14 @@ const CHANNEL_WAIT_MS = 2_000;
 
 /** The address to probe for a forward bound to `bind`, or undefined when no check applies. */
 export function bindCheckAddress(bind: string, socket: net.Socket, direct: boolean): string | undefined {
-  if (!WILDCARD_BINDS.has(bind) || !direct) return undefined;
+  if (!isWildcardBind(bind) || !direct) return undefined;
   const address = socket.remoteAddress;
   if (!address || LOOPBACK.has(address)) return undefined;
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
+  return unmapAddress(address);
 }
 
 export function bindWarning(bind: string, host: string, port: number): string {
-  return `asked to listen on ${bind || '*'}:${port} (every interface), but ${net.isIPv6(host) ? `[${host}]` : host}:${port} is not reachable from this device: `
+  return `asked to listen on ${bind || '*'}:${port} (every interface), but ${formatHost(host)}:${port} is not reachable from this device: `
     + 'the SSH host probably bound loopback only (OpenSSH: GatewayPorts no; set "GatewayPorts clientspecified"), or a firewall is in the way';
 }
 
@@ -72,5 +73,5 @@ export class BindProbes {
 }
 
 function probeKey(address: string, port: number): string {
-  return `${address.startsWith('::ffff:') ? address.slice(7) : address}|${port}`;
+  return `${unmapAddress(address)}|${port}`;
 }

@@ -6,13 +6,13 @@ import type { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { EdgeError } from '../errors.js';
 import type { BindProbes } from './bind-check.js';
-import { pipeChannel, type ChannelCloseReason, type SshChannel } from './channel-pipe.js';
+import { pipeChannel, type ChannelCloseReason, type SshChannel } from '../net/channel-pipe.js';
 import type { ForwardRuntime, RejectReason } from './forward-runtime.js';
-import type { HttpForwardCache } from './http-forward-cache.js';
-import { httpForwardModule, loadHttpForwardModule } from './http-target/http-forward-loader.js';
+import type { HttpForwardCache } from './targets/http-forward-cache.js';
+import { httpForwardModule, loadHttpForwardModule } from './targets/http/http-forward-loader.js';
 import type { SshConnection } from './ssh-connect.js';
-import type { SshSocketGate } from './ssh-socket-gate.js';
-import { dialTarget } from './target-dialer.js';
+import type { SshSocketGate } from '../net/ssh-socket-gate.js';
+import { dialTarget } from './targets/target-dialer.js';
 import type { ChannelInfo, IncomingChannel, LogLevel, TunnelSessionEvents, TunnelSessionOptions } from './session-types.js';
 
 /** What the router needs from its session. */

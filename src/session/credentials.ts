@@ -4,7 +4,7 @@
 // (library option `privateKey`) are used as given. Host keys need nothing here: the verifier
 // reads known_hosts on every check (host-keys/host-key-verifier.ts).
 import { readFileSync } from 'node:fs';
-import { EdgeError } from '../errors.js';
+import { EdgeError, isEdgeError } from '../errors.js';
 import { parsePrivateKeys } from './auth.js';
 import type { AuthConfig } from './session-config.js';
 import { keysForAttempt, type AuthKey } from './user-certificate.js';
@@ -24,6 +24,20 @@ export interface LoadedCredentials {
 export function loadCredentials(auth: AuthConfig, nowMs = Date.now()): LoadedCredentials {
   const privateKeys = (auth.privateKeys ?? []).map((k) => (k.file === undefined ? k : { ...k, key: readKeyFile(k.file) }));
   return { keys: keysForAttempt(parsePrivateKeys({ ...auth, privateKeys }), nowMs) };
+}
+
+/**
+ * The keys for one connection attempt (loadCredentials), read again each time so a fixed or
+ * renewed file is picked up. A certificate that cannot be parsed is worth another attempt: a
+ * file briefly missing or half-written mid-rotation.
+ */
+export function credentialsForAttempt(auth: AuthConfig): AuthKey[] {
+  try {
+    return loadCredentials(auth).keys;
+  } catch (err) {
+    if (isEdgeError(err, 'EDGE_ERR_CERT_INVALID')) throw new EdgeError(err.code, err.message, { details: err.details, retryable: true });
+    throw err;
+  }
 }
 
 function readKeyFile(file: string): Buffer {

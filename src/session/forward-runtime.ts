@@ -1,17 +1,19 @@
-// The live state of one remote forward inside a session: what the server assigned, whether it
-// is up, and the counters status and telemetry report. Admission (origin allow-list, channel
-// cap) lives here because it is per forward.
+// The live state of one remote forward inside a session: what the server assigned, and its
+// compiled settings; state, retry and counters are the lifecycle every forward shares
+// (forward-lifecycle.ts). Admission (origin allow-list, channel cap) lives here because it is
+// per forward.
 import { EdgeError } from '../errors.js';
 import { Backoff, type BackoffPolicy } from '../lifecycle/backoff.js';
-import { ForwardBandwidth } from './bandwidth-limit.js';
-import { compileHttpSettings, type CompiledHttpSettings } from './http-target/http-settings.js';
-import { newHttpStats, snapshotHttpStats, type HttpStats } from './http-target/http-stats.js';
-import { createOriginAllowList, type OriginAllowList } from './origin-allow-list.js';
+import { ForwardBandwidth } from '../net/bandwidth-limit.js';
+import { compileHttpSettings, type CompiledHttpSettings } from './targets/http/http-settings.js';
+import { newHttpStats, snapshotHttpStats, type HttpStats } from './targets/http/http-stats.js';
+import { createOriginAllowList, type OriginAllowList } from '../grammar/origin-allow-list.js';
+import { ForwardLifecycle, type ForwardLifecycleHost, type ForwardState } from './forward-lifecycle.js';
 import type { ForwardConfig } from './session-config.js';
 import { checkRemoteSocketPath } from './remote-listener.js';
-import { isHttpTarget, parseTargetUrl, type ParsedTarget } from './target-url.js';
+import { isHttpTarget, parseTargetUrl, type ParsedTarget } from '../grammar/targets.js';
 
-export type ForwardState = 'pending' | 'up' | 'retrying' | 'refused' | 'stopped';
+export type { ForwardState } from './forward-lifecycle.js';
 
 export interface ForwardStatus {
   id: string;
@@ -35,7 +37,7 @@ export interface ForwardStatus {
 
 export type RejectReason = 'rejected-origin' | 'max-channels' | 'target-refused' | 'target-timeout' | 'target-unreachable' | 'forward-stopped' | 'application';
 
-export class ForwardRuntime {
+export class ForwardRuntime extends ForwardLifecycle {
   config: ForwardConfig;
   target: ParsedTarget | undefined;
   /** Validated HTTP settings; set when the target is HTTP-aware (isHttpTarget). */
@@ -43,27 +45,16 @@ export class ForwardRuntime {
   /** HTTP counters, kept across target/setting changes. */
   readonly httpStats: HttpStats = newHttpStats();
   private allowList: OriginAllowList;
-  state: ForwardState = 'pending';
   remotePort: number | null = null;
-  lastError: EdgeError | null = null;
   /** See ForwardStatus.bindWarning; reset each time the forward comes up. */
   bindWarning: string | null = null;
-  /** Consecutive refused requests since it was last up (`retry.attempt`) and the pending retry. */
-  readonly retry: Backoff;
-  openChannels = 0;
-  totalChannels = 0;
-  rejectedChannels = 0;
-  /** Bytes of channels that have closed; live channels are added in status(). */
-  bytesIn = 0;
-  bytesOut = 0;
-  readonly liveStats = new Set<{ bytesIn: number; bytesOut: number }>();
   /** maxBytesPerSecond, shared by the forward's channels (a retarget keeps the buckets). */
   readonly bandwidth: ForwardBandwidth;
 
-  /** `retryPolicy`: the session's reconnect pacing, read at each retry. */
-  constructor(config: ForwardConfig, retryPolicy: () => BackoffPolicy) {
+  /** Throws EDGE_ERR_INVALID_CONFIG (compile) before anything else happens. */
+  constructor(config: ForwardConfig, lifecycle: ForwardLifecycleHost) {
     const { target, allowList, http } = ForwardRuntime.compile(config);
-    this.retry = new Backoff(retryPolicy);
+    super(lifecycle);
     this.config = config;
     this.target = target;
     this.allowList = allowList;
@@ -143,18 +134,11 @@ export class ForwardRuntime {
       remotePort: this.remotePort,
       ...(this.config.remoteSocket ? { remoteSocket: this.config.remoteSocket } : {}),
       target: this.target?.url ?? null,
-      channels: { open: this.openChannels, total: this.totalChannels, rejected: this.rejectedChannels },
-      bytesIn: this.bytesIn + sum(this.liveStats, 'bytesIn'),
-      bytesOut: this.bytesOut + sum(this.liveStats, 'bytesOut'),
-      lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
+      channels: this.channels(),
+      ...this.bytes(),
+      lastError: this.lastErrorStatus(),
       ...(this.bindWarning && this.state === 'up' ? { bindWarning: this.bindWarning } : {}),
       ...(this.http ? { http: snapshotHttpStats(this.httpStats) } : {}),
     };
   }
-}
-
-function sum(stats: Iterable<{ bytesIn: number; bytesOut: number }>, key: 'bytesIn' | 'bytesOut'): number {
-  let total = 0;
-  for (const s of stats) total += s[key];
-  return total;
 }

@@ -1,7 +1,7 @@
 // A session's gateways: `hosts: ["gw1.example.com:22", "[2001:db8::1]:2222", "gw3"]` (port 22
 // when absent, IPv6 literals in brackets) and how the session uses them (`strategy`).
 import { EdgeError } from '../errors.js';
-import { checkHost } from './target-url.js';
+import { checkHost, splitHostPort } from '../grammar/host-name.js';
 
 export type GatewayStrategy = 'failover' | 'all';
 export const GATEWAY_STRATEGIES: readonly GatewayStrategy[] = ['failover', 'all'];
@@ -19,20 +19,7 @@ export const DEFAULT_FAILBACK_AFTER_MS = 60_000;
 /** "host", "host:port", "[v6]" or "[v6]:port" → { host, port }; throws a message naming the problem. */
 export function parseGatewayAddress(text: string, defaultPort = 22): GatewayAddress {
   if (typeof text !== 'string') throw new Error('must be a string "host[:port]"');
-  let host: string;
-  let rawPort: string | undefined;
-  const bracket = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
-  if (bracket) {
-    host = bracket[1]!;
-    rawPort = bracket[2];
-    if (!host.includes(':')) throw new Error(`brackets are only for IPv6 addresses ("${text}")`);
-  } else if ((text.match(/:/g) ?? []).length > 1) {
-    throw new Error(`write an IPv6 address in brackets, e.g. [::1]:22 (got "${text}")`);
-  } else {
-    const colon = text.indexOf(':');
-    host = colon === -1 ? text : text.slice(0, colon);
-    rawPort = colon === -1 ? undefined : text.slice(colon + 1);
-  }
+  const { host, port: rawPort } = splitHostPort(text, '[::1]:22');
   const checked = checkHost(host);
   if (checked.error !== undefined) throw new Error(checked.error);
   if (rawPort === undefined) return { host: checked.host, port: defaultPort };

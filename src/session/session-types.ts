@@ -3,10 +3,11 @@
 // can name them without importing the session itself.
 import type { Context } from '@opentelemetry/api';
 import type { EdgeError } from '../errors.js';
+import type { BackoffOptions } from '../lifecycle/backoff.js';
 import type { AuthIdentity } from './auth.js';
-import type { ChannelCloseReason, SshChannel } from './channel-pipe.js';
+import type { ChannelCloseReason, SshChannel } from '../net/channel-pipe.js';
 import type { ForwardStatus, RejectReason } from './forward-runtime.js';
-import type { DynamicForwardStatus, ListenerStatus, LocalForwardStatus, LocalRejectReason } from './local-forwarding.js';
+import type { DynamicForwardStatus, ListenerStatus, LocalForwardStatus, LocalRejectReason } from './device/listener-types.js';
 import type { ConnectionCrypto } from './ssh-connect.js';
 
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'failed' | 'draining' | 'stopped';
@@ -109,4 +110,6 @@ export interface TunnelSessionOptions {
   channelTraceContext?: (channel: ChannelInfo) => Context | undefined;
   /** First channel id (default 1): sessions that share one event stream (several gateways) keep ids apart. */
   firstChannelId?: number;
+  /** Clock and random source of the reconnect backoff (tests drive them by hand). Default the real ones. */
+  backoff?: Pick<BackoffOptions, 'clock' | 'random'>;
 }

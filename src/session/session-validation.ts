@@ -2,11 +2,12 @@
 // reconnect and keepalive settings, cipher order, forward ids (unique across -R, -L and -D) and
 // each forward's own settings. Every problem is an EDGE_ERR_INVALID_CONFIG naming the key.
 import { EdgeError } from '../errors.js';
-import { checkSshHostName } from './host-name.js';
+import { checkSshHostName } from '../grammar/host-name.js';
 import { checkAlgorithmWidening, DEFAULT_CIPHER } from '../ssh-algorithms.js';
 import { ForwardRuntime } from './forward-runtime.js';
-import { LocalForwarding } from './local-forwarding.js';
-import { checkProxySetting } from './proxy-connect.js';
+import { LocalForwarding } from './device/local-forwarding.js';
+import { checkProxySetting } from '../grammar/proxy-url.js';
+import { compileListener } from './device/listener.js';
 import type { SessionConfig } from './session-config.js';
 
 export function validateSession(cfg: SessionConfig): void {
@@ -37,8 +38,8 @@ export function validateSession(cfg: SessionConfig): void {
     ForwardRuntime.compile(fwd);
   }
   checkUniqueIds(cfg.forwards.map((f) => f.id), cfg.localForwards.map((f) => f.id), cfg.dynamicForwards.map((f) => f.id));
-  for (const f of cfg.localForwards) LocalForwarding.compile({ ...f, kind: 'local' });
-  for (const f of cfg.dynamicForwards) LocalForwarding.compile({ ...f, kind: 'dynamic' });
+  for (const f of cfg.localForwards) compileListener({ ...f, kind: 'local' });
+  for (const f of cfg.dynamicForwards) compileListener({ ...f, kind: 'dynamic' });
   if (typeof cfg.proxy !== 'string') throw bad('proxy', 'must be a string: "", "env" or a proxy URL.');
   checkProxySetting(cfg.proxy);
 }

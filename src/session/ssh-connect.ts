@@ -35,7 +35,7 @@ import { createSshReadBuffer, type SshReadBuffer } from './ssh-read-buffer.js';
 import { serverSoftwareVersion } from '../ssh2/server-software-version.js';
 import { nudgeSshdNoDelay, type NudgeResult } from './sshd-nodelay.js';
 import { installWriteBatching, serverSendsNoDelay, type WriteBatching } from './ssh-write-batching.js';
-import { connectThroughProxy, resolveProxyRoute } from './proxy-connect.js';
+import { connectThroughProxy, resolveProxyRoute } from './proxy/proxy-connect.js';
 
 export interface SshConnection {
   client: Client;
@@ -110,7 +110,7 @@ export async function openSshConnection(cfg: SessionConfig, deps: ConnectDeps): 
 }
 
 function connectTcp(cfg: SessionConfig, signal: AbortSignal, readBuffer?: SshReadBuffer): Promise<net.Socket> {
-  // `proxy` (a URL, or "env" = HTTPS_PROXY/ALL_PROXY unless NO_PROXY matches): tunnel through it (proxy-connect.ts).
+  // `proxy` (a URL, or "env" = HTTPS_PROXY/ALL_PROXY unless NO_PROXY matches): tunnel through it (proxy/proxy-connect.ts).
   const route = cfg.proxy ? resolveProxyRoute(cfg, cfg.host, cfg.port) : undefined;
   if (route?.proxy) return connectThroughProxy(route.proxy, cfg.host, cfg.port, { timeoutMs: cfg.connectTimeoutMs, signal });
   const where = `${cfg.host}:${cfg.port}`;
@@ -270,6 +270,15 @@ export function socketError(err: NodeJS.ErrnoException, where: string): EdgeErro
     default:
       return new EdgeError('EDGE_ERR_NETWORK', `Network error talking to SSH host ${where}: ${err.code ?? err.message}.`, { details, cause: err });
   }
+}
+
+/** Why an established session ended, from the error ssh2's client reported. */
+export function sessionError(err: Error & { level?: string; code?: string }, where: string, keepalive: { countMax: number; intervalMs: number }): EdgeError {
+  if (err.level === 'client-timeout' && /keepalive/i.test(err.message)) {
+    return new EdgeError('EDGE_ERR_KEEPALIVE_TIMEOUT', `SSH host ${where} stopped answering: ${keepalive.countMax} keepalives sent every ${keepalive.intervalMs} ms went unanswered.`);
+  }
+  if (err.level === 'client-socket') return socketError(err, where);
+  return new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH session to ${where} failed: ${err.message}`, { cause: err });
 }
 
 function closedError(): EdgeError {

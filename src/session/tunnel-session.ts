@@ -3,23 +3,25 @@
 // forward again. This is the unit a worker thread runs; it knows nothing of config files,
 // supervisors or telemetry exporters, and reports everything through events and status().
 import { EventEmitter } from 'node:events';
-import { EdgeError, isEdgeError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { asEdgeError, EdgeError, isEdgeError } from '../errors.js';
 import { Backoff } from '../lifecycle/backoff.js';
-import { busyRetryDelayMs, credentialRetryDelayMs, isCredentialFailure, isGatewayBusy, reconnectPolicy } from './backoff.js';
-import { loadCredentials } from './credentials.js';
+import { busyRetryDelayMs, credentialRetryDelayMs, isCredentialFailure, isGatewayBusy, reconnectGiveUp, reconnectPolicy } from './backoff.js';
+import { credentialsForAttempt, loadCredentials } from './credentials.js';
 import type { AuthIdentity } from './auth.js';
-import { expiryWarningAt, type AuthKey } from './user-certificate.js';
-import type { ChannelCloseReason } from './channel-pipe.js';
-import { ForwardRuntime, type ForwardStatus } from './forward-runtime.js';
+import { CertificateExpiryWarning } from './certificate-expiry.js';
+import type { ChannelCloseReason } from '../net/channel-pipe.js';
+import type { ForwardStatus } from './forward-runtime.js';
 import { createHostKeyVerifier } from './host-keys/host-key-verifier.js';
 import { ConditionWaiters } from './condition-waiters.js';
-import { LocalForwarding } from './local-forwarding.js';
-import { maskProxyUrl, resolveProxyRoute } from './proxy-connect.js';
+import { LocalForwarding } from './device/local-forwarding.js';
+import { maskProxyUrl } from '../grammar/proxy-url.js';
+import { resolveProxyRoute } from './proxy/proxy-connect.js';
 import { dynamicForwardWithDefaults, forwardWithDefaults, localForwardWithDefaults, sessionWithDefaults, type DynamicForwardConfigInput, type ForwardConfigInput, type LocalForwardConfigInput, type SessionConfig, type SessionConfigInput } from './session-config.js';
-import { openSshConnection, socketError, type SshConnection } from './ssh-connect.js';
+import { openSshConnection, sessionError, type SshConnection } from './ssh-connect.js';
 import { installForwardRouting } from '../ssh2/forward-routing.js';
-import { SshSocketGate } from './ssh-socket-gate.js';
-import { HttpForwardCache } from './http-forward-cache.js';
+import { SshSocketGate } from '../net/ssh-socket-gate.js';
+import { HttpForwardCache } from './targets/http-forward-cache.js';
 import { ChannelRouter } from './channel-router.js';
 import { RemoteForwards } from './remote-forwards.js';
 import { checkUniqueIds, validateSession } from './session-validation.js';
@@ -34,7 +36,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   /** Routes, admits and serves every channel of the remote forwards (channel-router.ts). */
   private readonly router: ChannelRouter;
   private readonly stopController = new AbortController();
-  /** The HTTP side of each forward with an HTTP target (http-forward-cache.ts). */
+  /** The HTTP side of each forward with an HTTP target (targets/http-forward-cache.ts). */
   private readonly httpForwards: HttpForwardCache;
   private conn: (SshConnection & { gate: SshSocketGate }) | undefined;
   private stateValue: SessionState = 'idle';
@@ -44,6 +46,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   private running: Promise<void> | undefined;
   private closing: Promise<boolean> | undefined;
   private readonly stateWaiters = new ConditionWaiters();
+  private readonly backoffOptions: NonNullable<TunnelSessionOptions['backoff']>;
   /** Ends the current backoff wait early (retryNow). */
   private wakeBackoff: (() => void) | undefined;
   /** Local (-L) and dynamic (-D) forwards: listeners on the device. */
@@ -53,13 +56,15 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   /** How the last successful connection logged in. */
   private lastAuth: AuthIdentity | null = null;
   /** Fires the "certificate expires soon" warning while connected. */
-  private expiryWarning: NodeJS.Timeout | undefined;
+  private readonly expiryWarning: CertificateExpiryWarning;
 
   /** Validates the whole configuration (throws EdgeError) before anything touches the network. */
   constructor(input: SessionConfigInput | SessionConfig, options: TunnelSessionOptions = {}) {
     super();
     this.config = sessionWithDefaults(input);
     this.nextChannelId = options.firstChannelId ?? 1;
+    this.backoffOptions = options.backoff ?? {};
+    this.expiryWarning = new CertificateExpiryWarning(this.config.id, (message, fields) => this.log('warn', message, fields));
     validateSession(this.config);
     this.httpForwards = new HttpForwardCache(this.config.id, (level, message, fields) => this.log(level, message, fields));
     this.remote = new RemoteForwards({
@@ -118,8 +123,10 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     if (!this.running) {
       this.local.start();
       this.running = this.run().catch((err) => {
-        this.log('error', `session ${this.config.id} loop crashed: ${String(err)}`);
-        this.setState('failed', isEdgeError(err) ? err : new EdgeError('EDGE_ERR_CONNECTION_LOST', String(err)));
+        const error = asEdgeError(err, `session ${this.config.id}'s connect loop`);
+        this.log('error', `session ${this.config.id} loop crashed: ${error.message}`, { code: error.code });
+        this.lastError = error;
+        this.setState('failed', error);
       });
     }
     return this;
@@ -164,42 +171,17 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
   /** Adds a forward; requested at once when connected, else on the next connect. */
   addForward(input: ForwardConfigInput): ForwardStatus {
-    const config = forwardWithDefaults(input, this.remote.forwards.size);
-    if (this.remote.forwards.has(config.id)) {
-      throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `Session ${this.config.id} already has a forward with id "${config.id}".`);
-    }
-    const fwd = this.remote.add(config);
-    if (this.conn) this.remote.request(fwd);
-    return fwd.status();
+    return this.remote.addNew(forwardWithDefaults(input, this.remote.forwards.size)).status();
   }
 
   /** Cancels a forward on the SSH host. Its open channels keep running until they end. */
-  async removeForward(id: string): Promise<void> {
-    const fwd = this.remote.forwards.get(id);
-    if (!fwd) throw new EdgeError('EDGE_ERR_UNKNOWN_FORWARD', `No forward "${id}" on session ${this.config.id}.`);
-    this.remote.forwards.delete(id);
-    this.httpForwards.remove(fwd); // its pool closes once its channels have ended
-    await this.remote.cancelOnServer(fwd);
+  removeForward(id: string): Promise<void> {
+    return this.remote.remove(id);
   }
 
   /** Applies a new forward list in place: unchanged forwards and their channels are untouched. */
-  async setForwards(inputs: ForwardConfigInput[]): Promise<void> {
-    const desired = inputs.map((f, i) => forwardWithDefaults(f, i));
-    desired.forEach((f) => ForwardRuntime.compile(f)); // validate all before changing anything
-    const ids = new Set(desired.map((f) => f.id));
-    const removals = [...this.remote.forwards.keys()].filter((id) => !ids.has(id)).map((id) => this.removeForward(id));
-    for (const config of desired) {
-      const existing = this.remote.forwards.get(config.id);
-      if (!existing) {
-        this.addForward(config);
-      } else if (existing.sameListener(config)) {
-        existing.update(config);
-        this.httpForwards.refresh(existing);
-      } else {
-        removals.push(this.removeForward(config.id).then(() => { this.addForward(config); }));
-      }
-    }
-    await Promise.all(removals);
+  setForwards(inputs: ForwardConfigInput[]): Promise<void> {
+    return this.remote.setAll(inputs.map((f, i) => forwardWithDefaults(f, i)));
   }
 
   /** Applies a new local-forward (-L) list in place, like setForwards (listeners of unchanged forwards stay open). */
@@ -258,7 +240,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       this.stopController.abort();
       this.setState('draining', null);
       this.local.stopListening(); // no new local connections; open ones drain like channels
-      await Promise.allSettled([...this.remote.forwards.values()].map((f) => this.remote.cancelOnServer(f)));
+      await this.remote.cancelAllOnServer();
       // HTTP keep-alive connections never end by themselves: end them between requests.
       this.httpForwards.drain();
       if (this.openChannelCount > 0) {
@@ -274,7 +256,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
             this.on('channelClose', check);
             this.on('channelRejected', check);
           }),
-          delay(drainTimeoutMs, deadline.signal),
+          sleep(drainTimeoutMs, undefined, { signal: deadline.signal }).catch(() => {}), // aborted: drained first
         ]);
         deadline.abort();
       }
@@ -314,7 +296,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     const { reconnect } = this.config;
     let everConnected = false;
     let failuresSinceLoss = Infinity; // connect failures since a session that was up was lost
-    const backoff = new Backoff(reconnectPolicy(reconnect));
+    const backoff = new Backoff(reconnectPolicy(reconnect), this.backoffOptions);
+    const random = this.backoffOptions.random;
     while (!this.stopping) {
       this.attempt += 1;
       this.setState('connecting', this.lastError);
@@ -324,18 +307,18 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
           this.proxyRoute = resolveProxyRoute(this.config, this.config.host, this.config.port).description;
           this.log('debug', `session ${this.config.id}: reaching ${this.where} via ${this.proxyRoute}`);
         }
-        const keys = this.keysForAttempt(); // key files and certificates read again: a fixed or renewed file is picked up
+        const keys = credentialsForAttempt(this.config.auth); // key files and certificates read again: a fixed or renewed file is picked up
         const conn = await openSshConnection(this.config, { verifyHostKey: this.verifyHostKey, keys, signal: this.stopController.signal, log: (level, message) => this.log(level, message) });
         everConnected = true;
         failuresSinceLoss = 0;
-        const connectedAt = Date.now();
+        const connectedAt = backoff.clock.now();
         this.lastAuth = conn.auth;
-        this.watchCertificateExpiry(keys, conn.auth);
+        this.expiryWarning.watch(keys, conn.auth);
         error = await this.serve(conn);
-        clearTimeout(this.expiryWarning);
-        if (Date.now() - connectedAt >= reconnect.stableAfterMs) backoff.reset();
+        this.expiryWarning.stop();
+        if (backoff.clock.now() - connectedAt >= reconnect.stableAfterMs) backoff.reset();
       } catch (err) {
-        error = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_PROTOCOL', String(err), { cause: err });
+        error = asEdgeError(err, `session ${this.config.id}'s connection attempt`);
         if (this.stopping) break;
         this.lastError = error;
         failuresSinceLoss += 1;
@@ -345,16 +328,8 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       if (this.stopping) break;
       this.lastError = error;
 
-      // Authentication and host key failures are retried (slowly) once the session may retry
-      // at all without having connected, or has connected before: see isCredentialFailure.
       const credentialFailure = isCredentialFailure(error);
-      const retryCredentials = credentialFailure && (reconnect.mode === 'always' || (reconnect.mode === 'after-connect' && everConnected));
-      const giveUp = !error.retryable && !retryCredentials ? error
-        : reconnect.mode === 'never' ? error
-          : reconnect.mode === 'after-connect' && !everConnected ? error
-            : reconnect.maxRetries >= 0 && backoff.attempt >= reconnect.maxRetries
-              ? new EdgeError('EDGE_ERR_RECONNECT_LIMIT', `Session ${this.config.id} gave up after ${backoff.attempt} reconnect attempts (reconnect.maxRetries = ${reconnect.maxRetries}); last error: ${error.message}`, { details: { lastError: error.code } })
-              : undefined;
+      const giveUp = reconnectGiveUp(error, reconnect, { sessionId: this.config.id, everConnected, retries: backoff.attempt });
       if (giveUp) {
         this.lastError = giveUp;
         this.setState('failed', giveUp);
@@ -363,7 +338,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
 
       const backoffMs = backoff.next(); // counts the retry (maxRetries) whichever pace applies
       const retries = backoff.attempt;
-      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect) : isGatewayBusy(error, failuresSinceLoss) ? busyRetryDelayMs(reconnect) : backoffMs;
+      const delayMs = credentialFailure ? credentialRetryDelayMs(reconnect, random) : isGatewayBusy(error, failuresSinceLoss) ? busyRetryDelayMs(reconnect, random) : backoffMs;
       let cancelled = false;
       this.emit('reconnectAttempt', {
         kind: 'ssh', host: this.config.host, port: this.config.port,
@@ -386,30 +361,6 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     }
   }
 
-  /** Credentials for one attempt: certificate files are read again here, so a renewed one is used. */
-  private keysForAttempt(): AuthKey[] {
-    try {
-      return loadCredentials(this.config.auth).keys;
-    } catch (err) {
-      // Mid-rotation (a file briefly missing or half-written) is worth another attempt.
-      if (isEdgeError(err, 'EDGE_ERR_CERT_INVALID')) throw new EdgeError(err.code, err.message, { details: err.details, retryable: true });
-      throw err;
-    }
-  }
-
-  /** Logs a warning now, or when it comes, once the certificate in use nears its valid-before. */
-  private watchCertificateExpiry(keys: AuthKey[], auth: AuthIdentity | null): void {
-    clearTimeout(this.expiryWarning);
-    const used = auth?.certificate ? keys.find((k) => k.certificate?.summary === auth.certificate)?.certificate : undefined;
-    if (!used) return;
-    const warnAt = expiryWarningAt(used.cert);
-    if (warnAt === null) return;
-    const warn = () => this.log('warn', `session ${this.config.id}: certificate ${used.file} ("${used.summary.keyId}", serial ${used.summary.serial}) expires at ${used.summary.validBefore}; renew it (the file is read again at every reconnect).`, { validBefore: used.summary.validBefore });
-    const inMs = warnAt - Date.now();
-    if (inMs <= 0) warn();
-    else this.expiryWarning = setTimeout(warn, Math.min(inMs, 2 ** 31 - 1)).unref();
-  }
-
   private get stopping(): boolean {
     return this.stopController.signal.aborted;
   }
@@ -428,15 +379,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     });
     client.on('tcp connection', (details, accept, reject) => this.router.onChannel(details, accept, reject));
     client.on('unix connection', (info, accept, reject) => this.router.onChannel({ destIP: info.socketPath, destPort: 0, srcIP: '', srcPort: 0 }, accept, reject, this.router.routeSocket(info.socketPath)));
-    client.on('error', (err: Error & { level?: string; code?: string }) => {
-      if (err.level === 'client-timeout' && /keepalive/i.test(err.message)) {
-        endError = new EdgeError('EDGE_ERR_KEEPALIVE_TIMEOUT', `SSH host ${this.where} stopped answering: ${this.config.keepalive.countMax} keepalives sent every ${this.config.keepalive.intervalMs} ms went unanswered.`);
-      } else if (err.level === 'client-socket') {
-        endError = socketError(err, this.where);
-      } else {
-        endError = new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH session to ${this.where} failed: ${err.message}`, { cause: err });
-      }
-    });
+    client.on('error', (err: Error & { level?: string; code?: string }) => { endError = sessionError(err, this.where, this.config.keepalive); });
 
     this.lastError = null;
     this.local.setLink({ client, gate });
@@ -446,17 +389,13 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       hostKeyFingerprint: conn.hostKey.fingerprint, hostKeyType: conn.hostKey.keyType, hostKeyVerifiedBy: conn.hostKey.how,
     });
     this.log('info', `session ${this.config.id}: connected to ${this.where}${this.proxyRoute !== null ? ` via ${this.proxyRoute}` : ''} (${conn.serverBanner || 'unknown server'}), host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint} verified by ${conn.hostKey.how}${conn.auth?.certificate ? `, logged in with certificate "${conn.auth.certificate.keyId}" serial ${conn.auth.certificate.serial}` : ''}`);
-    for (const fwd of this.remote.forwards.values()) this.remote.request(fwd);
+    this.remote.requestAll();
 
     return new Promise((resolve) => {
       client.once('close', () => {
         this.conn = undefined;
         this.local.setLink(undefined);
-        for (const fwd of this.remote.forwards.values()) {
-          fwd.retry.cancel();
-          if (fwd.state !== 'refused' && fwd.state !== 'stopped') this.remote.setState(fwd, 'pending');
-          fwd.remotePort = null;
-        }
+        this.remote.connectionLost();
         const error = endError ?? new EdgeError('EDGE_ERR_CONNECTION_LOST', `SSH host ${this.where} closed the session.`);
         if (!this.stopping) {
           this.log('warn', `session ${this.config.id}: disconnected: ${error.message}`, { code: error.code });
@@ -474,15 +413,12 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   // ---------------------------------------------------------------- plumbing
 
   private teardown(reason: ChannelCloseReason): void {
-    clearTimeout(this.expiryWarning);
+    this.expiryWarning.stop();
     this.router.destroyAll(reason);
     this.local.destroy(reason);
     // Every pool closes with the session (their channels were just ended).
     this.httpForwards.destroyAll(reason);
-    for (const fwd of this.remote.forwards.values()) {
-      fwd.retry.cancel();
-      this.remote.setState(fwd, 'stopped');
-    }
+    this.remote.stopAll();
     const conn = this.conn;
     if (conn) {
       conn.client.end();
@@ -506,17 +442,3 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   }
 
 }
-
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-

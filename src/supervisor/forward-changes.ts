@@ -3,7 +3,7 @@
 // the change came from the config file (SIGHUP) or an assignment document. Target URLs are
 // shown with any credentials redacted.
 import { sameJson } from './reconcile.js';
-import { redactCredentials } from '../session/target-url.js';
+import { redactCredentials } from '../grammar/redact.js';
 
 type Forward = { id: string; bind?: string; port?: number; target?: string; host?: string; hostPort?: number };
 type Session = { id: string; forwards?: readonly unknown[]; localForwards?: readonly unknown[]; dynamicForwards?: readonly unknown[] };

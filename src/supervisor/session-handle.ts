@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } from '../protocol.js';
 import { Backoff } from '../lifecycle/backoff.js';
 import type { DynamicForwardConfigInput, ForwardConfigInput, LocalForwardConfigInput, SessionConfigInput } from '../session/session-config.js';
-import { maskProxyUrl } from '../session/proxy-connect.js';
+import { maskProxyUrl } from '../grammar/proxy-url.js';
 import type { GatewayStrategy } from '../session/gateway-list.js';
 import type { GatewayStatus } from '../session/multi-gateway-session.js';
 import type { SessionStatus } from '../session/tunnel-session.js';

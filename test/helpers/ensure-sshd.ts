@@ -73,8 +73,12 @@ export default function setup(): () => void {
     if (!onPath('ssh-keygen')) throw new Error(MISSING_KEYGEN);
   }
 
+  // Every test tier (vitest project) runs this setup; the first one makes the run's dir and
+  // cleans it up at the end, the others share it.
+  if (process.env.SSHD_HELPER_TMPDIR && process.env.SSHD_HELPER_TMPDIR_OWNER === String(process.pid)) return () => {};
   const runDir = mkdtempSync(path.join(os.tmpdir(), 'edge-agent-test-run-'));
   process.env.SSHD_HELPER_TMPDIR = runDir;
+  process.env.SSHD_HELPER_TMPDIR_OWNER = String(process.pid);
 
   return () => {
     killLeftovers(runDir);

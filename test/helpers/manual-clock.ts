@@ -25,6 +25,13 @@ export class ManualClock implements Clock {
     return this.timers.size;
   }
 
+  /** When the earliest pending timer is due (undefined: none). */
+  get nextDueAt(): number | undefined {
+    let at: number | undefined;
+    for (const t of this.timers.values()) if (at === undefined || t.at < at) at = t.at;
+    return at;
+  }
+
   /** Moves time forward, firing due timers in order. */
   advance(ms: number): void {
     const until = this.time + ms;
@@ -37,4 +44,16 @@ export class ManualClock implements Clock {
     }
     this.time = until;
   }
+}
+
+/** A seeded random source in [0, 1) (mulberry32): jitter that is the same on every run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

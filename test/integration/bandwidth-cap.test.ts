@@ -6,7 +6,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAgent, type AgentHandle } from '../../src/agent.js';
-import { ForwardBandwidth, TokenBucket } from '../../src/session/bandwidth-limit.js';
+import { ForwardBandwidth, TokenBucket } from '../../src/net/bandwidth-limit.js';
 import { startHttpService, type HttpService } from '../helpers/http-services.js';
 import { startSshd, type SshdHandle } from '../helpers/sshd.js';
 import { connectAndCollect, pseudoRandomChunks, pseudoRandomSha256, startSinkServer, startSourceServer, type SinkServer, type SourceServer } from '../helpers/tcp-services.js';

@@ -1,9 +1,10 @@
 // Local (-L) and dynamic (-D, SOCKS) forwards through a real OpenSSH sshd: listeners on the
 // device whose connections become direct-tcpip channels. A TCP echo and an HTTP service as
 // destinations, a real SOCKS client (the `socks` npm package) asking by name, the per-forward
-// destination allow-list, relay binds refused before binding, a listener that outlives an sshd
-// kill + restart, connections that arrive while the session is down, live list changes,
-// exitOnForwardFailure, status and tunnel.channel spans with their direction.
+// destination allow-list, relay binds refused before binding, a "::" relay bind on IPv6 only,
+// a listener that outlives an sshd kill + restart, connections that arrive while the session is
+// down, live list changes, exitOnForwardFailure, status and tunnel.channel spans with their
+// direction.
 import net from 'node:net';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { SocksClient } from 'socks';
@@ -165,6 +166,20 @@ describe('local and dynamic forwards (OpenSSH sshd)', () => {
     expect(named!.message).toContain('allowRelay');
     // loopback in any spelling needs nothing
     expect(attempt({ localForwards: [{ id: 'ok', bind: '127.0.0.2', port: 0, host: 'h', hostPort: 1 }, { id: 'ok6', bind: '::1', port: 0, host: 'h', hostPort: 1 }] })).toBeUndefined();
+  });
+
+  it('a relay bound to "::" listens on IPv6 only, as OpenSSH and the gateway do (src/grammar/bind.ts)', async () => {
+    const { session } = open({ localForwards: [{ id: 'v6', port: 0, bind: '::', allowRelay: true, host: '127.0.0.1', hostPort: echo.port }] });
+    await session.waitUntilConnected();
+    const port = await listening(session, 'v6');
+    const r = await connectAndCollect(port, Buffer.from('over v6'), { host: '::1' });
+    expect(r.data.toString()).toBe('over v6');
+    const v4 = await new Promise<string>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => { socket.destroy(); resolve('connected'); });
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    });
+    expect(v4).toBe('ECONNREFUSED');
   });
 
   it('a listener that cannot be opened is an error the user sees; with exitOnForwardFailure it fails the session', async () => {

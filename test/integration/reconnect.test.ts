@@ -106,6 +106,17 @@ describe('reconnect', () => {
     expect(session.status().attempt).toBe(1);
   });
 
+  it('a reconnectAttempt listener that throws ends the session with EDGE_ERR_INTERNAL naming the bug, not a connection error', async () => {
+    const { sshd } = await fixture();
+    await sshd.stop();
+    const session = new TunnelSession(sessionConfigFor(sshd));
+    cleanups.push(() => session.close(100));
+    session.on('reconnectAttempt', () => { throw new TypeError('listener bug'); });
+    session.start();
+    await waitUntil(() => session.state === 'failed', 10_000, 'session to fail');
+    expect(session.status().lastError).toMatchObject({ code: 'EDGE_ERR_INTERNAL', message: expect.stringContaining('TypeError: listener bug') });
+  });
+
   it('a forward whose port is taken is retried on its own while the other forwards serve', async () => {
     const { sshd, echo } = await fixture();
     const squatter = net.createServer().listen(0, '127.0.0.1');

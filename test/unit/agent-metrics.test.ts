@@ -9,8 +9,8 @@ function forward(id: string, total: number) {
   return { id, state: 'up', bind: '127.0.0.1', port: 0, remotePort: 4000, target: 'tcp://127.0.0.1:1', channels: { open: 1, total, rejected: 0 }, bytesIn: 10, bytesOut: 20, lastError: null };
 }
 
-function setup() {
-  const telemetry = startTelemetry({ exporter: 'none', agentId: 'dev-1', version: '0.0.0' });
+async function setup() {
+  const telemetry = await startTelemetry({ exporter: 'none', agentId: 'dev-1', version: '0.0.0' });
   const sessions = [{
     id: 'a', state: 'connected', attempt: 2, workerRestarts: 0, forwards: [forward('f1', 5), forward('f2', 7)],
     localForwards: [{ kind: 'local', id: 'db', state: 'up', channels: { open: 0, total: 3, rejected: 1 }, bytesIn: 9, bytesOut: 4 }], dynamicForwards: [],
@@ -22,7 +22,7 @@ function setup() {
 
 describe('agent metrics (OTel instruments, Prometheus text)', () => {
   it('renders every family with the names and labels of the dashboards', async () => {
-    const { telemetry, metrics } = setup();
+    const { telemetry, metrics } = await setup();
     metrics.record('a', { type: 'channelClose', info: { forwardId: 'f1', durationMs: 50 } } as never);
     metrics.record('a', { type: 'channelRejected', info: { forwardId: 'f1', reason: 'origin' } } as never);
     metrics.record('a', { type: 'reconnectAttempt', kind: 'ssh' } as never);
@@ -59,7 +59,7 @@ describe('agent metrics (OTel instruments, Prometheus text)', () => {
   });
 
   it('a removed forward\'s series disappear (the SDK alone would repeat its last value)', async () => {
-    const { telemetry, sessions } = setup();
+    const { telemetry, sessions } = await setup();
     expect(await telemetry.renderMetrics()).toContain('edge_agent_forward_up{session="a",forward="f2"} 1');
     sessions[0]!.forwards.pop();
     const text = await telemetry.renderMetrics();

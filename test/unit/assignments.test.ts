@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSigningPublicKey } from '../../config/formats.js';
 import { parseAssignmentDocument } from '../../config/validate-sessions.js';
 import { CACHE_FORMAT, readAssignmentCache, writeAssignmentCache } from '../../src/assignments/cache.js';
-import { describeEndpoint, errorBackoffMs, jitteredIntervalMs, parseRetryAfterMs } from '../../src/assignments/remote-source.js';
+import { errorBackoffMs, jitteredIntervalMs, parseRetryAfterMs } from '../../src/assignments/remote-source.js';
 import { loadSigningPrivateKey, parseSignatureHeader, signAssignmentBody, verifyAssignmentSignature } from '../../src/assignments/signature.js';
 import { runSignCommand, SIGN_USAGE } from '../../src/cli/sign-command.js';
 import { UsageError } from '../../src/cli/usage-error.js';
@@ -138,10 +138,6 @@ describe('poll timing arithmetic', () => {
     expect(parseRetryAfterMs(undefined, now)).toBeNull();
     expect(parseRetryAfterMs('-3', now)).toBeNull();
     expect(parseRetryAfterMs('soon', now)).toBeNull();
-  });
-
-  it('shows the endpoint without credentials or query', () => {
-    expect(describeEndpoint('https://user:secret@fleet.example.com:8443/v1/a?token=abc')).toBe('https://fleet.example.com:8443/v1/a');
   });
 });
 

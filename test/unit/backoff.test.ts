@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { errorBackoffMs } from '../../src/assignments/remote-source.js';
 import { Backoff, backoffDelay } from '../../src/lifecycle/backoff.js';
-import { busyRetryDelayMs, reconnectPolicy } from '../../src/session/backoff.js';
+import { busyRetryDelayMs, credentialRetryDelayMs, reconnectPolicy } from '../../src/session/backoff.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 const cfg = { retryIntervalMs: 5_000, maxRetryIntervalMs: 60_000 };
@@ -29,6 +29,19 @@ describe('session reconnect pacing (reconnectPolicy)', () => {
     expect(Math.min(...draws)).toBeGreaterThanOrEqual(2_500);
     expect(Math.max(...draws)).toBeLessThanOrEqual(10_000);
     expect(new Set(draws).size).toBeGreaterThan(100);
+  });
+
+  it('after a credential failure: authRetryIntervalMs plus up to 25 % jitter, no doubling', () => {
+    const auth = { authRetryIntervalMs: 60_000 };
+    expect(credentialRetryDelayMs(auth, () => 0)).toBe(60_000);
+    expect(credentialRetryDelayMs(auth, () => 1)).toBe(75_000);
+    expect(credentialRetryDelayMs(auth, () => 0.5)).toBe(67_500);
+  });
+
+  it('the steady paces are the one formula with a fixed ceiling and a jitter range', () => {
+    for (const r of [0, 0.3, 0.999]) {
+      expect(busyRetryDelayMs(cfg, () => r)).toBe(backoffDelay(7, { baseMs: 5_000, maxMs: 5_000, jitter: [0.5, 2] }, () => r));
+    }
   });
 });
 

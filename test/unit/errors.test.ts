@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { EdgeError, ERROR_CODES, fromPlainError, toPlainError } from '../../src/errors.js';
+import { asEdgeError, EdgeError, ERROR_CODES, fromPlainError, toPlainError } from '../../src/errors.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -30,6 +30,15 @@ describe('error codes', () => {
     }
     const unknown = [...used].filter((code) => !(code in ERROR_CODES));
     expect(unknown).toEqual([]);
+  });
+
+  it('a bug is EDGE_ERR_INTERNAL naming where it happened, never a network or protocol code; coded errors pass through', () => {
+    const bug = asEdgeError(new TypeError("Cannot read properties of undefined (reading 'port')"), "session s1's connection attempt");
+    expect(bug).toMatchObject({ code: 'EDGE_ERR_INTERNAL', retryable: true, details: { errorName: 'TypeError' } });
+    expect(bug.message).toBe("Internal error in session s1's connection attempt (a bug: please report it with this line): TypeError: Cannot read properties of undefined (reading 'port')");
+    expect(asEdgeError('thrown string', 'x').message).toContain('string: thrown string');
+    const coded = new EdgeError('EDGE_ERR_CONNECT_REFUSED', 'refused');
+    expect(asEdgeError(coded, 'x')).toBe(coded);
   });
 
   it('round-trips through a plain object (as across a worker boundary) with code, flag and details', () => {

@@ -7,7 +7,7 @@ import {
   forwardedValue,
   headerValues,
   stripHopByHop,
-} from '../../src/session/http-target/forwarded-headers.js';
+} from '../../src/session/targets/http/forwarded-headers.js';
 
 /** The value(s) of a field in a flat raw list, for assertions. */
 const get = (raw: string[], name: string) => headerValues(raw, name);

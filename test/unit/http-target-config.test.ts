@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseRemoteForwardSpec } from '../../src/cli/forward-spec.js';
 import { ForwardRuntime } from '../../src/session/forward-runtime.js';
 import { forwardWithDefaults, DEFAULT_HTTP } from '../../src/session/session-config.js';
-import { isHttpTarget, parseTargetUrl } from '../../src/session/target-url.js';
+import { isHttpTarget, parseTargetUrl } from '../../src/grammar/targets.js';
 
 describe('http+unix target URLs', () => {
   it.each([

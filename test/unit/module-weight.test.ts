@@ -44,8 +44,25 @@ describe('module weight per thread', () => {
     expect(reachablePackages('src/index.ts', ROOT).has('ssh2')).toBe(true); // the root export does carry it
   });
 
+  it('the main thread loads the span pipeline and OTLP exporters only for telemetry.exporter otlp/console', () => {
+    expect(heavy('telemetry/agent-telemetry.ts', ['@opentelemetry/sdk-trace-base', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http'])).toEqual({});
+    expect(reachablePackages('telemetry/agent-telemetry.ts', ROOT).has('@opentelemetry/sdk-metrics')).toBe(true); // /metrics
+    expect(reachablePackages('telemetry/span-export.ts', ROOT).has('@opentelemetry/exporter-trace-otlp-http')).toBe(true);
+  });
+
+  it('no thread loads @opentelemetry/semantic-conventions (one large module; telemetry/semconv.ts spells the names)', () => {
+    for (const entry of ['workers/session-worker.ts', 'src/cli/tunnel-command.ts', 'src/agent.ts', 'telemetry/agent-telemetry.ts', 'telemetry/worker-tracing-sdk.ts']) {
+      expect(heavy(entry, ['@opentelemetry/semantic-conventions']), entry).toEqual({});
+    }
+  });
+
+  it('the config loader does not load ajv\'s compiler (the validators are generated ahead of time)', () => {
+    const reached = reachablePackages('config/load-config.ts', ROOT);
+    expect(reached.get('ajv')).toBeUndefined(); // only ajv/dist/runtime helpers, through createRequire in the generated file
+  });
+
   it('the lazily loaded parts are where the graph says they are', () => {
-    expect(reachablePackages('src/session/http-target/http-forward.ts', ROOT).has('undici')).toBe(true);
+    expect(reachablePackages('src/session/targets/http/http-forward.ts', ROOT).has('undici')).toBe(true);
     expect(reachablePackages('telemetry/worker-tracing-sdk.ts', ROOT).has('@opentelemetry/sdk-trace-base')).toBe(true);
   });
 });

@@ -1,19 +1,20 @@
 // The pure parts of dynamic forwards and proxies: SOCKS4/4a/5 server-side parsing, the SOCKS
-// handshake over a socket, destination allow-list patterns, proxy URLs (parsing, masking),
-// NO_PROXY matching and the proxy route for `proxy: "env"`, and the config validation of
-// localForwards / dynamicForwards / proxy against the local policy.
+// handshake over a socket, the proxy route for `proxy: "env"`, and the config validation of
+// localForwards / dynamicForwards / proxy against the local policy. Destination patterns,
+// loopback binds, proxy URLs and NO_PROXY: test/unit/grammar-*.test.ts.
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parseSessions } from '../../config/validate-sessions.js';
 import { maskConfig } from '../../config/mask.js';
-import { createDestinationAllowList } from '../../src/session/destination-allow-list.js';
-import { isLoopbackBind } from '../../src/session/local-forwarding.js';
-import { maskProxyUrl, noProxyMatches, parseProxyUrl, resolveProxyRoute } from '../../src/session/proxy-connect.js';
+import { resolveProxyRoute } from '../../src/session/proxy/proxy-connect.js';
+import { createDestinationAllowList } from '../../src/grammar/destination-allow-list.js';
+import { isLoopbackBind } from '../../src/grammar/bind.js';
+import { maskProxyUrl, noProxyMatches, parseProxyUrl } from '../../src/session/proxy/proxy-connect.js';
 import {
   chooseSocks5Method, failureReply, parseSocks4Request, parseSocks5Greeting, parseSocks5Request, parseSocks5UserPass,
   socks4Reply, socks5Reply, socksVersion, SocksError, successReply,
-} from '../../src/session/socks-protocol.js';
-import { socksHandshake } from '../../src/session/socks-server.js';
+} from '../../src/session/device/socks-protocol.js';
+import { socksHandshake } from '../../src/session/device/socks-server.js';
 
 const b = (...bytes: Array<number | string | number[]>) => Buffer.concat(bytes.map((x) => (typeof x === 'string' ? Buffer.from(x) : Buffer.from(Array.isArray(x) ? x : [x]))));
 
@@ -158,89 +159,7 @@ describe('socksHandshake over a socket', () => {
   });
 });
 
-describe('allowDestinations patterns', () => {
-  const list = createDestinationAllowList(['localhost:*', '*.lan:443', '10.0.0.0/8:22', '192.168.1.5:80-90', '[::1]:*', '[2001:db8::/32]:443', 'db.example.com:5432'], 'k');
-  it.each([
-    ['localhost', 8080, true], ['LOCALHOST.', 1, true], ['a.lan', 443, true], ['a.b.lan', 443, true], ['lan', 443, false], ['a.lan', 80, false],
-    ['10.1.2.3', 22, true], ['10.1.2.3', 23, false], ['11.0.0.1', 22, false], ['192.168.1.5', 85, true], ['192.168.1.5', 91, false],
-    ['::1', 22, true], ['2001:db8::5', 443, true], ['2001:db9::5', 443, false], ['db.example.com', 5432, true], ['127.0.0.1', 80, false],
-  ] as Array<[string, number, boolean]>)('%s:%d → %s', (host, port, allowed) => {
-    expect(list.allows(host, port)).toBe(allowed);
-  });
-  it('empty = nothing; "*:*" = everything; "[*]:*" = any IPv6 literal only', () => {
-    expect(createDestinationAllowList([], 'k').allows('localhost', 80)).toBe(false);
-    expect(createDestinationAllowList(['*:*'], 'k').allows('anything.example', 1)).toBe(true);
-    const v6 = createDestinationAllowList(['[*]:*'], 'k');
-    expect(v6.allows('::1', 1)).toBe(true);
-    expect(v6.allows('127.0.0.1', 1)).toBe(false);
-  });
-  it.each([
-    ['localhost', 'expected host:port'], ['::1:22', 'brackets'], [':80', 'empty'], ['h:0', 'out of range'], ['h:9-1', 'reversed'],
-    ['10.0.0.0/33:*', 'CIDR'], ['[::1/200]:*', 'CIDR'], ['h:abc', 'must be a number'], ['a b:1', 'whitespace'], ['a$b*:1', 'not a host name pattern'],
-  ])('%j is rejected naming the key (%s)', (pattern, reason) => {
-    expect(() => createDestinationAllowList(['*:*', pattern], 'dynamicForwards[d].allowDestinations')).toThrow(new RegExp(`dynamicForwards\\[d\\]\\.allowDestinations\\[1\\].*${reason.replace(/[[\]]/g, '\\$&')}`));
-  });
-});
-
-describe('loopback binds', () => {
-  it.each([['localhost', true], ['LOCALHOST', true], ['127.0.0.1', true], ['127.1.2.3', true], ['::1', true], ['[::1]', true], ['::ffff:127.0.0.1', true],
-    ['', false], ['*', false], ['0.0.0.0', false], ['::', false], ['192.168.1.2', false], ['myhost', false], ['localhost.example', false]] as Array<[string, boolean]>)('%j → %s', (bind, loop) => {
-    expect(isLoopbackBind(bind)).toBe(loop);
-  });
-});
-
-describe('proxy URLs', () => {
-  it('parses every supported scheme with defaults and decoded credentials', () => {
-    expect(parseProxyUrl('http://proxy.corp:3128')).toEqual({ kind: 'http', host: 'proxy.corp', port: 3128, display: 'http://proxy.corp:3128' });
-    expect(parseProxyUrl('http://us%20er:p%40ss@10.0.0.1')).toEqual({ kind: 'http', host: '10.0.0.1', port: 80, username: 'us er', password: 'p@ss', display: 'http://***:***@10.0.0.1:80' });
-    expect(parseProxyUrl('proxy:3128')).toMatchObject({ kind: 'http', host: 'proxy', port: 3128 });
-    expect(parseProxyUrl('socks5://[::1]')).toMatchObject({ kind: 'socks5', host: '::1', port: 1080, display: 'socks5://[::1]:1080' });
-    expect(parseProxyUrl('SOCKS5H://u:p@h:1')).toMatchObject({ kind: 'socks5h', username: 'u', password: 'p' });
-    expect(parseProxyUrl('socks4a://ident@h:1')).toMatchObject({ kind: 'socks4a', username: 'ident', display: 'socks4a://***@h:1' });
-  });
-  it.each([
-    ['https://u:secret1@h:1', 'https:// proxy'], ['ftp://h:1', 'unsupported scheme'], ['http://h:1/path', 'path'], ['http://h:1?x=secret1', 'query'],
-    ['socks4://u:secret1@h:1', 'SOCKS4'], ['http://:1', 'not a URL'], ['http://h:99999', 'not a URL'],
-  ])('%j is refused (%s) without echoing secrets', (url, reason) => {
-    let message = '';
-    try {
-      parseProxyUrl(url, 'sessions[0].proxy');
-    } catch (err) {
-      message = (err as Error).message;
-    }
-    expect(message).toContain('sessions[0].proxy');
-    expect(message).toContain(reason);
-    expect(message).not.toContain('secret1');
-  });
-  it('maskProxyUrl', () => {
-    expect(maskProxyUrl('http://user:pw@h:1')).toBe('http://***:***@h:1');
-    expect(maskProxyUrl('socks5://user@h:1')).toBe('socks5://***@h:1');
-    expect(maskProxyUrl('http://h:1')).toBe('http://h:1');
-    expect(maskProxyUrl('env')).toBe('env');
-    expect(maskProxyUrl('user:pw@h:1')).toBe('***@h:1');
-  });
-});
-
 describe('NO_PROXY and proxy "env"', () => {
-  it.each([
-    ['*', 'gw.example.com', 22, true],
-    ['example.com', 'gw.example.com', 22, true],
-    ['.example.com', 'gw.example.com', 22, true],
-    ['*.example.com', 'example.com', 22, true],
-    ['example.com', 'notexample.com', 22, false],
-    ['gw.example.com:2222', 'gw.example.com', 22, false],
-    ['gw.example.com:22', 'GW.example.com', 22, true],
-    ['10.0.0.0/8', '10.1.2.3', 22, true],
-    ['10.0.0.0/8', '11.1.2.3', 22, false],
-    ['127.0.0.1', '127.0.0.1', 22, true],
-    ['[::1]:22', '::1', 22, true],
-    ['::1', '[::1]', 22, true],
-    ['localhost, .internal  other', 'ssh.internal', 22, true],
-    ['', 'h', 22, false],
-  ] as Array<[string, string, number, boolean]>)('NO_PROXY=%j, host %s:%d → %s', (noProxy, host, port, bypass) => {
-    expect(noProxyMatches(noProxy, host, port)).toBe(bypass);
-  });
-
   it('route: HTTPS_PROXY first, then ALL_PROXY (lower case wins), NO_PROXY bypass, nothing set = direct', () => {
     const route = (env: NodeJS.ProcessEnv, host = 'gw.example.com') => resolveProxyRoute({ proxy: 'env' }, host, 22, env);
     expect(route({ HTTPS_PROXY: 'http://a:1', ALL_PROXY: 'socks5://b:2' }).proxy).toMatchObject({ kind: 'http', host: 'a' });

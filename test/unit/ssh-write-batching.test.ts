@@ -5,7 +5,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { installWriteBatching, serverSendsNoDelay } from '../../src/session/ssh-write-batching.js';
-import { SshSocketGate } from '../../src/session/ssh-socket-gate.js';
+import { SshSocketGate } from '../../src/net/ssh-socket-gate.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => { while (cleanups.length) cleanups.pop()!(); });

@@ -13,8 +13,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectSsh2Pair, type Ssh2Pair } from '../helpers/ssh2-pair.js';
 import { decryptFingerprint, inboundPoolStats, installInboundPacketPool, KNOWN_DECRYPT, releaseInboundPayload, isPooledPayload } from '../../src/ssh2/inbound-packet-pool.js';
 import { createSshReadBuffer } from '../../src/session/ssh-read-buffer.js';
-import { pipeChannel, type SshChannel } from '../../src/session/channel-pipe.js';
-import { SshSocketGate } from '../../src/session/ssh-socket-gate.js';
+import { pipeChannel, type SshChannel } from '../../src/net/channel-pipe.js';
+import { SshSocketGate } from '../../src/net/ssh-socket-gate.js';
 
 const require = createRequire(import.meta.url);
 const cryptoModule = require('ssh2/lib/protocol/crypto.js') as {

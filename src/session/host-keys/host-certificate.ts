@@ -10,7 +10,6 @@ import {
   checkValidity, describeCertificate, parseCertificateBlob, validBeforeDate, verifyCertificateSignature, type OpenSshCertificate,
 } from '../../certificates/openssh-certificate.js';
 import { parseSshPublicKeyBlob, sha256Fingerprint } from '../../certificates/ssh-public-key.js';
-import type { HostKeyDecision } from './host-key-verifier.js';
 import { lookupKnownHosts, type KnownHostsEntry } from './known-hosts.js';
 
 export interface HostCertificateSummary {
@@ -21,6 +20,17 @@ export interface HostCertificateSummary {
   caFingerprint: string;
   /** Where the CA is trusted: `file:line` of the @cert-authority line, or hostKeys.certificateAuthorities[i]. */
   trustedBy: string;
+}
+
+/** A host key the verifier accepted (host-key-verifier.ts), and how. */
+export interface HostKeyDecision {
+  accepted: true;
+  how: 'known-hosts' | 'fingerprint' | 'insecure-accept-any' | 'cert-authority';
+  /** The offered key's `SHA256:` fingerprint (for a certificate: of the certified key). */
+  fingerprint: string;
+  keyType: string;
+  /** For a host certificate accepted through its CA. */
+  certificate?: HostCertificateSummary;
 }
 
 export interface ConfiguredCa { blob: Buffer; key: string }

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { EdgeError } from '../../errors.js';
 import { fingerprintsOf, matchesPinned, parsePinnedFingerprint, type PinnedFingerprint } from './fingerprint.js';
 import { lookupKnownHosts, parseKnownHosts, type KnownHostsEntry, type KnownHostsProblem } from './known-hosts.js';
-import { checkHostCertificate, parseCertificateAuthorities, type HostCertificateSummary } from './host-certificate.js';
+import { checkHostCertificate, parseCertificateAuthorities, type HostKeyDecision } from './host-certificate.js';
 import { isCertificateType } from '../../certificates/openssh-certificate.js';
 import { fileErrorReason } from '../../lifecycle/errno.js';
 
@@ -19,15 +19,7 @@ export interface HostKeyPolicy {
   certificateAuthorities?: string[];
 }
 
-export interface HostKeyDecision {
-  accepted: true;
-  how: 'known-hosts' | 'fingerprint' | 'insecure-accept-any' | 'cert-authority';
-  /** The offered key's `SHA256:` fingerprint (for a certificate: of the certified key). */
-  fingerprint: string;
-  keyType: string;
-  /** For a host certificate accepted through its CA. */
-  certificate?: HostCertificateSummary;
-}
+export type { HostKeyDecision } from './host-certificate.js';
 
 /** Checks a host key blob; `expectsCertificates()` says whether a CA applies to this host (offer certificates first). */
 export type HostKeyVerifier = ((keyBlob: Buffer) => HostKeyDecision) & { expectsCertificates(): boolean };

@@ -5,6 +5,7 @@
 // field is HMAC-SHA1(salt, name).
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { opensshMatch } from '../../grammar/patterns.js';
 import { keyTypeOf } from './fingerprint.js';
 
 export type HostMatcher =
@@ -132,29 +133,6 @@ export function knownHostsName(host: string, port: number): string {
   return port === 22 ? h : `[${h}]:${port}`;
 }
 
-/** OpenSSH's match_pattern: `*` matches any run (including empty), `?` one character. */
-export function globMatch(s: string, pattern: string): boolean {
-  let si = 0;
-  let pi = 0;
-  let starP = -1;
-  let starS = 0;
-  while (si < s.length) {
-    if (pi < pattern.length && (pattern[pi] === '?' || pattern[pi] === s[si])) {
-      si++;
-      pi++;
-    } else if (pi < pattern.length && pattern[pi] === '*') {
-      starP = pi++;
-      starS = si;
-    } else if (starP >= 0) {
-      // Backtrack: let the last `*` swallow one more character.
-      pi = starP + 1;
-      si = ++starS;
-    } else return false;
-  }
-  while (pattern[pi] === '*') pi++;
-  return pi === pattern.length;
-}
-
 export function entryAppliesTo(entry: KnownHostsEntry, name: string): boolean {
   const m = entry.matcher;
   if (m.kind === 'hashed') {
@@ -162,8 +140,8 @@ export function entryAppliesTo(entry: KnownHostsEntry, name: string): boolean {
     return timingSafeEqual(h, m.hash);
   }
   // A negated match vetoes the line even when a positive pattern also matches.
-  if (m.negative.some((p) => globMatch(name, p))) return false;
-  return m.positive.some((p) => globMatch(name, p));
+  if (m.negative.some((p) => opensshMatch(name, p))) return false;
+  return m.positive.some((p) => opensshMatch(name, p));
 }
 
 export function lookupKnownHosts(
