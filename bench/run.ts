@@ -9,7 +9,7 @@
 // what counts are the ratios to `ssh -R` with the same cipher and condition in this run.
 //
 // Options: --quick, --reps N, --only REGEX (tunnel ids), --phases bulk,http,opens,held,startup,footprint,
-// --bytes MiB (bulk size), --profile (agents under --cpu-prof; top functions printed),
+// --bytes MiB (bulk size), --dirs upload|download (bulk directions), --profile (agents under --cpu-prof; top functions printed),
 // --skip-build, --no-install
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -41,6 +41,7 @@ const { values: flags } = parseArgs({
     phases: { type: 'string' },
     profile: { type: 'boolean' },
     bytes: { type: 'string' },
+    dirs: { type: 'string' },
   },
 });
 const QUICK = flags.quick ?? false;
@@ -49,6 +50,7 @@ const P = QUICK
   : { reps: 5, bulkBytes: 2 ** 30, httpSeconds: 4, opensSeconds: 3, held: 1000, startReps: 5, libReps: 5 };
 if (flags.reps) P.reps = Math.max(1, Number(flags.reps));
 if (flags.bytes) P.bulkBytes = Number(flags.bytes) * 2 ** 20;
+const BULK_DIRS = (flags.dirs ?? 'upload,download').split(',').filter((d): d is 'upload' | 'download' => d === 'upload' || d === 'download');
 const PHASES = new Set((flags.phases ?? 'bulk,http,opens,held,startup,footprint').split(','));
 const HTTP_REPS = QUICK ? 1 : 3;
 
@@ -76,6 +78,10 @@ const ALL: TunnelSpec[] = [
   // single-threaded GC is applied by the agent itself (src/runtime-flags.ts): off = V8's default GC; the node flag itself for comparison
   { id: 'agent-aes-nd-nosgc', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'single-threaded-gc', label: 'edge-agent --sshd-nodelay-exec, V8 default GC (runtime flags off)' },
   { id: 'agent-aes-nd-sgc', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', nodeFlags: ['--single-threaded-gc'], label: 'edge-agent --sshd-nodelay-exec, node --single-threaded-gc' },
+  // the upload data path (inbound packet pool + reused read buffer; target writes batched per turn)
+  { id: 'agent-aes-nd-noinpool', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'inbound-pool', label: 'edge-agent --sshd-nodelay-exec, inbound pool off' },
+  { id: 'agent-aes-nd-notwb', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'target-write-batching', label: 'edge-agent --sshd-nodelay-exec, target write batching off' },
+  { id: 'agent-aes-nd-nodatapath', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'inbound-pool,target-write-batching', label: 'edge-agent --sshd-nodelay-exec, inbound pool and target batching off' },
   { id: 'agent-aes-nd-nolevers', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'write-batching,padding-pool', label: 'edge-agent --sshd-nodelay-exec, batching and pool off' },
 ];
 const QUICK_IDS = ['direct', 'ssh-aes-fo', 'ssh-aes-nd', 'agent-aes-fo', 'agent-aes-nd', 'agent-http-aes-fo', 'agent-aes-nd-nobatch'];
@@ -194,7 +200,7 @@ const MB = 1e6;
 async function phaseBulk(tunnels: Tunnel[], sshdPid: number): Promise<void> {
   const bulk = tunnels.filter((t) => t.spec.httpTarget === 'tcp');
   for (let rep = 1; rep <= P.reps; rep++) {
-    for (const dir of ['upload', 'download'] as const) {
+    for (const dir of BULK_DIRS) {
       // rotate the order every round so that no tool is always first after a pause
       const order = bulk.map((_, i) => bulk[(i + rep) % bulk.length]!);
       for (const t of order) {
@@ -389,10 +395,13 @@ async function phaseFootprint(env: ToolEnv): Promise<void> {
       ];
       for (const a of agents) {
         for (const dir of ['upload', 'download'] as const) {
+          const before = rss(a.pid);
           resetPeakRss(a.pid);
           await (dir === 'upload' ? bulkUpload(a.sink, P.bulkBytes, 120_000) : bulkDownload(a.source, P.bulkBytes, 120_000));
           record(`rss-peak-bulk-${dir}`, a.id, peakRss(a.pid) / MB, 'MB', rep);
-          log(`peak RSS ${dir} ${a.id} ${(peakRss(a.pid) / MB).toFixed(1)} MB`);
+          // the rise over the RSS just before the transfer: what the data path itself holds
+          record(`rss-rise-bulk-${dir}`, a.id, (peakRss(a.pid) - before) / MB, 'MB', rep);
+          log(`peak RSS ${dir} ${a.id} ${(peakRss(a.pid) / MB).toFixed(1)} MB (+${((peakRss(a.pid) - before) / MB).toFixed(1)} over ${(before / MB).toFixed(1)} MB before)`);
         }
       }
       await cli.stop();
@@ -516,6 +525,7 @@ function buildReport(tunnels: TunnelSpec[], meta: Record<string, string>): strin
   abs('RSS MB per additional session, `edge-agent run` (3 vs 1 sessions)', 'rss-per-extra-session-run', 'agent-run', 1, { max: 15, text: '≤ 15 MB' });
   for (const [id, what] of [['agent-cli', '`edge-agent tunnel` (session in the main thread)'], ['agent-run', '`edge-agent run` (session in a worker)']] as const) {
     for (const dir of ['upload', 'download']) abs(`RSS MB peak during ${P.bulkBytes / 2 ** 20} MiB ${dir} through one forward, ${what}`, `rss-peak-bulk-${dir}`, id, 1, { max: 90, text: '≤ 90 MB' });
+    for (const dir of ['upload', 'download']) abs(`RSS MB rise during that ${dir} over the RSS just before it, ${what}`, `rss-rise-bulk-${dir}`, id, 1);
   }
   for (const id of ['ssh-aes-fo', 'agent-aes-fo', 'ssh-chacha-fo', 'agent-chacha-fo']) {
     abs(`RSS MB idle (connected, 4 forwards), ${id}`, 'rss-idle', id, 1);

@@ -169,7 +169,8 @@ async function startAgentCli(spec: TunnelSpec, env: ToolEnv, names: readonly (ty
   const prof = env.profileDir ? ['--cpu-prof', '--cpu-prof-dir', env.profileDir, '--cpu-prof-name', `${spec.id}.cpuprofile`] : [];
   const child = spawn(process.execPath, [...nodeFlags, ...prof, env.agentCli, ...agentArgs(spec, env, forwards)], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '', EDGE_DIAG_DISABLE: spec.disableLevers ?? '' },
+    // a variant's own levers, else the bench's EDGE_DIAG_DISABLE (footprint before/after runs)
+    env: { ...process.env, NODE_OPTIONS: '', EDGE_DIAG_DISABLE: spec.disableLevers ?? process.env.EDGE_DIAG_DISABLE ?? '' },
     cwd: path.dirname(env.agentCli),
   });
   let out = '';

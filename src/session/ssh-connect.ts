@@ -6,9 +6,11 @@
 // - SSH socket writes batched per event-loop turn (ssh-write-batching.ts), where the server is
 //   known to send with TCP_NODELAY (else batching costs requests/s against sshd's Nagle);
 // - random padding from a pool instead of one randomFillSync per packet (src/ssh2/padding-pool.ts);
+// - inbound packets decrypted into reused blocks, SSH socket read into one reused buffer
+//   (src/ssh2/inbound-packet-pool.ts, ssh-read-buffer.ts);
 // - the cipher order decided once in the main thread (cipher-order.ts);
 // - optionally (`sshdNoDelayExec`) one `exec true` so sshd turns on TCP_NODELAY (sshd-nodelay.ts).
-// EDGE_DIAG_DISABLE=write-batching,padding-pool turns the first two off (diagnostics and the
+// EDGE_DIAG_DISABLE=write-batching,padding-pool,inbound-pool turns the first three off (diagnostics and the
 // benchmark's before/after figures only).
 import net from 'node:net';
 import ssh2, { type Client } from 'ssh2';
@@ -28,9 +30,11 @@ import { nativeBindingAvailable } from '../ssh2/crypto-binding.js';
 import { DEFAULT_ALGORITHMS, defaultAlgorithms, widenAlgorithms } from '../ssh-algorithms.js';
 import { requireRsaSha2UserAuth } from '../ssh2/rsa-sha2-user-auth.js';
 import { installPaddingPool } from '../ssh2/padding-pool.js';
+import { installInboundPacketPool } from '../ssh2/inbound-packet-pool.js';
+import { createSshReadBuffer, type SshReadBuffer } from './ssh-read-buffer.js';
 import { serverSoftwareVersion } from '../ssh2/server-software-version.js';
 import { nudgeSshdNoDelay, type NudgeResult } from './sshd-nodelay.js';
-import { installWriteBatching, serverSendsNoDelay, type WriteBatching } from './ssh-write-batching.js';
+import { installWriteBatching, serverSendsNoDelay, type WriteBatching } from '../net/ssh-write-batching.js';
 import { connectThroughProxy, resolveProxyRoute } from './proxy/proxy-connect.js';
 
 export interface SshConnection {
@@ -59,6 +63,8 @@ export interface ConnectionCrypto {
   writeBatching: boolean;
   /** Packet padding comes from the random pool. */
   paddingPool: boolean;
+  /** Inbound packets are decrypted into reused blocks (and, where the agent dialled the host itself, read into a reused buffer). */
+  inboundPool: boolean;
 }
 
 export interface ConnectDeps {
@@ -77,9 +83,10 @@ import { connectErrorCode } from '../lifecycle/errno.js';
 export { disabledLevers };
 
 export async function openSshConnection(cfg: SessionConfig, deps: ConnectDeps): Promise<SshConnection> {
-  const socket = await connectTcp(cfg, deps.signal);
+  const readBuffer = disabledLevers().has('inbound-pool') ? undefined : createSshReadBuffer();
+  const socket = await connectTcp(cfg, deps.signal, readBuffer);
   try {
-    const conn = await handshake(cfg, socket, deps);
+    const conn = await handshake(cfg, socket, deps, readBuffer);
     conn.crypto.serverNoDelay = serverSendsNoDelay(conn.serverBanner);
     const batchIfNoDelay = () => {
       if (conn.crypto.serverNoDelay !== true || !conn.batching) return;
@@ -102,14 +109,15 @@ export async function openSshConnection(cfg: SessionConfig, deps: ConnectDeps): 
   }
 }
 
-function connectTcp(cfg: SessionConfig, signal: AbortSignal): Promise<net.Socket> {
+function connectTcp(cfg: SessionConfig, signal: AbortSignal, readBuffer?: SshReadBuffer): Promise<net.Socket> {
   // `proxy` (a URL, or "env" = HTTPS_PROXY/ALL_PROXY unless NO_PROXY matches): tunnel through it (proxy/proxy-connect.ts).
   const route = cfg.proxy ? resolveProxyRoute(cfg, cfg.host, cfg.port) : undefined;
   if (route?.proxy) return connectThroughProxy(route.proxy, cfg.host, cfg.port, { timeoutMs: cfg.connectTimeoutMs, signal });
   const where = `${cfg.host}:${cfg.port}`;
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(closedError());
-    const socket = net.connect({ host: cfg.host, port: cfg.port, noDelay: true });
+    const socket = net.connect({ host: cfg.host, port: cfg.port, noDelay: true, ...(readBuffer ? { onread: readBuffer.onread } : {}) });
+    readBuffer?.bind(socket);
     const cleanup = () => {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
@@ -139,7 +147,7 @@ function connectTcp(cfg: SessionConfig, signal: AbortSignal): Promise<net.Socket
   });
 }
 
-function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): Promise<SshConnection> {
+function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps, readBuffer?: SshReadBuffer): Promise<SshConnection> {
   const where = `${cfg.host}:${cfg.port}`;
   const client = new SshClient();
   const auth = createAuthPlan(cfg.auth, deps.keys);
@@ -147,7 +155,7 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
   let hostKey: HostKeyDecision | undefined;
   let serverBanner = '';
   const off = disabledLevers();
-  const crypto: ConnectionCrypto = { cipher: null, nativeBinding: nativeBindingAvailable(), serverNoDelay: null, writeBatching: false, paddingPool: false };
+  const crypto: ConnectionCrypto = { cipher: null, nativeBinding: nativeBindingAvailable(), serverNoDelay: null, writeBatching: false, paddingPool: false, inboundPool: false };
   let batching: WriteBatching | null = null;
 
   return new Promise((resolve, reject) => {
@@ -237,6 +245,12 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps): P
     // disabled until the server is known to send with TCP_NODELAY (openSshConnection)
     if (!off.has('write-batching')) batching = installWriteBatching(socket, { enabled: false });
     if (!off.has('padding-pool')) crypto.paddingPool = installPaddingPool(client);
+    if (!off.has('inbound-pool')) {
+      const inbound = installInboundPacketPool(client);
+      crypto.inboundPool = inbound !== null;
+      // views of the reused read buffer only once a patched decipher takes them (else: copies)
+      if (inbound) readBuffer?.useViewsWhen(inbound.readSafe);
+    }
     // No SHA-1 signatures with RSA user keys unless the operator allowed ssh-rsa for this host.
     if (!algorithms.serverHostKey.includes('ssh-rsa') && !requireRsaSha2UserAuth(client)) {
       deps.log?.('warn', 'ssh2 internals changed: cannot rule out SHA-1 (ssh-rsa) signatures with RSA user keys on old servers');

@@ -14,8 +14,9 @@
 //     whose `allocPacket` source we checked (sha256 of the whitespace-normalised source below);
 //     any other class, or a changed source after an ssh2 upgrade, keeps ssh2's own code.
 // test/unit/ssh2-padding-pool.test.ts fails when ssh2 changes either of them.
-import { createHash, randomFillSync } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { Client } from 'ssh2';
+import { knownMethod, sourceFingerprint, watchProtocolField } from './hook-kit.js';
 
 interface PacketLayout {
   /** Cipher block size the padded length must be a multiple of. */
@@ -37,9 +38,7 @@ export const KNOWN_ALLOC_PACKET: Record<string, { className: string; layout: Pac
   '7a166a8c6b99b267': { className: 'ChaChaPolyCipherNative', layout: { blockLen: 8, trailer: 0 } },
 };
 
-export function allocPacketFingerprint(fn: (...args: never[]) => unknown): string {
-  return createHash('sha256').update(fn.toString().replace(/\s+/g, ' ')).digest('hex').slice(0, 16);
-}
+export const allocPacketFingerprint = sourceFingerprint;
 
 const POOL_BYTES = 4096;
 const pool = Buffer.allocUnsafe(POOL_BYTES);
@@ -72,19 +71,7 @@ export function pooledAllocPacket({ blockLen, trailer }: PacketLayout): (payload
   };
 }
 
-const layoutByPrototype = new WeakMap<object, PacketLayout | null>();
-
-function layoutOf(cipher: object): PacketLayout | null {
-  const proto = Object.getPrototypeOf(cipher) as { allocPacket?: (...args: never[]) => unknown } | null;
-  if (!proto) return null;
-  let layout = layoutByPrototype.get(proto);
-  if (layout === undefined) {
-    const known = typeof proto.allocPacket === 'function' ? KNOWN_ALLOC_PACKET[allocPacketFingerprint(proto.allocPacket)] : undefined;
-    layout = known && known.className === proto.constructor.name ? known.layout : null;
-    layoutByPrototype.set(proto, layout);
-  }
-  return layout;
-}
+const knownByPrototype = new WeakMap<object, { className: string; layout: PacketLayout } | null>();
 
 /**
  * Makes every outbound cipher of this connection (the current one and those of later key
@@ -92,25 +79,9 @@ function layoutOf(cipher: object): PacketLayout | null {
  * (and changes nothing) when ssh2's internals are not what this file was written against.
  */
 export function installPaddingPool(client: Client): boolean {
-  const protocol = (client as unknown as { _protocol?: { _cipher?: object } })._protocol;
-  if (!protocol || typeof protocol !== 'object' || !('_cipher' in protocol)) return false;
-  const own = Object.getOwnPropertyDescriptor(protocol, '_cipher');
-  if (!own || !('value' in own)) return false;
-  let current = own.value as object | undefined;
-  const patch = (cipher: object | undefined) => {
+  return watchProtocolField(client, '_cipher', (cipher) => {
     if (!cipher || typeof cipher !== 'object') return;
-    const layout = layoutOf(cipher);
-    if (layout) (cipher as { allocPacket: unknown }).allocPacket = pooledAllocPacket(layout);
-  };
-  patch(current);
-  Object.defineProperty(protocol, '_cipher', {
-    configurable: true,
-    enumerable: own.enumerable,
-    get: () => current,
-    set: (cipher: object | undefined) => {
-      patch(cipher);
-      current = cipher;
-    },
-  });
-  return true;
+    const known = knownMethod(cipher, 'allocPacket', KNOWN_ALLOC_PACKET, knownByPrototype);
+    if (known) (cipher as { allocPacket: unknown }).allocPacket = pooledAllocPacket(known.layout);
+  }) !== null;
 }

@@ -23,6 +23,8 @@ export interface Ssh2PairOptions {
   client?: Partial<ClientConfig>;
   onConnection?: (conn: Connection) => void;
   afterConnect?: (client: ssh2.Client) => void;
+  /** The client's socket to the server's port (default: ssh2 dials host and port itself). */
+  clientSocket?: (port: number) => net.Socket;
 }
 
 export async function connectSsh2Pair(opts: Ssh2PairOptions = {}): Promise<Ssh2Pair> {
@@ -45,7 +47,8 @@ export async function connectSsh2Pair(opts: Ssh2PairOptions = {}): Promise<Ssh2P
     await new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
       client.once('error', reject);
-      client.connect({ host: '127.0.0.1', port: (tcp.address() as net.AddressInfo).port, username: 'x', hostVerifier: () => true, ...opts.client });
+      const port = (tcp.address() as net.AddressInfo).port;
+      client.connect({ host: '127.0.0.1', port, username: 'x', hostVerifier: () => true, ...(opts.clientSocket ? { sock: opts.clientSocket(port) } : {}), ...opts.client });
       opts.afterConnect?.(client);
     });
   } catch (err) {

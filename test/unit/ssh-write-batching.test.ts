@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { installWriteBatching, serverSendsNoDelay } from '../../src/session/ssh-write-batching.js';
+import { installWriteBatching, serverSendsNoDelay } from '../../src/net/ssh-write-batching.js';
 import { SshSocketGate } from '../../src/net/ssh-socket-gate.js';
 
 const cleanups: Array<() => void> = [];
