@@ -27,7 +27,6 @@
 // This file composes them: server lifecycle, connection wiring, status.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { realpath, stat } from 'node:fs/promises';
 import ssh2, { type AuthContext, type Connection, type ClientInfo } from 'ssh2';
 import { EdgeError } from '../errors.js';
 import { resolveAlgorithms, weakAlgorithmsIn, type AlgorithmLists } from '../ssh-algorithms.js';
@@ -44,6 +43,7 @@ import { Admission } from './admission.js';
 import { Authenticator } from './authenticator.js';
 import { ForwardRegistry } from './forward-registry.js';
 import { ChannelPolicy } from './channel-policy.js';
+import { resolveSocketDir } from './socket-policy.js';
 import { END_GRACE_MS, dropConnection, formatHostPort, who, type Conn, type GatewayCore } from './gateway-connection.js';
 import type { GatewayEvents, GatewayOptions, GatewayStartInfo, GatewayStatus, GatewayConnectionStatus, RefusalStage } from './gateway-types.js';
 import { loadHostCertificate } from './host-certificate.js';
@@ -436,16 +436,4 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 /** Whether a host key of this type signs with that host-key algorithm (RSA: SHA-2 or, if asked, SHA-1). */
 function hostKeyCanSign(keyType: string, algorithm: string): boolean {
   return keyType === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'].includes(algorithm) : keyType === algorithm;
-}
-
-/** The socket directory's realpath; it must exist and be a directory. */
-async function resolveSocketDir(dir: string): Promise<string> {
-  try {
-    const real = await realpath(dir);
-    if (!(await stat(real)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    return real;
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `socketDir: ${dir} is not a usable directory (${e.code ?? e.message}); create it first (e.g. mode 0750, group of the reverse proxy).`, { cause: err });
-  }
 }

@@ -23,7 +23,9 @@
 // Key options, as sshd: permitlisten does not apply to unix sockets (sshd ignores it for
 // streamlocal too); `restrict` and `no-port-forwarding` refuse them (`port-forwarding` after
 // `restrict` allows them again).
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { EdgeError } from '../errors.js';
 import type { KeyOptions } from './authorized-keys.js';
 import type { ClientIdentity } from './client-identity.js';
 
@@ -81,3 +83,14 @@ export function checkSocketRequest(dir: string, requested: string, identity: Cli
   return { allowed: true, path: resolved };
 }
 
+/** The socket directory's realpath; it must exist and be a directory. */
+export async function resolveSocketDir(dir: string): Promise<string> {
+  try {
+    const real = await realpath(dir);
+    if (!(await stat(real)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    return real;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `socketDir: ${dir} is not a usable directory (${e.code ?? e.message}); create it first (e.g. mode 0750, group of the reverse proxy).`, { cause: err });
+  }
+}

@@ -1,8 +1,11 @@
 // Which unix socket paths a gateway login may ask for (src/gateway/socket-policy.ts).
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseKeyOptions } from '../../src/gateway/authorized-keys.js';
 import type { ClientIdentity } from '../../src/gateway/client-identity.js';
-import { checkSocketRequest, socketOwnerName } from '../../src/gateway/socket-policy.js';
+import { checkSocketRequest, resolveSocketDir, socketOwnerName } from '../../src/gateway/socket-policy.js';
 
 const dir = '/run/edge';
 const key: ClientIdentity = { kind: 'key', fingerprint: 'SHA256:abc', keyType: 'ssh-ed25519', comment: 'dev' };
@@ -55,5 +58,23 @@ describe('unix socket forward policy', () => {
     expect(check('device-42b-http.sock', 'device-42b', bound)).toMatchObject({ allowed: true });
     expect(check('device-7.sock', 'device-7', bound)).toMatchObject({ allowed: false, reason: 'user "device-7" is not in this key\'s principals (device-42, device-42b); its sockets are named after those' });
     expect(() => parseKeyOptions('principals="a,,b"')).toThrow(/empty name/);
+  });
+});
+
+describe('the socket directory', () => {
+  it('is resolved to its realpath once at start; a missing path or a file is a config error', async () => {
+    const base = mkdtempSync(path.join(os.tmpdir(), 'edge-socket-dir-'));
+    try {
+      mkdirSync(path.join(base, 'real'));
+      symlinkSync(path.join(base, 'real'), path.join(base, 'link'));
+      writeFileSync(path.join(base, 'file'), '');
+      const realBase = await resolveSocketDir(base);
+      // the policy compares against this path, so a symlinked directory must not survive
+      await expect(resolveSocketDir(path.join(base, 'link'))).resolves.toBe(path.join(realBase, 'real'));
+      await expect(resolveSocketDir(path.join(base, 'missing'))).rejects.toMatchObject({ code: 'EDGE_ERR_INVALID_CONFIG', message: expect.stringMatching(/missing is not a usable directory \(ENOENT\)/) });
+      await expect(resolveSocketDir(path.join(base, 'file'))).rejects.toMatchObject({ code: 'EDGE_ERR_INVALID_CONFIG', message: expect.stringMatching(/file is not a usable directory \(ENOTDIR\)/) });
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
