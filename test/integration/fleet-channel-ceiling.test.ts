@@ -21,6 +21,7 @@ describe('fleet: policy.maxChannelsPerForward bounds what a document may size', 
   let agent: AgentHandle;
   let dir: string;
   const logs: string[] = [];
+  const rejections: string[] = [];
 
   beforeAll(async () => {
     [sshd, echo, fleet] = await Promise.all([startSshd(), startEchoServer(), startFleetServer()]);
@@ -35,6 +36,7 @@ describe('fleet: policy.maxChannelsPerForward bounds what a document may size', 
       assignments: { url: fleet.url, pollIntervalMs: 300 },
     }, {
       log: (level, message) => logs.push(`${level} ${message}`),
+      onEvent: (sid, event) => { if (event.type === 'channelRejected') rejections.push(`${sid}/${event.info.forwardId} ${event.info.reason} ${event.info.error?.code}`); },
       assignments: { responseTimeoutMs: 700, retryBaseMs: 200, retryMaxMs: 600 },
     });
   });
@@ -74,6 +76,7 @@ describe('fleet: policy.maxChannelsPerForward bounds what a document may size', 
       expect(third.bytes).toBe(0);
       await waitUntil(async () => (await forwardOf())?.channels.rejected === 1, 10_000, 'the third channel counted as rejected');
       expect((await forwardOf())?.channels.open).toBe(2);
+      expect(rejections).toEqual(['gw/echo max-channels EDGE_ERR_MAX_CHANNELS']);
     } finally {
       for (const h of holders) h.destroy();
     }
