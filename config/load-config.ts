@@ -158,6 +158,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     policy: {
       allowedTargets: raw.policy.allowedTargets, allowedBindAddresses: raw.policy.allowedBindAddresses, allowedLocalBindAddresses: raw.policy.allowedLocalBindAddresses,
       allowedRemoteSockets: raw.policy.allowedRemoteSockets, maxSessions: raw.policy.maxSessions, maxForwardsPerSession: raw.policy.maxForwardsPerSession,
+      maxChannelsPerForward: raw.policy.maxChannelsPerForward,
     },
     sessions,
     assignments: { ...raw.assignments },

@@ -16,7 +16,7 @@ import { globToRegExp } from '../src/grammar/patterns.js';
 import { parseTargetPattern, targetPatternMatches, type TargetPattern } from '../src/grammar/target-patterns.js';
 import { parseTargetUrl, type ParsedTarget } from '../src/grammar/targets.js';
 import type { Policy } from './types.js';
-import { FORWARD_BIND_DEFAULT } from './session-schema.js';
+import { ASSIGNMENT_SCHEMA, FORWARD_BIND_DEFAULT } from './session-schema.js';
 
 /** The pattern grammar lives in src/grammar/target-patterns.ts; re-exported for the config validators. */
 export { parseTargetPattern };
@@ -27,19 +27,33 @@ export const DEFAULT_MAX_SESSIONS = 4;
 export const DEFAULT_MAX_FORWARDS_PER_SESSION = 64;
 /** Upper bound of policy.maxSessions: the supervisor's worker pool size (worker-pool.ts MAX_SESSIONS). */
 export const MAX_SESSIONS_LIMIT = 64;
+/**
+ * Upper bound of policy.maxChannelsPerForward: the schema's own maximum of a forward's
+ * maxChannels. It is also the default, so the ceiling changes nothing until an operator lowers it.
+ */
+export const MAX_CHANNELS_PER_FORWARD_LIMIT: number = ASSIGNMENT_SCHEMA.$defs.forward.properties.maxChannels.maximum;
+export const DEFAULT_MAX_CHANNELS_PER_FORWARD = MAX_CHANNELS_PER_FORWARD_LIMIT;
+/** The three lists of a session whose entries have a maxChannels. */
+const FORWARD_LISTS = ['forwards', 'localForwards', 'dynamicForwards'] as const;
 export const DEFAULT_ALLOWED_BIND_ADDRESSES = [...LOOPBACK_BINDS];
 export const DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES = [...LOOPBACK_BINDS];
 /** Any path: a remote socket is on the SSH host (only its local users reach it) and its sshd bounds where it may be made. */
 export const DEFAULT_ALLOWED_REMOTE_SOCKETS = ['*'];
 
+type BudgetSession = { id: string; forwards?: unknown[]; localForwards?: unknown[]; dynamicForwards?: unknown[] };
+const maxChannelsOf = (f: unknown): unknown => (f !== null && typeof f === 'object' ? (f as { maxChannels?: unknown }).maxChannels : undefined);
+
 /**
- * The budget: at most policy.maxSessions sessions and policy.maxForwardsPerSession forwards
- * (remote + local + dynamic, as asked, before any is refused) per session. Every overrun,
- * naming its path; [] when within budget.
+ * The budget: at most policy.maxSessions sessions, policy.maxForwardsPerSession forwards
+ * (remote + local + dynamic, as asked, before any is refused) per session, and no forward
+ * asking for more than policy.maxChannelsPerForward channels. Every overrun, naming its path;
+ * [] when within budget. Given the raw document, a maxChannels seen here was written in it;
+ * given parsed sessions, an omitted one already got the ceiling (channelCeilingDefaults).
  */
-export function checkBudget(sessions: ReadonlyArray<{ id: string; forwards?: unknown[]; localForwards?: unknown[]; dynamicForwards?: unknown[] }>, policy: Pick<Policy, 'maxSessions' | 'maxForwardsPerSession'>, at = 'sessions'): string[] {
+export function checkBudget(sessions: ReadonlyArray<BudgetSession>, policy: Pick<Policy, 'maxSessions' | 'maxForwardsPerSession' | 'maxChannelsPerForward'>, at = 'sessions'): string[] {
   const maxSessions = policy.maxSessions ?? DEFAULT_MAX_SESSIONS;
   const maxForwards = policy.maxForwardsPerSession ?? DEFAULT_MAX_FORWARDS_PER_SESSION;
+  const maxChannels = policy.maxChannelsPerForward ?? DEFAULT_MAX_CHANNELS_PER_FORWARD;
   const errors: string[] = [];
   if (sessions.length > maxSessions) {
     errors.push(`${at}: ${sessions.length} sessions exceed the local policy.maxSessions ${maxSessions} (each session is a worker thread); raise policy.maxSessions in the local config to allow more`);
@@ -49,8 +63,38 @@ export function checkBudget(sessions: ReadonlyArray<{ id: string; forwards?: unk
     if (count > maxForwards) {
       errors.push(`${at}[${i}] (${s.id}): ${count} forwards (forwards + localForwards + dynamicForwards) exceed the local policy.maxForwardsPerSession ${maxForwards}; raise it in the local config to allow more`);
     }
+    for (const list of FORWARD_LISTS) {
+      s[list]?.forEach((f, j) => {
+        const asked = maxChannelsOf(f);
+        if (typeof asked !== 'number' || asked <= maxChannels) return;
+        const id = (f as { id?: unknown }).id;
+        errors.push(`${at}[${i}].${list}[${j}].maxChannels (${s.id}/${typeof id === 'string' ? id : '?'}): ${asked} exceeds the local policy.maxChannelsPerForward ${maxChannels} (each open channel holds buffers); ` +
+          'ask for fewer, or leave maxChannels out to get the ceiling, or raise policy.maxChannelsPerForward in the local config');
+      });
+    }
   });
   return errors;
+}
+
+/**
+ * `filled` (a session with its schema defaults, config/schema-defaults.ts) with every forward
+ * that did not write maxChannels in `raw` lowered to policy.maxChannelsPerForward: a lower
+ * ceiling is then the default, so documents that never mention maxChannels keep applying. A
+ * value written above the ceiling is left as it is, for checkBudget to reject.
+ */
+export function channelCeilingDefaults(raw: unknown, filled: unknown, policy: Pick<Policy, 'maxChannelsPerForward'> | undefined): unknown {
+  const ceiling = policy?.maxChannelsPerForward ?? DEFAULT_MAX_CHANNELS_PER_FORWARD;
+  if (raw === null || typeof raw !== 'object' || filled === null || typeof filled !== 'object') return filled;
+  for (const list of FORWARD_LISTS) {
+    const asked = (raw as Record<string, unknown>)[list];
+    const entries = (filled as Record<string, unknown>)[list];
+    if (!Array.isArray(asked) || !Array.isArray(entries)) continue;
+    entries.forEach((f, j) => {
+      const value = maxChannelsOf(f);
+      if (maxChannelsOf(asked[j]) === undefined && typeof value === 'number' && value > ceiling) (f as { maxChannels: number }).maxChannels = ceiling;
+    });
+  }
+  return filled;
 }
 
 /**

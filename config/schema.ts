@@ -6,7 +6,7 @@
 import os from 'node:os';
 import convict from 'convict';
 import { checkAssignmentsUrl, ENV_NAME_PATTERN, MAX_TIMER_MS, parseListenAddress, parseSigningPublicKey } from './formats.js';
-import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES, DEFAULT_ALLOWED_REMOTE_SOCKETS, DEFAULT_ALLOWED_TARGETS, DEFAULT_MAX_FORWARDS_PER_SESSION, DEFAULT_MAX_SESSIONS, MAX_SESSIONS_LIMIT } from './policy.js';
+import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES, DEFAULT_ALLOWED_REMOTE_SOCKETS, DEFAULT_ALLOWED_TARGETS, DEFAULT_MAX_CHANNELS_PER_FORWARD, DEFAULT_MAX_FORWARDS_PER_SESSION, DEFAULT_MAX_SESSIONS, MAX_CHANNELS_PER_FORWARD_LIMIT, MAX_SESSIONS_LIMIT } from './policy.js';
 import { DEFAULT_WORKER_MAX_HEAP_MB, DEFAULT_WORKER_MAX_YOUNG_HEAP_MB } from '../src/supervisor/worker-limits.js';
 
 /** The config as convict holds it, before the JSON-Schema checks of `credentials` and `sessions`. */
@@ -14,7 +14,7 @@ export interface RawAgentConfig {
   agent: { id: string; drainTimeoutMs: number; logLevel: string; logFormat: string; stateDir: string; workerMaxHeapMb: number; workerMaxYoungHeapMb: number };
   admin: { listen: string };
   credentials: Record<string, unknown>;
-  policy: { allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[]; allowedRemoteSockets: string[]; maxSessions: number; maxForwardsPerSession: number };
+  policy: { allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[]; allowedRemoteSockets: string[]; maxSessions: number; maxForwardsPerSession: number; maxChannelsPerForward: number };
   sessions: unknown[];
   assignments: { url: string; tokenEnv: string; caFile: string; pollIntervalMs: number; cacheFile: string; signingPublicKey: string; reportUrl: string; reportIntervalMs: number };
   telemetry: { exporter: string };
@@ -50,6 +50,7 @@ export const INTEGER_FORMATS: Readonly<Record<string, readonly [number, number]>
   'edge-positive-ms': [1, MAX_TIMER_MS],
   'edge-max-sessions': [1, MAX_SESSIONS_LIMIT],
   'edge-max-forwards': [1, 4096],
+  'edge-max-channels': [1, MAX_CHANNELS_PER_FORWARD_LIMIT],
   'edge-heap-mb': [16, 4096],
   'edge-young-heap-mb': [1, 256],
 };
@@ -242,6 +243,12 @@ export function buildConfigSchema(): convict.Schema<RawAgentConfig> {
         format: 'edge-max-forwards',
         default: DEFAULT_MAX_FORWARDS_PER_SESSION,
         env: 'EDGE_AGENT_POLICY_MAX_FORWARDS_PER_SESSION',
+      },
+      maxChannelsPerForward: {
+        doc: `Most channels one forward (forwards, localForwards, dynamicForwards) may hold open: a forward that leaves maxChannels out gets this as its default; one asking for more is over budget and its document is rejected whole (EDGE_ERR_POLICY_BUDGET). 1-${MAX_CHANNELS_PER_FORWARD_LIMIT}; the default is the schema maximum. Local only.`,
+        format: 'edge-max-channels',
+        default: DEFAULT_MAX_CHANNELS_PER_FORWARD,
+        env: 'EDGE_AGENT_POLICY_MAX_CHANNELS_PER_FORWARD',
       },
       allowedRemoteSockets: {
         doc: 'Unix socket paths on the SSH host that remote forwards may listen on (forwards[].remoteSocket), "*" globs ("/run/edge/*.sock"); default any ("*"): the socket is on the gateway, where only its local users reach it and its sshd bounds where it may be created. Local only. Env var: comma-separated or a JSON array.',

@@ -24,6 +24,12 @@ export interface Policy {
   /** Most forwards + localForwards + dynamicForwards per session. Absent = DEFAULT_MAX_FORWARDS_PER_SESSION. */
   maxForwardsPerSession?: number;
   /**
+   * Most channels any one forward may hold open (its maxChannels): an omitted maxChannels gets
+   * this ceiling, a larger one written in a document or the config is over budget. Absent =
+   * DEFAULT_MAX_CHANNELS_PER_FORWARD (the schema maximum).
+   */
+  maxChannelsPerForward?: number;
+  /**
    * Unix socket paths on the SSH host remote forwards may listen on (`remoteSocket`): `*` globs
    * ("/run/edge/*.sock"). Absent = any (DEFAULT_ALLOWED_REMOTE_SOCKETS): the socket lives on the
    * gateway, reachable only by its local users, and the gateway's sshd decides what it allows.

@@ -18,7 +18,7 @@ import { checkSshHostName } from '../src/grammar/host-name.js';
 import { checkAlgorithmWidening } from '../src/ssh-algorithms.js';
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
 import { fillSessionDefaults } from './schema-defaults.js';
-import { checkBindPolicy, checkBudget, checkLocalBindPolicy, checkPolicy, checkRemoteSocketPolicy, checkTargetPolicy } from './policy.js';
+import { channelCeilingDefaults, checkBindPolicy, checkBudget, checkLocalBindPolicy, checkPolicy, checkRemoteSocketPolicy, checkTargetPolicy } from './policy.js';
 import { checkRemoteSocketPath } from '../src/session/remote-listener.js';
 import { parseGatewayList } from '../src/session/gateway-list.js';
 import type { AssignmentDocument, CredentialConfig, Policy, SessionSpec, ValidationContext } from './types.js';
@@ -43,7 +43,7 @@ export function sessionHost(host: string): string {
  * `sessions` is not modified.
  */
 export function parseSessions(sessions: unknown, ctx: ValidationContext, path = 'sessions'): { sessions: SessionSpec[]; errors: string[] } {
-  const data: unknown = fillDefaults(sessions === undefined ? undefined : structuredClone(sessions));
+  const data: unknown = fillDefaults(sessions === undefined ? undefined : structuredClone(sessions), ctx.policy);
   const validate = validators().sessions;
   const errors: string[] = [];
   if (!validate(data)) errors.push(...formatAjvErrors(validate.errors, path, data));
@@ -96,7 +96,7 @@ export interface ParsedAssignment {
 export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, options: ParseAssignmentOptions = {}): ParsedAssignment {
   const refuse = options.policy === 'refuse-forwards';
   const data: unknown = structuredClone(doc);
-  if (isObj(data) && Array.isArray(data.sessions)) data.sessions = fillDefaults(data.sessions);
+  if (isObj(data) && Array.isArray(data.sessions)) data.sessions = fillDefaults(data.sessions, ctx.policy);
   const validate = validators().document;
   const errors: string[] = [];
   if (!validate(data)) {
@@ -144,9 +144,13 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
   return { document, errors, refusedForwards };
 }
 
-/** Every session with its defaults filled in (config/schema-defaults.ts), before validation as ajv's useDefaults did. */
-function fillDefaults(sessions: unknown): unknown {
-  return Array.isArray(sessions) ? sessions.map(fillSessionDefaults) : sessions;
+/**
+ * Every session with its defaults filled in (config/schema-defaults.ts), before validation as
+ * ajv's useDefaults did; then an omitted maxChannels lowered to the local ceiling (the raw
+ * session still tells omitted from written).
+ */
+function fillDefaults(sessions: unknown, policy: Policy | undefined): unknown {
+  return Array.isArray(sessions) ? sessions.map((s) => channelCeilingDefaults(s, fillSessionDefaults(s), policy)) : sessions;
 }
 
 function semanticErrors(sessions: unknown[], ctx: ValidationContext, path: string, withPolicy = true): string[] {

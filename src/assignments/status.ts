@@ -24,7 +24,7 @@ export type AssignmentErrorKind =
   | 'stale'
   /** Past its `expires` time. Not applied. */
   | 'expired'
-  /** More sessions or forwards than policy.maxSessions / maxForwardsPerSession. Rejected whole. */
+  /** More sessions, forwards or channels than policy.maxSessions / maxForwardsPerSession / maxChannelsPerForward. Rejected whole. */
   | 'budget';
 
 export interface AssignmentError {
