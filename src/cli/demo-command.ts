@@ -10,7 +10,7 @@ import { Gateway } from '../gateway/gateway.js';
 import { generateEd25519 } from '../gateway/host-key.js';
 import { createLogger } from '../log.js';
 import { parseCommandArgs, UsageError } from './usage-error.js';
-import { onShutdown } from '../lifecycle/shutdown.js';
+import { onShutdown, type Shutdown } from '../lifecycle/shutdown.js';
 
 export const DEMO_USAGE = `Usage: edge-agent demo
 
@@ -32,6 +32,7 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
   let gateway: Gateway | undefined;
   let service: SampleService | undefined;
   let agent: AgentHandle | undefined;
+  let shutdown: Shutdown | undefined;
   const cleanup = async () => {
     await agent?.close().catch(() => {});
     await gateway?.close().catch(() => {});
@@ -70,6 +71,15 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     } as never, { log, consoleSpans: out });
 
     const remotePort = await waitForForward(agent, 15_000);
+    // Handlers first, then the lines: whoever waits for them may signal at once.
+    shutdown = onShutdown({
+      drain: async () => {
+        out('stopping…');
+        await cleanup();
+        return 0;
+      },
+      stop: () => process.exit(1),
+    });
     out('ssh-edge-agent demo — everything below runs on this machine, on loopback');
     out(`  gateway   ssh://127.0.0.1:${gw.port}  (host key ${gw.fingerprint})`);
     out(`  service   ${service.url}  (the service inside the "device")`);
@@ -81,18 +91,11 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     out(`Agent status: ${agent.adminUrl}/status   (or: ${cli} status --admin ${agent.adminUrl})`);
     out('Each tunnelled connection is printed below as a span. Ctrl-C to stop.');
   } catch (err) {
+    shutdown?.finish(1);
     await cleanup();
     throw err;
   }
-
-  return onShutdown({
-    drain: async () => {
-      out('stopping…');
-      await cleanup();
-      return 0;
-    },
-    stop: () => process.exit(1),
-  }).exitCode;
+  return shutdown.exitCode;
 }
 
 async function waitForForward(agent: AgentHandle, timeoutMs: number): Promise<number> {

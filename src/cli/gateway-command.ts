@@ -182,10 +182,7 @@ export async function runGatewayCommand(argv: string[]): Promise<number> {
     if (isEdgeError(err)) throw new Error(flagNames(err.message), { cause: err });
     throw err;
   }
-  process.stdout.write(`gateway listening on ${formatHostPort(cmd.options.listen.host, info.port)}, host key ${info.fingerprint}\n`);
-  if (info.adminPort !== undefined) process.stdout.write(`gateway status at http://${formatHostPort(cmd.options.adminListen!.host, info.adminPort)}/status\n`);
-
-  return onShutdown({
+  const shutdown = onShutdown({
     drain: async (signal) => {
       log('info', `${signal}: stopping the gateway (open connections have ${cmd.drainTimeoutMs} ms; send again to stop now)`);
       await gateway.close(cmd.drainTimeoutMs);
@@ -193,7 +190,11 @@ export async function runGatewayCommand(argv: string[]): Promise<number> {
     },
     stop: () => gateway.destroy().then(() => 0),
     deadlineMs: cmd.drainTimeoutMs + DRAIN_BACKSTOP_MS,
-  }).exitCode;
+  });
+  // Printed once the signal handlers are in place: whoever waits for these lines may signal at once.
+  process.stdout.write(`gateway listening on ${formatHostPort(cmd.options.listen.host, info.port)}, host key ${info.fingerprint}\n`);
+  if (info.adminPort !== undefined) process.stdout.write(`gateway status at http://${formatHostPort(cmd.options.adminListen!.host, info.adminPort)}/status\n`);
+  return shutdown.exitCode;
 }
 
 function maxStartupsFlag(text: string): string {

@@ -72,9 +72,7 @@ export async function runRunCommand(argv: string[]): Promise<number> {
       process.stderr.write(`edge-agent: SIGHUP: ${err instanceof Error ? err.message : String(err)}\n`);
     }
   };
-  if (agent.adminUrl) process.stdout.write(`edge-agent running; status at ${agent.adminUrl}/status\n`);
-
-  return onShutdown({
+  const shutdown = onShutdown({
     drain: async (signal) => {
       process.stderr.write(`edge-agent: ${signal}: draining (open channels have agent.drainTimeoutMs; send it again to stop at once)\n`);
       const drained = await agent.close();
@@ -100,5 +98,9 @@ export async function runRunCommand(argv: string[]): Promise<number> {
         reloading = undefined;
       })();
     },
-  }).exitCode;
+  });
+  // Printed only once the handlers are in place: whoever waits for this line may signal at once
+  // (a SIGHUP before its handler would end the process).
+  if (agent.adminUrl) process.stdout.write(`edge-agent running; status at ${agent.adminUrl}/status\n`);
+  return shutdown.exitCode;
 }
