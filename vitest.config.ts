@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Three tiers, each runnable alone (`npx vitest run --project unit|component|integration`);
 // `npm test` runs all three. docs/architecture.md "Tests" says what belongs where.
-const tier = (name: string) => ({ extends: true as const, test: { name, include: [`test/${name}/**/*.test.ts`] } });
+const tier = (name: string, extra: Record<string, unknown> = {}) => ({ extends: true as const, test: { name, include: [`test/${name}/**/*.test.ts`], ...extra } });
 
 export default defineConfig({
   test: {
@@ -15,6 +15,6 @@ export default defineConfig({
     // 2-core CI machines: at most two test files at a time (vitest 4: top-level maxWorkers)
     maxWorkers: 2,
     fileParallelism: true,
-    projects: [tier('unit'), tier('component'), tier('integration')],
+    projects: [tier('unit', { isolate: false }), tier('component'), tier('integration')],
   },
 });
