@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import SlowFirstSequencer from './test/helpers/slow-first-sequencer.js';
 
 // Three tiers, each runnable alone (`npx vitest run --project unit|component|integration`);
 // `npm test` runs all three. docs/architecture.md "Tests" says what belongs where.
@@ -15,6 +16,8 @@ export default defineConfig({
     // 2-core CI machines: at most two test files at a time (vitest 4: top-level maxWorkers)
     maxWorkers: 2,
     fileParallelism: true,
+    // the slowest files start first within their tier (test/helpers/slow-first-sequencer.ts)
+    sequence: { sequencer: SlowFirstSequencer },
     projects: [tier('unit', { isolate: false }), tier('component'), tier('integration')],
   },
 });
