@@ -100,25 +100,20 @@ function parseField(s: string, pos: number): { field: Field; next: number; colon
   return { field: { arg, isPath }, next: cp, colon: false };
 }
 
-/** a2port, numbers only. */
-function listenPort(raw: string): number {
-  if (raw === '') fail('the listen port is empty');
-  if (/^-\d+$/.test(raw)) fail(`listen port ${raw} is negative (must be 0-65535)`);
-  if (!/^\d+$/.test(raw)) fail(`listen port "${raw}" is not a number (must be 0-65535)`);
+/** a2port, numbers only: a listen port may be 0 (the server chooses), a target port may not. */
+function portField(raw: string, what: 'listen' | 'target'): number {
+  const range = what === 'listen' ? '0-65535' : '1-65535';
+  if (raw === '') fail(`the ${what} port is empty`);
+  if (/^-\d+$/.test(raw)) fail(`${what} port ${raw} is negative (must be ${range})`);
+  if (!/^\d+$/.test(raw)) fail(`${what} port "${raw}" is not a number (must be ${range})`);
   const port = Number(raw);
-  if (port > 65535) fail(`listen port ${raw} is out of range (must be 0-65535)`);
+  if (port > 65535) fail(`${what} port ${raw} is out of range (must be ${range})`);
+  if (port === 0 && what === 'target') fail(`target port 0 is not allowed (must be ${range})`);
   return port;
 }
 
-function targetPort(raw: string): number {
-  if (raw === '') fail('the target port is empty');
-  if (/^-\d+$/.test(raw)) fail(`target port ${raw} is negative (must be 1-65535)`);
-  if (!/^\d+$/.test(raw)) fail(`target port "${raw}" is not a number (must be 1-65535)`);
-  const port = Number(raw);
-  if (port > 65535) fail(`target port ${raw} is out of range (must be 1-65535)`);
-  if (port === 0) fail('target port 0 is not allowed (must be 1-65535)');
-  return port;
-}
+const listenPort = (raw: string): number => portField(raw, 'listen');
+const targetPort = (raw: string): number => portField(raw, 'target');
 
 function bindAddress(field: Field | undefined): string {
   if (field === undefined) return 'localhost';
