@@ -1,5 +1,5 @@
 // Proxy settings: a session's `proxy` value and the HTTPS_PROXY / ALL_PROXY / NO_PROXY
-// variables `proxy: "env"` reads. Connecting through the proxy is src/session/proxy-connect.ts.
+// variables `proxy: "env"` reads. Connecting through the proxy is src/session/proxy/proxy-connect.ts.
 //
 //   http://[user:pass@]host[:port]     HTTP CONNECT (port default 80); Basic auth with user:pass
 //   socks5://[user:pass@]host[:port]   SOCKS5, the SSH host name resolved by the agent (port default 1080)

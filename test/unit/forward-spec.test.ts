@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseRemoteForwardSpec, type RemoteForwardSpec } from '../../src/cli/forward-spec.js';
 import { EdgeError } from '../../src/errors.js';
+import { thrown } from '../helpers/thrown.js';
 
-function catchError(fn: () => unknown): EdgeError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EdgeError);
-    return err as EdgeError;
-  }
-  throw new Error('expected an error');
-}
+const catchError = (fn: () => unknown): EdgeError => thrown(fn, EdgeError);
 
 describe('parseRemoteForwardSpec: accepted specs', () => {
   const good: Array<[string, Omit<RemoteForwardSpec, 'spec'>]> = [

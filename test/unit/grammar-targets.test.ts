@@ -3,16 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { EdgeError } from '../../src/errors.js';
 import { parseTargetUrl, type ParsedTarget } from '../../src/grammar/targets.js';
+import { thrown } from '../helpers/thrown.js';
 
-function catchError(fn: () => unknown): EdgeError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EdgeError);
-    return err as EdgeError;
-  }
-  throw new Error('expected an error');
-}
+const catchError = (fn: () => unknown): EdgeError => thrown(fn, EdgeError);
 
 describe('parseTargetUrl', () => {
   const good: Array<[string, ParsedTarget]> = [

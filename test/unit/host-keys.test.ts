@@ -16,6 +16,7 @@ import {
   type KnownHostsProblem,
 } from '../../src/session/host-keys/known-hosts.js';
 import { createHostKeyVerifier } from '../../src/session/host-keys/host-key-verifier.js';
+import { thrown } from '../helpers/thrown.js';
 
 interface Key {
   pubPath: string;
@@ -47,16 +48,7 @@ function writeFile(name: string, text: string): string {
   return path;
 }
 
-/** Runs `fn`, expecting an EdgeError, and returns it. */
-function catchEdge(fn: () => unknown): EdgeError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EdgeError);
-    return err as EdgeError;
-  }
-  throw new Error('expected an EdgeError, nothing was thrown');
-}
+const catchEdge = (fn: () => unknown): EdgeError => thrown(fn, EdgeError);
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'host-keys-'));

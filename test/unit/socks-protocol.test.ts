@@ -15,18 +15,11 @@ import {
   socks4Reply, socks5Reply, socksVersion, SocksError, successReply,
 } from '../../src/session/device/socks-protocol.js';
 import { socksHandshake } from '../../src/session/device/socks-server.js';
+import { thrown } from '../helpers/thrown.js';
 
 const b = (...bytes: Array<number | string | number[]>) => Buffer.concat(bytes.map((x) => (typeof x === 'string' ? Buffer.from(x) : Buffer.from(Array.isArray(x) ? x : [x]))));
 
-function socksError(fn: () => unknown): SocksError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocksError);
-    return err as SocksError;
-  }
-  throw new Error('expected a SocksError');
-}
+const socksError = (fn: () => unknown): SocksError => thrown(fn, SocksError);
 
 describe('SOCKS parsing', () => {
   it('the first byte tells SOCKS5 from SOCKS4; anything else is refused (an HTTP client is named)', () => {
