@@ -27,7 +27,8 @@ export function compileHttpSettings(http: unknown, key: string, target: ParsedTa
   for (const name of Object.keys(input)) {
     if (!(KNOWN_KEYS as string[]).includes(name)) throw bad(name, `unknown HTTP setting (known: ${KNOWN_KEYS.join(', ')}).`);
   }
-  const cfg = { ...DEFAULT_HTTP, ...input } as HttpForwardConfig;
+  // A normalised forward (normaliseSession) carries every key, defaults filled from the schema.
+  const cfg = input as unknown as HttpForwardConfig;
 
   const nonNegative = (name: keyof HttpForwardConfig, what: string) => {
     const v = cfg[name];
