@@ -19,6 +19,8 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 /** How long a probe waits to connect, and then for its channel to come back. */
 const CONNECT_TIMEOUT_MS = 3_000;
 const CHANNEL_WAIT_MS = 2_000;
+/** How long a probe's channel is still recognised after the probe has answered. */
+const REMEMBER_MS = 60_000;
 
 /** The address to probe for a forward bound to `bind`, or undefined when no check applies. */
 export function bindCheckAddress(bind: string, socket: net.Socket, direct: boolean): string | undefined {
@@ -33,42 +35,86 @@ export function bindWarning(bind: string, host: string, port: number): string {
     + 'the SSH host probably bound loopback only (OpenSSH: GatewayPorts no; set "GatewayPorts clientspecified"), or a firewall is in the way';
 }
 
-export class BindProbes {
-  /** "address|port" of a probe's socket → marks its channel as seen. */
-  private readonly pending = new Map<string, () => void>();
+/** What a channel's origin says about it: one of our probes, not one, or too early to tell. */
+export type ProbeVerdict = 'probe' | 'not-probe' | 'undecided';
 
-  /** Resolves whether host:port accepted a connection. Never rejects. */
-  probe(host: string, port: number): Promise<boolean> {
+export class BindProbes {
+  /** "address|port" of a connected probe's socket → marks its channel as seen. */
+  private readonly pending = new Map<string, () => void>();
+  /** Source address → probes from it whose connect has not been reported yet. */
+  private readonly connecting = new Map<string, Set<Promise<void>>>();
+
+  constructor(private readonly timing = { connectTimeoutMs: CONNECT_TIMEOUT_MS, channelWaitMs: CHANNEL_WAIT_MS, rememberMs: REMEMBER_MS }) {}
+
+  /**
+   * Resolves whether host:port accepted a connection. Never rejects. The probe leaves from
+   * `localAddress` (the SSH connection's own source address) so a channel that arrives before
+   * this side has seen its connect can be told apart from a stranger's (see verdict()).
+   */
+  probe(host: string, port: number, localAddress: string): Promise<boolean> {
+    const from = unmapAddress(localAddress);
+    let connected!: () => void;
+    const connectSeen = new Promise<void>((resolve) => { connected = resolve; });
+    const waiting = this.connecting.get(from) ?? new Set<Promise<void>>();
+    waiting.add(connectSeen);
+    this.connecting.set(from, waiting);
+    const connectOver = () => {
+      waiting.delete(connectSeen);
+      if (waiting.size === 0 && this.connecting.get(from) === waiting) this.connecting.delete(from);
+      connected();
+    };
     return new Promise((resolve) => {
-      const socket = net.connect({ host, port });
+      const socket = net.connect({ host, port, ...(from ? { localAddress: from } : {}) });
       let key: string | undefined;
       let settled = false;
       const done = (reachable: boolean) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (key) this.pending.delete(key);
+        connectOver();
         socket.destroy();
+        // The channel can still come after the answer (a busy host): keep recognising it a while.
+        if (key) this.forgetLater(key);
         resolve(reachable);
       };
-      let timer = setTimeout(() => done(false), CONNECT_TIMEOUT_MS);
+      let timer = setTimeout(() => done(false), this.timing.connectTimeoutMs);
       socket.once('connect', () => {
-        key = probeKey(socket.localAddress ?? '', socket.localPort ?? 0);
-        this.pending.set(key, () => done(true));
+        const ownKey = probeKey(socket.localAddress ?? '', socket.localPort ?? 0);
+        key = ownKey;
+        this.pending.set(ownKey, () => { this.pending.delete(ownKey); done(true); });
+        connectOver();
         clearTimeout(timer);
-        timer = setTimeout(() => done(true), CHANNEL_WAIT_MS);
+        timer = setTimeout(() => done(true), this.timing.channelWaitMs);
       });
       socket.once('error', () => done(false));
     });
   }
 
-  /** True (and the probe is over) when a channel from srcIP:srcPort is one of our probes. */
-  claims(srcIP: string, srcPort: number): boolean {
-    const key = probeKey(srcIP, srcPort);
+  /**
+   * Is a channel from srcIP:srcPort one of our probes? A probe's channel is refused (and the
+   * probe is over). 'undecided': a probe from that address is connecting and its connect event
+   * has not run yet (the SSH packet and the connect completion can be handled in either order);
+   * wait for settled() and ask again.
+   */
+  verdict(srcIP: string, srcPort: number): ProbeVerdict {
+    const seen = this.pending.get(probeKey(srcIP, srcPort));
+    if (seen) {
+      seen();
+      return 'probe';
+    }
+    return this.connecting.has(unmapAddress(srcIP)) ? 'undecided' : 'not-probe';
+  }
+
+  /** Resolves when every probe now connecting from srcIP has connected or failed (≤ CONNECT_TIMEOUT_MS). */
+  settled(srcIP: string): Promise<void> {
+    return Promise.all([...(this.connecting.get(unmapAddress(srcIP)) ?? [])]).then(() => undefined);
+  }
+
+  private forgetLater(key: string): void {
     const seen = this.pending.get(key);
-    if (!seen) return false;
-    seen();
-    return true;
+    if (!seen) return;
+    this.pending.set(key, () => this.pending.delete(key));
+    setTimeout(() => this.pending.delete(key), this.timing.rememberMs).unref();
   }
 }
 

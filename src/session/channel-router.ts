@@ -81,7 +81,12 @@ export class ChannelRouter {
     reject: () => void,
     fwd = this.route(details.destIP, details.destPort),
   ): void {
-    if (this.host.bindProbes.claims(details.srcIP, details.srcPort)) return reject(); // our own bind check
+    const probe = this.host.bindProbes.verdict(details.srcIP, details.srcPort);
+    if (probe === 'probe') return reject(); // our own bind check
+    if (probe === 'undecided') {
+      void this.host.bindProbes.settled(details.srcIP).then(() => this.onChannel(details, accept, reject, fwd));
+      return;
+    }
     const info: ChannelInfo = {
       id: this.host.nextChannelId(),
       sessionId: this.host.sessionId,

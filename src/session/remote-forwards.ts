@@ -158,7 +158,7 @@ export class RemoteForwards {
     const direct = proxyRoute === null || proxyRoute.startsWith('direct');
     const host = bindCheckAddress(bind, conn.socket, direct);
     if (!host) return;
-    void this.bindProbes.probe(host, remotePort).then((reachable) => {
+    void this.bindProbes.probe(host, remotePort, conn.socket.localAddress ?? '').then((reachable) => {
       if (this.host.connection() !== conn || fwd.state !== 'up' || fwd.remotePort !== remotePort) return;
       if (reachable) return this.host.log('debug', `session ${this.host.config.id}: forward ${fwd.config.id}: bind check: reachable on ${host}:${remotePort}`, { forward: fwd.config.id });
       fwd.bindWarning = bindWarning(bind, host, remotePort);
