@@ -11,11 +11,7 @@
 import type { Socket } from 'node:net';
 import { markReusedReadBuffer } from '../ssh2/inbound-packet-pool.js';
 
-// 256 KiB, as OpenSSH reads its SSH socket: at bulk rates several 64 KiB reads were waiting at
-// every wake-up, and each read is a system call plus a JavaScript callback into ssh2. Measured on
-// an upload: reads per GB 16.5k (avg 59 KiB) → ≈ 5k (avg 190 KiB), `ssh -R` 6.3k (avg 156 KiB)
-// (bench/syscalls.ts, docs/performance.md). One buffer per thread, so the cost is 256 KiB once.
-export const READ_BUFFER_BYTES = 256 * 1024;
+const READ_BUFFER_BYTES = 64 * 1024;
 let shared: Buffer | undefined;
 
 export interface SshReadBuffer {
@@ -25,8 +21,7 @@ export interface SshReadBuffer {
   bind(socket: Socket): void;
   /** Lets views of the reused buffer through whenever `readSafe()` says so (else copies). */
   useViewsWhen(readSafe: () => boolean): void;
-  /** Reads, reads that had to be copied, and the largest read in bytes. */
-  readonly stats: { reads: number; copied: number; largest: number };
+  readonly stats: { reads: number; copied: number };
 }
 
 export function createSshReadBuffer(): SshReadBuffer {
@@ -35,7 +30,7 @@ export function createSshReadBuffer(): SshReadBuffer {
     markReusedReadBuffer(shared);
   }
   const buffer = shared;
-  const stats = { reads: 0, copied: 0, largest: 0 };
+  const stats = { reads: 0, copied: 0 };
   let socket: Socket | undefined;
   let readSafe = () => false;
   // Node buffers reads until a 'data' listener exists; with onread we must: ssh2 adds its
@@ -51,7 +46,6 @@ export function createSshReadBuffer(): SshReadBuffer {
       // (returning false would pause the socket: never)
       callback: (bytes: number, buf: Buffer): boolean => {
         stats.reads += 1;
-        if (bytes > stats.largest) stats.largest = bytes;
         const view = buf.subarray(0, bytes);
         if (!consumer || queued.length) {
           stats.copied += 1;
