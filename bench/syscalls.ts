@@ -4,7 +4,7 @@
 // carry (the SSH socket reads most on upload, the target socket writes most).
 //
 //   npx tsx bench/syscalls.ts [--ids agent-aes-fo,ssh-aes-fo] [--dir upload] [--bytes 512] [--rounds 1]
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,6 +68,22 @@ function print(id: string, table: Table, seconds: number, cpu: number): void {
   }
 }
 
+interface Result { id: string; round: number; mibs: number; cpu: number; user: number; sys: number }
+const results: Result[] = [];
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+const range = (xs: number[], d = 2) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
+
+/** Medians with min–max per tool, and per-round ratios to the first tool named. */
+function summary(order: string[]): void {
+  process.stdout.write(`\n| tool | MiB/s | CPU-s/GB | user | sys | MiB/s ÷ ${order[0]} | CPU ÷ ${order[0]} |\n|---|---|---|---|---|---|---|\n`);
+  for (const id of order) {
+    const mine = results.filter((r) => r.id === id);
+    const ratio = (f: (r: Result) => number) => mine.map((r) => f(r) / f(results.find((b) => b.id === order[0] && b.round === r.round)!));
+    process.stdout.write(`| ${id} | ${range(mine.map((r) => r.mibs), 0)} | ${range(mine.map((r) => r.cpu))} | ${range(mine.map((r) => r.user))} | ${range(mine.map((r) => r.sys))} | ${range(ratio((r) => r.mibs))} | ${range(ratio((r) => r.cpu))} |\n`);
+  }
+}
+
 async function main(): Promise<void> {
   const sshd = await startSshd({ extraConfig: ['MaxStartups 200'] });
   const backends = await startBackends(ROOT);
@@ -75,7 +91,17 @@ async function main(): Promise<void> {
   const tunnels: Tunnel[] = [];
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'syscalls-'));
   try {
-    for (const id of ids) tunnels.push(await startTunnel(specById(id), env));
+    // `id@NAME=value` starts that tool with one extra environment variable (A/B of a setting);
+    // `id@dist=/other/dist` runs another build of the agent (before/after)
+    for (const item of ids) {
+      const [id, assign] = item.split('@') as [string, string | undefined];
+      const [name, value] = assign?.split('=') ?? [];
+      const build = name === 'dist' ? { ...env, agentCli: path.join(value!, 'src/cli.js') } : env;
+      if (name && name !== 'dist') process.env[name] = value ?? '';
+      const t = await startTunnel(specById(id), build);
+      if (name && name !== 'dist') delete process.env[name];
+      tunnels.push({ ...t, spec: { ...t.spec, id: item } });
+    }
     await sleep(1000);
     for (const t of tunnels) await (dir === 'upload' ? bulkUpload(t.ports.sink, 64 * 2 ** 20, 60_000) : bulkDownload(t.ports.source, 64 * 2 ** 20, 60_000)); // warm
     for (let round = 0; round < rounds; round++) {
@@ -91,15 +117,19 @@ async function main(): Promise<void> {
         const seconds = await (dir === 'upload' ? bulkUpload(t.ports.sink, bytes, 120_000) : bulkDownload(t.ports.source, bytes, 120_000));
         const cpu = cpuSeconds(t.pid!) - cpu0;
         const [u1, s1] = userSys(t.pid!);
-        process.stdout.write(`${t.spec.id}: user ${((u1 - u0) / (bytes / 1e9)).toFixed(2)} sys ${((s1 - s0) / (bytes / 1e9)).toFixed(2)} s/GB\n`);
+        const gb = bytes / 1e9;
+        results.push({ id: t.spec.id, round, mibs: bytes / 2 ** 20 / seconds, cpu: cpu / gb, user: (u1 - u0) / gb, sys: (s1 - s0) / gb });
+        process.stdout.write(`${t.spec.id}: user ${((u1 - u0) / gb).toFixed(2)} sys ${((s1 - s0) / gb).toFixed(2)} s/GB\n`);
         if (perf) {
           const done = new Promise((r) => perf.once('exit', r));
           perf.kill('SIGINT');
           await done;
         }
         print(t.spec.id, traced && !perfDir ? parseTrace(out) : new Map(), seconds, cpu);
+        if (process.env.SYSCALLS_KEEP) execFileSync('cp', [out, `${process.env.SYSCALLS_KEEP}-${t.spec.id}-${round}.txt`]);
       }
     }
+    summary(tunnels.map((t) => t.spec.id));
   } finally {
     await Promise.all(tunnels.map((t) => t.stop()));
     backends.stop();
