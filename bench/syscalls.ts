@@ -4,7 +4,7 @@
 // carry (the SSH socket reads most on upload, the target socket writes most).
 //
 //   npx tsx bench/syscalls.ts [--ids agent-aes-fo,ssh-aes-fo] [--dir upload] [--bytes 512] [--rounds 1]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -85,6 +85,7 @@ function summary(order: string[]): void {
 }
 
 async function main(): Promise<void> {
+  if (traced && spawnSync('perf', ['--version']).error) throw new Error('needs `perf` (Debian: apt-get install linux-perf), or --trace off');
   const sshd = await startSshd({ extraConfig: ['MaxStartups 200'] });
   const backends = await startBackends(ROOT);
   const env: ToolEnv = { sshd, backends, agentCli: path.join(process.env.BENCH_AGENT_DIST ?? path.join(ROOT, 'dist'), 'src/cli.js') };
@@ -126,7 +127,8 @@ async function main(): Promise<void> {
           await done;
         }
         print(t.spec.id, traced && !perfDir ? parseTrace(out) : new Map(), seconds, cpu);
-        if (process.env.SYSCALLS_KEEP) execFileSync('cp', [out, `${process.env.SYSCALLS_KEEP}-${t.spec.id}-${round}.txt`]);
+        // SYSCALLS_KEEP=/tmp/x keeps each raw trace as /tmp/x-ID-ROUND.txt
+        if (process.env.SYSCALLS_KEEP && traced && !perfDir) execFileSync('cp', [out, `${process.env.SYSCALLS_KEEP}-${t.spec.id}-${round}.txt`]);
       }
     }
     summary(tunnels.map((t) => t.spec.id));
