@@ -12,7 +12,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSshd, type SshdHandle } from '../helpers/sshd.js';
+import type { Worker } from 'node:worker_threads';
+import { startAgent } from '../../src/agent.js';
 import { startEchoServer, type TcpService } from '../helpers/tcp-services.js';
+import { waitUntil } from '../helpers/tunnel-fixtures.js';
 
 const AGENT = fileURLToPath(new URL('../../src/agent.ts', import.meta.url));
 
@@ -110,4 +113,25 @@ describe('startAgent() start order', () => {
     expect(result.metrics).toMatch(/^edge_agent_connect_attempts_total\{[^}]*session="s1"[^}]*\} 1$/m);
     expect(result.spanLines!.some((l) => l.includes('ssh.connect'))).toBe(true);
   }, 90_000);
+
+  it('a fleet setting that fails after the workers started (unreadable caFile) fails the start and stops those workers', async () => {
+    const workers: Worker[] = [];
+    const exited = new Set<Worker>();
+    const onWorker = (w: Worker) => { workers.push(w); w.once('exit', () => exited.add(w)); };
+    process.on('worker', onWorker);
+    try {
+      const start = startAgent({
+        agent: { logLevel: 'warn' }, admin: { listen: '' },
+        assignments: { url: 'https://127.0.0.1:1/assignments', caFile: path.join(dir, 'no-such-ca.pem') },
+        credentials: { k: { privateKeyFile: sshd.userKeyPath } },
+        sessions: [{ id: 's1', host: sshd.host, port: sshd.port, username: sshd.username, credential: 'k', hostKeys: { knownHostsFile: sshd.knownHostsPath },
+          forwards: [{ id: 'echo', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${echo.port}` }] }],
+      }, { runtimeFlags: false, log: () => {} });
+      await expect(start).rejects.toMatchObject({ code: 'EDGE_ERR_INVALID_CONFIG', message: expect.stringMatching(/assignments\.caFile: cannot read/) });
+      expect(workers.length).toBeGreaterThan(0); // the session had started…
+      await waitUntil(() => workers.every((w) => exited.has(w)), 15_000, 'the session worker to exit'); // …and is gone
+    } finally {
+      process.off('worker', onWorker);
+    }
+  }, 60_000);
 });
