@@ -2,10 +2,10 @@
 // round, order alternating), using the bench's own helpers: start → first forward up for
 // `edge-agent tunnel`, `startAgent()` (library, one session) and `edge-agent run` without and
 // with telemetry + fleet endpoint; `ssh -N -R` once per round for scale.
-// npx tsx bench/start-ab.ts --a /path/to/old/dist --b dist [--rounds 5] [--idle 0.7]
-// --idle: before each round, wait (up to 3 min) until the machine's CPUs were at least that
-// idle over one second — start-up overlap needs a free second core, which a shared machine
-// busy with other work does not have.
+// npx tsx bench/start-ab.ts --a /path/to/old/dist --b dist [--rounds 5] [--idle 0.7 --max-minutes 30]
+// --idle: a round starts only once the machine's CPUs were at least that idle over one second
+// (start-up overlap needs a free second core, which a machine busy with other work does not
+// have); the run ends after --rounds rounds or --max-minutes. A summary is printed after each round.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,10 +19,11 @@ import { specById } from './lib/tunnel-specs.js';
 import { startTunnel, type ToolEnv } from './lib/tunnels.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const { values } = parseArgs({ options: { a: { type: 'string' }, b: { type: 'string' }, rounds: { type: 'string', default: '5' }, idle: { type: 'string', default: '0' } } });
+const { values } = parseArgs({ options: { a: { type: 'string' }, b: { type: 'string' }, rounds: { type: 'string', default: '5' }, idle: { type: 'string', default: '0' }, 'max-minutes': { type: 'string', default: '60' } } });
 const builds = { A: path.resolve(values.a!), B: path.resolve(values.b!) };
 const rounds = Number(values.rounds);
 const minIdle = Number(values.idle);
+const endAt = Date.now() + Number(values['max-minutes']) * 60_000;
 
 /** Fraction of all CPUs' time idle over the next `ms` (/proc/stat). */
 async function idleFraction(ms = 1000): Promise<number> {
@@ -35,6 +36,22 @@ async function idleFraction(ms = 1000): Promise<number> {
   return total > 0 ? (d[3]! + d[4]!) / total : 0;
 }
 
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+const fmt = (xs: number[]) => `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
+function summary(): void {
+  if (!figures.has('ssh -N -R')) { console.log('no round was run'); return; }
+  console.log(`ssh -N -R: ${fmt(figures.get('ssh -N -R')!)} ms; CPU idle before each round: ${figures.get('idle before round')!.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log('| figure | A | B | ratio B/A per round: median (min–max) |');
+  console.log('|---|---|---|---|');
+  for (const name of ['startAgent()', 'tunnel', 'run', 'run+telemetry+fleet']) {
+    const a = figures.get(`A ${name}`)!;
+    const b = figures.get(`B ${name}`)!;
+    const ratios = a.map((x, i) => b[i]! / x);
+    console.log(`| ${name} | ${fmt(a)} ms | ${fmt(b)} ms | ${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) |`);
+}
+console.log(`raw: ${JSON.stringify(Object.fromEntries(figures))}`);
+}
+
 const sshd = await startSshd({ extraConfig: ['MaxStartups 200'] });
 const backends = await startBackends(ROOT);
 const extras = await startFleetAndCollector();
@@ -42,9 +59,9 @@ const figures = new Map<string, number[]>();
 const put = (k: string, v: number) => { figures.set(k, [...(figures.get(k) ?? []), v]); };
 try {
   for (let round = 1; round <= rounds; round++) {
-    const deadline = Date.now() + 180_000;
     let idle = minIdle > 0 ? await idleFraction() : 1;
-    while (idle < minIdle && Date.now() < deadline) idle = await idleFraction();
+    while (idle < minIdle && Date.now() < endAt) idle = await idleFraction();
+    if (idle < minIdle) break;
     put('idle before round', idle);
     const ssh = await startTunnel(specById('ssh-aes-fo'), { sshd, backends, agentCli: '' });
     put('ssh -N -R', ssh.firstUpMs);
@@ -74,21 +91,10 @@ try {
       await sleep(200);
     }
     process.stderr.write(`round ${round}/${rounds} done\n`);
+    summary();
   }
 } finally {
   await extras.close();
   backends.stop();
   await sshd.dispose();
 }
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
-const fmt = (xs: number[]) => `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
-console.log(`ssh -N -R: ${fmt(figures.get('ssh -N -R')!)} ms; CPU idle before each round: ${figures.get('idle before round')!.map((x) => x.toFixed(2)).join(' ')}`);
-console.log('| figure | A | B | ratio B/A per round: median (min–max) |');
-console.log('|---|---|---|---|');
-for (const name of ['startAgent()', 'tunnel', 'run', 'run+telemetry+fleet']) {
-  const a = figures.get(`A ${name}`)!;
-  const b = figures.get(`B ${name}`)!;
-  const ratios = a.map((x, i) => b[i]! / x);
-  console.log(`| ${name} | ${fmt(a)} ms | ${fmt(b)} ms | ${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) |`);
-}
-console.log(`raw: ${JSON.stringify(Object.fromEntries(figures))}`);
