@@ -8,12 +8,17 @@ import { EdgeError, isEdgeError, toPlainError, type PlainError } from '../src/er
 import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } from '../src/protocol.js';
 import { createSession, type MultiGatewaySession } from '../src/session/multi-gateway-session.js';
 import type { TunnelSession } from '../src/session/tunnel-session.js';
-import { SessionTracing } from '../src/session/session-tracing.js';
+import type { SessionTracing } from '../src/session/session-tracing.js';
+import { importSibling } from '../src/import-sibling.js';
 import { installWorkerTracing } from '../telemetry/worker-tracing.js';
 
 export default async function runSession({ session: input, port, tracing: tracingEnabled }: SessionTaskInput): Promise<SessionTaskResult> {
   const send = (event: WorkerEvent) => port.postMessage(event);
   const tracing = await installWorkerTracing(tracingEnabled, (spans) => send({ type: 'spans', spans }));
+  // With tracing off the worker never loads @opentelemetry/api (tens of ms before the first dial).
+  const Tracing = tracingEnabled
+    ? (await importSibling<typeof import('../src/session/session-tracing.js')>(import.meta.url, '../src/session/session-tracing')).SessionTracing
+    : undefined;
   let session: TunnelSession | MultiGatewaySession;
   // One tracer per SSH connection (a session with several gateways has one per gateway in use).
   const tracers: SessionTracing[] = [];
@@ -35,7 +40,7 @@ export default async function runSession({ session: input, port, tracing: tracin
         return undefined;
       },
       // With tracing off there is no SDK: no span objects per channel at all.
-      onLink: (link) => { if (tracingEnabled) tracers.push(new SessionTracing(link)); },
+      onLink: (link) => { if (Tracing) tracers.push(new Tracing(link)); },
     });
   } catch (err) {
     // Invalid configuration is not a crash: report it as a failed session, never restart it.

@@ -18,8 +18,9 @@ function heavy(entry: string, forbidden: string[]): Record<string, string> {
 }
 
 describe('module weight per thread', () => {
-  it('a session worker loads neither undici nor the OpenTelemetry SDK up front', () => {
-    expect(heavy('workers/session-worker.ts', ['undici', ...OTEL_SDK])).toEqual({});
+  it('a session worker loads neither undici nor the OpenTelemetry SDK or API up front', () => {
+    // (@opentelemetry/api only with tracing on: session-tracing.ts is imported then)
+    expect(heavy('workers/session-worker.ts', ['undici', '@opentelemetry/api', ...OTEL_SDK])).toEqual({});
     // …but does load ssh2 (the sanity check that the graph is followed at all)
     expect(reachablePackages('workers/session-worker.ts', ROOT).has('ssh2')).toBe(true);
   });
