@@ -11,6 +11,15 @@
 // collection and that is safe to change at run time; `npm run bench` measures the agent started
 // with no node flag, and CPU per GB equals `node --single-threaded-gc` (README, Performance).
 //
+// A small young generation in the main thread: V8 doubles a thread's new space (up to 2 × 16 MB)
+// whenever a scavenge finds much of it alive, which loading modules at start does; the grown
+// semi-spaces then stay resident while the agent idles (≈ 6–8 MB of `run`'s idle RSS, measured
+// with process.memoryUsage() and v8.getHeapSpaceStatistics()). `--semi-space-growth-factor=1`
+// keeps it at its initial 1 MB semi-spaces, as `--max-semi-space-size=1` would (which cannot be
+// set at run time). V8 resets the factor to its minimum of 2 whenever it sets up a heap, i.e. when
+// a worker thread starts: each session worker applies the same flags again once its heap exists
+// (reapplyRuntimeFlags, workers/session-worker.ts).
+//
 // Not a re-exec: Node 20 has no execve, so a re-exec would leave the first Node process resident
 // (~40 MB) on a device where the whole agent targets ~55 MB. Heap sizes cannot be changed for a
 // thread that already runs (V8 sizes a heap when it creates it): the session workers get theirs
@@ -26,22 +35,39 @@ export const RUNTIME_V8_FLAGS: readonly string[] = [
   '--no-parallel-pointer-update',
   '--no-concurrent-array-buffer-sweeping',
 ];
+/** The main thread's young generation stays at its initial size (see above). */
+export const YOUNG_GENERATION_V8_FLAGS: readonly string[] = ['--semi-space-growth-factor=1'];
 /** The EDGE_DIAG_DISABLE name that leaves V8's default collector. */
 export const SINGLE_THREADED_GC_LEVER = 'single-threaded-gc';
+/** The EDGE_DIAG_DISABLE name that lets the main thread's young generation grow as V8 does by default. */
+export const SMALL_YOUNG_GENERATION_LEVER = 'small-young-gen';
 
 let applied: string[] | undefined;
 
 /**
- * Applies RUNTIME_V8_FLAGS once per process (idempotent). A flag already given on the command
- * line or in NODE_OPTIONS is simply set again; `EDGE_DIAG_DISABLE=single-threaded-gc` leaves V8's
- * default collector (diagnostics and the benchmark's before/after). Returns the flags applied.
+ * Applies RUNTIME_V8_FLAGS and YOUNG_GENERATION_V8_FLAGS once per process (idempotent). A flag
+ * already given on the command line or in NODE_OPTIONS is simply set again;
+ * `EDGE_DIAG_DISABLE=single-threaded-gc` leaves V8's default collector, `small-young-gen` its
+ * default young generation (diagnostics and the benchmark's before/after). Returns the flags applied.
  */
 export function applyRuntimeFlags(env: NodeJS.ProcessEnv = process.env): readonly string[] {
   if (applied) return applied;
   const off = disabledLevers(env);
-  applied = off.has(SINGLE_THREADED_GC_LEVER) ? [] : [...RUNTIME_V8_FLAGS];
+  applied = [
+    ...(off.has(SINGLE_THREADED_GC_LEVER) ? [] : RUNTIME_V8_FLAGS),
+    ...(off.has(SMALL_YOUNG_GENERATION_LEVER) ? [] : YOUNG_GENERATION_V8_FLAGS),
+  ];
   for (const flag of applied) v8.setFlagsFromString(flag);
   return applied;
+}
+
+/**
+ * Sets `flags` (what the main thread applied, passed along with a session task) again from a
+ * worker thread whose heap now exists: V8 put the young-generation growth factor back to its
+ * default while it set that heap up. Flags are process-wide; setting the same values is harmless.
+ */
+export function reapplyRuntimeFlags(flags: readonly string[]): void {
+  for (const flag of flags) v8.setFlagsFromString(flag);
 }
 
 /** What /status reports under `runtime`: the Node version and the V8 flags applied in this process. */

@@ -10,8 +10,11 @@ import { createSession, type MultiGatewaySession } from '../src/session/multi-ga
 import type { TunnelSession } from '../src/session/tunnel-session.js';
 import { SessionTracing } from '../src/session/session-tracing.js';
 import { installWorkerTracing } from '../telemetry/worker-tracing.js';
+import { reapplyRuntimeFlags } from '../src/runtime-flags.js';
 
-export default async function runSession({ session: input, port, tracing: tracingEnabled }: SessionTaskInput): Promise<SessionTaskResult> {
+export default async function runSession({ session: input, port, tracing: tracingEnabled, v8Flags = [] }: SessionTaskInput): Promise<SessionTaskResult> {
+  // This thread's heap setup put the main thread's young-generation cap back to V8's default.
+  reapplyRuntimeFlags(v8Flags);
   const send = (event: WorkerEvent) => port.postMessage(event);
   const tracing = await installWorkerTracing(tracingEnabled, (spans) => send({ type: 'spans', spans }));
   let session: TunnelSession | MultiGatewaySession;

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { applyRuntimeFlags, RUNTIME_V8_FLAGS } from '../../src/runtime-flags.js';
+import { applyRuntimeFlags, RUNTIME_V8_FLAGS, YOUNG_GENERATION_V8_FLAGS } from '../../src/runtime-flags.js';
 
 const MODULE = fileURLToPath(new URL('../../src/runtime-flags.ts', import.meta.url));
 
@@ -38,11 +38,36 @@ if (isMainThread) {
 }
 `;
 
-function runChild(env: NodeJS.ProcessEnv) {
+// The main thread's young generation after a worker thread started (whose heap setup resets the
+// growth factor) and module-loading-like churn (objects that survive a scavenge or two). With
+// REAPPLY the worker sets the main thread's flags again, as workers/session-worker.ts does.
+const YOUNG_CHILD = `
+import v8 from 'node:v8';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+if (isMainThread) {
+  const { applyRuntimeFlags } = await import(process.env.FLAGS_MODULE);
+  const flags = applyRuntimeFlags();
+  const newSpace = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 2 ** 20;
+  const beforeMb = newSpace();
+  const w = new Worker(new URL(import.meta.url), { workerData: { flags, reapply: process.env.REAPPLY === '1' } });
+  await new Promise((resolve) => w.once('message', resolve));
+  let keep = [];
+  for (let i = 0; i < 400000; i++) { keep.push({ i, s: 'x' + i, a: [i] }); if (keep.length > 60000) keep = []; }
+  process.stdout.write(JSON.stringify({ flags, beforeMb, newSpaceMb: newSpace() }) + '\\n');
+  await w.terminate();
+} else {
+  // reapplyRuntimeFlags(flags), spelled out: this plain-JavaScript worker cannot load the .ts module
+  if (workerData.reapply) for (const flag of workerData.flags) v8.setFlagsFromString(flag);
+  parentPort.postMessage('ready');
+  setInterval(() => {}, 1000);
+}
+`;
+
+function runChild(env: NodeJS.ProcessEnv, source = CHILD) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'edge-flags-'));
   try {
     const script = path.join(dir, 'churn.mjs');
-    writeFileSync(script, CHILD);
+    writeFileSync(script, source);
     return spawnSync(process.execPath, ['--import', 'tsx', script], {
       encoding: 'utf8', env: { ...process.env, FLAGS_MODULE: MODULE, NODE_OPTIONS: '', ...env }, timeout: 60_000,
     });
@@ -54,7 +79,7 @@ function runChild(env: NodeJS.ProcessEnv) {
 describe('runtime flags', () => {
   it('applies the single-threaded GC flags once and reports them', () => {
     const first = applyRuntimeFlags({});
-    expect(first).toEqual(RUNTIME_V8_FLAGS);
+    expect(first).toEqual([...RUNTIME_V8_FLAGS, ...YOUNG_GENERATION_V8_FLAGS]);
     expect(applyRuntimeFlags({ EDGE_DIAG_DISABLE: 'single-threaded-gc' })).toBe(first); // idempotent per process
   });
 
@@ -62,12 +87,30 @@ describe('runtime flags', () => {
     const r = runChild({});
     expect(r.stderr).not.toMatch(/Fatal error|Check failed/);
     expect(r.status).toBe(0);
-    expect(r.stdout.trim().split('\n')).toEqual([JSON.stringify(RUNTIME_V8_FLAGS), 'done']);
+    expect(r.stdout.trim().split('\n')).toEqual([JSON.stringify([...RUNTIME_V8_FLAGS, ...YOUNG_GENERATION_V8_FLAGS]), 'done']);
   }, 60_000);
 
-  it('EDGE_DIAG_DISABLE=single-threaded-gc leaves V8 defaults', () => {
-    const r = runChild({ EDGE_DIAG_DISABLE: 'single-threaded-gc' });
+  it('EDGE_DIAG_DISABLE=single-threaded-gc,small-young-gen leaves V8 defaults; each lever alone its own part', () => {
+    const r = runChild({ EDGE_DIAG_DISABLE: 'single-threaded-gc,small-young-gen' });
     expect(r.status).toBe(0);
     expect(r.stdout.trim().split('\n')[0]).toBe('[]');
+    expect(runChild({ EDGE_DIAG_DISABLE: 'single-threaded-gc' }).stdout.trim().split('\n')[0]).toBe(JSON.stringify(YOUNG_GENERATION_V8_FLAGS));
+  }, 60_000);
+
+  it("the main thread's young generation does not grow after a worker started, when the worker sets the flags again", () => {
+    const young = (env: NodeJS.ProcessEnv) => {
+      const r = runChild(env, YOUNG_CHILD);
+      expect(r.stderr).not.toMatch(/Fatal error|Check failed/);
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { flags: string[]; beforeMb: number; newSpaceMb: number };
+      return { ...out, grewMb: out.newSpaceMb - out.beforeMb };
+    };
+    const capped = young({ REAPPLY: '1' });
+    expect(capped.flags).toContain('--semi-space-growth-factor=1');
+    expect(capped.grewMb).toBe(0);
+    // What the worker's re-application is for: its heap setup put V8's default growth back.
+    expect(young({ REAPPLY: '0' }).grewMb).toBeGreaterThan(2);
+    // And the lever off: V8's default growth.
+    expect(young({ REAPPLY: '1', EDGE_DIAG_DISABLE: 'small-young-gen' }).grewMb).toBeGreaterThan(2);
   }, 60_000);
 });
