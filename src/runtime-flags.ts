@@ -11,8 +11,9 @@
 // collection and that is safe to change at run time; `npm run bench` measures the agent started
 // with no node flag, and CPU per GB equals `node --single-threaded-gc` (README, Performance).
 //
-// A small young generation in the main thread: V8 doubles a thread's new space (up to 2 × 16 MB)
-// whenever a scavenge finds much of it alive, which loading modules at start does; the grown
+// A small young generation in a main thread that carries no session (`run`, startAgent()): V8
+// doubles a thread's new space (up to 2 × 16 MB) whenever a scavenge finds much of it alive,
+// which loading modules at start does; the grown
 // semi-spaces then stay resident while the agent idles (≈ 6–8 MB of `run`'s idle RSS, measured
 // with process.memoryUsage() and v8.getHeapSpaceStatistics()). `--semi-space-growth-factor=1`
 // keeps it at its initial 1 MB semi-spaces, as `--max-semi-space-size=1` would (which cannot be
@@ -45,19 +46,33 @@ export const SMALL_YOUNG_GENERATION_LEVER = 'small-young-gen';
 let applied: string[] | undefined;
 
 /**
- * Applies RUNTIME_V8_FLAGS and YOUNG_GENERATION_V8_FLAGS once per process (idempotent). A flag
- * already given on the command line or in NODE_OPTIONS is simply set again;
- * `EDGE_DIAG_DISABLE=single-threaded-gc` leaves V8's default collector, `small-young-gen` its
- * default young generation (diagnostics and the benchmark's before/after). Returns the flags applied.
+ * Applies RUNTIME_V8_FLAGS once per process (idempotent). A flag already given on the command
+ * line or in NODE_OPTIONS is simply set again; `EDGE_DIAG_DISABLE=single-threaded-gc` leaves V8's
+ * default collector (diagnostics and the benchmark's before/after). Returns the flags applied.
  */
 export function applyRuntimeFlags(env: NodeJS.ProcessEnv = process.env): readonly string[] {
   if (applied) return applied;
   const off = disabledLevers(env);
-  applied = [
-    ...(off.has(SINGLE_THREADED_GC_LEVER) ? [] : RUNTIME_V8_FLAGS),
-    ...(off.has(SMALL_YOUNG_GENERATION_LEVER) ? [] : YOUNG_GENERATION_V8_FLAGS),
-  ];
+  applied = off.has(SINGLE_THREADED_GC_LEVER) ? [] : [...RUNTIME_V8_FLAGS];
   for (const flag of applied) v8.setFlagsFromString(flag);
+  return applied;
+}
+
+/**
+ * Also keeps the main thread's young generation small (YOUNG_GENERATION_V8_FLAGS), for a main
+ * thread that carries no session (startAgent(): the sessions run in workers). Not for `edge-agent
+ * tunnel`, whose session moves its data in the main thread: there the small young generation cost
+ * ≈ 5–8% more CPU per GB (docs/performance.md) for < 1 MB of idle RSS. `EDGE_DIAG_DISABLE=
+ * small-young-gen` leaves V8's default. Call after applyRuntimeFlags(); idempotent.
+ */
+export function applySessionlessMainThreadFlags(env: NodeJS.ProcessEnv = process.env): readonly string[] {
+  if (!applied) return [];
+  if (disabledLevers(env).has(SMALL_YOUNG_GENERATION_LEVER)) return applied;
+  for (const flag of YOUNG_GENERATION_V8_FLAGS) {
+    if (applied.includes(flag)) continue;
+    v8.setFlagsFromString(flag);
+    applied = [...applied, flag];
+  }
   return applied;
 }
 

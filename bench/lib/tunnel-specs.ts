@@ -23,8 +23,6 @@ export const ALL_SPECS: TunnelSpec[] = [
   // single-threaded GC is applied by the agent itself (src/runtime-flags.ts): off = V8's default GC; the node flag itself for comparison
   { id: 'agent-aes-nd-nosgc', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'single-threaded-gc', label: 'edge-agent --sshd-nodelay-exec, V8 default GC (runtime flags off)' },
   { id: 'agent-aes-nd-sgc', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', nodeFlags: ['--single-threaded-gc'], label: 'edge-agent --sshd-nodelay-exec, node --single-threaded-gc' },
-  // the main thread's young generation kept small (src/runtime-flags.ts): off = V8's default growth
-  { id: 'agent-aes-nd-noyoung', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'small-young-gen', label: 'edge-agent --sshd-nodelay-exec, young generation grows (V8 default)' },
   // the upload data path (inbound packet pool + reused read buffer; target writes batched per turn)
   { id: 'agent-aes-nd-noinpool', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'inbound-pool', label: 'edge-agent --sshd-nodelay-exec, inbound pool off' },
   { id: 'agent-aes-nd-notwb', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'target-write-batching', label: 'edge-agent --sshd-nodelay-exec, target write batching off' },

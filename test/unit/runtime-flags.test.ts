@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { applyRuntimeFlags, RUNTIME_V8_FLAGS, YOUNG_GENERATION_V8_FLAGS } from '../../src/runtime-flags.js';
+import { applyRuntimeFlags, applySessionlessMainThreadFlags, RUNTIME_V8_FLAGS, YOUNG_GENERATION_V8_FLAGS } from '../../src/runtime-flags.js';
 
 const MODULE = fileURLToPath(new URL('../../src/runtime-flags.ts', import.meta.url));
 
@@ -45,8 +45,9 @@ const YOUNG_CHILD = `
 import v8 from 'node:v8';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 if (isMainThread) {
-  const { applyRuntimeFlags } = await import(process.env.FLAGS_MODULE);
-  const flags = applyRuntimeFlags();
+  const { applyRuntimeFlags, applySessionlessMainThreadFlags } = await import(process.env.FLAGS_MODULE);
+  applyRuntimeFlags();
+  const flags = applySessionlessMainThreadFlags();
   const newSpace = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 2 ** 20;
   const beforeMb = newSpace();
   const w = new Worker(new URL(import.meta.url), { workerData: { flags, reapply: process.env.REAPPLY === '1' } });
@@ -79,22 +80,25 @@ function runChild(env: NodeJS.ProcessEnv, source = CHILD) {
 describe('runtime flags', () => {
   it('applies the single-threaded GC flags once and reports them', () => {
     const first = applyRuntimeFlags({});
-    expect(first).toEqual([...RUNTIME_V8_FLAGS, ...YOUNG_GENERATION_V8_FLAGS]);
+    expect(first).toEqual(RUNTIME_V8_FLAGS);
     expect(applyRuntimeFlags({ EDGE_DIAG_DISABLE: 'single-threaded-gc' })).toBe(first); // idempotent per process
+    // startAgent() / `run` (no session in the main thread) add the young-generation cap
+    expect(applySessionlessMainThreadFlags({ EDGE_DIAG_DISABLE: 'small-young-gen' })).toEqual(RUNTIME_V8_FLAGS);
+    expect(applySessionlessMainThreadFlags({})).toEqual([...RUNTIME_V8_FLAGS, ...YOUNG_GENERATION_V8_FLAGS]);
+    expect(applySessionlessMainThreadFlags({})).toEqual([...RUNTIME_V8_FLAGS, ...YOUNG_GENERATION_V8_FLAGS]);
   });
 
   it('a process that applied them survives heavy major GCs in the main thread and a worker', () => {
     const r = runChild({});
     expect(r.stderr).not.toMatch(/Fatal error|Check failed/);
     expect(r.status).toBe(0);
-    expect(r.stdout.trim().split('\n')).toEqual([JSON.stringify([...RUNTIME_V8_FLAGS, ...YOUNG_GENERATION_V8_FLAGS]), 'done']);
+    expect(r.stdout.trim().split('\n')).toEqual([JSON.stringify(RUNTIME_V8_FLAGS), 'done']);
   }, 60_000);
 
-  it('EDGE_DIAG_DISABLE=single-threaded-gc,small-young-gen leaves V8 defaults; each lever alone its own part', () => {
-    const r = runChild({ EDGE_DIAG_DISABLE: 'single-threaded-gc,small-young-gen' });
+  it('EDGE_DIAG_DISABLE=single-threaded-gc leaves V8 defaults', () => {
+    const r = runChild({ EDGE_DIAG_DISABLE: 'single-threaded-gc' });
     expect(r.status).toBe(0);
     expect(r.stdout.trim().split('\n')[0]).toBe('[]');
-    expect(runChild({ EDGE_DIAG_DISABLE: 'single-threaded-gc' }).stdout.trim().split('\n')[0]).toBe(JSON.stringify(YOUNG_GENERATION_V8_FLAGS));
   }, 60_000);
 
   it("the main thread's young generation does not grow after a worker started, when the worker sets the flags again", () => {
