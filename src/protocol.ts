@@ -15,8 +15,6 @@ export interface SessionTaskInput {
   port: MessagePort;
   /** Whether the worker records spans (sent back as `spans` events). */
   tracing: boolean;
-  /** V8 flags the main thread applied (src/runtime-flags.ts), set again once the worker's heap exists. */
-  v8Flags?: readonly string[];
 }
 
 /** What the worker task resolves with when the session has ended for good. */

@@ -19,7 +19,7 @@
 // keeps it at its initial 1 MB semi-spaces, as `--max-semi-space-size=1` would (which cannot be
 // set at run time). V8 resets the factor to its minimum of 2 whenever it sets up a heap, i.e. when
 // a worker thread starts: each session worker applies the same flags again once its heap exists
-// (reapplyRuntimeFlags, workers/session-worker.ts).
+// (workers/reapply-runtime-flags.ts, the first module the session worker loads).
 //
 // Not a re-exec: Node 20 has no execve, so a re-exec would leave the first Node process resident
 // (~40 MB) on a device where the whole agent targets ~55 MB. Heap sizes cannot be changed for a
@@ -77,8 +77,8 @@ export function applySessionlessMainThreadFlags(env: NodeJS.ProcessEnv = process
 }
 
 /**
- * Sets `flags` (what the main thread applied, passed along with a session task) again from a
- * worker thread whose heap now exists: V8 put the young-generation growth factor back to its
+ * Sets `flags` (what the main thread applied, passed as the session pool's workerData) again from
+ * a worker thread whose heap now exists: V8 put the young-generation growth factor back to its
  * default while it set that heap up. Flags are process-wide; setting the same values is harmless.
  */
 export function reapplyRuntimeFlags(flags: readonly string[]): void {

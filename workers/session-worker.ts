@@ -1,6 +1,8 @@
 // The piscina worker entry: runs one SSH session for as long as it lives. The task stays
 // pending for the session's whole life (the pool uses atomics: 'disabled', so the thread's
 // event loop keeps running); commands and events travel on the task's own MessagePort.
+// First: this thread's heap setup put the main thread's young-generation cap back to V8's default.
+import './reapply-runtime-flags.js';
 // First, before any module that loads ssh2: skips ssh2's unused poly1305 WebAssembly (~3.6 MB a thread).
 import '../src/ssh2/poly1305-wasm.js';
 import { threadId } from 'node:worker_threads';
@@ -10,11 +12,8 @@ import { createSession, type MultiGatewaySession } from '../src/session/multi-ga
 import type { TunnelSession } from '../src/session/tunnel-session.js';
 import { SessionTracing } from '../src/session/session-tracing.js';
 import { installWorkerTracing } from '../telemetry/worker-tracing.js';
-import { reapplyRuntimeFlags } from '../src/runtime-flags.js';
 
-export default async function runSession({ session: input, port, tracing: tracingEnabled, v8Flags = [] }: SessionTaskInput): Promise<SessionTaskResult> {
-  // This thread's heap setup put the main thread's young-generation cap back to V8's default.
-  reapplyRuntimeFlags(v8Flags);
+export default async function runSession({ session: input, port, tracing: tracingEnabled }: SessionTaskInput): Promise<SessionTaskResult> {
   const send = (event: WorkerEvent) => port.postMessage(event);
   const tracing = await installWorkerTracing(tracingEnabled, (spans) => send({ type: 'spans', spans }));
   let session: TunnelSession | MultiGatewaySession;

@@ -9,7 +9,6 @@ import { EdgeError, fromPlainError, type PlainError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } from '../protocol.js';
 import { Backoff } from '../lifecycle/backoff.js';
-import { runtimeSettings } from '../runtime-flags.js';
 import type { DynamicForwardConfig, ForwardConfig, LocalForwardConfig, SessionConfig } from '../session/session-config.js';
 import type { MultiGatewayConfigInput } from '../session/multi-gateway-session.js';
 import { maskProxyUrl } from '../grammar/proxy-url.js';
@@ -177,7 +176,7 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
     this.finalSeen = false;
     this.restartBackoff.markStarted();
     port1.on('message', (event: WorkerEvent) => this.onEvent(event));
-    const task: SessionTaskInput = { session: this.input, port: port2, tracing: this.tracing, v8Flags: runtimeSettings().v8Flags };
+    const task: SessionTaskInput = { session: this.input, port: port2, tracing: this.tracing };
     (this.pool.run(task, { transferList: [port2] as never }) as Promise<SessionTaskResult>).then(
       (result) => this.onTaskEnded(port1, result),
       (err: unknown) => this.onWorkerDied(port1, err),

@@ -3,7 +3,7 @@
 // implies) change at run time, so the test drives full (major) collections with retained objects
 // in a child process that applied the flags — from the CLI entry's and startAgent()'s way in.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -117,4 +117,11 @@ describe('runtime flags', () => {
     // And the lever off: V8's default growth.
     expect(young({ REAPPLY: '1', EDGE_DIAG_DISABLE: 'small-young-gen' }).grewMb).toBeGreaterThan(2);
   }, 60_000);
+
+  it('a session worker sets them again before it loads anything else (the pool passes them as workerData)', () => {
+    const worker = readFileSync(fileURLToPath(new URL('../../workers/session-worker.ts', import.meta.url)), 'utf8');
+    expect(/^import\s+'([^']+)'/m.exec(worker)?.[1]).toBe('./reapply-runtime-flags.js');
+    const pool = readFileSync(fileURLToPath(new URL('../../src/supervisor/worker-pool.ts', import.meta.url)), 'utf8');
+    expect(pool).toMatch(/workerData: \{ v8Flags: runtimeSettings\(\)\.v8Flags \}/);
+  });
 });
