@@ -40,6 +40,12 @@ function record(figure: string, build: number, value: number): void {
   if (!results.has(figure)) results.set(figure, [[], []]);
   results.get(figure)![build]!.push(value);
 }
+/** VmRSS of `pid` as `figure`, and its anonymous / file parts. */
+function recordMem(figure: string, build: number, pid: number): number {
+  const m = mem(pid);
+  record(figure, build, m.rss); record(`${figure}: anon`, build, m.anon); record(`${figure}: file`, build, m.file);
+  return m.rss;
+}
 
 const sshd = await startSshd({ extraConfig: ['MaxStartups 200'] });
 const backends = await startBackends(ROOT);
@@ -53,28 +59,25 @@ async function measure(b: number): Promise<void> {
   if (want('tunnel')) {
     const t = await startTunnel(aes, env, ['echo']);
     await sleep(1500);
-    const m = mem(t.pid!);
-    record('tunnel, 1 forward', b, m.rss); record('tunnel, 1 forward: anon', b, m.anon); record('tunnel, 1 forward: file', b, m.file);
+    recordMem('tunnel, 1 forward', b, t.pid!);
     await t.stop();
   }
   if (want('run-bare')) {
     const bare = await startRunAgent(env, 1, null);
     await sleep(1500);
-    const m = mem(bare.pid);
-    record('run, 1 session (no telemetry, no fleet)', b, m.rss); record('run bare: anon', b, m.anon); record('run bare: file', b, m.file);
+    recordMem('run, 1 session (no telemetry, no fleet)', b, bare.pid);
     await bare.stop();
   }
   if (want('run')) {
     const one = await startRunAgent(env, 1, extras);
     await sleep(1500);
-    const m1 = mem(one.pid);
-    record('run, 1 session, OTLP, fleet', b, m1.rss); record('run: anon', b, m1.anon); record('run: file', b, m1.file);
+    const rss1 = recordMem('run, 1 session, OTLP, fleet', b, one.pid);
     await one.stop();
     const three = await startRunAgent(env, 3, extras);
     await sleep(1500);
-    const m3 = mem(three.pid);
-    record('run, 3 sessions, OTLP, fleet', b, m3.rss);
-    record('run, per extra session', b, (m3.rss - m1.rss) / 2);
+    const rss3 = mem(three.pid).rss;
+    record('run, 3 sessions, OTLP, fleet', b, rss3);
+    record('run, per extra session', b, (rss3 - rss1) / 2);
     await three.stop();
   }
   if (want('lib')) {
