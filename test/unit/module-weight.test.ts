@@ -70,5 +70,8 @@ describe('module weight per thread', () => {
   it('the lazily loaded parts are where the graph says they are', () => {
     expect(reachablePackages('src/session/targets/http/http-forward.ts', ROOT).has('undici')).toBe(true);
     expect(reachablePackages('telemetry/worker-tracing-sdk.ts', ROOT).has('@opentelemetry/sdk-trace-base')).toBe(true);
+    // undici in the main thread of `run` only through the fleet client (assignments.url / reportUrl)
+    expect(reachablePackages('src/assignments/assignment-controller.ts', ROOT).has('undici')).toBe(true);
+    expect(reachablePackages('src/report/status-reporter.ts', ROOT).has('undici')).toBe(true);
   });
 });
