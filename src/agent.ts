@@ -13,7 +13,7 @@ import { EdgeError } from './errors.js';
 import { HeldEvents } from './lifecycle/held-events.js';
 import { createLogger, type Logger } from './log.js';
 import { sameJson } from './supervisor/reconcile.js';
-import { applyRuntimeFlags, runtimeSettings } from './runtime-flags.js';
+import { applyRuntimeFlags, applySessionlessMainThreadFlags, runtimeSettings } from './runtime-flags.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { workerResourceLimits } from './supervisor/worker-limits.js';
 import type { HandleStatus } from './supervisor/session-handle.js';
@@ -103,7 +103,10 @@ export interface StartAgentOptions {
  * EDGE_AGENT_* environment overrides apply) or from an already loaded AgentConfig.
  */
 export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}, options: StartAgentOptions = {}): Promise<AgentHandle> {
-  if (options.runtimeFlags !== false) applyRuntimeFlags();
+  if (options.runtimeFlags !== false) {
+    applyRuntimeFlags();
+    applySessionlessMainThreadFlags(); // the sessions run in workers: this thread moves no data
+  }
   const cfg = loadConfig({ argsJson: JSON.stringify(config), env: process.env });
   // Credentials and policy as of the last (re)load; reloadConfig() replaces it.
   let current = cfg;

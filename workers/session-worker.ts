@@ -1,6 +1,8 @@
 // The piscina worker entry: runs one SSH session for as long as it lives. The task stays
 // pending for the session's whole life (the pool uses atomics: 'disabled', so the thread's
 // event loop keeps running); commands and events travel on the task's own MessagePort.
+// First: this thread's heap setup put the main thread's young-generation cap back to V8's default.
+import './reapply-runtime-flags.js';
 // First, before any module that loads ssh2: skips ssh2's unused poly1305 WebAssembly (~3.6 MB a thread).
 import '../src/ssh2/poly1305-wasm.js';
 import { threadId } from 'node:worker_threads';
