@@ -8,6 +8,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { disabledLevers } from '../diag-levers.js';
+import { quietChannelDestroy } from '../ssh2/channel-destroy.js';
 import { watchChannelEof } from '../ssh2/channel-eof.js';
 import { isPooledPayload, releaseInboundPayload } from '../ssh2/inbound-packet-pool.js';
 import { ThrottledReader, type ForwardBandwidth } from './bandwidth-limit.js';
@@ -65,6 +66,7 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
     : undefined;
   const touch = () => idleTimer?.refresh();
   const receivedEof = watchChannelEof(channel);
+  quietChannelDestroy(channel); // stream auto-destroy without a thrown-away error per channel
   if (BATCH_TARGET_WRITES) installWriteBatching(target);
 
   // The cap holds a reader while its bucket is in debt; a reader paused for backpressure as
