@@ -5,7 +5,7 @@
 // per-round ratios (B ÷ A, each ÷ ssh) scatter far less than those of two separate bench runs.
 //
 //   npx tsx bench/ab-builds.ts --a /old/checkout/dist --b dist [--phase opens|ka32] [--rounds 20]
-//     [--seconds 1] [--cipher aes|chacha]
+//     [--seconds 1] [--cipher aes|chacha] [--warmup 5]
 // Prints medians and ranges of opens/s (or req/s and p99) and the tool's CPU µs per channel open
 // (or per request), each per round, and the ratios.
 import path from 'node:path';
@@ -23,7 +23,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values: flags } = parseArgs({
   options: {
     a: { type: 'string' }, b: { type: 'string' }, phase: { type: 'string' }, rounds: { type: 'string' },
-    seconds: { type: 'string' }, cipher: { type: 'string' },
+    seconds: { type: 'string' }, cipher: { type: 'string' }, warmup: { type: 'string' },
   },
 });
 const builds = { A: path.resolve(flags.a ?? path.join(ROOT, 'dist')), B: path.resolve(flags.b ?? path.join(ROOT, 'dist')) };
@@ -31,6 +31,7 @@ const phase = flags.phase ?? 'opens';
 const rounds = Number(flags.rounds ?? 20);
 const seconds = Number(flags.seconds ?? 1);
 const cipher = flags.cipher === 'chacha' ? CHACHA : AES;
+const warmup = Number(flags.warmup ?? 5);
 
 const median = (v: number[]) => { const s = [...v].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 const fmt = (v: number[], d = 0) => `${median(v).toFixed(d)} (${Math.min(...v).toFixed(d)}–${Math.max(...v).toFixed(d)})`;
@@ -46,8 +47,8 @@ async function main(): Promise<void> {
     tools.push({ name: 'ssh', t: await startTunnel(ssh, env) });
     for (const [name, dist] of Object.entries(builds)) tools.push({ name, t: await startTunnel(agent, { ...env, agentCli: path.join(dist, 'src/cli.js') }) });
     await sleep(1000);
-    // warm-up (JIT), not recorded
-    for (const { t } of tools) await (phase === 'opens' ? channelOpens(t.ports.echo, 1) : runWrk(t.ports.http, 32, 1));
+    // warm-up, not recorded: the agents' per-channel CPU falls by half over the first seconds (JIT)
+    for (const { t } of tools) await (phase === 'opens' ? channelOpens(t.ports.echo, warmup) : runWrk(t.ports.http, 32, warmup));
     const rate: Record<string, number[]> = {};
     const cpu: Record<string, number[]> = {};
     const p99: Record<string, number[]> = {};
