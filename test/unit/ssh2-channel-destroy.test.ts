@@ -3,11 +3,15 @@
 // ERR_STREAM_ALREADY_FINISHED built), and destroy() on an open channel still sends EOF and
 // CLOSE. Fails if an ssh2 upgrade changes Channel.destroy() (fingerprint) or stops calling it
 // redundantly (then the hook can go).
+import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { pipeChannel } from '../../src/net/channel-pipe.js';
+import { SshSocketGate } from '../../src/net/ssh-socket-gate.js';
 import { quietChannelDestroy } from '../../src/ssh2/channel-destroy.js';
 import { connectSsh2Pair, type Ssh2Pair } from '../helpers/ssh2-pair.js';
+import { startEchoServer } from '../helpers/tcp-services.js';
 
 const pairs: Ssh2Pair[] = [];
 afterEach(() => { for (const p of pairs.splice(0)) p.close(); });
@@ -76,6 +80,28 @@ describe('ssh2 channel quiet destroy hook', () => {
     client.destroy();
     await Promise.all([serverEnded, serverClosed]);
     expect(client.writableEnded).toBe(true);
+  });
+
+  it('the channel pipe installs it: a piped channel that ends normally gets no end() on its finished stream', async () => {
+    const echo = await startEchoServer();
+    try {
+      const { client, server } = await pairWithChannel();
+      const s = await server;
+      const redundant = countRedundantEnds(s);
+      const target = net.connect({ host: '127.0.0.1', port: echo.port, allowHalfOpen: true });
+      await new Promise((resolve) => target.once('connect', resolve));
+      const closed = new Promise<string>((resolve) => {
+        pipeChannel(s, target, { idleTimeoutMs: 0, gate: new SshSocketGate(target, 1 << 20), onClose: (reason) => resolve(reason) });
+      });
+      let answer = '';
+      client.on('data', (d: Buffer) => { answer += d; });
+      client.end('ping');
+      expect(await closed).toBe('eof');
+      expect(answer).toBe('ping');
+      expect(redundant.count).toBe(0);
+    } finally {
+      await echo.close();
+    }
   });
 
   it('leaves anything that is not ssh2 1.17 Channel alone', async () => {
