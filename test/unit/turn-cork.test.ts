@@ -1,25 +1,15 @@
 // Target writes corked for the rest of the turn (src/net/turn-cork.ts): every socket corked in a
 // turn is uncorked once in that turn's check phase, bytes arrive complete and in order, and a
 // socket ended or destroyed while corked is harmless.
-import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { corkForTurn } from '../../src/net/turn-cork.js';
+import { loopbackSocketPair } from '../helpers/socket-pair.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => { while (cleanups.length) cleanups.pop()!(); });
 
-async function socketPair(): Promise<{ client: net.Socket; server: net.Socket }> {
-  const listener = net.createServer();
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  const accepted = once(listener, 'connection');
-  const client = net.connect({ port: (listener.address() as net.AddressInfo).port, host: '127.0.0.1', noDelay: true });
-  await once(client, 'connect');
-  const [server] = (await accepted) as [net.Socket];
-  cleanups.push(() => { client.destroy(); server.destroy(); listener.close(); });
-  return { client, server };
-}
+const socketPair = () => loopbackSocketPair(cleanups);
 
 const text = (prefix: string) => Array.from({ length: 10 }, (_, i) => `${prefix}-${i};`);
 
