@@ -7,15 +7,16 @@ import './reapply-runtime-flags.js';
 import '../src/ssh2/poly1305-wasm.js';
 import { threadId } from 'node:worker_threads';
 import { EdgeError, isEdgeError, toPlainError, type PlainError } from '../src/errors.js';
-import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } from '../src/protocol.js';
+import type { SessionTaskInput, SessionTaskResult, WorkerCommand } from '../src/protocol.js';
 import { createSession, type MultiGatewaySession } from '../src/session/multi-gateway-session.js';
+import { createWorkerEventSender } from '../src/supervisor/worker-event-sender.js';
 import type { TunnelSession } from '../src/session/tunnel-session.js';
 import type { SessionTracing } from '../src/session/session-tracing.js';
 import { importSibling } from '../src/import-sibling.js';
 import { installWorkerTracing } from '../telemetry/worker-tracing.js';
 
 export default async function runSession({ session: input, port, tracing: tracingEnabled }: SessionTaskInput): Promise<SessionTaskResult> {
-  const send = (event: WorkerEvent) => port.postMessage(event);
+  const { send, sendChannelEvent } = createWorkerEventSender(port);
   const tracing = await installWorkerTracing(tracingEnabled, (spans) => send({ type: 'spans', spans }));
   // With tracing off the worker never loads @opentelemetry/api (tens of ms before the first dial).
   const Tracing = tracingEnabled
@@ -57,9 +58,9 @@ export default async function runSession({ session: input, port, tracing: tracin
   session.on('connected', (info) => send({ type: 'connected', attempt: info.attempt, serverBanner: info.serverBanner, hostKeyFingerprint: info.hostKeyFingerprint }));
   session.on('connectFailed', (info) => send({ type: 'connectFailed', attempt: info.attempt, error: toPlainError(info.error) }));
   session.on('reconnectAttempt', (a) => send({ type: 'reconnectAttempt', kind: a.kind, forwardId: a.forwardId, retryCount: a.retryCount, delayMs: a.delayMs, error: toPlainError(a.lastError) }));
-  session.on('channelOpen', (info) => send({ type: 'channelOpen', info }));
-  session.on('channelClose', ({ error, ...info }) => send({ type: 'channelClose', info: { ...info, error: plainAny(error) } }));
-  session.on('channelRejected', ({ error, ...info }) => send({ type: 'channelRejected', info: { ...info, error: plain(error ?? null) } }));
+  session.on('channelOpen', (info) => sendChannelEvent({ type: 'channelOpen', info }));
+  session.on('channelClose', ({ error, ...info }) => sendChannelEvent({ type: 'channelClose', info: { ...info, error: plainAny(error) } }));
+  session.on('channelRejected', ({ error, ...info }) => sendChannelEvent({ type: 'channelRejected', info: { ...info, error: plain(error ?? null) } }));
   session.on('log', (level, message, fields) => send({ type: 'log', level, message, fields }));
 
   let drained: Promise<boolean> | undefined;
