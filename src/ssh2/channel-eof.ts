@@ -14,11 +14,19 @@ interface Ssh2ChannelInternals {
   incoming?: { state?: string };
 }
 
+/** One watcher per channel: whoever starts watching first, later callers get the same answer. */
+const watchers = new WeakMap<Duplex, () => boolean>();
+
 /**
  * Starts watching `channel`; the returned function says whether its readable side ended because
  * the peer sent EOF. A stream that is not an ssh2 channel counts every end as an EOF.
+ * Call it in the same turn the channel is handed over (accept(), forwardOut's callback): ssh2
+ * may process the peer's DATA, EOF and CLOSE from the same read right after the open
+ * confirmation, before a promise continuation runs. Calling it again returns the first watcher.
  */
 export function watchChannelEof(channel: Duplex): () => boolean {
+  const existing = watchers.get(channel);
+  if (existing) return existing;
   const incoming = (channel as unknown as Ssh2ChannelInternals).incoming;
   if (!incoming || typeof incoming.state !== 'string') return () => channel.readableEnded;
   let ended: 'eof' | 'died' | undefined;
@@ -27,5 +35,7 @@ export function watchChannelEof(channel: Duplex): () => boolean {
     if (chunk === null && ended === undefined) ended = incoming.state === 'eof' ? 'eof' : 'died';
     return push.call(this, chunk, encoding);
   };
-  return () => ended === 'eof';
+  const watcher = () => ended === 'eof';
+  watchers.set(channel, watcher);
+  return watcher;
 }

@@ -24,15 +24,21 @@ describe('ssh2 channel EOF hook', () => {
   });
   afterAll(async () => { await new Promise<void>((resolve) => server.close(() => resolve())); });
 
-  async function openChannel(): Promise<{ client: ssh2.Client; channel: ClientChannel }> {
+  /** Opens a channel and starts watching it in forwardOut's callback, as the agent does. */
+  async function openChannel(): Promise<{ client: ssh2.Client; channel: ClientChannel; eof: () => boolean }> {
     const client = new ssh2.Client();
     client.on('error', () => {});
     await new Promise<void>((resolve, reject) => {
       client.once('ready', resolve).once('error', reject);
       client.connect({ host: '127.0.0.1', port, username: 'x', password: 'y', hostVerifier: () => true });
     });
-    const channel = await new Promise<ClientChannel>((resolve, reject) => client.forwardOut('127.0.0.1', 1, '127.0.0.1', 2, (err, ch) => (err ? reject(err) : resolve(ch))));
-    return { client, channel };
+    let eof!: () => boolean;
+    const channel = await new Promise<ClientChannel>((resolve, reject) => client.forwardOut('127.0.0.1', 1, '127.0.0.1', 2, (err, ch) => {
+      if (err) return reject(err);
+      eof = watchChannelEof(ch);
+      resolve(ch);
+    }));
+    return { client, channel, eof };
   }
 
   async function endOf(channel: ClientChannel, eof: () => boolean): Promise<boolean> {
@@ -43,24 +49,31 @@ describe('ssh2 channel EOF hook', () => {
 
   it('a channel EOF from the peer reads as EOF', async () => {
     onChannel = (channel) => channel.end('bye');
-    const { client, channel } = await openChannel();
-    const eof = watchChannelEof(channel);
+    const { client, channel, eof } = await openChannel();
     expect(await endOf(channel, eof)).toBe(true);
+    client.end();
+  });
+
+  it('watching again later (the pipe, after an await) gets the first watcher\'s answer: DATA, EOF and CLOSE all came before', async () => {
+    onChannel = (channel) => { channel.end('bye'); channel.close(); };
+    const { client, channel, eof } = await openChannel();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // everything has arrived
+    const late = watchChannelEof(channel);
+    expect(late).toBe(eof);
+    expect(await endOf(channel, late)).toBe(true);
     client.end();
   });
 
   it('a connection that dies under the channel does not', async () => {
     onChannel = (_channel, conn) => setTimeout(() => (conn as unknown as { _sock: net.Socket })._sock.destroy(), 20);
-    const { client, channel } = await openChannel();
-    const eof = watchChannelEof(channel);
+    const { client, channel, eof } = await openChannel();
     expect(await endOf(channel, eof)).toBe(false);
     client.end();
   });
 
   it('a channel closed without EOF does not', async () => {
     onChannel = (channel) => setTimeout(() => channel.close(), 20);
-    const { client, channel } = await openChannel();
-    const eof = watchChannelEof(channel);
+    const { client, channel, eof } = await openChannel();
     expect(await endOf(channel, eof)).toBe(false);
     client.end();
   });

@@ -6,6 +6,7 @@ import type net from 'node:net';
 import type { Client } from 'ssh2';
 import { EdgeError, isEdgeError } from '../../errors.js';
 import { pipeChannel, type ChannelCloseReason, type SshChannel } from '../../net/channel-pipe.js';
+import { watchChannelEof } from '../../ssh2/channel-eof.js';
 import type { SshSocketGate } from '../../net/ssh-socket-gate.js';
 import type { ChannelInfo } from '../session-types.js';
 import { formatHost } from '../../grammar/host-name.js';
@@ -201,6 +202,8 @@ export class DeviceConnections {
             finish(new EdgeError('EDGE_ERR_CHANNEL_OPEN_FAILED', `SSH host refused the channel to ${where} for ${l.kind} forward ${c.id}: ${text || 'no reason given'}${sshReason === 1 ? ' (administratively prohibited: forwarding to that destination is not permitted there, e.g. AllowTcpForwarding/PermitOpen)' : ''}.`, { details: { forward: c.id, host: dest.host, port: dest.port, ...(typeof sshReason === 'number' ? { sshReason } : {}) } }));
             return;
           }
+          // Watch for EOF now: the peer's DATA+EOF can be processed before the pipe exists.
+          watchChannelEof(channel);
           finish(null, channel as unknown as SshChannel);
         });
       } catch (err) {
