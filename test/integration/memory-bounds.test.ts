@@ -84,8 +84,10 @@ describe('memory stays bounded', () => {
     const clients = Array.from({ length: 40 }, () => connectAndCollect(port, undefined, { timeoutMs: 5_000, keepBytes: 0, allowError: true }).catch(() => undefined));
     const peak = await peakRss(cli, sleep(5_000));
     await Promise.all(clients);
-    expect(source.connections).toBe(40);
     expectBoundedGrowth('slow uplink', baseline, peak);
+    // All 40 channels reached the service within the 5 s (on a loaded 2-core machine only 17
+    // did, twice: then the growth above is measured on less than the intended load).
+    expect(source.connections, 'channels that reached the service in the 5 s window').toBe(40);
     cli.child.kill('SIGKILL');
     await Promise.all([source.close(), uplink.close()]);
   });
