@@ -218,5 +218,5 @@ describe('edge-agent run', () => {
     } finally {
       cli.child.kill('SIGKILL');
     }
-  });
+  }, 120_000); // several CLI processes (tsx loads the sources): 40-50 s of 60 s on a loaded 2-core machine
 });

@@ -135,7 +135,7 @@ describe('telemetry', () => {
     } finally {
       cli.child.kill('SIGKILL');
     }
-  });
+  }, 120_000); // the CLI plus 500 connections: 40-50 s of 60 s on a loaded 2-core machine
 
   it('HTTP target: the request span (child of the channel span) carries the trace id the service received in traceparent', async () => {
     const seen: string[] = [];
