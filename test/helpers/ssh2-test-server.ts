@@ -9,6 +9,7 @@ import { Server, utils, type Connection } from 'ssh2';
 import { generateEd25519 } from '../../src/gateway/host-key.js';
 import { isCertificateType, parseCertificateBlob, verifyCertificateSignature } from '../../src/certificates/openssh-certificate.js';
 import { verifySshSignature } from '../../src/certificates/ssh-public-key.js';
+import { enableHalfClose } from '../../src/ssh2/server-channel-half-close.js';
 
 export interface TestServerOptions {
   /** Public key (OpenSSH line) allowed to log in. */
@@ -104,6 +105,9 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
           const reported = opts.reportAddress ? opts.reportAddress(bindAddr) : bindAddr;
           client.forwardOut(reported, actual, sock.remoteAddress ?? '127.0.0.1', sock.remotePort ?? 0, (err, channel) => {
             if (err) return sock.destroy();
+            // As sshd does: the client's FIN becomes an EOF only, not EOF + CLOSE (ssh2's
+            // server-side default), so the target's answer still on its way comes back.
+            enableHalfClose(channel);
             sock.pipe(channel).pipe(sock);
             sock.on('error', () => channel.close());
             channel.on('close', () => sock.destroy());

@@ -22,9 +22,9 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './tcp-services.js';
 
 export const SSHD_PATH = '/usr/sbin/sshd';
 
@@ -237,41 +237,11 @@ function installExitHook(): void {
 // ---------------------------------------------------------------------------
 
 /**
- * A free port for a server that a test kills and restarts on the same port. It is drawn below the
- * kernel's ephemeral range (ip_local_port_range), so no port-0 listener of a test running in
- * parallel (a remote forward, an echo service) can take it while the server is down — that
- * collision once sent a fleet-sim storm into another test's forward.
+ * A free port for a server that a test kills and restarts on the same port (tcp-services'
+ * freePort: drawn below the kernel's ephemeral range, so no port-0 listener of a test running in
+ * parallel can take it while the server is down).
  */
-export async function freeLocalPort(): Promise<number> {
-  const [low] = ephemeralPortRange();
-  const bind = (port: number) => new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(port, '127.0.0.1', () => {
-      const addr = srv.address();
-      const bound = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(bound));
-    });
-  });
-  if (low > 12_000) {
-    for (let i = 0; i < 50; i++) {
-      const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
-      try {
-        return await bind(port);
-      } catch { /* in use: draw again */ }
-    }
-  }
-  return bind(0);
-}
-
-function ephemeralPortRange(): [number, number] {
-  try {
-    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (low && high) return [low, high];
-  } catch { /* not Linux */ }
-  return [0, 0];
-}
+export const freeLocalPort = (): Promise<number> => freePort('127.0.0.1');
 
 function sshdVersion(): [number, number] {
   try {

@@ -6,6 +6,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 
 export type LoopbackHost = '127.0.0.1' | '::1';
 
@@ -357,13 +358,42 @@ export async function startSourceServer(bytes: number, opts: { seed?: number } =
 // ---------------------------------------------------------------------------
 // client utilities
 
-/** A currently free TCP port on 127.0.0.1 (listen on 0, close). */
+/**
+ * A currently free TCP port, for a listener a test starts later (or restarts on the same port),
+ * or for a port where nothing must listen. It is drawn below the kernel's ephemeral range
+ * (ip_local_port_range): a port-0 listener or an outgoing connection of a test running in
+ * parallel can otherwise be handed the same port between this check and its use — that collision
+ * once sent a fleet-sim storm into another test's forward.
+ */
 export async function freePort(host: LoopbackHost = '127.0.0.1'): Promise<number> {
   assertLoopback(host);
-  const server = createServer();
-  const port = await listen(server, host);
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
+  const bind = async (port: number) => {
+    const server = createServer();
+    server.unref();
+    server.listen(port, host);
+    await once(server, 'listening');
+    const addr = server.address();
+    await new Promise<void>((r) => server.close(() => r()));
+    if (!addr || typeof addr !== 'object') throw new Error('no address');
+    return addr.port;
+  };
+  const [low] = ephemeralPortRange();
+  if (low > 12_000) {
+    for (let i = 0; i < 50; i++) {
+      try {
+        return await bind(10_000 + Math.floor(Math.random() * (low - 10_000)));
+      } catch { /* in use: draw again */ }
+    }
+  }
+  return bind(0);
+}
+
+function ephemeralPortRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low && high) return [low, high];
+  } catch { /* not Linux */ }
+  return [0, 0];
 }
 
 export interface CollectOptions {

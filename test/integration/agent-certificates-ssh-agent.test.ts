@@ -1,12 +1,12 @@
 // Certificates held by a real OpenSSH ssh-agent (`ssh-add KEY` also adds KEY-cert.pub) log in
 // to a stock sshd that trusts the CA; the keys are in no authorized_keys, so only the
 // certificates can. ssh2's own agent client drops them (checked, so we notice an upstream fix).
-import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import ssh2, { type ParsedKey } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAwareAgent } from '../../src/ssh2/agent-with-certificates.js';
 import { TunnelSession } from '../../src/session/tunnel-session.js';
+import { startSshAgent, type SshAgentHandle } from '../helpers/ssh-agent.js';
 import { startSshd, type SshdHandle } from '../helpers/sshd.js';
 import { SshCaWorkspace, type KeyPair } from '../helpers/ssh-ca.js';
 import { sessionConfigFor } from '../helpers/tunnel-fixtures.js';
@@ -15,19 +15,13 @@ const ws = new SshCaWorkspace();
 let sshd: SshdHandle;
 let ca: KeyPair;
 let socket: string;
-let agent: ReturnType<typeof spawn>;
+let agent: SshAgentHandle;
 
 beforeAll(async () => {
   ca = ws.key('ca');
   sshd = await startSshd({ trustedUserCaKeys: [ca.publicLine] });
   socket = path.join(ws.dir, 'agent.sock');
-  agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
-  for (let i = 0; i < 50; i++) {
-    try { execFileSync('ssh-add', ['-l'], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: 'ignore' }); break; } catch (err) {
-      if ((err as { status?: number }).status === 1) break; // up, no identities
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  agent = await startSshAgent(socket);
 });
 afterAll(async () => {
   agent?.kill();
@@ -35,14 +29,14 @@ afterAll(async () => {
   ws.dispose();
 });
 
-const sshAdd = (file: string) => execFileSync('ssh-add', [file], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: 'pipe' });
+const sshAdd = (file: string) => agent.add(file);
 
 describe('certificates in a real ssh-agent', () => {
   for (const kind of ['ed25519', 'rsa'] as const) {
     it(`${kind}: the session logs in with the agent's certificate; status says agent + certificate`, async () => {
       const key = ws.key(`agent-${kind}`, kind);
       ws.sign(ca, key, { identity: `agent-${kind}`, principals: [sshd.username], serial: 5 });
-      execFileSync('ssh-add', ['-D'], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: 'pipe' });
+      agent.add('-D');
       sshAdd(key.path); // adds the key and KEY-cert.pub
       const session = new TunnelSession(sessionConfigFor(sshd, { auth: { username: sshd.username, agent: socket }, reconnect: { mode: 'never' } }));
       session.start();

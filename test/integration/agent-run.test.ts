@@ -150,7 +150,9 @@ describe('edge-agent run', () => {
       held.write('hold');
       await new Promise((r) => held.once('data', r));
       cli.child.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 300));
+      // The second signal only once the first was handled: two SIGTERMs sent while the process
+      // is not scheduled merge into one pending signal (then it drains for 15 s and exits 0).
+      await waitUntil(() => cli.stderr().includes('SIGTERM: draining'), 15_000, 'the first SIGTERM to start the drain');
       const started = Date.now();
       cli.child.kill('SIGTERM');
       const { code } = await cli.exit;
@@ -216,5 +218,5 @@ describe('edge-agent run', () => {
     } finally {
       cli.child.kill('SIGKILL');
     }
-  });
+  }, 120_000); // several CLI processes (tsx loads the sources): 40-50 s of 60 s on a loaded 2-core machine
 });

@@ -11,7 +11,7 @@ import { startAgent, type AgentHandle } from '../../src/agent.js';
 import { CACHE_FORMAT, readAssignmentCache } from '../../src/assignments/cache.js';
 import { startFleetServer, type FleetServer } from '../helpers/fleet-server.js';
 import { startSshd, type SshdHandle } from '../helpers/sshd.js';
-import { connectAndCollect, startEchoServer, type TcpService } from '../helpers/tcp-services.js';
+import { connectAndCollect, freePort, startEchoServer, type TcpService } from '../helpers/tcp-services.js';
 import { waitUntil } from '../helpers/tunnel-fixtures.js';
 
 describe('fleet assignments, offline boot and the cache file', () => {
@@ -26,8 +26,10 @@ describe('fleet assignments, offline boot and the cache file', () => {
   beforeAll(async () => {
     sshd = await startSshd();
     echo = await startEchoServer();
-    fleet = await startFleetServer();
-    fleetPort = fleet.port;
+    // restarted on this port later: drawn below the ephemeral range, so no port-0 listener of a
+    // test running alongside can take it while the endpoint is down
+    fleetPort = await freePort();
+    fleet = await startFleetServer({ port: fleetPort });
     dir = mkdtempSync(path.join(os.tmpdir(), 'edge-offline-'));
     cacheFile = path.join(dir, 'state', 'assignments.json');
   });

@@ -101,7 +101,7 @@ describe('edge-agent run: the revision floor survives a restart; assignments res
     expect(await echoes(second.admin, 'new')).toBe(true);
     expect(st.sessions[0]!.forwards.map((f) => f.id)).not.toContain('old');
     await stop(second.cli);
-  });
+  }, 120_000); // several CLI processes (tsx loads the sources): 40-50 s of 60 s on a loaded 2-core machine
 
   it('edge-agent assignments reset clears the floor (exit 0); the next start applies the endpoint\'s revision 1', async () => {
     const file = path.join(stateDir, 'assignment-cache.json');
@@ -117,7 +117,7 @@ describe('edge-agent run: the revision floor survives a restart; assignments res
     await waitUntil(async () => (await status(third.admin)).assignments.revision === 1, 15_000, 'revision 1 after the reset');
     expect(await echoes(third.admin, 'old')).toBe(true);
     await stop(third.cli);
-  });
+  }, 120_000); // several CLI processes (tsx loads the sources): 40-50 s of 60 s on a loaded 2-core machine
 
   it('assignments reset: usage and config errors exit 2', async () => {
     const bad = path.join(dir, 'bad.json');

@@ -1,10 +1,10 @@
 // The authentication methods besides key files: ssh-agent (a real OpenSSH ssh-agent against
 // real sshd), password and keyboard-interactive (an in-process server that offers only those).
-import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TunnelSession } from '../../src/session/tunnel-session.js';
 import { generateEd25519 } from '../../src/gateway/host-key.js';
+import { startSshAgent } from '../helpers/ssh-agent.js';
 import { startSshd } from '../helpers/sshd.js';
 import { startTestServer } from '../helpers/ssh2-test-server.js';
 import { sessionConfigFor } from '../helpers/tunnel-fixtures.js';
@@ -31,15 +31,9 @@ describe('authentication methods', () => {
     const sshd = await startSshd();
     cleanups.push(() => sshd.dispose());
     const socket = path.join(sshd.dir, 'agent.sock');
-    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    const agent = await startSshAgent(socket);
     cleanups.push(() => agent.kill());
-    for (let i = 0; i < 50; i++) {
-      try { execFileSync('ssh-add', ['-l'], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: 'ignore' }); break; } catch (err) {
-        if ((err as { status?: number }).status === 1) break; // agent up, no identities yet
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    execFileSync('ssh-add', [sshd.userKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: 'ignore' });
+    agent.add(sshd.userKeyPath);
     const session = new TunnelSession(sessionConfigFor(sshd, { auth: { username: sshd.username, agent: socket } }));
     expect(await connects(session)).toBe('connected');
   });

@@ -95,7 +95,7 @@ describe('edge-agent operator paths', () => {
     }
     const down = await runCliToExit(['status', '--health', '--config', config], NO_AGENT_ENV);
     expect(down.code).toBe(1);
-  });
+  }, 120_000); // several CLI processes (tsx loads the sources): 40-50 s of 60 s on a loaded 2-core machine
 
   it('SIGHUP re-reads the edited config: unchanged session keeps its connection, forwards are added, retargeted and removed, each logged', async () => {
     const base = {

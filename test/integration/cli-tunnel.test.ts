@@ -2,10 +2,9 @@
 // a real sshd, a clean exit on SIGTERM, and exit code 2 with a clear message on bad input.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSshd, type SshdHandle } from '../helpers/sshd.js';
-import { connectAndCollect, startEchoServer, type TcpService } from '../helpers/tcp-services.js';
+import { connectAndCollect, freePort, startEchoServer, type TcpService } from '../helpers/tcp-services.js';
 import { runCli, runCliToExit } from '../helpers/cli.js';
 import { waitUntil } from '../helpers/tunnel-fixtures.js';
-import net from 'node:net';
 
 describe('edge-agent tunnel', () => {
   let sshd: SshdHandle;
@@ -22,9 +21,9 @@ describe('edge-agent tunnel', () => {
   const base = () => ['tunnel', '-p', String(sshd.port), '-i', sshd.userKeyPath, '--known-hosts', sshd.knownHostsPath, '--retry-interval-ms', '200', '--max-retry-interval-ms', '500'];
 
   it('prints one line per forward with the real remote port, forwards traffic, survives an sshd restart, exits 0 on SIGTERM', async () => {
-    const fixed = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-    });
+    // re-bound by the restarted sshd: below the ephemeral range, so no port-0 listener of a test
+    // running alongside takes it while sshd is down
+    const fixed = await freePort();
     const cli = runCli([...base(), '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, '-R', `${fixed}:tcp://127.0.0.1:${echo.port}`, `${sshd.username}@127.0.0.1`]);
     try {
       const first = await cli.waitForLine(/^forward R1 up: 127\.0\.0\.1:(\d+) on 127\.0\.0\.1 -> tcp:\/\/127\.0\.0\.1:\d+$/);

@@ -105,22 +105,22 @@ describe('edge-agent gateway', () => {
     expect(await second.exit).toBe(0);
   });
 
-  it('bad flags exit 2 with a message naming the flag', async () => {
-    const dir = tempDir();
-    const cases: Array<[string[], RegExp]> = [
-      [['--authorized-keys', 'x'], /--host-key FILE is required/],
-      [['--host-key', path.join(dir, 'h'), '--authorized-keys', 'x', '--listen', 'nope'], /--listen must be HOST:PORT/],
-      [['--host-key', path.join(dir, 'h'), '--authorized-keys', 'x', '--max-connections', '0'], /--max-connections must be an integer/],
-      [['--host-key', path.join(dir, 'h'), '--authorized-keys', 'x', '--allowed-clients', '10.0.0.0/99'], /--allowed-clients.*not an IP address or CIDR/],
-      [['--host-key', path.join(dir, 'h'), '--authorized-keys', path.join(dir, 'missing')], /--authorized-keys: cannot read/],
-      [['--host-key', path.join(dir, 'h'), '--authorized-keys', 'x', '--algorithms', 'kex=+diffie-hellman-group99-sha1'], /--algorithms\.kex: "diffie-hellman-group99-sha1" is not supported/],
-      [['--host-key', path.join(dir, 'h'), '--authorized-keys', 'x', '--socket-dir', path.join(dir, 'no-such-dir')], /--socket-dir: .*no-such-dir is not a usable directory \(ENOENT\)/],
-      [['--bogus'], /Unknown option '--bogus'/],
-    ];
-    for (const [args, message] of cases) {
-      const run = runGateway(args);
-      expect(await run.exit, args.join(' ')).toBe(2);
-      expect(run.stderr()).toMatch(message);
-    }
+  // One test per flag: each case starts a process that loads the sources through tsx (seconds
+  // each on a loaded 2-core machine), and eight of them in one test ran out of its 60 s.
+  const h = (dir: string) => path.join(dir, 'h');
+  it.each<[string, (dir: string) => string[], RegExp]>([
+    ['no --host-key', () => ['--authorized-keys', 'x'], /--host-key FILE is required/],
+    ['--listen', (d) => ['--host-key', h(d), '--authorized-keys', 'x', '--listen', 'nope'], /--listen must be HOST:PORT/],
+    ['--max-connections', (d) => ['--host-key', h(d), '--authorized-keys', 'x', '--max-connections', '0'], /--max-connections must be an integer/],
+    ['--allowed-clients', (d) => ['--host-key', h(d), '--authorized-keys', 'x', '--allowed-clients', '10.0.0.0/99'], /--allowed-clients.*not an IP address or CIDR/],
+    ['--authorized-keys', (d) => ['--host-key', h(d), '--authorized-keys', path.join(d, 'missing')], /--authorized-keys: cannot read/],
+    ['--algorithms', (d) => ['--host-key', h(d), '--authorized-keys', 'x', '--algorithms', 'kex=+diffie-hellman-group99-sha1'], /--algorithms\.kex: "diffie-hellman-group99-sha1" is not supported/],
+    ['--socket-dir', (d) => ['--host-key', h(d), '--authorized-keys', 'x', '--socket-dir', path.join(d, 'no-such-dir')], /--socket-dir: .*no-such-dir is not a usable directory \(ENOENT\)/],
+    ['an unknown flag', () => ['--bogus'], /Unknown option '--bogus'/],
+  ])('bad flags exit 2 with a message naming the flag: %s', async (_name, argsFor, message) => {
+    const args = argsFor(tempDir());
+    const run = runGateway(args);
+    expect(await run.exit, args.join(' ')).toBe(2);
+    expect(run.stderr()).toMatch(message);
   });
 });

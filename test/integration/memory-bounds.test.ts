@@ -28,6 +28,12 @@ async function peakRss(cli: CliProcess, during: Promise<unknown>): Promise<numbe
   return Math.max(peak, cli.rss());
 }
 
+/** Prints the growth (the margin to the bound is what docs/performance.md tracks) and checks it. */
+function expectBoundedGrowth(what: string, baseline: number, peak: number): void {
+  console.log(`${what}: RSS growth ${((peak - baseline) / MB).toFixed(1)} MB (baseline ${(baseline / MB).toFixed(1)} MB, bound ${GROWTH_BOUND / MB} MB)`);
+  expect(peak - baseline, what).toBeLessThan(GROWTH_BOUND);
+}
+
 describe('memory stays bounded', () => {
   let sshd: SshdHandle;
   const agents: CliProcess[] = [];
@@ -48,7 +54,7 @@ describe('memory stays bounded', () => {
     await offering;
     expect(sink.bytesReceived).toBeGreaterThan(2 * MB); // traffic did flow
     expect(sink.bytesReceived).toBeLessThan(60 * MB); // and the service set the pace
-    expect(peak - baseline).toBeLessThan(GROWTH_BOUND);
+    expectBoundedGrowth('slow service', baseline, peak);
     cli.child.kill('SIGKILL');
     await sink.close();
   });
@@ -62,7 +68,7 @@ describe('memory stays bounded', () => {
     const reading = throttledRead(port, { bytesPerSecond: 2 * MB, limit: 8 * MB, timeoutMs: 30_000 });
     const peak = await peakRss(cli, reading);
     expect((await reading).bytes).toBe(8 * MB);
-    expect(peak - baseline).toBeLessThan(GROWTH_BOUND);
+    expectBoundedGrowth('slow outside client', baseline, peak);
     cli.child.kill('SIGKILL');
     await source.close();
   });
@@ -78,8 +84,10 @@ describe('memory stays bounded', () => {
     const clients = Array.from({ length: 40 }, () => connectAndCollect(port, undefined, { timeoutMs: 5_000, keepBytes: 0, allowError: true }).catch(() => undefined));
     const peak = await peakRss(cli, sleep(5_000));
     await Promise.all(clients);
-    expect(source.connections).toBe(40);
-    expect(peak - baseline).toBeLessThan(GROWTH_BOUND);
+    expectBoundedGrowth('slow uplink', baseline, peak);
+    // All 40 channels reached the service within the 5 s (on a loaded 2-core machine only 17
+    // did, twice: then the growth above is measured on less than the intended load).
+    expect(source.connections, 'channels that reached the service in the 5 s window').toBe(40);
     cli.child.kill('SIGKILL');
     await Promise.all([source.close(), uplink.close()]);
   });

@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSshd, type SshdHandle } from '../helpers/sshd.js';
-import { connectAndCollect, startEchoServer, startFreezableProxy, type TcpService } from '../helpers/tcp-services.js';
+import { connectAndCollect, freePort, startEchoServer, startFreezableProxy, type TcpService } from '../helpers/tcp-services.js';
 import { sessionConfigFor, startSession, waitUntil } from '../helpers/tunnel-fixtures.js';
 import { TunnelSession } from '../../src/session/tunnel-session.js';
 import type { ReconnectAttemptInfo } from '../../src/session/tunnel-session.js';
@@ -22,9 +22,9 @@ async function fixture() {
 describe('reconnect', () => {
   it('sshd killed and restarted on the same port: the forward comes back by itself and traffic flows again', async () => {
     const { sshd, echo } = await fixture();
-    const fixedPort = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-    });
+    // re-bound by the restarted sshd: below the ephemeral range, so no port-0 listener of a test
+    // running alongside takes it while sshd is down
+    const fixedPort = await freePort();
     const { session } = await startSession(sshd, [{ id: 'web', bind: '127.0.0.1', port: fixedPort, target: `tcp://127.0.0.1:${echo.port}` }]);
     cleanups.push(() => session.close(200));
     const attempts: ReconnectAttemptInfo[] = [];

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.js';
 import { startSshd, type SshdHandle } from '../helpers/sshd.js';
-import { connectAndCollect, startEchoServer, type TcpService } from '../helpers/tcp-services.js';
+import { connectAndCollect, freePort, startEchoServer, type TcpService } from '../helpers/tcp-services.js';
 import { waitUntil } from '../helpers/tunnel-fixtures.js';
 
 describe('telemetry', () => {
@@ -116,9 +116,9 @@ describe('telemetry', () => {
   });
 
   it('with the collector down for the whole run, tunnels work, memory stays bounded and the agent exits cleanly', async () => {
-    const closed = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-    });
+    // nothing may listen there for the whole run: below the ephemeral range, where no port-0
+    // listener of a test running alongside lands
+    const closed = await freePort();
     const { cli, ports } = await start(config(), `http://127.0.0.1:${closed}`);
     try {
       await new Promise((r) => setTimeout(r, 500));
@@ -135,7 +135,7 @@ describe('telemetry', () => {
     } finally {
       cli.child.kill('SIGKILL');
     }
-  });
+  }, 120_000); // the CLI plus 500 connections: 40-50 s of 60 s on a loaded 2-core machine
 
   it('HTTP target: the request span (child of the channel span) carries the trace id the service received in traceparent', async () => {
     const seen: string[] = [];
