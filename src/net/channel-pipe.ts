@@ -1,17 +1,21 @@
 // Carries bytes between one SSH channel and its target socket, both ways, with backpressure
 // end to end: a full target pauses the channel (so its SSH window stops being re-opened and
 // the far client is slowed by the SSH host), a full channel window or an over-full SSH socket
-// pauses the target. Half-close travels both ways (FIN → EOF, EOF → FIN). No data is copied.
+// pauses the target. Half-close travels both ways (FIN → EOF, EOF → FIN).
 // Only a real SSH channel EOF becomes a FIN on the target: a channel that ends any other way (SSH
 // session lost, closed without EOF, drain deadline, destroy) resets the target connection (RST),
 // so a service never mistakes a cut transfer for a complete one.
+// Copies: none on the way out either where the target reads into the reused buffer and the
+// channel's window takes the read whole (ssh2 copies it into packets); otherwise one.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { disabledLevers } from '../diag-levers.js';
 import { watchChannelEof } from '../ssh2/channel-eof.js';
 import { isPooledPayload, releaseInboundPayload } from '../ssh2/inbound-packet-pool.js';
+import { channelCopiesNow } from '../ssh2/channel-sync-write.js';
 import { ThrottledReader, type ForwardBandwidth } from './bandwidth-limit.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
+import { targetReaderOf, targetReadStats } from './target-read-buffer.js';
 import { installWriteBatching } from './ssh-write-batching.js';
 
 // ssh2 hands us one chunk per SSH packet (≤ 32 KiB) and one socket read of the SSH connection
@@ -99,9 +103,15 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
     waitingForSshSocket = false;
     if (!waitingForWindow && !closed && !outCap?.holding) target.resume();
   };
-  target.on('data', (chunk: Buffer) => {
+  // A target dialled with the reused read buffer (target-read-buffer.ts) hands us views of it
+  // (`transient`): ssh2 may take one only if it copies it into packets at once; else we copy.
+  const fromTarget = (chunk: Buffer, transient: boolean) => {
     stats.bytesOut += chunk.length;
     touch();
+    if (transient && !channelCopiesNow(channel, chunk.length)) {
+      targetReadStats.copied += 1;
+      chunk = Buffer.from(chunk);
+    }
     if (!channel.write(chunk)) {
       waitingForWindow = true;
       target.pause();
@@ -112,7 +122,10 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
       opts.gate.waitForDrain(resumeTarget);
     }
     outCap?.consumed(chunk.length);
-  });
+  };
+  const reader = targetReaderOf(target);
+  if (reader) reader.attach(fromTarget);
+  else target.on('data', (chunk: Buffer) => fromTarget(chunk, false));
   channel.on('drain', () => {
     waitingForWindow = false;
     if (!waitingForSshSocket && !closed && !outCap?.holding) target.resume();
