@@ -5,8 +5,8 @@
 // Only a real SSH channel EOF becomes a FIN on the target: a channel that ends any other way (SSH
 // session lost, closed without EOF, drain deadline, destroy) resets the target connection (RST),
 // so a service never mistakes a cut transfer for a complete one.
-// Copies: none on the way out either where the target reads into the reused buffer and the
-// channel's window takes the read whole (ssh2 copies it into packets); otherwise one.
+// Target → channel: a target read into the reused buffer reaches ssh2 as a view when the
+// channel's window takes it whole (ssh2 copies it into packets at once), else as a pooled copy.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { disabledLevers } from '../diag-levers.js';
@@ -15,7 +15,7 @@ import { isPooledPayload, releaseInboundPayload } from '../ssh2/inbound-packet-p
 import { channelCopiesNow } from '../ssh2/channel-sync-write.js';
 import { ThrottledReader, type ForwardBandwidth } from './bandwidth-limit.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
-import { targetReaderOf, targetReadStats } from './target-read-buffer.js';
+import { copyRead, releaseCopiedRead, targetReaderOf } from './target-read-buffer.js';
 import { installWriteBatching } from './ssh-write-batching.js';
 
 // ssh2 hands us one chunk per SSH packet (≤ 32 KiB) and one socket read of the SSH connection
@@ -108,11 +108,13 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
   const fromTarget = (chunk: Buffer, transient: boolean) => {
     stats.bytesOut += chunk.length;
     touch();
-    if (transient && !channelCopiesNow(channel, chunk.length)) {
-      targetReadStats.copied += 1;
-      chunk = Buffer.from(chunk);
+    let written: boolean;
+    if (!transient || channelCopiesNow(channel, chunk.length)) written = channel.write(chunk);
+    else {
+      const copy = copyRead(chunk);
+      written = channel.write(copy, (err?: Error | null) => { if (!err) releaseCopiedRead(copy); });
     }
-    if (!channel.write(chunk)) {
+    if (!written) {
       waitingForWindow = true;
       target.pause();
     }

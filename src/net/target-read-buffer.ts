@@ -28,8 +28,43 @@ export interface TargetReader {
   attach(consumer: TargetChunkConsumer): void;
 }
 
-/** Per thread: reads, reads copied before a consumer was attached, and reads the consumer copied. */
-export const targetReadStats = { reads: 0, queued: 0, copied: 0 };
+/**
+ * Per thread: reads; reads copied before a consumer was attached; reads the consumer copied
+ * (into pooled blocks: new ones allocated, reused ones, released ones).
+ */
+export const targetReadStats = { reads: 0, queued: 0, copied: 0, allocated: 0, reused: 0, released: 0 };
+
+// Copies of reads the SSH channel could not take at once: while its window is shut ssh2 buffers
+// up to 2 MiB per channel (its highWaterMark) before write() says stop, so on a bulk download
+// about half the reads are copied. Into reused blocks, back in the pool once the channel
+// has copied them into packets (its write callback).
+/** Free copy blocks kept per thread (2 MiB: one channel's full buffer). */
+const MAX_FREE_COPIES = 32;
+const freeCopies: Buffer[] = [];
+const busyCopies = new WeakMap<ArrayBufferLike, Buffer>();
+
+/** A copy of a transient read in a pooled block; give it back with releaseCopiedRead(). */
+export function copyRead(view: Buffer): Buffer {
+  targetReadStats.copied += 1;
+  let block = freeCopies.pop();
+  if (block) targetReadStats.reused += 1;
+  else {
+    block = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    targetReadStats.allocated += 1;
+  }
+  busyCopies.set(block.buffer, block);
+  block.set(view);
+  return block.subarray(0, view.length);
+}
+
+/** Only once nothing references the copy any more (e.g. the channel write's callback, no error). */
+export function releaseCopiedRead(copy: Buffer): void {
+  const block = busyCopies.get(copy.buffer);
+  if (!block) return;
+  busyCopies.delete(copy.buffer);
+  targetReadStats.released += 1;
+  if (freeCopies.length < MAX_FREE_COPIES) freeCopies.push(block);
+}
 
 const readers = new WeakMap<Socket, TargetReader>();
 
