@@ -12,6 +12,7 @@
 // attached are copied and queued, and reading stops until then (as Node's own buffering would).
 import type { Socket } from 'node:net';
 import { disabledLevers } from '../diag-levers.js';
+import { BlockPool } from './block-pool.js';
 
 const READ_BUFFER_BYTES = 64 * 1024;
 let shared: Buffer | undefined;
@@ -40,30 +41,19 @@ export const targetReadStats = { reads: 0, queued: 0, copied: 0, allocated: 0, r
 // has copied them into packets (its write callback).
 /** Free copy blocks kept per thread (2 MiB: one channel's full buffer). */
 const MAX_FREE_COPIES = 32;
-const freeCopies: Buffer[] = [];
-const busyCopies = new WeakMap<ArrayBufferLike, Buffer>();
+const copies = new BlockPool(READ_BUFFER_BYTES, MAX_FREE_COPIES, targetReadStats);
 
 /** A copy of a transient read in a pooled block; give it back with releaseCopiedRead(). */
 export function copyRead(view: Buffer): Buffer {
   targetReadStats.copied += 1;
-  let block = freeCopies.pop();
-  if (block) targetReadStats.reused += 1;
-  else {
-    block = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-    targetReadStats.allocated += 1;
-  }
-  busyCopies.set(block.buffer, block);
-  block.set(view);
-  return block.subarray(0, view.length);
+  const copy = copies.take(view.length);
+  copy.set(view);
+  return copy;
 }
 
 /** Only once nothing references the copy any more (e.g. the channel write's callback, no error). */
 export function releaseCopiedRead(copy: Buffer): void {
-  const block = busyCopies.get(copy.buffer);
-  if (!block) return;
-  busyCopies.delete(copy.buffer);
-  targetReadStats.released += 1;
-  if (freeCopies.length < MAX_FREE_COPIES) freeCopies.push(block);
+  copies.release(copy);
 }
 
 const readers = new WeakMap<Socket, TargetReader>();

@@ -21,6 +21,7 @@
 // garbage-collected, never reused. test/unit/ssh2-outbound-packet-pool.test.ts fails when ssh2
 // changes what this relies on.
 import net from 'node:net';
+import { BlockPool } from '../net/block-pool.js';
 import { knownMethod, sourceFingerprint } from './hook-kit.js';
 
 /** Outbound cipher classes of ssh2 1.17 that write the allocPacket() buffer itself, by encrypt() fingerprint. */
@@ -37,32 +38,18 @@ const SMALL_PACKET = 4096;
 /** Free blocks kept per thread (≈ 2.2 MiB); more in flight than this are allocated and dropped. */
 const MAX_FREE_BLOCKS = 64;
 
-const free: Buffer[] = [];
-/** Blocks handed out for a packet and not yet written, by their ArrayBuffer. */
-const busy = new WeakMap<ArrayBufferLike, Buffer>();
 export const outboundPoolStats = { packets: 0, allocated: 0, reused: 0, released: 0 };
+const pool = new BlockPool(BLOCK_BYTES, MAX_FREE_BLOCKS, outboundPoolStats);
 
 function takePacket(size: number): Buffer {
   if (size <= SMALL_PACKET || size > BLOCK_BYTES) return Buffer.allocUnsafe(size);
-  let block = free.pop();
-  if (block) outboundPoolStats.reused += 1;
-  else {
-    block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
-    outboundPoolStats.allocated += 1;
-  }
   outboundPoolStats.packets += 1;
-  busy.set(block.buffer, block);
-  return block.subarray(0, size);
-}
-
-function recycle(block: Buffer): void {
-  outboundPoolStats.released += 1;
-  if (free.length < MAX_FREE_BLOCKS) free.push(block);
+  return pool.take(size);
 }
 
 /** Is this a packet in a pooled block that has not been written yet? */
 export function isPooledPacket(view: Uint8Array): boolean {
-  return busy.has(view.buffer);
+  return pool.holds(view);
 }
 
 export interface OutboundPacketPool {
@@ -81,12 +68,11 @@ export function installOutboundPacketPool(socket: net.Socket): OutboundPacketPoo
   if (Object.getPrototypeOf(socket) !== net.Socket.prototype) return null;
   const write = socket.write;
   socket.write = function (this: net.Socket, chunk: unknown, ...rest: unknown[]): boolean {
-    const block = rest.length === 0 && chunk instanceof Uint8Array ? busy.get(chunk.buffer) : undefined;
+    // claimed at its (only) write: a second write of the same packet would not be pooled
+    const block = rest.length === 0 && chunk instanceof Uint8Array ? pool.claim(chunk) : undefined;
     if (!block) return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-    // written once: a second write of the same packet would not be pooled
-    busy.delete(block.buffer);
     return (write as (...a: unknown[]) => boolean).call(this, chunk, (err?: Error | null) => {
-      if (!err) recycle(block);
+      if (!err) pool.recycle(block);
     });
   } as net.Socket['write'];
   return {
