@@ -10,7 +10,7 @@
 //
 // Options: --quick, --reps N, --only REGEX (tunnel ids), --phases bulk,http,opens,held,startup,footprint,
 // --bytes MiB (bulk size), --dirs upload|download (bulk directions), --profile (agents under --cpu-prof; top functions printed),
-// --skip-build, --no-install
+// --skip-build, --no-install, --help
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

@@ -10,9 +10,10 @@ import type { RemoteSourceTuning } from './assignments/remote-source.js';
 import type { AssignmentsStatus } from './assignments/status.js';
 import { assignmentStateFile } from './assignments/state-dir.js';
 import { EdgeError } from './errors.js';
+import { HeldEvents } from './lifecycle/held-events.js';
 import { createLogger, type Logger } from './log.js';
 import { sameJson } from './supervisor/reconcile.js';
-import { applyRuntimeFlags, runtimeSettings } from './runtime-flags.js';
+import { applyRuntimeFlags, applySessionlessMainThreadFlags, runtimeSettings } from './runtime-flags.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { workerResourceLimits } from './supervisor/worker-limits.js';
 import type { HandleStatus } from './supervisor/session-handle.js';
@@ -102,7 +103,10 @@ export interface StartAgentOptions {
  * EDGE_AGENT_* environment overrides apply) or from an already loaded AgentConfig.
  */
 export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}, options: StartAgentOptions = {}): Promise<AgentHandle> {
-  if (options.runtimeFlags !== false) applyRuntimeFlags();
+  if (options.runtimeFlags !== false) {
+    applyRuntimeFlags();
+    applySessionlessMainThreadFlags(); // the sessions run in workers: this thread moves no data
+  }
   const cfg = loadConfig({ argsJson: JSON.stringify(config), env: process.env });
   // Credentials and policy as of the last (re)load; reloadConfig() replaces it.
   let current = cfg;
@@ -110,27 +114,29 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   // restarts exactly the sessions using it (reconcile compares specs).
   const withCredential = (spec: SessionSpec): SessionSpec => ({ ...spec, credentialSettings: current.credentials[spec.credential] ?? null } as SessionSpec);
   const log = options.log ?? createLogger({ level: cfg.agent.logLevel, format: cfg.agent.logFormat });
-  // The OpenTelemetry SDK (its metrics part serves /metrics), the OTLP exporters and the fleet
-  // client (undici) are imported here, not at module load: `import` of this file stays light.
-  const telemetry: AgentTelemetry = await (await import('../telemetry/agent-telemetry.js')).startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
+  // The static sessions' workers start first: each boots a thread and loads ssh2 (200–600 ms on
+  // a slow core) while this thread loads telemetry and the fleet client, so on two cores the two
+  // overlap. Whether workers record spans follows telemetry.exporter, as the telemetry's
+  // `enabled` does; the sessions' first events wait in `held` until metrics and spans can take them.
   const supervisor = new Supervisor<SessionSpec>({
     log,
     resolve: (spec) => resolveSession(spec, current, process.env),
     drainTimeoutMs: cfg.agent.drainTimeoutMs,
-    tracing: telemetry.enabled,
+    tracing: cfg.telemetry.exporter !== 'none',
     workerHeap: cfg.agent,
   });
-  const metrics = new AgentMetrics(telemetry.meter, () => supervisor.status());
-  telemetry.setSeriesFilter((name, attributes) => metrics.isCurrent(name, attributes));
-  let reporter: StatusReporter | undefined;
+  const held = new HeldEvents<[sessionId: string, event: WorkerEvent]>(HELD_EVENTS_LIMIT);
   supervisor.on('event', (sessionId, event) => {
-    if (event.type === 'spans') telemetry.ingest(event.spans);
-    else metrics.record(sessionId, event);
-    if (REPORTABLE_EVENTS.has(event.type)) reporter?.changed();
+    held.push([sessionId, event]);
     options.onEvent?.(sessionId, event);
   });
-
   const staticSessions = cfg.sessions;
+  await supervisor.apply(staticSessions.map(withCredential));
+
+  let telemetry: AgentTelemetry | undefined;
+  let controller: AssignmentController | undefined;
+  let reporter: StatusReporter | undefined;
+  let closing: Promise<boolean> | undefined;
   const applyAndReport = async (doc: unknown, source: 'remote' | 'cache') => {
     try {
       return await applier.apply(doc, source);
@@ -139,17 +145,6 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     }
   };
   const applier = new AssignmentApplier({ applySessions: (desired) => supervisor.apply(desired.map(withCredential)), staticSessions, validation: { credentials: cfg.credentials, policy: cfg.policy }, log });
-  // Built before anything starts, so an unreadable caFile or a bad signing key fails fast.
-  // The cached document doubles as the revision floor, so it always lives somewhere (state dir).
-  const controller = cfg.assignments.url
-    ? new (await import('./assignments/assignment-controller.js')).AssignmentController({
-      settings: { ...cfg.assignments, cacheFile: assignmentStateFile(cfg) }, agentId: cfg.agent.id, state: applier.state, log, tuning: options.assignments,
-      validate: (doc) => applier.validate(doc),
-      apply: (doc, source) => applyAndReport(doc, source),
-      setFloor: (floor) => applier.setFloor(floor),
-    })
-    : undefined;
-  let closing: Promise<boolean> | undefined;
   const status = async (): Promise<AgentStatus> => ({
     agentId: cfg.agent.id,
     version: VERSION,
@@ -159,17 +154,45 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     ...(reporter ? { report: reporter.status() } : {}),
     runtime: { ...runtimeSettings(), workerResourceLimits: workerResourceLimits(cfg.agent) },
   });
-  // Built before anything starts too: an unreadable caFile fails fast.
-  reporter = cfg.assignments.reportUrl
-    ? new (await import('./report/status-reporter.js')).StatusReporter({
-      url: cfg.assignments.reportUrl, intervalMs: cfg.assignments.reportIntervalMs, tokenEnv: cfg.assignments.tokenEnv, caFile: cfg.assignments.caFile,
-      log, status, meter: telemetry.meter, ...options.report,
-    })
-    : undefined;
-  await supervisor.apply(staticSessions.map(withCredential));
+  let metrics: AgentMetrics;
+  try {
+    // The OpenTelemetry SDK (its metrics part serves /metrics), the OTLP exporters and the fleet
+    // client (undici) are imported here, not at module load: `import` of this file stays light.
+    telemetry = await (await import('../telemetry/agent-telemetry.js')).startTelemetry({ exporter: cfg.telemetry.exporter, agentId: cfg.agent.id, version: VERSION, write: options.consoleSpans, log });
+    metrics = new AgentMetrics(telemetry.meter, () => supervisor.status());
+    telemetry.setSeriesFilter((name, attributes) => metrics.isCurrent(name, attributes));
+    // An unreadable caFile or a bad signing key fails the start (the sessions started meanwhile
+    // are destroyed). The cached document doubles as the revision floor, so it always lives
+    // somewhere (state dir).
+    controller = cfg.assignments.url
+      ? new (await import('./assignments/assignment-controller.js')).AssignmentController({
+        settings: { ...cfg.assignments, cacheFile: assignmentStateFile(cfg) }, agentId: cfg.agent.id, state: applier.state, log, tuning: options.assignments,
+        validate: (doc) => applier.validate(doc),
+        apply: (doc, source) => applyAndReport(doc, source),
+        setFloor: (floor) => applier.setFloor(floor),
+      })
+      : undefined;
+    reporter = cfg.assignments.reportUrl
+      ? new (await import('./report/status-reporter.js')).StatusReporter({
+        url: cfg.assignments.reportUrl, intervalMs: cfg.assignments.reportIntervalMs, tokenEnv: cfg.assignments.tokenEnv, caFile: cfg.assignments.caFile,
+        log, status, meter: telemetry.meter, ...options.report,
+      })
+      : undefined;
+  } catch (err) {
+    await supervisor.destroy();
+    await telemetry?.shutdown(250);
+    throw err;
+  }
+  const agentTelemetry = telemetry;
+  const dropped = held.release(([sessionId, event]) => {
+    if (event.type === 'spans') agentTelemetry.ingest(event.spans);
+    else metrics.record(sessionId, event);
+    if (REPORTABLE_EVENTS.has(event.type)) reporter?.changed();
+  });
+  if (dropped > 0) log('warn', `${dropped} session event(s) arrived while telemetry was loading, past the ${HELD_EVENTS_LIMIT} kept: they are missing from /metrics and traces`);
   log('info', `agent ${cfg.agent.id} started with ${staticSessions.length} session(s)`, { agent: cfg.agent.id });
 
-  const renderMetrics = () => telemetry.renderMetrics();
+  const renderMetrics = () => agentTelemetry.renderMetrics();
   const reconnectSession = async (sessionId: string) => {
     const handle = supervisor.handle(sessionId);
     if (!handle) throw new EdgeError('EDGE_ERR_UNKNOWN_SESSION', `No session "${sessionId}".`);
@@ -239,7 +262,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
         await controller?.close();
         const drained = await supervisor.close();
         await admin?.close();
-        await telemetry.shutdown(); // flush spans before the process exits
+        await agentTelemetry.shutdown(); // flush spans before the process exits
         return drained;
       })();
       return closing;
@@ -251,10 +274,13 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
       await supervisor.destroy();
       await stopping;
       await admin?.close();
-      await telemetry.shutdown(250); // abrupt: a last, short chance to export
+      await agentTelemetry.shutdown(250); // abrupt: a last, short chance to export
     },
   };
 }
+
+/** Session events kept while telemetry loads (a handful per session in practice: state, connected, forward up). */
+const HELD_EVENTS_LIMIT = 10_000;
 
 /** Worker events after which the status report may differ in more than its counters. */
 const REPORTABLE_EVENTS: ReadonlySet<WorkerEvent['type']> = new Set(['state', 'forward', 'localForward', 'connected']);

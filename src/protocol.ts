@@ -59,7 +59,12 @@ export type WorkerEvent =
   | { type: 'channelRejected'; info: ChannelInfo & { reason: RejectReason | LocalRejectReason; error: PlainError | null } }
   | { type: 'log'; level: LogLevel; message: string; fields?: Record<string, unknown> }
   | { type: 'reply'; requestId: number; status?: SessionStatus; error?: PlainError }
+  /** Channel events of one event-loop turn, in order (worker-event-sender.ts): one message, not one per event. */
+  | { type: 'channelEvents'; events: WorkerChannelEvent[] }
   /** A batch of finished spans for the main thread's exporter. */
   | { type: 'spans'; spans: PlainSpan[] }
   /** The last message a worker sends for a session: everything before it has been delivered. */
   | { type: 'final' };
+
+/** The per-channel events, which a busy session sends many of per turn. */
+export type WorkerChannelEvent = Extract<WorkerEvent, { type: 'channelOpen' | 'channelClose' | 'channelRejected' }>;

@@ -11,6 +11,16 @@
 // collection and that is safe to change at run time; `npm run bench` measures the agent started
 // with no node flag, and CPU per GB equals `node --single-threaded-gc` (README, Performance).
 //
+// A small young generation in a main thread that carries no session (`run`, startAgent()): V8
+// doubles a thread's new space (up to 2 × 16 MB) whenever a scavenge finds much of it alive,
+// which loading modules at start does; the grown
+// semi-spaces then stay resident while the agent idles (≈ 6–8 MB of `run`'s idle RSS, measured
+// with process.memoryUsage() and v8.getHeapSpaceStatistics()). `--semi-space-growth-factor=1`
+// keeps it at its initial 1 MB semi-spaces, as `--max-semi-space-size=1` would (which cannot be
+// set at run time). V8 resets the factor to its minimum of 2 whenever it sets up a heap, i.e. when
+// a worker thread starts: each session worker applies the same flags again once its heap exists
+// (workers/reapply-runtime-flags.ts, the first module the session worker loads).
+//
 // Not a re-exec: Node 20 has no execve, so a re-exec would leave the first Node process resident
 // (~40 MB) on a device where the whole agent targets ~55 MB. Heap sizes cannot be changed for a
 // thread that already runs (V8 sizes a heap when it creates it): the session workers get theirs
@@ -26,8 +36,12 @@ export const RUNTIME_V8_FLAGS: readonly string[] = [
   '--no-parallel-pointer-update',
   '--no-concurrent-array-buffer-sweeping',
 ];
+/** The main thread's young generation stays at its initial size (see above). */
+export const YOUNG_GENERATION_V8_FLAGS: readonly string[] = ['--semi-space-growth-factor=1'];
 /** The EDGE_DIAG_DISABLE name that leaves V8's default collector. */
 export const SINGLE_THREADED_GC_LEVER = 'single-threaded-gc';
+/** The EDGE_DIAG_DISABLE name that lets the main thread's young generation grow as V8 does by default. */
+export const SMALL_YOUNG_GENERATION_LEVER = 'small-young-gen';
 
 let applied: string[] | undefined;
 
@@ -42,6 +56,33 @@ export function applyRuntimeFlags(env: NodeJS.ProcessEnv = process.env): readonl
   applied = off.has(SINGLE_THREADED_GC_LEVER) ? [] : [...RUNTIME_V8_FLAGS];
   for (const flag of applied) v8.setFlagsFromString(flag);
   return applied;
+}
+
+/**
+ * Also keeps the main thread's young generation small (YOUNG_GENERATION_V8_FLAGS), for a main
+ * thread that carries no session (startAgent(): the sessions run in workers). Not for `edge-agent
+ * tunnel`, whose session moves its data in the main thread: there the small young generation cost
+ * ≈ 5–8% more CPU per GB (docs/performance.md) for < 1 MB of idle RSS. `EDGE_DIAG_DISABLE=
+ * small-young-gen` leaves V8's default. Call after applyRuntimeFlags(); idempotent.
+ */
+export function applySessionlessMainThreadFlags(env: NodeJS.ProcessEnv = process.env): readonly string[] {
+  if (!applied) return [];
+  if (disabledLevers(env).has(SMALL_YOUNG_GENERATION_LEVER)) return applied;
+  for (const flag of YOUNG_GENERATION_V8_FLAGS) {
+    if (applied.includes(flag)) continue;
+    v8.setFlagsFromString(flag);
+    applied = [...applied, flag];
+  }
+  return applied;
+}
+
+/**
+ * Sets `flags` (what the main thread applied, passed as the session pool's workerData) again from
+ * a worker thread whose heap now exists: V8 put the young-generation growth factor back to its
+ * default while it set that heap up. Flags are process-wide; setting the same values is harmless.
+ */
+export function reapplyRuntimeFlags(flags: readonly string[]): void {
+  for (const flag of flags) v8.setFlagsFromString(flag);
 }
 
 /** What /status reports under `runtime`: the Node version and the V8 flags applied in this process. */

@@ -1,19 +1,27 @@
 // The piscina worker entry: runs one SSH session for as long as it lives. The task stays
 // pending for the session's whole life (the pool uses atomics: 'disabled', so the thread's
 // event loop keeps running); commands and events travel on the task's own MessagePort.
+// First: this thread's heap setup put the main thread's young-generation cap back to V8's default.
+import './reapply-runtime-flags.js';
 // First, before any module that loads ssh2: skips ssh2's unused poly1305 WebAssembly (~3.6 MB a thread).
 import '../src/ssh2/poly1305-wasm.js';
 import { threadId } from 'node:worker_threads';
 import { EdgeError, isEdgeError, toPlainError, type PlainError } from '../src/errors.js';
-import type { SessionTaskInput, SessionTaskResult, WorkerCommand, WorkerEvent } from '../src/protocol.js';
+import type { SessionTaskInput, SessionTaskResult, WorkerCommand } from '../src/protocol.js';
 import { createSession, type MultiGatewaySession } from '../src/session/multi-gateway-session.js';
+import { createWorkerEventSender } from '../src/supervisor/worker-event-sender.js';
 import type { TunnelSession } from '../src/session/tunnel-session.js';
-import { SessionTracing } from '../src/session/session-tracing.js';
+import type { SessionTracing } from '../src/session/session-tracing.js';
+import { importSibling } from '../src/import-sibling.js';
 import { installWorkerTracing } from '../telemetry/worker-tracing.js';
 
 export default async function runSession({ session: input, port, tracing: tracingEnabled }: SessionTaskInput): Promise<SessionTaskResult> {
-  const send = (event: WorkerEvent) => port.postMessage(event);
+  const { send, sendChannelEvent } = createWorkerEventSender(port);
   const tracing = await installWorkerTracing(tracingEnabled, (spans) => send({ type: 'spans', spans }));
+  // With tracing off the worker never loads @opentelemetry/api (tens of ms before the first dial).
+  const Tracing = tracingEnabled
+    ? (await importSibling<typeof import('../src/session/session-tracing.js')>(import.meta.url, '../src/session/session-tracing')).SessionTracing
+    : undefined;
   let session: TunnelSession | MultiGatewaySession;
   // One tracer per SSH connection (a session with several gateways has one per gateway in use).
   const tracers: SessionTracing[] = [];
@@ -35,7 +43,7 @@ export default async function runSession({ session: input, port, tracing: tracin
         return undefined;
       },
       // With tracing off there is no SDK: no span objects per channel at all.
-      onLink: (link) => { if (tracingEnabled) tracers.push(new SessionTracing(link)); },
+      onLink: (link) => { if (Tracing) tracers.push(new Tracing(link)); },
     });
   } catch (err) {
     // Invalid configuration is not a crash: report it as a failed session, never restart it.
@@ -50,9 +58,9 @@ export default async function runSession({ session: input, port, tracing: tracin
   session.on('connected', (info) => send({ type: 'connected', attempt: info.attempt, serverBanner: info.serverBanner, hostKeyFingerprint: info.hostKeyFingerprint }));
   session.on('connectFailed', (info) => send({ type: 'connectFailed', attempt: info.attempt, error: toPlainError(info.error) }));
   session.on('reconnectAttempt', (a) => send({ type: 'reconnectAttempt', kind: a.kind, forwardId: a.forwardId, retryCount: a.retryCount, delayMs: a.delayMs, error: toPlainError(a.lastError) }));
-  session.on('channelOpen', (info) => send({ type: 'channelOpen', info }));
-  session.on('channelClose', ({ error, ...info }) => send({ type: 'channelClose', info: { ...info, error: plainAny(error) } }));
-  session.on('channelRejected', ({ error, ...info }) => send({ type: 'channelRejected', info: { ...info, error: plain(error ?? null) } }));
+  session.on('channelOpen', (info) => sendChannelEvent({ type: 'channelOpen', info }));
+  session.on('channelClose', ({ error, ...info }) => sendChannelEvent({ type: 'channelClose', info: { ...info, error: plainAny(error) } }));
+  session.on('channelRejected', ({ error, ...info }) => sendChannelEvent({ type: 'channelRejected', info: { ...info, error: plain(error ?? null) } }));
   session.on('log', (level, message, fields) => send({ type: 'log', level, message, fields }));
 
   let drained: Promise<boolean> | undefined;

@@ -97,8 +97,11 @@ export async function phaseOpens(ctx: PhaseContext, tunnels: Tunnel[]): Promise<
   for (let rep = 1; rep <= httpReps; rep++) {
     const order = eligible.map((_, i) => eligible[(i + rep) % eligible.length]!);
     for (const t of order) {
+      const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
       const r = await channelOpens(t.ports.echo, sizes.opensSeconds);
       rec.record('opens', t.spec.id, r.rate, 'opens/s', rep);
+      // the tool's own CPU per channel (issue 14: ≈ 400 µs agent vs ≈ 150 µs ssh)
+      if (t.pid && r.opens > 0) rec.record('cpu-per-open', t.spec.id, ((cpuSeconds(t.pid) - cpu0) / r.opens) * 1e6, 'µs', rep);
       rec.record('opens-errors', t.spec.id, r.errors, 'count', rep);
       log(`opens    ${t.spec.id.padEnd(24)} ${r.rate.toFixed(0)} /s${r.errors ? ` errors ${r.errors}` : ''}`);
       await sleep(500);

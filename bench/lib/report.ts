@@ -48,6 +48,7 @@ const RATIO_ROWS: Row[] = [
   { figure: 'ka32-p99', label: 'HTTP keep-alive p99 ms, 32 conns', digits: 2, nodelayTarget: { max: 1.0, text: '≤ 1.0× (nodelay)' } },
   { figure: 'newconn-rps', label: 'new connection per request, req/s', digits: 0 },
   { figure: 'opens', label: 'channel opens per second', digits: 0, nodelayTarget: { min: 1.0, text: '≥ 1.0× (nodelay)' } },
+  { figure: 'cpu-per-open', label: 'tool CPU µs per channel open', digits: 0 },
 ];
 
 /** The Markdown report (printed, and written to bench/results/latest.md by a full run). */

@@ -10,6 +10,7 @@ import { startAgent, type AgentHandle } from '../agent.js';
 import { isEdgeError } from '../errors.js';
 import { parseCommandArgs, UsageError } from './usage-error.js';
 import { onShutdown } from '../lifecycle/shutdown.js';
+import { applySessionlessMainThreadFlags } from '../runtime-flags.js';
 
 export const RUN_USAGE = `Usage: edge-agent run [--config FILE]
 
@@ -31,6 +32,8 @@ export async function runRunCommand(argv: string[]): Promise<number> {
     process.stdout.write(RUN_USAGE);
     return 0;
   }
+  // Before the configuration loads (its modules are most of what grows the young generation).
+  applySessionlessMainThreadFlags();
   if (values.config === '') throw new UsageError('--config needs a file name');
   if (values.config) process.env.EDGE_AGENT_CONFIG = values.config;
   if (!CONFIG_SOURCES.some((name) => process.env[name])) {

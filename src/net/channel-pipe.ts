@@ -10,19 +10,20 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { disabledLevers } from '../diag-levers.js';
+import { quietChannelDestroy } from '../ssh2/channel-destroy.js';
 import { watchChannelEof } from '../ssh2/channel-eof.js';
 import { isPooledPayload, releaseInboundPayload } from '../ssh2/inbound-packet-pool.js';
 import { channelCopiesNow } from '../ssh2/channel-sync-write.js';
 import { ThrottledReader, type ForwardBandwidth } from './bandwidth-limit.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
 import { copyRead, releaseCopiedRead, targetReaderOf } from './target-read-buffer.js';
-import { installWriteBatching } from './ssh-write-batching.js';
+import { corkForTurn } from './turn-cork.js';
 
 // ssh2 hands us one chunk per SSH packet (≤ 32 KiB) and one socket read of the SSH connection
 // holds several: writing each to the target was one write() system call per packet, the largest
 // item of an upload's profile (34% of the agent's busy time in `writeBuffer`). Corked per
 // event-loop turn, a turn's packets reach the target in one writev(); flushed in the same turn
-// (setImmediate), so request/response latency is unchanged. EDGE_DIAG_DISABLE=target-write-batching.
+// (setImmediate; turn-cork.ts), so request/response latency is unchanged. EDGE_DIAG_DISABLE=target-write-batching.
 const BATCH_TARGET_WRITES = !disabledLevers().has('target-write-batching');
 // Corked bytes count in writableLength, so write() returns false for every packet after the
 // first of a turn; pausing the channel on that (as without batching) made each turn carry one
@@ -69,7 +70,7 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
     : undefined;
   const touch = () => idleTimer?.refresh();
   const receivedEof = watchChannelEof(channel);
-  if (BATCH_TARGET_WRITES) installWriteBatching(target);
+  quietChannelDestroy(channel); // stream auto-destroy without a thrown-away error per channel
 
   // The cap holds a reader while its bucket is in debt; a reader paused for backpressure as
   // well is resumed only once both let go.
@@ -81,6 +82,7 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
     if (target.destroyed) return; // torn down: drain the channel so ssh2 can finish closing it
     stats.bytesIn += chunk.length;
     touch();
+    if (BATCH_TARGET_WRITES) corkForTurn(target);
     // A packet decrypted into a pooled block (inbound-packet-pool.ts): this write is its only
     // user, so the block is reused once the target has taken the bytes.
     const written = isPooledPayload(chunk) ? target.write(chunk, () => releaseInboundPayload(chunk)) : target.write(chunk);

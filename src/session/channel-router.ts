@@ -43,6 +43,10 @@ interface LiveChannel {
   destroy(reason: ChannelCloseReason): void;
 }
 
+/** Placeholders until the channel's pipe or handler exists (shared: no allocation per channel). */
+const NO_STATS: Readonly<{ bytesIn: number; bytesOut: number }> = Object.freeze({ bytesIn: 0, bytesOut: 0 });
+const notYet = (): void => {};
+
 export class ChannelRouter {
   private readonly channels = new Map<number, LiveChannel>();
 
@@ -225,7 +229,7 @@ export class ChannelRouter {
   }
 
   private trackChannel(fwd: ForwardRuntime, info: ChannelInfo): LiveChannel {
-    const live: LiveChannel = { info, forward: fwd, openedAt: Date.now(), stats: { bytesIn: 0, bytesOut: 0 }, destroy: () => {} };
+    const live: LiveChannel = { info, forward: fwd, openedAt: Date.now(), stats: NO_STATS, destroy: notYet };
     this.channels.set(info.id, live);
     fwd.openChannels += 1;
     fwd.totalChannels += 1;

@@ -185,6 +185,10 @@ export class SessionHandle extends EventEmitter<SessionHandleEvents> {
 
   private onEvent(event: WorkerEvent): void {
     switch (event.type) {
+      case 'channelEvents':
+        // one turn's channel events of the worker (worker-event-sender.ts), handled one by one
+        for (const e of event.events) this.onEvent(e);
+        return;
       case 'ready':
         this.threadIdValue = event.threadId;
         break;

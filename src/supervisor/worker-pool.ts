@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { workerResourceLimits } from './worker-limits.js';
+import { runtimeSettings } from '../runtime-flags.js';
 
 /** Sessions one agent can hold at once (one worker thread each). */
 export const MAX_SESSIONS = 64;
@@ -27,6 +28,9 @@ export function createSessionPool(resourceLimits: ResourceLimits = workerResourc
     filename,
     execArgv,
     resourceLimits,
+    // The V8 flags this process applied, set again by each worker as it starts
+    // (workers/reapply-runtime-flags.ts): V8 resets one of them while it sets up the worker's heap.
+    workerData: { v8Flags: runtimeSettings().v8Flags },
     atomics: 'disabled',
     minThreads: 0,
     maxThreads: MAX_SESSIONS,

@@ -18,8 +18,9 @@ function heavy(entry: string, forbidden: string[]): Record<string, string> {
 }
 
 describe('module weight per thread', () => {
-  it('a session worker loads neither undici nor the OpenTelemetry SDK up front', () => {
-    expect(heavy('workers/session-worker.ts', ['undici', ...OTEL_SDK])).toEqual({});
+  it('a session worker loads neither undici nor the OpenTelemetry SDK or API up front', () => {
+    // (@opentelemetry/api only with tracing on: session-tracing.ts is imported then)
+    expect(heavy('workers/session-worker.ts', ['undici', '@opentelemetry/api', ...OTEL_SDK])).toEqual({});
     // …but does load ssh2 (the sanity check that the graph is followed at all)
     expect(reachablePackages('workers/session-worker.ts', ROOT).has('ssh2')).toBe(true);
   });
@@ -50,6 +51,12 @@ describe('module weight per thread', () => {
     expect(reachablePackages('telemetry/span-export.ts', ROOT).has('@opentelemetry/exporter-trace-otlp-http')).toBe(true);
   });
 
+  it("the main thread loads no Prometheus exporter package up front (the serializer's own file at the first scrape)", () => {
+    for (const entry of ['telemetry/agent-telemetry.ts', 'src/agent.ts', 'src/cli/run-command.ts']) {
+      expect(heavy(entry, ['@opentelemetry/exporter-prometheus']), entry).toEqual({});
+    }
+  });
+
   it('no thread loads @opentelemetry/semantic-conventions (one large module; telemetry/semconv.ts spells the names)', () => {
     for (const entry of ['workers/session-worker.ts', 'src/cli/tunnel-command.ts', 'src/agent.ts', 'telemetry/agent-telemetry.ts', 'telemetry/worker-tracing-sdk.ts']) {
       expect(heavy(entry, ['@opentelemetry/semantic-conventions']), entry).toEqual({});
@@ -64,5 +71,8 @@ describe('module weight per thread', () => {
   it('the lazily loaded parts are where the graph says they are', () => {
     expect(reachablePackages('src/session/targets/http/http-forward.ts', ROOT).has('undici')).toBe(true);
     expect(reachablePackages('telemetry/worker-tracing-sdk.ts', ROOT).has('@opentelemetry/sdk-trace-base')).toBe(true);
+    // undici in the main thread of `run` only through the fleet client (assignments.url / reportUrl)
+    expect(reachablePackages('src/assignments/assignment-controller.ts', ROOT).has('undici')).toBe(true);
+    expect(reachablePackages('src/report/status-reporter.ts', ROOT).has('undici')).toBe(true);
   });
 });

@@ -3,12 +3,12 @@
 // implies) change at run time, so the test drives full (major) collections with retained objects
 // in a child process that applied the flags — from the CLI entry's and startAgent()'s way in.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { applyRuntimeFlags, RUNTIME_V8_FLAGS } from '../../src/runtime-flags.js';
+import { applyRuntimeFlags, applySessionlessMainThreadFlags, RUNTIME_V8_FLAGS, YOUNG_GENERATION_V8_FLAGS } from '../../src/runtime-flags.js';
 
 const MODULE = fileURLToPath(new URL('../../src/runtime-flags.ts', import.meta.url));
 
@@ -38,11 +38,37 @@ if (isMainThread) {
 }
 `;
 
-function runChild(env: NodeJS.ProcessEnv) {
+// The main thread's young generation after a worker thread started (whose heap setup resets the
+// growth factor) and module-loading-like churn (objects that survive a scavenge or two). With
+// REAPPLY the worker sets the main thread's flags again, as workers/session-worker.ts does.
+const YOUNG_CHILD = `
+import v8 from 'node:v8';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+if (isMainThread) {
+  const { applyRuntimeFlags, applySessionlessMainThreadFlags } = await import(process.env.FLAGS_MODULE);
+  applyRuntimeFlags();
+  const flags = applySessionlessMainThreadFlags();
+  const newSpace = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 2 ** 20;
+  const beforeMb = newSpace();
+  const w = new Worker(new URL(import.meta.url), { workerData: { flags, reapply: process.env.REAPPLY === '1' } });
+  await new Promise((resolve) => w.once('message', resolve));
+  let keep = [];
+  for (let i = 0; i < 400000; i++) { keep.push({ i, s: 'x' + i, a: [i] }); if (keep.length > 60000) keep = []; }
+  process.stdout.write(JSON.stringify({ flags, beforeMb, newSpaceMb: newSpace() }) + '\\n');
+  await w.terminate();
+} else {
+  // reapplyRuntimeFlags(flags), spelled out: this plain-JavaScript worker cannot load the .ts module
+  if (workerData.reapply) for (const flag of workerData.flags) v8.setFlagsFromString(flag);
+  parentPort.postMessage('ready');
+  setInterval(() => {}, 1000);
+}
+`;
+
+function runChild(env: NodeJS.ProcessEnv, source = CHILD) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'edge-flags-'));
   try {
     const script = path.join(dir, 'churn.mjs');
-    writeFileSync(script, CHILD);
+    writeFileSync(script, source);
     return spawnSync(process.execPath, ['--import', 'tsx', script], {
       encoding: 'utf8', env: { ...process.env, FLAGS_MODULE: MODULE, NODE_OPTIONS: '', ...env }, timeout: 60_000,
     });
@@ -56,6 +82,10 @@ describe('runtime flags', () => {
     const first = applyRuntimeFlags({});
     expect(first).toEqual(RUNTIME_V8_FLAGS);
     expect(applyRuntimeFlags({ EDGE_DIAG_DISABLE: 'single-threaded-gc' })).toBe(first); // idempotent per process
+    // startAgent() / `run` (no session in the main thread) add the young-generation cap
+    expect(applySessionlessMainThreadFlags({ EDGE_DIAG_DISABLE: 'small-young-gen' })).toEqual(RUNTIME_V8_FLAGS);
+    expect(applySessionlessMainThreadFlags({})).toEqual([...RUNTIME_V8_FLAGS, ...YOUNG_GENERATION_V8_FLAGS]);
+    expect(applySessionlessMainThreadFlags({})).toEqual([...RUNTIME_V8_FLAGS, ...YOUNG_GENERATION_V8_FLAGS]);
   });
 
   it('a process that applied them survives heavy major GCs in the main thread and a worker', () => {
@@ -70,4 +100,28 @@ describe('runtime flags', () => {
     expect(r.status).toBe(0);
     expect(r.stdout.trim().split('\n')[0]).toBe('[]');
   }, 60_000);
+
+  it("the main thread's young generation does not grow after a worker started, when the worker sets the flags again", () => {
+    const young = (env: NodeJS.ProcessEnv) => {
+      const r = runChild(env, YOUNG_CHILD);
+      expect(r.stderr).not.toMatch(/Fatal error|Check failed/);
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { flags: string[]; beforeMb: number; newSpaceMb: number };
+      return { ...out, grewMb: out.newSpaceMb - out.beforeMb };
+    };
+    const capped = young({ REAPPLY: '1' });
+    expect(capped.flags).toContain('--semi-space-growth-factor=1');
+    expect(capped.grewMb).toBe(0);
+    // What the worker's re-application is for: its heap setup put V8's default growth back.
+    expect(young({ REAPPLY: '0' }).grewMb).toBeGreaterThan(2);
+    // And the lever off: V8's default growth.
+    expect(young({ REAPPLY: '1', EDGE_DIAG_DISABLE: 'small-young-gen' }).grewMb).toBeGreaterThan(2);
+  }, 60_000);
+
+  it('a session worker sets them again before it loads anything else (the pool passes them as workerData)', () => {
+    const worker = readFileSync(fileURLToPath(new URL('../../workers/session-worker.ts', import.meta.url)), 'utf8');
+    expect(/^import\s+'([^']+)'/m.exec(worker)?.[1]).toBe('./reapply-runtime-flags.js');
+    const pool = readFileSync(fileURLToPath(new URL('../../src/supervisor/worker-pool.ts', import.meta.url)), 'utf8');
+    expect(pool).toMatch(/workerData: \{ v8Flags: runtimeSettings\(\)\.v8Flags \}/);
+  });
 });

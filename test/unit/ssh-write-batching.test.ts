@@ -1,26 +1,15 @@
 // Write batching on the SSH socket: writes of one event-loop turn leave in one writev, and the
 // backpressure signals SshSocketGate relies on (writableLength, write() → false, 'drain') are
 // unchanged.
-import net from 'node:net';
-import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { installWriteBatching, serverSendsNoDelay } from '../../src/net/ssh-write-batching.js';
 import { SshSocketGate } from '../../src/net/ssh-socket-gate.js';
+import { loopbackSocketPair } from '../helpers/socket-pair.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => { while (cleanups.length) cleanups.pop()!(); });
 
-async function socketPair(): Promise<{ client: net.Socket; server: net.Socket }> {
-  const listener = net.createServer();
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  const accepted = once(listener, 'connection');
-  const client = net.connect({ port: (listener.address() as net.AddressInfo).port, host: '127.0.0.1', noDelay: true });
-  await once(client, 'connect');
-  const [server] = (await accepted) as [net.Socket];
-  cleanups.push(() => { client.destroy(); server.destroy(); listener.close(); });
-  return { client, server };
-}
+const socketPair = () => loopbackSocketPair(cleanups);
 
 describe('SSH socket write batching', () => {
   it('corks the socket for the rest of the turn and sends everything, in order, once uncorked', async () => {
