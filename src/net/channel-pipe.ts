@@ -1,18 +1,22 @@
 // Carries bytes between one SSH channel and its target socket, both ways, with backpressure
 // end to end: a full target pauses the channel (so its SSH window stops being re-opened and
 // the far client is slowed by the SSH host), a full channel window or an over-full SSH socket
-// pauses the target. Half-close travels both ways (FIN → EOF, EOF → FIN). No data is copied.
+// pauses the target. Half-close travels both ways (FIN → EOF, EOF → FIN).
 // Only a real SSH channel EOF becomes a FIN on the target: a channel that ends any other way (SSH
 // session lost, closed without EOF, drain deadline, destroy) resets the target connection (RST),
 // so a service never mistakes a cut transfer for a complete one.
+// Target → channel: a target read into the reused buffer reaches ssh2 as a view when the
+// channel's window takes it whole (ssh2 copies it into packets at once), else as a pooled copy.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { disabledLevers } from '../diag-levers.js';
 import { quietChannelDestroy } from '../ssh2/channel-destroy.js';
 import { watchChannelEof } from '../ssh2/channel-eof.js';
 import { isPooledPayload, releaseInboundPayload } from '../ssh2/inbound-packet-pool.js';
+import { channelCopiesNow } from '../ssh2/channel-sync-write.js';
 import { ThrottledReader, type ForwardBandwidth } from './bandwidth-limit.js';
 import type { SshSocketGate } from './ssh-socket-gate.js';
+import { copyRead, releaseCopiedRead, targetReaderOf } from './target-read-buffer.js';
 import { corkForTurn } from './turn-cork.js';
 
 // ssh2 hands us one chunk per SSH packet (≤ 32 KiB) and one socket read of the SSH connection
@@ -101,10 +105,18 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
     waitingForSshSocket = false;
     if (!waitingForWindow && !closed && !outCap?.holding) target.resume();
   };
-  target.on('data', (chunk: Buffer) => {
+  // A target dialled with the reused read buffer (target-read-buffer.ts) hands us views of it
+  // (`transient`): ssh2 may take one only if it copies it into packets at once; else we copy.
+  const fromTarget = (chunk: Buffer, transient: boolean) => {
     stats.bytesOut += chunk.length;
     touch();
-    if (!channel.write(chunk)) {
+    let written: boolean;
+    if (!transient || channelCopiesNow(channel, chunk.length)) written = channel.write(chunk);
+    else {
+      const copy = copyRead(chunk);
+      written = channel.write(copy, (err?: Error | null) => { if (!err) releaseCopiedRead(copy); });
+    }
+    if (!written) {
       waitingForWindow = true;
       target.pause();
     }
@@ -114,7 +126,10 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
       opts.gate.waitForDrain(resumeTarget);
     }
     outCap?.consumed(chunk.length);
-  });
+  };
+  const reader = targetReaderOf(target);
+  if (reader) reader.attach(fromTarget);
+  else target.on('data', (chunk: Buffer) => fromTarget(chunk, false));
   channel.on('drain', () => {
     waitingForWindow = false;
     if (!waitingForSshSocket && !closed && !outCap?.holding) target.resume();

@@ -31,6 +31,7 @@ import { DEFAULT_ALGORITHMS, defaultAlgorithms, widenAlgorithms } from '../ssh-a
 import { requireRsaSha2UserAuth } from '../ssh2/rsa-sha2-user-auth.js';
 import { installPaddingPool } from '../ssh2/padding-pool.js';
 import { installInboundPacketPool } from '../ssh2/inbound-packet-pool.js';
+import { installOutboundPacketPool } from '../ssh2/outbound-packet-pool.js';
 import { createSshReadBuffer, type SshReadBuffer } from './ssh-read-buffer.js';
 import { serverSoftwareVersion } from '../ssh2/server-software-version.js';
 import { nudgeSshdNoDelay, type NudgeResult } from './sshd-nodelay.js';
@@ -244,7 +245,9 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps, re
     if (deps.verifyHostKey.expectsCertificates?.()) installClientHostCertificates(client);
     // disabled until the server is known to send with TCP_NODELAY (openSshConnection)
     if (!off.has('write-batching')) batching = installWriteBatching(socket, { enabled: false });
-    if (!off.has('padding-pool')) crypto.paddingPool = installPaddingPool(client);
+    // packet buffers reused once written (rides on the padding pool's allocPacket)
+    const outbound = off.has('outbound-pool') ? null : installOutboundPacketPool(socket);
+    if (!off.has('padding-pool')) crypto.paddingPool = installPaddingPool(client, outbound ?? undefined);
     if (!off.has('inbound-pool')) {
       const inbound = installInboundPacketPool(client);
       crypto.inboundPool = inbound !== null;

@@ -28,6 +28,7 @@
 // callback). Views nobody releases are garbage-collected as before.
 // test/unit/ssh2-inbound-packet-pool.test.ts fails when ssh2 changes what this relies on.
 import type { Client } from 'ssh2';
+import { BlockPool } from '../net/block-pool.js';
 import { knownMethod, sourceFingerprint, watchProtocolField } from './hook-kit.js';
 
 type DecryptFn = (this: DecipherState, data: Uint8Array, p: number, dataLen: number) => number | undefined;
@@ -58,30 +59,23 @@ const BLOCK_BYTES = 35000;
  * data is ever released), e.g. +35 MB of it per 1 GiB download in window adjusts alone.
  */
 const SMALL_PACKET = 4096;
-/** Free blocks kept per thread (≈ 2.2 MiB); more in flight than this are allocated and dropped. */
-const MAX_FREE_BLOCKS = 64;
+/**
+ * Free blocks kept per thread (≈ 4.5 MiB); more in flight than this are allocated and dropped.
+ * One busy channel holds up to ≈ 130 (its 2 MiB window, the channel's 2 MiB readable buffer while
+ * the target is slow, the target's queue): with 64 a quarter of a 1 GiB upload's packets got a
+ * fresh block and the peak RSS rose by ≈ 30 MB (bench/results/2026-12-02-download-data-path.md).
+ */
+const MAX_FREE_BLOCKS = 128;
 
 export const decryptFingerprint = sourceFingerprint;
 
-const free: Buffer[] = [];
-/** Blocks handed out and not yet released, by their ArrayBuffer. */
-const busy = new WeakMap<ArrayBufferLike, Buffer>();
 export const inboundPoolStats = { packets: 0, allocated: 0, reused: 0, released: 0 };
-
-function takeBlock(len: number): Buffer {
-  let block = free.pop();
-  if (block) inboundPoolStats.reused += 1;
-  else {
-    block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
-    inboundPoolStats.allocated += 1;
-  }
-  busy.set(block.buffer, block);
-  return block.subarray(0, len);
-}
+const pool = new BlockPool(BLOCK_BYTES, MAX_FREE_BLOCKS, inboundPoolStats);
+const takeBlock = (len: number): Buffer => pool.take(len);
 
 /** Is this a view of a block of the pool that has not been released? */
 export function isPooledPayload(view: Uint8Array): boolean {
-  return busy.has(view.buffer);
+  return pool.holds(view);
 }
 
 /**
@@ -90,11 +84,7 @@ export function isPooledPayload(view: Uint8Array): boolean {
  * call, or a view not from the pool, does nothing.
  */
 export function releaseInboundPayload(view: Uint8Array): void {
-  const block = busy.get(view.buffer);
-  if (!block) return;
-  busy.delete(view.buffer);
-  inboundPoolStats.released += 1;
-  if (free.length < MAX_FREE_BLOCKS) free.push(block);
+  pool.release(view);
 }
 
 function emit(self: DecipherState, p: number): number | undefined {

@@ -56,14 +56,17 @@ function fillPadding(packet: Buffer, offset: number, len: number): void {
   paddingPoolStats.packets += 1;
 }
 
-/** The same packet layout as ssh2's allocPacket for these classes, padding from the pool. */
-export function pooledAllocPacket({ blockLen, trailer }: PacketLayout): (payloadLen: number) => Buffer {
+/**
+ * The same packet layout as ssh2's allocPacket for these classes, padding from the pool; the
+ * packet's buffer from `alloc` (outbound-packet-pool.ts reuses written packets' buffers).
+ */
+export function pooledAllocPacket({ blockLen, trailer }: PacketLayout, alloc: (size: number) => Buffer = Buffer.allocUnsafe): (payloadLen: number) => Buffer {
   return (payloadLen: number) => {
     let pktLen = 4 + 1 + payloadLen;
     let padLen = blockLen - ((pktLen - 4) & (blockLen - 1));
     if (padLen < 4) padLen += blockLen;
     pktLen += padLen;
-    const packet = Buffer.allocUnsafe(pktLen + trailer);
+    const packet = alloc(pktLen + trailer);
     packet.writeUInt32BE(pktLen - 4, 0);
     packet[4] = padLen;
     fillPadding(packet, 5 + payloadLen, padLen);
@@ -75,13 +78,14 @@ const knownByPrototype = new WeakMap<object, { className: string; layout: Packet
 
 /**
  * Makes every outbound cipher of this connection (the current one and those of later key
- * exchanges) take its padding from the pool. Call right after `client.connect()`. Returns false
- * (and changes nothing) when ssh2's internals are not what this file was written against.
+ * exchanges) take its padding from the pool, and its packet buffers from `packets` where that
+ * has an allocator for the cipher. Call right after `client.connect()`. Returns false (and
+ * changes nothing) when ssh2's internals are not what this file was written against.
  */
-export function installPaddingPool(client: Client): boolean {
+export function installPaddingPool(client: Client, packets?: { packetBuffer(cipher: object): ((size: number) => Buffer) | null }): boolean {
   return watchProtocolField(client, '_cipher', (cipher) => {
     if (!cipher || typeof cipher !== 'object') return;
     const known = knownMethod(cipher, 'allocPacket', KNOWN_ALLOC_PACKET, knownByPrototype);
-    if (known) (cipher as { allocPacket: unknown }).allocPacket = pooledAllocPacket(known.layout);
+    if (known) (cipher as { allocPacket: unknown }).allocPacket = pooledAllocPacket(known.layout, packets?.packetBuffer(cipher) ?? undefined);
   }) !== null;
 }

@@ -3,20 +3,27 @@
 // accepted channel that closes at once. HTTP targets (http://, https://, http+unix:) do not
 // come here: their channels are accepted at once and served by targets/http/ (a dead service is
 // a 502 there); the http(s) branches below remain for callers that want a raw connection.
+// tcp:// and unix: sockets read into the thread's reused buffer (net/target-read-buffer.ts):
+// their bytes reach the consumer through targetReaderOf(socket), not 'data' (pipeChannel does
+// that).
 import net from 'node:net';
 import tls from 'node:tls';
 import { EdgeError } from '../../errors.js';
 import type { ParsedTarget } from '../../grammar/targets.js';
 import { classifyErrno } from '../../lifecycle/errno.js';
+import { createTargetReader, reuseTargetReads } from '../../net/target-read-buffer.js';
 
 export function dialTarget(target: ParsedTarget, timeoutMs: number, forwardId: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     // A raw connection: TCP to host:port for http://, a verified TLS connection for https://.
+    const reader = (target.kind === 'tcp' || target.kind === 'unix') && reuseTargetReads() ? createTargetReader() : undefined;
+    const onread = reader ? { onread: reader.onread } : {};
     const socket = target.kind === 'unix'
-      ? net.connect({ path: target.path, allowHalfOpen: true })
+      ? net.connect({ path: target.path, allowHalfOpen: true, ...onread })
       : target.kind === 'https'
         ? tls.connect({ host: target.host, port: target.port, servername: net.isIP(target.host) ? undefined : target.host })
-        : net.connect({ host: target.host, port: target.port, noDelay: true, allowHalfOpen: true });
+        : net.connect({ host: target.host, port: target.port, noDelay: true, allowHalfOpen: true, ...onread });
+    reader?.bind(socket);
     const readyEvent = target.kind === 'https' ? 'secureConnect' : 'connect';
     const timer = timeoutMs > 0
       ? setTimeout(() => {
