@@ -9,7 +9,7 @@ import { waitUntil } from '../helpers/tunnel-fixtures.js';
 
 const MB = 1024 * 1024;
 /** How much the agent's RSS may grow while 200 MB are offered. */
-const GROWTH_BOUND = 48 * MB;
+const GROWTH_BOUND = 36 * MB;
 
 async function startAgent(sshd: SshdHandle, sshPort: number, spec: string): Promise<{ cli: CliProcess; port: number }> {
   const cli = runCli(['tunnel', '-p', String(sshPort), '-i', sshd.userKeyPath, '--fingerprint', sshd.hostKeyFingerprint, '-R', spec, `${sshd.username}@127.0.0.1`]);
