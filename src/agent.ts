@@ -203,19 +203,30 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     return structuredClone(await controller.refresh());
   };
 
+  // A start that fails from here on stops what began: fleet client, reporter, sessions, telemetry.
+  const stopAfterFailedStart = async () => {
+    await controller?.close();
+    await reporter?.close();
+    await supervisor.destroy();
+    await agentTelemetry.shutdown(250);
+  };
   let admin: AdminServer | undefined;
   if (cfg.admin.listen) {
     try {
       admin = await startAdminServer(parseListenAddress(cfg.admin.listen), { status, metrics: renderMetrics, reconnectSession, ...(controller ? { refreshAssignments } : {}) });
       log('info', `admin server on ${admin.url} (status page at /, /status, /readyz, /healthz, /metrics, POST /sessions/<id>/reconnect${controller ? ', POST /assignments/refresh' : ''})`);
     } catch (err) {
-      await controller?.close();
-      await reporter?.close();
-      await supervisor.destroy();
+      await stopAfterFailedStart();
       throw err;
     }
   }
-  await controller?.start();
+  try {
+    await controller?.start();
+  } catch (err) {
+    await admin?.close();
+    await stopAfterFailedStart();
+    throw err;
+  }
   reporter?.start();
 
   const reloadConfig = async () => {

@@ -13,16 +13,49 @@ export interface BlockPoolStats {
   released: number;
 }
 
+/** Drops the free blocks after this long without a take(): an idle worker keeps no pool. */
+export const IDLE_TRIM_MS = 30_000;
+
+/** Runs `fn` after `ms` without keeping the process alive; returns nothing to cancel (the check is cheap). */
+export type IdleTimer = (fn: () => void, ms: number) => void;
+const unrefTimer: IdleTimer = (fn, ms) => { setTimeout(fn, ms).unref(); };
+
 export class BlockPool {
   private readonly free: Buffer[] = [];
   /** Blocks handed out and not given back, by their ArrayBuffer. */
   private readonly busy = new WeakMap<ArrayBufferLike, Buffer>();
+  private takenSinceCheck = false;
+  private trimScheduled = false;
 
-  /** `maxFree`: free blocks kept; more given back than this are dropped (the pool stays bounded). */
-  constructor(private readonly blockBytes: number, private readonly maxFree: number, readonly stats: BlockPoolStats) {}
+  /**
+   * `maxFree`: free blocks kept; more given back than this are dropped (the pool stays bounded).
+   * The free list is emptied once a whole `idleTrimMs` passes without a take().
+   */
+  constructor(
+    private readonly blockBytes: number,
+    private readonly maxFree: number,
+    readonly stats: BlockPoolStats,
+    private readonly idleTrimMs = IDLE_TRIM_MS,
+    private readonly timer: IdleTimer = unrefTimer,
+  ) {}
+
+  /**
+   * Whether `len` bytes are worth a block: at least half of one. A smaller buffer holding a whole
+   * block would multiply what a byte-counted queue (a channel's 2 MiB buffer, the SSH socket
+   * gate) really holds; those get an exact-size buffer, as without the pool.
+   */
+  fits(len: number): boolean {
+    return len * 2 >= this.blockBytes && len <= this.blockBytes;
+  }
+
+  /** Free blocks now kept. */
+  get freeCount(): number {
+    return this.free.length;
+  }
 
   /** A view of the first `len` (≤ blockBytes) bytes of a free or new block. */
   take(len: number): Buffer {
+    this.takenSinceCheck = true;
     let block = this.free.pop();
     if (block) this.stats.reused += 1;
     else {
@@ -49,6 +82,18 @@ export class BlockPool {
   recycle(block: Buffer): void {
     this.stats.released += 1;
     if (this.free.length < this.maxFree) this.free.push(block);
+    this.scheduleTrim();
+  }
+
+  private scheduleTrim(): void {
+    if (this.trimScheduled || this.free.length === 0) return;
+    this.trimScheduled = true;
+    this.takenSinceCheck = false;
+    this.timer(() => {
+      this.trimScheduled = false;
+      if (!this.takenSinceCheck) this.free.length = 0;
+      else this.scheduleTrim();
+    }, this.idleTrimMs);
   }
 
   /** Gives the view's block back: only for the holder of the last reference to every view of it. */

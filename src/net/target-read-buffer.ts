@@ -46,12 +46,15 @@ const copies = new BlockPool(READ_BUFFER_BYTES, MAX_FREE_COPIES, targetReadStats
 /** A copy of a transient read in a pooled block; give it back with releaseCopiedRead(). */
 export function copyRead(view: Buffer): Buffer {
   targetReadStats.copied += 1;
+  // A small read gets an exact copy: the channel's 2 MiB buffer counts bytes, not blocks, so
+  // 200-byte reads in 64 KiB blocks behind a shut window would hold 300× their size.
+  if (!copies.fits(view.length)) return Buffer.from(view);
   const copy = copies.take(view.length);
   copy.set(view);
   return copy;
 }
 
-/** Only once nothing references the copy any more (e.g. the channel write's callback, no error). */
+/** Only once nothing references the copy any more (e.g. the channel write's callback, no error); an exact copy is left to the GC. */
 export function releaseCopiedRead(copy: Buffer): void {
   copies.release(copy);
 }

@@ -54,11 +54,12 @@ interface DecipherState {
 /** ssh2's MAX_PACKET_SIZE (crypto.js): no packet is longer, so one block holds any packet. */
 const BLOCK_BYTES = 35000;
 /**
- * Smaller packets (window adjusts, requests, small data) get an exact-size buffer from Node's
- * 8 KiB allocation pool: a 35 KB block for each would be garbage most of the time (only channel
- * data is ever released), e.g. +35 MB of it per 1 GiB download in window adjusts alone.
+ * Packets under half a block (window adjusts, requests, small data) get an exact-size buffer
+ * from Node's allocator (BlockPool.fits): a 35 KB block for each would be garbage most of the
+ * time (only channel data is ever released), e.g. +35 MB of it per 1 GiB download in window
+ * adjusts alone, and small data packets queued for a slow target would hold a block each while
+ * the channel window counts only their bytes.
  */
-const SMALL_PACKET = 4096;
 /**
  * Free blocks kept per thread (≈ 4.5 MiB); more in flight than this are allocated and dropped.
  * One busy channel holds up to ≈ 130 (its 2 MiB window, the channel's 2 MiB readable buffer while
@@ -115,7 +116,7 @@ function pooledDecryptLoop(readLength: (self: DecipherState, data: Uint8Array, p
       if (this._pktLen < this._len) {
         if (p >= dataLen) return undefined;
         const nb = Math.min(this._len - this._pktLen, dataLen - p);
-        if (!this._packet) this._packet = this._len > SMALL_PACKET ? takeBlock(this._len) : Buffer.allocUnsafe(this._len);
+        if (!this._packet) this._packet = pool.fits(this._len) ? takeBlock(this._len) : Buffer.allocUnsafe(this._len);
         this._packet.set(new Uint8Array(data.buffer, data.byteOffset + p, nb), this._pktLen);
         p += nb;
         this._pktLen += nb;

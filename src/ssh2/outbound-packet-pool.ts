@@ -33,8 +33,6 @@ export const encryptFingerprint = sourceFingerprint;
 
 /** Holds any channel-data packet (32 KiB of data + headers, padding, tag); ssh2's own packet limit. */
 const BLOCK_BYTES = 35000;
-/** Smaller packets (window adjusts, requests) come from Node's 8 KiB allocation pool as before. */
-const SMALL_PACKET = 4096;
 /** Free blocks kept per thread (≈ 2.2 MiB); more in flight than this are allocated and dropped. */
 const MAX_FREE_BLOCKS = 64;
 
@@ -42,7 +40,9 @@ export const outboundPoolStats = { packets: 0, allocated: 0, reused: 0, released
 const pool = new BlockPool(BLOCK_BYTES, MAX_FREE_BLOCKS, outboundPoolStats);
 
 function takePacket(size: number): Buffer {
-  if (size <= SMALL_PACKET || size > BLOCK_BYTES) return Buffer.allocUnsafe(size);
+  // Packets under half a block (window adjusts, requests, small data) get an exact-size buffer
+  // as before: the SSH socket gate counts bytes, so a full block each would multiply what it holds.
+  if (!pool.fits(size)) return Buffer.allocUnsafe(size);
   outboundPoolStats.packets += 1;
   return pool.take(size);
 }
