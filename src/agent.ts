@@ -154,6 +154,13 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     ...(reporter ? { report: reporter.status() } : {}),
     runtime: { ...runtimeSettings(), workerResourceLimits: workerResourceLimits(cfg.agent) },
   });
+  // A start that fails from here on stops what began: fleet client, reporter, sessions, telemetry.
+  const stopAfterFailedStart = async () => {
+    await controller?.close();
+    await reporter?.close();
+    await supervisor.destroy();
+    await telemetry?.shutdown(250);
+  };
   let metrics: AgentMetrics;
   try {
     // The OpenTelemetry SDK (its metrics part serves /metrics), the OTLP exporters and the fleet
@@ -179,8 +186,7 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
       })
       : undefined;
   } catch (err) {
-    await supervisor.destroy();
-    await telemetry?.shutdown(250);
+    await stopAfterFailedStart();
     throw err;
   }
   const agentTelemetry = telemetry;
@@ -203,13 +209,6 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     return structuredClone(await controller.refresh());
   };
 
-  // A start that fails from here on stops what began: fleet client, reporter, sessions, telemetry.
-  const stopAfterFailedStart = async () => {
-    await controller?.close();
-    await reporter?.close();
-    await supervisor.destroy();
-    await agentTelemetry.shutdown(250);
-  };
   let admin: AdminServer | undefined;
   if (cfg.admin.listen) {
     try {

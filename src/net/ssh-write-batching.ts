@@ -18,6 +18,7 @@
 // still fires once the buffer empties. Must be installed after `client.connect()`, on the
 // agent's own SSH socket only. TCP_NODELAY stays on for our socket.
 import type { Socket } from 'node:net';
+import { corkForTurn } from './turn-cork.js';
 
 export interface WriteBatching {
   /** write() calls seen while enabled, and batches (uncorks) that reached the socket. */
@@ -34,22 +35,10 @@ export function installWriteBatching(socket: Socket, options: { enabled?: boolea
   const original = socket.write;
   const stats = { writes: 0, batches: 0 };
   let enabled = options.enabled ?? true;
-  let corked = false;
-  const flush = () => {
-    if (!corked) return;
-    corked = false;
-    stats.batches += 1;
-    // uncork() on an ended/destroyed socket is harmless; writableCorked guards double uncorks
-    if (socket.writableCorked > 0) socket.uncork();
-  };
   const batched = function (this: Socket, ...args: Parameters<Socket['write']>): boolean {
     if (enabled) {
       stats.writes += 1;
-      if (!corked && !socket.destroyed && socket.writable) {
-        corked = true;
-        socket.cork();
-        setImmediate(flush);
-      }
+      if (corkForTurn(socket)) stats.batches += 1; // uncorked in the turn's check phase
     }
     return (original as (...a: unknown[]) => boolean).apply(this, args);
   } as Socket['write'];
@@ -68,7 +57,7 @@ export function installWriteBatching(socket: Socket, options: { enabled?: boolea
     uninstall() {
       enabled = false;
       if (socket.write === batched) socket.write = original;
-      flush();
+      if (socket.writableCorked > 0) socket.uncork(); // now, not at the end of the turn
     },
   };
 }

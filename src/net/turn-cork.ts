@@ -3,8 +3,9 @@
 // so each target got one write() system call per packet; corked until the turn's check phase
 // (setImmediate), a turn's packets reach each target in one writev() and request/response
 // latency is unchanged (see channel-pipe.ts). One module-level list and one setImmediate per turn
-// serve every target of the thread: wrapping each target's write() (ssh-write-batching.ts, as
-// the SSH socket does) cost four closures and a timer per channel, measurable on channel opens.
+// serve every target of the thread (and the SSH socket's write batching, ssh-write-batching.ts):
+// wrapping each target's write() cost four closures and a timer per channel, measurable on
+// channel opens.
 import type { Socket } from 'node:net';
 
 let corked: Socket[] = [];
@@ -24,13 +25,17 @@ function uncorkAll(): void {
   list.length = 0;
 }
 
-/** Corks `socket` (once) until the end of this event-loop turn; call before each write. */
-export function corkForTurn(socket: Socket): void {
-  if (socket.writableCorked > 0 || socket.destroyed || !socket.writable) return;
+/**
+ * Corks `socket` (once) until the end of this event-loop turn; call before each write. True when
+ * this call corked it (the turn's first write: one batch), false when it already was or cannot be.
+ */
+export function corkForTurn(socket: Socket): boolean {
+  if (socket.writableCorked > 0 || socket.destroyed || !socket.writable) return false;
   socket.cork();
   corked.push(socket);
   if (!scheduled) {
     scheduled = true;
     setImmediate(uncorkAll);
   }
+  return true;
 }
