@@ -70,7 +70,7 @@ async function roundTrip(cipher: string, payload: Buffer, opts: { readBuffer: bo
     target.on('error', () => {});
     pipeChannel(channel as unknown as SshChannel, target, { idleTimeoutMs: 0, gate: new SshSocketGate(new net.Socket(), 1 << 30), onClose: () => {} });
   });
-  return { echoed: await echoed, pair, readBuffer, stats: { packets: inboundPoolStats.packets - before.packets, reused: inboundPoolStats.reused - before.reused } };
+  return { echoed: await echoed, pair, readBuffer, stats: { packets: inboundPoolStats.packets - before.packets, reused: inboundPoolStats.reused - before.reused, pooled: inboundPoolStats.allocated + inboundPoolStats.reused - before.allocated - before.reused } };
 }
 
 describe('ssh2 internals used by the inbound packet pool', () => {
@@ -84,8 +84,10 @@ describe('ssh2 internals used by the inbound packet pool', () => {
     expect(Object.prototype.hasOwnProperty.call(decipher, 'decrypt')).toBe(true);
     expect(stats.packets).toBeGreaterThanOrEqual(256);
     // the channel pipe released blocks once the echo service had them, and they were reused
-    // (up to a channel window, 64 packets, can be in flight at once)
-    expect(stats.reused).toBeGreaterThan(stats.packets / 4);
+    // (up to a channel window, 64 packets, can be in flight at once); each 50,001-byte write's
+    // 17 KB rest is under half a block and gets an exact-size buffer (BlockPool.fits)
+    expect(stats.pooled).toBeGreaterThanOrEqual(Math.floor(payload.length / 50_001));
+    expect(stats.reused).toBeGreaterThan(stats.pooled / 4);
     if (reader) {
       // after the handshake ssh2 got views of the reused buffer, not copies
       expect(reader.stats.reads).toBeGreaterThan(20);
