@@ -177,7 +177,7 @@ describe('remote documents and the local policy', () => {
   const doc = {
     revision: 5,
     sessions: [{
-      id: 'gw', host: 'gw.example.com', username: 'u', credential: 'default', hostKeys: { insecureAcceptAny: true },
+      id: 'gw', host: 'gw.example.com', username: 'u', credential: 'default', hostKeys: { knownHostsFile: '/etc/ssh/ssh_known_hosts' },
       forwards: [
         { id: 'ok', port: 80, target: 'tcp://127.0.0.1:80' },
         { id: 'lan', port: 81, target: 'tcp://192.168.1.10:80' },

@@ -83,6 +83,9 @@ describe('loadConfig', () => {
     expect(cfg.policy).toEqual({
       allowedTargets: ['127.0.0.1:*', 'localhost:*', '[::1]:*'], allowedBindAddresses: ['localhost', '127.0.0.1', '::1'], allowedLocalBindAddresses: ['localhost', '127.0.0.1', '::1'],
       allowedRemoteSockets: ['*'], maxSessions: 4, maxForwardsPerSession: 64, maxChannelsPerForward: 1000000,
+      // What documents may set (config/document-policy.ts): nothing insecure, no CA file, the HTTP ceilings.
+      allowInsecureAcceptAny: false, allowInsecureSkipVerify: false, allowedCaFiles: [], allowedKnownHostsFiles: ['*'],
+      maxHttpConnectionsPerForward: 256, maxHttpPipelining: 10, maxHttpConcurrentRequestsPerForward: 1024, maxHttpRequestHeaderBytes: 32768,
     });
     expect(cfg.sessions).toEqual([]);
     expect(cfg.assignments).toEqual({ url: '', tokenEnv: 'EDGE_AGENT_TOKEN', caFile: '', pollIntervalMs: 30000, cacheFile: '', signingPublicKey: '', reportUrl: '', reportIntervalMs: 60000 });
@@ -98,7 +101,9 @@ describe('loadConfig', () => {
     expect(leaves.map((l) => l.key).sort()).toEqual([
       'admin.listen', 'agent.drainTimeoutMs', 'agent.id', 'agent.logFormat', 'agent.logLevel', 'agent.stateDir', 'agent.workerMaxHeapMb', 'agent.workerMaxYoungHeapMb',
       'assignments.cacheFile', 'assignments.caFile', 'assignments.pollIntervalMs', 'assignments.reportIntervalMs', 'assignments.reportUrl', 'assignments.signingPublicKey', 'assignments.tokenEnv', 'assignments.url',
-      'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedRemoteSockets', 'policy.allowedTargets', 'policy.maxChannelsPerForward', 'policy.maxForwardsPerSession', 'policy.maxSessions', 'sessions', 'telemetry.exporter',
+      'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedRemoteSockets', 'policy.allowedTargets', 'policy.maxChannelsPerForward', 'policy.maxForwardsPerSession', 'policy.maxSessions',
+      'policy.allowInsecureAcceptAny', 'policy.allowInsecureSkipVerify', 'policy.allowedCaFiles', 'policy.allowedKnownHostsFiles',
+      'policy.maxHttpConnectionsPerForward', 'policy.maxHttpPipelining', 'policy.maxHttpConcurrentRequestsPerForward', 'policy.maxHttpRequestHeaderBytes', 'sessions', 'telemetry.exporter',
     ].sort());
     for (const leaf of leaves) {
       expect(leaf.doc.length, leaf.key).toBeGreaterThan(10);
