@@ -1,7 +1,8 @@
 // The `assignments` part of /status: where the running sessions came from, which revision runs,
 // what went wrong last, which forwards the local policy refused, and (with assignments.url) how
 // polling the fleet endpoint is going. Types only: agent.ts and the controller fill them in.
-import type { ClampedValue, RefusedForward } from '../../config/validate-sessions.js';
+import type { ClampedValue } from '../../config/document-policy.js';
+import type { RefusedForward } from '../../config/validate-sessions.js';
 
 export type { ClampedValue, RefusedForward };
 
