@@ -302,4 +302,23 @@ describe('what a document may set (config/document-policy.ts)', () => {
     expect(applied).toHaveLength(1);
     expect(await applier.apply(structuredClone(good))).toMatchObject({ applied: false, outcome: 'unchanged' });
   });
+
+  it('a reload (SIGHUP) checks the running document as applying it did: local-only keys, budget, ceilings', async () => {
+    const applied: unknown[] = [];
+    const open = { ...ctx, policy: { ...policy, allowInsecureSkipVerify: true } };
+    const applier = new AssignmentApplier({ applySessions: async (s) => { applied.push(s); }, staticSessions: [], validation: open, log: () => {} });
+    const running = docWith({}, { insecureSkipVerify: true, maxConnections: 100 });
+    (running.sessions[0]!.forwards[0] as Record<string, unknown>).maxChannels = 50;
+    await applier.apply(running);
+    expect(applier.state.clampedValues).toEqual([]);
+    // The device owner takes the permission back: the reload is refused, nothing changes.
+    await expect(applier.reconfigure([], ctx)).rejects.toMatchObject({ code: 'EDGE_ERR_POLICY_LOCAL_ONLY', message: expect.stringMatching(/insecureSkipVerify/) });
+    // A ceiling below the document's written maxChannels: over budget, refused.
+    await expect(applier.reconfigure([], { ...open, policy: { ...open.policy, maxChannelsPerForward: 10 } })).rejects.toMatchObject({ code: 'EDGE_ERR_POLICY_BUDGET', message: expect.stringMatching(/maxChannels \(gw\/web\): 50 exceeds the local policy\.maxChannelsPerForward 10/) });
+    expect(applied).toHaveLength(1);
+    // A lower HTTP ceiling lowers the running value.
+    await applier.reconfigure([], { ...open, policy: { ...open.policy, maxHttpConnectionsPerForward: 4 } });
+    expect(applier.state.clampedValues).toEqual([expect.objectContaining({ asked: 100, applied: 4 })]);
+    expect(applied).toHaveLength(2);
+  });
 });

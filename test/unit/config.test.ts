@@ -96,6 +96,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: {}, argsJson: JSON.stringify(cfg) }).agent.id).toBe(os.hostname());
   });
 
+  it('the document policy keys: booleans from env vars, ceilings within the schema range, file patterns checked', () => {
+    const cfg = loadConfig({ env: { EDGE_AGENT_POLICY_ALLOW_INSECURE_SKIP_VERIFY: 'true', EDGE_AGENT_POLICY_ALLOWED_CA_FILES: '/etc/edge/ca/,/opt/ca.pem', EDGE_AGENT_POLICY_MAX_HTTP_PIPELINING: '3' } });
+    expect(cfg.policy).toMatchObject({ allowInsecureSkipVerify: true, allowInsecureAcceptAny: false, allowedCaFiles: ['/etc/edge/ca/', '/opt/ca.pem'], maxHttpPipelining: 3 });
+    const bad = (env: Record<string, string>) => { try { loadConfig({ env }); return ''; } catch (err) { return (err as Error).message; } };
+    expect(bad({ EDGE_AGENT_POLICY_ALLOW_INSECURE_ACCEPT_ANY: 'yes' })).toMatch(/policy\.allowInsecureAcceptAny.*must be true or false/);
+    expect(bad({ EDGE_AGENT_POLICY_MAX_HTTP_CONNECTIONS_PER_FORWARD: '100001' })).toMatch(/policy\.maxHttpConnectionsPerForward.*from 1 to 100000/);
+    expect(bad({ EDGE_AGENT_POLICY_MAX_HTTP_REQUEST_HEADER_BYTES: '512' })).toMatch(/policy\.maxHttpRequestHeaderBytes.*from 1024 to 1048576/);
+    expect(bad({ EDGE_AGENT_POLICY_ALLOWED_CA_FILES: 'ca/' })).toMatch(/policy\.allowedCaFiles\[0\]: invalid file pattern "ca\/".*\(from EDGE_AGENT_POLICY_ALLOWED_CA_FILES\)/);
+  });
+
   it('every schema key has a doc, a default, a format and its EDGE_AGENT_<PATH> env var', () => {
     const leaves = schemaLeaves(buildConfigSchema());
     expect(leaves.map((l) => l.key).sort()).toEqual([
