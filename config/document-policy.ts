@@ -78,12 +78,10 @@ export function validateFilePatterns(p: Obj, key: string): string[] {
     if (!Array.isArray(list)) continue;
     list.forEach((entry, i) => {
       if (entry === '*') return;
-      try {
-        if (typeof entry !== 'string' || !entry.startsWith('/')) throw new Error('a file pattern is an absolute path, a directory ending in "/", a glob ("/etc/edge/*.pem") or "*"');
-        parseTargetPattern(`unix:${entry}`);
-      } catch (err) {
-        errors.push(`${key}.${name}[${i}]: invalid file pattern ${JSON.stringify(entry)}: ${(err as Error).message.replace(/unix:|a unix pattern/g, (m) => (m === 'unix:' ? '' : 'a file pattern'))}`);
-      }
+      const why = typeof entry !== 'string' || !entry.startsWith('/')
+        ? 'a file pattern is an absolute path, a directory ending in "/", a glob ("/etc/edge/*.pem") or "*"'
+        : entry.split('/').some((seg) => seg === '.' || seg === '..') ? 'a file pattern must not contain "." or ".." segments' : undefined;
+      if (why) errors.push(`${key}.${name}[${i}]: invalid file pattern ${JSON.stringify(entry)}: ${why}`);
     });
   }
   return errors;
