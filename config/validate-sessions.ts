@@ -147,7 +147,8 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
       });
     });
   }
-  return { document, errors, localOnly, refusedForwards, clampedValues };
+  const running = clampedValues.filter((c) => !refusedForwards.some((r) => !r.kind && r.session === c.session && r.forward === c.forward));
+  return { document, errors, localOnly, refusedForwards, clampedValues: running };
 }
 
 /**

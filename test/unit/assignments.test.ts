@@ -285,6 +285,9 @@ describe('what a document may set (config/document-policy.ts)', () => {
     const low = parse(docWith(), { maxHttpConcurrentRequestsPerForward: 8 });
     expect(low.document!.sessions[0]!.forwards[0]!.http).toEqual({ maxConcurrentRequests: 8 });
     expect(low.clampedValues).toEqual([expect.objectContaining({ asked: 512, applied: 8 })]);
+    // A forward the policy refuses does not run: nothing of it is listed as lowered.
+    const refused = parse(docWith({}, { maxConnections: 100000 }, 'https://10.0.0.1:8443'));
+    expect([refused.refusedForwards.length, refused.clampedValues]).toEqual([1, []]);
     // tcp:// carries bytes: its http settings are unused and left alone.
     expect(parse(docWith({}, { maxConnections: 100000 }, 'tcp://127.0.0.1:22')).clampedValues).toEqual([]);
     // The local config keeps what it says.
