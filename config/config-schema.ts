@@ -22,6 +22,7 @@ const FORMATS: Record<string, Json> = {
   'edge-path': { type: 'string' },
   'edge-signing-key': { type: 'string' },
   'edge-string-list': { type: 'array', items: { type: 'string' } },
+  'edge-boolean': { type: 'boolean' },
   'edge-json-array': { $ref: '#/$defs/sessions' },
 };
 

@@ -120,7 +120,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   if (raw) {
     const credErrors = isObj(raw.credentials) ? validateCredentials(raw.credentials) : [];
     errors.push(...credErrors.map((m) => withSource(m, 'credentials', fromEnv)));
-    errors.push(...validatePolicy(raw.policy).map((m) => withSource(m, m.startsWith('policy.allowedTargets') ? 'policy.allowedTargets' : m.startsWith('policy.allowedLocalBindAddresses') ? 'policy.allowedLocalBindAddresses' : m.startsWith('policy.allowedRemoteSockets') ? 'policy.allowedRemoteSockets' : 'policy.allowedBindAddresses', fromEnv)));
+    errors.push(...validatePolicy(raw.policy).map((m) => withSource(m, /^policy\.\w+/.exec(m)?.[0] ?? 'policy', fromEnv)));
     if (Array.isArray(raw.sessions)) {
       const credentials = isObj(raw.credentials) ? (raw.credentials as Record<string, CredentialConfig>) : {};
       const parsed = parseSessions(raw.sessions, { credentials, policy: raw.policy as Policy });
@@ -159,6 +159,10 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       allowedTargets: raw.policy.allowedTargets, allowedBindAddresses: raw.policy.allowedBindAddresses, allowedLocalBindAddresses: raw.policy.allowedLocalBindAddresses,
       allowedRemoteSockets: raw.policy.allowedRemoteSockets, maxSessions: raw.policy.maxSessions, maxForwardsPerSession: raw.policy.maxForwardsPerSession,
       maxChannelsPerForward: raw.policy.maxChannelsPerForward,
+      allowInsecureAcceptAny: raw.policy.allowInsecureAcceptAny, allowInsecureSkipVerify: raw.policy.allowInsecureSkipVerify,
+      allowedCaFiles: raw.policy.allowedCaFiles, allowedKnownHostsFiles: raw.policy.allowedKnownHostsFiles,
+      maxHttpConnectionsPerForward: raw.policy.maxHttpConnectionsPerForward, maxHttpPipelining: raw.policy.maxHttpPipelining,
+      maxHttpConcurrentRequestsPerForward: raw.policy.maxHttpConcurrentRequestsPerForward, maxHttpRequestHeaderBytes: raw.policy.maxHttpRequestHeaderBytes,
     },
     sessions,
     assignments: { ...raw.assignments },

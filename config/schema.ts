@@ -8,13 +8,18 @@ import convict from 'convict';
 import { checkAssignmentsUrl, ENV_NAME_PATTERN, MAX_TIMER_MS, parseListenAddress, parseSigningPublicKey } from './formats.js';
 import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES, DEFAULT_ALLOWED_REMOTE_SOCKETS, DEFAULT_ALLOWED_TARGETS, DEFAULT_MAX_CHANNELS_PER_FORWARD, DEFAULT_MAX_FORWARDS_PER_SESSION, DEFAULT_MAX_SESSIONS, MAX_CHANNELS_PER_FORWARD_LIMIT, MAX_SESSIONS_LIMIT } from './policy.js';
 import { DEFAULT_WORKER_MAX_HEAP_MB, DEFAULT_WORKER_MAX_YOUNG_HEAP_MB } from '../src/supervisor/worker-limits.js';
+import { DEFAULT_ALLOWED_CA_FILES, DEFAULT_ALLOWED_KNOWN_HOSTS_FILES, HTTP_CEILINGS } from './document-policy.js';
 
 /** The config as convict holds it, before the JSON-Schema checks of `credentials` and `sessions`. */
 export interface RawAgentConfig {
   agent: { id: string; drainTimeoutMs: number; logLevel: string; logFormat: string; stateDir: string; workerMaxHeapMb: number; workerMaxYoungHeapMb: number };
   admin: { listen: string };
   credentials: Record<string, unknown>;
-  policy: { allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[]; allowedRemoteSockets: string[]; maxSessions: number; maxForwardsPerSession: number; maxChannelsPerForward: number };
+  policy: {
+    allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[]; allowedRemoteSockets: string[]; maxSessions: number; maxForwardsPerSession: number; maxChannelsPerForward: number;
+    allowInsecureAcceptAny: boolean; allowInsecureSkipVerify: boolean; allowedCaFiles: string[]; allowedKnownHostsFiles: string[];
+    maxHttpConnectionsPerForward: number; maxHttpPipelining: number; maxHttpConcurrentRequestsPerForward: number; maxHttpRequestHeaderBytes: number;
+  };
   sessions: unknown[];
   assignments: { url: string; tokenEnv: string; caFile: string; pollIntervalMs: number; cacheFile: string; signingPublicKey: string; reportUrl: string; reportIntervalMs: number };
   telemetry: { exporter: string };
@@ -53,6 +58,8 @@ export const INTEGER_FORMATS: Readonly<Record<string, readonly [number, number]>
   'edge-max-channels': [1, MAX_CHANNELS_PER_FORWARD_LIMIT],
   'edge-heap-mb': [16, 4096],
   'edge-young-heap-mb': [1, 256],
+  // The HTTP ceilings of documents: any value the schema allows a forward (config/document-policy.ts).
+  ...Object.fromEntries(HTTP_CEILINGS.map((c) => [`edge-http-${c.http}`, [c.min, c.max] as const])),
 };
 
 let formatsAdded = false;
@@ -132,6 +139,13 @@ export function addConfigFormats(): void {
       if (!Array.isArray(value)) throw new Error(`must be a list of strings (got ${show(value)})`);
       const bad = value.findIndex((v) => typeof v !== 'string');
       if (bad !== -1) throw new Error(`must be a list of strings (item [${bad}] is ${show(value[bad])})`);
+    },
+  });
+  convict.addFormat({
+    name: 'edge-boolean',
+    coerce: (value: string) => (value.trim() === 'true' ? true : value.trim() === 'false' ? false : value),
+    validate(value: unknown) {
+      if (typeof value !== 'boolean') throw new Error(`must be true or false (got ${show(value)})`);
     },
   });
   convict.addFormat({
@@ -256,6 +270,36 @@ export function buildConfigSchema(): convict.Schema<RawAgentConfig> {
         default: DEFAULT_ALLOWED_REMOTE_SOCKETS,
         env: 'EDGE_AGENT_POLICY_ALLOWED_REMOTE_SOCKETS',
       },
+      allowInsecureAcceptAny: {
+        doc: 'Let assignment documents set hostKeys.insecureAcceptAny: true (no SSH host key check); false = such a document is rejected whole (EDGE_ERR_POLICY_LOCAL_ONLY). Static sessions in this file may always set it. Local only.',
+        format: 'edge-boolean',
+        default: false,
+        env: 'EDGE_AGENT_POLICY_ALLOW_INSECURE_ACCEPT_ANY',
+      },
+      allowInsecureSkipVerify: {
+        doc: 'Let assignment documents set a forward\'s http.insecureSkipVerify: true (no TLS check of the https:// service); false = such a document is rejected whole (EDGE_ERR_POLICY_LOCAL_ONLY). Static sessions in this file may always set it. Local only.',
+        format: 'edge-boolean',
+        default: false,
+        env: 'EDGE_AGENT_POLICY_ALLOW_INSECURE_SKIP_VERIFY',
+      },
+      allowedCaFiles: {
+        doc: 'Local CA files an assignment document\'s http.caFile may name: "/etc/edge-agent/ca/" (anything below), "/etc/edge-agent/*.pem" (glob), an exact path, "*" (any); default none: a document naming one is rejected whole (EDGE_ERR_POLICY_LOCAL_ONLY). Static sessions are not bound by it. Local only. Env var: comma-separated or a JSON array.',
+        format: 'edge-string-list',
+        default: DEFAULT_ALLOWED_CA_FILES,
+        env: 'EDGE_AGENT_POLICY_ALLOWED_CA_FILES',
+      },
+      allowedKnownHostsFiles: {
+        doc: 'Local known_hosts files an assignment document\'s hostKeys.knownHostsFile may name (same patterns as allowedCaFiles); default any ("*"). Static sessions are not bound by it. Local only. Env var: comma-separated or a JSON array.',
+        format: 'edge-string-list',
+        default: DEFAULT_ALLOWED_KNOWN_HOSTS_FILES,
+        env: 'EDGE_AGENT_POLICY_ALLOWED_KNOWN_HOSTS_FILES',
+      },
+      ...Object.fromEntries(HTTP_CEILINGS.map((c) => [c.policy, {
+        doc: `Ceiling of an assignment document forward's http.${c.http} (written or default): a larger value is lowered to it, logged and listed in /status assignments.clampedValues. Static sessions keep what this file says. Up to ${c.max}. Local only.`,
+        format: `edge-http-${c.http}`,
+        default: c.fallback,
+        env: envVarFor(`policy.${c.policy}`),
+      }])) as unknown as Record<(typeof HTTP_CEILINGS)[number]['policy'], convict.SchemaObj<number>>,
     },
     sessions: {
       doc: 'Static sessions, same shape as in an assignment document (see config/assignment.schema.json). Env var: JSON array.',

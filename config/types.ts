@@ -35,6 +35,22 @@ export interface Policy {
    * gateway, reachable only by its local users, and the gateway's sshd decides what it allows.
    */
   allowedRemoteSockets?: string[];
+  // What an assignment document may set beyond targets and binds (config/document-policy.ts);
+  // the local config's own sessions are not bound by these. Absent = false / none / any / the
+  // documented ceilings (HTTP_CEILINGS).
+  /** A document may set hostKeys.insecureAcceptAny: true. */
+  allowInsecureAcceptAny?: boolean;
+  /** A document may set a forward's http.insecureSkipVerify: true. */
+  allowInsecureSkipVerify?: boolean;
+  /** Local paths a document's http.caFile may name: "/dir/", "/dir/*.pem", "/exact.pem", "*". Absent = none. */
+  allowedCaFiles?: string[];
+  /** Local paths a document's hostKeys.knownHostsFile may name (same patterns). Absent = any. */
+  allowedKnownHostsFiles?: string[];
+  /** Ceilings a document's http.maxConnections / pipelining / maxConcurrentRequests / maxRequestHeaderBytes are lowered to. */
+  maxHttpConnectionsPerForward?: number;
+  maxHttpPipelining?: number;
+  maxHttpConcurrentRequestsPerForward?: number;
+  maxHttpRequestHeaderBytes?: number;
 }
 
 /**

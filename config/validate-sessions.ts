@@ -18,6 +18,7 @@ import { checkSshHostName } from '../src/grammar/host-name.js';
 import { checkAlgorithmWidening } from '../src/ssh-algorithms.js';
 import { formatAjvErrors, pointerToPath, validators } from './json-schema.js';
 import { fillSessionDefaults } from './schema-defaults.js';
+import { clampHttpSettings, localOnlyErrors, type ClampedValue } from './document-policy.js';
 import { channelCeilingDefaults, checkBindPolicy, checkBudget, checkLocalBindPolicy, checkPolicy, checkRemoteSocketPolicy, checkTargetPolicy } from './policy.js';
 import { checkRemoteSocketPath } from '../src/session/remote-listener.js';
 import { parseGatewayList } from '../src/session/gateway-list.js';
@@ -90,6 +91,10 @@ export interface ParsedAssignment {
   errors: string[];
   /** Only with `policy: 'refuse-forwards'`. */
   refusedForwards: RefusedForward[];
+  /** The errors (also in `errors`) that are keys only the local config may set (EDGE_ERR_POLICY_LOCAL_ONLY). */
+  localOnly: string[];
+  /** HTTP settings lowered to the local ceilings (policy.maxHttp*). */
+  clampedValues: ClampedValue[];
 }
 
 /** Validates a whole assignment document `{ revision, sessions }` against the schema and the local context. */
@@ -99,15 +104,15 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
   if (isObj(data) && Array.isArray(data.sessions)) data.sessions = fillDefaults(data.sessions, ctx.policy);
   const validate = validators().document;
   const errors: string[] = [];
+  const localOnly: string[] = [];
   if (!validate(data)) {
     errors.push(...formatAjvErrors(validate.errors, '', data).map((m) => (m.startsWith(':') ? `(document)${m}` : m)));
   }
   if (isObj(data) && Array.isArray(data.sessions)) {
     errors.push(...semanticErrors(data.sessions, ctx, 'sessions', !refuse));
-    // Weaker SSH algorithms are the operator's decision on the device, never a fleet document's.
-    data.sessions.forEach((s, i) => {
-      if (isObj(s) && s.algorithms !== undefined) errors.push(`sessions[${i}].algorithms: weaker SSH algorithms can only be allowed in the local config, not by an assignment document`);
-    });
+    // Weaker algorithms, turned-off verification, local files: the device owner's decision (document-policy.ts).
+    localOnly.push(...localOnlyErrors(data.sessions, ctx.policy));
+    errors.push(...localOnly);
   }
   // The schema checks the shape; a well-shaped but impossible date (month 13) is caught here.
   if (isObj(data) && typeof data.expires === 'string' && /^\d{4}-\d{2}-\d{2}[Tt ]/.test(data.expires) && Number.isNaN(Date.parse(data.expires))) {
@@ -115,8 +120,9 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
   }
   // `edge-agent check`: the budget too (the agent itself checks it on the merged sessions, with its own code).
   if (!refuse && errors.length === 0 && isObj(data) && Array.isArray(data.sessions)) errors.push(...checkBudget(data.sessions as SessionSpec[], ctx.policy, 'sessions'));
-  if (errors.length > 0) return { errors, refusedForwards: [] };
+  if (errors.length > 0) return { errors, localOnly, refusedForwards: [], clampedValues: [] };
   const document = data as unknown as AssignmentDocument;
+  const clampedValues = clampHttpSettings(document.sessions, ctx.policy);
   const refusedForwards: RefusedForward[] = [];
   if (refuse) {
     document.sessions.forEach((session, i) => {
@@ -141,7 +147,8 @@ export function parseAssignmentDocument(doc: unknown, ctx: ValidationContext, op
       });
     });
   }
-  return { document, errors, refusedForwards };
+  const running = clampedValues.filter((c) => !refusedForwards.some((r) => !r.kind && r.session === c.session && r.forward === c.forward));
+  return { document, errors, localOnly, refusedForwards, clampedValues: running };
 }
 
 /**

@@ -64,6 +64,7 @@ export const ERROR_CODES = {
   EDGE_ERR_ASSIGNMENT_SIGNATURE: { retryable: false, summary: 'An assignment document (or the cached one) is unsigned or its signature does not verify with `assignments.signingPublicKey`; it is rejected.' },
   EDGE_ERR_ASSIGNMENT_EXPIRED: { retryable: false, summary: 'An assignment document\'s `expires` time has passed; it is not applied and the running one keeps running.' },
   EDGE_ERR_POLICY_BUDGET: { retryable: false, summary: 'Sessions, forwards or a forward\'s maxChannels exceed `policy.maxSessions` / `policy.maxForwardsPerSession` / `policy.maxChannelsPerForward`; the whole document is rejected (a config file over budget does not start).' },
+  EDGE_ERR_POLICY_LOCAL_ONLY: { retryable: false, summary: 'An assignment document sets a key only the local config may set: `algorithms`, `hostKeys.insecureAcceptAny` or a forward\'s `http.insecureSkipVerify` (unless `policy.allowInsecureAcceptAny` / `allowInsecureSkipVerify`), an `http.caFile` or `hostKeys.knownHostsFile` outside `policy.allowedCaFiles` / `allowedKnownHostsFiles`; the whole document is rejected and the running one keeps running.' },
   EDGE_ERR_POLICY_DENIED: { retryable: false, summary: 'A forward\'s target or bind address is outside the local policy (`policy.allowedTargets`, `allowedBindAddresses`, `allowedLocalBindAddresses`); that forward is refused.' },
   // --- the caller's side
   EDGE_ERR_INVALID_CONFIG: { retryable: false, summary: 'A configuration value is invalid; the message names the key.' },

@@ -8,7 +8,9 @@
 // (EDGE_ERR_ASSIGNMENT_REVISION), run after its `expires` (EDGE_ERR_ASSIGNMENT_EXPIRED), go
 // below the revision floor — the running revision, or the last applied one recorded in the state
 // dir before a restart (EDGE_ERR_ASSIGNMENT_STALE) — or ask for more sessions or forwards than
-// the local budget (EDGE_ERR_POLICY_BUDGET). Each leaves the running document running.
+// the local budget (EDGE_ERR_POLICY_BUDGET), or set a key only the local config may set
+// (EDGE_ERR_POLICY_LOCAL_ONLY, config/document-policy.ts). Each leaves the running document
+// running. A SIGHUP reload checks the running document the same way under the new config.
 import { checkBudget } from '../../config/policy.js';
 import { parseAssignmentDocument } from '../../config/validate-sessions.js';
 import type { AssignmentDocument, SessionSpec, ValidationContext } from '../../config/types.js';
@@ -16,7 +18,7 @@ import { EdgeError, isEdgeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { sameJson } from '../supervisor/reconcile.js';
 import type { HandleStatus } from '../supervisor/session-handle.js';
-import type { AssignmentErrorKind, AssignmentsStatus, RefusedForward } from './status.js';
+import type { AssignmentErrorKind, AssignmentsStatus, ClampedValue, RefusedForward } from './status.js';
 
 /** What applying one document did. */
 export interface ApplyAssignmentsResult {
@@ -28,6 +30,8 @@ export interface ApplyAssignmentsResult {
   refusedForwards: RefusedForward[];
   /** Why it was not applied (stale). */
   message?: string;
+  /** HTTP settings of the running document lowered to the local ceilings. */
+  clampedValues?: ClampedValue[];
 }
 
 export interface AssignmentApplierOptions {
@@ -49,9 +53,9 @@ export interface RevisionFloor {
 
 export class AssignmentApplier {
   /** The `assignments` status object (the controller adds the fetch fields to it). */
-  readonly state: AssignmentsStatus = { source: 'static', revision: null, lastError: null, refusedForwards: [] };
+  readonly state: AssignmentsStatus = { source: 'static', revision: null, lastError: null, refusedForwards: [], clampedValues: [] };
   /** The running document as parsed, and the forwards refused from it (for the "same content" check). */
-  private running: { document: AssignmentDocument; refusedForwards: RefusedForward[]; raw: unknown } | null = null;
+  private running: { document: AssignmentDocument; refusedForwards: RefusedForward[]; clampedValues: ClampedValue[]; raw: unknown } | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private floor: RevisionFloor | null = null;
 
@@ -122,17 +126,23 @@ export class AssignmentApplier {
     try {
       let running = this.running;
       if (running) {
-        const { document, errors, refusedForwards } = this.validate(running.raw);
+        // The same checks as applying it: validation, local-only keys, the budget, the ceilings.
+        const { document, errors, localOnly, refusedForwards, clampedValues } = this.validate(running.raw);
+        const why = `the running assignment revision ${running.document.revision} is not valid under the new config`;
         if (!document || errors.length > 0) {
-          throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `the running assignment revision ${running.document.revision} is not valid under the new config: ${errors.join('; ')}`, { details: { errors } });
+          const code = errors.length === localOnly.length ? 'EDGE_ERR_POLICY_LOCAL_ONLY' : 'EDGE_ERR_INVALID_CONFIG';
+          throw new EdgeError(code, `${why}: ${errors.join('; ')}`, { details: { errors } });
         }
-        running = { document, refusedForwards, raw: running.raw };
+        const overBudget = this.overBudget(running.raw, staticSessions, validation);
+        if (overBudget.length > 0) throw new EdgeError('EDGE_ERR_POLICY_BUDGET', `${why}: ${overBudget.join('; ')}`, { details: { errors: overBudget } });
+        running = { document, refusedForwards, clampedValues, raw: running.raw };
       }
       const remoteIds = new Set(running?.document.sessions.map((s) => s.id) ?? []);
       await this.options.applySessions([...staticSessions.filter((s) => !remoteIds.has(s.id)), ...(running?.document.sessions ?? [])]);
       if (running) {
         this.running = running;
         this.state.refusedForwards = running.refusedForwards;
+        this.state.clampedValues = running.clampedValues;
       }
     } catch (err) {
       this.options.staticSessions = before.staticSessions;
@@ -157,10 +167,15 @@ export class AssignmentApplier {
       const why = `revision: ${rawRevision} is not a safe integer (0 to ${Number.MAX_SAFE_INTEGER})`;
       reject('EDGE_ERR_ASSIGNMENT_REVISION', 'invalid', `Assignment rejected, the running sessions are unchanged: ${why}`, [why]);
     }
-    const { document, errors, refusedForwards } = this.validate(doc);
+    const { document, errors, localOnly, refusedForwards, clampedValues } = this.validate(doc);
     if (!document || errors.length > 0) {
-      const error = new EdgeError('EDGE_ERR_INVALID_CONFIG', `Assignment rejected, the running sessions are unchanged: ${errors.length} problem(s): ${errors.join('; ')}`, { details: { errors } });
-      state.lastError = { code: error.code, message: error.message, kind: 'invalid', errors, at: new Date().toISOString() };
+      // Only local-only keys: a policy refusal with its own code; anything else wrong: invalid.
+      const policy = errors.length === localOnly.length;
+      const code: ErrorCode = policy ? 'EDGE_ERR_POLICY_LOCAL_ONLY' : 'EDGE_ERR_INVALID_CONFIG';
+      const kind: AssignmentErrorKind = policy ? 'policy' : 'invalid';
+      const what = policy ? 'it sets keys only the local config may set' : `${errors.length} problem(s)`;
+      const error = new EdgeError(code, `Assignment rejected, the running sessions are unchanged: ${what}: ${errors.join('; ')}`, { details: { errors, kind } });
+      state.lastError = { code: error.code, message: error.message, kind, errors, at: new Date().toISOString() };
       const revision = (doc as { revision?: unknown } | null)?.revision;
       if (Number.isInteger(revision)) state.lastError.revision = revision as number;
       log('error', error.message, { code: error.code });
@@ -175,7 +190,7 @@ export class AssignmentApplier {
     }
 
     if (state.revision !== null && document.revision <= state.revision) {
-      if (document.revision === state.revision && this.running && sameJson(meant, this.running)) {
+      if (document.revision === state.revision && this.running && sameJson(meant, { document: this.running.document, refusedForwards: this.running.refusedForwards })) {
         // E.g. the endpoint confirms what a cache boot started with.
         if (source === 'remote' && state.source === 'cache') state.source = 'remote';
         return { applied: false, revision: state.revision, outcome: 'unchanged', refusedForwards: state.refusedForwards };
@@ -195,9 +210,7 @@ export class AssignmentApplier {
     }
 
     // The budget, on what the document asks for (before any forward is refused) merged with the static sessions.
-    const asked = structuredClone((doc as { sessions: Array<{ id: string }> }).sessions);
-    const askedIds = new Set(asked.map((s) => s.id));
-    const overBudget = checkBudget([...this.options.staticSessions.filter((s) => !askedIds.has(s.id)), ...asked], this.options.validation.policy, 'sessions');
+    const overBudget = this.overBudget(doc, this.options.staticSessions, this.options.validation);
     if (overBudget.length > 0) {
       reject('EDGE_ERR_POLICY_BUDGET', 'budget', `Assignment revision ${document.revision} rejected whole, the running sessions are unchanged: ${overBudget.join('; ')}`, overBudget, document.revision);
     }
@@ -218,12 +231,23 @@ export class AssignmentApplier {
     state.revision = document.revision;
     state.lastError = null;
     state.refusedForwards = refusedForwards;
-    this.running = { ...meant, raw: doc };
+    state.clampedValues = clampedValues;
+    this.running = { ...meant, clampedValues, raw: doc };
     for (const r of refusedForwards) {
       log('warn', `assignment revision ${document.revision}: forward ${r.session}/${r.forward} (${r.path}) refused: ${r.reason}`, { session: r.session, forward: r.forward });
     }
+    for (const c of clampedValues) {
+      log('warn', `assignment revision ${document.revision}: ${c.path} (${c.session}/${c.forward}) lowered from ${c.asked} to ${c.applied} by the local ${c.limit}`, { session: c.session, forward: c.forward });
+    }
     const forwards = document.sessions.reduce((n, s) => n + s.forwards.length, 0);
     log('info', `assignment revision ${document.revision} applied from ${source}: ${document.sessions.length} session(s), ${forwards} forward(s)${refusedForwards.length ? `, ${refusedForwards.length} refused by the local policy` : ''}`);
-    return { applied: true, revision: document.revision, outcome: 'applied', refusedForwards };
+    return { applied: true, revision: document.revision, outcome: 'applied', refusedForwards, clampedValues };
+  }
+
+  /** The budget, on what the document asks for (before any forward is refused) merged with the static sessions. */
+  private overBudget(doc: unknown, staticSessions: SessionSpec[], validation: ValidationContext): string[] {
+    const asked = structuredClone((doc as { sessions: Array<{ id: string }> }).sessions);
+    const askedIds = new Set(asked.map((s) => s.id));
+    return checkBudget([...staticSessions.filter((s) => !askedIds.has(s.id)), ...asked], validation.policy, 'sessions');
   }
 }

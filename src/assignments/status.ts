@@ -1,9 +1,10 @@
 // The `assignments` part of /status: where the running sessions came from, which revision runs,
 // what went wrong last, which forwards the local policy refused, and (with assignments.url) how
 // polling the fleet endpoint is going. Types only: agent.ts and the controller fill them in.
+import type { ClampedValue } from '../../config/document-policy.js';
 import type { RefusedForward } from '../../config/validate-sessions.js';
 
-export type { RefusedForward };
+export type { ClampedValue, RefusedForward };
 
 /** Where the running assignment came from. */
 export type AssignmentSourceKind = 'static' | 'remote' | 'cache';
@@ -25,7 +26,9 @@ export type AssignmentErrorKind =
   /** Past its `expires` time. Not applied. */
   | 'expired'
   /** More sessions, forwards or channels than policy.maxSessions / maxForwardsPerSession / maxChannelsPerForward. Rejected whole. */
-  | 'budget';
+  | 'budget'
+  /** A key only the local config may set (algorithms, insecure flags, local files outside policy). Rejected whole. */
+  | 'policy';
 
 export interface AssignmentError {
   /** An EDGE_ERR_* code. */
@@ -97,6 +100,8 @@ export interface AssignmentsStatus {
   lastError: AssignmentError | null;
   /** Forwards of the running document that the local policy refused (the rest of the document runs). */
   refusedForwards: RefusedForward[];
+  /** HTTP settings of the running document lowered to the local ceilings (policy.maxHttp*); absent before any document. */
+  clampedValues?: ClampedValue[];
   /** The fleet endpoint (scheme, host and path only: no credentials, no query), when assignments.url is set. */
   endpoint?: string;
   /** Whether documents must be signed (assignments.signingPublicKey is set). */

@@ -8,7 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSigningPublicKey } from '../../config/formats.js';
-import { parseAssignmentDocument } from '../../config/validate-sessions.js';
+import { filePathAllowed } from '../../config/document-policy.js';
+import { validatePolicy } from '../../config/policy.js';
+import { parseAssignmentDocument, parseSessions } from '../../config/validate-sessions.js';
+import { AssignmentApplier } from '../../src/assignments/assignment-applier.js';
 import { CACHE_FORMAT, readAssignmentCache, writeAssignmentCache } from '../../src/assignments/cache.js';
 import { errorBackoffMs, jitteredIntervalMs, parseRetryAfterMs } from '../../src/assignments/remote-source.js';
 import { loadSigningPrivateKey, parseSignatureHeader, signAssignmentBody, verifyAssignmentSignature } from '../../src/assignments/signature.js';
@@ -177,7 +180,7 @@ describe('remote documents and the local policy', () => {
   const doc = {
     revision: 5,
     sessions: [{
-      id: 'gw', host: 'gw.example.com', username: 'u', credential: 'default', hostKeys: { insecureAcceptAny: true },
+      id: 'gw', host: 'gw.example.com', username: 'u', credential: 'default', hostKeys: { knownHostsFile: '/etc/ssh/ssh_known_hosts' },
       forwards: [
         { id: 'ok', port: 80, target: 'tcp://127.0.0.1:80' },
         { id: 'lan', port: 81, target: 'tcp://192.168.1.10:80' },
@@ -212,5 +215,113 @@ describe('remote documents and the local policy', () => {
     const r = parseAssignmentDocument(bad, ctx, { policy: 'refuse-forwards' });
     expect(r.document).toBeUndefined();
     expect(r.errors).toEqual(expect.arrayContaining(['sessions[0].username: is required', 'sessions[0].forwards[0].port: must be <= 65535 (got 70000)']));
+  });
+});
+
+describe('what a document may set (config/document-policy.ts)', () => {
+  const policy = { allowedTargets: ['127.0.0.1:*'], allowedBindAddresses: ['localhost'] };
+  const ctx = { credentials: { default: { agent: true } }, policy };
+  const docWith = (session: object = {}, http?: object, target = 'https://127.0.0.1:8443') => ({
+    revision: 1,
+    sessions: [{ id: 'gw', host: 'gw.example.com', username: 'u', credential: 'default', hostKeys: { knownHostsFile: '/etc/ssh/ssh_known_hosts' }, forwards: [{ id: 'web', port: 80, target, ...(http ? { http } : {}) }], ...session }],
+  });
+  const parse = (doc: unknown, p: object = {}) => parseAssignmentDocument(doc, { ...ctx, policy: { ...policy, ...p } }, { policy: 'refuse-forwards' });
+
+  it('each local-only key rejects the document with its path, listed as localOnly; the same keys in the local config are fine', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [docWith({}, { insecureSkipVerify: true }), /^sessions\[0\]\.forwards\[0\]\.http\.insecureSkipVerify: .*policy\.allowInsecureSkipVerify is false/],
+      [docWith({}, { caFile: '/etc/shadow' }), /^sessions\[0\]\.forwards\[0\]\.http\.caFile: "\/etc\/shadow" is not allowed by the local policy\.allowedCaFiles \[\]/],
+      [docWith({ hostKeys: { insecureAcceptAny: true } }), /^sessions\[0\]\.hostKeys\.insecureAcceptAny: .*policy\.allowInsecureAcceptAny is false/],
+      [docWith({ algorithms: { kex: ['diffie-hellman-group14-sha1'] } }), /^sessions\[0\]\.algorithms: weaker SSH algorithms/],
+    ];
+    for (const [doc, message] of cases) {
+      const r = parse(doc);
+      expect(r.document).toBeUndefined();
+      expect(r.errors).toEqual([expect.stringMatching(message)]);
+      expect(r.localOnly).toEqual(r.errors);
+      // The device owner's own sessions may set every one of them.
+      expect(parseSessions((doc as { sessions: unknown[] }).sessions, ctx).errors).toEqual([]);
+    }
+  });
+
+  it('the policy opens each of them explicitly', () => {
+    expect(parse(docWith({}, { insecureSkipVerify: true }), { allowInsecureSkipVerify: true }).errors).toEqual([]);
+    expect(parse(docWith({ hostKeys: { insecureAcceptAny: true } }), { allowInsecureAcceptAny: true }).errors).toEqual([]);
+    expect(parse(docWith({}, { caFile: '/etc/edge/ca/internal.pem' }), { allowedCaFiles: ['/etc/edge/ca/'] }).errors).toEqual([]);
+    const known = parse(docWith({ hostKeys: { knownHostsFile: ['/etc/edge/known_hosts', '/root/.ssh/id_ed25519'] } }), { allowedKnownHostsFiles: ['/etc/edge/known_hosts'] });
+    expect(known.errors).toEqual([expect.stringMatching(/^sessions\[0\]\.hostKeys\.knownHostsFile\[1\]: "\/root\/\.ssh\/id_ed25519" is not allowed by the local policy\.allowedKnownHostsFiles/)]);
+    // Schema errors beside a local-only key: not only local-only, so the document is invalid.
+    const mixed = parse({ ...docWith({}, { insecureSkipVerify: true }), extra: 1 });
+    expect(mixed.errors.length).toBeGreaterThan(mixed.localOnly.length);
+  });
+
+  it('file patterns: exact, directory, glob, "*"; ".." segments and relative paths never match a listed path', () => {
+    expect(filePathAllowed('/etc/edge/ca.pem', ['/etc/edge/ca.pem'])).toBe(true);
+    expect(filePathAllowed('/etc/edge/ca/x.pem', ['/etc/edge/ca/'])).toBe(true);
+    expect(filePathAllowed('/etc/edge/ca', ['/etc/edge/ca/'])).toBe(false);
+    expect(filePathAllowed('/etc/edge/ca/../../shadow', ['/etc/edge/ca/'])).toBe(false);
+    expect(filePathAllowed('/etc/edge/a.pem', ['/etc/edge/*.pem'])).toBe(true);
+    expect(filePathAllowed('ca/x.pem', ['/etc/edge/ca/'])).toBe(false);
+    expect(filePathAllowed('ca/x.pem', ['*'])).toBe(true);
+    expect(filePathAllowed('/etc/shadow', [])).toBe(false);
+    expect(validatePolicy({ allowedCaFiles: ['/etc/edge/ca/', 'relative/', '/a/../b'], allowedKnownHostsFiles: ['*'] })).toEqual([
+      expect.stringMatching(/^policy\.allowedCaFiles\[1\]: invalid file pattern "relative\/"/),
+      expect.stringMatching(/^policy\.allowedCaFiles\[2\]: invalid file pattern "\/a\/\.\.\/b": a file pattern must not contain/),
+    ]);
+  });
+
+  it('HTTP settings are lowered to the ceilings, written or default, only for HTTP targets; within them nothing is listed', () => {
+    const r = parse(docWith({}, { maxConnections: 100000, pipelining: 100, maxConcurrentRequests: 1000000, maxRequestHeaderBytes: 1048576 }));
+    expect(r.errors).toEqual([]);
+    expect(r.document!.sessions[0]!.forwards[0]!.http).toMatchObject({ maxConnections: 256, pipelining: 10, maxConcurrentRequests: 1024, maxRequestHeaderBytes: 32768 });
+    expect(r.clampedValues.map((c) => `${c.path} ${c.asked}->${c.applied} ${c.limit}`)).toEqual([
+      'sessions[0].forwards[0].http.maxConnections 100000->256 policy.maxHttpConnectionsPerForward',
+      'sessions[0].forwards[0].http.pipelining 100->10 policy.maxHttpPipelining',
+      'sessions[0].forwards[0].http.maxConcurrentRequests 1000000->1024 policy.maxHttpConcurrentRequestsPerForward',
+      'sessions[0].forwards[0].http.maxRequestHeaderBytes 1048576->32768 policy.maxHttpRequestHeaderBytes',
+    ]);
+    expect(parse(docWith()).clampedValues).toEqual([]);
+    // A ceiling below the default applies to a forward that never mentions http.
+    const low = parse(docWith(), { maxHttpConcurrentRequestsPerForward: 8 });
+    expect(low.document!.sessions[0]!.forwards[0]!.http).toEqual({ maxConcurrentRequests: 8 });
+    expect(low.clampedValues).toEqual([expect.objectContaining({ asked: 512, applied: 8 })]);
+    // A forward the policy refuses does not run: nothing of it is listed as lowered.
+    const refused = parse(docWith({}, { maxConnections: 100000 }, 'https://10.0.0.1:8443'));
+    expect([refused.refusedForwards.length, refused.clampedValues]).toEqual([1, []]);
+    // tcp:// carries bytes: its http settings are unused and left alone.
+    expect(parse(docWith({}, { maxConnections: 100000 }, 'tcp://127.0.0.1:22')).clampedValues).toEqual([]);
+    // The local config keeps what it says.
+    const local = parseSessions(docWith({}, { maxConnections: 100000 }).sessions, ctx);
+    expect(local.sessions[0]!.forwards[0]!.http!.maxConnections).toBe(100000);
+  });
+
+  it('the applier: local-only keys are EDGE_ERR_POLICY_LOCAL_ONLY (kind policy) and change nothing; the same revision and content again is unchanged', async () => {
+    const applied: unknown[] = [];
+    const applier = new AssignmentApplier({ applySessions: async (s) => { applied.push(s); }, staticSessions: [], validation: ctx, log: () => {} });
+    const good = docWith({}, { maxConnections: 1000 });
+    expect(await applier.apply(good)).toMatchObject({ applied: true, outcome: 'applied', clampedValues: [expect.objectContaining({ asked: 1000, applied: 256 })] });
+    await expect(applier.apply({ ...docWith({}, { insecureSkipVerify: true }), revision: 2 })).rejects.toMatchObject({ code: 'EDGE_ERR_POLICY_LOCAL_ONLY', details: { kind: 'policy' } });
+    expect(applier.state).toMatchObject({ revision: 1, lastError: { code: 'EDGE_ERR_POLICY_LOCAL_ONLY', kind: 'policy', revision: 2 } });
+    expect(applied).toHaveLength(1);
+    expect(await applier.apply(structuredClone(good))).toMatchObject({ applied: false, outcome: 'unchanged' });
+  });
+
+  it('a reload (SIGHUP) checks the running document as applying it did: local-only keys, budget, ceilings', async () => {
+    const applied: unknown[] = [];
+    const open = { ...ctx, policy: { ...policy, allowInsecureSkipVerify: true } };
+    const applier = new AssignmentApplier({ applySessions: async (s) => { applied.push(s); }, staticSessions: [], validation: open, log: () => {} });
+    const running = docWith({}, { insecureSkipVerify: true, maxConnections: 100 });
+    (running.sessions[0]!.forwards[0] as Record<string, unknown>).maxChannels = 50;
+    await applier.apply(running);
+    expect(applier.state.clampedValues).toEqual([]);
+    // The device owner takes the permission back: the reload is refused, nothing changes.
+    await expect(applier.reconfigure([], ctx)).rejects.toMatchObject({ code: 'EDGE_ERR_POLICY_LOCAL_ONLY', message: expect.stringMatching(/insecureSkipVerify/) });
+    // A ceiling below the document's written maxChannels: over budget, refused.
+    await expect(applier.reconfigure([], { ...open, policy: { ...open.policy, maxChannelsPerForward: 10 } })).rejects.toMatchObject({ code: 'EDGE_ERR_POLICY_BUDGET', message: expect.stringMatching(/maxChannels \(gw\/web\): 50 exceeds the local policy\.maxChannelsPerForward 10/) });
+    expect(applied).toHaveLength(1);
+    // A lower HTTP ceiling lowers the running value.
+    await applier.reconfigure([], { ...open, policy: { ...open.policy, maxHttpConnectionsPerForward: 4 } });
+    expect(applier.state.clampedValues).toEqual([expect.objectContaining({ asked: 100, applied: 4 })]);
+    expect(applied).toHaveLength(2);
   });
 });

@@ -83,6 +83,9 @@ describe('loadConfig', () => {
     expect(cfg.policy).toEqual({
       allowedTargets: ['127.0.0.1:*', 'localhost:*', '[::1]:*'], allowedBindAddresses: ['localhost', '127.0.0.1', '::1'], allowedLocalBindAddresses: ['localhost', '127.0.0.1', '::1'],
       allowedRemoteSockets: ['*'], maxSessions: 4, maxForwardsPerSession: 64, maxChannelsPerForward: 1000000,
+      // What documents may set (config/document-policy.ts): nothing insecure, no CA file, the HTTP ceilings.
+      allowInsecureAcceptAny: false, allowInsecureSkipVerify: false, allowedCaFiles: [], allowedKnownHostsFiles: ['*'],
+      maxHttpConnectionsPerForward: 256, maxHttpPipelining: 10, maxHttpConcurrentRequestsPerForward: 1024, maxHttpRequestHeaderBytes: 32768,
     });
     expect(cfg.sessions).toEqual([]);
     expect(cfg.assignments).toEqual({ url: '', tokenEnv: 'EDGE_AGENT_TOKEN', caFile: '', pollIntervalMs: 30000, cacheFile: '', signingPublicKey: '', reportUrl: '', reportIntervalMs: 60000 });
@@ -93,12 +96,24 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: {}, argsJson: JSON.stringify(cfg) }).agent.id).toBe(os.hostname());
   });
 
+  it('the document policy keys: booleans from env vars, ceilings within the schema range, file patterns checked', () => {
+    const cfg = loadConfig({ env: { EDGE_AGENT_POLICY_ALLOW_INSECURE_SKIP_VERIFY: 'true', EDGE_AGENT_POLICY_ALLOWED_CA_FILES: '/etc/edge/ca/,/opt/ca.pem', EDGE_AGENT_POLICY_MAX_HTTP_PIPELINING: '3' } });
+    expect(cfg.policy).toMatchObject({ allowInsecureSkipVerify: true, allowInsecureAcceptAny: false, allowedCaFiles: ['/etc/edge/ca/', '/opt/ca.pem'], maxHttpPipelining: 3 });
+    const bad = (env: Record<string, string>) => { try { loadConfig({ env }); return ''; } catch (err) { return (err as Error).message; } };
+    expect(bad({ EDGE_AGENT_POLICY_ALLOW_INSECURE_ACCEPT_ANY: 'yes' })).toMatch(/policy\.allowInsecureAcceptAny.*must be true or false/);
+    expect(bad({ EDGE_AGENT_POLICY_MAX_HTTP_CONNECTIONS_PER_FORWARD: '100001' })).toMatch(/policy\.maxHttpConnectionsPerForward.*from 1 to 100000/);
+    expect(bad({ EDGE_AGENT_POLICY_MAX_HTTP_REQUEST_HEADER_BYTES: '512' })).toMatch(/policy\.maxHttpRequestHeaderBytes.*from 1024 to 1048576/);
+    expect(bad({ EDGE_AGENT_POLICY_ALLOWED_CA_FILES: 'ca/' })).toMatch(/policy\.allowedCaFiles\[0\]: invalid file pattern "ca\/".*\(from EDGE_AGENT_POLICY_ALLOWED_CA_FILES\)/);
+  });
+
   it('every schema key has a doc, a default, a format and its EDGE_AGENT_<PATH> env var', () => {
     const leaves = schemaLeaves(buildConfigSchema());
     expect(leaves.map((l) => l.key).sort()).toEqual([
       'admin.listen', 'agent.drainTimeoutMs', 'agent.id', 'agent.logFormat', 'agent.logLevel', 'agent.stateDir', 'agent.workerMaxHeapMb', 'agent.workerMaxYoungHeapMb',
       'assignments.cacheFile', 'assignments.caFile', 'assignments.pollIntervalMs', 'assignments.reportIntervalMs', 'assignments.reportUrl', 'assignments.signingPublicKey', 'assignments.tokenEnv', 'assignments.url',
-      'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedRemoteSockets', 'policy.allowedTargets', 'policy.maxChannelsPerForward', 'policy.maxForwardsPerSession', 'policy.maxSessions', 'sessions', 'telemetry.exporter',
+      'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedRemoteSockets', 'policy.allowedTargets', 'policy.maxChannelsPerForward', 'policy.maxForwardsPerSession', 'policy.maxSessions',
+      'policy.allowInsecureAcceptAny', 'policy.allowInsecureSkipVerify', 'policy.allowedCaFiles', 'policy.allowedKnownHostsFiles',
+      'policy.maxHttpConnectionsPerForward', 'policy.maxHttpPipelining', 'policy.maxHttpConcurrentRequestsPerForward', 'policy.maxHttpRequestHeaderBytes', 'sessions', 'telemetry.exporter',
     ].sort());
     for (const leaf of leaves) {
       expect(leaf.doc.length, leaf.key).toBeGreaterThan(10);
