@@ -2,8 +2,8 @@
 // what it uses. ssh2 runs in the session workers (and in `edge-agent tunnel`, whose session is
 // in the main thread); undici and the HTTP-target code load in a worker when a forward has an
 // http(s):// target; the OpenTelemetry SDK loads in a worker when tracing is on and in the main
-// thread when telemetry.exporter is not "none"; the fleet client (undici) when assignments.url
-// is set. Everything else reaches them only through import().
+// thread when telemetry.exporter is not "none". The fleet client (assignments.url) is node:http(s),
+// not undici. Everything else reaches them only through import().
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -71,8 +71,8 @@ describe('module weight per thread', () => {
   it('the lazily loaded parts are where the graph says they are', () => {
     expect(reachablePackages('src/session/targets/http/http-forward.ts', ROOT).has('undici')).toBe(true);
     expect(reachablePackages('telemetry/worker-tracing-sdk.ts', ROOT).has('@opentelemetry/sdk-trace-base')).toBe(true);
-    // undici in the main thread of `run` only through the fleet client (assignments.url / reportUrl)
-    expect(reachablePackages('src/assignments/assignment-controller.ts', ROOT).has('undici')).toBe(true);
-    expect(reachablePackages('src/report/status-reporter.ts', ROOT).has('undici')).toBe(true);
+    // The fleet client (assignments.url / reportUrl) is node:http(s): no undici in `run`'s main thread at all
+    expect(heavy('src/assignments/assignment-controller.ts', ['undici'])).toEqual({});
+    expect(heavy('src/report/status-reporter.ts', ['undici'])).toEqual({});
   });
 });
