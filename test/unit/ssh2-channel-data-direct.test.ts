@@ -28,20 +28,21 @@ const CHACHA = 'chacha20-poly1305@openssh.com';
 const cleanups: Array<() => void> = [];
 afterEach(() => { while (cleanups.length) cleanups.pop()!(); });
 
-interface Sink { port: number; socket: Promise<net.Socket>; done: Promise<{ sha: string; bytes: number; endedAfter: number }> }
+interface Sink { port: number; socket: Promise<net.Socket>; received(): number; done: Promise<{ sha: string; bytes: number; endedAfter: number }> }
 
 /** A TCP service that hashes what it receives; `paused` leaves its socket unread until resumed. */
 async function hashingSink(paused = false): Promise<Sink> {
   let onSocket!: (s: net.Socket) => void;
   const socket = new Promise<net.Socket>((r) => { onSocket = r; });
   let onDone!: (v: { sha: string; bytes: number; endedAfter: number }) => void;
+  let total = 0;
   const done = new Promise<{ sha: string; bytes: number; endedAfter: number }>((r) => { onDone = r; });
   const server = net.createServer((s) => {
     s.on('error', () => {});
     const hash = createHash('sha256');
     let bytes = 0;
     if (paused) s.pause();
-    s.on('data', (d: Buffer) => { hash.update(d); bytes += d.length; });
+    s.on('data', (d: Buffer) => { hash.update(d); bytes += d.length; total += d.length; });
     // 'end' = the FIN the channel pipe sends on the channel's EOF: every byte must be in before it
     s.on('end', () => { onDone({ sha: hash.digest('hex'), bytes, endedAfter: bytes }); s.end(); });
     onSocket(s);
@@ -49,7 +50,7 @@ async function hashingSink(paused = false): Promise<Sink> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   cleanups.push(() => server.close());
-  return { port: (server.address() as net.AddressInfo).port, socket, done };
+  return { port: (server.address() as net.AddressInfo).port, socket, received: () => total, done };
 }
 
 async function pair(cipher: string, opts: { direct?: boolean; pool?: boolean } = {}): Promise<Ssh2Pair> {
@@ -159,6 +160,58 @@ describe('ssh2 internals used by the direct channel-data hook', () => {
     expect(got.sha).toBe(sha(payload));
     server.close();
     expect((await closed).bytesIn).toBe(payload.length);
+  });
+
+  it('data buffered in the channel before the pipe is attached comes first (later packets take the stream path behind it), then direct again', async () => {
+    const p = await pair(AES);
+    const sink = await hashingSink();
+    const serverChannel = new Promise<Channel>((resolve) => p.server.on('tcpip', (accept) => resolve(accept())));
+    const client = await new Promise<SshChannel>((resolve, reject) => p.client.forwardOut('127.0.0.1', 1, '127.0.0.1', 2, (err, ch) => (err ? reject(err) : resolve(ch as unknown as SshChannel))));
+    const server = await serverChannel;
+    const payload = randomBytes(8 * 2 ** 20);
+    const before = { ...directStats };
+    server.write(payload.subarray(0, 2 ** 20));
+    // the first MiB waits in the (not yet read) Readable, then the rest is sent while it drains
+    while (client.readableLength < 2 ** 20) await new Promise((r) => setTimeout(r, 5));
+    const target = net.connect(sink.port, '127.0.0.1');
+    target.on('error', () => {});
+    await once(target, 'connect');
+    const closed = new Promise<PipeStats>((r) => pipeChannel(client, target, { idleTimeoutMs: 0, gate: new SshSocketGate(new net.Socket(), 1 << 30), onClose: (_reason, stats) => r(stats) }));
+    // more while the buffered MiB drains (these wait behind it), then the rest once it has drained
+    server.write(payload.subarray(2 ** 20, 2 * 2 ** 20));
+    while (sink.received() < 2 * 2 ** 20) await new Promise((r) => setTimeout(r, 5));
+    const streamed = directStats.viaStream - before.viaStream;
+    expect(streamed).toBeGreaterThanOrEqual(32); // at least the buffered MiB went through the Readable
+    server.end(payload.subarray(2 * 2 ** 20));
+    const got = await sink.done;
+    expect(got.sha).toBe(sha(payload));
+    expect(directStats.direct - before.direct).toBeGreaterThan(150); // the last 6 MiB: direct again
+    server.close();
+    expect((await closed).bytesIn).toBe(payload.length);
+  });
+
+  it('a packet handled while the flowing Readable still holds data goes behind that data', async () => {
+    const p = await pair(AES);
+    const sink = await hashingSink();
+    const serverChannel = new Promise<Channel>((resolve) => p.server.on('tcpip', (accept) => resolve(accept())));
+    const client = await new Promise<SshChannel>((resolve, reject) => p.client.forwardOut('127.0.0.1', 1, '127.0.0.1', 2, (err, ch) => (err ? reject(err) : resolve(ch as unknown as SshChannel))));
+    const server = await serverChannel;
+    const first = randomBytes(64 * 1024);
+    server.write(first);
+    while (client.readableLength < first.length) await new Promise((r) => setTimeout(r, 5));
+    const target = net.connect(sink.port, '127.0.0.1');
+    target.on('error', () => {});
+    await once(target, 'connect');
+    pipeChannel(client, target, { idleTimeoutMs: 0, gate: new SshSocketGate(new net.Socket(), 1 << 30), onClose: () => {} });
+    // flowing now, but the buffered 64 KiB only leave on the next tick: a packet ssh2 handles
+    // before that (same socket read) must not overtake them
+    expect(client.readableFlowing).toBe(true);
+    const protocol = (p.client as unknown as { _protocol: { _handlers: { CHANNEL_DATA: (p: unknown, r: number, d: Buffer) => void } } })._protocol;
+    const later = Buffer.from('later');
+    protocol._handlers.CHANNEL_DATA(protocol, (client as unknown as { incoming: { id: number } }).incoming.id, later);
+    server.end();
+    const got = await sink.done;
+    expect(got.sha).toBe(sha(Buffer.concat([first, later])));
   });
 
   it('a forward with a bandwidth cap keeps the stream path (the cap pauses the channel)', async () => {
