@@ -12,10 +12,11 @@ import { runtimeSettings } from '../runtime-flags.js';
 /** Sessions one agent can hold at once (one worker thread each). */
 export const MAX_SESSIONS = 64;
 
-export function workerEntry(): { filename: string; execArgv: string[] } {
-  const here = import.meta.url;
+/** `here`: where this code runs from (its import.meta.url). */
+export function workerEntry(here = import.meta.url): { filename: string; execArgv: string[] } {
   if (here.endsWith('.js')) {
-    // The bundled build puts this code in an entry (dist/src/*.js) or a chunk (dist/src/chunks/).
+    // The bundled build (scripts/bundle.mjs) puts this code in an entry (dist/src/*.js) or a
+    // chunk (dist/chunks/<program>/*.js).
     for (const rel of ['../workers/session-worker.js', '../../workers/session-worker.js']) {
       const built = new URL(rel, here);
       if (existsSync(fileURLToPath(built))) return { filename: built.href, execArgv: [] };

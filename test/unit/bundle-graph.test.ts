@@ -5,8 +5,13 @@
 // lazily loaded module's package imports into the file that loads it), and when ssh2 could load
 // in a thread before the hooks that must run first.
 import { build, type Metafile } from 'esbuild';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bundleOptions, PROGRAMS } from '../../scripts/bundle.mjs';
+import { workerEntry } from '../../src/supervisor/worker-pool.js';
 
 const OTEL_SDK = ['@opentelemetry/core', '@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', '@opentelemetry/resources', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http', '@opentelemetry/exporter-prometheus'];
 
@@ -87,5 +92,23 @@ describe('the bundled build: what each entry loads up front', () => {
     expect(runner.packages.has('ssh2')).toBe(true);
     expect(reaches('worker', 'workers/session-runner.ts', ['undici', '@opentelemetry/api', ...OTEL_SDK])).toEqual([]);
     expect(upFront('worker', 'telemetry/worker-tracing-sdk.ts').packages.has('@opentelemetry/sdk-trace-base')).toBe(true);
+  });
+});
+
+describe('the bundled build: locating the session worker', () => {
+  it('finds dist/workers/session-worker.js from an entry (dist/src/) and from a chunk (dist/chunks/<program>/)', () => {
+    const dist = path.join(mkdtempSync(path.join(os.tmpdir(), 'edge-agent-dist-')), 'dist');
+    try {
+      mkdirSync(path.join(dist, 'workers'), { recursive: true });
+      const worker = path.join(dist, 'workers/session-worker.js');
+      writeFileSync(worker, '');
+      for (const from of ['src/agent.js', 'src/cli.js', 'chunks/lib/chunk-X.js', 'chunks/cli/chunk-Y.js']) {
+        expect(workerEntry(pathToFileURL(path.join(dist, from)).href), from).toEqual({ filename: pathToFileURL(worker).href, execArgv: [] });
+      }
+      // from the sources: the .ts worker through tsx
+      expect(workerEntry(pathToFileURL(path.join(dist, '../src/supervisor/worker-pool.ts')).href).execArgv).toEqual(['--import', 'tsx']);
+    } finally {
+      rmSync(path.dirname(dist), { recursive: true, force: true });
+    }
   });
 });
