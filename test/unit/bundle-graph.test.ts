@@ -5,10 +5,10 @@
 // lazily loaded module's package imports into the file that loads it), and when ssh2 could load
 // in a thread before the hooks that must run first.
 import { build, type Metafile } from 'esbuild';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bundleOptions, PROGRAMS } from '../../scripts/bundle.mjs';
 import { workerEntry } from '../../src/supervisor/worker-pool.js';
@@ -17,6 +17,8 @@ const OTEL_SDK = ['@opentelemetry/core', '@opentelemetry/sdk-trace-base', '@open
 
 type Program = keyof typeof PROGRAMS;
 const outputs = new Map<Program, Metafile['outputs']>();
+const warnings: string[] = [];
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The output file made for `source` (an entry, or the chunk of a module that is import()ed). */
 function outputFor(program: Program, source: string): string {
@@ -52,8 +54,22 @@ describe('the bundled build: what each entry loads up front', () => {
     for (const program of Object.keys(PROGRAMS) as Program[]) {
       const r = await build({ ...bundleOptions(program, '/nonexistent-out'), write: false, sourcemap: false, logLevel: 'silent' });
       outputs.set(program, r.metafile.outputs);
+      warnings.push(...r.warnings.map((w) => `${program}: ${w.text}`));
     }
   }, 60_000);
+
+  it('every import() in the sources names its module literally, so that the bundle has it as a chunk', () => {
+    expect(warnings).toEqual([]);
+    const computed: string[] = [];
+    for (const dir of ['src', 'workers', 'telemetry', 'config']) {
+      for (const f of readdirSync(path.join(ROOT, dir), { recursive: true, encoding: 'utf8' }).filter((x) => x.endsWith('.ts'))) {
+        const text = readFileSync(path.join(ROOT, dir, f), 'utf8');
+        // `typeof import('…')` is a type; any other import( must be followed by a string literal
+        for (const m of text.matchAll(/(?<!typeof )\bimport\(\s*([^'"\s)])/g)) computed.push(`${dir}/${f}: import(${m[1]}…`);
+      }
+    }
+    expect(computed).toEqual([]);
+  });
 
   it('the CLI entry loads no package, and its ssh2 hook runs before a command (with ssh2) is imported', () => {
     const cli = upFront('cli', 'src/cli.ts');
