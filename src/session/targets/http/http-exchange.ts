@@ -24,7 +24,7 @@ import { badRequest, bodyTooLarge, classifyUpstreamError, overloaded, sendErrorR
 import type { CompiledHttpSettings } from './http-settings.js';
 import { countResponse, type HttpStats } from './http-stats.js';
 import { headersDeadline } from './headers-timeout.js';
-import { RequestBodyStream } from './request-body.js';
+import { ClientAbortedError, RequestBodyStream } from './request-body.js';
 import { startRequestSpan, TRACE_HEADERS, withRequestContext, type RequestTrace } from './trace-context.js';
 import type { UpstreamLog, UpstreamPool } from './upstream-pool.js';
 
@@ -129,7 +129,7 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
   });
   const onClientEnd = () => {
     if (finished) return;
-    abortUpstream(new Error('the client closed its connection before the response was complete'));
+    abortUpstream(new ClientAbortedError('the client closed its connection before the response was complete'));
     socket.destroy();
   };
   socket.on('clientEnd', onClientEnd);
@@ -139,7 +139,7 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
     uncount();
     if (!res.writableFinished) {
       // The client went away (or the connection was cut) before the answer was complete.
-      abortUpstream(new Error('the client connection closed before the response was complete'));
+      abortUpstream(new ClientAbortedError('the client connection closed before the response was complete'));
       trace?.end(res.headersSent ? res.statusCode : undefined, failure ? undefined : { type: 'client_closed', message: 'client closed the connection' });
     } else {
       trace?.end(res.statusCode, failure ? { type: failure.code, message: failure.reason } : undefined);
