@@ -150,6 +150,7 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
   // header objects, two per response) that the onRequestStart/onResponseStart interface costs.
   let abortDispatch: ((reason: Error) => void) | undefined;
   let resumeResponse: (() => void) | undefined;
+  let responsePaused = false;
   let dispatchAborted = false;
   let bodyStarted = false;
   let abortReason: Error | undefined;
@@ -258,10 +259,17 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
       bodyStarted = true;
       if (finished) return true;
       if (res.write(chunk)) return true;
+      responsePaused = true;
       if (!drainWatched) {
         // only a response that outgrew its buffer ever waits for 'drain'
         drainWatched = true;
-        res.on('drain', () => resumeResponse?.());
+        res.on('drain', () => {
+          // `resume` belongs to the service connection's parser, which moves on to other
+          // requests: only a pause of this response's own may be lifted here.
+          if (!responsePaused) return;
+          responsePaused = false;
+          resumeResponse?.();
+        });
       }
       return false;
     },
