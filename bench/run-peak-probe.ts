@@ -80,6 +80,8 @@ for (const p of phases) console.log(`${p.name.padEnd(24)} start ${(p.start / MB)
 console.log(`peak ${(peak.rss / MB).toFixed(1)} MB during ${peak.phase}; mappings grown most since up:`);
 const grown = [...peak.maps].map(([k, v]) => [k, v - (base.get(k) ?? 0)] as const).sort((a, b) => b[1] - a[1]).slice(0, 6);
 for (const [k, d] of grown) console.log(`  +${(d / MB).toFixed(1)} MB  ${k}`);
+const idleMax = Math.max(phases[0]!.max, phases[1]!.max);
+console.log(`summary EDGE_DIAG_DISABLE=${process.env.EDGE_DIAG_DISABLE ?? ''}: idle max ${(idleMax / MB).toFixed(1)}, before upload ${(phases[2]!.start / MB).toFixed(1)}, upload peak ${(phases[2]!.max / MB).toFixed(1)}, download peak ${(phases[4]!.max / MB).toFixed(1)}, whole-run peak ${(peak.rss / MB).toFixed(1)} MB`);
 await run.stop();
 await extras.close();
 backends.stop();
