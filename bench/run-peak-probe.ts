@@ -66,6 +66,10 @@ mark(`idle 1.5 s – ${(1.5 + Number(values.wait ?? 10000) / 1000).toFixed(1)} s
 await sleep(Number(values.wait ?? 10000));
 const { readdirSync } = await import('node:fs');
 for (const t of readdirSync(`/proc/${pid}/task`)) console.log(`thread ${t} ${readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim()}`);
+// what grew since the forwards came up, once start-up work is over (before any data)
+const settled = mappings(pid);
+console.log('before upload, mappings grown most since up:');
+for (const [k, d] of [...settled].map(([k, v]) => [k, v - (base.get(k) ?? 0)] as const).sort((a, b) => b[1] - a[1]).slice(0, 5)) console.log(`  +${(d / MB).toFixed(1)} MB  ${k}`);
 mark('upload');
 await bulkUpload(run.ports.get('s1/sink')!, bytes, 120_000);
 mark('after upload 2 s');
