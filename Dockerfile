@@ -14,6 +14,7 @@ COPY workers ./workers
 COPY config ./config
 COPY telemetry ./telemetry
 COPY bin ./bin
+COPY scripts/bundle.mjs ./scripts/
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: only the built agent and its production dependencies, as a non-root user.

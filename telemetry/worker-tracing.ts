@@ -14,6 +14,6 @@ const OFF: WorkerTracing = { flush: async () => {} };
 
 export async function installWorkerTracing(enabled: boolean, send: (spans: PlainSpan[]) => void): Promise<WorkerTracing> {
   if (!enabled) return OFF;
-  const { installSdkTracing } = await importSibling<typeof import('./worker-tracing-sdk.js')>(import.meta.url, './worker-tracing-sdk');
+  const { installSdkTracing } = await importSibling(import.meta.url, './worker-tracing-sdk', () => import('./worker-tracing-sdk.js'));
   return installSdkTracing(send);
 }

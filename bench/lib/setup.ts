@@ -1,6 +1,6 @@
 // What a run needs before it measures: wrk, a fresh build of the agent, the backends.
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { log } from './log.js';
 import type { Backends } from './tunnels.js';
@@ -31,20 +31,15 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Builds dist/ (tsc) when a source is newer than the last build; BENCH_AGENT_DIST or --skip-build skip it. */
+/** Builds dist/'s JavaScript (scripts/bundle.mjs, as `npm run build` does after tsc's type check) when a source is newer than the last build; BENCH_AGENT_DIST or --skip-build skip it. */
 export function buildAgent(root: string, build: string, skipBuild: boolean): void {
   const stamp = path.join(build, '.stamp');
   const sources = Math.max(...['src', 'workers', 'config', 'telemetry'].map((d) => newestMtime(path.join(root, d))));
   if (process.env.BENCH_AGENT_DIST || skipBuild || (existsSync(stamp) && statSync(stamp).mtimeMs > sources)) return;
-  log('building the agent into dist/ (tsc) ...');
-  const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], { encoding: 'utf8' });
-  if (tsc.status !== 0) {
-    // tsc still emits JavaScript on type errors; a work tree mid-edit should not stop a benchmark
-    if (!existsSync(path.join(build, 'src/cli.js'))) throw new Error(`tsc failed:\n${tsc.stdout}${tsc.stderr}`);
-    log(`warning: tsc reported type errors (the build was emitted anyway):\n${tsc.stdout.split('\n').slice(0, 5).join('\n')}`);
-  }
-  // the built config loader looks for its JSON Schema next to itself first
-  copyFileSync(path.join(root, 'config/assignment.schema.json'), path.join(build, 'config/assignment.schema.json'));
+  // No type check here: a work tree mid-edit should not stop a benchmark (esbuild strips the types).
+  log('building the agent into dist/ (scripts/bundle.mjs) ...');
+  const bundle = spawnSync(process.execPath, [path.join(root, 'scripts/bundle.mjs')], { encoding: 'utf8' });
+  if (bundle.status !== 0) throw new Error(`the build failed:\n${bundle.stdout}${bundle.stderr}`);
   writeFileSync(stamp, new Date().toISOString());
 }
 

@@ -27,6 +27,8 @@ export const ALL_SPECS: TunnelSpec[] = [
   { id: 'agent-aes-nd-noinpool', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'inbound-pool', label: 'edge-agent --sshd-nodelay-exec, inbound pool off' },
   { id: 'agent-aes-nd-notwb', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'target-write-batching', label: 'edge-agent --sshd-nodelay-exec, target write batching off' },
   { id: 'agent-aes-nd-nodatapath', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'inbound-pool,target-write-batching', label: 'edge-agent --sshd-nodelay-exec, inbound pool and target batching off' },
+  { id: 'agent-aes-fo-nodirect', tool: 'agent', cipher: AES, condition: 'forward-only', httpTarget: 'tcp', disableLevers: 'channel-data-direct', label: 'edge-agent, channel data via the Readable (direct off)' },
+  { id: 'agent-aes-nd-nodirect', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'channel-data-direct', label: 'edge-agent --sshd-nodelay-exec, channel data via the Readable (direct off)' },
   // the download data path (target reads into a reused buffer, outbound packets in recycled blocks)
   { id: 'agent-aes-fo-nodlpath', tool: 'agent', cipher: AES, condition: 'forward-only', httpTarget: 'tcp', disableLevers: 'target-read-buffer,outbound-pool', label: 'edge-agent, download data path levers off' },
   { id: 'agent-aes-fo-wasmtf', tool: 'agent', cipher: AES, condition: 'forward-only', httpTarget: 'tcp', disableLevers: 'wasm-baseline', label: 'edge-agent, WebAssembly TurboFan on (V8 default)' },

@@ -1,15 +1,14 @@
 // What every request to the fleet's HTTP control plane shares — fetching assignments and
-// POSTing status reports: one undici dispatcher (HTTP(S)_PROXY / NO_PROXY honoured, the
-// assignments.caFile CA bundle, connect and response timeouts) and the bearer token read from
+// POSTing status reports: one transport on node:http(s) (fleet-transport.ts: HTTP(S)_PROXY /
+// NO_PROXY honoured, the assignments.caFile CA bundle, connect and response timeouts) and the bearer token read from
 // the variable named by assignments.tokenEnv at every request, never logged.
 import { readFileSync } from 'node:fs';
-import { EnvHttpProxyAgent } from 'undici';
 import { EdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { fileErrorReason } from '../lifecycle/errno.js';
 import type { Clock } from '../lifecycle/clock.js';
-
-type ProxyOverrides = { httpProxy?: string; httpsProxy?: string; noProxy?: string };
+import type { ProxyOverrides } from './fleet-proxy.js';
+import { FleetTransport } from './fleet-transport.js';
 
 /** Library-level tuning both fleet clients take (the assignment fetch and the status report). */
 export interface FleetClientTuning {
@@ -31,7 +30,7 @@ export interface FleetDispatcherOptions {
   proxy?: ProxyOverrides;
 }
 
-export function createFleetDispatcher(options: FleetDispatcherOptions): EnvHttpProxyAgent {
+export function createFleetTransport(options: FleetDispatcherOptions): FleetTransport {
   let ca: Buffer | undefined;
   if (options.caFile) {
     try {
@@ -41,15 +40,7 @@ export function createFleetDispatcher(options: FleetDispatcherOptions): EnvHttpP
       throw new EdgeError('EDGE_ERR_INVALID_CONFIG', `assignments.caFile: cannot read the CA file ${options.caFile} (${why}).`, { details: { key: 'assignments.caFile' } });
     }
   }
-  const tls = { timeout: options.connectTimeoutMs, ...(ca ? { ca } : {}) };
-  return new EnvHttpProxyAgent({
-    ...(options.proxy ?? {}),
-    connect: tls,
-    requestTls: tls,
-    proxyTls: { timeout: options.connectTimeoutMs },
-    headersTimeout: options.responseTimeoutMs,
-    bodyTimeout: options.responseTimeoutMs,
-  });
+  return new FleetTransport({ ...(ca ? { ca } : {}), connectTimeoutMs: options.connectTimeoutMs, responseTimeoutMs: options.responseTimeoutMs, proxy: options.proxy });
 }
 
 /** The bearer token of assignments.tokenEnv, looked up at every request. */

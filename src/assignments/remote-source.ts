@@ -1,4 +1,4 @@
-// Polls the fleet endpoint (assignments.url) for assignment documents with undici.
+// Polls the fleet endpoint (assignments.url) for assignment documents (node:http(s), fleet-transport.ts).
 //
 // - Conditional requests: the ETag of the last ACCEPTED document is sent as If-None-Match, so
 //   an unchanged document costs a 304 and no body. (A rejected document's ETag is not kept: the
@@ -12,19 +12,19 @@
 // - Bearer token from the environment variable named by assignments.tokenEnv, read at every
 //   request, never logged. Custom CA file (replaces the system CAs for this endpoint).
 //   Connect and response timeouts; a response body larger than maxBodyBytes is refused.
-// - HTTP_PROXY / HTTPS_PROXY / NO_PROXY are honoured (undici's EnvHttpProxyAgent; proxies are
-//   reached with CONNECT). Redirects are not followed (the bearer token must not travel to
+// - HTTP_PROXY / HTTPS_PROXY / NO_PROXY are honoured (fleet-proxy.ts, undici's EnvHttpProxyAgent
+//   semantics; proxies are reached with CONNECT). Redirects are not followed (the bearer token must not travel to
 //   another host): point assignments.url at the final URL.
 // - A manual trigger (`refresh()`) fetches at once, whatever the schedule or a Retry-After says.
 //
 // One request at a time; results go to `onResult` in order. The source knows nothing about the
 // documents themselves: the controller verifies, validates and applies them.
-import { type EnvHttpProxyAgent, request } from 'undici';
 import { EdgeError, type ErrorCode } from '../errors.js';
 import { describeEndpoint, redactCredentials } from '../grammar/redact.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
-import { createFleetDispatcher, FleetToken, type FleetClientTuning } from './fleet-http.js';
+import { createFleetTransport, FleetToken, type FleetClientTuning } from './fleet-http.js';
+import { discardBody, RESPONSE_TIMEOUT, type FleetTransport } from './fleet-transport.js';
 import { classifyErrno, connectErrorCode, connectFailureReason, errnoOf } from '../lifecycle/errno.js';
 import { backoffDelay } from '../lifecycle/backoff.js';
 import { MAX_TIMER_MS, systemClock, type Clock } from '../lifecycle/clock.js';
@@ -126,6 +126,11 @@ export function parseRetryAfterMs(value: string | readonly string[] | undefined 
   return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
+/** X-Edge-Signature as received: one value as a string, repeated headers as an array. */
+function signatureHeader(values: string[] | undefined): string | string[] | undefined {
+  return values === undefined ? undefined : values.length === 1 ? values[0] : values;
+}
+
 export class RemoteAssignmentSource {
   readonly endpoint: string;
   private readonly url: string;
@@ -138,7 +143,7 @@ export class RemoteAssignmentSource {
   private readonly firstPollMaxDelayMs: number;
   private readonly maxRetryAfterMs: number;
   private readonly random: () => number;
-  private readonly dispatcher: EnvHttpProxyAgent;
+  private readonly transport: FleetTransport;
   private readonly statsValue: RemoteSourceStats;
   private timer: unknown;
   private readonly clock: Clock;
@@ -175,7 +180,7 @@ export class RemoteAssignmentSource {
     this.random = options.random ?? Math.random;
     this.clock = options.clock ?? systemClock;
 
-    this.dispatcher = createFleetDispatcher({ caFile: options.caFile, connectTimeoutMs: this.connectTimeoutMs, responseTimeoutMs: this.responseTimeoutMs, proxy: options.proxy });
+    this.transport = createFleetTransport({ caFile: options.caFile, connectTimeoutMs: this.connectTimeoutMs, responseTimeoutMs: this.responseTimeoutMs, proxy: options.proxy });
     this.token = new FleetToken({ tokenEnv: options.tokenEnv, env: options.env, log: options.log, what: 'assignments' });
     this.statsValue = { requests: 0, documents: 0, notModified: 0, errors: 0, consecutiveErrors: 0, lastRequestAt: null, nextPollAt: null, etag: options.etag ?? null };
   }
@@ -221,7 +226,7 @@ export class RemoteAssignmentSource {
     this.statsValue.nextPollAt = null;
     this.abort?.abort();
     await this.inflight?.catch(() => undefined);
-    await this.dispatcher.destroy().catch(() => undefined);
+    await this.transport.destroy();
   }
 
   /** One request, without calling onResult or touching the schedule. */
@@ -240,7 +245,7 @@ export class RemoteAssignmentSource {
     const abort = new AbortController();
     this.abort = abort;
     let timedOut = false;
-    // undici's headers/body timeouts bound each wait; this bounds the whole exchange.
+    // The transport's connect and response timeouts bound each wait; this bounds the whole exchange.
     const deadline = setTimeout(() => {
       timedOut = true;
       abort.abort();
@@ -257,10 +262,10 @@ export class RemoteAssignmentSource {
       return r;
     };
     try {
-      const res = await request(this.url, { method: 'GET', headers, dispatcher: this.dispatcher, signal: abort.signal });
+      const res = await this.transport.request(this.url, { method: 'GET', headers, signal: abort.signal });
       const httpStatus = res.statusCode;
       if (httpStatus === 304) {
-        await res.body.dump().catch(() => undefined);
+        await discardBody(res.body);
         return done({ kind: 'not-modified', httpStatus: 304, durationMs: Date.now() - started });
       }
       if (httpStatus === 200) {
@@ -281,10 +286,10 @@ export class RemoteAssignmentSource {
         }
         const etag = typeof res.headers.etag === 'string' && res.headers.etag !== '' ? res.headers.etag : null;
         const contentType = typeof res.headers['content-type'] === 'string' ? res.headers['content-type'] : null;
-        return done({ kind: 'document', httpStatus, body: Buffer.concat(chunks), etag, signature: res.headers['x-edge-signature'], contentType, durationMs: Date.now() - started });
+        return done({ kind: 'document', httpStatus, body: Buffer.concat(chunks), etag, signature: signatureHeader(res.headersDistinct['x-edge-signature']), contentType, durationMs: Date.now() - started });
       }
       const retryAfterMs = parseRetryAfterMs(res.headers['retry-after']);
-      await res.body.dump().catch(() => undefined);
+      await discardBody(res.body);
       return done(this.httpError(httpStatus, this.statusReason(httpStatus, hadToken), retryAfterMs, started));
     } catch (err) {
       return done(this.networkError(err, timedOut, started));
@@ -385,7 +390,7 @@ export class RemoteAssignmentSource {
     let kind: 'fetch' | 'timeout' = 'fetch';
     let why: string;
     const errno = classifyErrno(code);
-    if (timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    if (timedOut || code === RESPONSE_TIMEOUT) {
       kind = 'timeout';
       why = `no complete answer within ${this.responseTimeoutMs} ms (response timeout)`;
     } else if (errno === 'timed-out') {

@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import { disabledLevers } from '../diag-levers.js';
 import { quietChannelDestroy } from '../ssh2/channel-destroy.js';
 import { watchChannelEof } from '../ssh2/channel-eof.js';
+import { directChannelData } from '../ssh2/channel-data-direct.js';
 import { isPooledPayload, releaseInboundPayload } from '../ssh2/inbound-packet-pool.js';
 import { channelCopiesNow } from '../ssh2/channel-sync-write.js';
 import { ThrottledReader, type ForwardBandwidth } from './bandwidth-limit.js';
@@ -78,19 +79,28 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
   const outCap = opts.bandwidth && new ThrottledReader(opts.bandwidth.out, target, () => !waitingForWindow && !waitingForSshSocket && !closed);
 
   // channel → target
-  channel.on('data', (chunk: Buffer) => {
-    if (target.destroyed) return; // torn down: drain the channel so ssh2 can finish closing it
+  // Returns false when the channel should stop (the target's queue is full; 'drain' resumes).
+  const toTarget = (chunk: Buffer): boolean => {
+    if (target.destroyed) return true; // torn down: drain the channel so ssh2 can finish closing it
     stats.bytesIn += chunk.length;
     touch();
     if (BATCH_TARGET_WRITES) corkForTurn(target);
     // A packet decrypted into a pooled block (inbound-packet-pool.ts): this write is its only
     // user, so the block is reused once the target has taken the bytes.
     const written = isPooledPayload(chunk) ? target.write(chunk, () => releaseInboundPayload(chunk)) : target.write(chunk);
-    if (!written && (!BATCH_TARGET_WRITES || target.writableLength > BATCHED_TARGET_QUEUE)) channel.pause();
     inCap?.consumed(chunk.length);
+    return written || (BATCH_TARGET_WRITES && target.writableLength <= BATCHED_TARGET_QUEUE);
+  };
+  channel.on('data', (chunk: Buffer) => {
+    if (!toTarget(chunk)) channel.pause();
   });
+  // Where the session installed ssh2/channel-data-direct.ts (EDGE_DIAG_DISABLE=channel-data-direct)
+  // and no cap is in force, ssh2 hands CHANNEL_DATA payloads straight to toTarget (no Readable
+  // push/'data' per packet); a full target holds the SSH window as a paused channel does.
+  const direct = directChannelData(channel, { ready: () => !opts.bandwidth?.in.limited, write: toTarget });
   target.on('drain', () => {
     if (!inCap?.holding) channel.resume();
+    direct?.resume();
   });
   channel.on('end', () => {
     if (target.destroyed) return;
@@ -152,6 +162,7 @@ export function pipeChannel(channel: SshChannel, target: Socket, opts: ChannelPi
   target.on('close', () => {
     targetClosed = true;
     channel.resume();
+    direct?.resume();
     // Let queued bytes reach the remote side before CLOSE (EOF was sent by end()).
     // (`writable` turns false at end(), while bytes may still wait for SSH window.)
     if (channel.writableFinished || channel.destroyed) channelCloseNow();

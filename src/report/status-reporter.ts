@@ -8,12 +8,12 @@
 // counted, logged (the first of a run, then at most once a minute, and the recovery), and
 // retried with exponential backoff capped at the interval. Nothing here touches a session.
 import type { Meter } from '@opentelemetry/api';
-import { request, type EnvHttpProxyAgent } from 'undici';
 import type { AgentStatus, ReportStatus } from '../agent-status.js';
 import { EdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
-import { createFleetDispatcher, FleetToken, type FleetClientTuning } from '../assignments/fleet-http.js';
+import { createFleetTransport, FleetToken, type FleetClientTuning } from '../assignments/fleet-http.js';
+import { discardBody, RESPONSE_TIMEOUT, type FleetTransport } from '../assignments/fleet-transport.js';
 import { errorBackoffMs, jitteredIntervalMs } from '../assignments/remote-source.js';
 import { describeEndpoint } from '../grammar/redact.js';
 import { systemClock, type Clock } from '../lifecycle/clock.js';
@@ -54,7 +54,7 @@ type Reason = StatusReport['reason'];
 
 export class StatusReporter {
   readonly endpoint: string;
-  private readonly dispatcher: EnvHttpProxyAgent;
+  private readonly transport: FleetTransport;
   private readonly token: FleetToken;
   private readonly random: () => number;
   private readonly debounceMs: number;
@@ -90,7 +90,7 @@ export class StatusReporter {
     const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     const responseTimeoutMs = options.responseTimeoutMs ?? 30_000;
     this.deadlineMs = connectTimeoutMs + responseTimeoutMs;
-    this.dispatcher = createFleetDispatcher({ caFile: options.caFile, connectTimeoutMs, responseTimeoutMs, proxy: options.proxy });
+    this.transport = createFleetTransport({ caFile: options.caFile, connectTimeoutMs, responseTimeoutMs, proxy: options.proxy });
     this.token = new FleetToken({ tokenEnv: options.tokenEnv, env: options.env, log: options.log, what: 'report' });
     const sent = options.meter?.createCounter('edge_agent_reports_sent_total', { description: 'Status reports the report endpoint accepted.' });
     const failed = options.meter?.createCounter('edge_agent_report_failures_total', { description: 'Status reports that failed (network error, timeout or non-2xx answer); retried with backoff.' });
@@ -134,7 +134,7 @@ export class StatusReporter {
     this.due = undefined;
     this.abort?.abort();
     await this.inflight?.catch(() => undefined);
-    await this.dispatcher.destroy().catch(() => undefined);
+    await this.transport.destroy();
   }
 
   // ---------------------------------------------------------------- internals
@@ -224,8 +224,8 @@ export class StatusReporter {
     let timedOut = false;
     const deadline = setTimeout(() => { timedOut = true; abort.abort(); }, this.deadlineMs);
     try {
-      const res = await request(this.options.url, { method: 'POST', headers, body: JSON.stringify(report), dispatcher: this.dispatcher, signal: abort.signal });
-      await res.body.dump().catch(() => undefined);
+      const res = await this.transport.request(this.options.url, { method: 'POST', headers, body: JSON.stringify(report), signal: abort.signal });
+      await discardBody(res.body);
       if (res.statusCode >= 200 && res.statusCode < 300) return null;
       const hint = res.statusCode === 401 || res.statusCode === 403
         ? (this.token.variable ? `: check the bearer token in $${this.token.variable}${hadToken ? '' : ' (it is not set)'}` : ': the endpoint wants credentials (assignments.tokenEnv)')
@@ -234,7 +234,8 @@ export class StatusReporter {
     } catch (err) {
       const code = errnoOf(err);
       const errno = classifyErrno(code);
-      const why = timedOut ? `no answer within ${this.deadlineMs} ms` : errno === 'refused' || errno === 'name-not-resolved' ? connectFailureReason(err) : this.closed ? 'the agent is stopping' : (code ?? (err instanceof Error ? err.message : String(err)));
+      const why = timedOut ? `no answer within ${this.deadlineMs} ms` : errno === 'refused' || errno === 'name-not-resolved' ? connectFailureReason(err) : this.closed ? 'the agent is stopping'
+        : code === RESPONSE_TIMEOUT ? `${(err as Error).message} (response timeout)` : (code ?? (err instanceof Error ? err.message : String(err)));
       const edge = timedOut && errno !== 'refused' ? 'EDGE_ERR_CONNECT_TIMEOUT' : connectErrorCode(code);
       return new EdgeError(edge, `report: sending to ${this.endpoint} failed: ${why}.`);
     } finally {

@@ -31,6 +31,7 @@ import { DEFAULT_ALGORITHMS, defaultAlgorithms, widenAlgorithms } from '../ssh-a
 import { requireRsaSha2UserAuth } from '../ssh2/rsa-sha2-user-auth.js';
 import { installPaddingPool } from '../ssh2/padding-pool.js';
 import { installInboundPacketPool } from '../ssh2/inbound-packet-pool.js';
+import { installChannelDataDirect } from '../ssh2/channel-data-direct.js';
 import { installOutboundPacketPool } from '../ssh2/outbound-packet-pool.js';
 import { createSshReadBuffer, type SshReadBuffer } from './ssh-read-buffer.js';
 import { serverSoftwareVersion } from '../ssh2/server-software-version.js';
@@ -254,6 +255,8 @@ function handshake(cfg: SessionConfig, socket: net.Socket, deps: ConnectDeps, re
       // views of the reused read buffer only once a patched decipher takes them (else: copies)
       if (inbound) readBuffer?.useViewsWhen(inbound.readSafe);
     }
+    // CHANNEL_DATA to the channel pipe's target write without the channel's Readable
+    if (!off.has('channel-data-direct')) installChannelDataDirect(client);
     // No SHA-1 signatures with RSA user keys unless the operator allowed ssh-rsa for this host.
     if (!algorithms.serverHostKey.includes('ssh-rsa') && !requireRsaSha2UserAuth(client)) {
       deps.log?.('warn', 'ssh2 internals changed: cannot rule out SHA-1 (ssh-rsa) signatures with RSA user keys on old servers');

@@ -1,6 +1,6 @@
 // The piscina pool that runs one session per worker thread. `atomics: 'disabled'` is what
 // lets a task stay pending for a session's whole life while the thread's event loop runs.
-// From a build (dist/) the compiled worker is used; from sources (tsx, vitest) the .ts
+// From a build (dist/) the built worker is used; from sources (tsx, vitest) the .ts
 // worker is loaded through tsx's loader.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,11 +12,15 @@ import { runtimeSettings } from '../runtime-flags.js';
 /** Sessions one agent can hold at once (one worker thread each). */
 export const MAX_SESSIONS = 64;
 
-export function workerEntry(): { filename: string; execArgv: string[] } {
-  const here = import.meta.url;
+/** `here`: where this code runs from (its import.meta.url). */
+export function workerEntry(here = import.meta.url): { filename: string; execArgv: string[] } {
   if (here.endsWith('.js')) {
-    const built = new URL('../../workers/session-worker.js', here);
-    if (existsSync(fileURLToPath(built))) return { filename: built.href, execArgv: [] };
+    // The bundled build (scripts/bundle.mjs) puts this code in an entry (dist/src/*.js) or a
+    // chunk (dist/chunks/<program>/*.js).
+    for (const rel of ['../workers/session-worker.js', '../../workers/session-worker.js']) {
+      const built = new URL(rel, here);
+      if (existsSync(fileURLToPath(built))) return { filename: built.href, execArgv: [] };
+    }
   }
   return { filename: new URL('../../workers/session-worker.ts', here).href, execArgv: ['--import', 'tsx'] };
 }

@@ -4,7 +4,7 @@
 // (where server-side hooks are installed), `afterConnect` right after client.connect() (where
 // client-side hooks are installed). close() ends both.
 import net from 'node:net';
-import ssh2, { type ClientConfig, type Connection, type ServerConfig } from 'ssh2';
+import ssh2, { type ConnectConfig as ClientConfig, type Connection, type ServerConfig } from 'ssh2';
 import { generateEd25519 } from '../../src/gateway/host-key.js';
 
 const hostKey = Buffer.from(generateEd25519('ssh2-pair').private);

@@ -72,7 +72,13 @@ describe('edge-agent run: SIGHUP and POST /assignments/refresh', () => {
     cli.child.kill('SIGHUP');
     // Bounded by the wait alone: without the trigger the next poll is an hour away, and a 5 s
     // bound on a SIGHUP that reloads the config, fetches and applies failed on a loaded machine.
-    await waitUntil(async () => (await status(admin)).assignments.revision === 2, 20_000, 'revision 2 after SIGHUP');
+    // The revision shows as soon as the applier took the document; lastFetch is recorded once the
+    // apply finished (its outcome is known only then, after the new forward's first bind), so
+    // wait for both: reading status in between showed revision 2 with the scheduled fetch before.
+    await waitUntil(async () => {
+      const a = (await status(admin)).assignments;
+      return a.revision === 2 && a.lastFetch?.trigger === 'manual';
+    }, 20_000, 'revision 2 and its fetch recorded after SIGHUP');
     expect(Date.now() - sent).toBeLessThan(20_000);
     expect(fleet.requests.length).toBe(before + 1);
     const st = await status(admin);

@@ -5,6 +5,8 @@
 // the former built-agent test (dist/ run with plain node): the installed package is that build.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -68,14 +70,22 @@ describe('packed and installed package', () => {
     expect(c.stdout).toBe('config OK: 1 sessions, 1 forwards\n');
   });
 
-  it('runs a session from the installed build', async () => {
+  it('runs a session from the installed build, with the parts it loads on demand (HTTP target, tracing)', async () => {
+    // The build is bundled (scripts/bundle.mjs): an http:// target (undici) and tracing (the
+    // OTel SDK) load from chunks of their own in the session worker when they are needed.
+    const web = createServer((req, res) => res.end(`web ${req.method} ${req.url}`));
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    const webPort = (web.address() as AddressInfo).port;
     const config = path.join(tmp, 'run.json');
     writeFileSync(config, JSON.stringify({
       admin: { listen: '127.0.0.1:0' },
       agent: { logFormat: 'text' },
-      telemetry: { exporter: 'none' },
+      telemetry: { exporter: 'console' },
       credentials: { k: { privateKeyFile: sshd.userKeyPath } },
-      sessions: [{ id: 's', host: '127.0.0.1', port: sshd.port, username: sshd.username, credential: 'k', hostKeys: { knownHostsFile: sshd.knownHostsPath }, forwards: [{ id: 'echo', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${echo.port}` }] }],
+      sessions: [{ id: 's', host: '127.0.0.1', port: sshd.port, username: sshd.username, credential: 'k', hostKeys: { knownHostsFile: sshd.knownHostsPath }, forwards: [
+        { id: 'echo', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${echo.port}` },
+        { id: 'web', bind: '127.0.0.1', port: 0, target: `http://127.0.0.1:${webPort}` },
+      ] }],
     }));
     const child = spawn(bin, ['run', '--config', config], { cwd: tmp, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -92,10 +102,19 @@ describe('packed and installed package', () => {
       }, 20_000, `forward up (stderr: ${err})`);
       const r = await connectAndCollect(port, Buffer.from('installed'));
       expect(r.data.toString()).toBe('installed');
+      const webRemote = await waitUntil(async () => {
+        const doc = JSON.parse(await (await request(`${admin}/status`)).body.text()) as { sessions: Array<{ forwards: Array<{ id: string; state: string; remotePort: number }> }> };
+        const f = doc.sessions[0]?.forwards.find((x) => x.id === 'web');
+        return f?.state === 'up' ? f.remotePort : undefined;
+      }, 20_000, `web forward up (stderr: ${err})`);
+      expect(await (await request(`http://127.0.0.1:${webRemote}/installed`)).body.text()).toBe('web GET /installed');
+      // the worker's spans (its tracing SDK) reach the console exporter: the connect span
+      await waitUntil(() => (/^\[span\] \S+ s 127\.0\.0\.1:\d+ attempt 1 /m.test(out) ? true : undefined), 20_000, `a connect span (stdout: ${out})`);
       child.kill('SIGTERM');
       expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(0);
     } finally {
       child.kill('SIGKILL');
+      web.close();
     }
   });
 });

@@ -13,6 +13,6 @@ export function httpForwardModule(): HttpForwardModule | undefined {
 }
 
 export function loadHttpForwardModule(): Promise<HttpForwardModule> {
-  loading ??= importSibling<HttpForwardModule>(import.meta.url, './http-forward').then((m) => (loaded = m));
+  loading ??= importSibling(import.meta.url, './http-forward', () => import('./http-forward.js')).then((m) => (loaded = m));
   return loading;
 }

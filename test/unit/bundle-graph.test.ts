@@ -1,0 +1,131 @@
+// The build bundles the agent's modules (scripts/bundle.mjs). What each thread loads up front is
+// then what a bundled file imports statically: these checks build the bundle as `npm run build`
+// does (in memory) and follow its static imports, the counterpart of module-weight.test.ts for
+// the build. They fail when a lazy import() gets inlined (esbuild without splitting hoists the
+// lazily loaded module's package imports into the file that loads it), and when ssh2 could load
+// in a thread before the hooks that must run first.
+import { build, type Metafile } from 'esbuild';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bundleOptions, PROGRAMS } from '../../scripts/bundle.mjs';
+import { workerEntry } from '../../src/supervisor/worker-pool.js';
+
+const OTEL_SDK = ['@opentelemetry/core', '@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', '@opentelemetry/resources', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http', '@opentelemetry/exporter-prometheus'];
+
+type Program = keyof typeof PROGRAMS;
+const outputs = new Map<Program, Metafile['outputs']>();
+const warnings: string[] = [];
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The output file made for `source` (an entry, or the chunk of a module that is import()ed). */
+function outputFor(program: Program, source: string): string {
+  const out = Object.entries(outputs.get(program)!).find(([file, o]) => file.endsWith('.js') && o.entryPoint === source);
+  if (!out) throw new Error(`no output for ${source} in ${program}`);
+  return out[0];
+}
+
+/** What loading `source`'s output loads before any of its code runs: files, packages, bundled sources. */
+function upFront(program: Program, source: string): { files: string[]; packages: Set<string>; sources: Set<string> } {
+  const outs = outputs.get(program)!;
+  const files: string[] = [];
+  const packages = new Set<string>();
+  const sources = new Set<string>();
+  const walk = (file: string) => {
+    if (files.includes(file)) return;
+    files.push(file);
+    for (const s of Object.keys(outs[file]!.inputs)) sources.add(s);
+    for (const i of outs[file]!.imports) {
+      if (i.kind !== 'import-statement') continue; // import() is loaded when called
+      if (!i.external) walk(i.path);
+      else if (!i.path.startsWith('node:')) packages.add(i.path.startsWith('@') ? i.path.split('/').slice(0, 2).join('/') : i.path.split('/')[0]!);
+    }
+  };
+  walk(outputFor(program, source));
+  return { files, packages, sources };
+}
+
+const reaches = (program: Program, source: string, pkgs: string[]) => pkgs.filter((p) => upFront(program, source).packages.has(p));
+
+describe('the bundled build: what each entry loads up front', () => {
+  beforeAll(async () => {
+    for (const program of Object.keys(PROGRAMS) as Program[]) {
+      const r = await build({ ...bundleOptions(program, '/nonexistent-out'), write: false, sourcemap: false, logLevel: 'silent' });
+      outputs.set(program, r.metafile.outputs);
+      warnings.push(...r.warnings.map((w) => `${program}: ${w.text}`));
+    }
+  }, 60_000);
+
+  it('every import() in the sources names its module literally, so that the bundle has it as a chunk', () => {
+    expect(warnings).toEqual([]);
+    const computed: string[] = [];
+    for (const dir of ['src', 'workers', 'telemetry', 'config']) {
+      for (const f of readdirSync(path.join(ROOT, dir), { recursive: true, encoding: 'utf8' }).filter((x) => x.endsWith('.ts'))) {
+        const text = readFileSync(path.join(ROOT, dir, f), 'utf8');
+        // `typeof import('…')` is a type; any other import( must be followed by a string literal
+        for (const m of text.matchAll(/(?<!typeof )\bimport\(\s*([^'"\s)])/g)) computed.push(`${dir}/${f}: import(${m[1]}…`);
+      }
+    }
+    expect(computed).toEqual([]);
+  });
+
+  it('the CLI entry loads no package, and its ssh2 hook runs before a command (with ssh2) is imported', () => {
+    const cli = upFront('cli', 'src/cli.ts');
+    expect([...cli.packages]).toEqual([]);
+    expect(cli.sources.has('src/ssh2/poly1305-wasm.ts')).toBe(true);
+    // the commands stay lazy: `tunnel` is not in what the entry loads
+    expect(cli.sources.has('src/cli/tunnel-command.ts')).toBe(false);
+  });
+
+  it('`tunnel` (tcp targets) loads ssh2 but no undici or OpenTelemetry SDK until an http(s):// target needs it', () => {
+    const tunnel = upFront('cli', 'src/cli/tunnel-command.ts');
+    expect(tunnel.packages.has('ssh2')).toBe(true);
+    expect(reaches('cli', 'src/cli/tunnel-command.ts', ['undici', ...OTEL_SDK])).toEqual([]);
+    expect(tunnel.sources.has('src/session/targets/http/http-forward.ts')).toBe(false);
+    expect(upFront('cli', 'src/session/targets/http/http-forward.ts').packages.has('undici')).toBe(true);
+    // fewer, larger files: the point of the bundle (tsc's output: ~80 modules)
+    expect(tunnel.files.length).toBeLessThan(25);
+  });
+
+  it('the main thread of `run` / startAgent() loads neither ssh2, undici nor the OpenTelemetry SDK up front', () => {
+    expect(reaches('cli', 'src/cli/run-command.ts', ['ssh2', 'undici', ...OTEL_SDK])).toEqual([]);
+    expect(reaches('lib', 'src/agent.ts', ['ssh2', 'undici', ...OTEL_SDK])).toEqual([]);
+    expect(upFront('cli', 'telemetry/agent-telemetry.ts').packages.has('@opentelemetry/sdk-metrics')).toBe(true);
+    expect(reaches('cli', 'telemetry/agent-telemetry.ts', ['@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-prometheus'])).toEqual([]);
+    // The fleet client is on node:http(s): its lazily loaded chunk carries no undici either.
+    expect(reaches('cli', 'src/assignments/assignment-controller.ts', ['undici'])).toEqual([]);
+    expect(upFront('lib', 'src/index.ts').packages.has('ssh2')).toBe(true); // the root export does carry it
+  });
+
+  it('the session worker entry loads nothing but its thread set-up; the session code (ssh2) is imported after it', () => {
+    const entry = upFront('worker', 'workers/session-worker.ts');
+    expect(entry.files.length).toBeLessThanOrEqual(2); // itself and the loader it shares with the session code
+    expect([...entry.packages]).toEqual([]);
+    expect(entry.sources.has('workers/reapply-runtime-flags.ts')).toBe(true);
+    expect(entry.sources.has('src/ssh2/poly1305-wasm.ts')).toBe(true);
+    const runner = upFront('worker', 'workers/session-runner.ts');
+    expect(runner.packages.has('ssh2')).toBe(true);
+    expect(reaches('worker', 'workers/session-runner.ts', ['undici', '@opentelemetry/api', ...OTEL_SDK])).toEqual([]);
+    expect(upFront('worker', 'telemetry/worker-tracing-sdk.ts').packages.has('@opentelemetry/sdk-trace-base')).toBe(true);
+  });
+});
+
+describe('the bundled build: locating the session worker', () => {
+  it('finds dist/workers/session-worker.js from an entry (dist/src/) and from a chunk (dist/chunks/<program>/)', () => {
+    const dist = path.join(mkdtempSync(path.join(os.tmpdir(), 'edge-agent-dist-')), 'dist');
+    try {
+      mkdirSync(path.join(dist, 'workers'), { recursive: true });
+      const worker = path.join(dist, 'workers/session-worker.js');
+      writeFileSync(worker, '');
+      for (const from of ['src/agent.js', 'src/cli.js', 'chunks/lib/chunk-X.js', 'chunks/cli/chunk-Y.js']) {
+        expect(workerEntry(pathToFileURL(path.join(dist, from)).href), from).toEqual({ filename: pathToFileURL(worker).href, execArgv: [] });
+      }
+      // from the sources: the .ts worker through tsx
+      expect(workerEntry(pathToFileURL(path.join(dist, '../src/supervisor/worker-pool.ts')).href).execArgv).toEqual(['--import', 'tsx']);
+    } finally {
+      rmSync(path.dirname(dist), { recursive: true, force: true });
+    }
+  });
+});
