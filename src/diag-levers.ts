@@ -1,6 +1,7 @@
 // EDGE_DIAG_DISABLE=a,b: switches performance levers off, for diagnostics and the benchmark's
 // before/after figures (write-batching, padding-pool, inbound-pool, target-write-batching,
-// target-read-buffer, outbound-pool, channel-data-direct, single-threaded-gc, small-young-gen). Kept free of
+// target-read-buffer, outbound-pool, channel-data-direct, single-threaded-gc, small-young-gen,
+// wasm-baseline). Kept free of
 // imports so that the main thread can read it without loading ssh2.
 
 /** Levers switched off by EDGE_DIAG_DISABLE (comma-separated names). */

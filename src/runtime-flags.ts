@@ -21,6 +21,14 @@
 // a worker thread starts: each session worker applies the same flags again once its heap exists
 // (workers/reapply-runtime-flags.ts, the first module the session worker loads).
 //
+// WebAssembly without TurboFan (`--liftoff-only`): the agent's only WebAssembly is undici's HTTP
+// parser (llhttp; fleet client, http:// targets). V8 compiles it with its baseline compiler, then
+// optimises the hot parser function with TurboFan on a platform thread, whose compile zone takes
+// ≈ 25 MB of native memory for about a second — in `run` it was the transient that raised RSS by
+// 35–40 MB a few seconds after start (docs/performance.md). Read at compile time, so setting it
+// before the first undici request is enough. Parsing stays in baseline code (a 1 KiB response:
+// microseconds; req/s measured unchanged).
+//
 // Not a re-exec: Node 20 has no execve, so a re-exec would leave the first Node process resident
 // (~40 MB) on a device where the whole agent targets ~55 MB. Heap sizes cannot be changed for a
 // thread that already runs (V8 sizes a heap when it creates it): the session workers get theirs
@@ -36,24 +44,32 @@ export const RUNTIME_V8_FLAGS: readonly string[] = [
   '--no-parallel-pointer-update',
   '--no-concurrent-array-buffer-sweeping',
 ];
+/** WebAssembly (undici's llhttp) stays in V8's baseline tier: no TurboFan compile zone (see above). */
+export const WASM_V8_FLAGS: readonly string[] = ['--liftoff-only'];
 /** The main thread's young generation stays at its initial size (see above). */
 export const YOUNG_GENERATION_V8_FLAGS: readonly string[] = ['--semi-space-growth-factor=1'];
 /** The EDGE_DIAG_DISABLE name that leaves V8's default collector. */
 export const SINGLE_THREADED_GC_LEVER = 'single-threaded-gc';
 /** The EDGE_DIAG_DISABLE name that lets the main thread's young generation grow as V8 does by default. */
 export const SMALL_YOUNG_GENERATION_LEVER = 'small-young-gen';
+/** The EDGE_DIAG_DISABLE name that lets V8 optimise WebAssembly with TurboFan as by default. */
+export const WASM_BASELINE_LEVER = 'wasm-baseline';
 
 let applied: string[] | undefined;
 
 /**
- * Applies RUNTIME_V8_FLAGS once per process (idempotent). A flag already given on the command
- * line or in NODE_OPTIONS is simply set again; `EDGE_DIAG_DISABLE=single-threaded-gc` leaves V8's
- * default collector (diagnostics and the benchmark's before/after). Returns the flags applied.
+ * Applies RUNTIME_V8_FLAGS and WASM_V8_FLAGS once per process (idempotent). A flag already given
+ * on the command line or in NODE_OPTIONS is simply set again; `EDGE_DIAG_DISABLE=single-threaded-gc`
+ * leaves V8's default collector, `wasm-baseline` its default WebAssembly tiers (diagnostics and
+ * the benchmark's before/after). Returns the flags applied.
  */
 export function applyRuntimeFlags(env: NodeJS.ProcessEnv = process.env): readonly string[] {
   if (applied) return applied;
   const off = disabledLevers(env);
-  applied = off.has(SINGLE_THREADED_GC_LEVER) ? [] : [...RUNTIME_V8_FLAGS];
+  applied = [
+    ...(off.has(SINGLE_THREADED_GC_LEVER) ? [] : RUNTIME_V8_FLAGS),
+    ...(off.has(WASM_BASELINE_LEVER) ? [] : WASM_V8_FLAGS),
+  ];
   for (const flag of applied) v8.setFlagsFromString(flag);
   return applied;
 }

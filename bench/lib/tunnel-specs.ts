@@ -31,6 +31,8 @@ export const ALL_SPECS: TunnelSpec[] = [
   { id: 'agent-aes-nd-nodirect', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'channel-data-direct', label: 'edge-agent --sshd-nodelay-exec, channel data via the Readable (direct off)' },
   // the download data path (target reads into a reused buffer, outbound packets in recycled blocks)
   { id: 'agent-aes-fo-nodlpath', tool: 'agent', cipher: AES, condition: 'forward-only', httpTarget: 'tcp', disableLevers: 'target-read-buffer,outbound-pool', label: 'edge-agent, download data path levers off' },
+  { id: 'agent-aes-fo-wasmtf', tool: 'agent', cipher: AES, condition: 'forward-only', httpTarget: 'tcp', disableLevers: 'wasm-baseline', label: 'edge-agent, WebAssembly TurboFan on (V8 default)' },
+  { id: 'agent-http-aes-fo-wasmtf', tool: 'agent', cipher: AES, condition: 'forward-only', httpTarget: 'http', disableLevers: 'wasm-baseline', label: 'edge-agent http:// target, WebAssembly TurboFan on (V8 default)' },
   { id: 'agent-aes-nd-nolevers', tool: 'agent', cipher: AES, condition: 'nodelay', httpTarget: 'tcp', disableLevers: 'write-batching,padding-pool', label: 'edge-agent --sshd-nodelay-exec, batching and pool off' },
 ];
 export const QUICK_IDS = ['direct', 'ssh-aes-fo', 'ssh-aes-nd', 'agent-aes-fo', 'agent-aes-nd', 'agent-http-aes-fo', 'agent-aes-nd-nobatch'];

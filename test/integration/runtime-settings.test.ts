@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RUNTIME_V8_FLAGS, YOUNG_GENERATION_V8_FLAGS } from '../../src/runtime-flags.js';
+import { RUNTIME_V8_FLAGS, WASM_V8_FLAGS, YOUNG_GENERATION_V8_FLAGS } from '../../src/runtime-flags.js';
 import { runCli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'edge-runtime-'));
@@ -30,13 +30,13 @@ describe('runtime settings of `edge-agent run` started as plain node', () => {
   it('applies the GC flags itself and reports them with the worker heap limits in /status', async () => {
     expect(await runtimeOf({})).toEqual({
       node: process.version,
-      v8Flags: [...RUNTIME_V8_FLAGS, ...YOUNG_GENERATION_V8_FLAGS],
+      v8Flags: [...RUNTIME_V8_FLAGS, ...WASM_V8_FLAGS, ...YOUNG_GENERATION_V8_FLAGS],
       workerResourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 2, stackSizeMb: 4 },
     });
   });
 
   it('reports what it really runs: the diagnostics levers off, configured heap limits', async () => {
-    expect(await runtimeOf({ EDGE_DIAG_DISABLE: 'single-threaded-gc,small-young-gen' }, { workerMaxHeapMb: 32, workerMaxYoungHeapMb: 1 })).toEqual({
+    expect(await runtimeOf({ EDGE_DIAG_DISABLE: 'single-threaded-gc,small-young-gen,wasm-baseline' }, { workerMaxHeapMb: 32, workerMaxYoungHeapMb: 1 })).toEqual({
       node: process.version,
       v8Flags: [],
       workerResourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 1, stackSizeMb: 4 },

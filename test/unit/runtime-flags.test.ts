@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { applyRuntimeFlags, applySessionlessMainThreadFlags, RUNTIME_V8_FLAGS, YOUNG_GENERATION_V8_FLAGS } from '../../src/runtime-flags.js';
+import { applyRuntimeFlags, applySessionlessMainThreadFlags, RUNTIME_V8_FLAGS, WASM_V8_FLAGS, YOUNG_GENERATION_V8_FLAGS } from '../../src/runtime-flags.js';
 
 const MODULE = fileURLToPath(new URL('../../src/runtime-flags.ts', import.meta.url));
 
@@ -77,28 +77,60 @@ function runChild(env: NodeJS.ProcessEnv, source = CHILD) {
   }
 }
 
+// A hot WebAssembly function (as undici's llhttp parser gets) after the agent's flags: whether V8
+// optimised it with TurboFan, whose compile zone on a platform thread is the transient that
+// raised `run`'s RSS by 35–40 MB (docs/performance.md).
+const WASM_CHILD = `
+import v8 from 'node:v8';
+const { applyRuntimeFlags } = await import(process.env.FLAGS_MODULE);
+applyRuntimeFlags();
+v8.setFlagsFromString('--allow-natives-syntax');
+// (func (export "f") (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+const bytes = new Uint8Array([0,97,115,109,1,0,0,0,1,6,1,96,1,127,1,127,3,2,1,0,7,5,1,1,102,0,0,10,9,1,7,0,32,0,65,1,106,11]);
+const { f } = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports;
+let x = 0;
+for (let round = 0; round < 3; round++) {
+  for (let i = 0; i < 1e6; i++) x = f(x);
+  await new Promise((r) => setTimeout(r, 200)); // the tier-up compiles on a platform thread
+}
+process.stdout.write(JSON.stringify({ turbofan: new Function('f', 'return %IsTurboFanFunction(f)')(f) }) + '\\n');
+`;
+
+const ALL_FLAGS = [...RUNTIME_V8_FLAGS, ...WASM_V8_FLAGS];
+
 describe('runtime flags', () => {
   it('applies the single-threaded GC flags once and reports them', () => {
     const first = applyRuntimeFlags({});
-    expect(first).toEqual(RUNTIME_V8_FLAGS);
+    expect(first).toEqual(ALL_FLAGS);
     expect(applyRuntimeFlags({ EDGE_DIAG_DISABLE: 'single-threaded-gc' })).toBe(first); // idempotent per process
     // startAgent() / `run` (no session in the main thread) add the young-generation cap
-    expect(applySessionlessMainThreadFlags({ EDGE_DIAG_DISABLE: 'small-young-gen' })).toEqual(RUNTIME_V8_FLAGS);
-    expect(applySessionlessMainThreadFlags({})).toEqual([...RUNTIME_V8_FLAGS, ...YOUNG_GENERATION_V8_FLAGS]);
-    expect(applySessionlessMainThreadFlags({})).toEqual([...RUNTIME_V8_FLAGS, ...YOUNG_GENERATION_V8_FLAGS]);
+    expect(applySessionlessMainThreadFlags({ EDGE_DIAG_DISABLE: 'small-young-gen' })).toEqual(ALL_FLAGS);
+    expect(applySessionlessMainThreadFlags({})).toEqual([...ALL_FLAGS, ...YOUNG_GENERATION_V8_FLAGS]);
+    expect(applySessionlessMainThreadFlags({})).toEqual([...ALL_FLAGS, ...YOUNG_GENERATION_V8_FLAGS]);
   });
 
   it('a process that applied them survives heavy major GCs in the main thread and a worker', () => {
     const r = runChild({});
     expect(r.stderr).not.toMatch(/Fatal error|Check failed/);
     expect(r.status).toBe(0);
-    expect(r.stdout.trim().split('\n')).toEqual([JSON.stringify(RUNTIME_V8_FLAGS), 'done']);
+    expect(r.stdout.trim().split('\n')).toEqual([JSON.stringify(ALL_FLAGS), 'done']);
   }, 60_000);
 
   it('EDGE_DIAG_DISABLE=single-threaded-gc leaves V8 defaults', () => {
     const r = runChild({ EDGE_DIAG_DISABLE: 'single-threaded-gc' });
     expect(r.status).toBe(0);
-    expect(r.stdout.trim().split('\n')[0]).toBe('[]');
+    expect(r.stdout.trim().split('\n')[0]).toBe(JSON.stringify(WASM_V8_FLAGS));
+  }, 60_000);
+
+  it('WebAssembly stays in the baseline tier (no TurboFan compile), unless EDGE_DIAG_DISABLE=wasm-baseline', () => {
+    const turbofan = (env: NodeJS.ProcessEnv) => {
+      const r = runChild(env, WASM_CHILD);
+      expect(r.status, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { turbofan: boolean }).turbofan;
+    };
+    expect(turbofan({})).toBe(false);
+    // V8's default: the hot function is optimised (what the flag avoids)
+    expect(turbofan({ EDGE_DIAG_DISABLE: 'wasm-baseline' })).toBe(true);
   }, 60_000);
 
   it("the main thread's young generation does not grow after a worker started, when the worker sets the flags again", () => {
