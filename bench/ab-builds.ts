@@ -5,7 +5,10 @@
 // per-round ratios (B ÷ A, each ÷ ssh) scatter far less than those of two separate bench runs.
 //
 //   npx tsx bench/ab-builds.ts --a /old/checkout/dist --b dist [--phase opens|ka32] [--rounds 20]
-//     [--seconds 1] [--cipher aes|chacha] [--warmup 5]
+//     [--seconds 1] [--cipher aes|chacha] [--warmup 5] [--target http] [--profile DIR]
+// --target http: A and B forward to the HTTP backend through an http:// target, and the third
+// tool is build B with a tcp:// target instead of `ssh -R` (the "ssh" column: http ÷ tcp).
+// --profile DIR: the agents under --cpu-prof, profiles written to DIR.
 // Prints medians and ranges of opens/s (or req/s and p99) and the tool's CPU µs per channel open
 // (or per request), each per round, and the ratios.
 import path from 'node:path';
@@ -24,6 +27,7 @@ const { values: flags } = parseArgs({
   options: {
     a: { type: 'string' }, b: { type: 'string' }, phase: { type: 'string' }, rounds: { type: 'string' },
     seconds: { type: 'string' }, cipher: { type: 'string' }, warmup: { type: 'string' },
+    target: { type: 'string' }, profile: { type: 'string' },
   },
 });
 const builds = { A: path.resolve(flags.a ?? path.join(ROOT, 'dist')), B: path.resolve(flags.b ?? path.join(ROOT, 'dist')) };
@@ -39,13 +43,15 @@ const fmt = (v: number[], d = 0) => `${median(v).toFixed(d)} (${Math.min(...v).t
 async function main(): Promise<void> {
   const sshd = await startSshd({ extraConfig: ['MaxStartups 200'] });
   const backends = await startBackends(ROOT);
-  const env = { sshd, backends, agentCli: '' };
+  const env = { sshd, backends, agentCli: '', profileDir: flags.profile ? path.resolve(flags.profile) : undefined };
   const tools: Array<{ name: string; t: Tunnel }> = [];
   try {
     const ssh = specById(cipher === CHACHA ? 'ssh-chacha-nd' : 'ssh-aes-nd');
-    const agent = specById(cipher === CHACHA ? 'agent-chacha-nd' : 'agent-aes-nd');
-    tools.push({ name: 'ssh', t: await startTunnel(ssh, env) });
-    for (const [name, dist] of Object.entries(builds)) tools.push({ name, t: await startTunnel(agent, { ...env, agentCli: path.join(dist, 'src/cli.js') }) });
+    const tcpAgent = specById(cipher === CHACHA ? 'agent-chacha-nd' : 'agent-aes-nd');
+    const http = flags.target === 'http';
+    const agent = http ? { ...tcpAgent, httpTarget: 'http' as const } : tcpAgent;
+    tools.push({ name: 'ssh', t: await (http ? startTunnel(tcpAgent, { ...env, agentCli: path.join(builds.B, 'src/cli.js') }) : startTunnel(ssh, env)) });
+    for (const [name, dist] of Object.entries(builds)) tools.push({ name, t: await startTunnel({ ...agent, id: `${agent.id}-${name}` }, { ...env, agentCli: path.join(dist, 'src/cli.js') }) });
     await sleep(1000);
     // warm-up, not recorded: the agents' per-channel CPU falls by half over the first seconds (JIT)
     for (const { t } of tools) await (phase === 'opens' ? channelOpens(t.ports.echo, warmup) : runWrk(t.ports.http, 32, warmup));
@@ -84,7 +90,7 @@ async function main(): Promise<void> {
       process.stderr.write(`round ${r + 1}: ${Object.entries(got).map(([k, v]) => `${k} ${v.rate.toFixed(0)}/s ${v.cpu.toFixed(0)} µs${phase === 'opens' ? '' : ` p99 ${v.p99.toFixed(2)} ms`}`).join(', ')}\n`);
     }
     const unit = phase === 'opens' ? 'opens/s' : 'req/s';
-    const lines = [`A = ${builds.A}`, `B = ${builds.B}`, `${phase}, ${cipher}, ${rounds} rounds × ${seconds} s per tool, rotated`];
+    const lines = [`A = ${builds.A}`, `B = ${builds.B}`, `${phase}, ${cipher}${flags.target === 'http' ? ', A and B through an http:// target, "ssh" = build B through a tcp:// target' : ''}, ${rounds} rounds × ${seconds} s per tool, rotated`];
     for (const { name } of tools) lines.push(`${name.padEnd(4)} ${unit} ${fmt(rate[name]!)}  CPU µs per ${phase === 'opens' ? 'open' : 'request'} ${fmt(cpu[name]!)}${phase === 'opens' ? '' : `  p99 ms ${fmt(p99[name]!, 2)}`}`);
     for (const [k, v] of Object.entries(ratios)) if (v.length) lines.push(`${k.padEnd(9)} ${fmt(v, 2)}`);
     process.stdout.write(lines.join('\n') + '\n');

@@ -24,6 +24,7 @@ import type { WorkerEvent } from './protocol.js';
 import type { AgentTelemetry } from '../telemetry/agent-telemetry.js';
 import { parseListenAddress } from '../config/formats.js';
 import { loadConfig, resolveSession } from '../config/load-config.js';
+import { takePreloadedConfig } from './preloaded-config.js';
 import type { AgentConfig, SessionSpec } from '../config/types.js';
 
 export type { ApplyAssignmentsResult } from './assignments/assignment-applier.js';
@@ -107,7 +108,8 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
     applyRuntimeFlags();
     applySessionlessMainThreadFlags(); // the sessions run in workers: this thread moves no data
   }
-  const cfg = loadConfig({ argsJson: JSON.stringify(config), env: process.env });
+  // `run` hands over the load it made to check the files (src/preloaded-config.ts).
+  const cfg = takePreloadedConfig(config) ?? loadConfig({ argsJson: JSON.stringify(config), env: process.env });
   // Credentials and policy as of the last (re)load; reloadConfig() replaces it.
   let current = cfg;
   // The credential's settings ride along with each session spec, so that a changed credential

@@ -7,6 +7,7 @@
 import { CONFIG_FILE_ENV, CONFIG_JSON_ENV, loadConfig } from '../../config/load-config.js';
 import { referencedFiles, unreadableFiles } from '../../config/referenced-files.js';
 import { startAgent, type AgentHandle } from '../agent.js';
+import { preloadedConfig } from '../preloaded-config.js';
 import { isEdgeError } from '../errors.js';
 import { parseCommandArgs, UsageError } from './usage-error.js';
 import { onShutdown } from '../lifecycle/shutdown.js';
@@ -47,11 +48,13 @@ export async function runRunCommand(argv: string[]): Promise<number> {
 
   let agent: AgentHandle;
   try {
-    const unreadable = unreadableFiles(referencedFiles(loadConfig({ env: process.env })));
+    // Loaded once, as startAgent({}) would load it; the agent starts from this load.
+    const loaded = loadConfig({ argsJson: '{}', env: process.env });
+    const unreadable = unreadableFiles(referencedFiles(loaded));
     if (unreadable.length > 0) {
       throw new UsageError(`${unreadable.length} file(s) named in the configuration cannot be read:\n  ${unreadable.join('\n  ')}`, 'EDGE_ERR_INVALID_CONFIG');
     }
-    agent = await startAgent({});
+    agent = await startAgent(preloadedConfig(loaded));
   } catch (err) {
     if (isEdgeError(err) && err.code === 'EDGE_ERR_INVALID_CONFIG') throw new UsageError(err.message, err.code);
     throw err;

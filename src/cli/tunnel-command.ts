@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { isIP } from 'node:net';
+import { ipFamily as isIP } from '../grammar/ip-address.js';
 import { isEdgeError } from '../errors.js';
 import { checkSshHostName } from '../grammar/host-name.js';
 import { ALGORITHM_CATEGORIES, checkAlgorithmWidening, DEFAULT_CIPHER, type AlgorithmWidening } from '../ssh-algorithms.js';

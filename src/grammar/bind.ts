@@ -8,7 +8,7 @@
 //   "localhost"    loopback in every family: 127.0.0.1 and ::1 on the same port
 //   "127.0.0.1", "::1", or any other IP literal: that address only
 // A spec writes "all interfaces" as an empty field or "*" and both become "".
-import net from 'node:net';
+import { ipFamily, isIPv4, isIPv6 } from './ip-address.js';
 import { checkHost } from './host-name.js';
 
 /** The loopback binds: the default of every policy that decides where a forward may listen. */
@@ -49,8 +49,8 @@ export function bindListed(bind: string, allowed: readonly unknown[]): boolean {
 export function isLoopbackBind(bind: string): boolean {
   const b = bind.replace(/^\[(.*)\]$/, '$1').toLowerCase();
   if (b === 'localhost') return true;
-  if (net.isIPv4(b)) return b.startsWith('127.');
-  if (net.isIPv6(b)) {
+  if (isIPv4(b)) return b.startsWith('127.');
+  if (isIPv6(b)) {
     const normalized = checkHost(b).host;
     return normalized === '::1' || /^::ffff:127\./.test(b) || /^::ffff:7f[0-9a-f]{2}:/.test(normalized ?? '');
   }
@@ -71,7 +71,7 @@ export function bindSockets(bind: string): ListenSocketSpec[] | undefined {
   const b = bind.toLowerCase();
   if (b === '' || b === '*') return [{ host: '::', ipv6Only: false, fallbackHost: '0.0.0.0' }];
   if (b === 'localhost') return [{ host: '127.0.0.1' }, { host: '::1', optional: true }];
-  const family = net.isIP(b);
+  const family = ipFamily(b);
   if (family === 4) return [{ host: b }];
   if (family === 6) return [{ host: b, ipv6Only: true }];
   return undefined;
@@ -84,19 +84,19 @@ export function bindCoverage(bind: string): string[] {
   if (b === '0.0.0.0') return ['v4any'];
   if (b === '::') return ['v6any'];
   if (b === 'localhost') return [canonicalAddress('127.0.0.1'), canonicalAddress('::1')];
-  return net.isIP(b) ? [canonicalAddress(b)] : [b];
+  return ipFamily(b) ? [canonicalAddress(b)] : [b];
 }
 
 /** An IP literal in its canonical text form ([::0001] → ::1). */
 function canonicalAddress(address: string): string {
-  return net.isIP(address) === 6 ? (checkHost(address).host ?? address) : address;
+  return ipFamily(address) === 6 ? (checkHost(address).host ?? address) : address;
 }
 
 /** Would listeners on these two binds (same port) collide? */
 export function bindsOverlap(a: string, b: string): boolean {
   const ca = bindCoverage(a);
   const cb = bindCoverage(b);
-  const fam = (x: string) => (x === 'v4any' ? 4 : x === 'v6any' ? 6 : net.isIP(x));
+  const fam = (x: string) => (x === 'v4any' ? 4 : x === 'v6any' ? 6 : ipFamily(x));
   for (const x of ca) {
     for (const y of cb) {
       if (x === y) return true;

@@ -8,7 +8,7 @@
 //          an IPv4 address or CIDR range ("10.1.2.3", "10.0.0.0/8"); IPv6 in brackets, as an
 //          address or range ("[::1]", "[2001:db8::/32]"), or "[*]" for any IPv6 literal
 //   port   "*", a number, or a range "8000-8999"
-import net from 'node:net';
+import { ipFamily, isIPv4 } from './ip-address.js';
 import { EdgeError } from '../errors.js';
 import { checkHost } from './host-name.js';
 import { AddressRanges, globToRegExp, hostNameGlob, parseCidr, parsePortRange, splitHostPortPattern } from './patterns.js';
@@ -37,7 +37,7 @@ export function parseDestinationPattern(pattern: string): Pattern {
   else {
     const checked = checkHost(rawHost);
     if (checked.error !== undefined) throw new Error(checked.error);
-    host = net.isIPv4(checked.host) ? cidr(checked.host, 4) : { kind: 'name', re: globToRegExp(checked.host) };
+    host = isIPv4(checked.host) ? cidr(checked.host, 4) : { kind: 'name', re: globToRegExp(checked.host) };
   }
   return { host, ...parsePortRange(split.port) };
 }
@@ -49,7 +49,7 @@ function cidr(text: string, family: 4 | 6): HostMatcher {
 }
 
 function hostMatches(m: HostMatcher, host: string): boolean {
-  const family = net.isIP(host);
+  const family = ipFamily(host);
   switch (m.kind) {
     case 'any':
       return true;

@@ -6,7 +6,7 @@
 // punycode form). Anything else — a port glued on (`127.0.0.1:2401`), spaces, NUL, shell or URL
 // characters — can never resolve, so it is a configuration/usage error (exit 2) instead of a
 // name retried forever. A well-formed name that does not resolve (yet) is retried as usual.
-import { isIP, isIPv6 } from 'node:net';
+import { ipFamily as isIP, isIPv6 } from './ip-address.js';
 import { domainToASCII } from 'node:url';
 
 /** OpenSSH refuses host names of NI_MAXHOST (1025) bytes or more. */

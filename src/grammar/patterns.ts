@@ -8,7 +8,8 @@
 //   opensshMatch   OpenSSH's match_pattern (match.c), for files OpenSSH also reads
 //                  (authorized_keys from=/permitlisten=, known_hosts): `*` any run and `?` one
 //                  character, as sshd/ssh read the same file.
-import net from 'node:net';
+import { BlockList } from 'node:net';
+import { ipFamily } from './ip-address.js';
 
 /** A config glob as an anchored RegExp: `*` matches any run of characters; everything else is literal. */
 export function globToRegExp(glob: string, flags = ''): RegExp {
@@ -55,7 +56,7 @@ export function parseCidr(text: string, family?: 4 | 6): Cidr | undefined {
   const parts = text.split('/');
   if (parts.length > 2) return undefined;
   const [address = '', prefixText] = parts;
-  const found = net.isIP(address);
+  const found = ipFamily(address);
   if (found === 0 || (family !== undefined && found !== family)) return undefined;
   const max = found === 6 ? 128 : 32;
   if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return undefined;
@@ -66,7 +67,7 @@ export function parseCidr(text: string, family?: 4 | 6): Cidr | undefined {
 
 /** A set of address ranges. `has` is false for anything that is not an IP literal. */
 export class AddressRanges {
-  private readonly list = new net.BlockList();
+  private readonly list = new BlockList();
 
   constructor(ranges: Iterable<Cidr> = []) {
     for (const r of ranges) this.add(r);
@@ -77,7 +78,7 @@ export class AddressRanges {
   }
 
   has(address: string): boolean {
-    const family = net.isIP(address);
+    const family = ipFamily(address);
     return family !== 0 && this.list.check(address, family === 6 ? 'ipv6' : 'ipv4');
   }
 }

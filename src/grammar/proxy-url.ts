@@ -9,7 +9,7 @@
 //   host:port                          (HTTPS_PROXY style) an HTTP proxy
 // Credentials are never shown: every message, status field and span carries maskProxyUrl()'s
 // form (`http://***:***@proxy:3128`).
-import net from 'node:net';
+import { ipFamily } from './ip-address.js';
 import { EdgeError } from '../errors.js';
 import { formatHost } from './host-name.js';
 import { cidrContains, parseCidr } from './patterns.js';
@@ -91,7 +91,7 @@ export function checkProxySetting(value: string, key = 'proxy'): void {
  */
 export function noProxyMatches(noProxy: string, host: string, port: number): boolean {
   const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
-  const family = net.isIP(h);
+  const family = ipFamily(h);
   for (let entry of noProxy.split(/[\s,]+/).map((e) => e.trim().toLowerCase()).filter(Boolean)) {
     if (entry === '*') return true;
     let entryPort: number | undefined;

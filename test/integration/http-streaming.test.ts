@@ -13,6 +13,7 @@ describe('HTTP targets: streaming heads and clients that leave', () => {
   let service: http.Server;
   let session: TunnelSession;
   let ports: Record<string, number>;
+  let logs: string[];
   const aborted: string[] = [];
   const pending = new Set<http.ServerResponse>();
 
@@ -35,7 +36,7 @@ describe('HTTP targets: streaming heads and clients that leave', () => {
     });
     await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
     const target = `http://127.0.0.1:${(service.address() as net.AddressInfo).port}`;
-    ({ session, ports } = await startSession(sshd, [{ id: 'web', bind: '127.0.0.1', port: 0, target }]));
+    ({ session, ports, logs } = await startSession(sshd, [{ id: 'web', bind: '127.0.0.1', port: 0, target }]));
   });
 
   afterAll(async () => {
@@ -81,5 +82,20 @@ describe('HTTP targets: streaming heads and clients that leave', () => {
     await waitUntil(() => aborted.includes('/poll'), 5_000, 'the service to see the request aborted');
     await waitUntil(() => session.status().forwards[0]!.channels.open === 0, 5_000, 'the channel to be freed');
     expect(Date.now() - left).toBeLessThan(5_000);
+  });
+
+  it('a client that ends its side while its answer is pending is logged as gone, without a 502 it never asked for', async () => {
+    await waitUntil(() => session.status().forwards[0]!.channels.open === 0, 5_000, 'no channel open');
+    aborted.length = 0;
+    const { socket, received } = connect('/poll?gone=eof');
+    await waitUntil(() => pending.size > 0, 5_000, 'the service to get the request');
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.end(); // EOF: taken as gone, like nginx's 499
+    await waitUntil(() => aborted.some((u) => u.startsWith('/poll?gone=eof')), 5_000, 'the service to see the request aborted');
+    await closed;
+    expect(received()).toBe('');
+    const mine = logs.filter((l) => l.includes('GET /poll from'));
+    expect(mine.some((l) => /^info .*no answer \(client gone\)/.test(l))).toBe(true);
+    expect(mine.filter((l) => /answered 502/.test(l))).toEqual([]);
   });
 });

@@ -142,7 +142,12 @@ describe('status reports to assignments.reportUrl', () => {
     answer.status = 200;
     const recovered = await waitUntil(() => received.find((r) => r.report.assignments.revision === 9 && forwardIn(r, 'extra') === undefined), 20_000, 'the latest state reported');
     expect(validate(recovered.report), JSON.stringify(validate.errors)).toBe(true);
-    expect(received.some((r) => r.report.assignments.revision === 8)).toBe(false); // never queued up: latest wins
+    // Never queued up: latest wins. One retry built before revision 9 was applied may still be in
+    // flight when the endpoint recovers (it carries the state of when it was built, and answered
+    // after the switch to 200 it is accepted); the failed attempts before it are not resent.
+    const stale = received.filter((r) => r.report.assignments.revision === 8);
+    expect(stale.length).toBeLessThanOrEqual(1);
+    if (stale[0]) expect(stale[0].report.sequence).toBeLessThan(recovered.report.sequence);
     expect(maxInFlight).toBe(1);
     // the endpoint records the request before it answers (delayMs): the agent logs recovery on the answer
     await waitUntil(() => logs.some((l) => /accepts reports again/.test(l)), 10_000, 'recovery logged');

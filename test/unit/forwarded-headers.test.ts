@@ -5,6 +5,7 @@ import {
   connectionTokens,
   forwardedElement,
   forwardedValue,
+  hasHeader,
   headerValues,
   stripHopByHop,
 } from '../../src/session/targets/http/forwarded-headers.js';
@@ -105,6 +106,29 @@ describe('forwarding fields', () => {
     const { headers } = buildUpstreamHeaders(['Host', 'app'], { ...untrusted, originAddress: 'not-an-ip' });
     expect(get(headers, 'x-forwarded-for')).toEqual(['unknown']);
     expect(get(headers, 'forwarded')).toEqual(['for=unknown;host=app;proto=http']);
+  });
+
+  it('each request gets the element of its own origin, Host and scheme (the last one is reused only when all three match)', () => {
+    const seq: Array<[string, string | undefined, string, string]> = [
+      ['198.51.100.7', 'a.example', 'http', 'for=198.51.100.7;host=a.example;proto=http'],
+      ['198.51.100.7', 'a.example', 'http', 'for=198.51.100.7;host=a.example;proto=http'],
+      ['198.51.100.7', 'b.example', 'http', 'for=198.51.100.7;host=b.example;proto=http'],
+      ['198.51.100.8', 'b.example', 'http', 'for=198.51.100.8;host=b.example;proto=http'],
+      ['198.51.100.8', 'b.example', 'https', 'for=198.51.100.8;host=b.example;proto=https'],
+      ['198.51.100.8', undefined, 'https', 'for=198.51.100.8;proto=https'],
+      ['198.51.100.8', 'b.example', 'https', 'for=198.51.100.8;host=b.example;proto=https'],
+    ];
+    for (const [origin, host, proto, want] of seq) expect(forwardedElement(origin, host, proto)).toBe(want);
+    const first = buildUpstreamHeaders(['Host', 'one'], untrusted).headers;
+    const second = buildUpstreamHeaders(['Host', 'two'], untrusted).headers;
+    expect(get(first, 'forwarded')).toEqual(['for=198.51.100.7;host=one;proto=http']);
+    expect(get(second, 'forwarded')).toEqual(['for=198.51.100.7;host=two;proto=http']);
+  });
+
+  it('hasHeader finds a field whatever its case, without matching a longer or shorter name', () => {
+    expect(hasHeader(['Content-Length', '3'], 'content-length')).toBe(true);
+    expect(hasHeader(['content-lengthx', '3', 'Content-Lengt', '3'], 'content-length')).toBe(false);
+    expect(hasHeader([], 'content-length')).toBe(false);
   });
 
   it('escapes quoted-string values', () => {

@@ -74,6 +74,14 @@ export function stripHopByHop(rawHeaders: readonly string[], options: StripOptio
   return out;
 }
 
+/** Whether a field (lower-case name) is present, without collecting its values. */
+export function hasHeader(rawHeaders: readonly string[], lower: string): boolean {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (isName(rawHeaders[i]!, lower)) return true;
+  }
+  return false;
+}
+
 /** All values of a field (case-insensitive), in order. */
 export function headerValues(rawHeaders: readonly string[], name: string): string[] {
   const lower = name.toLowerCase();
@@ -179,8 +187,20 @@ function ipFamily(address: string): number {
   return lastFamily;
 }
 
+// The same origin, Host and scheme repeat for every request of a connection (and mostly of a
+// forward): the last element is kept instead of being built again (a regular expression, joins).
+let lastElement = { originAddress: '', host: undefined as string | undefined, proto: '', value: '' };
+
 /** One RFC 7239 forwarded-element: for=…;host=…;proto=… */
 export function forwardedElement(originAddress: string, host: string | undefined, proto: string): string {
+  const last = lastElement;
+  if (last.value !== '' && last.originAddress === originAddress && last.host === host && last.proto === proto) return last.value;
+  const value = buildForwardedElement(originAddress, host, proto);
+  lastElement = { originAddress, host, proto, value };
+  return value;
+}
+
+function buildForwardedElement(originAddress: string, host: string | undefined, proto: string): string {
   const family = ipFamily(originAddress);
   const node = family === 4 ? originAddress : family === 6 ? `"[${originAddress}]"` : 'unknown';
   const parts = [`for=${node}`];

@@ -19,12 +19,12 @@ import type { Context } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import { maskQuery } from '../../../grammar/redact.js';
 import type { ChannelSocket } from './channel-socket.js';
-import { buildResponseHeaders, buildUpstreamHeaders, headerValues } from './forwarded-headers.js';
+import { buildResponseHeaders, buildUpstreamHeaders, hasHeader } from './forwarded-headers.js';
 import { badRequest, bodyTooLarge, classifyUpstreamError, overloaded, sendErrorResponse, type HttpFailure } from './http-errors.js';
 import type { CompiledHttpSettings } from './http-settings.js';
 import { countResponse, type HttpStats } from './http-stats.js';
 import { headersDeadline } from './headers-timeout.js';
-import { RequestBodyStream } from './request-body.js';
+import { ClientAbortedError, RequestBodyStream } from './request-body.js';
 import { startRequestSpan, TRACE_HEADERS, withRequestContext, type RequestTrace } from './trace-context.js';
 import type { UpstreamLog, UpstreamPool } from './upstream-pool.js';
 
@@ -122,42 +122,51 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
     socket.inFlight -= 1;
     if (socket.inFlight < MAX_IN_FLIGHT_PER_CONNECTION) socket.holdInput(false);
   };
-  res.once('finish', () => {
+  // 'finish' and 'close' come once each: plain listeners, without once()'s wrapper per request.
+  res.on('finish', () => {
     uncount();
     if (socket.draining && socket.inFlight === 0) socket.destroySoon();
   });
   const onClientEnd = () => {
     if (finished) return;
-    abortUpstream(new Error('the client closed its connection before the response was complete'));
+    abortUpstream(new ClientAbortedError('the client closed its connection before the response was complete'));
     socket.destroy();
   };
   socket.on('clientEnd', onClientEnd);
-  res.once('close', () => {
+  res.on('close', () => {
     socket.off('clientEnd', onClientEnd);
     finished = true;
     uncount();
     if (!res.writableFinished) {
       // The client went away (or the connection was cut) before the answer was complete.
-      abortUpstream(new Error('the client connection closed before the response was complete'));
+      abortUpstream(new ClientAbortedError('the client connection closed before the response was complete'));
       trace?.end(res.headersSent ? res.statusCode : undefined, failure ? undefined : { type: 'client_closed', message: 'client closed the connection' });
     } else {
       trace?.end(res.statusCode, failure ? { type: failure.code, message: failure.reason } : undefined);
     }
   });
 
-  let controller: Dispatcher.DispatchController | undefined;
+  // undici's own (v1) handler interface: called directly, without the adapter (and its parsed
+  // header objects, two per response) that the onRequestStart/onResponseStart interface costs.
+  let abortDispatch: ((reason: Error) => void) | undefined;
+  let resumeResponse: (() => void) | undefined;
+  let responsePaused = false;
+  let dispatchAborted = false;
   let bodyStarted = false;
   let abortReason: Error | undefined;
   let body: RequestBodyStream | undefined;
+  const abortRequest = (reason: Error) => {
+    if (!abortDispatch || dispatchAborted) return;
+    dispatchAborted = true;
+    abortDispatch(reason);
+  };
   const abortUpstream = (reason: Error) => {
     deadline.stop();
     abortReason ??= reason;
     body?.destroy();
-    if (controller && !controller.aborted) controller.abort(reason);
+    abortRequest(reason);
   };
-  const deadline = headersDeadline(settings.headersTimeoutMs, (timeout) => {
-    if (controller && !controller.aborted) controller.abort(timeout);
-  });
+  const deadline = headersDeadline(settings.headersTimeoutMs, abortRequest);
 
   /** An answer from the agent itself. */
   const answer = (f: HttpFailure, err?: Error) => {
@@ -203,7 +212,7 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
   };
   if (hasBody) {
     body = new RequestBodyStream(req, { maxBytes: settings.maxRequestBodyBytes, onFirstRead: sendContinue });
-    body.on('error', () => {}); // undici reports it through onResponseError
+    body.on('error', () => {}); // undici reports it through onError
   } else {
     sendContinue(); // nothing to hold back; keeps the connection reusable
   }
@@ -213,21 +222,22 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
   let drainWatched = false;
 
   const handler: Dispatcher.DispatchHandler = {
-    onRequestStart(c) {
-      controller = c;
+    onConnect(abort) {
+      abortDispatch = abort;
       if (abortReason) {
-        c.abort(abortReason);
+        abortRequest(abortReason);
         return;
       }
       // The clock runs once the whole request is out: now, or when the body has been sent.
       if (!body || body.readableEnded) deadline.start();
       else body.once('end', () => deadline.start());
     },
-    onResponseStart(c, statusCode, headers, statusMessage) {
-      if (statusCode < 200 || finished) return;
+    onHeaders(statusCode, rawHeaders, resume, statusMessage) {
+      if (statusCode < 200 || finished) return true;
       deadline.stop();
-      const raw = rawHeaderList(c.rawHeaders, headers);
-      const chunked = trailersPossible && headerValues(raw, 'content-length').length === 0 && statusCode !== 204 && statusCode !== 304;
+      resumeResponse = resume;
+      const raw = rawHeaderList(rawHeaders, {});
+      const chunked = trailersPossible && !hasHeader(raw, 'content-length') && statusCode !== 204 && statusCode !== 304;
       // An answer before the whole request body was sent (a service refusing an upload, say):
       // the rest of that body can no longer be told from the next request, so this response
       // is the connection's last.
@@ -235,33 +245,38 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
       try {
         res.writeHead(statusCode, statusMessage || undefined, buildResponseHeaders(raw, { keepTrailer: chunked }));
       } catch (err) {
-        c.abort(err as Error);
-        return;
+        abortRequest(err as Error);
+        return false;
       }
       countResponse(stats, statusCode);
       // Node sends a head with the first body byte; a service that streams (SSE) or holds the
       // body back must not keep the client waiting for it. Checked after this I/O turn, so a head
       // and body that arrived together still leave in one packet.
-      setImmediate(() => {
-        if (!bodyStarted && !finished && !res.writableEnded) res.flushHeaders();
-      });
+      flushHeadSoon(flushHead);
+      return true;
     },
-    onResponseData(c, chunk) {
+    onData(chunk) {
       bodyStarted = true;
-      if (finished) return;
-      if (!res.write(chunk)) {
-        c.pause();
-        if (!drainWatched) {
-          // only a response that outgrew its buffer ever waits for 'drain'
-          drainWatched = true;
-          res.on('drain', () => controller?.resume());
-        }
+      if (finished) return true;
+      if (res.write(chunk)) return true;
+      responsePaused = true;
+      if (!drainWatched) {
+        // only a response that outgrew its buffer ever waits for 'drain'
+        drainWatched = true;
+        res.on('drain', () => {
+          // `resume` belongs to the service connection's parser, which moves on to other
+          // requests: only a pause of this response's own may be lifted here.
+          if (!responsePaused) return;
+          responsePaused = false;
+          resumeResponse?.();
+        });
       }
+      return false;
     },
-    onResponseEnd(c, trailers) {
+    onComplete(trailers) {
       bodyStarted = true;
       if (finished) return;
-      const rawTrailers = rawHeaderList(c.rawTrailers, trailers);
+      const rawTrailers = trailers ? rawHeaderList(trailers, {}) : [];
       if (rawTrailers.length > 0 && res.chunkedEncoding) {
         try {
           res.addTrailers(pairs(rawTrailers));
@@ -271,11 +286,14 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
       }
       res.end();
     },
-    onResponseError(_c, err) {
+    onError(err) {
       deadline.stop();
       if (finished) return;
       answer(classifyUpstreamError(abortReason && err !== abortReason ? abortReason : err, timeouts(fwd)), err);
     },
+  };
+  const flushHead = () => {
+    if (!bodyStarted && !finished && !res.writableEnded) res.flushHeaders();
   };
 
   try {
@@ -289,6 +307,19 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, fwd: Exc
     // undici validates synchronously (path characters, header values, a closed pool)
     answer(badRequest(`the request cannot be sent on (${(err as Error).message})`, (err as { code?: string }).code), err as Error);
   }
+}
+
+// Response heads not yet followed by a body byte, flushed together after this I/O turn: one
+// Immediate per turn instead of one per response.
+const headFlushes: Array<() => void> = [];
+
+function flushHeadSoon(flush: () => void): void {
+  if (headFlushes.push(flush) === 1) setImmediate(flushHeads);
+}
+
+function flushHeads(): void {
+  const due = headFlushes.splice(0);
+  for (let i = 0; i < due.length; i++) due[i]!();
 }
 
 export function timeouts(fwd: ExchangeForward) {

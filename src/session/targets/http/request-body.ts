@@ -16,8 +16,8 @@ export class RequestBodyTooLargeError extends Error {
 
 export class ClientAbortedError extends Error {
   readonly code = 'EDGE_HTTP_CLIENT_ABORTED';
-  constructor() {
-    super('the client closed the connection before sending the whole request body');
+  constructor(message = 'the client closed the connection before sending the whole request body') {
+    super(message);
   }
 }
 
