@@ -4,7 +4,13 @@
 // on a slow core (docs/performance.md "Start-up and idle footprint"), and Node 20 has no compile
 // cache for ES modules.
 // - npm packages stay external (ssh2's internals are reached by deep requires in src/ssh2/, its
-//   native binding is optional; undici and the OTel SDK load only where they are used);
+//   native binding is optional; undici loads only where it is used), except the OpenTelemetry
+//   SDK: its packages are bundled into the telemetry chunks from their ES module builds, so that
+//   esbuild keeps only what the agent uses (semantic-conventions is one huge constants module that
+//   @opentelemetry/core loads whole; docs/performance.md). @opentelemetry/api stays external:
+//   it registers the tracer provider on a global per thread, and domain code and the SDK must
+//   share one copy of it. Their files carry no `/*!` legal comments esbuild would keep: the
+//   build writes their LICENSE texts to dist/THIRD-PARTY-LICENSES.txt (Apache-2.0 §4);
 // - every import() in the sources stays lazy: splitting makes each a chunk of its own, loaded
 //   when it is called (test/unit/bundle-graph.test.ts checks what each entry loads up front);
 // - one esbuild run per program, so that chunks are not cut along the other programs' lines:
@@ -13,10 +19,37 @@
 // Source maps are written next to each file (`node --enable-source-maps` maps stack traces back
 // to the .ts sources; docs/performance.md says why it is not on by default).
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** The npm packages that are bundled; every other package (and @opentelemetry/api) is external. */
+export const BUNDLED_PACKAGES = /^@opentelemetry\/(?!api(\/|$))/;
+
+/**
+ * Every package external but the bundled ones; and the CommonJS build of a bundled OTel file
+ * (exporter-prometheus has no other: its serializer, telemetry/prometheus-reader.ts) rewritten
+ * as an ES module, `const x_1 = require("p")` → `import * as x_1 from "p"`, so that esbuild
+ * tree-shakes what it uses from the packages it requires: a require() keeps a package's every
+ * export (semantic-conventions' ≈ 150 KB of constants), and a require() of an external package
+ * throws in an ES module bundle. A file that does not fit the pattern fails the build.
+ */
+const packagesPlugin = {
+  name: 'edge-agent-packages',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => (BUNDLED_PACKAGES.test(args.path) ? undefined : { path: args.path, external: true }));
+    b.onLoad({ filter: /[\\/]node_modules[\\/]@opentelemetry[\\/][^\\/]+[\\/]build[\\/]src[\\/].*\.js$/ }, (args) => {
+      const contents = readFileSync(args.path, 'utf8')
+        .replace(/^Object\.defineProperty\(exports, "__esModule", \{ value: true \}\);$/m, '')
+        .replace(/^exports\.\w+ = void 0;$/m, '')
+        .replace(/^const (\w+) = require\(("[^"]+")\);$/gm, 'import * as $1 from $2;')
+        .replace(/^exports\.(\w+) = (\w+);$/gm, (all, name, local) => `export { ${local} as ${name} };`);
+      if (/\brequire\(|\bexports\b/.test(contents)) return { errors: [{ text: `${args.path}: a CommonJS shape scripts/bundle.mjs cannot rewrite as an ES module` }] };
+      return { contents, loader: 'js' };
+    });
+  },
+};
 
 /** One esbuild run per program: output path (under dist/, without .js) → source entry. */
 export const PROGRAMS = {
@@ -39,7 +72,9 @@ export function bundleOptions(program, outdir = `${ROOT}dist`) {
     format: 'esm',
     platform: 'node',
     target: 'node20.18',
-    packages: 'external',
+    plugins: [packagesPlugin],
+    // the bundled packages' ES module builds ("module" field, "module"/"import" export conditions)
+    mainFields: ['module', 'main'],
     sourcemap: 'linked',
     sourcesContent: false,
     metafile: true,
@@ -49,5 +84,20 @@ export function bundleOptions(program, outdir = `${ROOT}dist`) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   rmSync(`${ROOT}dist/chunks`, { recursive: true, force: true }); // a previous build's chunks
-  for (const program of Object.keys(PROGRAMS)) await build(bundleOptions(program));
+  const bundled = new Set();
+  for (const program of Object.keys(PROGRAMS)) {
+    const { metafile } = await build(bundleOptions(program));
+    for (const input of Object.keys(metafile.inputs)) bundled.add(/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1]);
+  }
+  writeFileSync(`${ROOT}dist/THIRD-PARTY-LICENSES.txt`, thirdPartyLicenses([...bundled].filter(Boolean).sort()));
+}
+
+/** The notice for the packages bundled into dist/: name, version, their LICENSE file. */
+function thirdPartyLicenses(packages) {
+  const parts = packages.map((name) => {
+    const dir = `${ROOT}node_modules/${name}`;
+    const { version, license } = JSON.parse(readFileSync(`${dir}/package.json`, 'utf8'));
+    return `${name}@${version} (${license})\n\n${readFileSync(`${dir}/LICENSE`, 'utf8').trim()}\n`;
+  });
+  return `Packages bundled into this build's JavaScript (scripts/bundle.mjs):\n\n${parts.join(`\n${'-'.repeat(72)}\n\n`)}`;
 }

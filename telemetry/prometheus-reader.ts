@@ -5,12 +5,9 @@
 // Only the serializer's own file is loaded, at the first scrape: the package's index also loads
 // its PrometheusExporter (an HTTP server the agent does not use), and an agent that is never
 // scraped needs neither (≈ 0.5 MB of the main thread's idle RSS).
-import { createRequire } from 'node:module';
 import type { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { AggregationTemporality, MetricReader } from '@opentelemetry/sdk-metrics';
 import { filterSeries, type SeriesFilter } from './series-filter.js';
-
-const require = createRequire(import.meta.url);
 
 export class PrometheusPullReader extends MetricReader {
   private serializer: PrometheusSerializer | undefined;
@@ -24,7 +21,8 @@ export class PrometheusPullReader extends MetricReader {
     const { resourceMetrics } = await this.collect();
     // No prefix, no timestamps, no resource labels, no `target_info`, no `otel_scope_*` labels:
     // the series keep the exact names and labels dashboards have always used.
-    this.serializer ??= new (require('@opentelemetry/exporter-prometheus/build/src/PrometheusSerializer.js') as typeof import('@opentelemetry/exporter-prometheus')).PrometheusSerializer(undefined, false, undefined, true, true);
+    // import(), not require(): the build bundles it (scripts/bundle.mjs) into a chunk of its own
+    this.serializer ??= new (await import('@opentelemetry/exporter-prometheus/build/src/PrometheusSerializer.js')).PrometheusSerializer(undefined, false, undefined, true, true);
     return this.serializer.serialize(filterSeries(resourceMetrics, this.keep()));
   }
 

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
 import { startSshd, type SshdHandle } from '../helpers/sshd.js';
 import { connectAndCollect, startEchoServer, type TcpService } from '../helpers/tcp-services.js';
 import { waitUntil } from '../helpers/tunnel-fixtures.js';
@@ -38,6 +39,10 @@ describe('packed and installed package', () => {
     // --prefer-offline: the npm cache (filled by the checkout's own install) answers when it can.
     await run(npm, ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: tmp, env: cleanEnv() });
     bin = path.join(prefix, 'bin', 'edge-agent');
+    // The build bundles the OTel SDK (scripts/bundle.mjs; the package still lists it for its .d.ts
+    // types): nothing may load it from node_modules at run time, only @opentelemetry/api.
+    const otel = path.join(prefix, 'lib', 'node_modules', 'ssh-edge-agent', 'node_modules', '@opentelemetry');
+    for (const name of readdirSync(otel).filter((n) => n !== 'api')) rmSync(path.join(otel, name), { recursive: true });
     [sshd, echo] = await Promise.all([startSshd(), startEchoServer()]);
   }, 420_000);
   afterAll(async () => {
@@ -115,6 +120,49 @@ describe('packed and installed package', () => {
     } finally {
       child.kill('SIGKILL');
       web.close();
+    }
+  });
+
+  it('exports spans (main thread and session worker) and metrics over OTLP, and serves /metrics, with the bundled OTel SDK', async () => {
+    const receiver = await startOtlpReceiver();
+    const config = path.join(tmp, 'otlp.json');
+    writeFileSync(config, JSON.stringify({
+      agent: { id: 'installed-otlp', logFormat: 'text' },
+      admin: { listen: '127.0.0.1:0' },
+      telemetry: { exporter: 'otlp' },
+      credentials: { k: { privateKeyFile: sshd.userKeyPath } },
+      sessions: [{ id: 's', host: '127.0.0.1', port: sshd.port, username: sshd.username, credential: 'k', hostKeys: { knownHostsFile: sshd.knownHostsPath }, forwards: [
+        { id: 'echo', bind: '127.0.0.1', port: 0, target: `tcp://127.0.0.1:${echo.port}` },
+      ] }],
+    }));
+    const env = { ...cleanEnv(), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_METRIC_EXPORT_INTERVAL: '300' };
+    const child = spawn(bin, ['run', '--config', config], { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    try {
+      const admin = await waitUntil(() => /status at (http:\/\/\S+)\/status/.exec(out)?.[1], 20_000, `admin URL (stderr: ${err})`);
+      const port = await waitUntil(async () => {
+        const doc = JSON.parse(await (await request(`${admin}/status`)).body.text()) as { sessions: Array<{ forwards: Array<{ state: string; remotePort: number }> }> };
+        const f = doc.sessions[0]?.forwards[0];
+        return f?.state === 'up' ? f.remotePort : undefined;
+      }, 20_000, `forward up (stderr: ${err})`);
+      expect((await connectAndCollect(port, Buffer.from('otlp'))).data.toString()).toBe('otlp');
+      // the worker's spans, with the agent's resource: its tracer provider is the one the session code sees
+      await waitUntil(() => receiver.spans.find((s) => s.name === 'ssh.connect' && s.resource['service.instance.id'] === 'installed-otlp'), 20_000, `ssh.connect span (stderr: ${err})`);
+      await waitUntil(() => receiver.spans.find((s) => s.name === 'tunnel.channel'), 20_000, `tunnel.channel span (stderr: ${err})`);
+      // the main thread's MeterProvider, through the bundled OTLP metrics exporter
+      const point = await waitUntil(() => receiver.metrics.find((m) => m.name === 'edge_agent_channels_total' && m.value >= 1), 20_000, `metrics over OTLP (stderr: ${err})`);
+      expect(point.resource['service.name']).toBe('edge-agent');
+      // /metrics: the bundled Prometheus serializer
+      expect(await (await request(`${admin}/metrics`)).body.text()).toMatch(/^edge_agent_channels_total\{[^}]*forward="echo"[^}]*\} [1-9]/m);
+      expect(err).not.toMatch(/Cannot find (package|module)|Dynamic require/);
+      child.kill('SIGTERM');
+      expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      await receiver.close();
     }
   });
 });

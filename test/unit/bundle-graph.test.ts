@@ -36,7 +36,12 @@ function upFront(program: Program, source: string): { files: string[]; packages:
   const walk = (file: string) => {
     if (files.includes(file)) return;
     files.push(file);
-    for (const s of Object.keys(outs[file]!.inputs)) sources.add(s);
+    for (const s of Object.keys(outs[file]!.inputs)) {
+      sources.add(s);
+      // a bundled package (the OTel SDK, scripts/bundle.mjs) counts as loaded like an external one
+      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(s)?.[1];
+      if (pkg) packages.add(pkg);
+    }
     for (const i of outs[file]!.imports) {
       if (i.kind !== 'import-statement') continue; // import() is loaded when called
       if (!i.external) walk(i.path);
@@ -109,6 +114,36 @@ describe('the bundled build: what each entry loads up front', () => {
     expect(runner.packages.has('ssh2')).toBe(true);
     expect(reaches('worker', 'workers/session-runner.ts', ['undici', '@opentelemetry/api', ...OTEL_SDK])).toEqual([]);
     expect(upFront('worker', 'telemetry/worker-tracing-sdk.ts').packages.has('@opentelemetry/sdk-trace-base')).toBe(true);
+  });
+});
+
+describe('the bundled build: the OpenTelemetry SDK bundled, its API not', () => {
+  const inputs = new Map<Program, Metafile['inputs']>();
+  beforeAll(async () => {
+    for (const program of Object.keys(PROGRAMS) as Program[]) {
+      const r = await build({ ...bundleOptions(program, '/nonexistent-out'), write: false, sourcemap: false, logLevel: 'silent' });
+      inputs.set(program, r.metafile.inputs);
+      outputs.set(program, r.metafile.outputs);
+    }
+  }, 60_000);
+  const bytesOf = (program: Program, pkg: string) =>
+    Object.values(outputs.get(program)!).reduce((n, o) => n + Object.entries(o.inputs).filter(([s]) => s.includes(`node_modules/${pkg}/`)).reduce((m, [, i]) => m + i.bytesInOutput, 0), 0);
+
+  it('@opentelemetry/api stays external in every program: one copy per thread holds the global tracer provider', () => {
+    for (const program of Object.keys(PROGRAMS) as Program[]) {
+      expect(Object.keys(inputs.get(program)!).filter((s) => s.includes('node_modules/@opentelemetry/api/')), program).toEqual([]);
+      // and no other package is bundled
+      expect(Object.keys(inputs.get(program)!).filter((s) => s.includes('node_modules/') && !/node_modules\/@opentelemetry\//.test(s)), program).toEqual([]);
+    }
+    expect(upFront('worker', 'telemetry/worker-tracing-sdk.ts').packages.has('@opentelemetry/api')).toBe(true);
+  });
+
+  it('the SDK comes from its ES module builds, tree-shaken: semantic-conventions keeps a few constants, not its ≈ 150 KB', () => {
+    for (const program of Object.keys(PROGRAMS) as Program[]) {
+      expect(bytesOf(program, '@opentelemetry/core'), program).toBeGreaterThan(0);
+      expect(bytesOf(program, '@opentelemetry/semantic-conventions'), program).toBeLessThan(5_000);
+      expect(Object.keys(inputs.get(program)!).filter((s) => /node_modules\/@opentelemetry\/(core|sdk-[a-z]+|resources)\/build\/src\//.test(s)), program).toEqual([]);
+    }
   });
 });
 
