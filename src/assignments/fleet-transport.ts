@@ -96,6 +96,16 @@ export class FleetTransport {
       for (const p of parts) this.live.delete(p);
     };
     if (request.signal.aborted) return Promise.reject(coded('ABORT_ERR', 'the request was aborted'));
+    // A header Node would refuse (a token with CR/LF, say) fails before any connection is made:
+    // http.request() would throw only once the socket is up. The error names the header only.
+    try {
+      for (const [name, value] of Object.entries(request.headers)) {
+        http.validateHeaderName(name);
+        http.validateHeaderValue(name, value);
+      }
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     request.signal.addEventListener('abort', onAbort, { once: true });
     timer = setTimeout(() => fail(coded('ETIMEDOUT', `connect timeout (${connectTimeoutMs} ms)`)), connectTimeoutMs);
 
@@ -109,11 +119,19 @@ export class FleetTransport {
     return connected.then((socket) => new Promise<FleetResponse>((resolve, reject) => {
       clearTimeout(timer);
       timer = setTimeout(() => fail(coded(RESPONSE_TIMEOUT, `no answer within ${responseTimeoutMs} ms`)), responseTimeoutMs);
-      const req = track(http.request({
-        host, port, method: request.method, path: `${url.pathname}${url.search}`,
-        headers: { host: url.host, ...request.headers },
-        createConnection: () => socket,
-      }));
+      let req: http.ClientRequest;
+      try {
+        req = track(http.request({
+          host, port, method: request.method, path: `${url.pathname}${url.search}`,
+          headers: { host: url.host, ...request.headers },
+          createConnection: () => socket,
+        }));
+      } catch (err) {
+        fail(err as Error); // the connected socket is tracked: it is destroyed, not left open
+        cleanup();
+        reject(err as Error);
+        return;
+      }
       req.on('error', (err) => {
         cleanup();
         reject(failure ?? err);

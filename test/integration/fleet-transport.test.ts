@@ -163,6 +163,18 @@ describe('fleet transport (node:http/https)', () => {
     expect(sent).toBeLessThan(64 * 1024 * 1024); // it stopped reading; the server did not fill memory
   });
 
+  it('a token Node refuses as a header value fails before connecting, without leaving a connection or naming the token', async () => {
+    let connections = 0;
+    const server = http.createServer((_req, res) => { res.writeHead(200); res.end(body); });
+    server.on('connection', () => { connections += 1; });
+    const port = await listen(server);
+    const s = source({ url: `http://127.0.0.1:${port}/`, pollIntervalMs: 60_000, tokenEnv: 'FLEET_TOKEN', env: { FLEET_TOKEN: 'secret-part\r\nX-Evil: 1' } });
+    const r = (await s.refresh()).result;
+    expect(r.kind).toBe('error');
+    expect(r.kind === 'error' && r.error.message).not.toMatch(/secret-part|X-Evil/);
+    expect(connections).toBe(0); // undici refused such a header before connecting too
+  });
+
   it('keeps repeated X-Edge-Signature headers apart, and close() ends a request in flight', async () => {
     const server = http.createServer((req, res) => {
       if (req.url === '/hang') return; // never answers
