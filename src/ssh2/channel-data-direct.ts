@@ -96,14 +96,16 @@ export function installChannelDataDirect(client: Client): boolean {
     const channel = c._chanMgr?.get(recipient) as (Duplex & ChannelInternals) | undefined;
     const reg = typeof channel === 'object' && channel !== null ? sinks.get(channel) : undefined;
     // The Readable must be empty and flowing, or these bytes would overtake what it holds.
-    if (!reg || channel!.readableLength !== 0 || channel!.readableFlowing !== true || channel!.incoming.state !== 'open' || !reg.sink.ready()) {
+    if (!reg || channel!.destroyed || channel!.readableLength !== 0 || channel!.readableFlowing !== true || channel!.incoming.state !== 'open' || !reg.sink.ready()) {
       directStats.viaStream += 1;
       ssh2Handler(p, recipient, data);
       return;
     }
     const ch = channel!;
-    // ssh2: data beyond the window is dropped
-    if (ch.incoming.window === 0) return;
+    // Data beyond the window is dropped (RFC 4254 5.2). ssh2 checks `=== 0`, so a peer that
+    // overshoots once drives the window negative and is never held again; here it stays shut
+    // until the window is adjusted back above zero, which keeps the target's queue bounded.
+    if (ch.incoming.window <= 0) return;
     ch.incoming.window -= data.length;
     directStats.direct += 1;
     if (!reg.sink.write(data)) {
