@@ -17,7 +17,7 @@
 // optional — "gw.example.com", "*.gw.example.com:22", "10.0.0.0/8", "[2001:db8::1]:2222",
 // "[2001:db8::/32]", "*" (any, the default). Names are matched as written, never resolved.
 import { createDestinationAllowList, parseDestinationPattern } from '../src/grammar/destination-allow-list.js';
-import { checkHost, formatHost } from '../src/grammar/host-name.js';
+import { formatHost } from '../src/grammar/host-name.js';
 import { parseProxyUrl } from '../src/grammar/proxy-url.js';
 import { parseGatewayAddress } from '../src/session/gateway-list.js';
 import { SESSION_PORT_DEFAULT } from './session-schema.js';
@@ -36,9 +36,9 @@ function withPort(pattern: string): string {
 /** Is `host` (a name or IP literal, brackets optional) on `port` allowed by the patterns? Invalid patterns allow nothing. */
 export function sshHostAllowed(host: string, port: number, patterns: readonly string[]): boolean {
   if (patterns.includes('*')) return true;
+  // As the connection will use it: `host` is resolved as written, so IPv4 shorthand ("0x7f.1") is a
+  // name here and only a name pattern matches it; hosts[] and proxy hosts arrive normalised.
   const bare = host.replace(/^\[(.*)\]$/, '$1');
-  // The form the connection uses: lower case, IPv6 compressed, IPv4 shorthand (0x7f.1) expanded.
-  const normalized = checkHost(bare).host ?? bare;
   const valid = patterns.map(withPort).filter((p) => {
     try {
       parseDestinationPattern(p);
@@ -47,7 +47,7 @@ export function sshHostAllowed(host: string, port: number, patterns: readonly st
       return false; // validatePolicy reports it
     }
   });
-  return createDestinationAllowList(valid, 'policy.allowedSshHosts').allows(normalized, port);
+  return createDestinationAllowList(valid, 'policy.allowedSshHosts').allows(bare, port);
 }
 
 /** Problems with policy.allowedSshHosts, each naming its entry. */
@@ -72,7 +72,7 @@ export function validateSshHostPatterns(p: Obj, key: string): string[] {
 export function sshHostErrors(s: Obj, at: string, policy: Policy): string[] {
   const allowed = policy.allowedSshHosts ?? DEFAULT_ALLOWED_SSH_HOSTS;
   if (allowed.includes('*')) return [];
-  const named: Array<{ path: string; what: string; host: string; port: number }> = [];
+  const named: Array<{ path: string; what: string; host: string; port: number; note?: string }> = [];
   if (typeof s.host === 'string' && s.host !== '') {
     named.push({ path: `${at}.host`, what: 'SSH host', host: s.host, port: typeof s.port === 'number' ? s.port : SESSION_PORT_DEFAULT });
   }
@@ -89,14 +89,14 @@ export function sshHostErrors(s: Obj, at: string, policy: Policy): string[] {
   if (typeof s.proxy === 'string' && s.proxy !== '' && s.proxy !== 'env') {
     try {
       const proxy = parseProxyUrl(s.proxy, `${at}.proxy`);
-      named.push({ path: `${at}.proxy`, what: `${proxy.kind} proxy (the SSH connection passes through it)`, host: proxy.host, port: proxy.port });
+      named.push({ path: `${at}.proxy`, what: `${proxy.kind} proxy`, host: proxy.host, port: proxy.port, note: ' (the SSH connection passes through it)' });
     } catch {
       // reported by the proxy checks
     }
   }
   return named.filter((n) => !sshHostAllowed(n.host, n.port, allowed)).map((n) => {
     const shown = `${formatHost(n.host.replace(/^\[(.*)\]$/, '$1'))}:${n.port}`;
-    return `${n.path}: ${n.what} ${shown} is not allowed by the local policy.allowedSshHosts ${JSON.stringify(allowed)} ` +
+    return `${n.path}: ${n.what} ${shown}${n.note ?? ''} is not allowed by the local policy.allowedSshHosts ${JSON.stringify(allowed)} ` +
       '(a document may only send the device\'s credentials, and offer its targets, to SSH hosts the device owner listed); add a matching pattern there in the local config';
   });
 }
