@@ -44,7 +44,8 @@ function coerceJson(value: string): unknown {
 
 /** Lists from env vars: a JSON array, or comma-separated. */
 function coerceList(value: string): unknown {
-  if (value.trim().startsWith('[')) return coerceJson(value);
+  // A JSON array starts '[' then '"' or ']'; "[::1]:22,gw" is a comma list whose first entry is an IPv6 pattern.
+  if (/^\s*\[\s*(?:["\]]|$)/.test(value)) return coerceJson(value);
   return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 

@@ -108,6 +108,8 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: { EDGE_AGENT_POLICY_ALLOWED_SSH_HOSTS: 'gw.example.com,*.gw.example.com:22,[2001:db8::1]:2222' } }).policy.allowedSshHosts)
       .toEqual(['gw.example.com', '*.gw.example.com:22', '[2001:db8::1]:2222']);
     expect(loadConfig({ env: { EDGE_AGENT_POLICY_ALLOWED_SSH_HOSTS: '["10.0.0.0/8","[::1]"]' } }).policy.allowedSshHosts).toEqual(['10.0.0.0/8', '[::1]']);
+    // A comma list may start with a bracketed IPv6 pattern (it is not JSON).
+    expect(loadConfig({ env: { EDGE_AGENT_POLICY_ALLOWED_SSH_HOSTS: '[2001:db8::1]:22, gw' } }).policy.allowedSshHosts).toEqual(['[2001:db8::1]:22', 'gw']);
     expect(bad({ EDGE_AGENT_POLICY_ALLOWED_SSH_HOSTS: '2001:db8::1' })).toMatch(/policy\.allowedSshHosts\[0\]: invalid SSH host pattern "2001:db8::1": write IPv6 addresses in brackets.*\(from EDGE_AGENT_POLICY_ALLOWED_SSH_HOSTS\)/);
   });
 
