@@ -9,6 +9,8 @@
 //     forwards[].http.insecureSkipVerify     only with policy.allowInsecureSkipVerify
 //     forwards[].http.caFile                 only a path matching policy.allowedCaFiles (default none)
 //     hostKeys.knownHostsFile                only paths matching policy.allowedKnownHostsFiles (default any)
+//     host, hosts[], proxy                   only SSH hosts matching policy.allowedSshHosts (default any;
+//                                            config/ssh-host-policy.ts)
 //   A file named remotely is a local read chosen remotely (its existence, whether it holds PEM,
 //   and its size are the device's business), hence the lists; patterns as the unix: targets of
 //   allowedTargets: "/etc/edge/ca.pem", "/etc/edge/ca/" (below it), "/etc/edge/*.pem", "*".
@@ -18,6 +20,7 @@
 //   agent's sockets and memory — and each lowering is reported (clampHttpSettings).
 import { parseTargetPattern, targetPatternMatches } from '../src/grammar/target-patterns.js';
 import { ASSIGNMENT_SCHEMA } from './session-schema.js';
+import { sshHostErrors } from './ssh-host-policy.js';
 import type { Policy } from './types.js';
 
 type Obj = Record<string, unknown>;
@@ -100,6 +103,7 @@ export function localOnlyErrors(sessions: unknown[], policy: Policy): string[] {
   sessions.forEach((s, i) => {
     if (!isObj(s)) return;
     const at = `sessions[${i}]`;
+    errors.push(...sshHostErrors(s, at, policy));
     if (s.algorithms !== undefined) errors.push(`${at}.algorithms: weaker SSH algorithms can only be allowed in the local config, not by an assignment document`);
     const hk = isObj(s.hostKeys) ? s.hostKeys : {};
     if (hk.insecureAcceptAny === true && policy.allowInsecureAcceptAny !== true) {

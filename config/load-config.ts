@@ -160,7 +160,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       allowedRemoteSockets: raw.policy.allowedRemoteSockets, maxSessions: raw.policy.maxSessions, maxForwardsPerSession: raw.policy.maxForwardsPerSession,
       maxChannelsPerForward: raw.policy.maxChannelsPerForward,
       allowInsecureAcceptAny: raw.policy.allowInsecureAcceptAny, allowInsecureSkipVerify: raw.policy.allowInsecureSkipVerify,
-      allowedCaFiles: raw.policy.allowedCaFiles, allowedKnownHostsFiles: raw.policy.allowedKnownHostsFiles,
+      allowedCaFiles: raw.policy.allowedCaFiles, allowedKnownHostsFiles: raw.policy.allowedKnownHostsFiles, allowedSshHosts: raw.policy.allowedSshHosts,
       maxHttpConnectionsPerForward: raw.policy.maxHttpConnectionsPerForward, maxHttpPipelining: raw.policy.maxHttpPipelining,
       maxHttpConcurrentRequestsPerForward: raw.policy.maxHttpConcurrentRequestsPerForward, maxHttpRequestHeaderBytes: raw.policy.maxHttpRequestHeaderBytes,
     },

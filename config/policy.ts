@@ -18,6 +18,7 @@ import { parseTargetUrl, type ParsedTarget } from '../src/grammar/targets.js';
 import type { Policy } from './types.js';
 import { ASSIGNMENT_SCHEMA, FORWARD_BIND_DEFAULT } from './session-schema.js';
 import { validateFilePatterns } from './document-policy.js';
+import { validateSshHostPatterns } from './ssh-host-policy.js';
 
 /** The pattern grammar lives in src/grammar/target-patterns.ts; re-exported for the config validators. */
 export { parseTargetPattern };
@@ -184,7 +185,7 @@ export function validatePolicy(policy: unknown, key = 'policy'): string[] {
       }
     });
   }
-  errors.push(...validateFilePatterns(p, key));
+  errors.push(...validateFilePatterns(p, key), ...validateSshHostPatterns(p, key));
   for (const name of ['allowedBindAddresses', 'allowedLocalBindAddresses', 'allowedRemoteSockets'] as const) {
     const binds = p[name];
     if (!Array.isArray(binds)) continue;

@@ -9,6 +9,7 @@ import { checkAssignmentsUrl, ENV_NAME_PATTERN, MAX_TIMER_MS, parseListenAddress
 import { DEFAULT_ALLOWED_BIND_ADDRESSES, DEFAULT_ALLOWED_LOCAL_BIND_ADDRESSES, DEFAULT_ALLOWED_REMOTE_SOCKETS, DEFAULT_ALLOWED_TARGETS, DEFAULT_MAX_CHANNELS_PER_FORWARD, DEFAULT_MAX_FORWARDS_PER_SESSION, DEFAULT_MAX_SESSIONS, MAX_CHANNELS_PER_FORWARD_LIMIT, MAX_SESSIONS_LIMIT } from './policy.js';
 import { DEFAULT_WORKER_MAX_HEAP_MB, DEFAULT_WORKER_MAX_YOUNG_HEAP_MB } from '../src/supervisor/worker-limits.js';
 import { DEFAULT_ALLOWED_CA_FILES, DEFAULT_ALLOWED_KNOWN_HOSTS_FILES, HTTP_CEILINGS } from './document-policy.js';
+import { DEFAULT_ALLOWED_SSH_HOSTS } from './ssh-host-policy.js';
 
 /** The config as convict holds it, before the JSON-Schema checks of `credentials` and `sessions`. */
 export interface RawAgentConfig {
@@ -17,7 +18,7 @@ export interface RawAgentConfig {
   credentials: Record<string, unknown>;
   policy: {
     allowedTargets: string[]; allowedBindAddresses: string[]; allowedLocalBindAddresses: string[]; allowedRemoteSockets: string[]; maxSessions: number; maxForwardsPerSession: number; maxChannelsPerForward: number;
-    allowInsecureAcceptAny: boolean; allowInsecureSkipVerify: boolean; allowedCaFiles: string[]; allowedKnownHostsFiles: string[];
+    allowInsecureAcceptAny: boolean; allowInsecureSkipVerify: boolean; allowedCaFiles: string[]; allowedKnownHostsFiles: string[]; allowedSshHosts: string[];
     maxHttpConnectionsPerForward: number; maxHttpPipelining: number; maxHttpConcurrentRequestsPerForward: number; maxHttpRequestHeaderBytes: number;
   };
   sessions: unknown[];
@@ -43,7 +44,8 @@ function coerceJson(value: string): unknown {
 
 /** Lists from env vars: a JSON array, or comma-separated. */
 function coerceList(value: string): unknown {
-  if (value.trim().startsWith('[')) return coerceJson(value);
+  // A JSON array starts '[' then '"' or ']'; "[::1]:22,gw" is a comma list whose first entry is an IPv6 pattern.
+  if (/^\s*\[\s*(?:["\]]|$)/.test(value)) return coerceJson(value);
   return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
@@ -293,6 +295,12 @@ export function buildConfigSchema(): convict.Schema<RawAgentConfig> {
         format: 'edge-string-list',
         default: DEFAULT_ALLOWED_KNOWN_HOSTS_FILES,
         env: 'EDGE_AGENT_POLICY_ALLOWED_KNOWN_HOSTS_FILES',
+      },
+      allowedSshHosts: {
+        doc: 'SSH hosts an assignment document may point a session at (host, hosts[], and a proxy URL\'s host): "host" or "host:port" patterns with * wildcards, IPv4 CIDR, IPv6 in brackets ("gw.example.com", "*.gw.example.com:22", "10.0.0.0/8", "[2001:db8::1]:2222"); names matched as written, not resolved. Default any ("*"): narrow it to your gateways, else a document can send this device\'s credentials to, and offer its allowed targets to, any host. Outside it the document is rejected whole (EDGE_ERR_POLICY_LOCAL_ONLY). Static sessions are not bound by it. Local only. Env var: comma-separated or a JSON array.',
+        format: 'edge-string-list',
+        default: DEFAULT_ALLOWED_SSH_HOSTS,
+        env: 'EDGE_AGENT_POLICY_ALLOWED_SSH_HOSTS',
       },
       ...Object.fromEntries(HTTP_CEILINGS.map((c) => [c.policy, {
         doc: `Ceiling of an assignment document forward's http.${c.http} (written or default): a larger value is lowered to it, logged and listed in /status assignments.clampedValues. Static sessions keep what this file says. Up to ${c.max}. Local only.`,

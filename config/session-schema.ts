@@ -67,7 +67,7 @@ export const ASSIGNMENT_SCHEMA =
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'urn:ssh-edge-agent:assignment:v1',
   title: 'ssh-edge-agent assignment document',
-  description: 'The sessions and forwards a fleet endpoint assigns to one agent. The same session shape is used by the agent config file\'s `sessions` array. Credentials never travel in a document: a session names a credential defined in the agent\'s local config, and the agent\'s local policy bounds every target and bind address. Beyond this schema the agent also checks: unique session ids, unique forward ids within a session, target URL syntax, host key fingerprint syntax, allowOrigins CIDR syntax, allowDestinations pattern syntax, proxy URL syntax, that a non-loopback local/dynamic listener sets allowRelay, that host keys are configured, and that a forward has exactly one of port and remoteSocket, exactly one of host and hosts, and the local policy (allowedTargets, allowedBindAddresses, allowedRemoteSockets, allowedLocalBindAddresses; in documents also the local-only keys and HTTP ceilings: algorithms, insecureAcceptAny, insecureSkipVerify, caFile, knownHostsFile, maxHttp*).',
+  description: 'The sessions and forwards a fleet endpoint assigns to one agent. The same session shape is used by the agent config file\'s `sessions` array. Credentials never travel in a document: a session names a credential defined in the agent\'s local config, and the agent\'s local policy bounds every target and bind address. Beyond this schema the agent also checks: unique session ids, unique forward ids within a session, target URL syntax, host key fingerprint syntax, allowOrigins CIDR syntax, allowDestinations pattern syntax, proxy URL syntax, that a non-loopback local/dynamic listener sets allowRelay, that host keys are configured, and that a forward has exactly one of port and remoteSocket, exactly one of host and hosts, and the local policy (allowedTargets, allowedBindAddresses, allowedRemoteSockets, allowedLocalBindAddresses; in documents also the local-only keys and HTTP ceilings: algorithms, insecureAcceptAny, insecureSkipVerify, caFile, knownHostsFile, allowedSshHosts, maxHttp*).',
   type: 'object',
   additionalProperties: false,
   required: ['revision', 'sessions'],
@@ -100,10 +100,10 @@ export const ASSIGNMENT_SCHEMA =
       required: ['id', 'username', 'credential'],
       properties: {
         id: { $ref: '#/$defs/id', description: 'Unique among the agent\'s sessions, stable across revisions.' },
-        host: { description: 'SSH host name or IP address. Exactly one of host and hosts.', type: 'string', minLength: 1, maxLength: 1024 },
+        host: { description: 'SSH host name or IP address. Exactly one of host and hosts. In an assignment document only hosts matching the local policy.allowedSshHosts.', type: 'string', minLength: 1, maxLength: 1024 },
         port: { description: 'SSH port (22 when absent). Only with host.', type: 'integer', minimum: 1, maximum: 65535 },
         hosts: {
-          description: 'Several gateways, most preferred first, instead of host/port: "host[:port]" (port 22 when absent; IPv6 as "[2001:db8::1]:22").',
+          description: 'Several gateways, most preferred first, instead of host/port: "host[:port]" (port 22 when absent; IPv6 as "[2001:db8::1]:22"). In an assignment document each must match the local policy.allowedSshHosts.',
           type: 'array',
           minItems: 1,
           maxItems: 16,
@@ -140,7 +140,7 @@ export const ASSIGNMENT_SCHEMA =
           default: [],
         },
         proxy: {
-          description: 'How the SSH host is reached: "" directly; "http://[user:pass@]host:port" (HTTP CONNECT), "socks5://…", "socks5h://…" (the proxy resolves the name), "socks4://…", "socks4a://…"; "env" = HTTPS_PROXY, else ALL_PROXY, hosts in NO_PROXY reached directly. Credentials are masked in status, logs and errors.',
+          description: 'How the SSH host is reached: "" directly; "http://[user:pass@]host:port" (HTTP CONNECT), "socks5://…", "socks5h://…" (the proxy resolves the name), "socks4://…", "socks4a://…"; "env" = HTTPS_PROXY, else ALL_PROXY, hosts in NO_PROXY reached directly. Credentials are masked in status, logs and errors. In an assignment document a proxy URL\'s host:port must match the local policy.allowedSshHosts.',
           type: 'string',
           maxLength: 2048,
           default: '',

@@ -46,6 +46,8 @@ export interface Policy {
   allowedCaFiles?: string[];
   /** Local paths a document's hostKeys.knownHostsFile may name (same patterns). Absent = any. */
   allowedKnownHostsFiles?: string[];
+  /** SSH hosts (and proxies) a document's session may connect to: "host" / "host:port" patterns (config/ssh-host-policy.ts). Absent = any. */
+  allowedSshHosts?: string[];
   /** Ceilings a document's http.maxConnections / pipelining / maxConcurrentRequests / maxRequestHeaderBytes are lowered to. */
   maxHttpConnectionsPerForward?: number;
   maxHttpPipelining?: number;

@@ -3,7 +3,8 @@
 // opens to them. The local policy lowers a document's http.maxConnections to
 // policy.maxHttpConnectionsPerForward (2): six requests at once reach the service over two
 // connections, and /status lists the lowered value. Documents that turn off TLS or host key
-// verification, name a CA file outside policy.allowedCaFiles, or widen SSH algorithms are
+// verification, name a CA file outside policy.allowedCaFiles, point a session at an SSH host
+// outside policy.allowedSshHosts, or widen SSH algorithms are
 // rejected whole (EDGE_ERR_POLICY_LOCAL_ONLY) while the running revision keeps serving. The
 // local config's own session with the same keys runs as written (its pool is not lowered).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -75,7 +76,7 @@ describe('fleet: the local policy bounds what a document may set', () => {
       agent: { id: 'device-doc-policy', drainTimeoutMs: 2_000, logFormat: 'text', stateDir: path.join(dir, 'state') },
       admin: { listen: '127.0.0.1:0' },
       credentials: { k: { privateKeyFile: sshd.userKeyPath } },
-      policy: { maxHttpConnectionsPerForward: 2, allowedCaFiles: [`${path.join(dir, 'ca')}/`] },
+      policy: { maxHttpConnectionsPerForward: 2, allowedCaFiles: [`${path.join(dir, 'ca')}/`], allowedSshHosts: ['127.0.0.1'] },
       // The device owner's own session: every key a document may not set, and a pool above the ceiling.
       sessions: [session('local', [{
         id: 'web', bind: '127.0.0.1', port: 0, target: `http://127.0.0.1:${localService.port}`,
@@ -128,6 +129,7 @@ describe('fleet: the local policy bounds what a document may set', () => {
     ['http.insecureSkipVerify', (s: typeof session) => s('gw', [webFwd({ insecureSkipVerify: true })]), /sessions\[0\]\.forwards\[0\]\.http\.insecureSkipVerify: turning off TLS verification .*\(policy\.allowInsecureSkipVerify is false/],
     ['http.caFile outside policy.allowedCaFiles', (s: typeof session) => s('gw', [webFwd({ caFile: '/etc/passwd' })]), /sessions\[0\]\.forwards\[0\]\.http\.caFile: "\/etc\/passwd" is not allowed by the local policy\.allowedCaFiles/],
     ['hostKeys.insecureAcceptAny', (s: typeof session) => s('gw', [webFwd()], { hostKeys: { insecureAcceptAny: true } }), /sessions\[0\]\.hostKeys\.insecureAcceptAny: turning off SSH host key verification .*\(policy\.allowInsecureAcceptAny is false/],
+    ['a host outside policy.allowedSshHosts', (s: typeof session) => s('gw', [webFwd()], { host: '127.0.0.2' }), /sessions\[0\]\.host: SSH host 127\.0\.0\.2:\d+ is not allowed by the local policy\.allowedSshHosts \["127\.0\.0\.1"\]/],
     ['algorithms', (s: typeof session) => s('gw', [webFwd()], { algorithms: { kex: ['diffie-hellman-group14-sha1'] } }), /sessions\[0\]\.algorithms: weaker SSH algorithms can only be allowed in the local config/],
   ])('a document setting %s is rejected whole (EDGE_ERR_POLICY_LOCAL_ONLY); revision 1 keeps serving', async (_what, make, message) => {
     const revision = (await status()).assignments.revision! + 1;

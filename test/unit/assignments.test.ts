@@ -9,6 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSigningPublicKey } from '../../config/formats.js';
 import { filePathAllowed } from '../../config/document-policy.js';
+import { sshHostAllowed } from '../../config/ssh-host-policy.js';
 import { validatePolicy } from '../../config/policy.js';
 import { parseAssignmentDocument, parseSessions } from '../../config/validate-sessions.js';
 import { AssignmentApplier } from '../../src/assignments/assignment-applier.js';
@@ -270,6 +271,62 @@ describe('what a document may set (config/document-policy.ts)', () => {
     ]);
   });
 
+  it('policy.allowedSshHosts: host, hosts[] and a proxy URL outside it reject the document with their paths; inside, and in the local config, they are fine', () => {
+    const gateways = { allowedSshHosts: ['gw.example.com', '*.gw.example.com:22', '[2001:db8::1]:2222', '10.0.0.0/8'] };
+    const outside = parse(docWith({ host: 'evil.example.net' }), gateways);
+    expect(outside.document).toBeUndefined();
+    expect(outside.errors).toEqual([expect.stringMatching(/^sessions\[0\]\.host: SSH host evil\.example\.net:22 is not allowed by the local policy\.allowedSshHosts \["gw\.example\.com",/)]);
+    expect(outside.localOnly).toEqual(outside.errors);
+    // Every gateway of the list is checked, each with its own path; the port counts.
+    const multi = docWith({ hosts: ['a.gw.example.com', 'b.gw.example.com:2222', '[2001:db8::1]:2222', '[2001:db8::2]:2222'] });
+    delete (multi.sessions[0] as { host?: string }).host;
+    const list = parse(multi, gateways);
+    expect(list.errors).toEqual([
+      expect.stringMatching(/^sessions\[0\]\.hosts\[1\]: SSH host b\.gw\.example\.com:2222 is not allowed/),
+      expect.stringMatching(/^sessions\[0\]\.hosts\[3\]: SSH host \[2001:db8::2\]:2222 is not allowed/),
+    ]);
+    // The proxy the connection passes through, credentials never shown.
+    const proxied = parse(docWith({ proxy: 'socks5://user:secret@proxy.evil.net:1080' }), gateways);
+    expect(proxied.errors).toEqual([expect.stringMatching(/^sessions\[0\]\.proxy: socks5 proxy proxy\.evil\.net:1080 \(the SSH connection passes through it\) is not allowed by the local policy\.allowedSshHosts/)]);
+    expect(proxied.errors.join()).not.toContain('secret');
+    expect(parse(docWith({ proxy: 'env' }), gateways).errors).toEqual([]);
+    expect(parse(docWith({ proxy: 'http://proxy.gw.example.com:22' }), gateways).errors).toEqual([]);
+    // Inside: exact name (any port), glob with port, bracketed IPv6 (written compressed or not), CIDR.
+    expect(parse(docWith({ port: 2022 }), gateways).errors).toEqual([]);
+    expect(parse(docWith({ host: 'GW.Example.COM.' }), gateways).errors).toEqual([]);
+    expect(parse(docWith({ host: '[2001:0db8:0:0:0:0:0:1]', port: 2222 }), gateways).errors).toEqual([]);
+    expect(parse(docWith({ host: '2001:db8::1', port: 22 }), gateways).errors).toEqual([expect.stringMatching(/^sessions\[0\]\.host: SSH host \[2001:db8::1\]:22 is not allowed/)]);
+    expect(parse(docWith({ host: '10.9.8.7' }), gateways).errors).toEqual([]);
+    // IPv4 shorthand in host is resolved as a name: an address range does not match it.
+    expect(parse(docWith({ host: '0x0a.1' }), gateways).errors).toHaveLength(1);
+    // hosts[] entries are normalised where they are parsed (and connected to): 0x0a.1 is 10.0.0.1 there.
+    const shorthand = docWith({ hosts: ['0x0a.1'] });
+    delete (shorthand.sessions[0] as { host?: string }).host;
+    expect(parse(shorthand, gateways).errors).toEqual([]);
+    // Default: any host (existing fleets keep working).
+    expect(parse(docWith({ host: 'evil.example.net' })).errors).toEqual([]);
+    // The device owner's own sessions are not bound.
+    expect(parseSessions(docWith({ host: 'evil.example.net', proxy: 'http://proxy.evil.net:3128' }).sessions, { ...ctx, policy: { ...policy, ...gateways } }).errors).toEqual([]);
+  });
+
+  it('SSH host patterns: the allowDestinations grammar with the port optional; invalid ones are policy errors and allow nothing', () => {
+    expect(sshHostAllowed('gw', 22, ['gw'])).toBe(true);
+    expect(sshHostAllowed('gw', 2222, ['gw:22'])).toBe(false);
+    expect(sshHostAllowed('gw', 2222, ['gw:2000-2999'])).toBe(true);
+    expect(sshHostAllowed('::1', 22, ['[::1]'])).toBe(true);
+    expect(sshHostAllowed('[::1]', 22, ['[::1]:22'])).toBe(true);
+    expect(sshHostAllowed('::2', 22, ['[*]:22'])).toBe(true);
+    expect(sshHostAllowed('gw', 22, ['[*]:22'])).toBe(false);
+    expect(sshHostAllowed('x.lan', 22, ['*:22'])).toBe(true);
+    expect(sshHostAllowed('x.lan', 22, [])).toBe(false);
+    expect(sshHostAllowed('x.lan', 22, ['::1', '*.lan'])).toBe(true);
+    expect(validatePolicy({ allowedSshHosts: ['gw.example.com', '::1', 'gw:', '[gw]:22', '*'] })).toEqual([
+      expect.stringMatching(/^policy\.allowedSshHosts\[1\]: invalid SSH host pattern "::1": write IPv6 addresses in brackets/),
+      expect.stringMatching(/^policy\.allowedSshHosts\[2\]: invalid SSH host pattern "gw:": port "" must be a number/),
+      expect.stringMatching(/^policy\.allowedSshHosts\[3\]: invalid SSH host pattern "\[gw\]:22": "gw" is not an IPv6 address/),
+    ]);
+  });
+
   it('HTTP settings are lowered to the ceilings, written or default, only for HTTP targets; within them nothing is listed', () => {
     const r = parse(docWith({}, { maxConnections: 100000, pipelining: 100, maxConcurrentRequests: 1000000, maxRequestHeaderBytes: 1048576 }));
     expect(r.errors).toEqual([]);
@@ -323,5 +380,11 @@ describe('what a document may set (config/document-policy.ts)', () => {
     await applier.reconfigure([], { ...open, policy: { ...open.policy, maxHttpConnectionsPerForward: 4 } });
     expect(applier.state.clampedValues).toEqual([expect.objectContaining({ asked: 100, applied: 4 })]);
     expect(applied).toHaveLength(2);
+    // policy.allowedSshHosts narrowed so the running session's host is outside: refused, nothing changes.
+    await expect(applier.reconfigure([], { ...open, policy: { ...open.policy, allowedSshHosts: ['gw.example.org'] } }))
+      .rejects.toMatchObject({ code: 'EDGE_ERR_POLICY_LOCAL_ONLY', message: expect.stringMatching(/sessions\[0\]\.host: SSH host gw\.example\.com:22 is not allowed by the local policy\.allowedSshHosts/) });
+    expect(applied).toHaveLength(2);
+    await applier.reconfigure([], { ...open, policy: { ...open.policy, allowedSshHosts: ['gw.example.com:22'] } });
+    expect(applied).toHaveLength(3);
   });
 });

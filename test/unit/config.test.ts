@@ -84,7 +84,7 @@ describe('loadConfig', () => {
       allowedTargets: ['127.0.0.1:*', 'localhost:*', '[::1]:*'], allowedBindAddresses: ['localhost', '127.0.0.1', '::1'], allowedLocalBindAddresses: ['localhost', '127.0.0.1', '::1'],
       allowedRemoteSockets: ['*'], maxSessions: 4, maxForwardsPerSession: 64, maxChannelsPerForward: 1000000,
       // What documents may set (config/document-policy.ts): nothing insecure, no CA file, the HTTP ceilings.
-      allowInsecureAcceptAny: false, allowInsecureSkipVerify: false, allowedCaFiles: [], allowedKnownHostsFiles: ['*'],
+      allowInsecureAcceptAny: false, allowInsecureSkipVerify: false, allowedCaFiles: [], allowedKnownHostsFiles: ['*'], allowedSshHosts: ['*'],
       maxHttpConnectionsPerForward: 256, maxHttpPipelining: 10, maxHttpConcurrentRequestsPerForward: 1024, maxHttpRequestHeaderBytes: 32768,
     });
     expect(cfg.sessions).toEqual([]);
@@ -104,6 +104,13 @@ describe('loadConfig', () => {
     expect(bad({ EDGE_AGENT_POLICY_MAX_HTTP_CONNECTIONS_PER_FORWARD: '100001' })).toMatch(/policy\.maxHttpConnectionsPerForward.*from 1 to 100000/);
     expect(bad({ EDGE_AGENT_POLICY_MAX_HTTP_REQUEST_HEADER_BYTES: '512' })).toMatch(/policy\.maxHttpRequestHeaderBytes.*from 1024 to 1048576/);
     expect(bad({ EDGE_AGENT_POLICY_ALLOWED_CA_FILES: 'ca/' })).toMatch(/policy\.allowedCaFiles\[0\]: invalid file pattern "ca\/".*\(from EDGE_AGENT_POLICY_ALLOWED_CA_FILES\)/);
+    // policy.allowedSshHosts: comma-separated or a JSON array, IPv6 in brackets; bad patterns named with the variable.
+    expect(loadConfig({ env: { EDGE_AGENT_POLICY_ALLOWED_SSH_HOSTS: 'gw.example.com,*.gw.example.com:22,[2001:db8::1]:2222' } }).policy.allowedSshHosts)
+      .toEqual(['gw.example.com', '*.gw.example.com:22', '[2001:db8::1]:2222']);
+    expect(loadConfig({ env: { EDGE_AGENT_POLICY_ALLOWED_SSH_HOSTS: '["10.0.0.0/8","[::1]"]' } }).policy.allowedSshHosts).toEqual(['10.0.0.0/8', '[::1]']);
+    // A comma list may start with a bracketed IPv6 pattern (it is not JSON).
+    expect(loadConfig({ env: { EDGE_AGENT_POLICY_ALLOWED_SSH_HOSTS: '[2001:db8::1]:22, gw' } }).policy.allowedSshHosts).toEqual(['[2001:db8::1]:22', 'gw']);
+    expect(bad({ EDGE_AGENT_POLICY_ALLOWED_SSH_HOSTS: '2001:db8::1' })).toMatch(/policy\.allowedSshHosts\[0\]: invalid SSH host pattern "2001:db8::1": write IPv6 addresses in brackets.*\(from EDGE_AGENT_POLICY_ALLOWED_SSH_HOSTS\)/);
   });
 
   it('every schema key has a doc, a default, a format and its EDGE_AGENT_<PATH> env var', () => {
@@ -112,7 +119,7 @@ describe('loadConfig', () => {
       'admin.listen', 'agent.drainTimeoutMs', 'agent.id', 'agent.logFormat', 'agent.logLevel', 'agent.stateDir', 'agent.workerMaxHeapMb', 'agent.workerMaxYoungHeapMb',
       'assignments.cacheFile', 'assignments.caFile', 'assignments.pollIntervalMs', 'assignments.reportIntervalMs', 'assignments.reportUrl', 'assignments.signingPublicKey', 'assignments.tokenEnv', 'assignments.url',
       'credentials', 'policy.allowedBindAddresses', 'policy.allowedLocalBindAddresses', 'policy.allowedRemoteSockets', 'policy.allowedTargets', 'policy.maxChannelsPerForward', 'policy.maxForwardsPerSession', 'policy.maxSessions',
-      'policy.allowInsecureAcceptAny', 'policy.allowInsecureSkipVerify', 'policy.allowedCaFiles', 'policy.allowedKnownHostsFiles',
+      'policy.allowInsecureAcceptAny', 'policy.allowInsecureSkipVerify', 'policy.allowedCaFiles', 'policy.allowedKnownHostsFiles', 'policy.allowedSshHosts',
       'policy.maxHttpConnectionsPerForward', 'policy.maxHttpPipelining', 'policy.maxHttpConcurrentRequestsPerForward', 'policy.maxHttpRequestHeaderBytes', 'sessions', 'telemetry.exporter',
     ].sort());
     for (const leaf of leaves) {
