@@ -69,13 +69,13 @@ export async function runRunCommand(argv: string[]): Promise<number> {
       const r = await agent.reloadConfig();
       process.stderr.write(`edge-agent: SIGHUP: configuration reloaded${r.file ? ` from ${r.file}` : ''}: ${r.sessions} static session(s)${r.restartNeeded.length ? `; needs a restart to apply: ${r.restartNeeded.join(', ')}` : ''}\n`);
     } catch (err) {
-      process.stderr.write(`edge-agent: SIGHUP: configuration not reloaded, the running one stays: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`edge-agent: SIGHUP: configuration not reloaded, the running one stays: ${describeFailure(err)}\n`);
     }
     try {
       const a = await agent.refreshAssignments();
-      process.stderr.write(`edge-agent: SIGHUP: fetched the fleet endpoint: ${a.lastFetch?.outcome ?? 'no answer'}; revision ${a.revision ?? 'none'} running${a.lastError ? ` (${a.lastError.message})` : ''}\n`);
+      process.stderr.write(`edge-agent: SIGHUP: fetched the fleet endpoint: ${a.lastFetch?.outcome ?? 'no answer'}; revision ${a.revision ?? 'none'} running${a.lastError ? ` (${a.lastError.code}: ${a.lastError.message})` : ''}\n`);
     } catch (err) {
-      process.stderr.write(`edge-agent: SIGHUP: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`edge-agent: SIGHUP: ${describeFailure(err)}\n`);
     }
   };
   const shutdown = onShutdown({
@@ -109,4 +109,10 @@ export async function runRunCommand(argv: string[]): Promise<number> {
   // (a SIGHUP before its handler would end the process).
   if (agent.adminUrl) process.stdout.write(`edge-agent running; status at ${agent.adminUrl}/status\n`);
   return shutdown.exitCode;
+}
+
+/** A failure as the operator reads it: its EDGE_ERR_* code first when it has one. */
+function describeFailure(err: unknown): string {
+  if (isEdgeError(err)) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
 }

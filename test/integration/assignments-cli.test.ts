@@ -100,7 +100,7 @@ describe('edge-agent run: SIGHUP and POST /assignments/refresh', () => {
   it('without assignments.url, SIGHUP only says so and the refresh endpoint answers 409', async () => {
     const { cli, admin } = await run({ url: '' });
     cli.child.kill('SIGHUP');
-    await waitUntil(() => /SIGHUP: assignments\.url is not set/.test(cli.stderr()), 5_000, 'the SIGHUP message');
+    await waitUntil(() => /SIGHUP: EDGE_ERR_INVALID_CONFIG: assignments\.url is not set/.test(cli.stderr()), 5_000, 'the SIGHUP message');
     expect(cli.child.exitCode).toBeNull();
     const res = await request(`${admin}/assignments/refresh`, { method: 'POST' });
     expect(res.statusCode).toBe(409);

@@ -143,7 +143,7 @@ describe('edge-agent operator paths', () => {
       // A broken edit changes nothing and says why.
       writeFileSync(file, '{ "sessions": [ nope');
       cli.child.kill('SIGHUP');
-      await waitUntil(() => /configuration not reloaded, the running one stays: .*invalid JSON/.test(cli.stderr()), 10_000, 'the rejected reload');
+      await waitUntil(() => /configuration not reloaded, the running one stays: EDGE_ERR_[A-Z_]+: .*invalid JSON/.test(cli.stderr()), 10_000, 'the rejected reload');
       expect((await status()).sessions).toHaveLength(2);
     } finally {
       cli.child.kill('SIGTERM');

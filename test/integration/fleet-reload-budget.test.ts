@@ -69,7 +69,7 @@ describe('edge-agent run: SIGHUP checks the running document against the new bud
 
       writeFileSync(file, config(2));
       cli.child.kill('SIGHUP');
-      await waitUntil(() => /SIGHUP: configuration not reloaded, the running one stays: .*sessions\[0\]\.forwards\[0\]\.maxChannels \(gw\/echo\): 5 exceeds the local policy\.maxChannelsPerForward 2/.test(cli.stderr()), 20_000, 'the refused reload');
+      await waitUntil(() => /SIGHUP: configuration not reloaded, the running one stays: EDGE_ERR_POLICY_BUDGET: .*sessions\[0\]\.forwards\[0\]\.maxChannels \(gw\/echo\): 5 exceeds the local policy\.maxChannelsPerForward 2/.test(cli.stderr()), 20_000, 'the refused reload');
       await waitUntil(() => /SIGHUP: fetched the fleet endpoint/.test(cli.stderr()), 20_000, 'the fetch after it');
       expect(cli.stderr()).not.toMatch(/SIGHUP: configuration reloaded/);
       expect(cli.child.exitCode).toBeNull();
