@@ -5,10 +5,11 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startHttpConnectProxy } from '../helpers/proxies.js';
 import { errorBackoffMs, jitteredIntervalMs, RemoteAssignmentSource, type FetchResult, type RemoteSourceOptions } from '../../src/assignments/remote-source.js';
 import { startFleetServer, type FleetServer } from '../helpers/fleet-server.js';
 import { ManualClock } from '../helpers/manual-clock.js';
@@ -189,23 +190,10 @@ describe('remote assignment source', () => {
   it('goes through HTTP_PROXY/HTTPS_PROXY (CONNECT) unless NO_PROXY matches', async () => {
     const f = await fleet();
     f.serve(doc(1));
-    const connects: string[] = [];
-    const proxy = http.createServer((_req, res) => { res.writeHead(405); res.end(); });
-    proxy.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
-      connects.push(req.url ?? '');
-      const [host, port] = (req.url ?? '').split(':');
-      const up = net.connect(Number(port), host, () => {
-        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        up.write(head);
-        up.pipe(client);
-        client.pipe(up);
-      });
-      up.on('error', () => client.destroy());
-      client.on('error', () => up.destroy());
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
-    cleanup.push(() => new Promise<void>((r) => { proxy.closeAllConnections(); proxy.close(() => r()); }));
-    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const proxy = await startHttpConnectProxy();
+    cleanup.push(() => proxy.close());
+    const proxyUrl = proxy.url;
+    const connects = () => proxy.requests.map((r) => r.target);
 
     const saved = { HTTP_PROXY: process.env.HTTP_PROXY, http_proxy: process.env.http_proxy, NO_PROXY: process.env.NO_PROXY, no_proxy: process.env.no_proxy };
     try {
@@ -215,12 +203,12 @@ describe('remote assignment source', () => {
       process.env.HTTP_PROXY = proxyUrl;
       const via = source({ url: f.url, pollIntervalMs: 60_000 });
       expect((await via.refresh()).result.kind).toBe('document');
-      expect(connects).toEqual([`127.0.0.1:${f.port}`]);
+      expect(connects()).toEqual([`127.0.0.1:${f.port}`]);
 
       process.env.NO_PROXY = '127.0.0.1';
       const direct = source({ url: f.url, pollIntervalMs: 60_000 });
       expect((await direct.refresh()).result.kind).toBe('document');
-      expect(connects).toHaveLength(1);
+      expect(connects()).toHaveLength(1);
     } finally {
       for (const [k, v] of Object.entries(saved)) {
         if (v === undefined) delete process.env[k];
@@ -230,7 +218,7 @@ describe('remote assignment source', () => {
     // The same through explicit options (what the agent's library tuning passes).
     const explicit = source({ url: f.url, pollIntervalMs: 60_000, proxy: { httpProxy: proxyUrl } });
     expect((await explicit.refresh()).result.kind).toBe('document');
-    expect(connects).toHaveLength(2);
+    expect(connects()).toHaveLength(2);
   });
 
   it('a manual trigger during a request in flight is served by one follow-up request', async () => {

@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RemoteAssignmentSource, type RemoteSourceOptions } from '../../src/assignments/remote-source.js';
 import { StatusReporter } from '../../src/report/status-reporter.js';
 import type { AgentStatus } from '../../src/agent.js';
+import { startHttpConnectProxy } from '../helpers/proxies.js';
 import { TEST_TLS_CERT, TEST_TLS_KEY } from '../helpers/tls-fixture.js';
 import { waitUntil } from '../helpers/tunnel-fixtures.js';
 
@@ -39,33 +40,11 @@ describe('fleet transport (node:http/https)', () => {
     cleanup.push(() => s.close());
     return s;
   }
-  /** A CONNECT proxy that wants `user:pa ss` (Basic); records what it was asked for. */
-  async function proxy(): Promise<{ url: string; connects: string[]; auth: Array<string | undefined> }> {
-    const connects: string[] = [];
-    const auth: Array<string | undefined> = [];
-    const sockets = new Set<net.Socket>();
-    const server = http.createServer((_req, res) => { res.writeHead(405); res.end(); });
-    server.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
-      connects.push(req.url ?? '');
-      auth.push(req.headers['proxy-authorization']);
-      if (req.headers['proxy-authorization'] !== `Basic ${Buffer.from('user:pa ss').toString('base64')}`) {
-        client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n');
-        return;
-      }
-      const [host, port] = (req.url ?? '').split(':');
-      const up = net.connect(Number(port), host, () => {
-        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        up.write(head);
-        up.pipe(client);
-        client.pipe(up);
-      });
-      sockets.add(up).add(client);
-      up.on('error', () => client.destroy());
-      client.on('error', () => up.destroy());
-    });
-    const port = await listen(server);
-    cleanup.push(() => { for (const s of sockets) s.destroy(); });
-    return { url: `http://user:pa%20ss@127.0.0.1:${port}`, connects, auth };
+  /** The shared test CONNECT proxy (test/helpers/proxies.ts), wanting `user:pa ss` (Basic). */
+  async function proxy(): Promise<{ url: string; connects: () => string[] }> {
+    const p = await startHttpConnectProxy({ auth: { username: 'user', password: 'pa ss' } });
+    cleanup.push(() => p.close());
+    return { url: p.url, connects: () => p.requests.map((r) => r.target) };
   }
 
   it('reaches an https endpoint trusted through caFile through an authenticating CONNECT proxy; a 407 names the proxy without its password', async () => {
@@ -81,7 +60,7 @@ describe('fleet transport (node:http/https)', () => {
     const s = source({ url: `https://localhost:${port}/a?x=1`, pollIntervalMs: 60_000, caFile, proxy: { httpsProxy: p.url } });
     const ok = (await s.refresh()).result;
     expect(ok).toMatchObject({ kind: 'document', httpStatus: 200, etag: '"r1"' });
-    expect(p.connects).toEqual([`localhost:${port}`]);
+    expect(p.connects()).toEqual([`localhost:${port}`]);
     expect(seen[0]!.host).toBe(`localhost:${port}`);
     expect(seen[0]!['proxy-authorization']).toBeUndefined(); // proxy credentials stay with the proxy
 
@@ -99,7 +78,7 @@ describe('fleet transport (node:http/https)', () => {
     // NO_PROXY (here the override): straight to the endpoint, no CONNECT.
     const direct = source({ url: `https://localhost:${port}/a`, pollIntervalMs: 60_000, caFile, proxy: { httpsProxy: p.url, noProxy: 'localhost' } });
     expect((await direct.refresh()).result.kind).toBe('document');
-    expect(p.connects).toHaveLength(3);
+    expect(p.connects()).toHaveLength(3);
   });
 
   it('the status report POSTs through the proxy too', async () => {
@@ -117,7 +96,7 @@ describe('fleet transport (node:http/https)', () => {
     reporter.start();
     await waitUntil(() => reporter.status().sent === 1, 10_000, 'the report to be accepted');
     expect(JSON.parse(posted[0]!)).toMatchObject({ agentId: 'dev' });
-    expect(p.connects).toEqual([`127.0.0.1:${port}`]);
+    expect(p.connects()).toEqual([`127.0.0.1:${port}`]);
   });
 
   it('a TLS handshake that never completes is a connect timeout; a body that stalls is a response timeout', async () => {
