@@ -39,7 +39,7 @@ function smaps(pid: number): Mapping[] {
 }
 interface GdbOut {
   threads: { tid: number; arena: number | null; sp: number; frames: string[] }[];
-  arenas: { addr: number; system_mem: number; main: boolean; attached: number; heaps: { addr: number; size: number }[] }[];
+  arenas: { addr: number; system_mem: number; main: boolean; attached: number; heaps: { addr: number; size: number }[]; free: { top: number; bins: number; fast: number } }[];
   mp: Record<string, number>; narenas: number;
 }
 function gdbArenas(pid: number): GdbOut {
@@ -100,7 +100,7 @@ try {
     `VmRSS ${MB(kb('VmRSS'))} MB (anon ${MB(kb('RssAnon'))}, file ${MB(kb('RssFile') + kb('RssShmem'))}); threads ${tids.length}; arenas ${g.arenas.length}; mmap_threshold ${g.mp.mmap_threshold} trim_threshold ${g.mp.trim_threshold} mmapped ${MB(g.mp.mmapped_mem!)} MB in ${g.mp.n_mmaps}`,
     '| where | RSS MB | anon MB | mappings |', '|---|---|---|---|',
     ...rows.map(([k, v]) => `| ${k} | ${MB(v.rss)} | ${MB(v.anon)} | ${v.n} |`),
-    `arena system_mem (MB): ${g.arenas.map((a) => MB(a.system_mem)).join(', ')}`,
+    ...g.arenas.map((a) => `${arenaLabel.get(a.addr)}: system_mem ${MB(a.system_mem)} MB, free ${MB(a.free.top + a.free.bins + a.free.fast)} MB (top ${MB(a.free.top)}, bins ${MB(a.free.bins)}, fastbins ${MB(a.free.fast)})`),
     `threads: ${[...names].map(([t, n]) => `${t}:${n}`).join(' ')}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');

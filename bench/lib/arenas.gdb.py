@@ -4,6 +4,38 @@
 import gdb, json
 HEAP_MAX = 64 << 20
 out = {"threads": [], "arenas": []}
+SIZE_MASK = ~7
+
+def chunk_size(p):
+    return int(p["mchunk_size"]) & SIZE_MASK
+
+def free_bytes(av):
+    """Bytes an arena holds free: its top chunk, the regular bins and the fastbins (tcache'd
+    chunks count as in use here: they are a thread's cache)."""
+    top = chunk_size(av["top"])
+    binned = 0
+    nb = int(gdb.parse_and_eval("sizeof(((struct malloc_state *)0)->bins) / sizeof(void *)"))
+    for i in range(1, nb // 2 + 1):
+        # bin i's list head: a fake chunk whose fd/bk sit at bins[2*(i-1)]
+        head = int(av["bins"][2 * (i - 1)].address) - 2 * 8
+        p = av["bins"][2 * (i - 1)]
+        n = 0
+        while int(p) != head and n < 100000:
+            binned += chunk_size(p)
+            p = p["fd"]
+            n += 1
+    fast = 0
+    for i in range(10):
+        p = av["fastbinsY"][i]
+        n = 0
+        while int(p) != 0 and n < 100000:
+            fast += chunk_size(p)
+            # safe-linking (glibc >= 2.32): fd is stored xor'd with its own address >> 12
+            fd_addr = int(p["fd"].address)
+            p = gdb.Value((int(p["fd"]) ^ (fd_addr >> 12))).cast(p.type)
+            n += 1
+    return {"top": top, "bins": binned, "fast": fast}
+
 main = gdb.parse_and_eval("&main_arena")
 a = main
 seen = set()
@@ -17,7 +49,7 @@ while int(a) not in seen:
             heaps.append({"addr": h, "size": int(hi["size"])})
             h = int(hi["prev"])
     out["arenas"].append({"addr": int(a), "system_mem": int(a["system_mem"]), "main": int(a) == int(main),
-                          "attached": int(a["attached_threads"]), "heaps": heaps})
+                          "attached": int(a["attached_threads"]), "heaps": heaps, "free": free_bytes(a)})
     a = a["next"]
 for t in gdb.selected_inferior().threads():
     t.switch()
