@@ -4,7 +4,8 @@
 // on a slow core (docs/performance.md "Start-up and idle footprint"), and Node 20 has no compile
 // cache for ES modules.
 // - npm packages stay external (ssh2's internals are reached by deep requires in src/ssh2/, its
-//   native binding is optional; undici loads only where it is used), except the OpenTelemetry
+//   native binding is optional; undici loads only where it is used; convict, piscina and
+//   @opentelemetry/api through require(), REQUIRED_PACKAGES below), except the OpenTelemetry
 //   SDK: its packages are bundled into the telemetry chunks from their ES module builds, so that
 //   esbuild keeps only what the agent uses (semantic-conventions is one huge constants module that
 //   @opentelemetry/core loads whole; docs/performance.md). @opentelemetry/api stays external:
@@ -60,7 +61,8 @@ function requireStandIn(pkg) {
 }
 
 /**
- * Every package external but the bundled ones and REQUIRED_PACKAGES; and the CommonJS build of a bundled OTel file
+ * Every package external but the bundled ones (REQUIRED_PACKAGES: through their stand-ins); and
+ * the CommonJS build of a bundled OTel file
  * (exporter-prometheus has no other: its serializer, telemetry/prometheus-reader.ts) rewritten
  * as an ES module, `const x_1 = require("p")` → `import * as x_1 from "p"`, so that esbuild
  * tree-shakes what it uses from the packages it requires: a require() keeps a package's every
