@@ -4,7 +4,8 @@
 // on a slow core (docs/performance.md "Start-up and idle footprint"), and Node 20 has no compile
 // cache for ES modules.
 // - npm packages stay external (ssh2's internals are reached by deep requires in src/ssh2/, its
-//   native binding is optional; undici loads only where it is used), except the OpenTelemetry
+//   native binding is optional; undici loads only where it is used; convict, piscina and
+//   @opentelemetry/api through require(), REQUIRED_PACKAGES below), except the OpenTelemetry
 //   SDK: its packages are bundled into the telemetry chunks from their ES module builds, so that
 //   esbuild keeps only what the agent uses (semantic-conventions is one huge constants module that
 //   @opentelemetry/core loads whole; docs/performance.md). @opentelemetry/api stays external:
@@ -20,6 +21,7 @@
 // to the .ts sources; docs/performance.md says why it is not on by default).
 import { build } from 'esbuild';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -28,7 +30,39 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BUNDLED_PACKAGES = /^@opentelemetry\/(?!api(\/|$))/;
 
 /**
- * Every package external but the bundled ones; and the CommonJS build of a bundled OTel file
+ * External CommonJS packages that the bundle loads with require() (createRequire) instead of an
+ * ES module `import`: Node's ESM loader runs cjs-module-lexer over a CommonJS module imported from
+ * an ES module to find its named exports, and on `run`'s main thread (convict, @opentelemetry/api,
+ * piscina: ≈ 27 KB of source) that made the lexer's parseSource hot enough for V8 to optimise it
+ * with TurboFan on a platform thread: a 45 ms compile whose zone memory stayed in that thread's
+ * own glibc malloc arena, ≈ 4 MB of idle RSS (docs/performance.md, bench/native-mem-probe.ts).
+ * The same module instance either way (the ESM loader loads CommonJS through require's cache).
+ */
+export const REQUIRED_PACKAGES = ['convict', 'piscina', '@opentelemetry/api'];
+const REQUIRE_NS = 'edge-agent-require';
+
+/**
+ * The ES module that stands in for a REQUIRED_PACKAGES package: require()s it with Node's CommonJS
+ * loader and exports what Node's ESM loader would (`default` = module.exports, and its own
+ * properties as named exports, read once), with the names taken here from the installed package
+ * (exact pins) instead of by lexing its source at every start.
+ */
+function requireStandIn(pkg) {
+  const m = createRequire(`${ROOT}package.json`)(pkg);
+  // a class's statics (piscina exports its Piscina class, whose ES module wrapper re-exports them) are not enumerable
+  const own = typeof m === 'function' ? Object.getOwnPropertyNames(m).filter((n) => !['length', 'name', 'prototype', 'caller', 'arguments'].includes(n)) : Object.keys(m);
+  const names = own.filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default');
+  return [
+    'import { createRequire } from "node:module";',
+    `const m = createRequire(import.meta.url)(${JSON.stringify(pkg)});`,
+    'export default m;',
+    names.length ? `export const { ${names.join(', ')} } = m;` : '',
+  ].join('\n');
+}
+
+/**
+ * Every package external but the bundled ones (REQUIRED_PACKAGES: through their stand-ins); and
+ * the CommonJS build of a bundled OTel file
  * (exporter-prometheus has no other: its serializer, telemetry/prometheus-reader.ts) rewritten
  * as an ES module, `const x_1 = require("p")` → `import * as x_1 from "p"`, so that esbuild
  * tree-shakes what it uses from the packages it requires: a require() keeps a package's every
@@ -38,7 +72,11 @@ export const BUNDLED_PACKAGES = /^@opentelemetry\/(?!api(\/|$))/;
 const packagesPlugin = {
   name: 'edge-agent-packages',
   setup(b) {
-    b.onResolve({ filter: /^[^./]/ }, (args) => (BUNDLED_PACKAGES.test(args.path) ? undefined : { path: args.path, external: true }));
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (REQUIRED_PACKAGES.includes(args.path)) return { path: args.path, namespace: REQUIRE_NS };
+      return BUNDLED_PACKAGES.test(args.path) ? undefined : { path: args.path, external: true };
+    });
+    b.onLoad({ filter: /.*/, namespace: REQUIRE_NS }, (args) => ({ contents: requireStandIn(args.path), loader: 'js' }));
     b.onLoad({ filter: /[\\/]node_modules[\\/]@opentelemetry[\\/][^\\/]+[\\/]build[\\/]src[\\/].*\.js$/ }, (args) => {
       const contents = readFileSync(args.path, 'utf8')
         .replace(/^Object\.defineProperty\(exports, "__esModule", \{ value: true \}\);$/m, '')

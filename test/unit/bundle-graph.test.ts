@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bundleOptions, PROGRAMS } from '../../scripts/bundle.mjs';
+import { bundleOptions, PROGRAMS, REQUIRED_PACKAGES } from '../../scripts/bundle.mjs';
 import { workerEntry } from '../../src/supervisor/worker-pool.js';
 
 const OTEL_SDK = ['@opentelemetry/core', '@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', '@opentelemetry/resources', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http', '@opentelemetry/exporter-prometheus'];
@@ -41,6 +41,9 @@ function upFront(program: Program, source: string): { files: string[]; packages:
       // a bundled package (the OTel SDK, scripts/bundle.mjs) counts as loaded like an external one
       const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(s)?.[1];
       if (pkg) packages.add(pkg);
+      // a CommonJS package loaded with require() (REQUIRED_PACKAGES): its stand-in module
+      const required = /^edge-agent-require:(.+)$/.exec(s)?.[1];
+      if (required && REQUIRED_PACKAGES.includes(required)) packages.add(required);
     }
     for (const i of outs[file]!.imports) {
       if (i.kind !== 'import-statement') continue; // import() is loaded when called
@@ -114,6 +117,35 @@ describe('the bundled build: what each entry loads up front', () => {
     expect(runner.packages.has('ssh2')).toBe(true);
     expect(reaches('worker', 'workers/session-runner.ts', ['undici', '@opentelemetry/api', ...OTEL_SDK])).toEqual([]);
     expect(upFront('worker', 'telemetry/worker-tracing-sdk.ts').packages.has('@opentelemetry/sdk-trace-base')).toBe(true);
+  });
+});
+
+describe('the bundled build: CommonJS packages through require(), not cjs-module-lexer', () => {
+  beforeAll(async () => {
+    for (const program of Object.keys(PROGRAMS) as Program[]) {
+      const r = await build({ ...bundleOptions(program, '/nonexistent-out'), write: false, sourcemap: false, logLevel: 'silent' });
+      outputs.set(program, r.metafile.outputs);
+    }
+  }, 60_000);
+
+  it('no file imports convict, piscina or @opentelemetry/api as an ES module; `run`\'s main thread still loads them', () => {
+    // Each is CommonJS: an ES module import makes Node's loader lex its source for named exports,
+    // which on `run`'s main thread made V8 optimise the lexer on a platform thread, leaving ≈ 4 MB
+    // in that thread's malloc arena (scripts/bundle.mjs REQUIRED_PACKAGES, docs/performance.md).
+    expect([...REQUIRED_PACKAGES].sort()).toEqual(['@opentelemetry/api', 'convict', 'piscina']);
+    for (const pkg of REQUIRED_PACKAGES) {
+      const json = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { type?: string };
+      expect(json.type ?? 'commonjs', pkg).toBe('commonjs');
+    }
+    const esmImports: string[] = [];
+    for (const program of Object.keys(PROGRAMS) as Program[]) {
+      for (const [file, o] of Object.entries(outputs.get(program)!)) {
+        for (const i of o.imports) if (i.external && REQUIRED_PACKAGES.some((p) => i.path === p || i.path.startsWith(`${p}/`))) esmImports.push(`${file}: ${i.kind} ${i.path}`);
+      }
+    }
+    expect(esmImports).toEqual([]);
+    for (const pkg of ['convict', 'piscina']) expect(upFront('cli', 'src/cli/run-command.ts').packages.has(pkg), pkg).toBe(true);
+    expect(upFront('cli', 'telemetry/agent-telemetry.ts').packages.has('@opentelemetry/api')).toBe(true);
   });
 });
 
