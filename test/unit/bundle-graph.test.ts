@@ -17,6 +17,10 @@ const OTEL_SDK = ['@opentelemetry/core', '@opentelemetry/sdk-trace-base', '@open
 
 type Program = keyof typeof PROGRAMS;
 const outputs = new Map<Program, Metafile['outputs']>();
+/** Each output file's text, by its metafile path (relative to the working directory). */
+const texts = new Map<string, string>();
+/** A package required at a bundled file's top level (`var x = require2("ssh2/lib/client.js")`): it loads with the file. */
+const TOP_LEVEL_REQUIRE = /^var [^=\n]+= \(?require\d*\("([^".][^"]*)"\)/gm;
 const warnings: string[] = [];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -27,15 +31,24 @@ function outputFor(program: Program, source: string): string {
   return out[0];
 }
 
-/** What loading `source`'s output loads before any of its code runs: files, packages, bundled sources. */
-function upFront(program: Program, source: string): { files: string[]; packages: Set<string>; sources: Set<string> } {
+/**
+ * What loading `source`'s output loads before any of its code runs (or, for a package required at
+ * a file's top level, while it runs): files, packages, package specifiers, bundled sources.
+ */
+function upFront(program: Program, source: string): { files: string[]; packages: Set<string>; specifiers: Set<string>; sources: Set<string> } {
   const outs = outputs.get(program)!;
   const files: string[] = [];
   const packages = new Set<string>();
+  const specifiers = new Set<string>();
   const sources = new Set<string>();
+  const addPackage = (spec: string) => {
+    specifiers.add(spec);
+    packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+  };
   const walk = (file: string) => {
     if (files.includes(file)) return;
     files.push(file);
+    for (const m of (texts.get(file) ?? '').matchAll(TOP_LEVEL_REQUIRE)) addPackage(m[1]!);
     for (const s of Object.keys(outs[file]!.inputs)) {
       sources.add(s);
       // a bundled package (the OTel SDK, scripts/bundle.mjs) counts as loaded like an external one
@@ -45,11 +58,11 @@ function upFront(program: Program, source: string): { files: string[]; packages:
     for (const i of outs[file]!.imports) {
       if (i.kind !== 'import-statement') continue; // import() is loaded when called
       if (!i.external) walk(i.path);
-      else if (!i.path.startsWith('node:')) packages.add(i.path.startsWith('@') ? i.path.split('/').slice(0, 2).join('/') : i.path.split('/')[0]!);
+      else if (!i.path.startsWith('node:')) addPackage(i.path);
     }
   };
   walk(outputFor(program, source));
-  return { files, packages, sources };
+  return { files, packages, specifiers, sources };
 }
 
 const reaches = (program: Program, source: string, pkgs: string[]) => pkgs.filter((p) => upFront(program, source).packages.has(p));
@@ -59,6 +72,7 @@ describe('the bundled build: what each entry loads up front', () => {
     for (const program of Object.keys(PROGRAMS) as Program[]) {
       const r = await build({ ...bundleOptions(program, '/nonexistent-out'), write: false, sourcemap: false, logLevel: 'silent' });
       outputs.set(program, r.metafile.outputs);
+      for (const f of r.outputFiles) texts.set(path.relative(ROOT, f.path), f.text);
       warnings.push(...r.warnings.map((w) => `${program}: ${w.text}`));
     }
   }, 60_000);
@@ -92,6 +106,15 @@ describe('the bundled build: what each entry loads up front', () => {
     expect(upFront('cli', 'src/session/targets/http/http-forward.ts').packages.has('undici')).toBe(true);
     // fewer, larger files: the point of the bundle (tsc's output: ~80 modules)
     expect(tunnel.files.length).toBeLessThan(25);
+  });
+
+  it("a session thread (`tunnel`, the session worker) loads ssh2's client modules, not its index (server, keygen, HTTP agents)", () => {
+    for (const [program, source] of [['cli', 'src/cli/tunnel-command.ts'], ['worker', 'workers/session-runner.ts']] as const) {
+      const { specifiers } = upFront(program, source);
+      expect(specifiers.has('ssh2/lib/client.js'), source).toBe(true);
+      expect([...specifiers].filter((s) => s === 'ssh2' || /^ssh2\/lib\/(index|server|keygen|http-agents)\.js$/.test(s)), source).toEqual([]);
+    }
+    expect(upFront('lib', 'src/index.ts').specifiers.has('ssh2')).toBe(true); // the gateway (server) is in the root export
   });
 
   it('the main thread of `run` / startAgent() loads neither ssh2, undici nor the OpenTelemetry SDK up front', () => {
