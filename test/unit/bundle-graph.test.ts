@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bundleOptions, PROGRAMS } from '../../scripts/bundle.mjs';
+import { bundleOptions, bundleProgram, PROGRAMS } from '../../scripts/bundle.mjs';
 import { workerEntry } from '../../src/supervisor/worker-pool.js';
 
 const OTEL_SDK = ['@opentelemetry/core', '@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', '@opentelemetry/resources', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http', '@opentelemetry/exporter-prometheus'];
@@ -168,6 +168,23 @@ describe('the bundled build: the OpenTelemetry SDK bundled, its API not', () => 
       expect(Object.keys(inputs.get(program)!).filter((s) => /node_modules\/@opentelemetry\/(core|sdk-[a-z]+|resources)\/build\/src\//.test(s)), program).toEqual([]);
     }
   });
+});
+
+describe('the bundled build: sources V8 can hold in one byte per character', () => {
+  it('every JavaScript file the build writes is ASCII (a single "≤" in a kept comment doubled the session code in each worker)', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'edge-agent-ascii-'));
+    try {
+      for (const program of Object.keys(PROGRAMS) as Program[]) await bundleProgram(program, out);
+      const js = readdirSync(out, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'));
+      expect(js.length).toBeGreaterThan(10);
+      expect(js.filter((f) => /[^\x00-\x7f]/.test(readFileSync(path.join(out, f), 'utf8')))).toEqual([]);
+      // …while what esbuild itself emits is not (the comments it keeps), so this can fail
+      const raw = await build({ ...bundleOptions('worker', '/nonexistent-out'), write: false, sourcemap: false, logLevel: 'silent' });
+      expect(raw.outputFiles.some((f) => /[^\x00-\x7f]/.test(f.text))).toBe(true);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('the bundled build: locating the session worker', () => {
