@@ -3,34 +3,17 @@
 // ssh2 upgrade moves those files or makes them differ from what the index exports, if a session
 // thread (`edge-agent tunnel`, the session worker) loads ssh2's index again, and if a client made
 // from them cannot hold a live session.
-import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseKey, SshBaseAgent, SshClient } from '../../src/ssh2/client-modules.js';
 import { generateEd25519 } from '../../src/gateway/host-key.js';
 import { connectSsh2Pair, type Ssh2Pair } from '../helpers/ssh2-pair.js';
+import { modulesLoadedBy } from '../helpers/thread-modules.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const require = createRequire(import.meta.url);
 
 const pairs: Ssh2Pair[] = [];
 afterEach(() => { for (const p of pairs.splice(0)) p.close(); });
-
-/** ssh2's files (under node_modules/ssh2/) in the require cache after `node --import tsx` imports `module`. */
-function ssh2FilesLoadedBy(module: string): string[] {
-  const script = `
-    await import(${JSON.stringify(new URL(module, `file://${ROOT}`).href)});
-    const { createRequire } = await import('node:module');
-    const cache = createRequire(import.meta.url).cache;
-    process.stdout.write(JSON.stringify(Object.keys(cache).filter((f) => f.includes('/node_modules/ssh2/')).map((f) => f.replace(/.*\\/node_modules\\/ssh2\\//, ''))));
-  `;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000,
-  });
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as string[];
-}
 
 describe("ssh2's client modules without its index", () => {
   it('are the very objects the package index exports', () => {
@@ -45,7 +28,7 @@ describe("ssh2's client modules without its index", () => {
 
   it('a session thread loads the client, not the server, keygen or HTTP agents', () => {
     for (const module of ['src/cli/tunnel-command.ts', 'workers/session-runner.ts']) {
-      const files = ssh2FilesLoadedBy(module);
+      const files = modulesLoadedBy(module).ssh2Files;
       expect(files, module).toContain('lib/client.js');
       expect(files, module).toContain('lib/protocol/Protocol.js');
       expect(files.filter((f) => /^lib\/(index|server|keygen|http-agents)\.js$/.test(f)), module).toEqual([]);
