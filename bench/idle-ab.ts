@@ -5,7 +5,10 @@
 // build, the builds' order alternating per round, so drift on a shared machine hits both alike.
 // Per figure: median and min–max per build, and new ÷ old per round. RSS is VmRSS from /proc
 // after 1.5 s idle; anon / file split from /proc/PID/status (file = pages of the node binary and
-// shared libraries, shared with other node processes but counted in RSS).
+// shared libraries, shared with other node processes but counted in RSS). `--settle-ms N` waits N ms
+// instead of 1.5 s: V8's memory reducer shrinks every thread's heap ≈ 8 s after start (a
+// memory-reducing GC once the thread is idle: new space 2 → 0.25 MB, old space compacted), so
+// `--settle-ms 12000` gives the RSS an idle agent keeps (docs/performance.md).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,14 +23,15 @@ import { startTunnel, type ToolEnv } from './lib/tunnels.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MB = 1e6;
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string' }, only: { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string' }, only: { type: 'string' }, 'settle-ms': { type: 'string' } } });
 if (positionals.length !== 2) {
-  process.stderr.write('usage: tsx bench/idle-ab.ts OLD_DIST NEW_DIST [--rounds N] [--only REGEX]\n');
+  process.stderr.write('usage: tsx bench/idle-ab.ts OLD_DIST NEW_DIST [--rounds N] [--only REGEX] [--settle-ms N]\n');
   process.exit(2);
 }
 const builds = positionals.map((d) => path.resolve(d));
 const rounds = Number(values.rounds ?? 3);
 const only = values.only ? new RegExp(values.only) : undefined;
+const settleMs = Number(values['settle-ms'] ?? 1500);
 
 function mem(pid: number): { rss: number; anon: number; file: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -58,23 +62,23 @@ async function measure(b: number): Promise<void> {
   const env: ToolEnv = { sshd, backends, agentCli: path.join(dist, 'src/cli.js') };
   if (want('tunnel')) {
     const t = await startTunnel(aes, env, ['echo']);
-    await sleep(1500);
+    await sleep(settleMs);
     recordMem('tunnel, 1 forward', b, t.pid!);
     await t.stop();
   }
   if (want('run-bare')) {
     const bare = await startRunAgent(env, 1, null);
-    await sleep(1500);
+    await sleep(settleMs);
     recordMem('run, 1 session (no telemetry, no fleet)', b, bare.pid);
     await bare.stop();
   }
   if (want('run')) {
     const one = await startRunAgent(env, 1, extras);
-    await sleep(1500);
+    await sleep(settleMs);
     const rss1 = recordMem('run, 1 session, OTLP, fleet', b, one.pid);
     await one.stop();
     const three = await startRunAgent(env, 3, extras);
-    await sleep(1500);
+    await sleep(settleMs);
     const rss3 = mem(three.pid).rss;
     record('run, 3 sessions, OTLP, fleet', b, rss3);
     record('run, per extra session', b, (rss3 - rss1) / 2);
@@ -85,7 +89,7 @@ async function measure(b: number): Promise<void> {
     const runChild = (sessions: number) => {
       const arg = JSON.stringify({
         index: path.join(dist, 'src/agent.js'), host: sshd.host, port: sshd.port, username: sshd.username,
-        keyPath: sshd.userKeyPath, knownHostsPath: sshd.knownHostsPath, echoPort: backends.echo, sessions, settleMs: 1500,
+        keyPath: sshd.userKeyPath, knownHostsPath: sshd.knownHostsPath, echoPort: backends.echo, sessions, settleMs,
       });
       const out = execFileSync(process.execPath, [child, arg], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000 });
       return JSON.parse(out.trim().split('\n').pop()!) as { rssBytes: number };

@@ -19,9 +19,12 @@
 //   and the session worker (its own thread).
 // Source maps are written next to each file (`node --enable-source-maps` maps stack traces back
 // to the .ts sources; docs/performance.md says why it is not on by default).
+// - the written JavaScript is ASCII (asciiOnly below), so that V8 holds each file's source in one
+//   byte per character in every thread that loads it.
 import { build } from 'esbuild';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -120,11 +123,33 @@ export function bundleOptions(program, outdir = `${ROOT}dist`) {
   };
 }
 
+/**
+ * A loaded file's source stays in the thread's V8 heap (lazy compilation, Function#toString), in
+ * one byte per character only when every character is Latin-1: one "≤" in a comment doubled the
+ * session code's 289 KB in every session worker. esbuild's output is ASCII (its default charset
+ * escapes strings, regular expressions and identifiers) except in the comments it keeps (those on
+ * class members); each other character there becomes "?", one per UTF-16 unit, so that the source
+ * map's columns still fit. The sources keep their comments as written.
+ */
+export function asciiOnly(text) {
+  return text.replace(/[^\x00-\x7f]/g, '?');
+}
+
+/** Bundles `program` into `outdir` (default dist/) as `npm run build` does; returns esbuild's metafile. */
+export async function bundleProgram(program, outdir) {
+  const { metafile, outputFiles } = await build({ ...bundleOptions(program, outdir), write: false });
+  for (const f of outputFiles) {
+    mkdirSync(path.dirname(f.path), { recursive: true });
+    writeFileSync(f.path, f.path.endsWith('.js') ? asciiOnly(f.text) : f.contents);
+  }
+  return metafile;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   rmSync(`${ROOT}dist/chunks`, { recursive: true, force: true }); // a previous build's chunks
   const bundled = new Set();
   for (const program of Object.keys(PROGRAMS)) {
-    const { metafile } = await build(bundleOptions(program));
+    const metafile = await bundleProgram(program);
     for (const input of Object.keys(metafile.inputs)) bundled.add(/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1]);
   }
   writeFileSync(`${ROOT}dist/THIRD-PARTY-LICENSES.txt`, thirdPartyLicenses([...bundled].filter(Boolean).sort()));

@@ -2,7 +2,7 @@
 // uses `KEY-cert.pub` when that file exists, and `--cert FILE` (ssh's CertificateFile) names
 // one explicitly; it belongs to the key whose public half it certifies.
 import { existsSync, readFileSync } from 'node:fs';
-import ssh2 from 'ssh2';
+import { parseKey } from '../ssh2/client-modules.js';
 import { parseCertificateLine } from '../certificates/openssh-certificate.js';
 import type { AuthConfig } from '../session/session-config.js';
 import { UsageError } from './usage-error.js';
@@ -31,7 +31,7 @@ export function attachCertificates(keys: PrivateKeys, certFlags: string[]): void
 }
 
 function publicBlob(k: PrivateKeys[number]): Buffer | undefined {
-  const parsed = ssh2.utils.parseKey(k.key, k.passphrase);
+  const parsed = parseKey(k.key, k.passphrase);
   if (parsed instanceof Error) return undefined;
   return (Array.isArray(parsed) ? parsed[0] : parsed)?.getPublicSSH();
 }

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
+import { parseKey } from '../ssh2/client-modules.js';
 import { ipFamily as isIP } from '../grammar/ip-address.js';
 import { isEdgeError } from '../errors.js';
 import { checkSshHostName } from '../grammar/host-name.js';
@@ -26,8 +26,6 @@ import { attachCertificates } from './certificate-flags.js';
 import { asUsageError, parseCommandArgs, unlessHelp, UsageError } from './usage-error.js';
 import { listenerLine, print, remoteForwardLine } from './tunnel-output.js';
 import { DRAIN_BACKSTOP_MS, onShutdown } from '../lifecycle/shutdown.js';
-
-const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
 
 export const TUNNEL_USAGE = `Usage: edge-agent tunnel [options] [user@]host[,host2...]
 
@@ -259,7 +257,7 @@ export function parseTunnelArgs(argv: string[], env: NodeJS.ProcessEnv = process
       if (!existsSync(file)) continue;
       const key = readKeyFile(file, '-i');
       // OpenSSH would prompt; a headless agent skips an encrypted default key it cannot open.
-      if (utils.parseKey(key, passphrase) instanceof Error) {
+      if (parseKey(key, passphrase) instanceof Error) {
         skippedKeys.push(file);
         continue;
       }

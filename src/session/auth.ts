@@ -2,10 +2,9 @@
 // a fixed order (public keys, agent, password, keyboard-interactive), skipping those the
 // server does not offer. Keys are parsed before connecting so that a bad key or passphrase is
 // a clear, non-retryable error instead of a silent "all methods failed".
-import ssh2, { type AuthenticationType, type AuthHandlerMiddleware, type KeyboardInteractiveCallback, type ParsedKey, type Prompt } from 'ssh2';
+import type { AuthenticationType, AuthHandlerMiddleware, KeyboardInteractiveCallback, ParsedKey, Prompt } from 'ssh2';
 import { EdgeError } from '../errors.js';
-
-const { utils } = ssh2; // CommonJS: named exports are not visible to Node's ESM loader
+import { parseKey } from '../ssh2/client-modules.js';
 import type { AuthConfig } from './session-config.js';
 import { summarizeCertificate, type AuthKey, type CertificateSummary } from './user-certificate.js';
 import { CertificateAwareAgent } from '../ssh2/agent-with-certificates.js';
@@ -24,7 +23,7 @@ export interface AuthIdentity {
 /** Parses every configured private key; throws EDGE_ERR_KEY_PASSPHRASE / EDGE_ERR_KEY_INVALID. */
 export function parsePrivateKeys(auth: AuthConfig): Array<{ key: ParsedKey; source: string; certificateFile?: string }> {
   return (auth.privateKeys ?? []).map(({ key, passphrase, source, certificateFile }) => {
-    const parsed = utils.parseKey(key, passphrase);
+    const parsed = parseKey(key, passphrase);
     if (parsed instanceof Error) {
       if (/passphrase/i.test(parsed.message)) {
         throw new EdgeError(

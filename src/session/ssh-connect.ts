@@ -13,10 +13,9 @@
 // EDGE_DIAG_DISABLE=write-batching,padding-pool,inbound-pool turns the first three off (diagnostics and the
 // benchmark's before/after figures only).
 import net from 'node:net';
-import ssh2, { type Client } from 'ssh2';
-
-// ssh2 is CommonJS: Node's ESM loader only sees its default export.
-const { Client: SshClient } = ssh2;
+import type { Client } from 'ssh2';
+// The client without ssh2's index (its server, keygen and HTTP agents): src/ssh2/client-modules.ts.
+import { SshClient } from '../ssh2/client-modules.js';
 import { EdgeError } from '../errors.js';
 import { createAuthPlan, type AuthIdentity } from './auth.js';
 import type { AuthKey } from './user-certificate.js';

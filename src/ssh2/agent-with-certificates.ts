@@ -11,7 +11,8 @@
 // request; replies are bounded.
 // test/integration/agent-certificates-ssh-agent.test.ts uses it against a real ssh-agent and sshd.
 import net from 'node:net';
-import ssh2, { type ParsedKey } from 'ssh2';
+import type { ParsedKey } from 'ssh2';
+import { parseKey, SshBaseAgent } from './client-modules.js';
 import { isCertificateType, parseCertificateBlob, type OpenSshCertificate } from '../certificates/openssh-certificate.js';
 import { sha256Fingerprint } from '../certificates/ssh-public-key.js';
 import { sshString, SshWireReader } from '../certificates/ssh-wire-reader.js';
@@ -33,7 +34,7 @@ export interface AgentKeyInfo {
 
 type SignCallback = (err: Error | null, signature?: Buffer) => void;
 
-export class CertificateAwareAgent extends ssh2.BaseAgent {
+export class CertificateAwareAgent extends SshBaseAgent {
   /** The key the agent last signed with (what the login used, once the server accepts). */
   lastSigned: AgentKeyInfo | null = null;
   private readonly info = new WeakMap<object, AgentKeyInfo>();
@@ -85,13 +86,13 @@ export class CertificateAwareAgent extends ssh2.BaseAgent {
     try {
       if (isCertificateType(new SshWireReader(blob, 'key').text())) {
         const cert = parseCertificateBlob(blob);
-        const plain = ssh2.utils.parseKey(Buffer.concat([cert.publicKey.blob]));
+        const plain = parseKey(Buffer.concat([cert.publicKey.blob]));
         if (plain instanceof Error) return undefined;
         const key = certificateKey(Array.isArray(plain) ? plain[0]! : plain, cert);
         this.info.set(key, { keyFingerprint: cert.keyFingerprint, certificate: cert });
         return key;
       }
-      const parsed = ssh2.utils.parseKey(blob);
+      const parsed = parseKey(blob);
       if (parsed instanceof Error) return undefined;
       const key = Array.isArray(parsed) ? parsed[0]! : parsed;
       this.info.set(key, { keyFingerprint: sha256Fingerprint(blob), certificate: null });

@@ -1,20 +1,35 @@
 // The static import graph of the TypeScript sources: which npm packages a module reaches
 // through `import … from` / `export … from` (type-only imports and dynamic import() excluded —
-// those cost nothing at load time). Used to keep heavy packages out of threads that do not
+// those cost nothing at load time), and through a require() of a package at a module's top
+// level (`const x = require('pkg/…')` with createRequire, as src/ssh2/ reaches ssh2's internal
+// files: it loads when the module does). Used to keep heavy packages out of threads that do not
 // need them.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 const STATIC_IMPORT = /^\s*(?:import|export)\s+(?!type\b)(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]/gm;
+/** A require() of a package in a declaration at column 0 (top level); one inside a function is lazy. */
+const TOP_LEVEL_REQUIRE = /^(?:export\s+)?(?:const|let|var)\s+[^=\n]+=\s*\(?require\(\s*['"]([^'".][^'"]*)['"]\s*\)/gm;
 
 /** Package name → the first source file (relative to `root`) that imports it. */
 export function reachablePackages(entry: string, root: string): Map<string, string> {
-  const seen = new Set<string>();
   const packages = new Map<string, string>();
+  for (const [spec, file] of reachableSpecifiers(entry, root)) {
+    const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+    if (!packages.has(name)) packages.set(name, file);
+  }
+  return packages;
+}
+
+/** Package specifier as written (`ssh2`, `ssh2/lib/client.js`) → the first source file that loads it. */
+export function reachableSpecifiers(entry: string, root: string): Map<string, string> {
+  const seen = new Set<string>();
+  const specifiers = new Map<string, string>();
   const walk = (file: string) => {
     if (seen.has(file)) return;
     seen.add(file);
-    for (const m of readFileSync(file, 'utf8').matchAll(STATIC_IMPORT)) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of [...text.matchAll(STATIC_IMPORT), ...text.matchAll(TOP_LEVEL_REQUIRE)]) {
       const spec = m[1]!;
       if (spec.startsWith('node:')) continue;
       if (spec.startsWith('.')) {
@@ -24,12 +39,11 @@ export function reachablePackages(entry: string, root: string): Map<string, stri
         else if (existsSync(resolved)) walk(resolved);
         continue;
       }
-      const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
-      if (!packages.has(name)) packages.set(name, path.relative(root, file));
+      if (!specifiers.has(spec)) specifiers.set(spec, path.relative(root, file));
     }
   };
   walk(path.resolve(root, entry));
-  return packages;
+  return specifiers;
 }
 
 // Every `import`/`export … from` of a relative module, type-only ones included (a type-only

@@ -10,13 +10,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bundleOptions, PROGRAMS, REQUIRED_PACKAGES } from '../../scripts/bundle.mjs';
+import { bundleOptions, bundleProgram, PROGRAMS, REQUIRED_PACKAGES } from '../../scripts/bundle.mjs';
 import { workerEntry } from '../../src/supervisor/worker-pool.js';
 
 const OTEL_SDK = ['@opentelemetry/core', '@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', '@opentelemetry/resources', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http', '@opentelemetry/exporter-prometheus'];
 
 type Program = keyof typeof PROGRAMS;
 const outputs = new Map<Program, Metafile['outputs']>();
+/** Each output file's text, by its metafile path (relative to the working directory). */
+const texts = new Map<string, string>();
+/** A package required at a bundled file's top level (`var x = require2("ssh2/lib/client.js")`): it loads with the file. */
+const TOP_LEVEL_REQUIRE = /^var [^=\n]+= \(?require\d*\("([^".][^"]*)"\)/gm;
 const warnings: string[] = [];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -27,15 +31,24 @@ function outputFor(program: Program, source: string): string {
   return out[0];
 }
 
-/** What loading `source`'s output loads before any of its code runs: files, packages, bundled sources. */
-function upFront(program: Program, source: string): { files: string[]; packages: Set<string>; sources: Set<string> } {
+/**
+ * What loading `source`'s output loads before any of its code runs (or, for a package required at
+ * a file's top level, while it runs): files, packages, package specifiers, bundled sources.
+ */
+function upFront(program: Program, source: string): { files: string[]; packages: Set<string>; specifiers: Set<string>; sources: Set<string> } {
   const outs = outputs.get(program)!;
   const files: string[] = [];
   const packages = new Set<string>();
+  const specifiers = new Set<string>();
   const sources = new Set<string>();
+  const addPackage = (spec: string) => {
+    specifiers.add(spec);
+    packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+  };
   const walk = (file: string) => {
     if (files.includes(file)) return;
     files.push(file);
+    for (const m of (texts.get(file) ?? '').matchAll(TOP_LEVEL_REQUIRE)) addPackage(m[1]!);
     for (const s of Object.keys(outs[file]!.inputs)) {
       sources.add(s);
       // a bundled package (the OTel SDK, scripts/bundle.mjs) counts as loaded like an external one
@@ -48,11 +61,11 @@ function upFront(program: Program, source: string): { files: string[]; packages:
     for (const i of outs[file]!.imports) {
       if (i.kind !== 'import-statement') continue; // import() is loaded when called
       if (!i.external) walk(i.path);
-      else if (!i.path.startsWith('node:')) packages.add(i.path.startsWith('@') ? i.path.split('/').slice(0, 2).join('/') : i.path.split('/')[0]!);
+      else if (!i.path.startsWith('node:')) addPackage(i.path);
     }
   };
   walk(outputFor(program, source));
-  return { files, packages, sources };
+  return { files, packages, specifiers, sources };
 }
 
 const reaches = (program: Program, source: string, pkgs: string[]) => pkgs.filter((p) => upFront(program, source).packages.has(p));
@@ -62,6 +75,7 @@ describe('the bundled build: what each entry loads up front', () => {
     for (const program of Object.keys(PROGRAMS) as Program[]) {
       const r = await build({ ...bundleOptions(program, '/nonexistent-out'), write: false, sourcemap: false, logLevel: 'silent' });
       outputs.set(program, r.metafile.outputs);
+      for (const f of r.outputFiles) texts.set(path.relative(ROOT, f.path), f.text);
       warnings.push(...r.warnings.map((w) => `${program}: ${w.text}`));
     }
   }, 60_000);
@@ -95,6 +109,15 @@ describe('the bundled build: what each entry loads up front', () => {
     expect(upFront('cli', 'src/session/targets/http/http-forward.ts').packages.has('undici')).toBe(true);
     // fewer, larger files: the point of the bundle (tsc's output: ~80 modules)
     expect(tunnel.files.length).toBeLessThan(25);
+  });
+
+  it("a session thread (`tunnel`, the session worker) loads ssh2's client modules, not its index (server, keygen, HTTP agents)", () => {
+    for (const [program, source] of [['cli', 'src/cli/tunnel-command.ts'], ['worker', 'workers/session-runner.ts']] as const) {
+      const { specifiers } = upFront(program, source);
+      expect(specifiers.has('ssh2/lib/client.js'), source).toBe(true);
+      expect([...specifiers].filter((s) => s === 'ssh2' || /^ssh2\/lib\/(index|server|keygen|http-agents)\.js$/.test(s)), source).toEqual([]);
+    }
+    expect(upFront('lib', 'src/index.ts').specifiers.has('ssh2')).toBe(true); // the gateway (server) is in the root export
   });
 
   it('the main thread of `run` / startAgent() loads neither ssh2, undici nor the OpenTelemetry SDK up front', () => {
@@ -177,6 +200,23 @@ describe('the bundled build: the OpenTelemetry SDK bundled, its API not', () => 
       expect(Object.keys(inputs.get(program)!).filter((s) => /node_modules\/@opentelemetry\/(core|sdk-[a-z]+|resources)\/build\/src\//.test(s)), program).toEqual([]);
     }
   });
+});
+
+describe('the bundled build: sources V8 can hold in one byte per character', () => {
+  it('every JavaScript file the build writes is ASCII (a single "≤" in a kept comment doubled the session code in each worker)', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'edge-agent-ascii-'));
+    try {
+      for (const program of Object.keys(PROGRAMS) as Program[]) await bundleProgram(program, out);
+      const js = readdirSync(out, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'));
+      expect(js.length).toBeGreaterThan(10);
+      expect(js.filter((f) => /[^\x00-\x7f]/.test(readFileSync(path.join(out, f), 'utf8')))).toEqual([]);
+      // …while what esbuild itself emits is not (the comments it keeps), so this can fail
+      const raw = await build({ ...bundleOptions('worker', '/nonexistent-out'), write: false, sourcemap: false, logLevel: 'silent' });
+      expect(raw.outputFiles.some((f) => /[^\x00-\x7f]/.test(f.text))).toBe(true);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('the bundled build: locating the session worker', () => {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { reachablePackages } from '../helpers/import-graph.js';
+import { reachablePackages, reachableSpecifiers } from '../helpers/import-graph.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const OTEL_SDK = ['@opentelemetry/core', '@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', '@opentelemetry/resources', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http'];
@@ -23,6 +23,9 @@ describe('module weight per thread', () => {
     expect(heavy('workers/session-runner.ts', ['undici', '@opentelemetry/api', ...OTEL_SDK])).toEqual({});
     // …but does load ssh2 (the sanity check that the graph is followed at all)
     expect(reachablePackages('workers/session-runner.ts', ROOT).has('ssh2')).toBe(true);
+    // ssh2's client modules, not its index (the server, keygen and HTTP agents): src/ssh2/client-modules.ts
+    expect(reachableSpecifiers('workers/session-runner.ts', ROOT).has('ssh2/lib/client.js')).toBe(true);
+    expect(reachableSpecifiers('workers/session-runner.ts', ROOT).has('ssh2')).toBe(false);
     // the entry itself loads no package: it sets the thread up, then imports the session code
     expect([...reachablePackages('workers/session-worker.ts', ROOT).keys()]).toEqual([]);
   });
@@ -34,6 +37,9 @@ describe('module weight per thread', () => {
 
   it('`edge-agent tunnel` loads no undici or OpenTelemetry SDK until an http(s):// target needs it', () => {
     expect(heavy('src/cli/tunnel-command.ts', ['undici', ...OTEL_SDK])).toEqual({});
+    // nor ssh2's index (its server, keygen and HTTP agents): only the client modules
+    expect(reachableSpecifiers('src/cli/tunnel-command.ts', ROOT).has('ssh2')).toBe(false);
+    expect(reachableSpecifiers('src/cli/tunnel-command.ts', ROOT).has('ssh2/lib/client.js')).toBe(true);
   });
 
   it('the CLI entry loads only the command it runs', () => {

@@ -6,12 +6,20 @@
 // tcp:// and unix: sockets read into the thread's reused buffer (net/target-read-buffer.ts):
 // their bytes reach the consumer through targetReaderOf(socket), not 'data' (pipeChannel does
 // that).
+import { createRequire } from 'node:module';
 import net from 'node:net';
-import tls from 'node:tls';
+import type tlsModule from 'node:tls';
 import { EdgeError } from '../../errors.js';
 import type { ParsedTarget } from '../../grammar/targets.js';
 import { classifyErrno } from '../../lifecycle/errno.js';
 import { createTargetReader, reuseTargetReads } from '../../net/target-read-buffer.js';
+
+// node:tls only for the https:// branch (rare: HTTP targets are served by targets/http/), and by
+// require(): an ES module import of node:tls reads every export of it, which materialises
+// tls.rootCertificates (≈ 145 PEM strings, 214 KB of heap) in each thread that loads this file
+// (every session worker, `edge-agent tunnel`). test/unit/session-thread-modules.test.ts keeps it out.
+const require = createRequire(import.meta.url);
+const tlsConnect = (options: tlsModule.ConnectionOptions): tlsModule.TLSSocket => (require('node:tls') as typeof tlsModule).connect(options);
 
 export function dialTarget(target: ParsedTarget, timeoutMs: number, forwardId: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -21,7 +29,7 @@ export function dialTarget(target: ParsedTarget, timeoutMs: number, forwardId: s
     const socket = target.kind === 'unix'
       ? net.connect({ path: target.path, allowHalfOpen: true, ...onread })
       : target.kind === 'https'
-        ? tls.connect({ host: target.host, port: target.port, servername: net.isIP(target.host) ? undefined : target.host })
+        ? tlsConnect({ host: target.host, port: target.port, servername: net.isIP(target.host) ? undefined : target.host })
         : net.connect({ host: target.host, port: target.port, noDelay: true, allowHalfOpen: true, ...onread });
     reader?.bind(socket);
     const readyEvent = target.kind === 'https' ? 'secureConnect' : 'connect';
