@@ -77,11 +77,11 @@ for (let i = 0; i < n; i++) {
   }
 }
 const kb = (v) => (v / 1024).toFixed(0);
-const short = (s) => s.replace(/^file:\/\/\/.*?\/dist\//, 'dist/').replace(/^.*node_modules\//, '').replace(/^node:/, 'node:');
+const short = (s) => s.replace(/^file:\/\/\/.*?\/dist[^/]*\//, 'dist/').replace(/^.*node_modules\//, '').replace(/^node:/, 'node:');
 console.log(`snapshot ${file}: ${(total / 1048576).toFixed(2)} MiB self size; ${(scripted / 1048576).toFixed(2)} MiB attributed to ${perScript.size} scripts`);
 const groups = new Map();
 for (const [k, v] of perScript) {
-  const g = /^node:|^internal\//.test(k) ? 'Node builtins (node:*, internal/*)' : /node_modules\//.test(k) ? `npm: ${/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(k)[1]}` : /\/dist\//.test(k) ? 'agent (dist/)' : k.startsWith('file://') ? `other: ${k}` : `other: ${k.slice(0, 40)}`;
+  const g = /^node:|^internal\//.test(k) ? 'Node builtins (node:*, internal/*)' : /node_modules\//.test(k) ? `npm: ${/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(k)[1]}` : /\/dist[^/]*\/(chunks|src|workers|telemetry)\//.test(k) ? 'agent (dist/)' : k.startsWith('file://') ? `other: ${k}` : `other: ${k.slice(0, 40)}`;
   const r = groups.get(g) ?? { source: 0, code: 0, closures: 0, n: 0 };
   r.source += v.source; r.code += v.code; r.closures += v.closures; r.n++;
   groups.set(g, r);

@@ -172,6 +172,17 @@ describe("the bundled build: what V8 keeps of `run`'s main thread's code", () =>
     expect(text).toMatch(/function runRunCommand\(/); // identifiers as written
   });
 
+  it("no code of run's main thread imports node:tls as an ES module (its facade reads tls.rootCertificates: 144 PEM strings, 214 KiB kept)", () => {
+    const staticBuiltins = (program: Program, entry: string) => upFront(program, entry).files
+      .flatMap((f) => outputs.get(program)![f]!.imports.filter((i) => i.kind === 'import-statement' && i.external).map((i) => i.path));
+    const entries = ['src/cli/run-command.ts', 'src/assignments/assignment-controller.ts', 'src/report/status-reporter.ts', 'telemetry/agent-telemetry.ts', 'telemetry/span-export.ts'];
+    for (const entry of entries) expect(staticBuiltins('cli', entry).filter((p) => /^(node:)?tls$/.test(p)), entry).toEqual([]);
+    expect(staticBuiltins('cli', 'src/assignments/assignment-controller.ts')).toContain('node:http'); // the check does see builtins
+    // the fleet client does use TLS: through process.getBuiltinModule()
+    const fleetCode = upFront('cli', 'src/assignments/assignment-controller.ts').files.map((f) => texts.get(path.relative('/nonexistent-out', f))).join('\n');
+    expect(fleetCode).toMatch(/getBuiltinModule\("node:tls"\)/);
+  });
+
   it('the admin server loads only when admin.listen is set, the status page at its first GET /', () => {
     for (const [program, entry] of [['cli', 'src/cli/run-command.ts'], ['lib', 'src/agent.ts']] as const) {
       const sources = upFront(program, entry).sources;
