@@ -24,6 +24,7 @@
 // to the .ts sources; docs/performance.md says why it is not on by default).
 import { build } from 'esbuild';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -39,10 +40,15 @@ export const BUNDLED_PACKAGES = /^@opentelemetry\/(?!api(\/|$))/;
  * export (semantic-conventions' ≈ 150 KB of constants), and a require() of an external package
  * throws in an ES module bundle. A file that does not fit the pattern fails the build.
  */
-const packagesPlugin = {
+const packagesPlugin = (program) => ({
   name: 'edge-agent-packages',
   setup(b) {
-    b.onResolve({ filter: /^[^./]/ }, (args) => (BUNDLED_PACKAGES.test(args.path) ? undefined : { path: args.path, external: true }));
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (BUNDLED_PACKAGES.test(args.path)) return undefined;
+      if (REQUIRED_PACKAGES[program]?.includes(args.path)) return { path: args.path, namespace: 'edge-require' };
+      return { path: args.path, external: true };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'edge-require' }, (args) => ({ contents: requireShim(args.path), loader: 'js' }));
     b.onLoad({ filter: /[\\/]node_modules[\\/]@opentelemetry[\\/][^\\/]+[\\/]build[\\/]src[\\/].*\.js$/ }, (args) => {
       const contents = readFileSync(args.path, 'utf8')
         .replace(/^Object\.defineProperty\(exports, "__esModule", \{ value: true \}\);$/m, '')
@@ -53,7 +59,36 @@ const packagesPlugin = {
       return { contents, loader: 'js' };
     });
   },
+});
+
+/**
+ * CommonJS packages that a main thread without a session (`run`, startAgent()) loads with
+ * require() rather than `import`: the first `import` of a CommonJS package makes Node load its
+ * CommonJS export lexer (`internal/deps/cjs-module-lexer`, ≈ 100–140 KiB of compiled code kept
+ * for good, plus the parse of each package's source; heap snapshot, bench/results/
+ * 2026-12-03-main-thread-heap.md). The sources keep their imports (the import-graph tests read
+ * them); the bundle resolves each to a module that require()s the package and re-exports it —
+ * the same instance an `import` gets (Node's CommonJS cache), so @opentelemetry/api stays one
+ * copy per thread. Not the worker and `tunnel`: ssh2 is imported there anyway.
+ */
+export const REQUIRED_PACKAGES = {
+  cli: ['piscina', 'convict', '@opentelemetry/api'],
+  lib: ['piscina', 'convict', '@opentelemetry/api'],
 };
+
+/** `export default` module.exports, as Node's `import` of CommonJS does, and each own property by name. */
+function requireShim(pkg) {
+  const exported = createRequire(`${ROOT}package.json`)(pkg);
+  // own properties, also a class's static ones (piscina's module.exports is its class)
+  const names = Object.getOwnPropertyNames(exported)
+    .filter((k) => !['default', '__esModule', 'length', 'name', 'prototype', 'caller', 'arguments'].includes(k) && /^[A-Za-z_$][\w$]*$/.test(k));
+  return [
+    "import { createRequire } from 'node:module';",
+    `const m = createRequire(import.meta.url)(${JSON.stringify(pkg)});`,
+    'export default m;',
+    ...(names.length ? [`export const { ${names.join(', ')} } = m;`] : []),
+  ].join('\n');
+}
 
 /** One esbuild run per program: output path (under dist/, without .js) → source entry. */
 export const PROGRAMS = {
@@ -76,7 +111,7 @@ export function bundleOptions(program, outdir = `${ROOT}dist`) {
     format: 'esm',
     platform: 'node',
     target: 'node20.18',
-    plugins: [packagesPlugin],
+    plugins: [packagesPlugin(program)],
     // the bundled packages' ES module builds ("module" field, "module"/"import" export conditions)
     mainFields: ['module', 'main'],
     minifyWhitespace: true,

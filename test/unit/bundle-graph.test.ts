@@ -6,6 +6,7 @@
 // in a thread before the hooks that must run first.
 import { build, type Metafile } from 'esbuild';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -41,6 +42,9 @@ function upFront(program: Program, source: string): { files: string[]; packages:
       // a bundled package (the OTel SDK, scripts/bundle.mjs) counts as loaded like an external one
       const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(s)?.[1];
       if (pkg) packages.add(pkg);
+      // a package the main thread require()s (scripts/bundle.mjs REQUIRED_PACKAGES) counts too
+      const required = /^edge-require:(.+)$/.exec(s)?.[1];
+      if (required) packages.add(required);
     }
     for (const i of outs[file]!.imports) {
       if (i.kind !== 'import-statement') continue; // import() is loaded when called
@@ -181,6 +185,21 @@ describe("the bundled build: what V8 keeps of `run`'s main thread's code", () =>
     // the fleet client does use TLS: through process.getBuiltinModule()
     const fleetCode = upFront('cli', 'src/assignments/assignment-controller.ts').files.map((f) => texts.get(path.relative('/nonexistent-out', f))).join('\n');
     expect(fleetCode).toMatch(/getBuiltinModule\("node:tls"\)/);
+  });
+
+  it("run's main thread imports no CommonJS package as an ES module (Node would load its CommonJS export lexer: ≈ 100–140 KiB of code kept)", () => {
+    const entries = ['src/cli/run-command.ts', 'src/assignments/assignment-controller.ts', 'src/report/status-reporter.ts', 'telemetry/agent-telemetry.ts', 'telemetry/span-export.ts', 'src/admin/admin-server.ts'];
+    for (const entry of entries) {
+      const imported = upFront('cli', entry).files.flatMap((f) => outputs.get('cli')![f]!.imports.filter((i) => i.kind === 'import-statement' && i.external && !isBuiltin(i.path)).map((i) => i.path));
+      expect(imported, entry).toEqual([]);
+    }
+    const lib = upFront('lib', 'src/agent.ts').files.flatMap((f) => outputs.get('lib')![f]!.imports.filter((i) => i.kind === 'import-statement' && i.external && !isBuiltin(i.path)).map((i) => i.path));
+    expect(lib).toEqual([]);
+    // …while it does load them, through require()
+    expect([...upFront('cli', 'src/cli/run-command.ts').packages].sort()).toEqual(['convict', 'piscina']);
+    expect(upFront('cli', 'telemetry/agent-telemetry.ts').packages.has('@opentelemetry/api')).toBe(true);
+    const runCode = upFront('cli', 'src/cli/run-command.ts').files.map((f) => texts.get(path.relative('/nonexistent-out', f))).join('\n');
+    expect(runCode).toMatch(/\(import\.meta\.url\)\("piscina"\)/);
   });
 
   it('the admin server loads only when admin.listen is set, the status page at its first GET /', () => {
