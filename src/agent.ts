@@ -3,7 +3,7 @@
 // `edge-agent run` and the library's startAgent() are the same code. With assignments.url set,
 // the assignment controller polls the fleet endpoint and applies what it serves (src/assignments/).
 import { AgentMetrics } from './admin/agent-metrics.js';
-import { startAdminServer, type AdminServer } from './admin/admin-server.js';
+import type { AdminServer } from './admin/admin-server.js';
 import { AssignmentApplier, type ApplyAssignmentsResult } from './assignments/assignment-applier.js';
 import type { AssignmentController } from './assignments/assignment-controller.js';
 import type { RemoteSourceTuning } from './assignments/remote-source.js';
@@ -214,6 +214,8 @@ export async function startAgent(config: Partial<AgentConfig> | AgentConfig = {}
   let admin: AdminServer | undefined;
   if (cfg.admin.listen) {
     try {
+      // loaded only when the admin listener is on (admin.listen "" turns it off)
+      const { startAdminServer } = await import('./admin/admin-server.js');
       admin = await startAdminServer(parseListenAddress(cfg.admin.listen), { status, metrics: renderMetrics, reconnectSession, ...(controller ? { refreshAssignments } : {}) });
       log('info', `admin server on ${admin.url} (status page at /, /status, /readyz, /healthz, /metrics, POST /sessions/<id>/reconnect${controller ? ', POST /assignments/refresh' : ''})`);
     } catch (err) {

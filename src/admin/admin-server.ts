@@ -5,7 +5,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EdgeError, isEdgeError } from '../errors.js';
-import { serveStatusPage } from './status-page.js';
 
 export interface AgentStatusDocument {
   agentId: string;
@@ -70,8 +69,8 @@ export async function startAdminServer(listen: { host: string; port: number }, s
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'only GET\n');
     const answer = async () => {
       switch (path) {
-        case '/': // the status page (status-page.ts)
-          return serveStatusPage(req, res);
+        case '/': // the status page (status-page.ts: 36 KB of page, loaded when first asked for)
+          return (await import('./status-page.js')).serveStatusPage(req, res);
         case '/healthz':
           return send(res, 200, 'text/plain', 'ok\n');
         case '/readyz': {

@@ -7,6 +7,9 @@
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
 
+// ASCII only (entities in the HTML, \u escapes in the script): one non-ASCII character makes V8
+// keep the whole source of the file this is bundled into as a two-byte string (twice its size).
+// Loaded at the first GET / (admin-server.ts), not with the agent.
 const PAGE = String.raw`<!doctype html>
 <html lang="en">
 <head>
@@ -52,10 +55,10 @@ ul.errors li:last-child { border-bottom: 0; }
 <body>
 <header>
   <h1 id="agent">edge-agent</h1>
-  <span class="meta">version <b id="version">–</b></span>
-  <span class="meta">assignment <b id="revision">–</b> from <b id="source">–</b></span>
+  <span class="meta">version <b id="version">&ndash;</b></span>
+  <span class="meta">assignment <b id="revision">&ndash;</b> from <b id="source">&ndash;</b></span>
   <span class="meta" id="report"></span>
-  <span id="live">connecting…</span>
+  <span id="live">connecting&hellip;</span>
 </header>
 <main>
   <section><h2>Sessions and gateways</h2><table><thead><tr><th>Session</th><th>State</th><th>Gateway</th><th>Server</th><th class="num">Attempts</th><th>Last error</th></tr></thead><tbody id="sessions"></tbody></table></section>
@@ -80,12 +83,12 @@ function h(tag, props, ...children) {
 const badge = (state) => h('span', { class: 'badge s-' + state, 'data-state': state }, state);
 const hostPort = (host, port) => (String(host).includes(':') ? '[' + host + ']' : host) + ':' + port;
 function human(n) {
-  if (!isFinite(n)) return '–';
+  if (!isFinite(n)) return '\u2013';
   const units = ['B/s', 'KB/s', 'MB/s', 'GB/s']; let i = 0;
   while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
   return (n >= 100 || i === 0 ? Math.round(n) : n.toFixed(1)) + ' ' + units[i];
 }
-function errCell(e) { return e ? h('span', { class: 'err', title: e.message }, e.code) : h('span', { class: 'muted' }, '–'); }
+function errCell(e) { return e ? h('span', { class: 'err', title: e.message }, e.code) : h('span', { class: 'muted' }, '\u2013'); }
 function noteError(where, e, now) {
   if (!e || !e.code) return;
   const key = where + '|' + e.code + '|' + e.message;
@@ -122,12 +125,12 @@ function spark(samples) {
 }
 function render(s) {
   const now = new Date();
-  document.title = s.agentId + ' · edge-agent';
+  document.title = s.agentId + ' \u00b7 edge-agent';
   $('agent').textContent = s.agentId;
   $('version').textContent = s.version;
   const a = s.assignments || {};
   $('revision').textContent = a.revision === null || a.revision === undefined ? 'none' : 'revision ' + a.revision;
-  $('source').textContent = a.source || '–';
+  $('source').textContent = a.source || '\u2013';
   $('report').textContent = s.report ? 'reports to ' + s.report.endpoint + ': ' + s.report.sent + ' sent, ' + s.report.failed + ' failed' : '';
   noteError('assignments', a.lastError, now);
   if (s.report) noteError('report', s.report.lastError, now);
@@ -138,15 +141,15 @@ function render(s) {
     const gws = se.gateways || [{ host: se.host, port: se.port, state: se.state }];
     gws.forEach((g, i) => sessions.push(h('tr', { 'data-session': se.id },
       i === 0 ? h('td', {}, h('b', {}, se.id)) : h('td'), h('td', {}, badge(g.state || se.state)),
-      h('td', { class: 'mono' }, hostPort(g.host, g.port)), h('td', { class: 'muted' }, g.serverBanner || se.serverBanner || '–'),
+      h('td', { class: 'mono' }, hostPort(g.host, g.port)), h('td', { class: 'muted' }, g.serverBanner || se.serverBanner || '\u2013'),
       h('td', { class: 'num' }, i === 0 ? se.attempt : ''), h('td', {}, errCell(g.lastError || (i === 0 ? se.lastError : null))))));
     for (const f of se.forwards || []) {
       const key = se.id + '/' + f.id;
       noteError(key, f.lastError, now);
       const r = rate(key, f.bytesIn + f.bytesOut, now);
-      const listens = f.remoteSocket ? f.remoteSocket : f.remotePort ? hostPort(f.bind, f.remotePort) : '–';
+      const listens = f.remoteSocket ? f.remoteSocket : f.remotePort ? hostPort(f.bind, f.remotePort) : '\u2013';
       forwards.push(h('tr', { 'data-forward': key },
-        h('td', {}, h('b', {}, f.id), h('span', { class: 'muted' }, ' · ' + se.id)), h('td', { class: 'state' }, badge(f.state)),
+        h('td', {}, h('b', {}, f.id), h('span', { class: 'muted' }, ' \u00b7 ' + se.id)), h('td', { class: 'state' }, badge(f.state)),
         h('td', { class: 'mono muted' }, f.remoteSocket ? f.remoteSocket : hostPort(f.bind, f.port)),
         h('td', { class: 'mono listen', 'data-remote-port': f.remotePort === null ? '' : f.remotePort }, listens),
         h('td', { class: 'mono' }, f.target || 'events'), h('td', { class: 'num' }, f.channels.open), h('td', { class: 'num' }, f.channels.total),
@@ -157,8 +160,8 @@ function render(s) {
       noteError(key, f.lastError, now);
       const r = rate(key, f.bytesIn + f.bytesOut, now);
       listeners.push(h('tr', { 'data-forward': key },
-        h('td', {}, h('b', {}, f.id), h('span', { class: 'muted' }, ' · ' + se.id)), h('td', {}, f.kind === 'dynamic' ? 'SOCKS' : 'local'),
-        h('td', { class: 'state' }, badge(f.state)), h('td', { class: 'mono listen' }, f.localPort ? hostPort(f.bind, f.localPort) : '–'),
+        h('td', {}, h('b', {}, f.id), h('span', { class: 'muted' }, ' \u00b7 ' + se.id)), h('td', {}, f.kind === 'dynamic' ? 'SOCKS' : 'local'),
+        h('td', { class: 'state' }, badge(f.state)), h('td', { class: 'mono listen' }, f.localPort ? hostPort(f.bind, f.localPort) : '\u2013'),
         h('td', { class: 'mono' }, f.kind === 'dynamic' ? (f.allowDestinations && f.allowDestinations.length ? f.allowDestinations.join(', ') : 'any allowed') : f.target),
         h('td', { class: 'num' }, f.channels.open), h('td', { class: 'num' }, f.channels.total),
         h('td', {}, spark(r.samples)), h('td', { class: 'num rate' }, human(r.samples.at(-1) ?? 0)), h('td', {}, errCell(f.lastError))));
@@ -173,7 +176,7 @@ function render(s) {
   $('errors').replaceChildren(...(recent.length ? recent.map((e) => h('li', { 'data-code': e.code },
     h('code', { class: 'err' }, e.code), ' ', h('b', {}, e.where), ' ', e.message, ' ',
     h('span', { class: 'muted' }, '(since ' + e.first.toLocaleTimeString() + (e.last - now === 0 ? ', now' : '') + ')'))) : [h('li', { class: 'muted' }, 'No errors seen.')]));
-  $('live').textContent = 'live · updated ' + now.toLocaleTimeString();
+  $('live').textContent = 'live \u00b7 updated ' + now.toLocaleTimeString();
   $('live').className = '';
 }
 async function tick() {

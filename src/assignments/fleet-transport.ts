@@ -11,8 +11,13 @@
 // keep-alive never outlived a poll interval either).
 import http from 'node:http';
 import net, { type Socket } from 'node:net';
-import tls from 'node:tls';
 import { FleetProxySettings, openProxyTunnel, type ProxyOverrides } from './fleet-proxy.js';
+
+// Not `import tls from 'node:tls'`: Node builds an ES module facade of a builtin by reading every
+// export, and tls.rootCertificates is a lazy getter: the 144 bundled CA certificates as PEM
+// strings (214 KiB) would stay in `run`'s main thread for good. The CA store TLS verifies with is
+// native either way.
+const tls = process.getBuiltinModule('node:tls');
 
 /** Error code of a response that did not come (headers) or stalled (body) within the response timeout. */
 export const RESPONSE_TIMEOUT = 'EDGE_FLEET_RESPONSE_TIMEOUT';

@@ -55,4 +55,16 @@ describe('config/assignment-validators.generated.ts', () => {
     expect(CASES.filter(([name, data]) => loaded[name](structuredClone(data))).length).toBeGreaterThan(2);
     expect(CASES.filter(([name, data]) => !loaded[name](structuredClone(data))).length).toBeGreaterThan(2);
   });
+
+  it("points its errors' schema and parentSchema at ASSIGNMENT_SCHEMA's own objects: no second copy of the schema in the code or the heap", () => {
+    const text = readFileSync(new URL('../../config/assignment-validators.generated.ts', import.meta.url), 'utf8');
+    expect(text).not.toMatch(/const schema\d+ = [{[]/); // ajv's literals, each replaced by a reference
+    const loaded = validators();
+    expect(loaded.session({ ...session, keepalive: { intervalMs: 1000, extra: 1 } })).toBe(false);
+    const extra = loaded.session.errors!.find((e) => e.keyword === 'additionalProperties')!;
+    const defs = (ASSIGNMENT_SCHEMA as unknown as { $defs: Record<string, object> }).$defs;
+    expect(extra.parentSchema).toBe(defs.keepalive);
+    expect(loaded.session({ ...session, id: 'bad id!' })).toBe(false);
+    expect(loaded.session.errors!.find((e) => e.keyword === 'pattern')!.parentSchema).toBe(defs.id);
+  });
 });

@@ -6,11 +6,12 @@
 // in a thread before the hooks that must run first.
 import { build, type Metafile } from 'esbuild';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bundleOptions, bundleProgram, PROGRAMS, REQUIRED_PACKAGES } from '../../scripts/bundle.mjs';
+import { asciiOnly, bundleOptions, bundleProgram, PROGRAMS, REQUIRED_PACKAGES } from '../../scripts/bundle.mjs';
 import { workerEntry } from '../../src/supervisor/worker-pool.js';
 
 const OTEL_SDK = ['@opentelemetry/core', '@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', '@opentelemetry/resources', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-metrics-otlp-http', '@opentelemetry/exporter-prometheus'];
@@ -73,7 +74,9 @@ const reaches = (program: Program, source: string, pkgs: string[]) => pkgs.filte
 describe('the bundled build: what each entry loads up front', () => {
   beforeAll(async () => {
     for (const program of Object.keys(PROGRAMS) as Program[]) {
-      const r = await build({ ...bundleOptions(program, '/nonexistent-out'), write: false, sourcemap: false, logLevel: 'silent' });
+      // not whitespace-minified: one statement per line, so TOP_LEVEL_REQUIRE can tell a
+      // top-level require() (the same files and imports either way)
+      const r = await build({ ...bundleOptions(program, '/nonexistent-out'), minifyWhitespace: false, write: false, sourcemap: false, logLevel: 'silent' });
       outputs.set(program, r.metafile.outputs);
       for (const f of r.outputFiles) texts.set(path.relative(ROOT, f.path), f.text);
       warnings.push(...r.warnings.map((w) => `${program}: ${w.text}`));
@@ -202,20 +205,80 @@ describe('the bundled build: the OpenTelemetry SDK bundled, its API not', () => 
   });
 });
 
+describe("the bundled build: what V8 keeps of `run`'s main thread's code", () => {
+  const texts = new Map<string, string>(); // output path → its JavaScript
+  beforeAll(async () => {
+    for (const program of Object.keys(PROGRAMS) as Program[]) {
+      const r = await build({ ...bundleOptions(program, '/nonexistent-out'), write: false, sourcemap: false, logLevel: 'silent' });
+      outputs.set(program, r.metafile.outputs);
+      for (const f of r.outputFiles) if (f.path.endsWith('.js')) texts.set(path.relative('/nonexistent-out', f.path), f.text);
+    }
+  }, 60_000);
+
+  it('every file is ASCII: one other character makes V8 keep the whole file\'s source as a two-byte string', () => {
+    expect([...texts].filter(([, text]) => /[^\x00-\x7f]/.test(text)).map(([file]) => file)).toEqual([]);
+  });
+
+  it('whitespace and comments are minified (V8 keeps every loaded source in the heap), names are kept', () => {
+    const run = upFront('cli', 'src/cli/run-command.ts');
+    const bytes = run.files.reduce((n, f) => n + outputs.get('cli')![f]!.bytes, 0);
+    // 524 KB unminified, 407 KB minified (2026-12-03): a bound a little above today's figure
+    expect(bytes).toBeLessThan(450_000);
+    const [file] = Object.entries(outputs.get('cli')!).find(([f, o]) => f.endsWith('.js') && o.entryPoint === 'src/cli/run-command.ts')!;
+    const text = texts.get(path.relative('/nonexistent-out', file))!;
+    expect(text).not.toMatch(/^\s*\/\/ src\//m); // esbuild's per-module comments
+    expect(text).toMatch(/function runRunCommand\(/); // identifiers as written
+  });
+
+  it("no code of run's main thread imports node:tls as an ES module (its facade reads tls.rootCertificates: 144 PEM strings, 214 KiB kept)", () => {
+    const staticBuiltins = (program: Program, entry: string) => upFront(program, entry).files
+      .flatMap((f) => outputs.get(program)![f]!.imports.filter((i) => i.kind === 'import-statement' && i.external).map((i) => i.path));
+    const entries = ['src/cli/run-command.ts', 'src/assignments/assignment-controller.ts', 'src/report/status-reporter.ts', 'telemetry/agent-telemetry.ts', 'telemetry/span-export.ts'];
+    for (const entry of entries) expect(staticBuiltins('cli', entry).filter((p) => /^(node:)?tls$/.test(p)), entry).toEqual([]);
+    expect(staticBuiltins('cli', 'src/assignments/assignment-controller.ts')).toContain('node:http'); // the check does see builtins
+    // the fleet client does use TLS: through process.getBuiltinModule()
+    const fleetCode = upFront('cli', 'src/assignments/assignment-controller.ts').files.map((f) => texts.get(path.relative('/nonexistent-out', f))).join('\n');
+    expect(fleetCode).toMatch(/getBuiltinModule\("node:tls"\)/);
+  });
+
+  it("run's main thread imports no CommonJS package as an ES module (Node would load its CommonJS export lexer: ≈ 100–140 KiB of code kept)", () => {
+    const entries = ['src/cli/run-command.ts', 'src/assignments/assignment-controller.ts', 'src/report/status-reporter.ts', 'telemetry/agent-telemetry.ts', 'telemetry/span-export.ts', 'src/admin/admin-server.ts'];
+    for (const entry of entries) {
+      const imported = upFront('cli', entry).files.flatMap((f) => outputs.get('cli')![f]!.imports.filter((i) => i.kind === 'import-statement' && i.external && !isBuiltin(i.path)).map((i) => i.path));
+      expect(imported, entry).toEqual([]);
+    }
+    const lib = upFront('lib', 'src/agent.ts').files.flatMap((f) => outputs.get('lib')![f]!.imports.filter((i) => i.kind === 'import-statement' && i.external && !isBuiltin(i.path)).map((i) => i.path));
+    expect(lib).toEqual([]);
+    // …while it does load them, through require()
+    expect([...upFront('cli', 'src/cli/run-command.ts').packages].sort()).toEqual(['convict', 'piscina']);
+    expect(upFront('cli', 'telemetry/agent-telemetry.ts').packages.has('@opentelemetry/api')).toBe(true);
+    const runCode = upFront('cli', 'src/cli/run-command.ts').files.map((f) => texts.get(path.relative('/nonexistent-out', f))).join('\n');
+    expect(runCode).toMatch(/\(import\.meta\.url\)\("piscina"\)/);
+  });
+
+  it('the admin server loads only when admin.listen is set, the status page at its first GET /', () => {
+    for (const [program, entry] of [['cli', 'src/cli/run-command.ts'], ['lib', 'src/agent.ts']] as const) {
+      const sources = upFront(program, entry).sources;
+      expect(sources.has('src/admin/admin-server.ts'), entry).toBe(false);
+      expect(sources.has('src/admin/status-page.ts'), entry).toBe(false);
+    }
+    expect(upFront('cli', 'src/admin/admin-server.ts').sources.has('src/admin/status-page.ts')).toBe(false);
+    outputFor('cli', 'src/admin/status-page.ts'); // a chunk of its own
+  });
+});
+
 describe('the bundled build: sources V8 can hold in one byte per character', () => {
-  it('every JavaScript file the build writes is ASCII (a single "≤" in a kept comment doubled the session code in each worker)', async () => {
+  it('every JavaScript file the build writes is ASCII; what esbuild keeps of comments (legal ones) is written as "?", one per UTF-16 unit (source map columns still fit)', async () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'edge-agent-ascii-'));
     try {
       for (const program of Object.keys(PROGRAMS) as Program[]) await bundleProgram(program, out);
       const js = readdirSync(out, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'));
       expect(js.length).toBeGreaterThan(10);
       expect(js.filter((f) => /[^\x00-\x7f]/.test(readFileSync(path.join(out, f), 'utf8')))).toEqual([]);
-      // …while what esbuild itself emits is not (the comments it keeps), so this can fail
-      const raw = await build({ ...bundleOptions('worker', '/nonexistent-out'), write: false, sourcemap: false, logLevel: 'silent' });
-      expect(raw.outputFiles.some((f) => /[^\x00-\x7f]/.test(f.text))).toBe(true);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
+    expect(asciiOnly('/*! a \u2264 b \u{1f600} */')).toBe('/*! a ? b ?? */');
   }, 60_000);
 });
 

@@ -7,7 +7,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { build } from 'esbuild';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bundleOptions } from '../../scripts/bundle.mjs';
 import { applyRuntimeFlags, applySessionlessMainThreadFlags, RUNTIME_V8_FLAGS, WASM_V8_FLAGS, YOUNG_GENERATION_V8_FLAGS } from '../../src/runtime-flags.js';
 
 const MODULE = fileURLToPath(new URL('../../src/runtime-flags.ts', import.meta.url));
@@ -156,4 +158,30 @@ describe('runtime flags', () => {
     const pool = readFileSync(fileURLToPath(new URL('../../src/supervisor/worker-pool.ts', import.meta.url)), 'utf8');
     expect(pool).toMatch(/workerData: \{ v8Flags: runtimeSettings\(\)\.v8Flags \}/);
   });
+
+  it("`edge-agent run` (the built CLI) keeps its young generation small while its own modules load, unless EDGE_DIAG_DISABLE=small-young-gen", async () => {
+    // run's static imports (config loader, agent, convict, piscina) are evaluated before
+    // runRunCommand() runs: the CLI sets the flag before it imports them. The built CLI, as the
+    // bench runs it (tsx's loader allocates in the main thread itself); in a directory under
+    // node_modules/ so that the bundle's packages resolve. A config that does not exist: run
+    // exits 2 after its modules loaded and before any worker thread starts.
+    const probe = path.join(built, 'new-space-at-exit.mjs');
+    writeFileSync(probe, "import v8 from 'node:v8';\nprocess.on('exit', () => process.stderr.write('NEW_SPACE ' + v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size + '\\n'));\n");
+    await build({ ...bundleOptions('cli', built), sourcemap: false, logLevel: 'silent' });
+    const newSpaceMb = (env: NodeJS.ProcessEnv) => {
+      const r = spawnSync(process.execPath, ['--import', probe, path.join(built, 'src/cli.js'), 'run', '--config', path.join(built, 'missing.json')], {
+        encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', ...env }, timeout: 60_000,
+      });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/missing\.json/);
+      return Number(/NEW_SPACE (\d+)/.exec(r.stderr)![1]) / 2 ** 20;
+    };
+    expect(newSpaceMb({})).toBe(2); // V8's initial 2 × 1 MB
+    // V8's default growth while the same modules load (what the flag avoids)
+    expect(newSpaceMb({ EDGE_DIAG_DISABLE: 'small-young-gen' })).toBeGreaterThan(2);
+  }, 60_000);
 });
+
+const built = mkdtempSync(path.join(fileURLToPath(new URL('../../node_modules/', import.meta.url)), '.edge-flags-cli-'));
+writeFileSync(path.join(built, 'package.json'), '{"type":"module"}\n');
+afterAll(() => rmSync(built, { recursive: true, force: true }));
