@@ -34,6 +34,9 @@ export async function startFleetAndCollector(): Promise<FleetAndCollector> {
   return { fleet, otlp, close: async () => { await fleet.close(); await otlp.close(); } };
 }
 
+/** When an idle agent's RSS is read: after V8's memory reducer has shrunk the heaps (≈ 8 s after start). */
+export const SETTLED_MS = 12_000;
+
 const FORWARDS = ['echo', 'sink', 'source'] as const;
 
 /**

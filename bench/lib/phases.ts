@@ -3,7 +3,7 @@
 // processes of their own.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { startFleetAndCollector, startRunAgent, resetPeakRss } from './footprint.js';
+import { SETTLED_MS, startFleetAndCollector, startRunAgent, resetPeakRss } from './footprint.js';
 import { log } from './log.js';
 import { bulkDownload, bulkUpload, channelOpens, closeAll, holdConnections, pingAll, runWrk } from './measure.js';
 import type { BenchSizes, BulkDir } from './options.js';
@@ -194,34 +194,47 @@ export async function phaseFootprint(ctx: PhaseContext, env: ToolEnv): Promise<v
   const { rec, sizes, quick } = ctx;
   // Idle RSS: `edge-agent tunnel` with one forward (the session in the main thread), and
   // `edge-agent run` (sessions in worker threads) with three forwards per session, OTLP
-  // telemetry on and a fleet endpoint configured, with 1 and 3 sessions.
+  // telemetry on and a fleet endpoint configured, with 1 and 3 sessions. Read twice per start:
+  // 1.5 s after the forwards are up (`rss-start-*`: start-up's leftovers still resident) and
+  // SETTLED_MS after (`rss-idle-*`, the idle figures the targets are about): V8's memory reducer
+  // shrinks each thread's heap ≈ 8 s after start (docs/performance.md), as it does on a device.
   const extras = await startFleetAndCollector();
   const aes = specById('agent-aes-fo');
+  /** RSS of `pid` 1.5 s and SETTLED_MS after its forwards came up (the caller has just seen them up). */
+  const readings = async (pid: number): Promise<{ start: number; idle: number }> => {
+    await sleep(1500);
+    const start = rss(pid);
+    await sleep(SETTLED_MS - 1500);
+    return { start, idle: rss(pid) };
+  };
   try {
     for (let rep = 1; rep <= (quick ? 1 : 3); rep++) {
       const t = await startTunnel(aes, env, ['echo']);
-      await sleep(1500);
-      rec.record('rss-idle-tunnel-1', 'agent-cli', rss(t.pid!) / MB, 'MB', rep);
+      const tr = await readings(t.pid!);
+      rec.record('rss-start-tunnel-1', 'agent-cli', tr.start / MB, 'MB', rep);
+      rec.record('rss-idle-tunnel-1', 'agent-cli', tr.idle / MB, 'MB', rep);
       await t.stop();
       // the same without telemetry and fleet endpoint: what those two cost
       const bare = await startRunAgent(env, 1, null);
       rec.record('start-to-first-forward-run-bare', 'agent-run', bare.firstUpMs, 'ms', rep);
-      await sleep(1500);
-      rec.record('rss-idle-run-1-bare', 'agent-run', rss(bare.pid) / MB, 'MB', rep);
+      const br = await readings(bare.pid);
+      rec.record('rss-start-run-1-bare', 'agent-run', br.start / MB, 'MB', rep);
+      rec.record('rss-idle-run-1-bare', 'agent-run', br.idle / MB, 'MB', rep);
       await bare.stop();
       const one = await startRunAgent(env, 1, extras);
       rec.record('start-to-first-forward-run', 'agent-run', one.firstUpMs, 'ms', rep);
-      await sleep(1500);
-      const rss1 = rss(one.pid);
-      rec.record('rss-idle-run-1', 'agent-run', rss1 / MB, 'MB', rep);
+      const r1 = await readings(one.pid);
+      rec.record('rss-start-run-1', 'agent-run', r1.start / MB, 'MB', rep);
+      rec.record('rss-idle-run-1', 'agent-run', r1.idle / MB, 'MB', rep);
       await one.stop();
       const three = await startRunAgent(env, 3, extras);
-      await sleep(1500);
-      const rss3 = rss(three.pid);
-      rec.record('rss-idle-run-3', 'agent-run', rss3 / MB, 'MB', rep);
-      rec.record('rss-per-extra-session-run', 'agent-run', (rss3 - rss1) / 2 / MB, 'MB', rep);
+      const r3 = await readings(three.pid);
+      rec.record('rss-start-run-3', 'agent-run', r3.start / MB, 'MB', rep);
+      rec.record('rss-idle-run-3', 'agent-run', r3.idle / MB, 'MB', rep);
+      rec.record('rss-start-per-extra-session-run', 'agent-run', (r3.start - r1.start) / 2 / MB, 'MB', rep);
+      rec.record('rss-per-extra-session-run', 'agent-run', (r3.idle - r1.idle) / 2 / MB, 'MB', rep);
       await three.stop();
-      log(`footprint tunnel 1 forward / run 1 session / per extra session: ${rec.stat('rss-idle-tunnel-1', 'agent-cli')!.median.toFixed(1)} / ${(rss1 / MB).toFixed(1)} / ${((rss3 - rss1) / 2 / MB).toFixed(1)} MB`);
+      log(`footprint idle (${SETTLED_MS / 1000} s after up) tunnel 1 forward / run 1 session / per extra session: ${(tr.idle / MB).toFixed(1)} / ${(r1.idle / MB).toFixed(1)} / ${((r3.idle - r1.idle) / 2 / MB).toFixed(1)} MB (1.5 s after up: ${(tr.start / MB).toFixed(1)} / ${(r1.start / MB).toFixed(1)} / ${((r3.start - r1.start) / 2 / MB).toFixed(1)})`);
     }
     // Peak RSS (VmHWM, reset before each direction) while bulk goes through one forward.
     for (let rep = 1; rep <= (quick ? 1 : 2); rep++) {
