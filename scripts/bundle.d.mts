@@ -3,7 +3,7 @@ import type { BuildOptions } from 'esbuild';
 
 export const PROGRAMS: { cli: Record<string, string>; lib: Record<string, string>; worker: Record<string, string> };
 export function bundleOptions(program: keyof typeof PROGRAMS, outdir?: string): BuildOptions & { metafile: true };
-/** Non-ASCII characters (only in the comments esbuild keeps) as '?', one per UTF-16 unit. */
-export function asciiOnly(text: string): string;
-/** Bundles `program` into `outdir` (default dist/) as `npm run build` does, ASCII-only; esbuild's metafile. */
+/** Throws, naming `file` and the line, when `text` has a non-ASCII character. */
+export function assertAscii(file: string, text: string): void;
+/** Bundles `program` into `outdir` (default dist/) as `npm run build` does (failing on non-ASCII output); esbuild's metafile. */
 export function bundleProgram(program: keyof typeof PROGRAMS, outdir?: string): Promise<import('esbuild').Metafile>;

@@ -23,7 +23,7 @@
 //   bench/results/2026-12-03-main-thread-heap.md); whitespace-minified ≈ 25% less.
 // Source maps are written next to each file (`node --enable-source-maps` maps stack traces back
 // to the .ts sources; docs/performance.md says why it is not on by default).
-// - the written JavaScript is ASCII (asciiOnly below), so that V8 holds each file's source in one
+// - the written JavaScript is ASCII (assertAscii below), so that V8 holds each file's source in one
 //   byte per character in every thread that loads it.
 import { build } from 'esbuild';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,7 +52,8 @@ const REQUIRE_NS = 'edge-agent-require';
  * The ES module that stands in for a REQUIRED_PACKAGES package: require()s it with Node's CommonJS
  * loader and exports what Node's ESM loader would (`default` = module.exports, and its own
  * properties as named exports, read once), with the names taken here from the installed package
- * (exact pins) instead of by lexing its source at every start.
+ * (package.json pins these three exactly: a name a later version added or dropped would otherwise
+ * differ from the build) instead of by lexing its source at every start.
  */
 function requireStandIn(pkg) {
   const m = createRequire(`${ROOT}package.json`)(pkg);
@@ -130,14 +131,17 @@ export function bundleOptions(program, outdir = `${ROOT}dist`) {
 
 /**
  * A loaded file's source stays in the thread's V8 heap (lazy compilation, Function#toString), in
- * one byte per character only when every character is Latin-1: one "≤" in a comment doubled the
- * session code's 289 KB in every session worker. esbuild's output is ASCII (its default charset
- * escapes strings, regular expressions and identifiers) except in the comments it keeps (those on
- * class members); each other character there becomes "?", one per UTF-16 unit, so that the source
- * map's columns still fit. The sources keep their comments as written.
+ * one byte per character only when every character is Latin-1: one "≤" in a kept comment doubled
+ * the session code's 289 KB in every session worker. With whitespace minified esbuild writes
+ * ASCII (its charset escapes strings and identifiers, and no comment is kept) — but not inside
+ * regular expression literals and String.raw templates, where rewriting a character would change
+ * what the code does. So a non-ASCII character fails the build, naming the file and where.
  */
-export function asciiOnly(text) {
-  return text.replace(/[^\x00-\x7f]/g, '?');
+export function assertAscii(file, text) {
+  const at = text.search(/[^\x00-\x7f]/);
+  if (at < 0) return;
+  const line = text.slice(0, at).split('\n').length;
+  throw new Error(`${file}:${line}: non-ASCII character ${JSON.stringify(text[at])} in the bundled JavaScript (V8 would keep the whole file's source two bytes per character; write it as an escape, e.g. \\u${text.charCodeAt(at).toString(16).padStart(4, '0')})`);
 }
 
 /** Bundles `program` into `outdir` (default dist/) as `npm run build` does; returns esbuild's metafile. */
@@ -145,7 +149,8 @@ export async function bundleProgram(program, outdir) {
   const { metafile, outputFiles } = await build({ ...bundleOptions(program, outdir), write: false });
   for (const f of outputFiles) {
     mkdirSync(path.dirname(f.path), { recursive: true });
-    writeFileSync(f.path, f.path.endsWith('.js') ? asciiOnly(f.text) : f.contents);
+    if (f.path.endsWith('.js')) assertAscii(path.relative(ROOT, f.path), f.text);
+    writeFileSync(f.path, f.contents);
   }
   return metafile;
 }
