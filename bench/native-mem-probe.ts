@@ -3,7 +3,7 @@
 //
 // Starts `node DIST/src/cli.js run` as the footprint phase does (N sessions of three forwards,
 // OTLP telemetry and a fleet endpoint unless --bare), waits 1.5 s idle, reads /proc/PID/smaps,
-// then attaches gdb (bench/lib/arenas.gdb.py; needs gdb and libc6-dbg) to read each thread's
+// (--settle-ms N: N ms instead) then attaches gdb (bench/lib/arenas.gdb.py; needs gdb and libc6-dbg) to read each thread's
 // arena and each arena's heaps; a thread's role comes from its stack (Node 20 names no thread). Each mapping is put under: the arena whose heap holds it (the
 // main arena's is [heap]), a thread's stack, file-backed, or other anonymous memory (V8's heap
 // and code pages, malloc's mmapped chunks). --env / --flag: the agent's environment and node flags
@@ -23,6 +23,7 @@ const { values } = parseArgs({ options: {
   dist: { type: 'string', default: path.join(ROOT, 'dist') }, sessions: { type: 'string', default: '1' },
   bare: { type: 'boolean', default: false }, env: { type: 'string', multiple: true, default: [] },
   flag: { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false },
+  'settle-ms': { type: 'string', default: '1500' },
 } });
 for (const kv of values.env!) { const i = kv.indexOf('='); process.env[kv.slice(0, i)] = kv.slice(i + 1); }
 
@@ -63,7 +64,7 @@ const backends = await startBackends(ROOT);
 const extras = values.bare ? null : await startFleetAndCollector();
 try {
   const agent = await startRunAgent({ sshd, backends, agentCli: path.join(path.resolve(values.dist!), 'src/cli.js') } as never, Number(values.sessions), extras, values.flag);
-  await sleep(1500);
+  await sleep(Number(values['settle-ms']));
   const status = readFileSync(`/proc/${agent.pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) * 1024;
   const maps = smaps(agent.pid);

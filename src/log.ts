@@ -1,5 +1,7 @@
 // A small structured logger: JSON lines (for log shippers) or readable text, to stderr, with
 // a level filter. Callers never pass secrets; messages are built from config keys and codes.
+import { isoTime } from './iso-time.js';
+
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'json' | 'text';
 export type Logger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
@@ -16,7 +18,7 @@ export function createLogger(options: { level?: LogLevel; format?: LogFormat; wr
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
   return (level, message, fields) => {
     if (RANK[level] > threshold) return;
-    const time = new Date().toISOString();
+    const time = isoTime();
     if (format === 'json') {
       write(JSON.stringify({ time, level, msg: message, ...fields }));
     } else {

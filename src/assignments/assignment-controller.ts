@@ -21,6 +21,7 @@ import { sameJson } from '../supervisor/reconcile.js';
 import { readAssignmentCache, writeAssignmentCache, type CachedAssignment } from './cache.js';
 import { RemoteAssignmentSource, type FetchResult, type FetchTrigger, type RemoteSourceTuning } from './remote-source.js';
 import { verifyAssignmentSignature } from './signature.js';
+import { isoTime } from '../iso-time.js';
 import type { ApplyAssignmentsResult, RevisionFloor } from './assignment-applier.js';
 import type { AssignmentError, AssignmentsStatus, FetchCounters, FetchOutcome } from './status.js';
 
@@ -113,7 +114,7 @@ export class AssignmentController {
   /** The fetch-related fields, fresh. */
   status(): AssignmentsStatus {
     const next = this.source.stats.nextPollAt;
-    this.state.nextPollAt = next === null ? null : new Date(next).toISOString();
+    this.state.nextPollAt = next === null ? null : isoTime(next);
     this.state.fetches = this.counters();
     return this.state;
   }
@@ -128,7 +129,7 @@ export class AssignmentController {
     const startedAt = Date.now() - result.durationMs;
     const record = (outcome: FetchOutcome, lastError: AssignmentError | null, revision: number | null = null) => {
       this.state.lastFetch = {
-        at: new Date(startedAt).toISOString(),
+        at: isoTime(startedAt),
         trigger,
         outcome,
         httpStatus: result.httpStatus,
@@ -149,7 +150,7 @@ export class AssignmentController {
     }
 
     if (result.kind === 'error') {
-      const error: AssignmentError = { code: result.error.code, message: result.error.message, kind: result.errorKind, at: new Date().toISOString() };
+      const error: AssignmentError = { code: result.error.code, message: result.error.message, kind: result.errorKind, at: isoTime() };
       if (result.httpStatus !== null) error.httpStatus = result.httpStatus;
       if (this.bootPending) await this.applyCache('cache', `the endpoint is unreachable: ${result.error.message}`);
       this.bootPending = false;
@@ -179,7 +180,7 @@ export class AssignmentController {
       const edge = isEdgeError(err) ? err : new EdgeError('EDGE_ERR_INVALID_CONFIG', String(err));
       const errors = Array.isArray(edge.details?.errors) ? (edge.details.errors as string[]) : undefined;
       const kind = typeof edge.details?.kind === 'string' ? (edge.details.kind as AssignmentError['kind']) : 'invalid';
-      const error: AssignmentError = { code: edge.code, message: edge.message, kind, at: new Date().toISOString() };
+      const error: AssignmentError = { code: edge.code, message: edge.message, kind, at: isoTime() };
       if (errors) error.errors = errors;
       if (decoded.revision !== null) error.revision = decoded.revision;
       // applyAssignments logged it already.
@@ -189,7 +190,7 @@ export class AssignmentController {
     }
 
     if (applied.outcome === 'stale') {
-      const error: AssignmentError = { code: 'EDGE_ERR_ASSIGNMENT_STALE', message: `assignments: ${applied.message ?? 'stale revision ignored'}`, kind: 'stale', at: new Date().toISOString() };
+      const error: AssignmentError = { code: 'EDGE_ERR_ASSIGNMENT_STALE', message: `assignments: ${applied.message ?? 'stale revision ignored'}`, kind: 'stale', at: isoTime() };
       if (decoded.revision !== null) error.revision = decoded.revision;
       record('stale', error, decoded.revision);
       return false;
@@ -203,7 +204,7 @@ export class AssignmentController {
   }
 
   private decode(result: Extract<FetchResult, { kind: 'document' }>): Decoded {
-    const at = new Date().toISOString();
+    const at = isoTime();
     const fail = (kind: 'signature' | 'invalid', message: string): Decoded => ({ ok: false, revision: null, error: { code: kind === 'signature' ? 'EDGE_ERR_ASSIGNMENT_SIGNATURE' : 'EDGE_ERR_INVALID_CONFIG', message, kind, at } });
     if (this.signingKey) {
       const verdict = verifyAssignmentSignature(result.body, result.signature, this.signingKey);
@@ -283,7 +284,7 @@ export class AssignmentController {
     const signature = result.signature === undefined ? null : Array.isArray(result.signature) ? result.signature.join(', ') : result.signature;
     try {
       await writeAssignmentCache(this.cacheFile, { revision, etag: result.etag, signature, body: result.body.toString('utf8') });
-      this.state.cache = { ...this.state.cache!, lastWriteAt: new Date().toISOString(), lastError: null };
+      this.state.cache = { ...this.state.cache!, lastWriteAt: isoTime(), lastError: null };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const message = `cannot write ${this.cacheFile} (${e.code ?? e.message})`;

@@ -19,6 +19,7 @@ import { describeEndpoint } from '../grammar/redact.js';
 import { systemClock, type Clock } from '../lifecycle/clock.js';
 import { buildStatusReport, reportFingerprint, type StatusReport } from './status-report.js';
 import { classifyErrno, connectErrorCode, connectFailureReason, errnoOf } from '../lifecycle/errno.js';
+import { isoTime } from '../iso-time.js';
 
 /** Library-level tuning (no config keys). */
 export interface StatusReporterTuning extends FleetClientTuning {
@@ -122,7 +123,7 @@ export class StatusReporter {
       intervalMs: this.options.intervalMs,
       ...this.stats,
       lastError: this.stats.lastError ? { ...this.stats.lastError } : null,
-      nextAt: this.due && !this.closed ? new Date(this.due.at).toISOString() : null,
+      nextAt: this.due && !this.closed ? isoTime(this.due.at) : null,
     };
   }
 
@@ -182,7 +183,7 @@ export class StatusReporter {
       }
       this.stats.sent += 1;
       this.stats.consecutiveFailures = 0;
-      this.stats.lastSentAt = new Date().toISOString();
+      this.stats.lastSentAt = isoTime();
       this.lastSentFingerprint = fingerprint;
       this.unloggedFailures = 0;
       this.countSent(1);
@@ -191,7 +192,7 @@ export class StatusReporter {
     }
     this.stats.failed += 1;
     this.stats.consecutiveFailures += 1;
-    this.stats.lastError = { code: error.code, message: error.message, at: new Date().toISOString() };
+    this.stats.lastError = { code: error.code, message: error.message, at: isoTime() };
     this.countFailed(1);
     const delay = errorBackoffMs(this.stats.consecutiveFailures, this.retryBaseMs, this.retryMaxMs, this.random);
     this.unloggedFailures += 1;
