@@ -11,7 +11,6 @@ import { preloadedConfig } from '../preloaded-config.js';
 import { isEdgeError } from '../errors.js';
 import { parseCommandArgs, UsageError } from './usage-error.js';
 import { onShutdown } from '../lifecycle/shutdown.js';
-import { applySessionlessMainThreadFlags } from '../runtime-flags.js';
 
 export const RUN_USAGE = `Usage: edge-agent run [--config FILE]
 
@@ -33,8 +32,6 @@ export async function runRunCommand(argv: string[]): Promise<number> {
     process.stdout.write(RUN_USAGE);
     return 0;
   }
-  // Before the configuration loads (its modules are most of what grows the young generation).
-  applySessionlessMainThreadFlags();
   if (values.config === '') throw new UsageError('--config needs a file name');
   if (values.config) process.env.EDGE_AGENT_CONFIG = values.config;
   if (!CONFIG_SOURCES.some((name) => process.env[name])) {

@@ -6,7 +6,6 @@
 // tcp:// and unix: sockets read into the thread's reused buffer (net/target-read-buffer.ts):
 // their bytes reach the consumer through targetReaderOf(socket), not 'data' (pipeChannel does
 // that).
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import type tlsModule from 'node:tls';
 import { EdgeError } from '../../errors.js';
@@ -14,12 +13,12 @@ import type { ParsedTarget } from '../../grammar/targets.js';
 import { classifyErrno } from '../../lifecycle/errno.js';
 import { createTargetReader, reuseTargetReads } from '../../net/target-read-buffer.js';
 
-// node:tls only for the https:// branch (rare: HTTP targets are served by targets/http/), and by
-// require(): an ES module import of node:tls reads every export of it, which materialises
-// tls.rootCertificates (≈ 145 PEM strings, 214 KB of heap) in each thread that loads this file
-// (every session worker, `edge-agent tunnel`). test/unit/session-thread-modules.test.ts keeps it out.
-const require = createRequire(import.meta.url);
-const tlsConnect = (options: tlsModule.ConnectionOptions): tlsModule.TLSSocket => (require('node:tls') as typeof tlsModule).connect(options);
+// node:tls only for the https:// branch (rare: HTTP targets are served by targets/http/), taken
+// from process.getBuiltinModule() when dialled, as the fleet client does
+// (assignments/fleet-transport.ts): an ES module import of node:tls reads every export of it,
+// which materialises tls.rootCertificates (≈ 145 PEM strings, 214 KB of heap) in each thread that
+// loads this file (every session worker, `edge-agent tunnel`). test/unit/session-thread-modules.test.ts keeps it out.
+const tlsConnect = (options: tlsModule.ConnectionOptions): tlsModule.TLSSocket => process.getBuiltinModule('node:tls').connect(options);
 
 export function dialTarget(target: ParsedTarget, timeoutMs: number, forwardId: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
